@@ -1,0 +1,7 @@
+use clap::Parser;
+use syncret::cli::Cli;
+
+fn main() -> anyhow::Result<()> {
+    let _cli = Cli::parse();
+    Ok(())
+}

@@ -1,0 +1,2 @@
+//! Secret store backends for syncret.
+#![forbid(unsafe_code)]
