@@ -24,20 +24,20 @@ async fn namespace_secret_and_service_account_token_round_trip() -> anyhow::Resu
     let sa = ServiceAccount { metadata: ObjectMeta { name: Some("app".into()), ..Default::default() }, ..Default::default() };
     sas.create(&PostParams::default(), &sa).await?;
     let req = TokenRequest {
-        spec: TokenRequestSpec {
-            audiences: vec!["syncret-test".into()],
+        spec: Some(TokenRequestSpec {
+            audiences: Some(vec!["syncret-test".into()]),
             expiration_seconds: Some(600),
             ..Default::default()
-        },
+        }),
         ..Default::default()
     };
     let token = sas.create_token_request("app", &PostParams::default(), &req).await?;
-    let token = token.status.expect("TokenRequest status").token;
+    let token = token.status.expect("TokenRequest status").token.expect("token");
     assert!(token.split('.').count() == 3, "a JWT");
 
     let reviews: Api<TokenReview> = Api::all(ns.client.clone());
     let review = TokenReview {
-        spec: TokenReviewSpec { token: Some(token), audiences: Some(vec!["syncret-test".into()]) },
+        spec: TokenReviewSpec { token, audiences: Some(vec!["syncret-test".into()]) },
         ..Default::default()
     };
     let review = reviews.create(&PostParams::default(), &review).await?;
