@@ -43,7 +43,11 @@ pub struct ClientCache {
 impl ClientCache {
     /// A cache whose entries are rebuilt after `max_age`.
     pub fn new(max_age: Duration) -> Self {
-        Self { slots: Mutex::new(HashMap::new()), max_age, builds: AtomicU64::new(0) }
+        Self {
+            slots: Mutex::new(HashMap::new()),
+            max_age,
+            builds: AtomicU64::new(0),
+        }
     }
 
     /// The cached client for `key`, building it with `build` if there is none (concurrent callers share one
@@ -55,7 +59,10 @@ impl ClientCache {
     {
         let (slot, stale) = {
             let mut slots = self.lock();
-            let fresh = slots.get(key).filter(|s| s.created.elapsed() < self.max_age || s.cell.get().is_none()).cloned();
+            let fresh = slots
+                .get(key)
+                .filter(|s| s.created.elapsed() < self.max_age || s.cell.get().is_none())
+                .cloned();
             match fresh {
                 Some(slot) => (slot, Vec::new()),
                 None => {
@@ -66,7 +73,10 @@ impl ClientCache {
                         .cloned()
                         .collect();
                     let stale: Vec<Arc<Slot>> = stale_keys.iter().filter_map(|k| slots.remove(k)).collect();
-                    let slot = Arc::new(Slot { cell: OnceCell::new(), created: Instant::now() });
+                    let slot = Arc::new(Slot {
+                        cell: OnceCell::new(),
+                        created: Instant::now(),
+                    });
                     slots.insert(key.clone(), slot.clone());
                     (slot, stale)
                 }
@@ -143,7 +153,7 @@ fn close_all(slots: Vec<Arc<Slot>>) {
 mod tests {
     use super::*;
     use crate::client::{RemoteKey, Validation};
-    use crate::value::SecretValue;
+    use crate::value::{RemoteValue, SecretValue};
     use async_trait::async_trait;
     use std::sync::atomic::AtomicUsize;
 
@@ -153,8 +163,8 @@ mod tests {
         fn provider_label(&self) -> &'static str {
             "Dummy"
         }
-        async fn get_secret(&self, _: &RemoteKey) -> Result<SecretValue> {
-            Ok(SecretValue::from("v"))
+        async fn get_secret(&self, _: &RemoteKey) -> Result<RemoteValue> {
+            Ok(SecretValue::from("v").into())
         }
         async fn validate(&self) -> Result<Validation> {
             Ok(Validation::Ready)
@@ -206,12 +216,16 @@ mod tests {
     async fn failed_build_is_retried() {
         let cache = ClientCache::new(Duration::from_secs(3600));
         let err = cache
-            .get_or_build(&key(1, None), || async { Err(crate::ProviderError::Auth("denied".into())) })
+            .get_or_build(&key(1, None), || async {
+                Err(crate::ProviderError::Auth("denied".into()))
+            })
             .await;
         assert!(err.is_err());
         let closed = Arc::new(AtomicUsize::new(0));
         cache
-            .get_or_build(&key(1, None), || async move { Ok(Arc::new(Dummy(closed)) as Arc<dyn SecretsClient>) })
+            .get_or_build(&key(1, None), || async move {
+                Ok(Arc::new(Dummy(closed)) as Arc<dyn SecretsClient>)
+            })
             .await
             .unwrap();
         assert_eq!(cache.builds(), 2);
@@ -223,7 +237,12 @@ mod tests {
         let closed = Arc::new(AtomicUsize::new(0));
         for _ in 0..3 {
             let c = closed.clone();
-            cache.get_or_build(&key(1, None), || async move { Ok(Arc::new(Dummy(c)) as Arc<dyn SecretsClient>) }).await.unwrap();
+            cache
+                .get_or_build(&key(1, None), || async move {
+                    Ok(Arc::new(Dummy(c)) as Arc<dyn SecretsClient>)
+                })
+                .await
+                .unwrap();
         }
         assert_eq!(cache.builds(), 3);
     }

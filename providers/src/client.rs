@@ -7,8 +7,7 @@ use async_trait::async_trait;
 use regex::Regex;
 
 use crate::error::{ProviderError, Result};
-use crate::property;
-use crate::value::SecretValue;
+use crate::value::{RemoteValue, SecretValue};
 
 /// What to read: one remote secret at one version. Equal keys are read once (de-duplication and batching
 /// key on this type); `property` is applied afterwards by the caller with [`property::select`].
@@ -22,7 +21,11 @@ pub struct RemoteKey {
 
 impl RemoteKey {
     pub fn new(key: impl Into<String>) -> Self {
-        Self { key: key.into(), version: None, fetch_metadata: false }
+        Self {
+            key: key.into(),
+            version: None,
+            fetch_metadata: false,
+        }
     }
 
     pub fn with_version(mut self, version: Option<String>) -> Self {
@@ -96,11 +99,11 @@ pub trait SecretsClient: Send + Sync {
     fn provider_label(&self) -> &'static str;
 
     /// Reads one remote secret.
-    async fn get_secret(&self, key: &RemoteKey) -> Result<SecretValue>;
+    async fn get_secret(&self, key: &RemoteKey) -> Result<RemoteValue>;
 
     /// Reads many remote secrets. The default reads them one by one with bounded concurrency; backends with a
     /// batch API (AWS `BatchGetSecretValue`) override it.
-    async fn get_secrets(&self, keys: &[RemoteKey]) -> Vec<Result<SecretValue>> {
+    async fn get_secrets(&self, keys: &[RemoteKey]) -> Vec<Result<RemoteValue>> {
         let mut out = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(8) {
             let mut reads = Vec::with_capacity(chunk.len());
@@ -112,32 +115,36 @@ pub trait SecretsClient: Send + Sync {
         out
     }
 
-    /// `dataFrom.extract`: a remote secret as key/value pairs. The default parses a JSON object (after
-    /// `property`); backends whose secrets are maps natively may override it.
-    async fn get_secret_map(&self, key: &RemoteKey, property: Option<&str>) -> Result<BTreeMap<String, SecretValue>> {
-        let value = self.get_secret(key).await?;
-        let value = property::select(&key.key, &value, property)?;
-        property::to_map(&key.key, &value)
-    }
-
     /// `dataFrom.find`: every remote secret matching the query, by name.
     async fn get_all_secrets(&self, _find: &FindQuery) -> Result<BTreeMap<String, SecretValue>> {
-        Err(ProviderError::Unsupported(format!("{} does not support dataFrom.find", self.provider_label())))
+        Err(ProviderError::Unsupported(format!(
+            "{} does not support dataFrom.find",
+            self.provider_label()
+        )))
     }
 
     /// PushSecret: writes a value.
     async fn push_secret(&self, _to: &PushRef, _value: &SecretValue) -> Result<()> {
-        Err(ProviderError::Unsupported(format!("{} is read-only: PushSecret is not supported", self.provider_label())))
+        Err(ProviderError::Unsupported(format!(
+            "{} is read-only: PushSecret is not supported",
+            self.provider_label()
+        )))
     }
 
     /// PushSecret `deletionPolicy: Delete`: removes a pushed value.
     async fn delete_secret(&self, _at: &PushRef) -> Result<()> {
-        Err(ProviderError::Unsupported(format!("{} is read-only: PushSecret is not supported", self.provider_label())))
+        Err(ProviderError::Unsupported(format!(
+            "{} is read-only: PushSecret is not supported",
+            self.provider_label()
+        )))
     }
 
     /// PushSecret `updatePolicy: IfNotExists`.
     async fn secret_exists(&self, _at: &PushRef) -> Result<bool> {
-        Err(ProviderError::Unsupported(format!("{} is read-only: PushSecret is not supported", self.provider_label())))
+        Err(ProviderError::Unsupported(format!(
+            "{} is read-only: PushSecret is not supported",
+            self.provider_label()
+        )))
     }
 
     /// Checks that the provider answers with these credentials.

@@ -86,7 +86,10 @@ impl ProviderError {
     }
 
     pub fn invalid_config(field: impl Into<String>, message: impl Into<String>) -> Self {
-        ProviderError::InvalidConfig { field: field.into(), message: message.into() }
+        ProviderError::InvalidConfig {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 

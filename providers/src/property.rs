@@ -7,15 +7,55 @@
 //! 3. Otherwise the property is a gjson path (`a.b.c`, `list.0`, `a\.b`, `#(name=="x").v`).
 //!
 //! A selected JSON string yields its unescaped text; any other JSON value yields its JSON text.
+use std::collections::BTreeMap;
+
 use crate::error::{ProviderError, Result};
-use crate::value::SecretValue;
+use crate::value::{RemoteValue, SecretValue};
+
+impl RemoteValue {
+    /// The value `property` selects (the whole value without one), per the module rules.
+    pub fn select(&self, key: &str, property: Option<&str>) -> Result<SecretValue> {
+        match self {
+            RemoteValue::Bytes(v) => select(key, v, property),
+            RemoteValue::Map(m) => match property.filter(|p| !p.is_empty()) {
+                Some(p) if m.contains_key(p) => Ok(m.get(p).cloned().unwrap_or_default()),
+                _ => select(key, &map_to_json(m), property),
+            },
+        }
+    }
+
+    /// `dataFrom.extract`: the key/value pairs (after `property`).
+    pub fn into_map(self, key: &str, property: Option<&str>) -> Result<BTreeMap<String, SecretValue>> {
+        match (self, property.filter(|p| !p.is_empty())) {
+            (RemoteValue::Map(m), None) => Ok(m),
+            (v, p) => to_map(key, &v.select(key, p)?),
+        }
+    }
+}
+
+/// A binary map as ESO renders it: a JSON object of (lossily UTF-8) strings.
+pub fn map_to_json(m: &BTreeMap<String, SecretValue>) -> SecretValue {
+    let obj: serde_json::Map<String, serde_json::Value> = m
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                serde_json::Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()),
+            )
+        })
+        .collect();
+    SecretValue::from(serde_json::Value::Object(obj).to_string())
+}
 
 /// Applies `property` to `value` (the whole value when `property` is `None` or empty).
 pub fn select(key: &str, value: &SecretValue, property: Option<&str>) -> Result<SecretValue> {
     let Some(property) = property.filter(|p| !p.is_empty()) else {
         return Ok(value.clone());
     };
-    let not_found = || ProviderError::PropertyNotFound { key: key.to_string(), property: property.to_string() };
+    let not_found = || ProviderError::PropertyNotFound {
+        key: key.to_string(),
+        property: property.to_string(),
+    };
     let text = value.as_str().ok_or_else(not_found)?;
     if let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(text) {
         if let Some(member) = map.get(property) {
@@ -47,9 +87,14 @@ pub fn json_to_value(v: &serde_json::Value) -> SecretValue {
 
 /// Parses a JSON object value into key → value pairs (strings unquoted, others as JSON), for
 /// `dataFrom.extract`.
-pub fn to_map(key: &str, value: &SecretValue) -> Result<std::collections::BTreeMap<String, SecretValue>> {
-    let invalid = |message: &str| ProviderError::InvalidValue { key: key.to_string(), message: message.to_string() };
-    let text = value.as_str().ok_or_else(|| invalid("value is not UTF-8 JSON, cannot extract keys from it"))?;
+pub fn to_map(key: &str, value: &SecretValue) -> Result<BTreeMap<String, SecretValue>> {
+    let invalid = |message: &str| ProviderError::InvalidValue {
+        key: key.to_string(),
+        message: message.to_string(),
+    };
+    let text = value
+        .as_str()
+        .ok_or_else(|| invalid("value is not UTF-8 JSON, cannot extract keys from it"))?;
     match serde_json::from_str::<serde_json::Value>(text) {
         Ok(serde_json::Value::Object(map)) => Ok(map.iter().map(|(k, v)| (k.clone(), json_to_value(v))).collect()),
         Ok(_) => Err(invalid("value is JSON but not an object, cannot extract keys from it")),
@@ -100,6 +145,26 @@ mod tests {
         assert!(!err.to_string().contains("plain-text-secret"));
         let err = select("k", &SecretValue::from(vec![0xff, 0xfe]), Some("a")).unwrap_err();
         assert!(matches!(err, ProviderError::PropertyNotFound { .. }));
+    }
+
+    #[test]
+    fn native_maps_keep_binary_values() {
+        let m: BTreeMap<String, SecretValue> = [
+            ("tls.crt".to_string(), SecretValue::from(vec![0xff, 0x00])),
+            ("user".into(), SecretValue::from("a")),
+        ]
+        .into();
+        let v = RemoteValue::Map(m.clone());
+        assert_eq!(v.select("s", Some("tls.crt")).unwrap().as_bytes(), &[0xff, 0x00]);
+        assert_eq!(
+            v.select("s", None).unwrap().as_bytes(),
+            "{\"tls.crt\":\"\u{fffd}\\u0000\",\"user\":\"a\"}".as_bytes()
+        );
+        assert_eq!(v.clone().into_map("s", None).unwrap(), m);
+        assert!(matches!(
+            v.select("s", Some("nope")),
+            Err(ProviderError::PropertyNotFound { .. })
+        ));
     }
 
     #[test]

@@ -68,6 +68,22 @@ impl From<&[u8]> for SecretValue {
     }
 }
 
+/// What a provider returns for one remote secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RemoteValue {
+    /// An opaque value (often JSON text).
+    Bytes(SecretValue),
+    /// A secret that is natively a map of binary values (a Kubernetes Secret): a `property` naming a key
+    /// returns its bytes exactly; anything else sees the map as a JSON object of strings, as ESO does.
+    Map(std::collections::BTreeMap<String, SecretValue>),
+}
+
+impl From<SecretValue> for RemoteValue {
+    fn from(v: SecretValue) -> Self {
+        RemoteValue::Bytes(v)
+    }
+}
+
 /// Any value (a token, a password) that must not be printed: `Debug` is redacted.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Unloggable<T>(pub T);
