@@ -32,7 +32,12 @@ impl Readiness {
 }
 
 /// Serves the admin endpoints on `listener` until `shutdown` fires.
-pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, readiness: Arc<Readiness>, shutdown: CancellationToken) {
+pub async fn serve(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    readiness: Arc<Readiness>,
+    shutdown: CancellationToken,
+) {
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -43,16 +48,23 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, readiness: Arc<
         let readiness = readiness.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| handle(req, metrics.clone(), readiness.clone()));
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         });
     }
 }
 
 /// Binds the admin address (`:8080` style addresses bind all interfaces).
 pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
-    let addr = if addr.starts_with(':') { format!("0.0.0.0{addr}") } else { addr.to_string() };
-    let addr: SocketAddr =
-        addr.parse().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{addr}: {e}")))?;
+    let addr = if addr.starts_with(':') {
+        format!("0.0.0.0{addr}")
+    } else {
+        addr.to_string()
+    };
+    let addr: SocketAddr = addr
+        .parse()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{addr}: {e}")))?;
     TcpListener::bind(addr).await
 }
 
@@ -68,7 +80,11 @@ async fn handle(
         },
         "/healthz" | "/livez" => (StatusCode::OK, "text/plain", "ok".to_string()),
         "/readyz" if readiness.is_ready() => (StatusCode::OK, "text/plain", "ok".to_string()),
-        "/readyz" => (StatusCode::SERVICE_UNAVAILABLE, "text/plain", "waiting for the first list of every watch".into()),
+        "/readyz" => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "waiting for the first list of every watch".into(),
+        ),
         _ => (StatusCode::NOT_FOUND, "text/plain", "not found".to_string()),
     };
     let mut resp = Response::new(Full::new(Bytes::from(body)));

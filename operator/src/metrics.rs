@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
 
 /// Everything the operator measures.
 pub struct Metrics {
@@ -50,45 +52,82 @@ impl Metrics {
         let external_secrets = Arc::new(ObjectMetrics::new("externalsecret", "External Secret", true));
         let secret_stores = Arc::new(ObjectMetrics::new("secretstore", "SecretStore", false));
         let cluster_secret_stores = Arc::new(ObjectMetrics::new("clustersecretstore", "ClusterSecretStore", false));
-        let cluster_external_secrets =
-            Arc::new(ObjectMetrics::new("clusterexternalsecret", "ClusterExternalSecret", false));
+        let cluster_external_secrets = Arc::new(ObjectMetrics::new(
+            "clusterexternalsecret",
+            "ClusterExternalSecret",
+            false,
+        ));
         let push_secrets = Arc::new(ObjectMetrics::new("pushsecret", "PushSecret", false));
-        for c in [&external_secrets, &secret_stores, &cluster_secret_stores, &cluster_external_secrets, &push_secrets] {
-            registry.register(Box::new(ObjectCollector { descs: c.descs(), metrics: c.clone() }))?;
+        for c in [
+            &external_secrets,
+            &secret_stores,
+            &cluster_secret_stores,
+            &cluster_external_secrets,
+            &push_secrets,
+        ] {
+            registry.register(Box::new(ObjectCollector {
+                descs: c.descs(),
+                metrics: c.clone(),
+            }))?;
         }
-        let latency_buckets = vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+        let latency_buckets = vec![
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+        ];
         let provider_calls = IntCounterVec::new(
-            Opts::new("externalsecret_provider_api_calls_count", "Number of API calls towards the secret provider"),
+            Opts::new(
+                "externalsecret_provider_api_calls_count",
+                "Number of API calls towards the secret provider",
+            ),
             &["provider", "call", "status"],
         )?;
         let provider_latency = HistogramVec::new(
-            HistogramOpts::new("syncret_provider_call_duration_seconds", "Latency of calls to secret providers")
-                .buckets(latency_buckets.clone()),
+            HistogramOpts::new(
+                "syncret_provider_call_duration_seconds",
+                "Latency of calls to secret providers",
+            )
+            .buckets(latency_buckets.clone()),
             &["provider", "call"],
         )?;
         let reconcile_total = IntCounterVec::new(
-            Opts::new("controller_runtime_reconcile_total", "Total number of reconciliations per controller"),
+            Opts::new(
+                "controller_runtime_reconcile_total",
+                "Total number of reconciliations per controller",
+            ),
             &["controller", "result"],
         )?;
         let reconcile_time = HistogramVec::new(
-            HistogramOpts::new("controller_runtime_reconcile_time_seconds", "Length of time per reconciliation per controller")
-                .buckets(latency_buckets.clone()),
+            HistogramOpts::new(
+                "controller_runtime_reconcile_time_seconds",
+                "Length of time per reconciliation per controller",
+            )
+            .buckets(latency_buckets.clone()),
             &["controller"],
         )?;
         let sync_duration = HistogramVec::new(
-            HistogramOpts::new("syncret_sync_duration_seconds", "Time to sync one ExternalSecret (fetch, render, write)")
-                .buckets(latency_buckets),
+            HistogramOpts::new(
+                "syncret_sync_duration_seconds",
+                "Time to sync one ExternalSecret (fetch, render, write)",
+            )
+            .buckets(latency_buckets),
             &["lane"],
         )?;
         let workqueue_depth = IntGaugeVec::new(Opts::new("workqueue_depth", "Current depth of workqueue"), &["name"])?;
         let queue_depth = IntGaugeVec::new(
-            Opts::new("syncret_queue_depth", "Items ready to be processed, per controller and lane"),
+            Opts::new(
+                "syncret_queue_depth",
+                "Items ready to be processed, per controller and lane",
+            ),
             &["controller", "lane"],
         )?;
-        let client_cache_size =
-            IntGauge::new("syncret_client_cache_size", "Authenticated provider clients held in the cache")?;
+        let client_cache_size = IntGauge::new(
+            "syncret_client_cache_size",
+            "Authenticated provider clients held in the cache",
+        )?;
         let client_builds = IntCounterVec::new(
-            Opts::new("syncret_provider_client_builds_total", "Provider clients built (each a login for authenticating providers)"),
+            Opts::new(
+                "syncret_provider_client_builds_total",
+                "Provider clients built (each a login for authenticating providers)",
+            ),
             &["provider"],
         )?;
         let secret_writes = IntCounterVec::new(
@@ -133,8 +172,12 @@ impl Metrics {
 
     /// Records one reconcile of `controller`.
     pub fn reconciled(&self, controller: &str, ok: bool, elapsed: Duration) {
-        self.reconcile_total.with_label_values(&[controller, if ok { "success" } else { "error" }]).inc();
-        self.reconcile_time.with_label_values(&[controller]).observe(elapsed.as_secs_f64());
+        self.reconcile_total
+            .with_label_values(&[controller, if ok { "success" } else { "error" }])
+            .inc();
+        self.reconcile_time
+            .with_label_values(&[controller])
+            .observe(elapsed.as_secs_f64());
     }
 
     /// The text exposition of every metric.
@@ -153,14 +196,21 @@ pub struct ProviderCallMetrics {
 
 impl ProviderCallMetrics {
     pub fn new(m: &Metrics) -> Self {
-        Self { calls: m.provider_calls.clone(), latency: m.provider_latency.clone() }
+        Self {
+            calls: m.provider_calls.clone(),
+            latency: m.provider_latency.clone(),
+        }
     }
 }
 
 impl syncret_providers::CallObserver for ProviderCallMetrics {
     fn observe(&self, provider: &'static str, call: &'static str, ok: bool, elapsed: Duration) {
-        self.calls.with_label_values(&[provider, call, if ok { "success" } else { "error" }]).inc();
-        self.latency.with_label_values(&[provider, call]).observe(elapsed.as_secs_f64());
+        self.calls
+            .with_label_values(&[provider, call, if ok { "success" } else { "error" }])
+            .inc();
+        self.latency
+            .with_label_values(&[provider, call])
+            .observe(elapsed.as_secs_f64());
     }
 }
 
@@ -184,7 +234,12 @@ pub struct ObjectMetrics {
 
 impl ObjectMetrics {
     fn new(prefix: &'static str, what: &'static str, sync_counters: bool) -> Self {
-        Self { prefix, what, sync_counters, objects: Mutex::new(HashMap::new()) }
+        Self {
+            prefix,
+            what,
+            sync_counters,
+            objects: Mutex::new(HashMap::new()),
+        }
     }
 
     fn with(&self, namespace: &str, name: &str, f: impl FnOnce(&mut ObjectState)) {
@@ -253,10 +308,25 @@ impl ObjectMetrics {
         let p = self.prefix;
         let mut out = Vec::new();
         if self.sync_counters {
-            out.push(family(format!("{p}_sync_calls_total"), format!("Total number of the {} sync calls", self.what), MetricType::COUNTER, calls));
-            out.push(family(format!("{p}_sync_calls_error"), format!("Total number of the {} sync errors", self.what), MetricType::COUNTER, errors));
+            out.push(family(
+                format!("{p}_sync_calls_total"),
+                format!("Total number of the {} sync calls", self.what),
+                MetricType::COUNTER,
+                calls,
+            ));
+            out.push(family(
+                format!("{p}_sync_calls_error"),
+                format!("Total number of the {} sync errors", self.what),
+                MetricType::COUNTER,
+                errors,
+            ));
         }
-        out.push(family(format!("{p}_status_condition"), format!("The status condition of a specific {}", self.what), MetricType::GAUGE, conditions));
+        out.push(family(
+            format!("{p}_status_condition"),
+            format!("The status condition of a specific {}", self.what),
+            MetricType::GAUGE,
+            conditions,
+        ));
         out.push(family(
             format!("{p}_reconcile_duration"),
             format!("The duration time to reconcile the {} (nanoseconds, as ESO)", self.what),
@@ -268,7 +338,10 @@ impl ObjectMetrics {
 
     fn descs(&self) -> Vec<Desc> {
         let p = self.prefix;
-        let mut names = vec![(format!("{p}_status_condition"), vec!["name", "namespace", "condition", "status"])];
+        let mut names = vec![(
+            format!("{p}_status_condition"),
+            vec!["name", "namespace", "condition", "status"],
+        )];
         names.push((format!("{p}_reconcile_duration"), vec!["name", "namespace"]));
         if self.sync_counters {
             names.push((format!("{p}_sync_calls_total"), vec!["name", "namespace"]));
@@ -277,7 +350,13 @@ impl ObjectMetrics {
         names
             .into_iter()
             .filter_map(|(n, labels)| {
-                Desc::new(n.clone(), n, labels.into_iter().map(String::from).collect(), HashMap::new()).ok()
+                Desc::new(
+                    n.clone(),
+                    n,
+                    labels.into_iter().map(String::from).collect(),
+                    HashMap::new(),
+                )
+                .ok()
             })
             .collect()
     }
@@ -294,7 +373,11 @@ impl Collector for ObjectCollector {
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        self.metrics.families().into_iter().filter(|f| !f.get_metric().is_empty()).collect()
+        self.metrics
+            .families()
+            .into_iter()
+            .filter(|f| !f.get_metric().is_empty())
+            .collect()
     }
 }
 
@@ -339,11 +422,15 @@ mod tests {
     #[test]
     fn renders_eso_names_and_labels() {
         let m = Metrics::new().unwrap();
-        m.external_secrets.reconciled("ns1", "db", true, Duration::from_millis(3));
-        m.external_secrets.reconciled("ns1", "db", false, Duration::from_millis(4));
+        m.external_secrets
+            .reconciled("ns1", "db", true, Duration::from_millis(3));
+        m.external_secrets
+            .reconciled("ns1", "db", false, Duration::from_millis(4));
         m.external_secrets.set_ready("ns1", "db", false);
         m.secret_stores.set_ready("ns1", "vault", true);
-        m.provider_calls.with_label_values(&["Kubernetes", "GetSecret", "success"]).inc();
+        m.provider_calls
+            .with_label_values(&["Kubernetes", "GetSecret", "success"])
+            .inc();
         m.reconciled("externalsecret", true, Duration::from_millis(2));
         let text = m.render().unwrap();
         for line in [

@@ -75,8 +75,9 @@ pub struct Registry {
 
 impl Registry {
     /// A registry with every provider enabled by cargo features.
+    #[allow(clippy::vec_init_then_push)]
     pub fn with_default_providers() -> Self {
-        #[allow(unused_mut, clippy::vec_init_then_push)]
+        #[allow(unused_mut)]
         let mut providers: Vec<Arc<dyn Provider>> = Vec::new();
         #[cfg(feature = "fake")]
         providers.push(Arc::new(crate::fake::Fake::default()));

@@ -34,7 +34,10 @@ static SHARED: OnceLock<Result<ControlPlane, String>> = OnceLock::new();
 
 /// The repository root (where `Cargo.toml` of the workspace lives).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
 }
 
 /// Initialises tracing for tests once (`RUST_LOG` controls it; default warn).
@@ -67,9 +70,11 @@ impl ControlPlane {
 
     fn start() -> anyhow::Result<ControlPlane> {
         let cp = match std::env::var_os("SYNCRET_TEST_KUBECONFIG") {
-            Some(path) if !path.is_empty() => {
-                ControlPlane { kubeconfig: PathBuf::from(path), dir: None, script_pid: None }
-            }
+            Some(path) if !path.is_empty() => ControlPlane {
+                kubeconfig: PathBuf::from(path),
+                dir: None,
+                script_pid: None,
+            },
             _ => Self::spawn_script()?,
         };
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -90,14 +95,21 @@ impl ControlPlane {
             .stderr(log_file)
             .spawn()
             .with_context(|| format!("starting {}", script.display()))?;
-        let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout from controlplane.sh"))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow!("no stdout from controlplane.sh"))?;
         // The build on a cold machine takes minutes; the script fails loudly if it cannot finish.
         for line in BufReader::new(stdout).lines() {
             let line = line?;
             if let Some(path) = line.strip_prefix("export KUBECONFIG=") {
                 let kubeconfig = PathBuf::from(path);
                 let dir = kubeconfig.parent().map(Path::to_path_buf);
-                return Ok(ControlPlane { kubeconfig, dir, script_pid: Some(child.id()) });
+                return Ok(ControlPlane {
+                    kubeconfig,
+                    dir,
+                    script_pid: Some(child.id()),
+                });
             }
         }
         let status = child.wait()?;
@@ -134,8 +146,16 @@ impl ControlPlane {
     pub async fn namespace(&self, prefix: &str) -> anyhow::Result<TestNamespace> {
         let client = self.client().await?;
         let name = unique_name(prefix);
-        let ns = Namespace { metadata: ObjectMeta { name: Some(name.clone()), ..Default::default() }, ..Default::default() };
-        Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &ns).await?;
+        let ns = Namespace {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await?;
         Ok(TestNamespace { name, client })
     }
 
@@ -150,7 +170,9 @@ impl ControlPlane {
     }
 
     async fn signal_and_wait(&self, signal: &str) -> anyhow::Result<()> {
-        let pid = self.script_pid.ok_or_else(|| anyhow!("this test process did not start the control plane"))?;
+        let pid = self
+            .script_pid
+            .ok_or_else(|| anyhow!("this test process did not start the control plane"))?;
         let status = Command::new("kill").arg(signal).arg(pid.to_string()).status()?;
         if !status.success() {
             bail!("kill {signal} {pid} failed");

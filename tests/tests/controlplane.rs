@@ -12,7 +12,10 @@ async fn namespace_secret_and_service_account_token_round_trip() -> anyhow::Resu
 
     let secrets: Api<Secret> = ns.api();
     let secret = Secret {
-        metadata: ObjectMeta { name: Some("hello".into()), ..Default::default() },
+        metadata: ObjectMeta {
+            name: Some("hello".into()),
+            ..Default::default()
+        },
         string_data: Some([("greeting".to_string(), "hi".to_string())].into()),
         ..Default::default()
     };
@@ -21,7 +24,13 @@ async fn namespace_secret_and_service_account_token_round_trip() -> anyhow::Resu
     assert_eq!(got.data.unwrap()["greeting"].0, b"hi");
 
     let sas: Api<ServiceAccount> = ns.api();
-    let sa = ServiceAccount { metadata: ObjectMeta { name: Some("app".into()), ..Default::default() }, ..Default::default() };
+    let sa = ServiceAccount {
+        metadata: ObjectMeta {
+            name: Some("app".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
     sas.create(&PostParams::default(), &sa).await?;
     let req = TokenRequest {
         spec: Some(TokenRequestSpec {
@@ -37,13 +46,19 @@ async fn namespace_secret_and_service_account_token_round_trip() -> anyhow::Resu
 
     let reviews: Api<TokenReview> = Api::all(ns.client.clone());
     let review = TokenReview {
-        spec: TokenReviewSpec { token, audiences: Some(vec!["syncret-test".into()]) },
+        spec: TokenReviewSpec {
+            token,
+            audiences: Some(vec!["syncret-test".into()]),
+        },
         ..Default::default()
     };
     let review = reviews.create(&PostParams::default(), &review).await?;
     let status = review.status.expect("TokenReview status");
     assert_eq!(status.authenticated, Some(true), "error: {:?}", status.error);
     let user = status.user.expect("user");
-    assert_eq!(user.username.as_deref(), Some(format!("system:serviceaccount:{}:app", ns.name).as_str()));
+    assert_eq!(
+        user.username.as_deref(),
+        Some(format!("system:serviceaccount:{}:app", ns.name).as_str())
+    );
     Ok(())
 }

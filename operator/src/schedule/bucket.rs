@@ -13,7 +13,12 @@ pub struct TokenBucket {
 impl TokenBucket {
     pub fn new(rate: f64, burst: u32, now: Instant) -> Self {
         let burst = f64::from(burst.max(1));
-        Self { rate: rate.max(0.001), burst, tokens: burst, last: now }
+        Self {
+            rate: rate.max(0.001),
+            burst,
+            tokens: burst,
+            last: now,
+        }
     }
 
     /// Takes a token if one is available at `now`; otherwise says how long until one is.
@@ -42,7 +47,10 @@ mod tests {
         assert!(b.try_take(t0).is_ok());
         assert!(b.try_take(t0).is_ok());
         let wait = b.try_take(t0).unwrap_err();
-        assert!(wait <= Duration::from_millis(100) && wait > Duration::from_millis(90), "{wait:?}");
+        assert!(
+            wait <= Duration::from_millis(100) && wait > Duration::from_millis(90),
+            "{wait:?}"
+        );
         assert!(b.try_take(t0 + Duration::from_millis(100)).is_ok());
         assert!(b.try_take(t0 + Duration::from_millis(100)).is_err());
         // Refill caps at burst.

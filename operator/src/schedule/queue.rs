@@ -127,7 +127,9 @@ impl<K: Clone + Eq + Hash> WorkQueue<K> {
                 break;
             }
             self.heap.pop();
-            let Some(key) = self.heap_keys.remove(&seq) else { continue };
+            let Some(key) = self.heap_keys.remove(&seq) else {
+                continue;
+            };
             match self.delayed.get(&key).copied() {
                 Some((due, lane)) if due == at => {
                     self.delayed.remove(&key);
@@ -176,7 +178,11 @@ impl<K: Clone + Eq + Hash> WorkQueue<K> {
     pub fn next_due(&mut self) -> Option<Instant> {
         // Drop superseded heap entries so the answer is exact.
         while let Some(Reverse((at, seq))) = self.heap.peek().copied() {
-            let live = self.heap_keys.get(&seq).and_then(|k| self.delayed.get(k)).is_some_and(|(due, _)| *due == at);
+            let live = self
+                .heap_keys
+                .get(&seq)
+                .and_then(|k| self.delayed.get(k))
+                .is_some_and(|(due, _)| *due == at);
             if live {
                 return Some(at);
             }

@@ -32,7 +32,11 @@ impl<K: Clone + Eq + Hash> Default for Scheduler<K> {
 
 impl<K: Clone + Eq + Hash> Scheduler<K> {
     pub fn new() -> Self {
-        Self { queue: Mutex::new(WorkQueue::new()), notify: Notify::new(), closed: AtomicBool::new(false) }
+        Self {
+            queue: Mutex::new(WorkQueue::new()),
+            notify: Notify::new(),
+            closed: AtomicBool::new(false),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, WorkQueue<K>> {
@@ -65,7 +69,12 @@ impl<K: Clone + Eq + Hash> Scheduler<K> {
     pub fn stats(&self) -> SchedulerStats {
         let q = self.lock();
         let (fast, slow) = q.depth();
-        SchedulerStats { fast, slow, scheduled: q.scheduled(), in_flight: q.in_flight() }
+        SchedulerStats {
+            fast,
+            slow,
+            scheduled: q.scheduled(),
+            in_flight: q.in_flight(),
+        }
     }
 
     /// Stops handing out work: every waiting and future [`Scheduler::next`] returns `None`.
@@ -134,7 +143,10 @@ mod tests {
         let waiter = tokio::spawn(async move { s2.next().await });
         tokio::time::sleep(Duration::from_millis(20)).await;
         s.add_after("soon", Lane::Slow, Duration::from_millis(10));
-        let got = tokio::time::timeout(Duration::from_secs(2), waiter).await.unwrap().unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(2), waiter)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(got, Some(("soon", Lane::Slow)));
     }
 }

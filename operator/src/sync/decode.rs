@@ -80,8 +80,15 @@ mod tests {
     fn strategies() {
         assert_eq!(decode(Decoding::None, b"aGk=").unwrap(), b"aGk=");
         assert_eq!(decode(Decoding::Base64, b"aGk=").unwrap(), b"hi");
-        assert_eq!(decode(Decoding::Base64, b"aG\nk=\r\n").unwrap(), b"hi", "Go ignores CR/LF");
-        assert!(decode(Decoding::Base64, b"aGk").is_err(), "Go's StdEncoding needs padding");
+        assert_eq!(
+            decode(Decoding::Base64, b"aG\nk=\r\n").unwrap(),
+            b"hi",
+            "Go ignores CR/LF"
+        );
+        assert!(
+            decode(Decoding::Base64, b"aGk").is_err(),
+            "Go's StdEncoding needs padding"
+        );
         assert_eq!(decode(Decoding::Base64Url, b"-_8=").unwrap(), vec![0xfb, 0xff]);
         assert!(decode(Decoding::Base64, b"-_8=").is_err());
         assert_eq!(decode(Decoding::Auto, b"-_8=").unwrap(), vec![0xfb, 0xff]);

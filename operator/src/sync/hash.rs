@@ -92,7 +92,10 @@ mod tests {
         assert_eq!(data_hash(&m), sha3_hex(b"map[a:[] b:[104 105]]"));
         assert_eq!(data_hash::<Vec<u8>>(&BTreeMap::new()), sha3_hex(b"map[]"));
         // Known value: sha3-224("") .
-        assert_eq!(sha3_hex(b""), "6b4e03423667dbb73b6e15454f0eb1abd4597f9a1b078e3f5b5a6bc7");
+        assert_eq!(
+            sha3_hex(b""),
+            "6b4e03423667dbb73b6e15454f0eb1abd4597f9a1b078e3f5b5a6bc7"
+        );
         let labels: BTreeMap<String, String> = [("x".to_string(), "y".to_string())].into();
         assert_eq!(
             synced_resource_version(3, &labels, &BTreeMap::new()),

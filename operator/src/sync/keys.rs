@@ -32,7 +32,10 @@ pub fn convert(strategy: Conversion, key: &str) -> String {
 /// (keys are not secret) and hints at the fix.
 pub fn validate_key(key: &str) -> Result<(), String> {
     if key.len() > 253 {
-        return Err(format!("key has length {} but max is 253; use rewrite or conversionStrategy", key.len()));
+        return Err(format!(
+            "key has length {} but max is 253; use rewrite or conversionStrategy",
+            key.len()
+        ));
     }
     if let Some(c) = key.chars().find(|c| !allowed(*c)) {
         return Err(format!(

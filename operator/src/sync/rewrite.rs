@@ -8,9 +8,14 @@ use serde_json::{Map, Value};
 #[derive(Clone, Debug)]
 pub enum Rewrite {
     /// Go `ReplaceAllString` on every key (`$1`, `${name}` expansions).
-    Regexp { source: Regex, target: String },
+    Regexp {
+        source: Regex,
+        target: String,
+    },
     /// A template rendered with `.value` = the key; the output is the new key.
-    Transform { template: String },
+    Transform {
+        template: String,
+    },
     Merge(Merge),
 }
 
@@ -47,12 +52,17 @@ fn apply_one(
     transform: TransformFn<'_>,
 ) -> Result<BTreeMap<String, Vec<u8>>, String> {
     match step {
-        Rewrite::Regexp { source, target } => {
-            Ok(data.into_iter().map(|(k, v)| (source.replace_all(&k, target.as_str()).into_owned(), v)).collect())
-        }
+        Rewrite::Regexp { source, target } => Ok(data
+            .into_iter()
+            .map(|(k, v)| (source.replace_all(&k, target.as_str()).into_owned(), v))
+            .collect()),
         Rewrite::Transform { template } => data
             .into_iter()
-            .map(|(k, v)| transform(template, &k).map(|nk| (nk, v)).map_err(|e| format!("transform of key {k:?}: {e}")))
+            .map(|(k, v)| {
+                transform(template, &k)
+                    .map(|nk| (nk, v))
+                    .map_err(|e| format!("transform of key {k:?}: {e}"))
+            })
             .collect(),
         Rewrite::Merge(m) => merge(m, data),
     }
@@ -60,7 +70,11 @@ fn apply_one(
 
 fn merge(m: &Merge, data: BTreeMap<String, Vec<u8>>) -> Result<BTreeMap<String, Vec<u8>>, String> {
     // Non-priority keys in sorted order, then the priority keys in the given order (later wins).
-    let mut order: Vec<&str> = data.keys().map(String::as_str).filter(|k| !m.priority.iter().any(|p| p == k)).collect();
+    let mut order: Vec<&str> = data
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !m.priority.iter().any(|p| p == k))
+        .collect();
     order.extend(m.priority.iter().map(String::as_str));
     let mut merged = Map::new();
     let mut conflicts = Vec::new();
@@ -111,7 +125,10 @@ mod tests {
     use super::*;
 
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+            .collect()
     }
 
     fn no_transform(_: &str, _: &str) -> Result<String, String> {
@@ -121,8 +138,13 @@ mod tests {
     #[test]
     fn regexp_then_transform() {
         let steps = vec![
-            Rewrite::Regexp { source: Regex::new("^path/to/(.*)$").unwrap(), target: "app-$1".into() },
-            Rewrite::Transform { template: "{{ .value | upper }}".into() },
+            Rewrite::Regexp {
+                source: Regex::new("^path/to/(.*)$").unwrap(),
+                target: "app-$1".into(),
+            },
+            Rewrite::Transform {
+                template: "{{ .value | upper }}".into(),
+            },
         ];
         let upper = |_: &str, k: &str| Ok(k.to_uppercase());
         let out = apply(&steps, map(&[("path/to/db", "1"), ("other", "2")]), &upper).unwrap();
@@ -135,22 +157,48 @@ mod tests {
         let strict = Merge::default();
         let err = apply(&[Rewrite::Merge(strict)], data.clone(), &no_transform).unwrap_err();
         assert!(err.contains("conflicts: x"), "{err}");
-        let m = Merge { ignore_conflicts: true, priority: vec!["a".into()], ..Default::default() };
+        let m = Merge {
+            ignore_conflicts: true,
+            priority: vec!["a".into()],
+            ..Default::default()
+        };
         let out = apply(&[Rewrite::Merge(m)], data.clone(), &no_transform).unwrap();
         assert_eq!(out, map(&[("x", "1"), ("y", "2")]), "priority key a merged last wins");
-        let m = Merge { ignore_conflicts: true, json: true, into: "all".into(), ..Default::default() };
+        let m = Merge {
+            ignore_conflicts: true,
+            json: true,
+            into: "all".into(),
+            ..Default::default()
+        };
         let out = apply(&[Rewrite::Merge(m)], data.clone(), &no_transform).unwrap();
         assert_eq!(out["all"], br#"{"x":"3","y":2}"#.to_vec());
         assert!(out.contains_key("a"));
-        let m = Merge { priority: vec!["missing".into()], ..Default::default() };
-        assert!(apply(&[Rewrite::Merge(m)], data.clone(), &no_transform).unwrap_err().contains("missing"));
-        let m = Merge { priority: vec!["missing".into()], ignore_missing_priority: true, ignore_conflicts: true, ..Default::default() };
+        let m = Merge {
+            priority: vec!["missing".into()],
+            ..Default::default()
+        };
+        assert!(
+            apply(&[Rewrite::Merge(m)], data.clone(), &no_transform)
+                .unwrap_err()
+                .contains("missing")
+        );
+        let m = Merge {
+            priority: vec!["missing".into()],
+            ignore_missing_priority: true,
+            ignore_conflicts: true,
+            ..Default::default()
+        };
         assert!(apply(&[Rewrite::Merge(m)], data, &no_transform).is_ok());
     }
 
     #[test]
     fn merge_error_never_contains_values() {
-        let err = apply(&[Rewrite::Merge(Merge::default())], map(&[("a", "s3cr3t")]), &no_transform).unwrap_err();
+        let err = apply(
+            &[Rewrite::Merge(Merge::default())],
+            map(&[("a", "s3cr3t")]),
+            &no_transform,
+        )
+        .unwrap_err();
         assert!(!err.contains("s3cr3t") && err.contains("\"a\""), "{err}");
     }
 }
