@@ -1,5 +1,6 @@
 //! When work happens: the two-lane work queue, jittered refresh times, error backoff and per-store rate limits.
 mod bucket;
+pub mod cron;
 mod queue;
 mod runner;
 
