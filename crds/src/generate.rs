@@ -67,6 +67,9 @@ fn clean_schema(schema: &mut Value) {
             map.remove("nullable");
             if keep_null {
                 map.insert("nullable".into(), Value::Bool(true));
+            } else if let Some(Value::Array(values)) = map.get_mut("enum") {
+                // schemars lists `null` among the values of an optional enum.
+                values.retain(|v| !v.is_null());
             }
             for (key, child) in map.iter_mut() {
                 // `default` and `enum` hold data, not schemas.
@@ -238,7 +241,8 @@ mod tests {
             "properties": {
                 "a": { "type": "string", "nullable": true },
                 "b": { "type": "string", "format": "date-time", "nullable": true, "title": "x-syncret-nullable" },
-                "c": { "type": "object", "default": { "nullable": true, "title": "data" } }
+                "c": { "type": "object", "default": { "nullable": true, "title": "data" } },
+                "d": { "type": "string", "enum": ["A", null], "nullable": true }
             }
         });
         clean_schema(&mut schema);
@@ -248,7 +252,8 @@ mod tests {
                 "properties": {
                     "a": { "type": "string" },
                     "b": { "type": "string", "format": "date-time", "nullable": true },
-                    "c": { "type": "object", "default": { "nullable": true, "title": "data" } }
+                    "c": { "type": "object", "default": { "nullable": true, "title": "data" } },
+                    "d": { "type": "string", "enum": ["A"] }
                 }
             })
         );

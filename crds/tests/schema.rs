@@ -281,3 +281,36 @@ fn names_columns_and_scope() {
     );
     assert_eq!(by_name("PushSecret").spec.versions[0].name, "v1alpha1");
 }
+
+fn enums<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
+    match v {
+        Value::Object(m) => {
+            for (k, c) in m {
+                if k == "enum" {
+                    out.push(c);
+                } else if k != "default" {
+                    enums(c, out);
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|c| enums(c, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn enums_never_list_null() {
+    for crd in generate::crds() {
+        let schema = serde_json::to_value(&crd.spec.versions[0].schema).unwrap();
+        let mut found = Vec::new();
+        enums(&schema, &mut found);
+        assert!(!found.is_empty());
+        for values in found {
+            assert!(
+                values.as_array().unwrap().iter().all(Value::is_string),
+                "{}: {values}",
+                crd.spec.names.kind
+            );
+        }
+    }
+}
