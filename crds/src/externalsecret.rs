@@ -21,9 +21,16 @@ pub struct SecretStoreRef {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     #[schemars(length(min = 1, max = 253), pattern(DNS1123_SUBDOMAIN))]
     pub name: String,
-    /// `SecretStore` (when unset) or `ClusterSecretStore`.
-    #[serde(default, skip_serializing_if = "is_default")]
-    pub kind: StoreKind,
+    /// `SecretStore` (when unset) or `ClusterSecretStore`; see [`SecretStoreRef::kind`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<StoreKind>,
+}
+
+impl SecretStoreRef {
+    /// The kind, `SecretStore` when unset.
+    pub fn kind(&self) -> StoreKind {
+        self.kind.unwrap_or_default()
+    }
 }
 
 /// How the target Secret is created and owned.
@@ -208,11 +215,16 @@ pub struct TemplateFrom {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub literal: Option<String>,
     /// How rendered values are decoded (`None` when unset).
-    #[serde(default, skip_serializing_if = "is_default")]
-    pub values_decoding_strategy: ExternalSecretDecodingStrategy,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values_decoding_strategy: Option<ExternalSecretDecodingStrategy>,
 }
 
 impl TemplateFrom {
+    /// The values decoding strategy, `None` when unset.
+    pub fn values_decoding_strategy(&self) -> ExternalSecretDecodingStrategy {
+        self.values_decoding_strategy.unwrap_or_default()
+    }
+
     /// The target as a Secret field, if it is one (see [`TemplateTarget::parse`]).
     pub fn secret_target(&self) -> Option<TemplateTarget> {
         TemplateTarget::parse(&self.target)
@@ -303,9 +315,9 @@ pub struct ExternalSecretData {
 pub struct ExternalSecretDataRemoteRef {
     /// The key in the provider.
     pub key: String,
-    /// `Fetch` returns the secret's tags/labels instead of its value.
-    #[serde(default, skip_serializing_if = "is_default")]
-    pub metadata_policy: ExternalSecretMetadataPolicy,
+    /// `Fetch` returns the secret's tags/labels instead of its value (`None` when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_policy: Option<ExternalSecretMetadataPolicy>,
     /// A property of the value (a gjson path for most providers).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub property: String,
@@ -313,14 +325,33 @@ pub struct ExternalSecretDataRemoteRef {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub version: String,
     /// Key conversion (`Default` when unset).
-    #[serde(default, skip_serializing_if = "is_default")]
-    pub conversion_strategy: ExternalSecretConversionStrategy,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversion_strategy: Option<ExternalSecretConversionStrategy>,
     /// Value decoding (`None` when unset).
-    #[serde(default, skip_serializing_if = "is_default")]
-    pub decoding_strategy: ExternalSecretDecodingStrategy,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoding_strategy: Option<ExternalSecretDecodingStrategy>,
     /// NUL byte handling (`Ignore` when unset).
-    #[serde(default, skip_serializing_if = "is_default")]
-    pub null_byte_policy: ExternalSecretNullBytePolicy,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub null_byte_policy: Option<ExternalSecretNullBytePolicy>,
+}
+
+impl ExternalSecretDataRemoteRef {
+    /// The metadata policy, `None` when unset.
+    pub fn metadata_policy(&self) -> ExternalSecretMetadataPolicy {
+        self.metadata_policy.unwrap_or_default()
+    }
+    /// The conversion strategy, `Default` when unset.
+    pub fn conversion_strategy(&self) -> ExternalSecretConversionStrategy {
+        self.conversion_strategy.unwrap_or_default()
+    }
+    /// The decoding strategy, `None` when unset.
+    pub fn decoding_strategy(&self) -> ExternalSecretDecodingStrategy {
+        self.decoding_strategy.unwrap_or_default()
+    }
+    /// The NUL byte policy, `Ignore` when unset.
+    pub fn null_byte_policy(&self) -> ExternalSecretNullBytePolicy {
+        self.null_byte_policy.unwrap_or_default()
+    }
 }
 
 /// One `dataFrom` entry: exactly one of `extract`, `find` or `sourceRef.generatorRef`, optionally from another
@@ -430,12 +461,30 @@ pub struct ExternalSecretFind {
     /// Tags (labels) that must all match.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "is_default")]
-    pub conversion_strategy: ExternalSecretConversionStrategy,
-    #[serde(default, skip_serializing_if = "is_default")]
-    pub decoding_strategy: ExternalSecretDecodingStrategy,
-    #[serde(default, skip_serializing_if = "is_default")]
-    pub null_byte_policy: ExternalSecretNullBytePolicy,
+    /// Key conversion (`Default` when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversion_strategy: Option<ExternalSecretConversionStrategy>,
+    /// Value decoding (`None` when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoding_strategy: Option<ExternalSecretDecodingStrategy>,
+    /// NUL byte handling (`Ignore` when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub null_byte_policy: Option<ExternalSecretNullBytePolicy>,
+}
+
+impl ExternalSecretFind {
+    /// The conversion strategy, `Default` when unset.
+    pub fn conversion_strategy(&self) -> ExternalSecretConversionStrategy {
+        self.conversion_strategy.unwrap_or_default()
+    }
+    /// The decoding strategy, `None` when unset.
+    pub fn decoding_strategy(&self) -> ExternalSecretDecodingStrategy {
+        self.decoding_strategy.unwrap_or_default()
+    }
+    /// The NUL byte policy, `Ignore` when unset.
+    pub fn null_byte_policy(&self) -> ExternalSecretNullBytePolicy {
+        self.null_byte_policy.unwrap_or_default()
+    }
 }
 
 /// A name pattern.
@@ -534,8 +583,8 @@ pub struct ExternalSecretSpec {
     #[serde(default)]
     pub target: ExternalSecretTarget,
     /// `CreatedOnce`, `Periodic` (the behaviour when unset) or `OnChange`.
-    #[serde(default, skip_serializing_if = "is_default")]
-    pub refresh_policy: ExternalSecretRefreshPolicy,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_policy: Option<ExternalSecretRefreshPolicy>,
     /// How often values are read again, a Go duration such as `1h0m0s`; `0s` syncs once.
     #[serde(default = "one_hour")]
     pub refresh_interval: String,
@@ -654,6 +703,11 @@ const SA_NAME_ANNOTATION: &str = "kubernetes.io/service-account.name";
 const BOOTSTRAP_TOKEN_TYPE: &str = "bootstrap.kubernetes.io/token";
 
 impl ExternalSecretSpec {
+    /// The refresh policy, `Periodic` when unset.
+    pub fn refresh_policy(&self) -> ExternalSecretRefreshPolicy {
+        self.refresh_policy.unwrap_or_default()
+    }
+
     /// `refreshInterval` parsed; zero means "sync once, never refresh".
     pub fn refresh_interval(&self) -> Result<Duration, FieldError> {
         crate::duration::parse(&self.refresh_interval)

@@ -3,16 +3,15 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::meta::{Base64Data, CAProvider, DNS1123_LABEL, SecretKeySelector, ServiceAccountSelector};
-use crate::schema::is_default;
 use crate::validate::{Errors, field};
 
 /// Configures a store to sync secrets from a Kubernetes cluster.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KubernetesProvider {
-    /// The API server to connect to.
-    #[serde(default, skip_serializing_if = "is_default")]
-    pub server: KubernetesServer,
+    /// The API server to connect to; see [`KubernetesProvider::server`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<KubernetesServer>,
     /// How to authenticate with the API server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<KubernetesAuth>,
@@ -90,6 +89,14 @@ pub struct TokenAuth {
 }
 
 impl KubernetesProvider {
+    /// The server settings, `url: kubernetes.default` when unset.
+    pub fn server(&self) -> std::borrow::Cow<'_, KubernetesServer> {
+        match &self.server {
+            Some(server) => std::borrow::Cow::Borrowed(server),
+            None => std::borrow::Cow::Owned(KubernetesServer::default()),
+        }
+    }
+
     pub(crate) fn validate_into(&self, path: &str, errs: &mut Errors) {
         let Some(auth) = &self.auth else { return };
         let p = field(path, "auth");

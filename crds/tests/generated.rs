@@ -1,0 +1,66 @@
+//! The committed `deploy/crds/*.yaml` must be exactly what the types generate.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
+use std::path::PathBuf;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use syncret_crds::generate;
+
+fn deploy_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/crds")
+}
+
+#[test]
+fn committed_crd_yaml_matches_the_types() {
+    let drift = generate::check_dir(&deploy_dir()).expect("read deploy/crds");
+    assert!(
+        drift.is_empty(),
+        "deploy/crds is out of date with the Rust types; run `cargo run -p syncret -- crds --dir deploy/crds` \
+         and commit the result:\n  {}",
+        drift.join("\n  ")
+    );
+}
+
+#[test]
+fn multi_document_output_is_six_crds() {
+    let yaml = generate::multi_document().unwrap();
+    let crds: Vec<CustomResourceDefinition> = serde_yaml::Deserializer::from_str(&yaml)
+        .map(|doc| serde::Deserialize::deserialize(doc).unwrap())
+        .collect();
+    let names: Vec<&str> = crds.iter().map(|c| c.metadata.name.as_deref().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "externalsecrets.external-secrets.io",
+            "clusterexternalsecrets.external-secrets.io",
+            "secretstores.external-secrets.io",
+            "clustersecretstores.external-secrets.io",
+            "pushsecrets.external-secrets.io",
+            "clusterpushsecrets.external-secrets.io",
+        ]
+    );
+    // Rendering twice gives the same bytes.
+    assert_eq!(yaml, generate::multi_document().unwrap());
+}
+
+#[test]
+fn write_then_check_is_clean() {
+    let dir = std::env::temp_dir().join(format!("syncret-crds-{}", std::process::id()));
+    let written = generate::write_dir(&dir).unwrap();
+    assert_eq!(written.len(), 6);
+    assert!(generate::check_dir(&dir).unwrap().is_empty());
+    std::fs::write(dir.join("secretstores.external-secrets.io.yaml"), "stale").unwrap();
+    std::fs::write(dir.join("old.external-secrets.io.yaml"), "stale").unwrap();
+    let drift = generate::check_dir(&dir).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(drift.len(), 2, "{drift:?}");
+    assert!(
+        drift
+            .iter()
+            .any(|d| d.contains("secretstores.external-secrets.io.yaml differs"))
+    );
+    assert!(
+        drift
+            .iter()
+            .any(|d| d.contains("old.external-secrets.io.yaml is not generated"))
+    );
+}
