@@ -6,3 +6,4 @@ pub mod cli;
 pub mod metrics;
 pub mod schedule;
 pub mod sync;
+pub mod template;
