@@ -142,23 +142,24 @@ async fn connect(spec: &KubeSpec, creds: &Credentials) -> Result<Remote> {
             "exactly one of cert, token or serviceAccount must be set",
         ));
     }
+    let server = spec.server();
     let ca = creds
         .ca_bundle(
-            spec.server
+            server
                 .ca_bundle
                 .as_ref()
                 .map(|b| b.decode())
                 .transpose()
                 .map_err(|_| ProviderError::invalid_config(format!("{BASE}.server.caBundle"), "is not valid base64"))?
                 .as_deref(),
-            spec.server.ca_provider.as_ref(),
+            server.ca_provider.as_ref(),
             &format!("{BASE}.server"),
         )
         .await?;
-    let url = if spec.server.url.contains("://") {
-        spec.server.url.clone()
+    let url = if server.url.contains("://") {
+        server.url.clone()
     } else {
-        format!("https://{}", spec.server.url)
+        format!("https://{}", server.url)
     };
     let mut cluster = serde_json::Map::new();
     cluster.insert("server".into(), url.into());
