@@ -28,7 +28,7 @@ pub struct StoreId {
 
 impl StoreId {
     pub fn from_ref(r: &SecretStoreRef) -> Self {
-        Self { kind: r.kind, name: r.name.clone() }
+        Self { kind: r.kind(), name: r.name.clone() }
     }
 }
 
@@ -111,7 +111,7 @@ fn remote_key(r: &ExternalSecretDataRemoteRef) -> RemoteKey {
     RemoteKey {
         key: r.key.clone(),
         version: Some(r.version.clone()).filter(|v| !v.is_empty()),
-        fetch_metadata: r.metadata_policy == ExternalSecretMetadataPolicy::Fetch,
+        fetch_metadata: r.metadata_policy() == ExternalSecretMetadataPolicy::Fetch,
     }
 }
 
@@ -184,9 +184,9 @@ pub fn plan(es: &ExternalSecret) -> Result<Plan, PlanError> {
             }
             let post = Post {
                 rewrite: rewrites,
-                conversion: conversion(ex.conversion_strategy),
-                decoding: decoding(ex.decoding_strategy),
-                nul_fail: ex.null_byte_policy == ExternalSecretNullBytePolicy::Fail,
+                conversion: conversion(ex.conversion_strategy()),
+                decoding: decoding(ex.decoding_strategy()),
+                nul_fail: ex.null_byte_policy() == ExternalSecretNullBytePolicy::Fail,
             };
             items.push(Item::Extract { index, store, key: remote_key(ex), property: non_empty(&ex.property), post });
         } else if let Some(find) = &from.find {
@@ -197,9 +197,9 @@ pub fn plan(es: &ExternalSecret) -> Result<Plan, PlanError> {
             let query = FindQuery { path: find.path.clone().filter(|p| !p.is_empty()), name, tags: find.tags.clone() };
             let post = Post {
                 rewrite: rewrites,
-                conversion: conversion(find.conversion_strategy),
-                decoding: decoding(find.decoding_strategy),
-                nul_fail: find.null_byte_policy == ExternalSecretNullBytePolicy::Fail,
+                conversion: conversion(find.conversion_strategy()),
+                decoding: decoding(find.decoding_strategy()),
+                nul_fail: find.null_byte_policy() == ExternalSecretNullBytePolicy::Fail,
             };
             items.push(Item::Find { index, store, query, post });
         } else {
@@ -221,8 +221,8 @@ pub fn plan(es: &ExternalSecret) -> Result<Plan, PlanError> {
             secret_key: d.secret_key.clone(),
             key: remote_key(&d.remote_ref),
             property: non_empty(&d.remote_ref.property),
-            decoding: decoding(d.remote_ref.decoding_strategy),
-            nul_fail: d.remote_ref.null_byte_policy == ExternalSecretNullBytePolicy::Fail,
+            decoding: decoding(d.remote_ref.decoding_strategy()),
+            nul_fail: d.remote_ref.null_byte_policy() == ExternalSecretNullBytePolicy::Fail,
         });
     }
     Ok(Plan { items })
