@@ -5,4 +5,6 @@ pub mod desired;
 pub mod fetch;
 pub mod hash;
 pub mod keys;
+pub mod refresh;
 pub mod rewrite;
+pub mod secret;
