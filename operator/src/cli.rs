@@ -1,22 +1,239 @@
-//! Command-line interface of the `syncret` binary.
+//! Command-line interface of the `syncret` binary. Running the controller takes ESO's flag names where they mean
+//! the same thing (`--concurrent`, `--controller-class`, `--namespace`, `--metrics-addr`, `--client-qps`, …);
+//! every flag also reads an environment variable `SYNCRET_<FLAG>`.
 use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::context::Settings;
+use crate::runtime::Options;
+use crate::template::Delims;
 
 /// Keeps Kubernetes Secrets in sync with external secret stores (External Secrets Operator v1 compatible).
+///
+/// Without a subcommand, runs the controller.
 #[derive(Debug, Parser)]
 #[command(name = "syncret", version, about)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the controller (the default).
+    Run(Box<RunArgs>),
     /// Print the CustomResourceDefinitions as multi-document YAML, or write one file per CRD with --dir.
     Crds {
         /// Write `<plural>.external-secrets.io.yaml` files into this directory instead of printing.
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Render the Secret an ExternalSecret would produce, without a cluster.
+    Render(RenderArgs),
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    syncret_crds::duration::parse(s).map_err(|e| e.to_string())
+}
+
+/// Flags of the controller.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Number of ExternalSecrets synced concurrently.
+    #[arg(long, env = "SYNCRET_CONCURRENT", default_value_t = 4)]
+    pub concurrent: usize,
+    /// Stores whose `spec.controller` is set to another class are ignored (and ExternalSecrets using them).
+    #[arg(long, env = "SYNCRET_CONTROLLER_CLASS", default_value = "default")]
+    pub controller_class: String,
+    /// Watch only this namespace (ExternalSecrets, SecretStores, Secrets); empty: all namespaces.
+    #[arg(long, env = "SYNCRET_NAMESPACE", default_value = "")]
+    pub namespace: String,
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(long, env = "SYNCRET_METRICS_ADDR", default_value = ":8080")]
+    pub metrics_addr: String,
+    /// Address of /healthz and /readyz (may equal --metrics-addr).
+    #[arg(long, env = "SYNCRET_LIVE_ADDR", default_value = ":8082")]
+    pub live_addr: String,
+    /// Use a Lease so only one replica syncs at a time.
+    #[arg(long, env = "SYNCRET_ENABLE_LEADER_ELECTION", default_value_t = false)]
+    pub enable_leader_election: bool,
+    /// Name of the Lease.
+    #[arg(
+        long,
+        env = "SYNCRET_LEADER_ELECTION_ID",
+        default_value = "external-secrets-controller"
+    )]
+    pub leader_election_id: String,
+    /// Namespace of the Lease (default: the pod's namespace, else `default`).
+    #[arg(long, env = "SYNCRET_LEADER_ELECTION_NAMESPACE", default_value = "")]
+    pub leader_election_namespace: String,
+    #[arg(long, env = "SYNCRET_LEADER_ELECTION_LEASE_DURATION", default_value = "15s", value_parser = duration)]
+    pub leader_election_lease_duration: Duration,
+    #[arg(long, env = "SYNCRET_LEADER_ELECTION_RENEW_DEADLINE", default_value = "10s", value_parser = duration)]
+    pub leader_election_renew_deadline: Duration,
+    #[arg(long, env = "SYNCRET_LEADER_ELECTION_RETRY_PERIOD", default_value = "2s", value_parser = duration)]
+    pub leader_election_retry_period: Duration,
+    /// Client-side limit on requests to the apiserver per second (watches excluded).
+    #[arg(long, env = "SYNCRET_CLIENT_QPS", default_value_t = 50.0)]
+    pub client_qps: f64,
+    #[arg(long, env = "SYNCRET_CLIENT_BURST", default_value_t = 100)]
+    pub client_burst: u32,
+    /// How often stores are re-validated when their spec sets no refreshInterval.
+    #[arg(long, env = "SYNCRET_STORE_REQUEUE_INTERVAL", default_value = "5m", value_parser = duration)]
+    pub store_requeue_interval: Duration,
+    /// Refuse to use stores that are not Ready.
+    #[arg(long, env = "SYNCRET_ENABLE_FLOOD_GATE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub enable_flood_gate: bool,
+    #[arg(long, env = "SYNCRET_ENABLE_CLUSTER_STORE_RECONCILER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub enable_cluster_store_reconciler: bool,
+    #[arg(long, env = "SYNCRET_ENABLE_SECRET_STORE_RECONCILER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub enable_secret_store_reconciler: bool,
+    #[arg(long, env = "SYNCRET_ENABLE_CLUSTER_EXTERNAL_SECRET_RECONCILER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub enable_cluster_external_secret_reconciler: bool,
+    #[arg(long, env = "SYNCRET_ENABLE_PUSH_SECRET_RECONCILER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub enable_push_secret_reconciler: bool,
+    #[arg(long, env = "SYNCRET_ENABLE_CLUSTER_PUSH_SECRET_RECONCILER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub enable_cluster_push_secret_reconciler: bool,
+    /// Accepted for ESO compatibility; syncret never caches Secret data (it watches Secret metadata only).
+    #[arg(long, env = "SYNCRET_ENABLE_SECRETS_CACHING", default_value_t = false, action = clap::ArgAction::Set)]
+    pub enable_secrets_caching: bool,
+    /// Accepted for ESO compatibility; ConfigMaps are read on demand.
+    #[arg(long, env = "SYNCRET_ENABLE_CONFIGMAPS_CACHING", default_value_t = false, action = clap::ArgAction::Set)]
+    pub enable_configmaps_caching: bool,
+    /// Accepted for ESO compatibility; the managed-Secret index is always on.
+    #[arg(long, env = "SYNCRET_ENABLE_MANAGED_SECRETS_CACHING", default_value_t = true, action = clap::ArgAction::Set)]
+    pub enable_managed_secrets_caching: bool,
+    /// Log level: debug, info, warn, error.
+    #[arg(long, env = "SYNCRET_LOGLEVEL", default_value = "info")]
+    pub loglevel: String,
+    /// Accepted for ESO compatibility (overrides --loglevel when set).
+    #[arg(long, env = "SYNCRET_ZAP_LOG_LEVEL")]
+    pub zap_log_level: Option<String>,
+    /// Accepted for ESO compatibility; ignored.
+    #[arg(long, env = "SYNCRET_ZAP_TIME_ENCODING", default_value = "epoch")]
+    pub zap_time_encoding: String,
+    /// Log format.
+    #[arg(long, env = "SYNCRET_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[arg(long, env = "SYNCRET_TEMPLATE_LEFT_DELIMITER", default_value = "{{")]
+    pub template_left_delimiter: String,
+    #[arg(long, env = "SYNCRET_TEMPLATE_RIGHT_DELIMITER", default_value = "}}")]
+    pub template_right_delimiter: String,
+    /// Spread each periodic refresh over this share of its interval (0 disables jitter).
+    #[arg(long, env = "SYNCRET_REFRESH_JITTER", default_value_t = 0.1)]
+    pub refresh_jitter: f64,
+    /// Per-store limit on provider calls per second (0: unlimited).
+    #[arg(long, env = "SYNCRET_STORE_RATE_LIMIT", default_value_t = 0.0)]
+    pub store_rate_limit: f64,
+    #[arg(long, env = "SYNCRET_STORE_RATE_BURST", default_value_t = 100)]
+    pub store_rate_burst: u32,
+    /// How long a finished remote read answers identical reads of other ExternalSecrets (0 disables).
+    #[arg(long, env = "SYNCRET_READ_COALESCE_WINDOW", default_value = "2s", value_parser = duration)]
+    pub read_coalesce_window: Duration,
+    /// Rebuild authenticated provider clients after this long.
+    #[arg(long, env = "SYNCRET_PROVIDER_CLIENT_MAX_AGE", default_value = "1h", value_parser = duration)]
+    pub provider_client_max_age: Duration,
+    /// Cap of the error backoff.
+    #[arg(long, env = "SYNCRET_MAX_BACKOFF", default_value = "5m", value_parser = duration)]
+    pub max_backoff: Duration,
+}
+
+impl RunArgs {
+    /// The operator options these flags describe.
+    pub fn options(&self) -> Options {
+        Options {
+            settings: Settings {
+                controller_class: self.controller_class.clone(),
+                namespace: Some(self.namespace.clone()).filter(|n| !n.is_empty()),
+                concurrent: self.concurrent.max(1),
+                store_requeue_interval: self.store_requeue_interval,
+                enable_flood_gate: self.enable_flood_gate,
+                enable_cluster_stores: self.enable_cluster_store_reconciler,
+                refresh_jitter: self.refresh_jitter.clamp(0.0, 1.0),
+                backoff_base: Duration::from_secs(1),
+                backoff_max: self.max_backoff.max(Duration::from_secs(1)),
+                delims: Delims {
+                    left: self.template_left_delimiter.clone(),
+                    right: self.template_right_delimiter.clone(),
+                },
+            },
+            client_qps: self.client_qps,
+            client_burst: self.client_burst,
+            store_qps: self.store_rate_limit,
+            store_burst: self.store_rate_burst,
+            read_coalesce_window: self.read_coalesce_window,
+            client_max_age: self.provider_client_max_age,
+            admin_addr: Some(self.metrics_addr.clone()),
+            instance: std::env::var("POD_NAME").unwrap_or_else(|_| "syncret".into()),
+        }
+    }
+
+    /// The effective log filter.
+    pub fn log_filter(&self) -> String {
+        let level = self.zap_log_level.as_deref().unwrap_or(&self.loglevel);
+        let level = match level {
+            "debug" | "info" | "warn" | "error" | "trace" => level,
+            "warning" => "warn",
+            _ => "info",
+        };
+        format!("{level},kube_runtime=warn,kube_client=warn,hyper=warn,tower=warn")
+    }
+}
+
+/// Flags of `syncret render`.
+#[derive(Debug, Clone, Args)]
+pub struct RenderArgs {
+    /// The ExternalSecret manifest (YAML).
+    #[arg(short = 'f', long = "filename")]
+    pub file: PathBuf,
+    /// Remote values as JSON: `{"<remote key>": <value>, …}` (objects are stored as JSON text).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// A SecretStore/ClusterSecretStore manifest with the fake provider to read values from.
+    #[arg(long)]
+    pub store: Option<PathBuf>,
+    /// ConfigMaps/Secrets used by templateFrom (YAML, several documents allowed).
+    #[arg(long = "template-from")]
+    pub template_from: Vec<PathBuf>,
+    /// Print data values base64-encoded (as stored) instead of as text.
+    #[arg(long)]
+    pub base64: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed_and_takes_eso_flags() {
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from([
+            "syncret",
+            "--concurrent=8",
+            "--controller-class=dev",
+            "--enable-flood-gate=false",
+            "--store-requeue-interval=1m",
+            "--zap-log-level=debug",
+        ])
+        .unwrap();
+        assert!(cli.command.is_none());
+        let o = cli.run.options();
+        assert_eq!(o.settings.concurrent, 8);
+        assert_eq!(o.settings.controller_class, "dev");
+        assert!(!o.settings.enable_flood_gate);
+        assert_eq!(o.settings.store_requeue_interval, Duration::from_secs(60));
+        assert!(cli.run.log_filter().starts_with("debug"));
+    }
 }

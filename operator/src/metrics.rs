@@ -214,6 +214,9 @@ impl syncret_providers::CallObserver for ProviderCallMetrics {
     }
 }
 
+/// (namespace, name), boxed to keep entries small.
+type ObjectKey = (Box<str>, Box<str>);
+
 #[derive(Clone, Copy, Default)]
 struct ObjectState {
     sync_calls: u64,
@@ -229,7 +232,7 @@ pub struct ObjectMetrics {
     prefix: &'static str,
     what: &'static str,
     sync_counters: bool,
-    objects: Mutex<HashMap<(Box<str>, Box<str>), ObjectState>>,
+    objects: Mutex<HashMap<ObjectKey, ObjectState>>,
 }
 
 impl ObjectMetrics {
@@ -280,7 +283,7 @@ impl ObjectMetrics {
 
     fn families(&self) -> Vec<MetricFamily> {
         let objects = self.objects.lock().unwrap_or_else(|e| e.into_inner());
-        let mut entries: Vec<(&(Box<str>, Box<str>), &ObjectState)> = objects.iter().collect();
+        let mut entries: Vec<(&ObjectKey, &ObjectState)> = objects.iter().collect();
         entries.sort_by(|a, b| a.0.cmp(b.0));
         let mut calls = Vec::new();
         let mut errors = Vec::new();

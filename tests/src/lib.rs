@@ -6,7 +6,8 @@
 //! `SYNCRET_TEST_KUBECONFIG` (set by `e2e/test.sh`, which runs the whole suite against one control plane).
 //! The script is given `--watch-pid` of the test process, so etcd and kube-apiserver stop even when the test
 //! binary is killed. Each test takes its own namespace from [`ControlPlane::namespace`].
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod operator;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -296,4 +297,19 @@ where
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Server-side applies a YAML manifest (field manager `syncret-tests`) and returns the stored object.
+pub async fn apply_yaml<K>(api: &Api<K>, yaml: &str) -> anyhow::Result<K>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    let obj: serde_json::Value = serde_yaml::from_str(yaml)?;
+    let name = obj["metadata"]["name"]
+        .as_str()
+        .ok_or_else(|| anyhow!("manifest without metadata.name"))?
+        .to_string();
+    Ok(api
+        .patch(&name, &PatchParams::apply("syncret-tests").force(), &Patch::Apply(&obj))
+        .await?)
 }

@@ -61,3 +61,35 @@ mod tests {
         assert!(b.try_take(later).is_err());
     }
 }
+
+/// An async token bucket shared by tasks (client QPS, per-store provider rate). Unlimited when `qps <= 0`.
+#[derive(Debug)]
+pub struct RateLimiter {
+    bucket: Option<std::sync::Mutex<TokenBucket>>,
+}
+
+impl RateLimiter {
+    pub fn new(qps: f64, burst: u32) -> Self {
+        let bucket = (qps > 0.0).then(|| std::sync::Mutex::new(TokenBucket::new(qps, burst, Instant::now())));
+        Self { bucket }
+    }
+
+    pub fn unlimited() -> Self {
+        Self { bucket: None }
+    }
+
+    /// Waits for a token.
+    pub async fn acquire(&self) {
+        let Some(bucket) = &self.bucket else { return };
+        loop {
+            let wait = {
+                let mut b = bucket.lock().unwrap_or_else(|e| e.into_inner());
+                match b.try_take(Instant::now()) {
+                    Ok(()) => return,
+                    Err(wait) => wait,
+                }
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+}

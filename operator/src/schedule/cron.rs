@@ -23,7 +23,9 @@ pub struct CronSpec {
     dow_star: bool,
 }
 
-const MONTHS: [&str; 12] = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"];
+const MONTHS: [&str; 12] = [
+    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+];
 const DAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
 
 impl Schedule {
@@ -50,7 +52,10 @@ impl Schedule {
         };
         let fields: Vec<&str> = expr.split_whitespace().collect();
         if fields.len() != 5 {
-            return Err(format!("expected 5 fields (minute hour day-of-month month day-of-week), got {}", fields.len()));
+            return Err(format!(
+                "expected 5 fields (minute hour day-of-month month day-of-week), got {}",
+                fields.len()
+            ));
         }
         let (minutes, _) = parse_field(fields[0], 0, 59, &[], "minute")?;
         let (hours, _) = parse_field(fields[1], 0, 23, &[], "hour")?;
@@ -60,7 +65,15 @@ impl Schedule {
         if dow & (1 << 7) != 0 {
             dow |= 1; // 7 is Sunday too
         }
-        Ok(Schedule::Cron(Box::new(CronSpec { minutes, hours, dom, months, dow, dom_star, dow_star })))
+        Ok(Schedule::Cron(Box::new(CronSpec {
+            minutes,
+            hours,
+            dom,
+            months,
+            dow,
+            dom_star,
+            dow_star,
+        })))
     }
 
     /// The first firing strictly after `t` (seconds truncated for cron), or `None` within the next 5 years.
@@ -77,8 +90,12 @@ impl Schedule {
 
     /// ESO's window test: the window opened at the last firing and lasts `duration`.
     pub fn is_within(&self, duration: std::time::Duration, at: DateTime<Utc>) -> bool {
-        let Ok(d) = ChronoDuration::from_std(duration) else { return false };
-        let Some(prev) = self.next_after(at - d - ChronoDuration::seconds(1)) else { return false };
+        let Ok(d) = ChronoDuration::from_std(duration) else {
+            return false;
+        };
+        let Some(prev) = self.next_after(at - d - ChronoDuration::seconds(1)) else {
+            return false;
+        };
         prev <= at && at <= prev + d
     }
 }
@@ -88,7 +105,10 @@ fn parse_field(text: &str, min: u32, max: u32, names: &[&str], what: &str) -> Re
     let mut star = false;
     for part in text.split(',') {
         let (range, step) = match part.split_once('/') {
-            Some((r, s)) => (r, Some(s.parse::<u32>().map_err(|_| format!("{what}: invalid step {s:?}"))?)),
+            Some((r, s)) => (
+                r,
+                Some(s.parse::<u32>().map_err(|_| format!("{what}: invalid step {s:?}"))?),
+            ),
             None => (part, None),
         };
         if step == Some(0) {
@@ -120,14 +140,19 @@ fn value(text: &str, names: &[&str], offset: u32, what: &str) -> Result<u32, Str
     if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(text)) {
         return Ok(i as u32 + offset);
     }
-    text.parse::<u32>().map_err(|_| format!("{what}: invalid value {text:?}"))
+    text.parse::<u32>()
+        .map_err(|_| format!("{what}: invalid value {text:?}"))
 }
 
 impl CronSpec {
     fn day_matches(&self, t: &DateTime<Utc>) -> bool {
         let dom = self.dom & (1 << t.day()) != 0;
         let dow = self.dow & (1 << t.weekday().num_days_from_sunday()) != 0;
-        if self.dom_star || self.dow_star { dom && dow } else { dom || dow }
+        if self.dom_star || self.dow_star {
+            dom && dow
+        } else {
+            dom || dow
+        }
     }
 
     fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
@@ -135,7 +160,11 @@ impl CronSpec {
         let limit = t + ChronoDuration::days(366 * 5);
         while t < limit {
             if self.months & (1 << t.month()) == 0 {
-                let (y, m) = if t.month() == 12 { (t.year() + 1, 1) } else { (t.year(), t.month() + 1) };
+                let (y, m) = if t.month() == 12 {
+                    (t.year() + 1, 1)
+                } else {
+                    (t.year(), t.month() + 1)
+                };
                 t = Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0).single()?;
                 continue;
             }
@@ -168,14 +197,29 @@ mod tests {
     #[test]
     fn next_firings() {
         let s = Schedule::parse("30 2 * * *").unwrap();
-        assert_eq!(s.next_after(at("2026-01-01T00:00:00Z")), Some(at("2026-01-01T02:30:00Z")));
-        assert_eq!(s.next_after(at("2026-01-01T02:30:00Z")), Some(at("2026-01-02T02:30:00Z")));
+        assert_eq!(
+            s.next_after(at("2026-01-01T00:00:00Z")),
+            Some(at("2026-01-01T02:30:00Z"))
+        );
+        assert_eq!(
+            s.next_after(at("2026-01-01T02:30:00Z")),
+            Some(at("2026-01-02T02:30:00Z"))
+        );
         let s = Schedule::parse("*/15 9-17 * * MON-FRI").unwrap();
         // 2026-01-03 is a Saturday.
-        assert_eq!(s.next_after(at("2026-01-03T10:00:00Z")), Some(at("2026-01-05T09:00:00Z")));
-        assert_eq!(s.next_after(at("2026-01-05T09:07:00Z")), Some(at("2026-01-05T09:15:00Z")));
+        assert_eq!(
+            s.next_after(at("2026-01-03T10:00:00Z")),
+            Some(at("2026-01-05T09:00:00Z"))
+        );
+        assert_eq!(
+            s.next_after(at("2026-01-05T09:07:00Z")),
+            Some(at("2026-01-05T09:15:00Z"))
+        );
         let s = Schedule::parse("@monthly").unwrap();
-        assert_eq!(s.next_after(at("2026-12-05T00:00:00Z")), Some(at("2027-01-01T00:00:00Z")));
+        assert_eq!(
+            s.next_after(at("2026-12-05T00:00:00Z")),
+            Some(at("2027-01-01T00:00:00Z"))
+        );
         let s = Schedule::parse("0 0 31 2 *").unwrap();
         assert_eq!(s.next_after(at("2026-01-01T00:00:00Z")), None, "Feb 31 never fires");
     }
@@ -193,7 +237,15 @@ mod tests {
 
     #[test]
     fn rejects_garbage_with_a_reason() {
-        for bad in ["", "* * *", "61 * * * *", "* * * * MOO", "*/0 * * * *", "@sometimes", "@every nope"] {
+        for bad in [
+            "",
+            "* * *",
+            "61 * * * *",
+            "* * * * MOO",
+            "*/0 * * * *",
+            "@sometimes",
+            "@every nope",
+        ] {
             let err = Schedule::parse(bad).unwrap_err();
             assert!(!err.is_empty(), "{bad}");
         }

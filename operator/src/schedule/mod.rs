@@ -4,7 +4,7 @@ pub mod cron;
 mod queue;
 mod runner;
 
-pub use bucket::TokenBucket;
+pub use bucket::{RateLimiter, TokenBucket};
 pub use queue::{Lane, WorkQueue};
 pub use runner::{Scheduler, SchedulerStats};
 

@@ -50,7 +50,7 @@ impl TemplateSources {
 }
 
 /// What this ExternalSecret wants in its target Secret (before the bookkeeping labels and annotations).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Desired {
     pub data: BTreeMap<String, Vec<u8>>,
     /// `template.type`, if set.
@@ -69,7 +69,10 @@ pub struct DesiredError {
 }
 
 fn derr(field: impl Into<String>, message: impl Into<String>) -> DesiredError {
-    DesiredError { field: field.into(), message: message.into() }
+    DesiredError {
+        field: field.into(),
+        message: message.into(),
+    }
 }
 
 fn decoding(d: syncret_crds::externalsecret::ExternalSecretDecodingStrategy) -> Decoding {
@@ -103,7 +106,8 @@ fn put(out: &mut Desired, target: TemplateTarget, key: String, value: Vec<u8>) {
             out.labels.insert(key, String::from_utf8_lossy(&value).into_owned());
         }
         TemplateTarget::Annotations => {
-            out.annotations.insert(key, String::from_utf8_lossy(&value).into_owned());
+            out.annotations
+                .insert(key, String::from_utf8_lossy(&value).into_owned());
         }
     }
 }
@@ -121,12 +125,22 @@ fn apply_keys_and_values(
     } else {
         serde_yaml::from_slice(rendered).map_err(|e| {
             // serde_yaml errors quote positions, not content.
-            derr(field, format!("could not unmarshal template to 'map[string][]byte': {}", yaml_reason(&e)))
+            derr(
+                field,
+                format!(
+                    "could not unmarshal template to 'map[string][]byte': {}",
+                    yaml_reason(&e)
+                ),
+            )
         })?
     };
     for (k, v) in map {
-        let v = decode::decode(dec, v.as_bytes())
-            .map_err(|e| derr(field, format!("failed to decode rendered template value for key {k}: {e}")))?;
+        let v = decode::decode(dec, v.as_bytes()).map_err(|e| {
+            derr(
+                field,
+                format!("failed to decode rendered template value for key {k}: {e}"),
+            )
+        })?;
         put(out, target, k, v);
     }
     Ok(())
@@ -150,7 +164,13 @@ pub fn desired(
         let labels = es.metadata.labels.clone().unwrap_or_default();
         let mut annotations = es.metadata.annotations.clone().unwrap_or_default();
         annotations.retain(|k, _| !NOT_COPIED.contains(&k.as_str()));
-        return Ok(Desired { data: fetched, type_: None, labels, annotations, finalizers: Vec::new() });
+        return Ok(Desired {
+            data: fetched,
+            type_: None,
+            labels,
+            annotations,
+            finalizers: Vec::new(),
+        });
     };
     let mut out = Desired {
         data: BTreeMap::new(),
@@ -163,35 +183,52 @@ pub fn desired(
     if tpl.merge_policy == TemplateMergePolicy::Merge || no_templates {
         out.data.extend(fetched.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
-    let r = Renderer { delims, data: Value::from_data(&fetched) };
+    let r = Renderer {
+        delims,
+        data: Value::from_data(&fetched),
+    };
     for (i, from) in tpl.template_from.iter().enumerate() {
         let base = format!("spec.target.template.templateFrom[{i}]");
-        let target = TemplateTarget::parse(&from.target)
-            .ok_or_else(|| derr(format!("{base}.target"), format!("unknown target {:?} for a Secret", from.target)))?;
+        let target = TemplateTarget::parse(&from.target).ok_or_else(|| {
+            derr(
+                format!("{base}.target"),
+                format!("unknown target {:?} for a Secret", from.target),
+            )
+        })?;
         let dec = decoding(from.values_decoding_strategy());
         if let Some(cm) = &from.config_map {
-            let data = sources
-                .config_maps
-                .get(&cm.name)
-                .ok_or_else(|| derr(format!("{base}.configMap.name"), format!("ConfigMap {:?} not found", cm.name)))?;
+            let data = sources.config_maps.get(&cm.name).ok_or_else(|| {
+                derr(
+                    format!("{base}.configMap.name"),
+                    format!("ConfigMap {:?} not found", cm.name),
+                )
+            })?;
             for (j, item) in cm.items.iter().enumerate() {
                 let field = format!("{base}.configMap.items[{j}]");
                 let src = data.get(&item.key).ok_or_else(|| {
-                    derr(&field, format!("error in configmap {}: missing key {}", cm.name, item.key))
+                    derr(
+                        &field,
+                        format!("error in configmap {}: missing key {}", cm.name, item.key),
+                    )
                 })?;
                 render_item(&r, &mut out, &field, &item.key, src, item.template_as, target, dec)?;
             }
         }
         if let Some(sec) = &from.secret {
-            let data = sources
-                .secrets
-                .get(&sec.name)
-                .ok_or_else(|| derr(format!("{base}.secret.name"), format!("Secret {:?} not found", sec.name)))?;
+            let data = sources.secrets.get(&sec.name).ok_or_else(|| {
+                derr(
+                    format!("{base}.secret.name"),
+                    format!("Secret {:?} not found", sec.name),
+                )
+            })?;
             for (j, item) in sec.items.iter().enumerate() {
                 let field = format!("{base}.secret.items[{j}]");
-                let src = data
-                    .get(&item.key)
-                    .ok_or_else(|| derr(&field, format!("error in secret {}: missing key {}", sec.name, item.key)))?;
+                let src = data.get(&item.key).ok_or_else(|| {
+                    derr(
+                        &field,
+                        format!("error in secret {}: missing key {}", sec.name, item.key),
+                    )
+                })?;
                 let src = std::str::from_utf8(src).map_err(|_| derr(&field, "template is not UTF-8"))?;
                 render_item(&r, &mut out, &field, &item.key, src, item.template_as, target, dec)?;
             }
@@ -208,11 +245,17 @@ pub fn desired(
     }
     for (k, src) in &tpl.metadata.labels {
         let field = format!("spec.target.template.metadata.labels[{k}]");
-        out.labels.insert(k.clone(), String::from_utf8_lossy(&r.render(&field, k, src)?).into_owned());
+        out.labels.insert(
+            k.clone(),
+            String::from_utf8_lossy(&r.render(&field, k, src)?).into_owned(),
+        );
     }
     for (k, src) in &tpl.metadata.annotations {
         let field = format!("spec.target.template.metadata.annotations[{k}]");
-        out.annotations.insert(k.clone(), String::from_utf8_lossy(&r.render(&field, k, src)?).into_owned());
+        out.annotations.insert(
+            k.clone(),
+            String::from_utf8_lossy(&r.render(&field, k, src)?).into_owned(),
+        );
     }
     Ok(out)
 }
@@ -231,8 +274,12 @@ fn render_item(
     match scope {
         TemplateScope::Values => {
             let v = r.render(field, key, src)?;
-            let v = decode::decode(dec, &v)
-                .map_err(|e| derr(field, format!("failed to decode rendered template value for key {key}: {e}")))?;
+            let v = decode::decode(dec, &v).map_err(|e| {
+                derr(
+                    field,
+                    format!("failed to decode rendered template value for key {key}: {e}"),
+                )
+            })?;
             put(out, target, key.to_string(), v);
             Ok(())
         }
@@ -252,11 +299,16 @@ mod tests {
     }
 
     fn data(pairs: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+            .collect()
     }
 
     fn text(m: &BTreeMap<String, Vec<u8>>) -> BTreeMap<&str, &str> {
-        m.iter().map(|(k, v)| (k.as_str(), std::str::from_utf8(v).unwrap())).collect()
+        m.iter()
+            .map(|(k, v)| (k.as_str(), std::str::from_utf8(v).unwrap()))
+            .collect()
     }
 
     #[test]
@@ -318,8 +370,17 @@ spec:
             ]
             .into(),
         );
-        sources.secrets.insert("stpl".into(), [("b64".to_string(), b"{{ .user | b64enc }}".to_vec())].into());
-        let d = desired(&e, data(&[("user", "admin"), ("password", "pw")]), &sources, &Delims::default()).unwrap();
+        sources.secrets.insert(
+            "stpl".into(),
+            [("b64".to_string(), b"{{ .user | b64enc }}".to_vec())].into(),
+        );
+        let d = desired(
+            &e,
+            data(&[("user", "admin"), ("password", "pw")]),
+            &sources,
+            &Delims::default(),
+        )
+        .unwrap();
         assert_eq!(
             text(&d.data),
             [
@@ -351,10 +412,19 @@ spec:
       data:
         url: "postgres://{{ .user }}:{{ .password }}@{{ .host }}/db"
 "#);
-        let got = desired(&e, data(&[("user", "u"), ("password", "s3cr3t")]), &TemplateSources::default(), &Delims::default())
-            .unwrap_err();
+        let got = desired(
+            &e,
+            data(&[("user", "u"), ("password", "s3cr3t")]),
+            &TemplateSources::default(),
+            &Delims::default(),
+        )
+        .unwrap_err();
         assert_eq!(got.field, "spec.target.template.data[url]");
-        assert!(got.message.contains(r#"map has no entry for key "host""#), "{}", got.message);
+        assert!(
+            got.message.contains(r#"map has no entry for key "host""#),
+            "{}",
+            got.message
+        );
         assert!(!got.to_string().contains("s3cr3t"));
         let ok = desired(
             &e,

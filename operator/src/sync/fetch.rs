@@ -28,7 +28,10 @@ pub struct StoreId {
 
 impl StoreId {
     pub fn from_ref(r: &SecretStoreRef) -> Self {
-        Self { kind: r.kind(), name: r.name.clone() }
+        Self {
+            kind: r.kind(),
+            name: r.name.clone(),
+        }
     }
 }
 
@@ -41,9 +44,28 @@ impl std::fmt::Display for StoreId {
 /// One `dataFrom` or `data` entry, ready to run.
 #[derive(Clone, Debug)]
 pub enum Item {
-    Extract { index: usize, store: StoreId, key: RemoteKey, property: Option<String>, post: Post },
-    Find { index: usize, store: StoreId, query: FindQuery, post: Post },
-    Data { index: usize, store: StoreId, secret_key: String, key: RemoteKey, property: Option<String>, decoding: Decoding, nul_fail: bool },
+    Extract {
+        index: usize,
+        store: StoreId,
+        key: RemoteKey,
+        property: Option<String>,
+        post: Post,
+    },
+    Find {
+        index: usize,
+        store: StoreId,
+        query: FindQuery,
+        post: Post,
+    },
+    Data {
+        index: usize,
+        store: StoreId,
+        secret_key: String,
+        key: RemoteKey,
+        property: Option<String>,
+        decoding: Decoding,
+        nul_fail: bool,
+    },
 }
 
 /// What happens to a `dataFrom` map after it is read.
@@ -133,22 +155,35 @@ impl std::fmt::Display for PlanError {
 }
 
 fn err(field: String, message: impl Into<String>) -> PlanError {
-    PlanError { field, message: message.into() }
+    PlanError {
+        field,
+        message: message.into(),
+    }
 }
 
 fn compile(field: String, re: &str) -> Result<Regex, PlanError> {
     // Bounded so a hostile pattern cannot take memory or time (the regex crate never backtracks).
-    regex::RegexBuilder::new(re).size_limit(1 << 20).dfa_size_limit(1 << 20).build().map_err(|e| err(field, format!("invalid regexp: {e}")))
+    regex::RegexBuilder::new(re)
+        .size_limit(1 << 20)
+        .dfa_size_limit(1 << 20)
+        .build()
+        .map_err(|e| err(field, format!("invalid regexp: {e}")))
 }
 
 /// Turns the spec into reads. Errors name the field (spec validation catches most earlier).
 pub fn plan(es: &ExternalSecret) -> Result<Plan, PlanError> {
     let spec = &es.spec;
-    let default_store = spec.secret_store_ref.as_ref().filter(|r| !r.name.is_empty()).map(StoreId::from_ref);
+    let default_store = spec
+        .secret_store_ref
+        .as_ref()
+        .filter(|r| !r.name.is_empty())
+        .map(StoreId::from_ref);
     let store_for = |source: Option<&SecretStoreRef>, field: String| -> Result<StoreId, PlanError> {
         match source.filter(|r| !r.name.is_empty()) {
             Some(r) => Ok(StoreId::from_ref(r)),
-            None => default_store.clone().ok_or_else(|| err(field, "no store: set spec.secretStoreRef or a sourceRef.storeRef")),
+            None => default_store
+                .clone()
+                .ok_or_else(|| err(field, "no store: set spec.secretStoreRef or a sourceRef.storeRef")),
         }
     };
     let mut items = Vec::new();
@@ -156,21 +191,33 @@ pub fn plan(es: &ExternalSecret) -> Result<Plan, PlanError> {
         let base = format!("spec.dataFrom[{index}]");
         let source = from.source_ref.as_ref();
         if source.is_some_and(|s| s.generator_ref.is_some()) {
-            return Err(err(format!("{base}.sourceRef.generatorRef"), "generators are not supported by syncret"));
+            return Err(err(
+                format!("{base}.sourceRef.generatorRef"),
+                "generators are not supported by syncret",
+            ));
         }
-        let store = store_for(source.and_then(|s| s.secret_store_ref.as_ref()), format!("{base}.sourceRef"))?;
+        let store = store_for(
+            source.and_then(|s| s.secret_store_ref.as_ref()),
+            format!("{base}.sourceRef"),
+        )?;
         let mut rewrites = Vec::new();
         for (ri, rw) in from.rewrite.iter().enumerate() {
             let rbase = format!("{base}.rewrite[{ri}]");
             if let Some(r) = &rw.regexp {
-                rewrites.push(Rewrite::Regexp { source: compile(format!("{rbase}.regexp.source"), &r.source)?, target: r.target.clone() });
+                rewrites.push(Rewrite::Regexp {
+                    source: compile(format!("{rbase}.regexp.source"), &r.source)?,
+                    target: r.target.clone(),
+                });
             } else if let Some(t) = &rw.transform {
-                rewrites.push(Rewrite::Transform { template: t.template.clone() });
+                rewrites.push(Rewrite::Transform {
+                    template: t.template.clone(),
+                });
             } else if let Some(m) = &rw.merge {
                 rewrites.push(Rewrite::Merge(Merge {
                     into: m.into.clone(),
                     priority: m.priority.clone(),
-                    ignore_missing_priority: m.priority_policy == ExternalSecretRewriteMergePriorityPolicy::IgnoreNotFound,
+                    ignore_missing_priority: m.priority_policy
+                        == ExternalSecretRewriteMergePriorityPolicy::IgnoreNotFound,
                     ignore_conflicts: m.conflict_policy == ExternalSecretRewriteMergeConflictPolicy::Ignore,
                     json: m.strategy == ExternalSecretRewriteMergeStrategy::Json,
                 }));
@@ -188,22 +235,40 @@ pub fn plan(es: &ExternalSecret) -> Result<Plan, PlanError> {
                 decoding: decoding(ex.decoding_strategy()),
                 nul_fail: ex.null_byte_policy() == ExternalSecretNullBytePolicy::Fail,
             };
-            items.push(Item::Extract { index, store, key: remote_key(ex), property: non_empty(&ex.property), post });
+            items.push(Item::Extract {
+                index,
+                store,
+                key: remote_key(ex),
+                property: non_empty(&ex.property),
+                post,
+            });
         } else if let Some(find) = &from.find {
             let name = match &find.name {
                 Some(n) if !n.regexp.is_empty() => Some(compile(format!("{base}.find.name.regexp"), &n.regexp)?),
                 _ => None,
             };
-            let query = FindQuery { path: find.path.clone().filter(|p| !p.is_empty()), name, tags: find.tags.clone() };
+            let query = FindQuery {
+                path: find.path.clone().filter(|p| !p.is_empty()),
+                name,
+                tags: find.tags.clone(),
+            };
             let post = Post {
                 rewrite: rewrites,
                 conversion: conversion(find.conversion_strategy()),
                 decoding: decoding(find.decoding_strategy()),
                 nul_fail: find.null_byte_policy() == ExternalSecretNullBytePolicy::Fail,
             };
-            items.push(Item::Find { index, store, query, post });
+            items.push(Item::Find {
+                index,
+                store,
+                query,
+                post,
+            });
         } else {
-            return Err(err(base, "exactly one of extract, find or sourceRef.generatorRef must be set"));
+            return Err(err(
+                base,
+                "exactly one of extract, find or sourceRef.generatorRef must be set",
+            ));
         }
     }
     for (index, d) in spec.data.iter().enumerate() {
@@ -212,9 +277,15 @@ pub fn plan(es: &ExternalSecret) -> Result<Plan, PlanError> {
             return Err(err(format!("{base}.remoteRef.key"), "must not be empty"));
         }
         if d.source_ref.as_ref().is_some_and(|s| s.generator_ref.is_some()) {
-            return Err(err(format!("{base}.sourceRef.generatorRef"), "generatorRef in data[] is not supported (use dataFrom)"));
+            return Err(err(
+                format!("{base}.sourceRef.generatorRef"),
+                "generatorRef in data[] is not supported (use dataFrom)",
+            ));
         }
-        let store = store_for(d.source_ref.as_ref().and_then(|s| s.secret_store_ref.as_ref()), format!("{base}.sourceRef"))?;
+        let store = store_for(
+            d.source_ref.as_ref().and_then(|s| s.secret_store_ref.as_ref()),
+            format!("{base}.sourceRef"),
+        )?;
         items.push(Item::Data {
             index,
             store,
@@ -239,7 +310,12 @@ pub struct ReadError {
 
 impl From<&ProviderError> for ReadError {
     fn from(e: &ProviderError) -> Self {
-        Self { reason: e.reason(), message: e.to_string(), not_found: e.is_not_found(), retry_after: e.retry_after() }
+        Self {
+            reason: e.reason(),
+            message: e.to_string(),
+            not_found: e.is_not_found(),
+            retry_after: e.retry_after(),
+        }
     }
 }
 
@@ -292,23 +368,43 @@ pub fn assemble(
         message: format!("error processing {field}{what}: {}", e.message),
         provider: Some(e.clone()),
     };
-    let plain = |message: String| AssembleError { message, provider: None };
+    let plain = |message: String| AssembleError {
+        message,
+        provider: None,
+    };
     for item in &plan.items {
         match item {
-            Item::Extract { index, store, key, property, post } => {
+            Item::Extract {
+                index,
+                store,
+                key,
+                property,
+                post,
+            } => {
                 let field = format!("spec.dataFrom[{index}].extract");
                 let read = answers.gets.get(&(store.clone(), key.clone()));
                 let value = match read {
                     Some(Ok(v)) => v.clone(),
                     Some(Err(e)) if e.not_found && !retain => {
-                        out.missing.push(Missing { field: format!("spec.dataFrom[{index}]"), key: key.key.clone() });
+                        out.missing.push(Missing {
+                            field: format!("spec.dataFrom[{index}]"),
+                            key: key.key.clone(),
+                        });
                         continue;
                     }
                     Some(Err(e)) => return Err(fail(&field, "", e)),
-                    None => return Err(plain(format!("error processing {field}: no answer for key {:?}", key.key))),
+                    None => {
+                        return Err(plain(format!(
+                            "error processing {field}: no answer for key {:?}",
+                            key.key
+                        )));
+                    }
                 };
-                let map = value.into_map(&key.key, property.as_deref()).map_err(|e| fail(&field, "", &ReadError::from(&e)))?;
-                let map = post_process(map, post, transform).map_err(|e| plain(format!("error processing {field}: {e}")))?;
+                let map = value
+                    .into_map(&key.key, property.as_deref())
+                    .map_err(|e| fail(&field, "", &ReadError::from(&e)))?;
+                let map =
+                    post_process(map, post, transform).map_err(|e| plain(format!("error processing {field}: {e}")))?;
                 out.data.extend(map);
             }
             Item::Find { index, post, .. } => {
@@ -316,22 +412,37 @@ pub fn assemble(
                 let map = match answers.finds.get(index) {
                     Some(Ok(m)) => m.clone(),
                     Some(Err(e)) if e.not_found && !retain => {
-                        out.missing.push(Missing { field: format!("spec.dataFrom[{index}]"), key: String::new() });
+                        out.missing.push(Missing {
+                            field: format!("spec.dataFrom[{index}]"),
+                            key: String::new(),
+                        });
                         continue;
                     }
                     Some(Err(e)) => return Err(fail(&field, "", e)),
                     None => return Err(plain(format!("error processing {field}: no answer"))),
                 };
-                let map = post_process(map, post, transform).map_err(|e| plain(format!("error processing {field}: {e}")))?;
+                let map =
+                    post_process(map, post, transform).map_err(|e| plain(format!("error processing {field}: {e}")))?;
                 out.data.extend(map);
             }
-            Item::Data { index, store, secret_key, key, property, decoding, nul_fail } => {
+            Item::Data {
+                index,
+                store,
+                secret_key,
+                key,
+                property,
+                decoding,
+                nul_fail,
+            } => {
                 let field = format!("spec.data[{index}]");
                 let what = format!(" (key: {})", key.key);
                 let value = match answers.gets.get(&(store.clone(), key.clone())) {
                     Some(Ok(v)) => v.select(&key.key, property.as_deref()),
                     Some(Err(e)) if e.not_found && !retain => {
-                        out.missing.push(Missing { field: field.clone(), key: key.key.clone() });
+                        out.missing.push(Missing {
+                            field: field.clone(),
+                            key: key.key.clone(),
+                        });
                         continue;
                     }
                     Some(Err(e)) => return Err(fail(&field, &what, e)),
@@ -340,7 +451,10 @@ pub fn assemble(
                 let value = match value {
                     Ok(v) => v,
                     Err(e) if e.is_not_found() && !retain => {
-                        out.missing.push(Missing { field: field.clone(), key: key.key.clone() });
+                        out.missing.push(Missing {
+                            field: field.clone(),
+                            key: key.key.clone(),
+                        });
                         continue;
                     }
                     Err(e) => return Err(fail(&field, &what, &ReadError::from(&e))),
@@ -348,7 +462,8 @@ pub fn assemble(
                 let bytes = decode::decode(*decoding, value.as_bytes())
                     .map_err(|e| plain(format!("error processing {field}{what}: {e}")))?;
                 if *nul_fail {
-                    decode::check_null_bytes(secret_key, &bytes).map_err(|e| plain(format!("error processing {field}{what}: {e}")))?;
+                    decode::check_null_bytes(secret_key, &bytes)
+                        .map_err(|e| plain(format!("error processing {field}{what}: {e}")))?;
                 }
                 out.data.insert(secret_key.clone(), bytes);
             }
@@ -365,7 +480,9 @@ fn post_process(
 ) -> Result<BTreeMap<String, Vec<u8>>, String> {
     let map: BTreeMap<String, Vec<u8>> = map.into_iter().map(|(k, v)| (k, v.to_vec())).collect();
     let map = if post.rewrite.is_empty() {
-        map.into_iter().map(|(k, v)| (keys::convert(post.conversion, &k), v)).collect()
+        map.into_iter()
+            .map(|(k, v)| (keys::convert(post.conversion, &k), v))
+            .collect()
     } else {
         rewrite::apply(&post.rewrite, map, transform)?
     };
@@ -397,7 +514,10 @@ mod tests {
     }
 
     fn store() -> StoreId {
-        StoreId { kind: StoreKind::SecretStore, name: "s".into() }
+        StoreId {
+            kind: StoreKind::SecretStore,
+            name: "s".into(),
+        }
     }
 
     fn ok(v: &str) -> Result<RemoteValue, ReadError> {
@@ -405,7 +525,12 @@ mod tests {
     }
 
     fn missing() -> Result<RemoteValue, ReadError> {
-        Err(ReadError { reason: "SecretNotFound", message: "secret does not exist".into(), not_found: true, retry_after: None })
+        Err(ReadError {
+            reason: "SecretNotFound",
+            message: "secret does not exist".into(),
+            not_found: true,
+            retry_after: None,
+        })
     }
 
     const ES: &str = r#"
@@ -434,11 +559,21 @@ spec:
         let es = es(ES);
         let plan = plan(&es).unwrap();
         let gets = plan.gets();
-        assert_eq!(gets[&store()].iter().map(|k| k.key.as_str()).collect::<Vec<_>>(), ["base", "extra", "db", "cert"]);
+        assert_eq!(
+            gets[&store()].iter().map(|k| k.key.as_str()).collect::<Vec<_>>(),
+            ["base", "extra", "db", "cert"]
+        );
         let mut answers = Answers::default();
-        answers.gets.insert((store(), RemoteKey::new("base")), ok(r#"{"password":"from-base","a b":"1"}"#));
-        answers.gets.insert((store(), RemoteKey::new("extra")), ok(r#"{"k":"v"}"#));
-        answers.gets.insert((store(), RemoteKey::new("db")), ok(r#"{"pass":"p4ss","user":"admin"}"#));
+        answers.gets.insert(
+            (store(), RemoteKey::new("base")),
+            ok(r#"{"password":"from-base","a b":"1"}"#),
+        );
+        answers
+            .gets
+            .insert((store(), RemoteKey::new("extra")), ok(r#"{"k":"v"}"#));
+        answers
+            .gets
+            .insert((store(), RemoteKey::new("db")), ok(r#"{"pass":"p4ss","user":"admin"}"#));
         answers.gets.insert((store(), RemoteKey::new("cert")), ok("aGk="));
         let got = assemble(&plan, &answers, ExternalSecretDeletionPolicy::Retain, &no_transform).unwrap();
         let data: BTreeMap<&str, &[u8]> = got.data.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
@@ -463,7 +598,11 @@ spec:
         assert_eq!(got.data.keys().collect::<Vec<_>>(), ["cert"]);
         assert_eq!(got.missing.len(), 3);
         let e = assemble(&plan, &answers, ExternalSecretDeletionPolicy::Retain, &no_transform).unwrap_err();
-        assert!(e.message.contains("spec.dataFrom[0].extract") && e.provider.unwrap().not_found, "{}", e.message);
+        assert!(
+            e.message.contains("spec.dataFrom[0].extract") && e.provider.unwrap().not_found,
+            "{}",
+            e.message
+        );
     }
 
     #[test]
@@ -473,10 +612,18 @@ spec:
         let mut answers = Answers::default();
         answers.gets.insert((store(), RemoteKey::new("base")), ok("{}"));
         answers.gets.insert((store(), RemoteKey::new("extra")), ok("{}"));
-        answers.gets.insert((store(), RemoteKey::new("db")), ok(r#"{"pass":"p4ss","user":"admin"}"#));
-        answers.gets.insert((store(), RemoteKey::new("cert")), ok("s3cr3t-not-b64!"));
+        answers
+            .gets
+            .insert((store(), RemoteKey::new("db")), ok(r#"{"pass":"p4ss","user":"admin"}"#));
+        answers
+            .gets
+            .insert((store(), RemoteKey::new("cert")), ok("s3cr3t-not-b64!"));
         let e = assemble(&plan, &answers, ExternalSecretDeletionPolicy::Retain, &no_transform).unwrap_err();
-        assert!(e.message.starts_with("error processing spec.data[2] (key: cert)"), "{}", e.message);
+        assert!(
+            e.message.starts_with("error processing spec.data[2] (key: cert)"),
+            "{}",
+            e.message
+        );
         assert!(!e.message.contains("s3cr3t"));
     }
 

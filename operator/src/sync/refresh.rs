@@ -22,7 +22,10 @@ pub fn resource_version(es: &ExternalSecret) -> String {
 }
 
 fn refresh_time(es: &ExternalSecret) -> Option<DateTime<Utc>> {
-    es.status.as_ref().and_then(|s| s.refresh_time.as_ref()).and_then(from_time)
+    es.status
+        .as_ref()
+        .and_then(|s| s.refresh_time.as_ref())
+        .and_then(from_time)
 }
 
 /// A Kubernetes timestamp as a chrono time.
@@ -36,7 +39,10 @@ pub fn to_time(t: DateTime<Utc>) -> Time {
 }
 
 fn synced_rv(es: &ExternalSecret) -> &str {
-    es.status.as_ref().map(|s| s.synced_resource_version.as_str()).unwrap_or_default()
+    es.status
+        .as_ref()
+        .map(|s| s.synced_resource_version.as_str())
+        .unwrap_or_default()
 }
 
 /// The effective refresh interval (an unparseable one is a validation error elsewhere; treated as 1h here).
@@ -62,7 +68,9 @@ pub fn should_refresh(es: &ExternalSecret, now: DateTime<Utc>) -> bool {
             if last > now {
                 return true;
             }
-            let Ok(iv) = chrono::Duration::from_std(interval) else { return false };
+            let Ok(iv) = chrono::Duration::from_std(interval) else {
+                return false;
+            };
             if last + iv >= now {
                 return false;
             }
@@ -78,7 +86,9 @@ pub fn periodic_allowed_by_windows(es: &ExternalSecret, now: DateTime<Utc>) -> b
         return true;
     }
     let active = sw.windows.iter().any(|w| {
-        let (Ok(schedule), Ok(duration)) = (Schedule::parse(&w.schedule), w.duration()) else { return false };
+        let (Ok(schedule), Ok(duration)) = (Schedule::parse(&w.schedule), w.duration()) else {
+            return false;
+        };
         schedule.is_within(duration, now)
     });
     match sw.kind {
@@ -97,12 +107,18 @@ pub fn next_check(es: &ExternalSecret, now: DateTime<Utc>) -> Option<Duration> {
     if interval.is_zero() {
         return None;
     }
-    let Some(last) = refresh_time(es) else { return Some(interval) };
+    let Some(last) = refresh_time(es) else {
+        return Some(interval);
+    };
     let elapsed = (now - last).to_std().unwrap_or(Duration::ZERO);
     if elapsed < interval {
         return Some(interval - elapsed);
     }
-    if periodic_allowed_by_windows(es, now) { Some(Duration::ZERO) } else { Some(Duration::from_secs(60)) }
+    if periodic_allowed_by_windows(es, now) {
+        Some(Duration::ZERO)
+    } else {
+        Some(Duration::from_secs(60))
+    }
 }
 
 /// Whether anything about the ExternalSecret changed since its last sync (spec, labels, annotations).
@@ -155,7 +171,11 @@ spec:
         assert_eq!(next_check(&e, now), Some(Duration::from_secs(1800)));
         assert!(should_refresh(&e, t("2026-01-01T12:30:01Z")));
         let mut forced = e.clone();
-        forced.metadata.annotations.get_or_insert_default().insert("force-sync".into(), "1".into());
+        forced
+            .metadata
+            .annotations
+            .get_or_insert_default()
+            .insert("force-sync".into(), "1".into());
         assert!(should_refresh(&forced, now), "any annotation change forces a sync");
     }
 
@@ -180,7 +200,9 @@ spec:
     #[test]
     fn sync_windows_block_periodic_refresh() {
         let e = synced(
-            es("  refreshInterval: 1m\n  syncWindows:\n    kind: deny\n    windows:\n    - {schedule: \"0 9 * * *\", duration: 8h}"),
+            es(
+                "  refreshInterval: 1m\n  syncWindows:\n    kind: deny\n    windows:\n    - {schedule: \"0 9 * * *\", duration: 8h}",
+            ),
             t("2026-01-01T00:00:00Z"),
         );
         assert!(!should_refresh(&e, t("2026-01-01T10:00:00Z")), "inside the deny window");

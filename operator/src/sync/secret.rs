@@ -55,7 +55,11 @@ pub enum Write {
     Unchanged,
     /// Server-side apply `secret` (force: this ExternalSecret's fields win), then remove `remove_keys` (data keys of
     /// other writers in a Secret this ExternalSecret fully owns).
-    Apply { secret: Box<Secret>, create: bool, remove_keys: Vec<String> },
+    Apply {
+        secret: Box<Secret>,
+        create: bool,
+        remove_keys: Vec<String>,
+    },
     /// `creationPolicy: Merge` and the Secret does not exist.
     Missing,
     /// `creationPolicy: None`.
@@ -78,7 +82,12 @@ pub fn applied_data_keys(secret: &Secret, manager: &str) -> BTreeSet<String> {
 }
 
 fn controller_ref(secret: &Secret) -> Option<&OwnerReference> {
-    secret.metadata.owner_references.iter().flatten().find(|o| o.controller == Some(true))
+    secret
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true))
 }
 
 fn is_es_kind(o: &OwnerReference) -> bool {
@@ -105,7 +114,10 @@ pub fn check_ownership(es: &ExternalSecret, existing: &Secret) -> Result<(), Wri
         && is_es_kind(c)
         && c.name != es.name_any()
     {
-        return Err(WriteError::OwnedByOther { secret, owner: c.name.clone() });
+        return Err(WriteError::OwnedByOther {
+            secret,
+            owner: c.name.clone(),
+        });
     }
     if es.spec.target.creation_policy != ExternalSecretCreationPolicy::Owner {
         return Ok(());
@@ -120,11 +132,20 @@ pub fn check_ownership(es: &ExternalSecret, existing: &Secret) -> Result<(), Wri
             .flatten()
             .any(|mf| mf.manager.as_deref() == Some(field_manager(&es.name_any()).as_str()))
         || es.annotations().get(ANNOTATION_ADOPT).is_some_and(|v| v == "true");
-    if ours { Ok(()) } else { Err(WriteError::NotOurs { secret }) }
+    if ours {
+        Ok(())
+    } else {
+        Err(WriteError::NotOurs { secret })
+    }
 }
 
 fn data_of(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
-    secret.data.iter().flatten().map(|(k, v)| (k.clone(), v.0.clone())).collect()
+    secret
+        .data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.0.clone()))
+        .collect()
 }
 
 /// Plans the write for `desired` given the existing Secret (fully read), or `None` if it does not exist.
@@ -144,7 +165,10 @@ pub fn plan(
         check_ownership(es, existing)?;
     }
     let owner = policy == ExternalSecretCreationPolicy::Owner;
-    let merges = matches!(policy, ExternalSecretCreationPolicy::Merge | ExternalSecretCreationPolicy::CreateOrMerge);
+    let merges = matches!(
+        policy,
+        ExternalSecretCreationPolicy::Merge | ExternalSecretCreationPolicy::CreateOrMerge
+    );
     let manager = field_manager(&es.name_any());
     let existing_data = existing.map(data_of).unwrap_or_default();
 
@@ -159,7 +183,11 @@ pub fn plan(
         d.extend(desired.data.iter().map(|(k, v)| (k.clone(), v.clone())));
         (d, Vec::new())
     } else {
-        let foreign: Vec<String> = existing_data.keys().filter(|k| !desired.data.contains_key(*k)).cloned().collect();
+        let foreign: Vec<String> = existing_data
+            .keys()
+            .filter(|k| !desired.data.contains_key(*k))
+            .cloned()
+            .collect();
         (desired.data.clone(), foreign)
     };
     let data_hash = hash::data_hash(&final_data);
@@ -178,13 +206,20 @@ pub fn plan(
     if let Some(existing) = existing {
         let data_same = existing_data == final_data;
         if existing.immutable == Some(true) && !data_same {
-            return Err(WriteError::Immutable { secret: secret_name.to_string() });
+            return Err(WriteError::Immutable {
+                secret: secret_name.to_string(),
+            });
         }
         let meta_same = labels.iter().all(|(k, v)| existing.labels().get(k) == Some(v))
-            && annotations.iter().all(|(k, v)| existing.annotations().get(k) == Some(v))
+            && annotations
+                .iter()
+                .all(|(k, v)| existing.annotations().get(k) == Some(v))
             && desired.finalizers.iter().all(|f| existing.finalizers().contains(f))
             && (!owner || controller_ref(existing).is_some_and(|c| c.name == es.name_any() && is_es_kind(c)));
-        let type_same = desired.type_.as_ref().is_none_or(|t| existing.type_.as_ref() == Some(t));
+        let type_same = desired
+            .type_
+            .as_ref()
+            .is_none_or(|t| existing.type_.as_ref() == Some(t));
         let immutable_same = immutable.is_none() || existing.immutable == Some(true);
         // Labels/annotations this ExternalSecret applied before but no longer wants must be dropped too.
         let stale_meta = applied_meta_keys(existing, &manager)
@@ -208,12 +243,22 @@ pub fn plan(
             finalizers: Some(desired.finalizers.clone()).filter(|f| !f.is_empty()),
             ..Default::default()
         },
-        data: Some(desired.data.iter().map(|(k, v)| (k.clone(), ByteString(v.clone()))).collect()),
+        data: Some(
+            desired
+                .data
+                .iter()
+                .map(|(k, v)| (k.clone(), ByteString(v.clone())))
+                .collect(),
+        ),
         type_: desired.type_.clone(),
         immutable,
         ..Default::default()
     };
-    Ok(Write::Apply { secret: Box::new(secret), create: existing.is_none(), remove_keys })
+    Ok(Write::Apply {
+        secret: Box::new(secret),
+        create: existing.is_none(),
+        remove_keys,
+    })
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -228,11 +273,20 @@ fn applied_meta_keys(secret: &Secret, manager: &str) -> Vec<(MetaField, String)>
         if mf.manager.as_deref() != Some(manager) || mf.operation.as_deref() != Some("Apply") {
             continue;
         }
-        let Some(meta) = mf.fields_v1.as_ref().and_then(|f| f.0.get("f:metadata")) else { continue };
+        let Some(meta) = mf.fields_v1.as_ref().and_then(|f| f.0.get("f:metadata")) else {
+            continue;
+        };
         for (field, which) in [("f:labels", MetaField::Label), ("f:annotations", MetaField::Annotation)] {
             if let Some(obj) = meta.get(field).and_then(|v| v.as_object()) {
                 for k in obj.keys().filter_map(|k| k.strip_prefix("f:")) {
-                    out.push((if which == MetaField::Label { MetaField::Label } else { MetaField::Annotation }, k.to_string()));
+                    out.push((
+                        if which == MetaField::Label {
+                            MetaField::Label
+                        } else {
+                            MetaField::Annotation
+                        },
+                        k.to_string(),
+                    ));
                 }
             }
         }
@@ -260,12 +314,22 @@ spec:
     }
 
     fn desired(pairs: &[(&str, &str)]) -> Desired {
-        Desired { data: pairs.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect(), ..Default::default() }
+        Desired {
+            data: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+                .collect(),
+            ..Default::default()
+        }
     }
 
     fn applied(w: Write) -> (Secret, bool, Vec<String>) {
         match w {
-            Write::Apply { secret, create, remove_keys } => (*secret, create, remove_keys),
+            Write::Apply {
+                secret,
+                create,
+                remove_keys,
+            } => (*secret, create, remove_keys),
             other => panic!("expected Apply, got {other:?}"),
         }
     }
@@ -276,8 +340,12 @@ spec:
         for (k, v) in extra {
             data.insert(k.to_string(), ByteString(v.as_bytes().to_vec()));
         }
-        let fields: serde_json::Map<String, serde_json::Value> =
-            w.data.iter().flatten().map(|(k, _)| (format!("f:{k}"), serde_json::json!({}))).collect();
+        let fields: serde_json::Map<String, serde_json::Value> = w
+            .data
+            .iter()
+            .flatten()
+            .map(|(k, _)| (format!("f:{k}"), serde_json::json!({})))
+            .collect();
         s.metadata.managed_fields = Some(vec![ManagedFieldsEntry {
             manager: Some(manager.into()),
             operation: Some("Apply".into()),
@@ -294,10 +362,16 @@ spec:
         assert!(create && remove.is_empty());
         assert_eq!(secret.labels()[LABEL_MANAGED], "true");
         assert_eq!(secret.labels()[LABEL_CREATED_BY], hash::owner_label("app", "db"));
-        assert_eq!(secret.annotations()[ANNOTATION_DATA_HASH], hash::data_hash(&desired(&[("a", "1")]).data));
+        assert_eq!(
+            secret.annotations()[ANNOTATION_DATA_HASH],
+            hash::data_hash(&desired(&[("a", "1")]).data)
+        );
         assert_eq!(secret.owner_references()[0].uid, "u-1");
         let existing = existing_from(&secret, &[], &field_manager("db"));
-        assert_eq!(plan(&es, "db", &desired(&[("a", "1")]), Some(&existing)).unwrap(), Write::Unchanged);
+        assert_eq!(
+            plan(&es, "db", &desired(&[("a", "1")]), Some(&existing)).unwrap(),
+            Write::Unchanged
+        );
         let (_, create, _) = applied(plan(&es, "db", &desired(&[("a", "2")]), Some(&existing)).unwrap());
         assert!(!create);
     }
@@ -310,8 +384,17 @@ spec:
         let (_, _, remove) = applied(plan(&es, "db", &desired(&[("a", "1")]), Some(&existing)).unwrap());
         assert_eq!(remove, ["added-by-hand"]);
 
-        let foreign = Secret { metadata: ObjectMeta { name: Some("db".into()), ..Default::default() }, ..Default::default() };
-        assert!(matches!(plan(&es, "db", &desired(&[("a", "1")]), Some(&foreign)), Err(WriteError::NotOurs { .. })));
+        let foreign = Secret {
+            metadata: ObjectMeta {
+                name: Some("db".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert!(matches!(
+            plan(&es, "db", &desired(&[("a", "1")]), Some(&foreign)),
+            Err(WriteError::NotOurs { .. })
+        ));
         let mut adopt = es.clone();
         adopt.metadata.annotations = Some([(ANNOTATION_ADOPT.to_string(), "true".to_string())].into());
         assert!(plan(&adopt, "db", &desired(&[("a", "1")]), Some(&foreign)).is_ok());
@@ -319,8 +402,17 @@ spec:
         let mut other = secret.clone();
         other.metadata.owner_references.as_mut().unwrap()[0].name = "other-es".into();
         let err = plan(&es, "db", &desired(&[("a", "1")]), Some(&other)).unwrap_err();
-        assert_eq!(err, WriteError::OwnedByOther { secret: "db".into(), owner: "other-es".into() });
-        assert!(matches!(plan(&super::tests::es("Merge"), "db", &desired(&[]), Some(&other)), Err(WriteError::OwnedByOther { .. })));
+        assert_eq!(
+            err,
+            WriteError::OwnedByOther {
+                secret: "db".into(),
+                owner: "other-es".into()
+            }
+        );
+        assert!(matches!(
+            plan(&super::tests::es("Merge"), "db", &desired(&[]), Some(&other)),
+            Err(WriteError::OwnedByOther { .. })
+        ));
     }
 
     #[test]
@@ -328,16 +420,23 @@ spec:
         let es = es("Merge");
         assert_eq!(plan(&es, "db", &desired(&[("a", "1")]), None).unwrap(), Write::Missing);
         let base = Secret {
-            metadata: ObjectMeta { name: Some("db".into()), ..Default::default() },
+            metadata: ObjectMeta {
+                name: Some("db".into()),
+                ..Default::default()
+            },
             data: Some([("theirs".to_string(), ByteString(b"t".to_vec()))].into()),
             ..Default::default()
         };
         let (secret, create, remove) = applied(plan(&es, "db", &desired(&[("a", "1")]), Some(&base)).unwrap());
         assert!(!create && remove.is_empty());
         assert!(secret.metadata.owner_references.is_none() && !secret.labels().contains_key(LABEL_CREATED_BY));
-        let full: BTreeMap<String, Vec<u8>> = [("a".to_string(), b"1".to_vec()), ("theirs".to_string(), b"t".to_vec())].into();
+        let full: BTreeMap<String, Vec<u8>> =
+            [("a".to_string(), b"1".to_vec()), ("theirs".to_string(), b"t".to_vec())].into();
         assert_eq!(secret.annotations()[ANNOTATION_DATA_HASH], hash::data_hash(&full));
-        assert_eq!(plan(&super::tests::es("None"), "db", &desired(&[("a", "1")]), None).unwrap(), Write::Skip);
+        assert_eq!(
+            plan(&super::tests::es("None"), "db", &desired(&[("a", "1")]), None).unwrap(),
+            Write::Skip
+        );
     }
 
     #[test]
@@ -347,7 +446,10 @@ spec:
         let (secret, _, _) = applied(plan(&es, "db", &desired(&[("a", "1")]), None).unwrap());
         assert_eq!(secret.immutable, Some(true));
         let existing = existing_from(&secret, &[], &field_manager("db"));
-        assert_eq!(plan(&es, "db", &desired(&[("a", "1")]), Some(&existing)).unwrap(), Write::Unchanged);
+        assert_eq!(
+            plan(&es, "db", &desired(&[("a", "1")]), Some(&existing)).unwrap(),
+            Write::Unchanged
+        );
         assert_eq!(
             plan(&es, "db", &desired(&[("a", "2")]), Some(&existing)).unwrap_err(),
             WriteError::Immutable { secret: "db".into() }

@@ -1,0 +1,92 @@
+//! Everything the controllers share, passed in (no globals): the client, settings, metrics, events, the store
+//! views, the provider client cache and read coalescer, the Secret index and the work queues.
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::runtime::reflector::Store;
+use syncret_crds::externalsecret::ExternalSecret;
+
+use crate::events::Events;
+use crate::metrics::Metrics;
+use crate::reads::Reads;
+use crate::schedule::{RateLimiter, Scheduler};
+use crate::secrets::SecretIndex;
+use crate::stores::Stores;
+use crate::template::Delims;
+
+/// Settings of a running operator (from the command line).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub controller_class: String,
+    /// Watch only this namespace (empty: all).
+    pub namespace: Option<String>,
+    pub concurrent: usize,
+    pub store_requeue_interval: Duration,
+    pub enable_flood_gate: bool,
+    pub enable_cluster_stores: bool,
+    /// Share of the refresh interval refreshes are spread over (0.0–1.0).
+    pub refresh_jitter: f64,
+    /// Error backoff: first retry and cap.
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    pub delims: Delims,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            controller_class: "default".into(),
+            namespace: None,
+            concurrent: 4,
+            store_requeue_interval: Duration::from_secs(300),
+            enable_flood_gate: true,
+            enable_cluster_stores: true,
+            refresh_jitter: 0.1,
+            backoff_base: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(300),
+            delims: Delims::default(),
+        }
+    }
+}
+
+/// Object key `namespace/name` (namespace empty for cluster-scoped objects).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl Key {
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.namespace.is_empty() {
+            f.write_str(&self.name)
+        } else {
+            write!(f, "{}/{}", self.namespace, self.name)
+        }
+    }
+}
+
+/// See the module docs.
+pub struct Context {
+    pub client: kube::Client,
+    pub settings: Settings,
+    pub metrics: Arc<Metrics>,
+    pub events: Events,
+    /// Client-side limit on writes to the apiserver (`--client-qps`, `--client-burst`).
+    pub api_limiter: Arc<RateLimiter>,
+    pub stores: Stores,
+    pub external_secrets: Store<ExternalSecret>,
+    pub reads: Reads,
+    pub secrets: SecretIndex,
+    pub es_queue: Scheduler<Key>,
+    pub store_queue: Scheduler<(syncret_crds::secretstore::StoreKind, Key)>,
+}

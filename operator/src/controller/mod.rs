@@ -1,0 +1,569 @@
+//! Wiring: watches (reflectors for ExternalSecrets and stores, metadata-only watches for Secrets and
+//! Namespaces), the mapping of their events to work, the worker pools, readiness and graceful shutdown.
+//!
+//! Events become work as follows:
+//! - an ExternalSecret created, or its spec/labels/annotations/finalizers changed → fast lane (status-only
+//!   updates are ignored);
+//! - a store created, changed, or its readiness changed → the store (fast) and every ExternalSecret using it
+//!   (fast), so an ExternalSecret waiting for its store syncs as soon as the store is Ready (ESO #4340);
+//! - a managed Secret changed by someone else, or deleted → its ExternalSecret (fast);
+//! - periodic refreshes (jittered) and error retries (exponential backoff) → slow lane.
+pub mod externalsecret;
+pub mod secretstore;
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::api::{Api, ListParams};
+use kube::core::PartialObjectMeta;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::watcher::{self, Event};
+use kube::{Resource, ResourceExt};
+use rand::Rng;
+use syncret_crds::externalsecret::ExternalSecret;
+use syncret_crds::labels::{LABEL_MANAGED, LABEL_MANAGED_VALUE};
+use syncret_crds::secretstore::{ClusterSecretStore, SecretStore, StoreKind};
+use tokio::sync::Mutex as AsyncMutex;
+use tokio_util::sync::CancellationToken;
+
+use crate::admin::Readiness;
+use crate::context::{Context, Key};
+use crate::schedule::{Lane, backoff, jittered};
+use externalsecret::{Failures, Next};
+
+/// Controller names used in metrics (`controller_runtime_reconcile_total{controller}`).
+pub const ES_CONTROLLER: &str = "externalsecret";
+pub const STORE_CONTROLLER: &str = "secretstore";
+
+/// Hash of what makes an ExternalSecret worth reconciling (not its status).
+fn es_fingerprint(es: &ExternalSecret) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    es.metadata.generation.hash(&mut h);
+    es.metadata.labels.hash(&mut h);
+    es.metadata.annotations.hash(&mut h);
+    es.metadata.finalizers.hash(&mut h);
+    es.metadata
+        .deletion_timestamp
+        .as_ref()
+        .map(|t| t.0.as_second())
+        .hash(&mut h);
+    es.metadata.uid.hash(&mut h);
+    h.finish()
+}
+
+fn store_fingerprint(generation: Option<i64>, ready: bool, uid: &Option<String>) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    generation.hash(&mut h);
+    ready.hash(&mut h);
+    uid.hash(&mut h);
+    h.finish()
+}
+
+fn es_key(es: &ExternalSecret) -> Key {
+    Key::new(es.namespace().unwrap_or_default(), es.name_any())
+}
+
+/// Whether the ExternalSecret reads from the store `name` of `kind` (in `namespace` for a SecretStore).
+fn uses_store(es: &ExternalSecret, kind: StoreKind, name: &str, namespace: &str) -> bool {
+    if kind == StoreKind::SecretStore && es.namespace().as_deref() != Some(namespace) {
+        return false;
+    }
+    let matches = |r: &syncret_crds::externalsecret::SecretStoreRef| r.name == name && r.kind() == kind;
+    es.spec.secret_store_ref.as_ref().is_some_and(matches)
+        || es.spec.data.iter().any(|d| {
+            d.source_ref
+                .as_ref()
+                .and_then(|s| s.secret_store_ref.as_ref())
+                .is_some_and(matches)
+        })
+        || es.spec.data_from.iter().any(|d| {
+            d.source_ref
+                .as_ref()
+                .and_then(|s| s.secret_store_ref.as_ref())
+                .is_some_and(matches)
+        })
+}
+
+/// Marks one watch as listed; readiness is set when all are.
+struct InitGate {
+    remaining: std::sync::atomic::AtomicUsize,
+    readiness: Arc<Readiness>,
+    listed: tokio::sync::Notify,
+}
+
+impl InitGate {
+    fn done(&self) {
+        if self.remaining.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+            self.readiness.set_ready();
+            self.listed.notify_waiters();
+        }
+    }
+
+    async fn wait(&self) {
+        let n = self.listed.notified();
+        tokio::pin!(n);
+        n.as_mut().enable();
+        if self.remaining.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            return;
+        }
+        n.await;
+    }
+}
+
+/// Handles for a running controller set.
+pub struct Running {
+    pub ctx: Arc<Context>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Waits for workers and watches to stop (after the shutdown token fired), then closes provider clients.
+    pub async fn join(self) {
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        self.ctx.reads.clients.close().await;
+    }
+}
+
+/// The reflector stores (built before the Context, filled by [`start`]).
+pub struct Reflectors {
+    pub es: (Store<ExternalSecret>, reflector::store::Writer<ExternalSecret>),
+    pub ss: (Store<SecretStore>, reflector::store::Writer<SecretStore>),
+    pub css: (Store<ClusterSecretStore>, reflector::store::Writer<ClusterSecretStore>),
+    pub ns: (
+        Store<PartialObjectMeta<Namespace>>,
+        reflector::store::Writer<PartialObjectMeta<Namespace>>,
+    ),
+}
+
+impl Default for Reflectors {
+    fn default() -> Self {
+        let es = reflector::store();
+        let ss = reflector::store();
+        let css = reflector::store();
+        let ns = reflector::store();
+        Self {
+            es: (es.0, es.1),
+            ss: (ss.0, ss.1),
+            css: (css.0, css.1),
+            ns: (ns.0, ns.1),
+        }
+    }
+}
+
+fn strip<K: Resource>(mut k: K) -> K {
+    k.meta_mut().managed_fields = None;
+    k
+}
+
+/// Starts watches and workers. Work stops when `shutdown` fires; [`Running::join`] waits for in-flight syncs.
+pub fn start(
+    ctx: Arc<Context>,
+    writers: (
+        reflector::store::Writer<ExternalSecret>,
+        reflector::store::Writer<SecretStore>,
+        reflector::store::Writer<ClusterSecretStore>,
+        reflector::store::Writer<PartialObjectMeta<Namespace>>,
+    ),
+    readiness: Arc<Readiness>,
+    shutdown: CancellationToken,
+) -> Running {
+    let (es_w, ss_w, css_w, ns_w) = writers;
+    let client = ctx.client.clone();
+    let ns_scope = ctx.settings.namespace.clone();
+    let gate = Arc::new(InitGate {
+        remaining: std::sync::atomic::AtomicUsize::new(5),
+        readiness,
+        listed: tokio::sync::Notify::new(),
+    });
+    let mut tasks = Vec::new();
+    let cfg = watcher::Config::default();
+
+    // ExternalSecrets.
+    {
+        let api: Api<ExternalSecret> = match &ns_scope {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        };
+        let ctx = ctx.clone();
+        let gate = gate.clone();
+        let stop = shutdown.clone();
+        let seen: Arc<AsyncMutex<HashMap<Key, u64>>> = Arc::default();
+        let stream = watcher::watcher(api, cfg.clone())
+            .default_backoff()
+            .map_ok(|e| e.modify(|o| *o = strip(o.clone())))
+            .reflect(es_w);
+        tasks.push(tokio::spawn(async move {
+            let mut stream = std::pin::pin!(stream);
+            let mut listing = true;
+            loop {
+                let ev = tokio::select! { e = stream.next() => e, _ = stop.cancelled() => break };
+                let Some(ev) = ev else { break };
+                let Ok(ev) = ev else { continue };
+                match ev {
+                    Event::Apply(es) | Event::InitApply(es) => {
+                        let k = es_key(&es);
+                        let fp = es_fingerprint(&es);
+                        if seen.lock().await.insert(k.clone(), fp) != Some(fp) {
+                            ctx.es_queue.add(k, Lane::Fast);
+                        }
+                    }
+                    Event::Delete(es) => {
+                        let k = es_key(&es);
+                        seen.lock().await.remove(&k);
+                        ctx.es_queue.add(k, Lane::Fast);
+                    }
+                    Event::Init => {}
+                    Event::InitDone => {
+                        if listing {
+                            listing = false;
+                            gate.done();
+                        }
+                    }
+                }
+            }
+        }));
+    }
+
+    // SecretStores and ClusterSecretStores: wake the store and the ExternalSecrets using it.
+    fn on_store<K>(ctx: &Arc<Context>, kind: StoreKind, obj: &K, seen: &mut HashMap<Key, u64>, deleted: bool)
+    where
+        K: Resource + ResourceExt,
+        K: StoreStatus,
+    {
+        let key = Key::new(obj.namespace().unwrap_or_default(), obj.name_any());
+        let fp = store_fingerprint(obj.meta().generation, obj.is_ready(), &obj.meta().uid);
+        let changed = if deleted {
+            seen.remove(&key).is_some()
+        } else {
+            seen.insert(key.clone(), fp) != Some(fp)
+        };
+        if !changed {
+            return;
+        }
+        if deleted && let Some(uid) = &obj.meta().uid {
+            ctx.reads.forget_store(uid);
+        }
+        ctx.store_queue.add((kind, key.clone()), Lane::Fast);
+        for es in ctx.external_secrets.state() {
+            if uses_store(&es, kind, &key.name, &key.namespace) {
+                ctx.es_queue.add(es_key(&es), Lane::Fast);
+            }
+        }
+    }
+    {
+        let api: Api<SecretStore> = match &ns_scope {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        };
+        let ctx = ctx.clone();
+        let gate = gate.clone();
+        let stop = shutdown.clone();
+        let stream = watcher::watcher(api, cfg.clone())
+            .default_backoff()
+            .map_ok(|e| e.modify(|o| *o = strip(o.clone())))
+            .reflect(ss_w);
+        tasks.push(tokio::spawn(async move {
+            let mut stream = std::pin::pin!(stream);
+            let mut seen = HashMap::new();
+            let mut listing = true;
+            loop {
+                let ev = tokio::select! { e = stream.next() => e, _ = stop.cancelled() => break };
+                let Some(ev) = ev else { break };
+                match ev {
+                    Ok(Event::Apply(s) | Event::InitApply(s)) => {
+                        on_store(&ctx, StoreKind::SecretStore, &s, &mut seen, false)
+                    }
+                    Ok(Event::Delete(s)) => on_store(&ctx, StoreKind::SecretStore, &s, &mut seen, true),
+                    Ok(Event::InitDone) if listing => {
+                        listing = false;
+                        gate.done();
+                    }
+                    _ => {}
+                }
+            }
+        }));
+    }
+    {
+        let api: Api<ClusterSecretStore> = Api::all(client.clone());
+        let ctx = ctx.clone();
+        let gate = gate.clone();
+        let stop = shutdown.clone();
+        let stream = watcher::watcher(api, cfg.clone())
+            .default_backoff()
+            .map_ok(|e| e.modify(|o| *o = strip(o.clone())))
+            .reflect(css_w);
+        tasks.push(tokio::spawn(async move {
+            let mut stream = std::pin::pin!(stream);
+            let mut seen = HashMap::new();
+            let mut listing = true;
+            loop {
+                let ev = tokio::select! { e = stream.next() => e, _ = stop.cancelled() => break };
+                let Some(ev) = ev else { break };
+                match ev {
+                    Ok(Event::Apply(s) | Event::InitApply(s)) => {
+                        on_store(&ctx, StoreKind::ClusterSecretStore, &s, &mut seen, false)
+                    }
+                    Ok(Event::Delete(s)) => on_store(&ctx, StoreKind::ClusterSecretStore, &s, &mut seen, true),
+                    Ok(Event::InitDone) if listing => {
+                        listing = false;
+                        gate.done();
+                    }
+                    _ => {}
+                }
+            }
+        }));
+    }
+
+    // Namespaces (metadata only): labels for ClusterSecretStore conditions.
+    {
+        let api: Api<PartialObjectMeta<Namespace>> = Api::all(client.clone());
+        let gate = gate.clone();
+        let stop = shutdown.clone();
+        let stream = watcher::watcher(api, cfg.clone())
+            .default_backoff()
+            .map_ok(|e| e.modify(|o| *o = strip(o.clone())))
+            .reflect(ns_w);
+        tasks.push(tokio::spawn(async move {
+            let mut stream = std::pin::pin!(stream);
+            let mut listing = true;
+            loop {
+                let ev = tokio::select! { e = stream.next() => e, _ = stop.cancelled() => break };
+                let Some(ev) = ev else { break };
+                if let Ok(Event::InitDone) = ev
+                    && listing
+                {
+                    listing = false;
+                    gate.done();
+                }
+            }
+        }));
+    }
+
+    // Managed Secrets (metadata only, no store): route changes made by others back to their ExternalSecret.
+    {
+        let api: Api<PartialObjectMeta<Secret>> = match &ns_scope {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        };
+        let ctx = ctx.clone();
+        let gate = gate.clone();
+        let stop = shutdown.clone();
+        let scfg = cfg.clone().labels(&format!("{LABEL_MANAGED}={LABEL_MANAGED_VALUE}"));
+        let stream = watcher::watcher(api, scfg).default_backoff();
+        tasks.push(tokio::spawn(async move {
+            let mut stream = std::pin::pin!(stream);
+            let mut listing = true;
+            loop {
+                let ev = tokio::select! { e = stream.next() => e, _ = stop.cancelled() => break };
+                let Some(ev) = ev else { break };
+                let Ok(ev) = ev else { continue };
+                match ev {
+                    Event::Apply(m) | Event::InitApply(m) => {
+                        let key = Key::new(m.namespace().unwrap_or_default(), m.name_any());
+                        let owner = m
+                            .owner_references()
+                            .iter()
+                            .find(|o| o.controller == Some(true) && o.kind == "ExternalSecret")
+                            .map(|o| o.name.clone());
+                        let changed = ctx
+                            .secrets
+                            .observe(&key, &m.resource_version().unwrap_or_default(), owner);
+                        if changed && !listing {
+                            for es in ctx.secrets.owners_of(&key) {
+                                ctx.es_queue.add(Key::new(&key.namespace, es), Lane::Fast);
+                            }
+                        }
+                    }
+                    Event::Delete(m) => {
+                        let key = Key::new(m.namespace().unwrap_or_default(), m.name_any());
+                        let owners = ctx.secrets.owners_of(&key);
+                        ctx.secrets.observe_deleted(&key);
+                        for es in owners {
+                            ctx.es_queue.add(Key::new(&key.namespace, es), Lane::Fast);
+                        }
+                    }
+                    Event::Init => {}
+                    Event::InitDone => {
+                        if listing {
+                            listing = false;
+                            gate.done();
+                        }
+                    }
+                }
+            }
+        }));
+    }
+
+    // Workers start once every watch has listed and the Secret index is primed.
+    {
+        let ctx = ctx.clone();
+        let gate = gate.clone();
+        let stop = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            tokio::select! { _ = gate.wait() => {}, _ = stop.cancelled() => return }
+            if let Err(e) = prime_secret_index(&ctx).await {
+                tracing::warn!(error = %e, "could not pre-read managed Secrets; they will be read on demand");
+            }
+            let failures = Arc::new(Failures::default());
+            let mut workers = Vec::new();
+            for _ in 0..ctx.settings.concurrent.max(1) {
+                workers.push(tokio::spawn(es_worker(ctx.clone(), failures.clone())));
+            }
+            for _ in 0..2 {
+                workers.push(tokio::spawn(store_worker(ctx.clone())));
+            }
+            workers.push(tokio::spawn(queue_gauges(ctx.clone(), stop.clone())));
+            stop.cancelled().await;
+            ctx.es_queue.close();
+            ctx.store_queue.close();
+            for w in workers {
+                let _ = w.await;
+            }
+        }));
+    }
+
+    Running { ctx, tasks }
+}
+
+/// Reads the managed Secrets once, a page at a time, to learn which are intact (data matches its hash) without
+/// keeping their data: after a restart no ExternalSecret needs a provider call or a GET to know its Secret is fine.
+async fn prime_secret_index(ctx: &Context) -> Result<(), kube::Error> {
+    let api: Api<Secret> = match &ctx.settings.namespace {
+        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
+        None => Api::all(ctx.client.clone()),
+    };
+    let mut lp = ListParams::default()
+        .labels(&format!("{LABEL_MANAGED}={LABEL_MANAGED_VALUE}"))
+        .limit(250);
+    loop {
+        ctx.api_limiter.acquire().await;
+        let page = api.list(&lp).await?;
+        for s in &page.items {
+            ctx.secrets.record_read(s);
+        }
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(c) => lp = lp.continue_token(&c),
+            None => return Ok(()),
+        }
+    }
+}
+
+async fn es_worker(ctx: Arc<Context>, failures: Arc<Failures>) {
+    while let Some((key, lane)) = ctx.es_queue.next().await {
+        let start = std::time::Instant::now();
+        let next = externalsecret::reconcile(&ctx, &key).await;
+        let elapsed = start.elapsed();
+        ctx.metrics
+            .reconciled(ES_CONTROLLER, !matches!(next, Next::Retry(_)), elapsed);
+        ctx.metrics
+            .sync_duration
+            .with_label_values(&[lane.as_str()])
+            .observe(elapsed.as_secs_f64());
+        ctx.es_queue.done(&key);
+        match next {
+            Next::After(Some(d)) => {
+                failures.reset(&key);
+                let d = jittered(d, ctx.settings.refresh_jitter, rand::rng().random::<f64>());
+                ctx.es_queue.add_after(key, Lane::Slow, d);
+            }
+            Next::After(None) | Next::Idle => failures.reset(&key),
+            Next::Retry(at_least) => {
+                let n = failures.inc(&key);
+                let d = backoff(
+                    n,
+                    ctx.settings.backoff_base,
+                    ctx.settings.backoff_max,
+                    rand::rng().random::<f64>(),
+                );
+                ctx.es_queue
+                    .add_after(key, Lane::Slow, d.max(at_least.unwrap_or_default()));
+            }
+        }
+    }
+}
+
+async fn store_worker(ctx: Arc<Context>) {
+    let mut failures: HashMap<(StoreKind, Key), u32> = HashMap::new();
+    while let Some(((kind, key), _lane)) = ctx.store_queue.next().await {
+        let start = std::time::Instant::now();
+        let next = secretstore::reconcile(&ctx, kind, &key).await;
+        ctx.metrics
+            .reconciled(STORE_CONTROLLER, !matches!(next, Next::Retry(_)), start.elapsed());
+        ctx.store_queue.done(&(kind, key.clone()));
+        match next {
+            Next::After(Some(d)) => {
+                failures.remove(&(kind, key.clone()));
+                ctx.store_queue.add_after((kind, key), Lane::Slow, d);
+            }
+            Next::After(None) | Next::Idle => {
+                failures.remove(&(kind, key));
+            }
+            Next::Retry(_) => {
+                let n = failures.entry((kind, key.clone())).or_default();
+                *n = n.saturating_add(1);
+                let d = backoff(
+                    *n,
+                    ctx.settings.backoff_base,
+                    ctx.settings.backoff_max,
+                    rand::rng().random::<f64>(),
+                );
+                ctx.store_queue.add_after((kind, key), Lane::Slow, d);
+            }
+        }
+    }
+}
+
+async fn queue_gauges(ctx: Arc<Context>, stop: CancellationToken) {
+    loop {
+        let s = ctx.es_queue.stats();
+        ctx.metrics
+            .queue_depth
+            .with_label_values(&[ES_CONTROLLER, "fast"])
+            .set(s.fast as i64);
+        ctx.metrics
+            .queue_depth
+            .with_label_values(&[ES_CONTROLLER, "slow"])
+            .set(s.slow as i64);
+        ctx.metrics
+            .workqueue_depth
+            .with_label_values(&[ES_CONTROLLER])
+            .set((s.fast + s.slow) as i64);
+        let t = ctx.store_queue.stats();
+        ctx.metrics
+            .workqueue_depth
+            .with_label_values(&[STORE_CONTROLLER])
+            .set((t.fast + t.slow) as i64);
+        ctx.metrics.client_cache_size.set(ctx.reads.clients.len() as i64);
+        tokio::select! { _ = tokio::time::sleep(Duration::from_secs(2)) => {}, _ = stop.cancelled() => return }
+    }
+}
+
+/// Store readiness, for change detection.
+pub trait StoreStatus {
+    fn is_ready(&self) -> bool;
+}
+
+impl StoreStatus for SecretStore {
+    fn is_ready(&self) -> bool {
+        self.status
+            .iter()
+            .flat_map(|s| s.conditions.iter())
+            .any(|c| c.type_ == "Ready" && c.is_true())
+    }
+}
+
+impl StoreStatus for ClusterSecretStore {
+    fn is_ready(&self) -> bool {
+        self.status
+            .iter()
+            .flat_map(|s| s.conditions.iter())
+            .any(|c| c.type_ == "Ready" && c.is_true())
+    }
+}

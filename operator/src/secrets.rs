@@ -1,0 +1,207 @@
+//! What syncret knows about target Secrets without caching their data (ESO #721, #2837): per managed Secret its
+//! resourceVersion, the resourceVersion at which its data was last verified against its data-hash annotation,
+//! and a fingerprint of what this operator last applied. Fed by a metadata-only watch of Secrets labelled
+//! `reconcile.external-secrets.io/managed=true`, by a paged full read at start-up (hashes checked, data dropped
+//! page by page), and by our own writes. Also maps each target Secret back to its ExternalSecret(s).
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use syncret_crds::labels::{ANNOTATION_DATA_HASH, LABEL_MANAGED, LABEL_MANAGED_VALUE};
+
+use crate::context::Key;
+use crate::sync::hash;
+
+#[derive(Clone, Debug, Default)]
+struct Entry {
+    resource_version: String,
+    /// The resourceVersion at which the data was known to match the data-hash annotation (our write, or a read).
+    verified: Option<String>,
+    /// Fingerprint of the last content this operator applied (or found unchanged), if known.
+    applied: Option<u64>,
+    /// Controller owner's name (an ExternalSecret), for routing events.
+    owner: Option<String>,
+}
+
+#[derive(Default)]
+struct Inner {
+    secrets: HashMap<Key, Entry>,
+    /// Secret → the ExternalSecrets targeting it.
+    targets: HashMap<Key, Vec<String>>,
+    /// ExternalSecret → its target Secret name.
+    es_target: HashMap<Key, String>,
+}
+
+/// See the module docs.
+#[derive(Default)]
+pub struct SecretIndex {
+    inner: Mutex<Inner>,
+}
+
+/// ESO's validity rule for a Secret read in full: managed label present and data-hash annotation equal to the
+/// hash of its data.
+pub fn is_valid(secret: &Secret) -> bool {
+    let data: BTreeMap<String, Vec<u8>> = secret
+        .data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.0.clone()))
+        .collect();
+    secret.labels().get(LABEL_MANAGED).map(String::as_str) == Some(LABEL_MANAGED_VALUE)
+        && secret.annotations().get(ANNOTATION_DATA_HASH) == Some(&hash::data_hash(&data))
+}
+
+impl SecretIndex {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records where an ExternalSecret writes; returns the previous target if it changed.
+    pub fn set_target(&self, es: &Key, secret_name: &str) -> Option<String> {
+        let mut g = self.lock();
+        let previous = g.es_target.insert(es.clone(), secret_name.to_string());
+        if previous.as_deref() == Some(secret_name) {
+            return None;
+        }
+        if let Some(prev) = &previous {
+            let k = Key::new(&es.namespace, prev);
+            if let Some(v) = g.targets.get_mut(&k) {
+                v.retain(|n| n != &es.name);
+                if v.is_empty() {
+                    g.targets.remove(&k);
+                }
+            }
+        }
+        let list = g.targets.entry(Key::new(&es.namespace, secret_name)).or_default();
+        if !list.contains(&es.name) {
+            list.push(es.name.clone());
+        }
+        previous
+    }
+
+    /// Forgets an ExternalSecret (deleted).
+    pub fn remove_es(&self, es: &Key) {
+        let mut g = self.lock();
+        if let Some(prev) = g.es_target.remove(es) {
+            let k = Key::new(&es.namespace, &prev);
+            if let Some(v) = g.targets.get_mut(&k) {
+                v.retain(|n| n != &es.name);
+                if v.is_empty() {
+                    g.targets.remove(&k);
+                }
+            }
+        }
+    }
+
+    /// The ExternalSecrets that target this Secret (by target name, or as controller owner).
+    pub fn owners_of(&self, secret: &Key) -> Vec<String> {
+        let g = self.lock();
+        let mut out = g.targets.get(secret).cloned().unwrap_or_default();
+        if let Some(o) = g.secrets.get(secret).and_then(|e| e.owner.clone())
+            && !out.contains(&o)
+        {
+            out.push(o);
+        }
+        out
+    }
+
+    /// A watch event for a managed Secret. Returns true if it changed behind our back (not by our last write).
+    pub fn observe(&self, secret: &Key, resource_version: &str, owner: Option<String>) -> bool {
+        let mut g = self.lock();
+        let e = g.secrets.entry(secret.clone()).or_default();
+        e.resource_version = resource_version.to_string();
+        e.owner = owner;
+        e.verified.as_deref() != Some(resource_version)
+    }
+
+    /// The Secret was deleted.
+    pub fn observe_deleted(&self, secret: &Key) {
+        self.lock().secrets.remove(secret);
+    }
+
+    /// We read the Secret in full: remember whether it is valid at this resourceVersion.
+    pub fn record_read(&self, secret: &Secret) {
+        let key = Key::new(secret.namespace().unwrap_or_default(), secret.name_any());
+        let rv = secret.resource_version().unwrap_or_default();
+        let valid = is_valid(secret);
+        let mut g = self.lock();
+        let e = g.secrets.entry(key).or_default();
+        e.resource_version = rv.clone();
+        e.verified = valid.then_some(rv);
+        if !valid {
+            e.applied = None;
+        }
+    }
+
+    /// We wrote (or confirmed) the Secret: it is valid at `resource_version` with content fingerprint `applied`.
+    pub fn record_write(&self, secret: &Key, resource_version: &str, applied: u64) {
+        let mut g = self.lock();
+        let e = g.secrets.entry(secret.clone()).or_default();
+        e.resource_version = resource_version.to_string();
+        e.verified = Some(resource_version.to_string());
+        e.applied = Some(applied);
+    }
+
+    /// Whether the Secret exists and is valid as far as we know without reading it.
+    pub fn known_valid(&self, secret: &Key) -> bool {
+        let g = self.lock();
+        g.secrets
+            .get(secret)
+            .is_some_and(|e| e.verified.as_deref() == Some(e.resource_version.as_str()))
+    }
+
+    /// Whether the Secret is valid and holds exactly what we would apply now (fingerprint): no write needed.
+    pub fn unchanged(&self, secret: &Key, applied: u64) -> bool {
+        let g = self.lock();
+        g.secrets
+            .get(secret)
+            .is_some_and(|e| e.verified.as_deref() == Some(e.resource_version.as_str()) && e.applied == Some(applied))
+    }
+
+    /// Whether we have seen the Secret at all (it exists with the managed label).
+    pub fn exists(&self, secret: &Key) -> bool {
+        self.lock().secrets.contains_key(secret)
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().secrets.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watch_events_after_our_write_are_not_changes() {
+        let idx = SecretIndex::default();
+        let s = Key::new("ns", "db");
+        assert!(!idx.known_valid(&s));
+        idx.record_write(&s, "10", 42);
+        assert!(!idx.observe(&s, "10", Some("es".into())), "our own write");
+        assert!(idx.unchanged(&s, 42));
+        assert!(!idx.unchanged(&s, 43));
+        assert!(idx.observe(&s, "11", None), "someone else changed it");
+        assert!(!idx.known_valid(&s));
+        idx.observe_deleted(&s);
+        assert!(!idx.exists(&s));
+    }
+
+    #[test]
+    fn routes_secrets_to_their_external_secrets() {
+        let idx = SecretIndex::default();
+        let es = Key::new("ns", "es1");
+        assert_eq!(idx.set_target(&es, "a"), None);
+        idx.set_target(&Key::new("ns", "es2"), "a");
+        assert_eq!(idx.owners_of(&Key::new("ns", "a")), ["es1", "es2"]);
+        assert_eq!(idx.set_target(&es, "b").as_deref(), Some("a"));
+        assert_eq!(idx.owners_of(&Key::new("ns", "a")), ["es2"]);
+        idx.remove_es(&Key::new("ns", "es2"));
+        assert!(idx.owners_of(&Key::new("ns", "a")).is_empty());
+    }
+}
