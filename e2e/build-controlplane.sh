@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kubectl and etcd from the Go modules pinned in e2e/controlplane/{kube,etcd}
+# Builds kube-apiserver, kube-controller-manager (garbage collector and namespace controller), kubectl and etcd from the Go modules pinned in e2e/controlplane/{kube,etcd}
 # and caches them keyed by the pins, so a second run takes seconds.
 #
 #   e2e/build-controlplane.sh        # prints the directory holding the three binaries
@@ -14,7 +14,10 @@ key=$(cat "$here"/controlplane/kube/go.mod "$here"/controlplane/kube/go.sum \
 k8s=$(awk '$1 == "k8s.io/kubernetes" && $2 ~ /^v/ { print $2; exit }' "$here/controlplane/kube/go.mod")
 out="$cache_root/controlplane/${k8s:-k8s}-$key"
 
-if [ -x "$out/kube-apiserver" ] && [ -x "$out/etcd" ] && [ -x "$out/kubectl" ]; then
+bins="kube-apiserver kube-controller-manager kubectl etcd"
+complete=1
+for b in $bins; do [ -x "$out/$b" ] || complete=0; done
+if [ "$complete" = 1 ]; then
   echo "$out"
   exit 0
 fi
@@ -26,10 +29,17 @@ trap 'rm -rf "$tmp"' EXIT
 export CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=local
 start=$(date +%s)
 echo "build-controlplane: building kubernetes ${k8s} and etcd into $out (first run takes several minutes)" >&2
-( cd "$here/controlplane/etcd" && go build -trimpath -o "$tmp/etcd" go.etcd.io/etcd/server/v3 ) ||
+( cd "$here/controlplane/etcd" && go build -trimpath -ldflags "-s -w" -o "$tmp/etcd" go.etcd.io/etcd/server/v3 ) ||
   { echo "build-controlplane: FAILED to build etcd" >&2; exit 1; }
-( cd "$here/controlplane/kube" && go build -trimpath -o "$tmp/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl ) ||
-  { echo "build-controlplane: FAILED to build kube-apiserver/kubectl" >&2; exit 1; }
+# The version stamp the release build would set (discovery and kubectl show it).
+minor=${k8s#v1.}; minor=${minor%%.*}
+ldflags="-s -w -X k8s.io/component-base/version.gitVersion=${k8s} -X k8s.io/component-base/version.gitMajor=1"
+ldflags="$ldflags -X k8s.io/component-base/version.gitMinor=${minor} -X k8s.io/component-base/version.gitTreeState=clean"
+ldflags="$ldflags -X k8s.io/client-go/pkg/version.gitVersion=${k8s} -X k8s.io/client-go/pkg/version.gitMajor=1"
+ldflags="$ldflags -X k8s.io/client-go/pkg/version.gitMinor=${minor}"
+( cd "$here/controlplane/kube" && go build -trimpath -ldflags "$ldflags" -o "$tmp/" \
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl ) ||
+  { echo "build-controlplane: FAILED to build kube-apiserver/kube-controller-manager/kubectl" >&2; exit 1; }
 "$tmp/kube-apiserver" --version >&2
 "$tmp/etcd" --version | head -1 >&2
 rm -rf "$out"

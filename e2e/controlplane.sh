@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Starts a real local Kubernetes control plane (etcd + kube-apiserver) on loopback.
+# Starts a real local Kubernetes control plane (etcd + kube-apiserver + kube-controller-manager running the
+# garbage collector and namespace controller) on loopback.
 #
 #   e2e/controlplane.sh [--dir DIR] [--watch-pid PID] [--keep] [-- COMMAND ARGS...]
 #
@@ -29,7 +30,7 @@ while [ $# -gt 0 ]; do
 done
 
 bin=${SYNCRET_CONTROLPLANE_BIN:-$("$here/build-controlplane.sh")}
-for b in etcd kube-apiserver; do
+for b in etcd kube-apiserver kube-controller-manager; do
   [ -x "$bin/$b" ] || { echo "controlplane: $bin/$b is missing" >&2; exit 1; }
 done
 
@@ -53,7 +54,7 @@ PY
 }
 read -r etcd_client etcd_peer api_port < <(free_ports 3)
 
-etcd_pid="" api_pid=""
+etcd_pid="" api_pid="" kcm_pid=""
 stop_pid() { # pid name
   local pid=$1 i
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
@@ -65,6 +66,7 @@ stop_pid() { # pid name
 }
 cleanup() {
   trap - EXIT INT TERM USR1 USR2
+  stop_pid "$kcm_pid" kube-controller-manager
   stop_pid "$api_pid" kube-apiserver
   stop_pid "$etcd_pid" etcd
   if [ "${remove_dir:-0}" = 1 ]; then rm -rf "$dir"; fi
@@ -121,7 +123,7 @@ start_apiserver() {
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
     --api-audiences https://kubernetes.default.svc.cluster.local \
-    --disable-admission-plugins ServiceAccount \
+    --disable-admission-plugins ServiceAccount --endpoint-reconciler-type none \
     --max-requests-inflight 1000 --max-mutating-requests-inflight 500 \
     --profiling=false --v 0 >>"$dir/apiserver.log" 2>&1 &
   api_pid=$!
@@ -154,6 +156,13 @@ contexts:
   context: {cluster: syncret-test, user: admin, namespace: default}
 current-context: syncret-test
 EOF
+# --- kube-controller-manager: only the garbage collector (ownerReferences cascade, as in a real cluster) and
+# the namespace controller (namespace deletion finishes). No scheduler, no kubelet: pods never run.
+"$bin/kube-controller-manager" --kubeconfig "$dir/kubeconfig" --leader-elect=false \
+  --controllers garbage-collector-controller,namespace-controller \
+  --secure-port 0 --use-service-account-credentials=false --v 0 >>"$dir/controller-manager.log" 2>&1 &
+kcm_pid=$!
+
 cat > "$dir/env" <<EOF
 KUBECONFIG=$dir/kubeconfig
 SYNCRET_APISERVER_PID=$api_pid
@@ -195,6 +204,7 @@ while :; do
   if [ -n "$watch_pid" ] && ! kill -0 "$watch_pid" 2>/dev/null; then exit 0; fi
   kill -0 "$api_pid" 2>/dev/null || { log "kube-apiserver died"; tail -20 "$dir/apiserver.log" >&2; exit 1; }
   kill -0 "$etcd_pid" 2>/dev/null || { log "etcd died"; exit 1; }
+  kill -0 "$kcm_pid" 2>/dev/null || { log "kube-controller-manager died"; tail -20 "$dir/controller-manager.log" >&2; exit 1; }
   sleep 0.5 &
   wait $! 2>/dev/null || true
 done

@@ -14,7 +14,7 @@ use crate::provider::SecretStoreProvider;
 use crate::validate::{Errors, FieldError, check_duration, check_regex, field, index};
 
 /// Kind of a store reference.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema)]
 pub enum StoreKind {
     #[default]
     SecretStore,

@@ -1,2 +1,28 @@
 //! Secret store backends for syncret.
+//!
+//! One trait ([`SecretsClient`]) every backend implements, a [`Provider`] factory per backend that builds an
+//! authenticated client from a store spec, the [`ClientCache`] that shares those clients across reconciles,
+//! credential resolution with ESO's namespace rules, and the property/extract rules every backend shares.
 #![forbid(unsafe_code)]
+
+pub mod cache;
+pub mod client;
+pub mod credentials;
+pub mod error;
+pub mod property;
+pub mod registry;
+pub mod value;
+
+#[cfg(feature = "fake")]
+pub mod fake;
+#[cfg(feature = "kubernetes")]
+pub mod kubernetes;
+
+pub use cache::{CacheKey, ClientCache};
+pub use client::{
+    CallObserver, Capabilities, FindQuery, NoopObserver, PushRef, RemoteKey, SecretsClient, Validation, observed,
+};
+pub use credentials::{Credentials, StoreScope};
+pub use error::{ProviderError, Result};
+pub use registry::{Provider, ProviderContext, Registry, StoreInfo};
+pub use value::{RemoteValue, SecretValue, Unloggable};

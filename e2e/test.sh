@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine or a warm one:
+#
+#   e2e/test.sh [extra cargo test args...]
+#
+# 1. formatting and clippy (warnings are errors);
+# 2. builds (or takes from the cache) the control plane: etcd, kube-apiserver, kube-controller-manager from Go
+#    modules, and installs the provider API servers the integration tests talk to;
+# 3. starts one real control plane on loopback and runs every unit and integration test against it
+#    (SYNCRET_TEST_KUBECONFIG); the control plane is stopped afterwards, whatever happens.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+start=$(date +%s)
+step() { echo "==> [$(( $(date +%s) - start ))s] $*" >&2; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+step "control plane binaries"
+e2e/build-controlplane.sh >/dev/null
+if [ -x e2e/providers/install.sh ]; then
+  step "provider API servers"
+  e2e/providers/install.sh all >/dev/null
+fi
+step "build tests"
+cargo test --workspace --locked --no-run
+step "run tests against a real control plane"
+e2e/controlplane.sh -- bash -c 'SYNCRET_TEST_KUBECONFIG="$KUBECONFIG" cargo test --workspace --locked "$@"' cargo-test "$@"
+step "all tests passed"

@@ -1,0 +1,96 @@
+//! The admin HTTP server: `/metrics` (Prometheus), `/healthz` (the process is alive), `/readyz` (every watch
+//! has delivered its first list).
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use http::{Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::Metrics;
+
+/// Readiness: set once every watched kind has been listed.
+#[derive(Default)]
+pub struct Readiness {
+    ready: AtomicBool,
+}
+
+impl Readiness {
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+}
+
+/// Serves the admin endpoints on `listener` until `shutdown` fires.
+pub async fn serve(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    readiness: Arc<Readiness>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.cancelled() => return,
+        };
+        let Ok((stream, _)) = accepted else { continue };
+        let metrics = metrics.clone();
+        let readiness = readiness.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| handle(req, metrics.clone(), readiness.clone()));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// Binds the admin address (`:8080` style addresses bind all interfaces).
+pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
+    let addr = if addr.starts_with(':') {
+        format!("0.0.0.0{addr}")
+    } else {
+        addr.to_string()
+    };
+    let addr: SocketAddr = addr
+        .parse()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{addr}: {e}")))?;
+    TcpListener::bind(addr).await
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    metrics: Arc<Metrics>,
+    readiness: Arc<Readiness>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let (status, content_type, body) = match req.uri().path() {
+        "/metrics" => match metrics.render() {
+            Ok(text) => (StatusCode::OK, "text/plain; version=0.0.4", text),
+            Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, "text/plain", e.to_string()),
+        },
+        "/healthz" | "/livez" => (StatusCode::OK, "text/plain", "ok".to_string()),
+        "/readyz" if readiness.is_ready() => (StatusCode::OK, "text/plain", "ok".to_string()),
+        "/readyz" => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "waiting for the first list of every watch".into(),
+        ),
+        _ => (StatusCode::NOT_FOUND, "text/plain", "not found".to_string()),
+    };
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    if let Ok(v) = http::HeaderValue::from_str(content_type) {
+        resp.headers_mut().insert(http::header::CONTENT_TYPE, v);
+    }
+    Ok(resp)
+}

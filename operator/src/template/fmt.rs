@@ -1,0 +1,566 @@
+//! The parts of Go's `fmt` that templates reach: `Sprint`, `Sprintln` and `Sprintf` with the common verbs, flags, width
+//! and precision, including Go's in-band error notes (`%!d(string=x)`, `%!s(MISSING)`, `%!(EXTRA …)`).
+use super::value::{TooDeep, Value, format_float_g, write_value};
+
+/// `fmt.Sprint`: spaces between operands when neither is a string.
+pub fn sprint(args: &[Value]) -> Result<Vec<u8>, TooDeep> {
+    let mut out = Vec::new();
+    let mut prev_string = false;
+    for (i, a) in args.iter().enumerate() {
+        let is_string = matches!(a, Value::Str(_));
+        if i > 0 && !is_string && !prev_string {
+            out.push(b' ');
+        }
+        write_value(&mut out, a, 0)?;
+        prev_string = is_string;
+    }
+    Ok(out)
+}
+
+/// `fmt.Sprintln`: always spaces, then a newline.
+pub fn sprintln(args: &[Value]) -> Result<Vec<u8>, TooDeep> {
+    let mut out = Vec::new();
+    for (i, a) in args.iter().enumerate() {
+        if i > 0 {
+            out.push(b' ');
+        }
+        write_value(&mut out, a, 0)?;
+    }
+    out.push(b'\n');
+    Ok(out)
+}
+
+#[derive(Default, Clone, Copy)]
+struct Spec {
+    minus: bool,
+    plus: bool,
+    sharp: bool,
+    space: bool,
+    zero: bool,
+    width: Option<usize>,
+    prec: Option<usize>,
+}
+
+/// Width and precision are capped so a hostile format cannot allocate without bound.
+const MAX_WIDTH: usize = 1 << 20;
+
+/// `fmt.Sprintf`.
+pub fn sprintf(format: &[u8], args: &[Value]) -> Result<Vec<u8>, TooDeep> {
+    let mut out = Vec::new();
+    let mut argi = 0;
+    let mut i = 0;
+    while i < format.len() {
+        let c = format[i];
+        if c != b'%' {
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        i += 1;
+        let mut spec = Spec::default();
+        while let Some(&f) = format.get(i) {
+            match f {
+                b'-' => spec.minus = true,
+                b'+' => spec.plus = true,
+                b'#' => spec.sharp = true,
+                b' ' => spec.space = true,
+                b'0' => spec.zero = true,
+                _ => break,
+            }
+            i += 1;
+        }
+        // width
+        if format.get(i) == Some(&b'*') {
+            i += 1;
+            match args.get(argi) {
+                Some(Value::Int(n) | Value::Int64(n)) => {
+                    let n = *n;
+                    if n < 0 {
+                        spec.minus = true;
+                    }
+                    spec.width = Some((n.unsigned_abs() as usize).min(MAX_WIDTH));
+                }
+                _ => out.extend_from_slice(b"%!(BADWIDTH)"),
+            }
+            argi += 1;
+        } else {
+            let (n, used) = parse_num(&format[i..]);
+            if used > 0 {
+                spec.width = Some(n.min(MAX_WIDTH));
+                i += used;
+            }
+        }
+        if format.get(i) == Some(&b'.') {
+            i += 1;
+            if format.get(i) == Some(&b'*') {
+                i += 1;
+                match args.get(argi) {
+                    Some(Value::Int(n) | Value::Int64(n)) if *n >= 0 => spec.prec = Some((*n as usize).min(MAX_WIDTH)),
+                    _ => out.extend_from_slice(b"%!(BADPREC)"),
+                }
+                argi += 1;
+            } else {
+                let (n, used) = parse_num(&format[i..]);
+                spec.prec = Some(n.min(MAX_WIDTH));
+                i += used;
+            }
+        }
+        let Some(verb) = std::str::from_utf8(&format[i..])
+            .ok()
+            .and_then(|s| s.chars().next())
+            .or_else(|| format.get(i).map(|&b| char::from(b)))
+        else {
+            out.extend_from_slice(b"%!(NOVERB)");
+            break;
+        };
+        i += verb.len_utf8();
+        if verb == '%' {
+            out.push(b'%');
+            continue;
+        }
+        let Some(arg) = args.get(argi) else {
+            out.extend_from_slice(format!("%!{verb}(MISSING)").as_bytes());
+            continue;
+        };
+        argi += 1;
+        format_one(&mut out, verb, spec, arg, 0)?;
+    }
+    if argi < args.len() {
+        out.extend_from_slice(b"%!(EXTRA ");
+        for (k, a) in args[argi..].iter().enumerate() {
+            if k > 0 {
+                out.extend_from_slice(b", ");
+            }
+            if let Value::Nil = a {
+                out.extend_from_slice(b"<nil>");
+            } else {
+                out.extend_from_slice(a.type_name().as_bytes());
+                out.push(b'=');
+                write_value(&mut out, a, 0)?;
+            }
+        }
+        out.push(b')');
+    }
+    Ok(out)
+}
+
+fn parse_num(b: &[u8]) -> (usize, usize) {
+    let mut n: usize = 0;
+    let mut used = 0;
+    while let Some(d) = b.get(used).filter(|c| c.is_ascii_digit()) {
+        n = n.saturating_mul(10).saturating_add(usize::from(d - b'0'));
+        used += 1;
+    }
+    (n, used)
+}
+
+fn pad(out: &mut Vec<u8>, body: &[u8], spec: Spec, numeric: bool) {
+    let width = spec.width.unwrap_or(0);
+    let len = String::from_utf8_lossy(body).chars().count();
+    if len >= width {
+        out.extend_from_slice(body);
+        return;
+    }
+    let fill = width - len;
+    if spec.minus {
+        out.extend_from_slice(body);
+        out.extend(std::iter::repeat_n(b' ', fill));
+    } else if spec.zero && numeric {
+        // zeros go after the sign
+        let (sign, rest) = match body.first() {
+            Some(b'-' | b'+' | b' ') => body.split_at(1),
+            _ => (&body[..0], body),
+        };
+        out.extend_from_slice(sign);
+        out.extend(std::iter::repeat_n(b'0', fill));
+        out.extend_from_slice(rest);
+    } else if spec.zero {
+        out.extend(std::iter::repeat_n(b'0', fill));
+        out.extend_from_slice(body);
+    } else {
+        out.extend(std::iter::repeat_n(b' ', fill));
+        out.extend_from_slice(body);
+    }
+}
+
+fn bad_verb(out: &mut Vec<u8>, verb: char, arg: &Value) -> Result<(), TooDeep> {
+    out.extend_from_slice(format!("%!{verb}(").as_bytes());
+    if let Value::Nil = arg {
+        out.extend_from_slice(b"<nil>");
+    } else {
+        out.extend_from_slice(arg.type_name().as_bytes());
+        out.push(b'=');
+        write_value(out, arg, 0)?;
+    }
+    out.push(b')');
+    Ok(())
+}
+
+fn format_one(out: &mut Vec<u8>, verb: char, spec: Spec, arg: &Value, depth: usize) -> Result<(), TooDeep> {
+    if depth > super::value::MAX_VALUE_DEPTH {
+        return Err(TooDeep);
+    }
+    if verb == 'T' {
+        let t = if let Value::Nil = arg { "<nil>" } else { arg.type_name() };
+        pad(out, t.as_bytes(), spec, false);
+        return Ok(());
+    }
+    match arg {
+        Value::Nil => match verb {
+            'v' => pad(out, b"<nil>", spec, false),
+            _ => bad_verb(out, verb, arg)?,
+        },
+        Value::Bool(b) => match verb {
+            'v' | 't' => pad(out, if *b { b"true" } else { b"false" }, spec, false),
+            _ => bad_verb(out, verb, arg)?,
+        },
+        Value::Int(n) | Value::Int64(n) => format_int(out, verb, spec, *n, arg)?,
+        Value::Float(f) => format_float(out, verb, spec, *f, arg)?,
+        Value::Str(s) => match verb {
+            'v' | 's' => {
+                let body = match spec.prec {
+                    Some(p) => truncate_runes(s, p),
+                    None => s,
+                };
+                pad(out, body, spec, false);
+            }
+            'q' => pad(out, go_quote(s, spec.plus).as_bytes(), spec, false),
+            'x' | 'X' => {
+                let mut h = String::new();
+                for (k, b) in s.iter().enumerate() {
+                    if spec.space && k > 0 {
+                        h.push(' ');
+                    }
+                    if spec.sharp && (spec.space || k == 0) {
+                        h.push_str(if verb == 'x' { "0x" } else { "0X" });
+                    }
+                    if verb == 'x' {
+                        h.push_str(&format!("{b:02x}"));
+                    } else {
+                        h.push_str(&format!("{b:02X}"));
+                    }
+                }
+                pad(out, h.as_bytes(), spec, false);
+            }
+            _ => bad_verb(out, verb, arg)?,
+        },
+        Value::List(_, l) => {
+            if verb == 'v' || verb == 's' || verb == 'd' || verb == 'q' || verb == 'x' || verb == 'f' {
+                out.push(b'[');
+                for (k, e) in l.iter().enumerate() {
+                    if k > 0 {
+                        out.push(b' ');
+                    }
+                    format_one(out, verb, spec, e, depth + 1)?;
+                }
+                out.push(b']');
+            } else {
+                bad_verb(out, verb, arg)?;
+            }
+        }
+        Value::Map(_) | Value::StrMap(_) => {
+            out.extend_from_slice(b"map[");
+            for (k, (key, e)) in arg.map_entries().unwrap_or_default().iter().enumerate() {
+                if k > 0 {
+                    out.push(b' ');
+                }
+                format_one(out, verb, spec, &Value::Str(key.clone()), depth + 1)?;
+                out.push(b':');
+                format_one(out, verb, spec, e, depth + 1)?;
+            }
+            out.push(b']');
+        }
+        Value::Time(_) => match verb {
+            'v' | 's' => {
+                let mut b = Vec::new();
+                write_value(&mut b, arg, 0)?;
+                pad(out, &b, spec, false);
+            }
+            _ => bad_verb(out, verb, arg)?,
+        },
+    }
+    Ok(())
+}
+
+fn truncate_runes(s: &[u8], n: usize) -> &[u8] {
+    match std::str::from_utf8(s) {
+        Ok(t) => {
+            let end = t.char_indices().nth(n).map_or(t.len(), |(i, _)| i);
+            &s[..end]
+        }
+        Err(_) => &s[..n.min(s.len())],
+    }
+}
+
+fn format_int(out: &mut Vec<u8>, verb: char, spec: Spec, n: i64, arg: &Value) -> Result<(), TooDeep> {
+    let neg = n < 0;
+    let mag = n.unsigned_abs();
+    let digits = match verb {
+        'v' | 'd' => mag.to_string(),
+        'x' => format!("{mag:x}"),
+        'X' => format!("{mag:X}"),
+        'o' | 'O' => format!("{mag:o}"),
+        'b' => format!("{mag:b}"),
+        'c' => {
+            let c = u32::try_from(n).ok().and_then(char::from_u32).unwrap_or('\u{FFFD}');
+            pad(out, c.to_string().as_bytes(), spec, false);
+            return Ok(());
+        }
+        'q' => {
+            let c = u32::try_from(n).ok().and_then(char::from_u32).unwrap_or('\u{FFFD}');
+            let q = match c {
+                '\'' => "'\\''".to_string(),
+                c if c.is_control() => format!("'{}'", c.escape_default()),
+                c => format!("'{c}'"),
+            };
+            pad(out, q.as_bytes(), spec, false);
+            return Ok(());
+        }
+        'U' => {
+            pad(out, format!("U+{mag:04X}").as_bytes(), spec, false);
+            return Ok(());
+        }
+        _ => return bad_verb(out, verb, arg),
+    };
+    let mut digits = digits;
+    if let Some(p) = spec.prec {
+        while digits.len() < p {
+            digits.insert(0, '0');
+        }
+        if p == 0 && n == 0 {
+            digits.clear();
+        }
+    }
+    let mut body = String::new();
+    if neg {
+        body.push('-');
+    } else if spec.plus {
+        body.push('+');
+    } else if spec.space {
+        body.push(' ');
+    }
+    if spec.sharp {
+        match verb {
+            'x' => body.push_str("0x"),
+            'X' => body.push_str("0X"),
+            'o' => body.push('0'),
+            'b' => body.push_str("0b"),
+            _ => {}
+        }
+    }
+    if verb == 'O' {
+        body.push_str("0o");
+    }
+    body.push_str(&digits);
+    let zero_ok = spec.prec.is_none();
+    pad(
+        out,
+        body.as_bytes(),
+        Spec {
+            zero: spec.zero && zero_ok && !spec.minus,
+            ..spec
+        },
+        true,
+    );
+    Ok(())
+}
+
+fn format_float(out: &mut Vec<u8>, verb: char, spec: Spec, f: f64, arg: &Value) -> Result<(), TooDeep> {
+    let mut body = match verb {
+        'v' | 'g' | 'G' => match spec.prec {
+            None => format_float_g(f),
+            Some(p) => format_g_prec(f, p.max(1)),
+        },
+        'f' | 'F' => {
+            if f.is_finite() {
+                format!("{:.*}", spec.prec.unwrap_or(6), f)
+            } else {
+                format_float_g(f)
+            }
+        }
+        'e' | 'E' => {
+            if f.is_finite() {
+                go_exp(&format!("{:.*e}", spec.prec.unwrap_or(6), f))
+            } else {
+                format_float_g(f)
+            }
+        }
+        _ => return bad_verb(out, verb, arg),
+    };
+    if verb == 'E' || verb == 'G' {
+        body = body.to_uppercase();
+    }
+    if spec.plus && !body.starts_with(['-', '+']) {
+        body.insert(0, '+');
+    } else if spec.space && !body.starts_with('-') {
+        body.insert(0, ' ');
+    }
+    pad(
+        out,
+        body.as_bytes(),
+        Spec {
+            zero: spec.zero && !spec.minus && f.is_finite(),
+            ..spec
+        },
+        true,
+    );
+    Ok(())
+}
+
+/// Rust's `1.5e0` to Go's `1.5e+00`.
+fn go_exp(s: &str) -> String {
+    match s.split_once('e') {
+        Some((m, e)) => {
+            let (sign, digits) = match e.strip_prefix('-') {
+                Some(d) => ('-', d),
+                None => ('+', e),
+            };
+            format!("{m}e{sign}{digits:0>2}")
+        }
+        None => s.to_string(),
+    }
+}
+
+/// `%.Ng`: N significant digits, trailing zeros removed.
+fn format_g_prec(f: f64, p: usize) -> String {
+    if !f.is_finite() {
+        return format_float_g(f);
+    }
+    if f == 0.0 {
+        return "0".into();
+    }
+    let e = format!("{:.*e}", p - 1, f);
+    let exp: i32 = e.split_once('e').and_then(|(_, x)| x.parse().ok()).unwrap_or(0);
+    if exp < -4 || exp >= p as i32 {
+        let (m, _) = e.split_once('e').unwrap_or((&e, ""));
+        let m = if m.contains('.') {
+            m.trim_end_matches('0').trim_end_matches('.')
+        } else {
+            m
+        };
+        go_exp(&format!("{m}e{exp}"))
+    } else {
+        let decimals = (p as i32 - 1 - exp).max(0) as usize;
+        let s = format!("{f:.decimals$}");
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
+    }
+}
+
+/// Go's `strconv.Quote` (or `QuoteToASCII` with `+`).
+pub fn go_quote(s: &[u8], ascii: bool) -> String {
+    let mut out = String::from("\"");
+    let mut rest = s;
+    while !rest.is_empty() {
+        match std::str::from_utf8(rest) {
+            Ok(t) => {
+                quote_str(&mut out, t, ascii);
+                break;
+            }
+            Err(e) => {
+                let (good, bad) = rest.split_at(e.valid_up_to());
+                quote_str(&mut out, std::str::from_utf8(good).unwrap_or(""), ascii);
+                let n = e.error_len().unwrap_or(bad.len()).max(1);
+                for b in &bad[..n.min(bad.len())] {
+                    out.push_str(&format!("\\x{b:02x}"));
+                }
+                rest = &bad[n.min(bad.len())..];
+            }
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn quote_str(out: &mut String, t: &str, ascii: bool) {
+    for c in t.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\x07' => out.push_str("\\a"),
+            '\x08' => out.push_str("\\b"),
+            '\x0c' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\x0b' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c == '\x7f' => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if ascii && !c.is_ascii() || !is_go_printable(c) => {
+                let n = c as u32;
+                if n < 0x10000 {
+                    out.push_str(&format!("\\u{n:04x}"));
+                } else {
+                    out.push_str(&format!("\\U{n:08x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+/// Approximation of Go's `strconv.IsPrint` for non-ASCII runes.
+fn is_go_printable(c: char) -> bool {
+    if c.is_ascii() {
+        return !c.is_ascii_control();
+    }
+    !(c.is_control() || c == '\u{FEFF}' || ('\u{2028}'..='\u{2029}').contains(&c) || c == '\u{00AD}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn s(x: &str) -> Value {
+        Value::Str(Bytes::copy_from_slice(x.as_bytes()))
+    }
+
+    #[test]
+    fn printf_like_go() {
+        let out = sprintf(
+            b"%v %d %s %q %x %5.2f|%-4s|%04d %t %T",
+            &[
+                Value::Float(1.5),
+                Value::Int(3),
+                s("s"),
+                s("q\n"),
+                s("hi"),
+                Value::Float(2.456),
+                s("a"),
+                Value::Int(7),
+                Value::Bool(true),
+                Value::Int(1),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "1.5 3 s \"q\\n\" 6869  2.46|a   |0007 true int"
+        );
+        let out = sprintf(b"%d %s", &[s("x"), Value::Int(1)]).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "%!d(string=x) %!s(int=1)");
+        assert_eq!(sprintf(b"%s", &[]).unwrap(), b"%!s(MISSING)");
+        assert_eq!(
+            sprintf(b"%s", &[Value::Int(1), Value::Int(2)]).unwrap(),
+            b"%!s(int=1)%!(EXTRA int=2)"
+        );
+        assert_eq!(
+            sprintf(
+                b"%e|%.3g|%g",
+                &[Value::Float(1.5), Value::Float(2.456), Value::Float(1e21)]
+            )
+            .unwrap(),
+            b"1.500000e+00|2.46|1e+21"
+        );
+    }
+
+    #[test]
+    fn sprint_spacing() {
+        let v = [Value::Int(1), Value::Int(2), s("a"), s("b"), Value::Int(3), Value::Nil];
+        assert_eq!(sprint(&v).unwrap(), b"1 2ab3 <nil>");
+        assert_eq!(sprintln(&[Value::Int(1), s("a")]).unwrap(), b"1 a\n");
+    }
+}

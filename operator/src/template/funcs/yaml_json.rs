@@ -1,0 +1,556 @@
+//! JSON (sprig, `encoding/json`) and YAML (ESO's `toYaml`/`fromYaml`, `sigs.k8s.io/yaml`) conversions.
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use bytes::Bytes;
+
+use super::{Ctx, FnError, FnResult, s, str_val};
+use crate::template::value::{MAX_VALUE_DEPTH, Value, format_float_g, format_float_json};
+
+// ---------------------------------------------------------------- JSON decoding
+
+fn from_serde(v: serde_json::Value) -> Value {
+    match v {
+        serde_json::Value::Null => Value::Nil,
+        serde_json::Value::Bool(b) => Value::Bool(b),
+        serde_json::Value::Number(n) => Value::Float(n.as_f64().unwrap_or(0.0)),
+        serde_json::Value::String(s) => Value::from_string(s),
+        serde_json::Value::Array(a) => Value::list(a.into_iter().map(from_serde).collect()),
+        serde_json::Value::Object(o) => Value::new_map(
+            o.into_iter()
+                .map(|(k, v)| (Bytes::from(k), from_serde(v)))
+                .collect::<BTreeMap<_, _>>(),
+        ),
+    }
+}
+
+/// `json.Unmarshal` into `interface{}`. The error message says where, not what.
+pub fn parse_json(b: &[u8]) -> Result<Value, String> {
+    serde_json::from_slice::<serde_json::Value>(b)
+        .map(from_serde)
+        .map_err(|e| format!("invalid JSON at line {} column {}", e.line(), e.column()))
+}
+
+pub fn from_json(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+    Ok(parse_json(s(&a[0])).unwrap_or(Value::Nil))
+}
+
+pub fn must_from_json(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+    parse_json(s(&a[0])).map_err(FnError::msg)
+}
+
+// ---------------------------------------------------------------- JSON encoding
+
+fn json_string(out: &mut String, b: &[u8], escape_html: bool) {
+    out.push('"');
+    let text = String::from_utf8_lossy(b);
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '<' | '>' | '&' if escape_html => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            '\u{2028}' | '\u{2029}' => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+struct JsonOpts {
+    escape_html: bool,
+    indent: Option<&'static str>,
+}
+
+fn newline(out: &mut String, opts: &JsonOpts, level: usize) {
+    if let Some(ind) = opts.indent {
+        out.push('\n');
+        for _ in 0..level {
+            out.push_str(ind);
+        }
+    }
+}
+
+fn write_json(out: &mut String, v: &Value, opts: &JsonOpts, level: usize) -> Result<(), String> {
+    if level > MAX_VALUE_DEPTH {
+        return Err("json: unsupported value: encountered a cycle or too deep nesting".into());
+    }
+    match v {
+        Value::Nil => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Int(i) | Value::Int64(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Value::Float(f) => match format_float_json(*f) {
+            Some(t) => out.push_str(&t),
+            None => return Err(format!("json: unsupported value: {}", format_float_g(*f))),
+        },
+        Value::Str(b) => json_string(out, b, opts.escape_html),
+        Value::Time(t) => {
+            let txt = super::dates::rfc3339_nano(t);
+            json_string(out, txt.as_bytes(), opts.escape_html);
+        }
+        Value::List(_, l) => {
+            out.push('[');
+            if l.is_empty() {
+                out.push(']');
+                return Ok(());
+            }
+            for (k, e) in l.iter().enumerate() {
+                if k > 0 {
+                    out.push(',');
+                }
+                newline(out, opts, level + 1);
+                write_json(out, e, opts, level + 1)?;
+            }
+            newline(out, opts, level);
+            out.push(']');
+        }
+        Value::Map(_) | Value::StrMap(_) => {
+            let entries = v.map_entries().unwrap_or_default();
+            out.push('{');
+            if entries.is_empty() {
+                out.push('}');
+                return Ok(());
+            }
+            for (k, (key, e)) in entries.iter().enumerate() {
+                if k > 0 {
+                    out.push(',');
+                }
+                newline(out, opts, level + 1);
+                json_string(out, key, opts.escape_html);
+                out.push(':');
+                if opts.indent.is_some() {
+                    out.push(' ');
+                }
+                write_json(out, e, opts, level + 1)?;
+            }
+            newline(out, opts, level);
+            out.push('}');
+        }
+    }
+    Ok(())
+}
+
+/// `json.Marshal` (HTML-escaping, compact).
+pub fn marshal_json(v: &Value) -> Result<String, String> {
+    let mut out = String::new();
+    write_json(
+        &mut out,
+        v,
+        &JsonOpts {
+            escape_html: true,
+            indent: None,
+        },
+        0,
+    )?;
+    Ok(out)
+}
+
+fn marshal(v: &Value, escape_html: bool, indent: Option<&'static str>) -> Result<String, String> {
+    let mut out = String::new();
+    write_json(&mut out, v, &JsonOpts { escape_html, indent }, 0)?;
+    Ok(out)
+}
+
+pub fn to_json(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+    str_val(marshal(&a[0], true, None).unwrap_or_default())
+}
+
+pub fn must_to_json(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+    str_val(marshal(&a[0], true, None).map_err(FnError::msg)?)
+}
+
+pub fn to_pretty_json(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+    str_val(marshal(&a[0], true, Some("  ")).unwrap_or_default())
+}
+
+pub fn must_to_pretty_json(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+    str_val(marshal(&a[0], true, Some("  ")).map_err(FnError::msg)?)
+}
+
+pub fn to_raw_json(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+    str_val(marshal(&a[0], false, None).map_err(FnError::msg)?)
+}
+
+pub fn must_to_raw_json(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+    str_val(marshal(&a[0], false, None).map_err(FnError::msg)?)
+}
+
+// ---------------------------------------------------------------- YAML
+
+/// A scalar's plain text would resolve to something other than a string under YAML 1.1 (`yaml.v2`'s resolver).
+fn resolves_non_string(t: &str) -> bool {
+    if t.is_empty() {
+        return true;
+    }
+    const SPECIAL: &[&str] = &[
+        "~", "null", "Null", "NULL", "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "true", "True", "TRUE",
+        "false", "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF", ".inf", ".Inf", ".INF", "+.inf", "+.Inf",
+        "+.INF", "-.inf", "-.Inf", "-.INF", ".nan", ".NaN", ".NAN", "<<",
+    ];
+    if SPECIAL.contains(&t) {
+        return true;
+    }
+    let first = t.as_bytes()[0];
+    if !(first.is_ascii_digit() || first == b'-' || first == b'+' || first == b'.') {
+        return false;
+    }
+    let plain: String = t.chars().filter(|&c| c != '_').collect();
+    let body = plain.trim_start_matches(['-', '+']);
+    if body.is_empty() {
+        return false;
+    }
+    if plain.parse::<i64>().is_ok() || plain.parse::<u64>().is_ok() {
+        return true;
+    }
+    if let Some(h) = body.strip_prefix("0x")
+        && !h.is_empty()
+        && h.bytes().all(|c| c.is_ascii_hexdigit())
+    {
+        return true;
+    }
+    if let Some(b) = body.strip_prefix("0b")
+        && !b.is_empty()
+        && b.bytes().all(|c| c == b'0' || c == b'1')
+    {
+        return true;
+    }
+    let float_like = body
+        .bytes()
+        .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'-' | b'+'))
+        && body.bytes().any(|c| c.is_ascii_digit());
+    if float_like && plain.parse::<f64>().is_ok() {
+        return true;
+    }
+    // timestamps (YYYY-MM-DD…)
+    let tb = t.as_bytes();
+    if tb.len() >= 10
+        && tb[..4].iter().all(u8::is_ascii_digit)
+        && tb[4] == b'-'
+        && tb[5..7].iter().all(u8::is_ascii_digit)
+        && tb[7] == b'-'
+        && tb[8..10].iter().all(u8::is_ascii_digit)
+    {
+        return true;
+    }
+    // base 60 floats (1:20)
+    if body.contains(':')
+        && body
+            .split(':')
+            .all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit() || c == b'.'))
+    {
+        return true;
+    }
+    false
+}
+
+/// libyaml's analysis: may this string be written as a plain scalar in block context?
+fn plain_allowed(t: &str) -> bool {
+    if t.is_empty() {
+        return false;
+    }
+    let b = t.as_bytes();
+    if b[0] == b' ' || b[b.len() - 1] == b' ' {
+        return false;
+    }
+    if t.starts_with("---") || t.starts_with("...") {
+        return false;
+    }
+    let first = b[0];
+    let next_is_space = b.get(1).is_none_or(|c| *c == b' ');
+    match first {
+        b'#' | b',' | b'[' | b']' | b'{' | b'}' | b'&' | b'*' | b'!' | b'|' | b'>' | b'\'' | b'"' | b'%' | b'@'
+        | b'`' => {
+            return false;
+        }
+        b'?' | b':' | b'-' if next_is_space => return false,
+        _ => {}
+    }
+    for (k, c) in t.char_indices() {
+        if !is_printable(c) || c == '\t' {
+            return false;
+        }
+        if c == ':' && b.get(k + 1).is_none_or(|n| *n == b' ') {
+            return false;
+        }
+        if c == '#' && k > 0 && b[k - 1] == b' ' {
+            return false;
+        }
+    }
+    true
+}
+
+fn is_printable(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\x20'..='\x7e' | '\u{85}' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
+        && c != '\u{feff}'
+}
+
+fn double_quoted(t: &str) -> String {
+    let mut out = String::from("\"");
+    for c in t.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\0' => out.push_str("\\0"),
+            '\x07' => out.push_str("\\a"),
+            '\x08' => out.push_str("\\b"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\x0b' => out.push_str("\\v"),
+            '\x0c' => out.push_str("\\f"),
+            '\r' => out.push_str("\\r"),
+            '\x1b' => out.push_str("\\e"),
+            '\u{85}' => out.push_str("\\N"),
+            '\u{a0}' => out.push_str("\\_"),
+            '\u{2028}' => out.push_str("\\L"),
+            '\u{2029}' => out.push_str("\\P"),
+            c if !is_printable(c) => {
+                let n = c as u32;
+                if n <= 0xff {
+                    let _ = write!(out, "\\x{n:02X}");
+                } else if n <= 0xffff {
+                    let _ = write!(out, "\\u{n:04X}");
+                } else {
+                    let _ = write!(out, "\\U{n:08X}");
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Write a string scalar the way `yaml.v2` + libyaml choose its style. `indent` is the block's indentation.
+fn yaml_string(out: &mut String, t: &str, indent: usize) {
+    if t.contains('\n') {
+        let literal_ok = t.chars().all(|c| is_printable(c) && c != '\r')
+            && !t.split('\n').any(|l| l.ends_with(' '))
+            && !t.starts_with(' ')
+            && !t.starts_with('\n');
+        if literal_ok {
+            let trailing = t.len() - t.trim_end_matches('\n').len();
+            out.push('|');
+            match trailing {
+                0 => out.push('-'),
+                1 => {}
+                _ => out.push('+'),
+            }
+            let body = if trailing == 1 {
+                &t[..t.len() - 1]
+            } else {
+                t.trim_end_matches('\n')
+            };
+            for line in body.split('\n') {
+                out.push('\n');
+                if !line.is_empty() {
+                    out.push_str(&" ".repeat(indent + 2));
+                    out.push_str(line);
+                }
+            }
+            for _ in 1..trailing {
+                out.push('\n');
+            }
+            return;
+        }
+        out.push_str(&double_quoted(t));
+        return;
+    }
+    if resolves_non_string(t) {
+        out.push_str(&double_quoted(t));
+    } else if plain_allowed(t) {
+        out.push_str(t);
+    } else if t.chars().all(|c| is_printable(c) && c != '\t') && !t.starts_with(' ') && !t.ends_with(' ') {
+        out.push('\'');
+        out.push_str(&t.replace('\'', "''"));
+        out.push('\'');
+    } else {
+        out.push_str(&double_quoted(t));
+    }
+}
+
+fn yaml_float(f: f64) -> String {
+    if f.is_nan() {
+        return ".nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { ".inf".into() } else { "-.inf".into() };
+    }
+    // The value went through JSON first: integral floats came back as YAML ints.
+    if f.fract() == 0.0 && f.abs() < 9.2e18 && format_float_json(f).is_some_and(|j| !j.contains('e')) {
+        return format!("{}", f as i64);
+    }
+    format_float_g(f)
+}
+
+fn is_block_collection(v: &Value) -> bool {
+    match v {
+        Value::List(_, l) => !l.is_empty(),
+        Value::Map(_) | Value::StrMap(_) => v.len().unwrap_or(0) > 0,
+        _ => false,
+    }
+}
+
+fn yaml_scalar(out: &mut String, v: &Value, indent: usize) {
+    match v {
+        Value::Nil => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Int(i) | Value::Int64(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Value::Float(f) => out.push_str(&yaml_float(*f)),
+        Value::Str(b) => yaml_string(out, &String::from_utf8_lossy(b), indent),
+        Value::Time(t) => yaml_string(out, &super::dates::rfc3339_nano(t), indent),
+        Value::List(..) => out.push_str("[]"),
+        Value::Map(_) | Value::StrMap(_) => out.push_str("{}"),
+    }
+}
+
+/// Block-style YAML of `v` at `indent`; the caller has positioned the cursor.
+fn write_yaml(out: &mut String, v: &Value, indent: usize, depth: usize) -> Result<(), String> {
+    if depth > MAX_VALUE_DEPTH {
+        return Err("value nested too deeply".into());
+    }
+    match v {
+        Value::List(_, l) if !l.is_empty() => {
+            for (k, e) in l.iter().enumerate() {
+                if k > 0 {
+                    out.push('\n');
+                    out.push_str(&" ".repeat(indent));
+                }
+                out.push_str("- ");
+                if is_block_collection(e) {
+                    if let Value::List(..) = e {
+                        write_yaml(out, e, indent + 2, depth + 1)?;
+                    } else {
+                        write_yaml(out, e, indent + 2, depth + 1)?;
+                    }
+                } else {
+                    yaml_scalar(out, e, indent);
+                }
+            }
+        }
+        Value::Map(_) | Value::StrMap(_) if v.len().unwrap_or(0) > 0 => {
+            for (k, (key, e)) in v.map_entries().unwrap_or_default().iter().enumerate() {
+                if k > 0 {
+                    out.push('\n');
+                    out.push_str(&" ".repeat(indent));
+                }
+                yaml_string(out, &String::from_utf8_lossy(key), indent);
+                out.push(':');
+                match e {
+                    Value::Map(_) | Value::StrMap(_) if is_block_collection(e) => {
+                        out.push('\n');
+                        out.push_str(&" ".repeat(indent + 2));
+                        write_yaml(out, e, indent + 2, depth + 1)?;
+                    }
+                    Value::List(..) if is_block_collection(e) => {
+                        // yaml.v2 does not indent sequences inside mappings
+                        out.push('\n');
+                        out.push_str(&" ".repeat(indent));
+                        write_yaml(out, e, indent, depth + 1)?;
+                    }
+                    _ => {
+                        out.push(' ');
+                        yaml_scalar(out, e, indent);
+                    }
+                }
+            }
+        }
+        other => yaml_scalar(out, other, indent),
+    }
+    Ok(())
+}
+
+/// ESO's `toYaml`: `sigs.k8s.io/yaml.Marshal` without the final newline; errors give an empty string.
+pub fn marshal_yaml(v: &Value) -> Result<String, String> {
+    // JSON first, as sigs.k8s.io/yaml does (NaN and cycles fail there).
+    marshal_json(v)?;
+    let mut out = String::new();
+    write_yaml(&mut out, v, 0, 0)?;
+    Ok(out)
+}
+
+pub fn to_yaml(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+    str_val(marshal_yaml(&a[0]).unwrap_or_default())
+}
+
+fn from_yaml_value(v: serde_yaml::Value, depth: usize) -> Result<Value, String> {
+    if depth > MAX_VALUE_DEPTH {
+        return Err("yaml: exceeded max depth".into());
+    }
+    Ok(match v {
+        serde_yaml::Value::Null => Value::Nil,
+        serde_yaml::Value::Bool(b) => Value::Bool(b),
+        // YAML → JSON → interface{}: every number becomes a float64.
+        serde_yaml::Value::Number(n) => Value::Float(n.as_f64().unwrap_or(0.0)),
+        serde_yaml::Value::String(s) => Value::from_string(s),
+        serde_yaml::Value::Sequence(seq) => {
+            let mut out = Vec::with_capacity(seq.len());
+            for e in seq {
+                out.push(from_yaml_value(e, depth + 1)?);
+            }
+            Value::list(out)
+        }
+        serde_yaml::Value::Mapping(m) => {
+            let mut out = BTreeMap::new();
+            for (k, e) in m {
+                let key = match k {
+                    serde_yaml::Value::String(s) => s,
+                    serde_yaml::Value::Bool(b) => b.to_string(),
+                    serde_yaml::Value::Number(n) => match n.as_i64() {
+                        Some(i) => i.to_string(),
+                        None => format_float_g(n.as_f64().unwrap_or(0.0)),
+                    },
+                    serde_yaml::Value::Null => "null".into(),
+                    _ => return Err("error converting YAML to JSON: unsupported map key".into()),
+                };
+                out.insert(Bytes::from(key), from_yaml_value(e, depth + 1)?);
+            }
+            Value::new_map(out)
+        }
+        serde_yaml::Value::Tagged(t) => from_yaml_value(t.value, depth + 1)?,
+    })
+}
+
+/// ESO's `fromYaml`: a `map[string]any`; on failure a map holding the error under `Error`.
+pub fn from_yaml(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+    let parsed = serde_yaml::from_slice::<serde_yaml::Value>(s(&a[0]))
+        .map_err(|e| match e.location() {
+            Some(l) => format!("error converting YAML to JSON: yaml: line {}: invalid YAML", l.line()),
+            None => "error converting YAML to JSON: yaml: invalid YAML".to_string(),
+        })
+        .and_then(|v| from_yaml_value(v, 0));
+    let err_map = |msg: String| {
+        let mut m = BTreeMap::new();
+        m.insert(Bytes::from_static(b"Error"), Value::from_string(msg));
+        Ok(Value::new_map(m))
+    };
+    match parsed {
+        Ok(v @ Value::Map(_)) => Ok(v),
+        Ok(Value::Nil) => Ok(Value::new_map(BTreeMap::new())),
+        Ok(other) => {
+            let what = match other {
+                Value::Str(_) => "string",
+                Value::Float(_) => "number",
+                Value::Bool(_) => "bool",
+                Value::List(..) => "array",
+                _ => "value",
+            };
+            err_map(format!(
+                "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {what} into Go value of type map[string]interface {{}}"
+            ))
+        }
+        Err(e) => err_map(e),
+    }
+}

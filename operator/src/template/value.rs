@@ -1,0 +1,441 @@
+//! Template values, modelled on the Go types that `text/template` and sprig hand around.
+//!
+//! Go strings are byte strings, so [`Value::Str`] holds bytes (a PKCS#12 keystore is not UTF-8). Every variant keeps the
+//! Go type it stands for, because Go's reflection-based argument checks, `%v` printing, `typeOf` and comparisons depend
+//! on it: `map[string]string` (the data context) is not assignable to a sprig parameter of type `map[string]interface {}`,
+//! and an `int64` from `add` is not an `int`.
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::rc::Rc;
+
+use bytes::Bytes;
+
+/// A Go `map[string]interface{}`: shared and mutable (sprig's `set`/`unset`/`merge` change it in place).
+pub type MapRef = Rc<RefCell<BTreeMap<Bytes, Value>>>;
+
+/// Element type of a slice value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListKind {
+    /// `[]interface {}`
+    Any,
+    /// `[]string`
+    Str,
+    /// `[]int`
+    Int,
+    /// `[][]interface {}`
+    AnyList,
+}
+
+/// A time instant with a fixed zone (what sprig's date functions produce).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GoTime {
+    /// Seconds since the Unix epoch.
+    pub secs: i64,
+    /// Nanoseconds within the second, `0..1_000_000_000`.
+    pub nanos: u32,
+    /// Zone offset east of UTC in seconds.
+    pub offset: i32,
+    /// Zone abbreviation (`UTC`, `CET`, or `""` for a bare offset).
+    pub zone: String,
+}
+
+/// A template value.
+#[derive(Clone, Debug)]
+pub enum Value {
+    /// An untyped nil interface (Go's invalid `reflect.Value`). Prints as `<no value>` at the top of a pipeline and
+    /// `<nil>` inside a container.
+    Nil,
+    Bool(bool),
+    /// Go `int` (64-bit).
+    Int(i64),
+    /// Go `int64` (sprig arithmetic returns it).
+    Int64(i64),
+    /// Go `float64`.
+    Float(f64),
+    /// Go `string`: arbitrary bytes.
+    Str(Bytes),
+    /// A Go slice; [`ListKind`] tells its element type.
+    List(ListKind, Rc<Vec<Value>>),
+    /// Go `map[string]interface {}`.
+    Map(MapRef),
+    /// Go `map[string]string` (the data context, sprig `split`).
+    StrMap(Rc<BTreeMap<Bytes, Bytes>>),
+    /// Go `time.Time`.
+    Time(Rc<GoTime>),
+}
+
+/// Maximum nesting followed by printing, JSON/YAML encoding and deep comparison. Deeper values (or cycles built with
+/// `set`) are an error instead of a stack overflow.
+pub const MAX_VALUE_DEPTH: usize = 256;
+
+/// The error of a deep walk that went past [`MAX_VALUE_DEPTH`].
+#[derive(Debug, Clone, Copy)]
+pub struct TooDeep;
+
+impl Value {
+    pub fn str(s: impl Into<Bytes>) -> Value {
+        Value::Str(s.into())
+    }
+
+    pub fn from_string(s: String) -> Value {
+        Value::Str(Bytes::from(s))
+    }
+
+    pub fn list(items: Vec<Value>) -> Value {
+        Value::List(ListKind::Any, Rc::new(items))
+    }
+
+    pub fn str_list(items: Vec<Bytes>) -> Value {
+        Value::List(ListKind::Str, Rc::new(items.into_iter().map(Value::Str).collect()))
+    }
+
+    pub fn new_map(m: BTreeMap<Bytes, Value>) -> Value {
+        Value::Map(Rc::new(RefCell::new(m)))
+    }
+
+    /// The data context ESO builds: `map[string]string` of the fetched secret values.
+    pub fn from_data(data: &BTreeMap<String, Vec<u8>>) -> Value {
+        Value::StrMap(Rc::new(
+            data.iter()
+                .map(|(k, v)| (Bytes::copy_from_slice(k.as_bytes()), Bytes::copy_from_slice(v)))
+                .collect(),
+        ))
+    }
+
+    /// Go's type name as `%T` and reflection errors print it.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Nil => "<nil>",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::Int64(_) => "int64",
+            Value::Float(_) => "float64",
+            Value::Str(_) => "string",
+            Value::List(ListKind::Any, _) => "[]interface {}",
+            Value::List(ListKind::Str, _) => "[]string",
+            Value::List(ListKind::Int, _) => "[]int",
+            Value::List(ListKind::AnyList, _) => "[][]interface {}",
+            Value::Map(_) => "map[string]interface {}",
+            Value::StrMap(_) => "map[string]string",
+            Value::Time(_) => "time.Time",
+        }
+    }
+
+    /// Go's `reflect.Kind` name (sprig `kindOf`).
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Value::Nil => "invalid",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::Int64(_) => "int64",
+            Value::Float(_) => "float64",
+            Value::Str(_) => "string",
+            Value::List(..) => "slice",
+            Value::Map(_) | Value::StrMap(_) => "map",
+            Value::Time(_) => "struct",
+        }
+    }
+
+    /// `text/template` truth: not the zero value of its type.
+    pub fn truthy(&self) -> bool {
+        match self {
+            Value::Nil => false,
+            Value::Bool(b) => *b,
+            Value::Int(i) | Value::Int64(i) => *i != 0,
+            Value::Float(f) => *f != 0.0,
+            Value::Str(s) => !s.is_empty(),
+            Value::List(_, l) => !l.is_empty(),
+            Value::Map(m) => m.try_borrow().map(|m| !m.is_empty()).unwrap_or(true),
+            Value::StrMap(m) => !m.is_empty(),
+            Value::Time(_) => true,
+        }
+    }
+
+    /// sprig's `empty`: like falsiness, except that structs are never empty.
+    pub fn is_empty(&self) -> bool {
+        !self.truthy()
+    }
+
+    /// Length for `len`, when the type has one.
+    pub fn len(&self) -> Option<usize> {
+        match self {
+            Value::Str(s) => Some(s.len()),
+            Value::List(_, l) => Some(l.len()),
+            Value::Map(m) => Some(m.try_borrow().map(|m| m.len()).unwrap_or(0)),
+            Value::StrMap(m) => Some(m.len()),
+            _ => None,
+        }
+    }
+
+    /// Elements of a slice value.
+    pub fn as_list(&self) -> Option<&Rc<Vec<Value>>> {
+        match self {
+            Value::List(_, l) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// Look a key up in either map type; `None` when absent or not a map.
+    pub fn map_get(&self, key: &[u8]) -> Option<Value> {
+        match self {
+            Value::Map(m) => m.try_borrow().ok().and_then(|m| m.get(key).cloned()),
+            Value::StrMap(m) => m.get(key).map(|v| Value::Str(v.clone())),
+            _ => None,
+        }
+    }
+
+    /// The entries of a map value in Go's (sorted) iteration order.
+    pub fn map_entries(&self) -> Option<Vec<(Bytes, Value)>> {
+        match self {
+            Value::Map(m) => Some(
+                m.try_borrow()
+                    .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default(),
+            ),
+            Value::StrMap(m) => Some(m.iter().map(|(k, v)| (k.clone(), Value::Str(v.clone()))).collect()),
+            _ => None,
+        }
+    }
+
+    /// `fmt.Sprint(v)` of one value (sprig's `strval` and `toString`).
+    pub fn to_go_string(&self) -> Result<Vec<u8>, TooDeep> {
+        let mut out = Vec::new();
+        write_value(&mut out, self, 0)?;
+        Ok(out)
+    }
+}
+
+/// Write `v` as Go's `%v` does; `Nil` prints `<nil>`.
+pub fn write_value(out: &mut Vec<u8>, v: &Value, depth: usize) -> Result<(), TooDeep> {
+    if depth > MAX_VALUE_DEPTH {
+        return Err(TooDeep);
+    }
+    match v {
+        Value::Nil => out.extend_from_slice(b"<nil>"),
+        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Value::Int(i) | Value::Int64(i) => out.extend_from_slice(i.to_string().as_bytes()),
+        Value::Float(f) => out.extend_from_slice(format_float_g(*f).as_bytes()),
+        Value::Str(s) => out.extend_from_slice(s),
+        Value::List(_, l) => {
+            out.push(b'[');
+            for (i, e) in l.iter().enumerate() {
+                if i > 0 {
+                    out.push(b' ');
+                }
+                write_value(out, e, depth + 1)?;
+            }
+            out.push(b']');
+        }
+        Value::Map(m) => {
+            out.extend_from_slice(b"map[");
+            let m = m.try_borrow().map_err(|_| TooDeep)?;
+            for (i, (k, e)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push(b' ');
+                }
+                out.extend_from_slice(k);
+                out.push(b':');
+                write_value(out, e, depth + 1)?;
+            }
+            out.push(b']');
+        }
+        Value::StrMap(m) => {
+            out.extend_from_slice(b"map[");
+            for (i, (k, e)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push(b' ');
+                }
+                out.extend_from_slice(k);
+                out.push(b':');
+                out.extend_from_slice(e);
+            }
+            out.push(b']');
+        }
+        Value::Time(t) => out.extend_from_slice(crate::template::funcs::dates::time_string(t).as_bytes()),
+    }
+    Ok(())
+}
+
+/// Shortest decimal digits and decimal exponent of a finite, non-zero `f`: `f = 0.d1d2d3… × 10^dp`.
+fn shortest_digits(f: f64) -> (String, i32) {
+    // `{:e}` prints the shortest round-trip digits as `d.ddde±x`.
+    let s = format!("{:e}", f.abs());
+    let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
+    let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
+    let exp: i32 = exp.parse().unwrap_or(0);
+    (digits, exp + 1)
+}
+
+/// Go's `strconv.FormatFloat(f, 'g', -1, 64)`, which is what `%v` prints for a float64.
+pub fn format_float_g(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
+    }
+    let neg = f.is_sign_negative();
+    if f == 0.0 {
+        return if neg { "-0".into() } else { "0".into() };
+    }
+    let (digits, dp) = shortest_digits(f);
+    let exp = dp - 1;
+    let mut out = String::new();
+    if neg {
+        out.push('-');
+    }
+    if !(-4..6).contains(&exp) {
+        // %e with the shortest digits
+        let (first, rest) = digits.split_at(1);
+        out.push_str(first);
+        if !rest.is_empty() {
+            out.push('.');
+            out.push_str(rest);
+        }
+        let _ = write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
+    } else {
+        out.push_str(&fixed_from_digits(&digits, dp));
+    }
+    out
+}
+
+/// Place the decimal point into `digits` for decimal exponent `dp`.
+fn fixed_from_digits(digits: &str, dp: i32) -> String {
+    let mut out = String::new();
+    if dp <= 0 {
+        out.push_str("0.");
+        for _ in 0..(-dp) {
+            out.push('0');
+        }
+        out.push_str(digits);
+    } else {
+        let dp = dp as usize;
+        if digits.len() <= dp {
+            out.push_str(digits);
+            for _ in digits.len()..dp {
+                out.push('0');
+            }
+        } else {
+            out.push_str(&digits[..dp]);
+            out.push('.');
+            out.push_str(&digits[dp..]);
+        }
+    }
+    out
+}
+
+/// `encoding/json`'s float64 encoding: `'f'` unless the magnitude is below 1e-6 or at least 1e21.
+pub fn format_float_json(f: f64) -> Option<String> {
+    if !f.is_finite() {
+        return None;
+    }
+    if f == 0.0 {
+        return Some(if f.is_sign_negative() { "-0".into() } else { "0".into() });
+    }
+    let abs = f.abs();
+    let (digits, dp) = shortest_digits(f);
+    let mut out = String::new();
+    if f < 0.0 {
+        out.push('-');
+    }
+    if !(1e-6..1e21).contains(&abs) {
+        let exp = dp - 1;
+        let (first, rest) = digits.split_at(1);
+        out.push_str(first);
+        if !rest.is_empty() {
+            out.push('.');
+            out.push_str(rest);
+        }
+        let _ = write!(out, "e{}{}", if exp < 0 { '-' } else { '+' }, exp.abs());
+    } else {
+        out.push_str(&fixed_from_digits(&digits, dp));
+    }
+    Some(out)
+}
+
+/// Deep equality as Go's `reflect.DeepEqual` sees it (types must match).
+pub fn deep_equal(a: &Value, b: &Value, depth: usize) -> Result<bool, TooDeep> {
+    if depth > MAX_VALUE_DEPTH {
+        return Err(TooDeep);
+    }
+    Ok(match (a, b) {
+        (Value::Nil, Value::Nil) => true,
+        (Value::Bool(x), Value::Bool(y)) => x == y,
+        (Value::Int(x), Value::Int(y)) | (Value::Int64(x), Value::Int64(y)) => x == y,
+        (Value::Float(x), Value::Float(y)) => x == y,
+        (Value::Str(x), Value::Str(y)) => x == y,
+        (Value::List(ka, x), Value::List(kb, y)) => {
+            if ka != kb || x.len() != y.len() {
+                return Ok(false);
+            }
+            for (p, q) in x.iter().zip(y.iter()) {
+                if !deep_equal(p, q, depth + 1)? {
+                    return Ok(false);
+                }
+            }
+            true
+        }
+        (Value::Map(x), Value::Map(y)) => {
+            if Rc::ptr_eq(x, y) {
+                return Ok(true);
+            }
+            let (x, y) = (
+                x.try_borrow().map_err(|_| TooDeep)?,
+                y.try_borrow().map_err(|_| TooDeep)?,
+            );
+            if x.len() != y.len() {
+                return Ok(false);
+            }
+            for ((k1, v1), (k2, v2)) in x.iter().zip(y.iter()) {
+                if k1 != k2 || !deep_equal(v1, v2, depth + 1)? {
+                    return Ok(false);
+                }
+            }
+            true
+        }
+        (Value::StrMap(x), Value::StrMap(y)) => x == y,
+        (Value::Time(x), Value::Time(y)) => x == y,
+        _ => false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn float_g_matches_go() {
+        let cases = [
+            (1e20, "1e+20"),
+            (1e21, "1e+21"),
+            (123456789.0, "1.23456789e+08"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (100000.0, "100000"),
+            (1000000.0, "1e+06"),
+            (1.5, "1.5"),
+            (-0.0, "-0"),
+            (3.0, "3"),
+            (1234567.5, "1.2345675e+06"),
+            (5432.0, "5432"),
+        ];
+        for (f, want) in cases {
+            assert_eq!(format_float_g(f), want, "{f}");
+        }
+    }
+
+    #[test]
+    fn float_json_matches_go() {
+        let cases = [
+            (1e20, "100000000000000000000"),
+            (1e21, "1e+21"),
+            (0.0000001, "1e-7"),
+            (1.5, "1.5"),
+            (123456789.0, "123456789"),
+        ];
+        for (f, want) in cases {
+            assert_eq!(format_float_json(f).as_deref(), Some(want), "{f}");
+        }
+    }
+}

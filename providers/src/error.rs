@@ -1,0 +1,96 @@
+//! The providers crate's error type. Messages name stores, keys and fields, never secret values.
+use std::time::Duration;
+
+/// An error from a provider, a credential lookup or a store spec.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// The remote secret does not exist (ESO's `NoSecretErr`).
+    #[error("secret {key:?} does not exist")]
+    NotFound { key: String },
+
+    /// `remoteRef.property` names nothing inside the remote value.
+    #[error("property {property:?} not found in secret {key:?}")]
+    PropertyNotFound { key: String, property: String },
+
+    /// The provider refused the call for lack of permission.
+    #[error("access denied: {0}")]
+    AccessDenied(String),
+
+    /// Logging in or exchanging a token failed.
+    #[error("authentication failed: {0}")]
+    Auth(String),
+
+    /// The provider asked us to slow down.
+    #[error("throttled by the provider{}", .retry_after.map(|d| format!(", retry after {}s", d.as_secs())).unwrap_or_default())]
+    Throttled { retry_after: Option<Duration> },
+
+    /// The store spec cannot work: the field path names what is wrong.
+    #[error("{field}: {message}")]
+    InvalidConfig { field: String, message: String },
+
+    /// A referenced Secret, key, ServiceAccount or ConfigMap could not be read.
+    #[error("{0}")]
+    Credentials(String),
+
+    /// The call is not offered by this provider (e.g. push to a read-only store).
+    #[error("{0}")]
+    Unsupported(String),
+
+    /// The remote value is not of the shape the request needs (e.g. extract of a non-JSON value).
+    #[error("secret {key:?}: {message}")]
+    InvalidValue { key: String, message: String },
+
+    /// A network or server error that is worth retrying.
+    #[error("{0}")]
+    Transport(String),
+
+    /// A Kubernetes API call made on the provider's behalf failed.
+    #[error("kubernetes API: {0}")]
+    Kube(#[source] kube::Error),
+}
+
+impl ProviderError {
+    /// A stable, CamelCase reason for conditions, events and metric labels.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ProviderError::NotFound { .. } => "SecretNotFound",
+            ProviderError::PropertyNotFound { .. } => "PropertyNotFound",
+            ProviderError::AccessDenied(_) => "AccessDenied",
+            ProviderError::Auth(_) => "AuthenticationFailed",
+            ProviderError::Throttled { .. } => "Throttled",
+            ProviderError::InvalidConfig { .. } => "InvalidProviderConfig",
+            ProviderError::Credentials(_) => "CredentialsUnavailable",
+            ProviderError::Unsupported(_) => "Unsupported",
+            ProviderError::InvalidValue { .. } => "InvalidRemoteValue",
+            ProviderError::Transport(_) => "ProviderUnavailable",
+            ProviderError::Kube(_) => "KubernetesAPIError",
+        }
+    }
+
+    /// The remote secret is missing (drives `deletionPolicy`).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ProviderError::NotFound { .. })
+    }
+
+    /// Errors that mean the cached client should be rebuilt (credentials may have rotated).
+    pub fn invalidates_client(&self) -> bool {
+        matches!(self, ProviderError::Auth(_) | ProviderError::AccessDenied(_))
+    }
+
+    /// How long the provider asked us to wait, if it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ProviderError::Throttled { retry_after } => *retry_after,
+            _ => None,
+        }
+    }
+
+    pub fn invalid_config(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ProviderError::InvalidConfig {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+pub type Result<T, E = ProviderError> = std::result::Result<T, E>;
