@@ -458,3 +458,15 @@ fn push_secrets() {
         ["spec.pushSecretSpec.secretStoreRefs[0]", "spec.refreshTime"]
     );
 }
+
+#[test]
+fn defaults_match_the_crd() {
+    let spec = syncret_crds::ExternalSecretSpec::default();
+    assert_eq!(spec.refresh_interval, "1h0m0s");
+    assert_eq!(
+        serde_json::to_value(&spec).unwrap(),
+        serde_json::json!({"target": {"creationPolicy": "Owner", "deletionPolicy": "Retain"}, "refreshInterval": "1h0m0s"})
+    );
+    let parsed: syncret_crds::ExternalSecretSpec = serde_json::from_str("{}").unwrap();
+    assert_eq!(parsed, spec, "a missing field deserializes to the CRD default");
+}
