@@ -229,6 +229,45 @@ pub fn format(d: Duration) -> String {
     format_go(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
+/// An integer number of seconds or a Go duration string (`x-kubernetes-int-or-string`), as in a store's
+/// `refreshInterval`. Either form deserializes; [`IntOrDuration::to_duration`] interprets it like ESO.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum IntOrDuration {
+    Seconds(i64),
+    Duration(String),
+}
+
+impl schemars::JsonSchema for IntOrDuration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "IntOrDuration".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "x-kubernetes-int-or-string": true })
+    }
+}
+
+impl IntOrDuration {
+    /// The duration: seconds, or the string parsed as a Go duration. Negative values are an error.
+    pub fn to_duration(&self) -> Result<Duration, DurationError> {
+        match self {
+            IntOrDuration::Seconds(s) => u64::try_from(*s)
+                .map(Duration::from_secs)
+                .map_err(|_| DurationError::Negative(s.to_string())),
+            IntOrDuration::Duration(text) => parse(text),
+        }
+    }
+}
+
+impl std::fmt::Display for IntOrDuration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IntOrDuration::Seconds(s) => write!(f, "{s}"),
+            IntOrDuration::Duration(text) => write!(f, "{text:?}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

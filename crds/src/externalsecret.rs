@@ -543,7 +543,7 @@ fn one_hour() -> String {
 /// The desired state of an ExternalSecret.
 // The kube attributes repeat `type_ = …` per column, which clippy takes for duplicated attributes.
 #[allow(clippy::duplicated_attributes)]
-#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[kube(
     group = "external-secrets.io",
     version = "v1",
@@ -597,6 +597,21 @@ pub struct ExternalSecretSpec {
     /// Remote secrets whose key/value pairs are all copied, merged in order (later wins), before `data`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub data_from: Vec<ExternalSecretDataFromRemoteRef>,
+}
+
+impl Default for ExternalSecretSpec {
+    /// An empty spec with the CRD's defaults (`refreshInterval: 1h0m0s`, Owner/Retain target).
+    fn default() -> Self {
+        Self {
+            secret_store_ref: None,
+            target: ExternalSecretTarget::default(),
+            refresh_policy: None,
+            refresh_interval: one_hour(),
+            sync_windows: None,
+            data: Vec::new(),
+            data_from: Vec::new(),
+        }
+    }
 }
 
 /// Overrides the store of one `data` item. Exactly one field.

@@ -9,6 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::condition::SecretStoreStatusCondition;
+pub use crate::duration::IntOrDuration;
 use crate::meta::DNS1123_LABEL;
 use crate::provider::SecretStoreProvider;
 use crate::validate::{Errors, FieldError, check_duration, check_regex, field, index};
@@ -136,37 +137,6 @@ impl From<SecretStoreSpec> for ClusterSecretStoreSpec {
     }
 }
 
-/// An integer number of seconds or a Go duration string (`x-kubernetes-int-or-string`).
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-#[serde(untagged)]
-pub enum IntOrDuration {
-    Seconds(i64),
-    Duration(String),
-}
-
-impl JsonSchema for IntOrDuration {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "IntOrDuration".into()
-    }
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({ "x-kubernetes-int-or-string": true })
-    }
-}
-
-impl IntOrDuration {
-    /// The duration; an error for negative values and unparsable strings.
-    pub fn to_duration(&self) -> Result<Duration, String> {
-        match self {
-            IntOrDuration::Seconds(s) => u64::try_from(*s)
-                .map(Duration::from_secs)
-                .map_err(|_| format!("invalid refreshInterval {s}: must not be negative")),
-            IntOrDuration::Duration(text) => {
-                crate::duration::parse(text).map_err(|e| format!("invalid refreshInterval {text:?}: {e}"))
-            }
-        }
-    }
-}
-
 /// HTTP retry settings.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -233,7 +203,10 @@ impl SecretStoreSpec {
             Some(v) => match v.to_duration() {
                 Ok(d) if d.is_zero() => Ok(None),
                 Ok(d) => Ok(Some(d)),
-                Err(msg) => Err(FieldError::new("spec.refreshInterval", msg)),
+                Err(e) => Err(FieldError::new(
+                    "spec.refreshInterval",
+                    format!("invalid refreshInterval {v}: {e}"),
+                )),
             },
         }
     }

@@ -83,11 +83,8 @@ pub(crate) fn check_duration(errs: &mut Errors, path: &str, text: &str) {
 
 fn last_line(s: &str) -> String {
     // regex errors are multi-line with a caret diagram; the last line says what is wrong.
-    s.lines()
-        .map(str::trim)
-        .rfind(|l| !l.is_empty())
-        .unwrap_or(s)
-        .to_owned()
+    let line = s.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or(s);
+    line.strip_prefix("error: ").unwrap_or(line).to_owned()
 }
 
 /// Checks a 5-field cron expression or a named shorthand (`@daily`, `@every 1h`) the way ESO's scheduler
