@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# Starts one provider API server on loopback, on a free port, in its own directory.
+#
+#   e2e/providers/start.sh aws   [--dir DIR] [--watch-pid PID] [--keep] [-- COMMAND ARGS...]
+#   e2e/providers/start.sh vault [--tls] [--dir DIR] [--watch-pid PID] [--keep] [-- COMMAND ARGS...]
+#
+# Installs the server first (e2e/providers/install.sh; seconds when cached). When the server answers it writes
+# DIR/env and DIR/ready and prints ONE line on stdout, e.g.
+#   aws:   export SYNCRET_AWS_ENDPOINT=http://127.0.0.1:PORT SYNCRET_AWS_REQUEST_LOG=DIR/requests.jsonl SYNCRET_AWS_DIR=DIR
+#   vault: export SYNCRET_VAULT_ENDPOINT=http://127.0.0.1:PORT SYNCRET_VAULT_TOKEN=TOKEN
+#                 SYNCRET_VAULT_AUDIT_LOG=DIR/audit.log SYNCRET_VAULT_DIR=DIR [SYNCRET_VAULT_CACERT=DIR/tls/vault-ca.pem]
+# (values never contain spaces). Logs go to DIR/server.log, progress to stderr.
+#
+# - aws: moto_server (Secrets Manager, SSM, STS, IAM; any region; account 123456789012). Every request is
+#   appended to SYNCRET_AWS_REQUEST_LOG as one JSON object per line (moto's recorder: method, url, headers incl.
+#   X-Amz-Target, body), which is how tests count calls; POST $ENDPOINT/moto-api/recorder/reset-recording empties it.
+# - vault: `bao server -dev` (in memory, unsealed, KV v2 at secret/), root token TOKEN (random per run), a file
+#   audit device writing one JSON line per request and per response to SYNCRET_VAULT_AUDIT_LOG. --tls serves
+#   HTTPS with a generated CA (SYNCRET_VAULT_CACERT), needed for the cert auth method.
+# - With COMMAND, runs it with those variables exported and exits with its status; otherwise waits for
+#   Ctrl-C/SIGTERM, or for PID (--watch-pid) to exit. Either way the server is stopped (TERM, then KILL after
+#   10 s) and DIR is removed (unless --keep or DIR was given).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+
+name=${1:-}
+case "$name" in
+  aws|vault) shift ;;
+  azure|gcp) echo "start-provider: no $name server can be installed here; see docs/providers/test-servers.md" >&2; exit 1 ;;
+  -h|--help|"") sed -n '2,26p' "$0"; [ -n "$name" ]; exit ;;
+  *) echo "start-provider: unknown server '$name' (aws, vault)" >&2; exit 2 ;;
+esac
+
+dir="" watch_pid="" keep=0 tls=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --dir) dir=$2; shift 2 ;;
+    --watch-pid) watch_pid=$2; shift 2 ;;
+    --keep) keep=1; shift ;;
+    --tls) [ "$name" = vault ] || { echo "start-provider: --tls is for vault only" >&2; exit 2; }; tls=1; shift ;;
+    --) shift; break ;;
+    *) echo "start-provider: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+
+log() { echo "start-provider($name): $*" >&2; }
+
+bin=$("$here/install.sh" "$name" | sed -n "s/^$name=//p")
+[ -x "$bin" ] || { log "install.sh gave no usable binary for $name ('$bin')"; exit 1; }
+
+remove_dir=0
+if [ -z "$dir" ]; then
+  dir=$(mktemp -d "${TMPDIR:-/tmp}/syncret-$name.XXXXXX")
+  [ "$keep" = 1 ] || remove_dir=1
+else
+  mkdir -p "$dir"
+fi
+dir=$(cd "$dir" && pwd)
+case "$dir" in *" "*) log "the directory '$dir' contains a space; set TMPDIR or --dir"; exit 1 ;; esac
+
+server_pid=""
+stop_server() {
+  local pid=$server_pid i
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }; sleep 0.1; done
+  log "server did not stop in 10s; killing"
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+  trap - EXIT INT TERM
+  stop_server
+  if [ "$remove_dir" = 1 ]; then rm -rf "$dir"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# free_port [N]: a free loopback port P such that P..P+N-1 are all free (bao's dev cluster listener takes P+1).
+free_port() {
+  python3 - "${1:-1}" <<'PY'
+import socket, sys
+n = int(sys.argv[1])
+for _ in range(200):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]
+    held = [s]
+    try:
+        for k in range(1, n):
+            t = socket.socket(); t.bind(("127.0.0.1", p + k)); held.append(t)
+    except OSError:
+        continue
+    finally:
+        for h in held: h.close()
+    print(p); break
+else:
+    sys.exit("no free port")
+PY
+}
+
+# wait_ready URL CURL_ARGS...: polls until the server answers (60 s), failing early if it exits.
+wait_ready() {
+  local i
+  for i in $(seq 1 600); do
+    curl -sf -o /dev/null "$@" 2>/dev/null && return 0
+    kill -0 "$server_pid" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  log "not ready after 60s"; return 1
+}
+
+start_aws() {
+  port=$(free_port)
+  endpoint=http://127.0.0.1:$port
+  : > "$dir/requests.jsonl"
+  MOTO_ENABLE_RECORDING=true MOTO_RECORDER_FILEPATH="$dir/requests.jsonl" \
+    "$bin" -H 127.0.0.1 -p "$port" >>"$dir/server.log" 2>&1 &
+  server_pid=$!
+  # The probe is moto's own "empty the request log" call, which is not itself recorded.
+  wait_ready -X POST "$endpoint/moto-api/recorder/reset-recording" || return 1
+  exports="SYNCRET_AWS_ENDPOINT=$endpoint SYNCRET_AWS_REQUEST_LOG=$dir/requests.jsonl SYNCRET_AWS_DIR=$dir"
+}
+
+start_vault() {
+  port=$(free_port 2)
+  token=${SYNCRET_VAULT_ROOT_TOKEN:-root-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')}
+  cat > "$dir/audit.hcl" <<EOF
+audit "file" "requests" {
+  options {
+    file_path = "$dir/audit.log"
+  }
+}
+EOF
+  local args=(server -dev -dev-root-token-id="$token" -dev-listen-address="127.0.0.1:$port" -dev-no-store-token
+              -config="$dir/audit.hcl") scheme=http curl_tls=()
+  if [ "$tls" = 1 ]; then
+    mkdir -p "$dir/tls"
+    args+=(-dev-tls -dev-tls-cert-dir="$dir/tls")
+    scheme=https curl_tls=(--cacert "$dir/tls/vault-ca.pem")
+  fi
+  endpoint=$scheme://127.0.0.1:$port
+  # The server must not pick up a developer's BAO_*/VAULT_* client settings.
+  env -u BAO_ADDR -u BAO_TOKEN -u VAULT_ADDR -u VAULT_TOKEN HOME="$dir" "$bin" "${args[@]}" >>"$dir/server.log" 2>&1 &
+  server_pid=$!
+  wait_ready "${curl_tls[@]}" "$endpoint/v1/sys/health" || return 1
+  exports="SYNCRET_VAULT_ENDPOINT=$endpoint SYNCRET_VAULT_TOKEN=$token SYNCRET_VAULT_AUDIT_LOG=$dir/audit.log SYNCRET_VAULT_DIR=$dir"
+  [ "$tls" = 0 ] || exports="$exports SYNCRET_VAULT_CACERT=$dir/tls/vault-ca.pem"
+}
+
+# A port picked as free can be taken before the server binds it: try three times.
+started=0
+t0=$(date +%s%N)
+for attempt in 1 2 3; do
+  if "start_$name"; then started=1; break; fi
+  stop_server
+  server_pid=""
+  log "attempt $attempt failed; last lines of $dir/server.log:"
+  tail -15 "$dir/server.log" >&2 || true
+done
+[ "$started" = 1 ] || { log "could not start"; exit 1; }
+
+tr ' ' '\n' <<<"$exports" > "$dir/env"
+echo "SYNCRET_$(tr a-z A-Z <<<"$name")_PID=$server_pid" >> "$dir/env"
+touch "$dir/ready"
+log "ready in $(( ($(date +%s%N) - t0) / 1000000 )) ms: $endpoint (logs in $dir)"
+echo "export $exports"
+
+if [ $# -gt 0 ]; then
+  set +e
+  env $exports "$@"
+  exit $?
+fi
+
+while :; do
+  if [ -n "$watch_pid" ] && ! kill -0 "$watch_pid" 2>/dev/null; then exit 0; fi
+  kill -0 "$server_pid" 2>/dev/null || { log "server died"; tail -20 "$dir/server.log" >&2; exit 1; }
+  sleep 0.5 &
+  wait $! 2>/dev/null || true
+done
