@@ -8,6 +8,8 @@
 //! binary is killed. Each test takes its own namespace from [`ControlPlane::namespace`].
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod servers;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
