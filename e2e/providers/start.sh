@@ -3,12 +3,14 @@
 #
 #   e2e/providers/start.sh aws   [--dir DIR] [--watch-pid PID] [--keep] [-- COMMAND ARGS...]
 #   e2e/providers/start.sh vault [--tls] [--dir DIR] [--watch-pid PID] [--keep] [-- COMMAND ARGS...]
+#   e2e/providers/start.sh gcp   [--require-token TOKEN] [--dir DIR] [--watch-pid PID] [--keep] [-- COMMAND ARGS...]
 #
 # Installs the server first (e2e/providers/install.sh; seconds when cached). When the server answers it writes
 # DIR/env and DIR/ready and prints ONE line on stdout, e.g.
 #   aws:   export SYNCRET_AWS_ENDPOINT=http://127.0.0.1:PORT SYNCRET_AWS_REQUEST_LOG=DIR/requests.jsonl SYNCRET_AWS_DIR=DIR
 #   vault: export SYNCRET_VAULT_ENDPOINT=http://127.0.0.1:PORT SYNCRET_VAULT_TOKEN=TOKEN
 #                 SYNCRET_VAULT_AUDIT_LOG=DIR/audit.log SYNCRET_VAULT_DIR=DIR [SYNCRET_VAULT_CACERT=DIR/tls/vault-ca.pem]
+#   gcp:   export SYNCRET_GCP_ENDPOINT=127.0.0.1:PORT SYNCRET_GCP_REQUEST_LOG=DIR/requests.jsonl SYNCRET_GCP_DIR=DIR
 # (values never contain spaces). Logs go to DIR/server.log, progress to stderr.
 #
 # - aws: moto_server (Secrets Manager, SSM, STS, IAM; any region; account 123456789012). Every request is
@@ -17,6 +19,9 @@
 # - vault: `bao server -dev` (in memory, unsealed, KV v2 at secret/), root token TOKEN (random per run), a file
 #   audit device writing one JSON line per request and per response to SYNCRET_VAULT_AUDIT_LOG. --tls serves
 #   HTTPS with a generated CA (SYNCRET_VAULT_CACERT), needed for the cert auth method.
+# - gcp: syncret's own google.cloud.secretmanager.v1 fake (e2e/providers/gcpsm), plaintext gRPC (h2c) at
+#   SYNCRET_GCP_ENDPOINT; one JSON line per call in SYNCRET_GCP_REQUEST_LOG ({"method","name","authorization","code"});
+#   with --require-token, calls without `authorization: Bearer TOKEN` fail with UNAUTHENTICATED.
 # - With COMMAND, runs it with those variables exported and exits with its status; otherwise waits for
 #   Ctrl-C/SIGTERM, or for PID (--watch-pid) to exit. Either way the server is stopped (TERM, then KILL after
 #   10 s) and DIR is removed (unless --keep or DIR was given).
@@ -25,19 +30,21 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 name=${1:-}
 case "$name" in
-  aws|vault) shift ;;
-  azure|gcp) echo "start-provider: no $name server can be installed here; see docs/providers/test-servers.md" >&2; exit 1 ;;
-  -h|--help|"") sed -n '2,26p' "$0"; [ -n "$name" ]; exit ;;
-  *) echo "start-provider: unknown server '$name' (aws, vault)" >&2; exit 2 ;;
+  aws|vault|gcp) shift ;;
+  azure) echo "start-provider: no $name server can be installed here; see docs/providers/test-servers.md" >&2; exit 1 ;;
+  -h|--help|"") awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; [ -n "$name" ]; exit ;;
+  *) echo "start-provider: unknown server '$name' (aws, vault, gcp)" >&2; exit 2 ;;
 esac
 
-dir="" watch_pid="" keep=0 tls=0
+dir="" watch_pid="" keep=0 tls=0 require_token=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --dir) dir=$2; shift 2 ;;
     --watch-pid) watch_pid=$2; shift 2 ;;
     --keep) keep=1; shift ;;
     --tls) [ "$name" = vault ] || { echo "start-provider: --tls is for vault only" >&2; exit 2; }; tls=1; shift ;;
+    --require-token) [ "$name" = gcp ] || { echo "start-provider: --require-token is for gcp only" >&2; exit 2; }
+                     require_token=$2; shift 2 ;;
     --) shift; break ;;
     *) echo "start-provider: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -145,6 +152,26 @@ EOF
   wait_ready "${curl_tls[@]}" "$endpoint/v1/sys/health" || return 1
   exports="SYNCRET_VAULT_ENDPOINT=$endpoint SYNCRET_VAULT_TOKEN=$token SYNCRET_VAULT_AUDIT_LOG=$dir/audit.log SYNCRET_VAULT_DIR=$dir"
   [ "$tls" = 0 ] || exports="$exports SYNCRET_VAULT_CACERT=$dir/tls/vault-ca.pem"
+}
+
+start_gcp() {
+  port=$(free_port)
+  endpoint=127.0.0.1:$port
+  : > "$dir/requests.jsonl"
+  "$bin" -addr "$endpoint" -request-log "$dir/requests.jsonl" ${require_token:+-require-token "$require_token"} \
+    >>"$dir/server.log" 2>&1 &
+  server_pid=$!
+  local i
+  for i in $(seq 1 600); do
+    # gRPC needs HTTP/2; that the port accepts and the server logged that it serves is enough here.
+    if grep -q "serving google.cloud.secretmanager.v1" "$dir/server.log" && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      exports="SYNCRET_GCP_ENDPOINT=$endpoint SYNCRET_GCP_REQUEST_LOG=$dir/requests.jsonl SYNCRET_GCP_DIR=$dir"
+      return 0
+    fi
+    kill -0 "$server_pid" 2>/dev/null || return 1
+    sleep 0.05
+  done
+  log "not ready after 30s"; return 1
 }
 
 # A port picked as free can be taken before the server binds it: try three times.
