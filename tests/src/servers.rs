@@ -1,5 +1,6 @@
-//! Real provider API servers on loopback: [`Moto`] (AWS Secrets Manager, SSM Parameter Store, STS, IAM) and
-//! [`OpenBao`] (Vault API). What each serves, and what it does not, is in `docs/providers/test-servers.md`.
+//! Provider API servers on loopback: [`Moto`] (AWS Secrets Manager, SSM Parameter Store, STS, IAM), [`OpenBao`]
+//! (Vault API) and [`GcpEmulator`] (syncret's own GCP Secret Manager gRPC fake). What each serves, and what it does
+//! not, is in `docs/providers/test-servers.md`.
 //!
 //! Each `start` runs `e2e/providers/start.sh <name> --watch-pid <this process>` (which installs the server on
 //! first use into the cache and starts it on a free port in its own temp dir), waits for its one
@@ -9,8 +10,8 @@
 //!
 //! Start-up costs about half a second to a second (see the doc), so every test starts its own server: that
 //! gives each test its own data and its own request counts, which the batching and caching tests need.
-//! The Azure Key Vault and GCP Secret Manager emulators named in the plan could not be installed from this
-//! machine's registries; the doc says what is missing there.
+//! No Azure Key Vault server could be installed from this machine's registries (Lowkey Vault's app jar is not
+//! served); the doc says what is missing there.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -386,5 +387,92 @@ impl OpenBao {
     /// Forgets the requests audited so far.
     pub fn clear_requests(&self) -> anyhow::Result<()> {
         truncate(&self.audit_log)
+    }
+}
+
+// --- GCP ------------------------------------------------------------------------------------------------------
+
+/// syncret's own in-memory `google.cloud.secretmanager.v1.SecretManagerService` (e2e/providers/gcpsm), on
+/// plaintext gRPC (h2c). The upstream emulator could not be installed here; the doc lists what the fake serves.
+pub struct GcpEmulator {
+    process: ServerProcess,
+    endpoint: String,
+    request_log: PathBuf,
+}
+
+/// One call the GCP fake received.
+#[derive(Debug, Clone)]
+pub struct GcpRequest {
+    /// The RPC, e.g. `AccessSecretVersion`.
+    pub method: String,
+    /// The resource named by the request (`name`, or `parent` for Create/Add/List).
+    pub name: String,
+    /// The `authorization` metadata as sent (empty if none).
+    pub authorization: String,
+    /// The gRPC status code name, e.g. `OK`, `NotFound`.
+    pub code: String,
+}
+
+impl GcpEmulator {
+    /// Starts a fresh fake that accepts any (or no) credentials.
+    pub async fn start() -> anyhow::Result<GcpEmulator> {
+        Self::from_process(ServerProcess::start("gcp", &[]).await?)
+    }
+
+    /// Starts a fresh fake that answers UNAUTHENTICATED unless a call carries `authorization: Bearer <token>`.
+    pub async fn start_requiring_token(token: &str) -> anyhow::Result<GcpEmulator> {
+        anyhow::ensure!(
+            !token.is_empty() && !token.contains(char::is_whitespace),
+            "a token without spaces"
+        );
+        let token = token.to_string();
+        let process = tokio::task::spawn_blocking(move || ServerProcess::spawn("gcp", &["--require-token", &token]))
+            .await
+            .map_err(|e| anyhow!("start-up task: {e}"))??;
+        Self::from_process(process)
+    }
+
+    fn from_process(process: ServerProcess) -> anyhow::Result<GcpEmulator> {
+        Ok(GcpEmulator {
+            endpoint: process.var("SYNCRET_GCP_ENDPOINT")?.to_string(),
+            request_log: PathBuf::from(process.var("SYNCRET_GCP_REQUEST_LOG")?),
+            process,
+        })
+    }
+
+    /// `127.0.0.1:PORT` (plaintext gRPC; a client connects to `http://` + this).
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The server's directory (`server.log`, `requests.jsonl`).
+    pub fn dir(&self) -> anyhow::Result<&Path> {
+        self.process.var("SYNCRET_GCP_DIR").map(Path::new)
+    }
+
+    /// Every call received since start (or the last [`GcpEmulator::clear_requests`]), oldest first.
+    pub fn requests(&self) -> anyhow::Result<Vec<GcpRequest>> {
+        Ok(read_lines(&self.request_log)?
+            .into_iter()
+            .map(|v| {
+                let s = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or_default().to_string();
+                GcpRequest {
+                    method: s("method"),
+                    name: s("name"),
+                    authorization: s("authorization"),
+                    code: s("code"),
+                }
+            })
+            .collect())
+    }
+
+    /// How many calls of `method` (e.g. `"AccessSecretVersion"`) the fake received.
+    pub fn count(&self, method: &str) -> anyhow::Result<usize> {
+        Ok(self.requests()?.iter().filter(|r| r.method == method).count())
+    }
+
+    /// Forgets the calls recorded so far.
+    pub fn clear_requests(&self) -> anyhow::Result<()> {
+        truncate(&self.request_log)
     }
 }

@@ -1,7 +1,8 @@
-//! Smoke tests of the provider API servers: each starts its server and makes real calls over plain HTTP, then
-//! checks the request counting the provider tests rely on.
+//! Smoke tests of the provider API servers: each starts its server and makes real calls over plain HTTP (for
+//! GCP: hand-encoded gRPC over h2c; the real client is the GCP provider's), then checks the request counting the
+//! provider tests rely on.
 use serde_json::{Value, json};
-use syncret_tests::servers::{Moto, OpenBao};
+use syncret_tests::servers::{GcpEmulator, Moto, OpenBao};
 
 /// A Secrets Manager JSON-protocol call. moto does not check signatures unless IAM enforcement is switched on,
 /// but it needs the credential scope of an `Authorization` header to know region and service.
@@ -223,5 +224,102 @@ async fn openbao_tls_with_its_ca() -> anyhow::Result<()> {
         .send()
         .await;
     assert!(untrusted.is_err());
+    Ok(())
+}
+
+/// Protobuf: a length-delimited field (strings, bytes, messages).
+fn pb_field(field: u8, bytes: &[u8]) -> Vec<u8> {
+    assert!(bytes.len() < 128, "one-byte varint lengths only");
+    let mut out = vec![(field << 3) | 2, bytes.len() as u8];
+    out.extend_from_slice(bytes);
+    out
+}
+
+/// One unary gRPC call with a hand-encoded request; returns the response message bytes.
+async fn grpc(http: &reqwest::Client, gcp: &GcpEmulator, method: &str, msg: Vec<u8>) -> anyhow::Result<Vec<u8>> {
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&(msg.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&msg);
+    let resp = http
+        .post(format!(
+            "http://{}/google.cloud.secretmanager.v1.SecretManagerService/{method}",
+            gcp.endpoint()
+        ))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("authorization", "Bearer test-token")
+        .body(frame)
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status().is_success(), "{method}: HTTP {}", resp.status());
+    // A failed call is "trailers-only": grpc-status in the headers and no message.
+    if let Some(code) = resp.headers().get("grpc-status") {
+        anyhow::ensure!(
+            code == "0",
+            "{method}: grpc-status {code:?} {:?}",
+            resp.headers().get("grpc-message")
+        );
+    }
+    let body = resp.bytes().await?;
+    anyhow::ensure!(body.len() >= 5, "{method}: no message in the response");
+    Ok(body[5..].to_vec())
+}
+
+#[tokio::test]
+async fn gcp_fake_serves_secret_manager_grpc_and_counts_calls() -> anyhow::Result<()> {
+    let gcp = GcpEmulator::start().await?;
+    let http = reqwest::Client::builder().http2_prior_knowledge().build()?;
+
+    // CreateSecret{parent=1, secret_id=2}
+    let created = grpc(
+        &http,
+        &gcp,
+        "CreateSecret",
+        [pb_field(1, b"projects/p1"), pb_field(2, b"db")].concat(),
+    )
+    .await?;
+    assert!(created.windows(20).any(|w| w == b"projects/p1/secrets/"), "{created:?}");
+    // AddSecretVersion{parent=1, payload=2{data=1}}
+    let payload = pb_field(1, b"s3cr3t");
+    grpc(
+        &http,
+        &gcp,
+        "AddSecretVersion",
+        [pb_field(1, b"projects/p1/secrets/db"), pb_field(2, &payload)].concat(),
+    )
+    .await?;
+    // AccessSecretVersion{name=1} -> {name=1, payload=2{data=1, data_crc32c=2}}
+    let got = grpc(
+        &http,
+        &gcp,
+        "AccessSecretVersion",
+        pb_field(1, b"projects/p1/secrets/db/versions/latest"),
+    )
+    .await?;
+    assert!(got.windows(6).any(|w| w == b"s3cr3t"), "{got:?}");
+    let missing = grpc(
+        &http,
+        &gcp,
+        "AccessSecretVersion",
+        pb_field(1, b"projects/p1/secrets/nope/versions/1"),
+    )
+    .await;
+    assert!(missing.is_err());
+
+    assert_eq!(gcp.count("AccessSecretVersion")?, 2);
+    let reqs = gcp.requests()?;
+    assert_eq!(reqs.len(), 4);
+    assert_eq!(reqs[2].name, "projects/p1/secrets/db/versions/latest");
+    assert_eq!(reqs[2].authorization, "Bearer test-token");
+    assert_eq!(reqs[3].code, "NotFound");
+    gcp.clear_requests()?;
+    assert!(gcp.requests()?.is_empty());
+
+    let strict = GcpEmulator::start_requiring_token("right").await?;
+    let denied = grpc(&http, &strict, "GetSecret", pb_field(1, b"projects/p1/secrets/db")).await;
+    assert!(
+        format!("{:?}", denied.err()).contains("grpc-status \"16\""),
+        "UNAUTHENTICATED"
+    );
     Ok(())
 }
