@@ -3,6 +3,7 @@
 #
 #   e2e/providers/start.sh aws   [--dir DIR] [--watch-pid PID] [--keep] [-- COMMAND ARGS...]
 #   e2e/providers/start.sh vault [--tls] [--dir DIR] [--watch-pid PID] [--keep] [-- COMMAND ARGS...]
+#   e2e/providers/start.sh azure [--require-issued-tokens] [--dir DIR] [--watch-pid PID] [--keep] [-- COMMAND ARGS...]
 #   e2e/providers/start.sh gcp   [--require-token TOKEN] [--dir DIR] [--watch-pid PID] [--keep] [-- COMMAND ARGS...]
 #
 # Installs the server first (e2e/providers/install.sh; seconds when cached). When the server answers it writes
@@ -10,6 +11,9 @@
 #   aws:   export SYNCRET_AWS_ENDPOINT=http://127.0.0.1:PORT SYNCRET_AWS_REQUEST_LOG=DIR/requests.jsonl SYNCRET_AWS_DIR=DIR
 #   vault: export SYNCRET_VAULT_ENDPOINT=http://127.0.0.1:PORT SYNCRET_VAULT_TOKEN=TOKEN
 #                 SYNCRET_VAULT_AUDIT_LOG=DIR/audit.log SYNCRET_VAULT_DIR=DIR [SYNCRET_VAULT_CACERT=DIR/tls/vault-ca.pem]
+#   azure: export SYNCRET_AZURE_ENDPOINT=https://127.0.0.1:PORT SYNCRET_AZURE_CACERT=DIR/ca.crt
+#                 SYNCRET_AZURE_TOKEN_ENDPOINT=https://127.0.0.1:PORT SYNCRET_AZURE_IMDS_ENDPOINT=http://127.0.0.1:PORT2
+#                 SYNCRET_AZURE_REQUEST_LOG=DIR/requests.jsonl SYNCRET_AZURE_DIR=DIR
 #   gcp:   export SYNCRET_GCP_ENDPOINT=127.0.0.1:PORT SYNCRET_GCP_REQUEST_LOG=DIR/requests.jsonl SYNCRET_GCP_DIR=DIR
 # (values never contain spaces). Logs go to DIR/server.log, progress to stderr.
 #
@@ -19,6 +23,11 @@
 # - vault: `bao server -dev` (in memory, unsealed, KV v2 at secret/), root token TOKEN (random per run), a file
 #   audit device writing one JSON line per request and per response to SYNCRET_VAULT_AUDIT_LOG. --tls serves
 #   HTTPS with a generated CA (SYNCRET_VAULT_CACERT), needed for the cert auth method.
+# - azure: syncret's own Key Vault secrets fake (e2e/providers/azkv) on HTTPS with a CA made per run
+#   (SYNCRET_AZURE_CACERT). The same port serves the Entra ID token endpoint (POST /TENANT/oauth2/v2.0/token,
+#   client_credentials with a secret or an assertion, neither validated); SYNCRET_AZURE_IMDS_ENDPOINT serves the
+#   managed-identity endpoint (GET /metadata/identity/oauth2/token). --require-issued-tokens: Key Vault accepts
+#   only tokens those endpoints issued. One JSON line per request in SYNCRET_AZURE_REQUEST_LOG ({"op",...}).
 # - gcp: syncret's own google.cloud.secretmanager.v1 fake (e2e/providers/gcpsm), plaintext gRPC (h2c) at
 #   SYNCRET_GCP_ENDPOINT; one JSON line per call in SYNCRET_GCP_REQUEST_LOG ({"method","name","authorization","code"});
 #   with --require-token, calls without `authorization: Bearer TOKEN` fail with UNAUTHENTICATED.
@@ -30,13 +39,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 name=${1:-}
 case "$name" in
-  aws|vault|gcp) shift ;;
-  azure) echo "start-provider: no $name server can be installed here; see docs/providers/test-servers.md" >&2; exit 1 ;;
+  aws|vault|azure|gcp) shift ;;
   -h|--help|"") awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; [ -n "$name" ]; exit ;;
-  *) echo "start-provider: unknown server '$name' (aws, vault, gcp)" >&2; exit 2 ;;
+  *) echo "start-provider: unknown server '$name' (aws, vault, azure, gcp)" >&2; exit 2 ;;
 esac
 
-dir="" watch_pid="" keep=0 tls=0 require_token=""
+dir="" watch_pid="" keep=0 tls=0 require_token="" require_issued=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --dir) dir=$2; shift 2 ;;
@@ -45,6 +53,8 @@ while [ $# -gt 0 ]; do
     --tls) [ "$name" = vault ] || { echo "start-provider: --tls is for vault only" >&2; exit 2; }; tls=1; shift ;;
     --require-token) [ "$name" = gcp ] || { echo "start-provider: --require-token is for gcp only" >&2; exit 2; }
                      require_token=$2; shift 2 ;;
+    --require-issued-tokens) [ "$name" = azure ] || { echo "start-provider: --require-issued-tokens is for azure only" >&2; exit 2; }
+                             require_issued=1; shift ;;
     --) shift; break ;;
     *) echo "start-provider: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -84,7 +94,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# free_port [N]: a free loopback port P such that P..P+N-1 are all free (bao's dev cluster listener takes P+1).
+# free_port [N]: a free loopback port P such that P..P+N-1 are all free (bao's dev cluster listener takes P+1;
+# the Azure fake's IMDS endpoint listens on P+1).
 free_port() {
   python3 - "${1:-1}" <<'PY'
 import socket, sys
@@ -152,6 +163,40 @@ EOF
   wait_ready "${curl_tls[@]}" "$endpoint/v1/sys/health" || return 1
   exports="SYNCRET_VAULT_ENDPOINT=$endpoint SYNCRET_VAULT_TOKEN=$token SYNCRET_VAULT_AUDIT_LOG=$dir/audit.log SYNCRET_VAULT_DIR=$dir"
   [ "$tls" = 0 ] || exports="$exports SYNCRET_VAULT_CACERT=$dir/tls/vault-ca.pem"
+}
+
+start_azure() {
+  if [ ! -f "$dir/server.crt" ]; then
+    ( cd "$dir" &&
+      openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 7 -subj "/CN=syncret-azkv-test-ca" -keyout ca.key -out ca.crt &&
+      openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=localhost" -keyout server.key -out server.csr &&
+      printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' > san.ext &&
+      openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 7 -extfile san.ext -out server.crt
+    ) >>"$dir/openssl.log" 2>&1 || { log "openssl failed:"; cat "$dir/openssl.log" >&2; return 1; }
+  fi
+  port=$(free_port 2)
+  local imds_port=$((port + 1))
+  endpoint=https://127.0.0.1:$port
+  : > "$dir/requests.jsonl"
+  local extra=()
+  [ "$require_issued" = 0 ] || extra=(-require-issued-tokens)
+  "$bin" -addr "127.0.0.1:$port" -imds-addr "127.0.0.1:$imds_port" -cert "$dir/server.crt" -key "$dir/server.key" \
+    -request-log "$dir/requests.jsonl" "${extra[@]}" >>"$dir/server.log" 2>&1 &
+  server_pid=$!
+  # Ready when Key Vault answers with its 401 challenge and IMDS with a 400 (no Metadata header).
+  local i
+  for i in $(seq 1 300); do
+    if [ "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$dir/ca.crt" "$endpoint/secrets?api-version=7.4" 2>/dev/null)" = 401 ] &&
+       [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$imds_port/metadata/identity/oauth2/token" 2>/dev/null)" = 400 ]; then
+      : > "$dir/requests.jsonl"
+      exports="SYNCRET_AZURE_ENDPOINT=$endpoint SYNCRET_AZURE_CACERT=$dir/ca.crt SYNCRET_AZURE_TOKEN_ENDPOINT=$endpoint"
+      exports="$exports SYNCRET_AZURE_IMDS_ENDPOINT=http://127.0.0.1:$imds_port SYNCRET_AZURE_REQUEST_LOG=$dir/requests.jsonl SYNCRET_AZURE_DIR=$dir"
+      return 0
+    fi
+    kill -0 "$server_pid" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  log "not ready after 30s"; return 1
 }
 
 start_gcp() {
