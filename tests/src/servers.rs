@@ -1,6 +1,7 @@
 //! Provider API servers on loopback: [`Moto`] (AWS Secrets Manager, SSM Parameter Store, STS, IAM), [`OpenBao`]
-//! (Vault API) and [`GcpEmulator`] (syncret's own GCP Secret Manager gRPC fake). What each serves, and what it does
-//! not, is in `docs/providers/test-servers.md`.
+//! (Vault API), and syncret's own fakes [`AzureKeyVault`] (Key Vault secrets REST, Entra ID and managed-identity
+//! token endpoints) and [`GcpEmulator`] (GCP Secret Manager gRPC). What each serves, and what it does not, is in
+//! `docs/providers/test-servers.md`.
 //!
 //! Each `start` runs `e2e/providers/start.sh <name> --watch-pid <this process>` (which installs the server on
 //! first use into the cache and starts it on a free port in its own temp dir), waits for its one
@@ -10,8 +11,8 @@
 //!
 //! Start-up costs about half a second to a second (see the doc), so every test starts its own server: that
 //! gives each test its own data and its own request counts, which the batching and caching tests need.
-//! No Azure Key Vault server could be installed from this machine's registries (Lowkey Vault's app jar is not
-//! served); the doc says what is missing there.
+//! The two fakes stand in for Lowkey Vault and the upstream GCP emulator, which this machine's registries do not
+//! serve.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -387,6 +388,124 @@ impl OpenBao {
     /// Forgets the requests audited so far.
     pub fn clear_requests(&self) -> anyhow::Result<()> {
         truncate(&self.audit_log)
+    }
+}
+
+// --- Azure ----------------------------------------------------------------------------------------------------
+
+/// syncret's own Azure Key Vault secrets fake (e2e/providers/azkv) on HTTPS with a CA made for this run, with the
+/// Entra ID token endpoint on the same port and a managed-identity (IMDS) endpoint on plain HTTP.
+pub struct AzureKeyVault {
+    process: ServerProcess,
+    vault_url: String,
+    ca_cert: PathBuf,
+    imds: String,
+    request_log: PathBuf,
+}
+
+/// One request the Azure fake received.
+#[derive(Debug, Clone)]
+pub struct AzureRequest {
+    /// `SetSecret`, `GetSecret`, `GetSecrets`, `GetSecretVersions`, `UpdateSecret`, `DeleteSecret`,
+    /// `GetDeletedSecret(s)`, `PurgeDeletedSecret`, `RecoverDeletedSecret`, `Challenge` (no bearer token),
+    /// `InvalidToken`, `TokenClientSecret`, `TokenClientAssertion`, `TokenManagedIdentity`, ...
+    pub op: String,
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    /// The `Authorization` header as sent (empty if none).
+    pub authorization: String,
+    /// For token requests: the form fields (without `client_secret`), e.g. `client_id`, `client_assertion`, `scope`.
+    pub form: HashMap<String, String>,
+}
+
+impl AzureKeyVault {
+    /// Starts a fresh fake that accepts any bearer token.
+    pub async fn start() -> anyhow::Result<AzureKeyVault> {
+        Self::from_process(ServerProcess::start("azure", &[]).await?)
+    }
+
+    /// Starts a fresh fake whose Key Vault accepts only tokens its own token endpoints issued, so a test sees that
+    /// the client really fetched one.
+    pub async fn start_requiring_issued_tokens() -> anyhow::Result<AzureKeyVault> {
+        Self::from_process(ServerProcess::start("azure", &["--require-issued-tokens"]).await?)
+    }
+
+    fn from_process(process: ServerProcess) -> anyhow::Result<AzureKeyVault> {
+        Ok(AzureKeyVault {
+            vault_url: process.var("SYNCRET_AZURE_ENDPOINT")?.to_string(),
+            ca_cert: PathBuf::from(process.var("SYNCRET_AZURE_CACERT")?),
+            imds: process.var("SYNCRET_AZURE_IMDS_ENDPOINT")?.to_string(),
+            request_log: PathBuf::from(process.var("SYNCRET_AZURE_REQUEST_LOG")?),
+            process,
+        })
+    }
+
+    /// `https://127.0.0.1:PORT`: the `vaultUrl` of an Azure Key Vault SecretStore.
+    pub fn vault_url(&self) -> &str {
+        &self.vault_url
+    }
+
+    /// The Entra ID authority host (same server): tokens at `{this}/{tenant}/oauth2/v2.0/token`.
+    pub fn token_endpoint(&self) -> &str {
+        &self.vault_url
+    }
+
+    /// `http://127.0.0.1:PORT`: the managed-identity endpoint, tokens at
+    /// `{this}/metadata/identity/oauth2/token?api-version=2018-02-01&resource=...` with `Metadata: true`.
+    pub fn imds_endpoint(&self) -> &str {
+        &self.imds
+    }
+
+    /// The CA (PEM) that signed the server certificate (SANs 127.0.0.1 and localhost).
+    pub fn ca_cert_pem(&self) -> anyhow::Result<String> {
+        std::fs::read_to_string(&self.ca_cert).context("reading the Azure fake's CA")
+    }
+
+    /// The server's directory (`server.log`, `requests.jsonl`, certificates).
+    pub fn dir(&self) -> anyhow::Result<&Path> {
+        self.process.var("SYNCRET_AZURE_DIR").map(Path::new)
+    }
+
+    /// Every request received since start (or the last [`AzureKeyVault::clear_requests`]), oldest first.
+    pub fn requests(&self) -> anyhow::Result<Vec<AzureRequest>> {
+        Ok(read_lines(&self.request_log)?
+            .into_iter()
+            .map(|v| {
+                let s = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or_default().to_string();
+                let form = v
+                    .get("form")
+                    .and_then(|f| f.as_object())
+                    .map(|f| {
+                        f.iter()
+                            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                AzureRequest {
+                    op: s("op"),
+                    method: s("method"),
+                    path: s("path"),
+                    status: v
+                        .get("status")
+                        .and_then(|x| x.as_u64())
+                        .and_then(|x| u16::try_from(x).ok())
+                        .unwrap_or(0),
+                    authorization: s("authorization"),
+                    form,
+                }
+            })
+            .collect())
+    }
+
+    /// How many requests of `op` (e.g. `"GetSecret"`, `"TokenClientAssertion"`) the fake received.
+    pub fn count(&self, op: &str) -> anyhow::Result<usize> {
+        Ok(self.requests()?.iter().filter(|r| r.op == op).count())
+    }
+
+    /// Forgets the requests recorded so far.
+    pub fn clear_requests(&self) -> anyhow::Result<()> {
+        truncate(&self.request_log)
     }
 }
 

@@ -2,7 +2,7 @@
 //! GCP: hand-encoded gRPC over h2c; the real client is the GCP provider's), then checks the request counting the
 //! provider tests rely on.
 use serde_json::{Value, json};
-use syncret_tests::servers::{GcpEmulator, Moto, OpenBao};
+use syncret_tests::servers::{AzureKeyVault, GcpEmulator, Moto, OpenBao};
 
 /// A Secrets Manager JSON-protocol call. moto does not check signatures unless IAM enforcement is switched on,
 /// but it needs the credential scope of an `Authorization` header to know region and service.
@@ -321,5 +321,96 @@ async fn gcp_fake_serves_secret_manager_grpc_and_counts_calls() -> anyhow::Resul
         format!("{:?}", denied.err()).contains("grpc-status \"16\""),
         "UNAUTHENTICATED"
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn azure_fake_serves_key_vault_secrets_with_tokens_from_its_endpoints() -> anyhow::Result<()> {
+    let kv = AzureKeyVault::start_requiring_issued_tokens().await?;
+    let http = reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(kv.ca_cert_pem()?.as_bytes())?)
+        .build()?;
+    let secret_url = |path: &str| format!("{}/secrets/{path}?api-version=7.6", kv.vault_url());
+
+    // No token: the bearer challenge.
+    let resp = http.get(secret_url("db")).send().await?;
+    assert_eq!(resp.status(), 401);
+    let challenge = resp
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap_or_default().to_string());
+    assert!(challenge.is_some_and(|c| c.contains("resource=\"https://vault.azure.net\"")));
+
+    // Workload identity: client_credentials with a client assertion.
+    let token: Value = http
+        .post(format!("{}/tenant-1/oauth2/v2.0/token", kv.token_endpoint()))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(
+            "grant_type=client_credentials&client_id=app&scope=https%3A%2F%2Fvault.azure.net%2F.default\
+             &client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer\
+             &client_assertion=eyJ.sa.token",
+        )
+        .send()
+        .await?
+        .json()
+        .await?;
+    let bearer = format!("Bearer {}", token["access_token"].as_str().unwrap_or_default());
+
+    let set: Value = http
+        .put(secret_url("db"))
+        .header("Authorization", &bearer)
+        .json(&json!({"value": "s3cr3t", "tags": {"managed-by": "syncret"}}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let id = set["id"].as_str().unwrap_or_default().to_string();
+    assert!(id.starts_with(&format!("{}/secrets/db/", kv.vault_url())), "{set}");
+    let got: Value = http
+        .get(secret_url("db"))
+        .header("Authorization", &bearer)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(got["value"], "s3cr3t");
+    assert_eq!(got["id"], id.as_str());
+
+    // A token the fake did not issue is refused; a managed-identity token is accepted.
+    let resp = http
+        .get(secret_url("db"))
+        .header("Authorization", "Bearer forged")
+        .send()
+        .await?;
+    assert_eq!(resp.status(), 401);
+    let mi: Value = reqwest::Client::new()
+        .get(format!(
+            "{}/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fvault.azure.net",
+            kv.imds_endpoint()
+        ))
+        .header("Metadata", "true")
+        .send()
+        .await?
+        .json()
+        .await?;
+    let mi_bearer = format!("Bearer {}", mi["access_token"].as_str().unwrap_or_default());
+    let resp = http
+        .get(secret_url("db"))
+        .header("Authorization", &mi_bearer)
+        .send()
+        .await?;
+    assert_eq!(resp.status(), 200);
+
+    assert_eq!(kv.count("GetSecret")?, 2);
+    assert_eq!(kv.count("InvalidToken")?, 1);
+    let reqs = kv.requests()?;
+    let assertion = reqs
+        .iter()
+        .find(|r| r.op == "TokenClientAssertion")
+        .map(|r| r.form["client_assertion"].clone());
+    assert_eq!(assertion.as_deref(), Some("eyJ.sa.token"));
+    kv.clear_requests()?;
+    assert!(kv.requests()?.is_empty());
     Ok(())
 }
