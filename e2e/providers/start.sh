@@ -93,6 +93,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+# If our reader (the test process) is gone when we print, exit through cleanup rather than die of SIGPIPE and
+# orphan the server. (A trap, unlike ignoring the signal, is not inherited by the server.)
+trap 'exit 141' PIPE
+
+# Gives up at once when the watched process is gone (checked while waiting for the server too).
+check_watched() {
+  if [ -n "$watch_pid" ] && ! kill -0 "$watch_pid" 2>/dev/null; then log "watched process $watch_pid is gone"; exit 0; fi
+}
 
 # free_port [N]: a free loopback port P such that P..P+N-1 are all free (bao's dev cluster listener takes P+1;
 # the Azure fake's IMDS endpoint listens on P+1).
@@ -122,6 +130,7 @@ wait_ready() {
   for i in $(seq 1 600); do
     curl -sf -o /dev/null "$@" 2>/dev/null && return 0
     kill -0 "$server_pid" 2>/dev/null || return 1
+    check_watched
     sleep 0.1
   done
   log "not ready after 60s"; return 1
@@ -194,6 +203,7 @@ start_azure() {
       return 0
     fi
     kill -0 "$server_pid" 2>/dev/null || return 1
+    check_watched
     sleep 0.1
   done
   log "not ready after 30s"; return 1
@@ -214,6 +224,7 @@ start_gcp() {
       return 0
     fi
     kill -0 "$server_pid" 2>/dev/null || return 1
+    check_watched
     sleep 0.05
   done
   log "not ready after 30s"; return 1
@@ -244,7 +255,7 @@ if [ $# -gt 0 ]; then
 fi
 
 while :; do
-  if [ -n "$watch_pid" ] && ! kill -0 "$watch_pid" 2>/dev/null; then exit 0; fi
+  check_watched
   kill -0 "$server_pid" 2>/dev/null || { log "server died"; tail -20 "$dir/server.log" >&2; exit 1; }
   sleep 0.5 &
   wait $! 2>/dev/null || true
