@@ -1,0 +1,3 @@
+module syncret.dev/e2e/providers/azkv
+
+go 1.26.0
