@@ -74,7 +74,11 @@ async fn wait_for_signal() {
 fn init_logging(args: &RunArgs) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SYNCRET_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(args.log_filter()));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match args.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
