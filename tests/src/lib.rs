@@ -315,3 +315,102 @@ where
         .patch(&name, &PatchParams::apply("syncret-tests").force(), &Patch::Apply(&obj))
         .await?)
 }
+
+/// One test's world: a namespace, an in-process operator scoped to it, and helpers.
+pub struct Env {
+    pub ns: TestNamespace,
+    pub op: operator::Operator,
+}
+
+impl Env {
+    /// A fresh namespace and an operator watching it.
+    pub async fn new(prefix: &str) -> anyhow::Result<Env> {
+        let cp = ControlPlane::shared().await?;
+        let ns = cp.namespace(prefix).await?;
+        let op = operator::Operator::start(&ns).await?;
+        Ok(Env { ns, op })
+    }
+
+    /// The operator's controller class (set it as `spec.controller` of stores).
+    pub fn class(&self) -> &str {
+        &self.op.class
+    }
+
+    /// Applies a namespaced manifest (any kind with a typed API) in this namespace.
+    pub async fn apply<K>(&self, yaml: &str) -> anyhow::Result<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + serde::Serialize
+            + std::fmt::Debug,
+        <K as kube::Resource>::DynamicType: Default,
+    {
+        apply_yaml(&self.ns.api::<K>(), yaml).await
+    }
+
+    /// A fake SecretStore named `name` with these key/value pairs (values are used verbatim).
+    pub async fn fake_store(&self, name: &str, pairs: &[(&str, &str)]) -> anyhow::Result<()> {
+        let data: Vec<serde_json::Value> = pairs
+            .iter()
+            .map(|(k, v)| serde_json::json!({"key": k, "value": v}))
+            .collect();
+        let store = serde_json::json!({
+            "apiVersion": "external-secrets.io/v1",
+            "kind": "SecretStore",
+            "metadata": {"name": name},
+            "spec": {"controller": self.class(), "provider": {"fake": {"data": data}}},
+        });
+        self.apply::<syncret_crds::SecretStore>(&serde_json::to_string(&store)?)
+            .await?;
+        Ok(())
+    }
+
+    /// Waits until Secret `name` exists and `pred` holds for it.
+    pub async fn secret_where(
+        &self,
+        name: &str,
+        what: &str,
+        pred: impl Fn(&k8s_openapi::api::core::v1::Secret) -> bool,
+    ) -> anyhow::Result<k8s_openapi::api::core::v1::Secret> {
+        let api = self.ns.api::<k8s_openapi::api::core::v1::Secret>();
+        eventually(Duration::from_secs(30), what, || async {
+            api.get_opt(name).await.ok().flatten().filter(|s| pred(s))
+        })
+        .await
+    }
+
+    /// Waits until Secret `name` exists.
+    pub async fn secret(&self, name: &str) -> anyhow::Result<k8s_openapi::api::core::v1::Secret> {
+        self.secret_where(name, &format!("Secret {name}"), |_| true).await
+    }
+
+    /// Waits until the ExternalSecret's Ready condition has this status and reason; returns its message.
+    pub async fn es_ready(&self, name: &str, status: &str, reason: &str) -> anyhow::Result<String> {
+        let api = self.ns.api::<syncret_crds::ExternalSecret>();
+        eventually(
+            Duration::from_secs(30),
+            &format!("ExternalSecret {name} Ready={status} ({reason})"),
+            || async {
+                let es = api.get(name).await.ok()?;
+                let c = es
+                    .status?
+                    .conditions
+                    .into_iter()
+                    .find(|c| c.type_ == syncret_crds::condition::ExternalSecretConditionType::Ready)?;
+                (c.status == status && c.reason.as_deref() == Some(reason)).then(|| c.message.unwrap_or_default())
+            },
+        )
+        .await
+    }
+
+    /// The Secret's data as text (lossy), sorted.
+    pub fn text(secret: &k8s_openapi::api::core::v1::Secret) -> std::collections::BTreeMap<String, String> {
+        secret
+            .data
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), String::from_utf8_lossy(&v.0).into_owned()))
+            .collect()
+    }
+}
