@@ -134,6 +134,27 @@ impl ControlPlane {
         self.dir.as_deref()
     }
 
+    /// The apiserver URL and its CA certificate (PEM), for stores that talk to "a remote cluster".
+    pub fn server_and_ca(&self) -> anyhow::Result<(String, Vec<u8>)> {
+        use base64::Engine as _;
+        let kc = Kubeconfig::read_from(&self.kubeconfig)?;
+        let cluster = kc
+            .clusters
+            .first()
+            .and_then(|c| c.cluster.clone())
+            .ok_or_else(|| anyhow!("no cluster in kubeconfig"))?;
+        let server = cluster.server.ok_or_else(|| anyhow!("no server in kubeconfig"))?;
+        let ca = cluster
+            .certificate_authority_data
+            .ok_or_else(|| anyhow!("no CA in kubeconfig"))?;
+        Ok((server, base64::engine::general_purpose::STANDARD.decode(ca)?))
+    }
+
+    /// The control plane's PKI directory (`ca.crt`, `ca.key`: the client CA, to issue client certificates).
+    pub fn pki_dir(&self) -> PathBuf {
+        self.kubeconfig.parent().map(|p| p.join("pki")).unwrap_or_default()
+    }
+
     /// A `kube::Config` for the admin user.
     pub async fn config(&self) -> anyhow::Result<Config> {
         let kc = Kubeconfig::read_from(&self.kubeconfig)?;
