@@ -206,9 +206,9 @@ pub struct RenderArgs {
     /// ConfigMaps/Secrets used by templateFrom (YAML, several documents allowed).
     #[arg(long = "template-from")]
     pub template_from: Vec<PathBuf>,
-    /// Print data values base64-encoded (as stored) instead of as text.
+    /// Print values as text (`stringData`) instead of base64 `data` as stored.
     #[arg(long)]
-    pub base64: bool,
+    pub decode: bool,
 }
 
 #[cfg(test)]
