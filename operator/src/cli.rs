@@ -160,6 +160,7 @@ impl RunArgs {
                 store_requeue_interval: self.store_requeue_interval,
                 enable_flood_gate: self.enable_flood_gate,
                 enable_cluster_stores: self.enable_cluster_store_reconciler,
+                enable_cluster_external_secrets: self.enable_cluster_external_secret_reconciler,
                 refresh_jitter: self.refresh_jitter.clamp(0.0, 1.0),
                 backoff_base: Duration::from_secs(1),
                 backoff_max: self.max_backoff.max(Duration::from_secs(1)),

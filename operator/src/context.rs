@@ -24,6 +24,8 @@ pub struct Settings {
     pub store_requeue_interval: Duration,
     pub enable_flood_gate: bool,
     pub enable_cluster_stores: bool,
+    /// Run the ClusterExternalSecret controller (only when watching all namespaces).
+    pub enable_cluster_external_secrets: bool,
     /// Share of the refresh interval refreshes are spread over (0.0–1.0).
     pub refresh_jitter: f64,
     /// Error backoff: first retry and cap.
@@ -41,6 +43,7 @@ impl Default for Settings {
             store_requeue_interval: Duration::from_secs(300),
             enable_flood_gate: true,
             enable_cluster_stores: true,
+            enable_cluster_external_secrets: true,
             refresh_jitter: 0.1,
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
@@ -85,8 +88,10 @@ pub struct Context {
     pub api_limiter: Arc<RateLimiter>,
     pub stores: Stores,
     pub external_secrets: Store<ExternalSecret>,
+    pub cluster_external_secrets: Store<syncret_crds::ClusterExternalSecret>,
     pub reads: Reads,
     pub secrets: SecretIndex,
     pub es_queue: Scheduler<Key>,
     pub store_queue: Scheduler<(syncret_crds::secretstore::StoreKind, Key)>,
+    pub ces_queue: Scheduler<Key>,
 }
