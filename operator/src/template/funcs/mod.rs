@@ -5,6 +5,7 @@ use bytes::Bytes;
 use super::Limits;
 use super::value::{TooDeep, Value};
 
+pub mod asn1;
 pub mod builtins;
 pub mod crypto;
 pub mod dates;

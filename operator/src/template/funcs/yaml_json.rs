@@ -370,7 +370,7 @@ fn yaml_string(out: &mut String, t: &str, indent: usize) {
         out.push_str(&double_quoted(t));
     } else if plain_allowed(t) {
         out.push_str(t);
-    } else if t.chars().all(|c| is_printable(c) && c != '\t') && !t.starts_with(' ') && !t.ends_with(' ') {
+    } else if t.chars().all(|c| is_printable(c) && c != '\t') {
         out.push('\'');
         out.push_str(&t.replace('\'', "''"));
         out.push('\'');
