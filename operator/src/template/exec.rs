@@ -626,7 +626,24 @@ impl<'t> State<'t> {
             argv.push(self.validate_type(f, ty)?);
         }
         match (func.f)(&mut self.ctx, argv) {
-            Ok(v) => Ok(v),
+            Ok(v) => {
+                // Bound what any function can build, and charge big results against the work budget (which then
+                // also bounds the total memory a template can allocate).
+                let size = match &v {
+                    Value::Str(b) => b.len(),
+                    Value::List(_, l) => l.len().saturating_mul(16),
+                    _ => 0,
+                };
+                if size > self.ctx.limits.max_value_len {
+                    self.at(call_at);
+                    return self.fail_limit(format!(
+                        "{name} produced a value over the limit of {} bytes",
+                        self.ctx.limits.max_value_len
+                    ));
+                }
+                self.step((size / 64) as u64)?;
+                Ok(v)
+            }
             Err(FnError::Msg(m)) => {
                 self.at(call_at);
                 self.fail(format!("error calling {name}: {m}"))

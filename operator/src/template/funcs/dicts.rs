@@ -141,9 +141,9 @@ fn merge_into(dst: &MapRef, src: &Value, overwrite: bool, depth: usize) -> Resul
     Ok(())
 }
 
-fn merge_impl(mut a: Vec<Value>, overwrite: bool) -> FnResult {
-    let dst = match arg(&mut a, 0) {
-        Value::Map(m) => m,
+fn merge_impl(a: Vec<Value>, overwrite: bool) -> FnResult {
+    let dst = match &a[0] {
+        Value::Map(m) => Rc::clone(m),
         _ => Rc::new(RefCell::new(BTreeMap::new())),
     };
     for src in &a[1..] {
