@@ -86,8 +86,9 @@ pub fn execute(name: &str, src: &str, trees: &Trees, data: &Value, limits: Limit
     };
     let res = st.walk_list(data, &trees.main);
     let out = std::mem::take(&mut st.out);
-    // Maps created during execution may form cycles through `set`; empty them so nothing leaks.
-    drop(st.vars);
+    // Maps changed in place may form cycles (`set $d "self" $d`); break them so nothing leaks.
+    st.vars.clear();
+    st.ctx.break_cycles();
     match res {
         Ok(_) => Ok(out),
         Err(f) => {

@@ -84,11 +84,9 @@ fn take_children(v: &mut Value, stack: &mut Vec<Value>) {
                 stack.append(items);
             }
         }
-        Value::Map(m) => {
-            if Rc::strong_count(m) == 1 {
-                if let Ok(mut inner) = m.try_borrow_mut() {
-                    stack.extend(std::mem::take(&mut *inner).into_values());
-                }
+        Value::Map(m) if Rc::strong_count(m) == 1 => {
+            if let Ok(mut inner) = m.try_borrow_mut() {
+                stack.extend(std::mem::take(&mut *inner).into_values());
             }
         }
         _ => {}
