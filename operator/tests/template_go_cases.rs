@@ -27,11 +27,10 @@ fn b64(s: &str) -> Vec<u8> {
 
 #[test]
 fn go_text_template_cases() {
-    let raw = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/template/go_cases.json"
-    ))
-    .unwrap();
+    // SYNCRET_GO_CASES points at another file of the same shape (e.g. generated differential cases).
+    let path = std::env::var("SYNCRET_GO_CASES")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/template/go_cases.json").to_string());
+    let raw = std::fs::read_to_string(path).unwrap();
     let doc: serde_json::Value = serde_json::from_str(&raw).unwrap();
     let name = doc["template_name"].as_str().unwrap();
     let mut datasets: BTreeMap<String, BTreeMap<String, Vec<u8>>> = BTreeMap::new();
@@ -58,7 +57,9 @@ fn go_text_template_cases() {
             .or(c.get("error").and_then(|e| e.as_str()));
         match (want_err, got) {
             (Some(want), Err(e)) => {
-                if e.message != want {
+                // Go prints the value it could not range over; we redact it (it may be a secret).
+                let redact = |m: &str| m.split("range can't iterate over ").next().unwrap_or("").to_string();
+                if redact(&e.message) != redact(want) {
                     failures.push(format!("{case}: error\n   want: {want}\n    got: {}", e.message));
                 }
             }

@@ -7,6 +7,7 @@ use super::value::{TooDeep, Value};
 
 pub mod asn1;
 pub mod builtins;
+pub mod case;
 pub mod crypto;
 pub mod dates;
 pub mod defaults;
