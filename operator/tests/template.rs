@@ -364,3 +364,10 @@ fn missing_key_workarounds_from_eso_issue_3843() {
         "unset"
     );
 }
+
+#[test]
+fn parsed_templates_can_be_shared_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Template>();
+    assert_send_sync::<syncret::template::TemplateError>();
+}

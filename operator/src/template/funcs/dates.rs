@@ -598,7 +598,7 @@ fn go_parse(layout: &str, value: &str) -> Result<GoTime, String> {
                     .iter()
                     .position(|m| {
                         let m = if ch == Chunk::Month { &m[..3] } else { m };
-                        v.len() >= m.len() && v[..m.len()].eq_ignore_ascii_case(m)
+                        v.get(..m.len()).is_some_and(|p| p.eq_ignore_ascii_case(m))
                     })
                     .ok_or_else(err)?;
                 let l = if ch == Chunk::Month { 3 } else { MONTHS[idx].len() };
@@ -610,7 +610,7 @@ fn go_parse(layout: &str, value: &str) -> Result<GoTime, String> {
                     .iter()
                     .position(|d| {
                         let d = if ch == Chunk::WeekDay { &d[..3] } else { d };
-                        v.len() >= d.len() && v[..d.len()].eq_ignore_ascii_case(d)
+                        v.get(..d.len()).is_some_and(|p| p.eq_ignore_ascii_case(d))
                     })
                     .ok_or_else(err)?;
                 v = &v[if ch == Chunk::WeekDay { 3 } else { DAYS[idx].len() }..];
