@@ -13,6 +13,7 @@ pub mod events;
 pub mod metrics;
 pub mod reads;
 pub mod render;
+pub mod rollout;
 pub mod runtime;
 pub mod schedule;
 pub mod secrets;

@@ -134,7 +134,13 @@ pub async fn start_with_registry(
     };
     let running = controller::start(
         ctx.clone(),
-        controller::Writers { es: refl.es.1, ss: refl.ss.1, css: refl.css.1, ns: refl.ns.1, ces: refl.ces.1 },
+        controller::Writers {
+            es: refl.es.1,
+            ss: refl.ss.1,
+            css: refl.css.1,
+            ns: refl.ns.1,
+            ces: refl.ces.1,
+        },
         readiness.clone(),
         shutdown,
     );

@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::core::{Selector, SelectorExt};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::ResourceExt;
 use syncret_crds::clusterexternalsecret::{
     ClusterExternalSecret, ClusterExternalSecretNamespaceFailure, ClusterExternalSecretStatus,
 };
@@ -48,9 +48,17 @@ pub fn owned_by(es: &ExternalSecret, ces: &str) -> bool {
 
 /// The namespaces a ClusterExternalSecret selects (`namespaces`, `namespaceSelector`, `namespaceSelectors`,
 /// ORed), skipping terminating ones. Pure over the namespace view.
-pub fn target_namespaces(ces: &ClusterExternalSecret, namespaces: &[(String, BTreeMap<String, String>, bool)]) -> BTreeSet<String> {
+pub fn target_namespaces(
+    ces: &ClusterExternalSecret,
+    namespaces: &[(String, BTreeMap<String, String>, bool)],
+) -> BTreeSet<String> {
     let mut selectors: Vec<Selector> = Vec::new();
-    for s in ces.spec.namespace_selector.iter().chain(ces.spec.namespace_selectors.iter()) {
+    for s in ces
+        .spec
+        .namespace_selector
+        .iter()
+        .chain(ces.spec.namespace_selectors.iter())
+    {
         if let Ok(sel) = Selector::try_from(s.clone()) {
             selectors.push(sel);
         }
@@ -74,10 +82,15 @@ pub async fn reconcile(ctx: &Arc<Context>, ces_store: &Store<ClusterExternalSecr
     if ces.metadata.deletion_timestamp.is_some() {
         return finalize(ctx, &api, &ces).await;
     }
-    if !ces.finalizers().iter().any(|f| f == FINALIZER_CLUSTER_EXTERNAL_SECRET_CLEANUP) {
+    if !ces
+        .finalizers()
+        .iter()
+        .any(|f| f == FINALIZER_CLUSTER_EXTERNAL_SECRET_CLEANUP)
+    {
         let mut finalizers = ces.finalizers().to_vec();
         finalizers.push(FINALIZER_CLUSTER_EXTERNAL_SECRET_CLEANUP.into());
-        let patch = serde_json::json!({"metadata": {"finalizers": finalizers, "resourceVersion": ces.resource_version()}});
+        let patch =
+            serde_json::json!({"metadata": {"finalizers": finalizers, "resourceVersion": ces.resource_version()}});
         ctx.api_limiter.acquire().await;
         if let Err(e) = api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await {
             tracing::debug!(ces = name, error = %e, "could not add finalizer");
@@ -85,7 +98,11 @@ pub async fn reconcile(ctx: &Arc<Context>, ces_store: &Store<ClusterExternalSecr
         }
         return Next::Idle; // the update event brings us back
     }
-    let es_name = if ces.spec.external_secret_name.is_empty() { ces.name_any() } else { ces.spec.external_secret_name.clone() };
+    let es_name = if ces.spec.external_secret_name.is_empty() {
+        ces.name_any()
+    } else {
+        ces.spec.external_secret_name.clone()
+    };
     let mut failed: BTreeMap<String, String> = BTreeMap::new();
     let old = ces.status.clone().unwrap_or_default();
 
@@ -107,9 +124,19 @@ pub async fn reconcile(ctx: &Arc<Context>, ces_store: &Store<ClusterExternalSecr
         .namespaces
         .state()
         .iter()
-        .map(|n| (n.name_any(), n.labels().clone(), n.metadata.deletion_timestamp.is_some()))
+        .map(|n| {
+            (
+                n.name_any(),
+                n.labels().clone(),
+                n.metadata.deletion_timestamp.is_some(),
+            )
+        })
         .collect();
-    let targets = if problems.is_empty() { target_namespaces(&ces, &view) } else { BTreeSet::new() };
+    let targets = if problems.is_empty() {
+        target_namespaces(&ces, &view)
+    } else {
+        BTreeSet::new()
+    };
 
     // Namespaces that no longer match.
     for ns in old.provisioned_namespaces.iter().filter(|n| !targets.contains(*n)) {
@@ -129,7 +156,11 @@ pub async fn reconcile(ctx: &Arc<Context>, ces_store: &Store<ClusterExternalSecr
     }
 
     let condition = if failed.is_empty() {
-        ClusterExternalSecretStatusCondition { type_: "Ready".into(), status: "True".into(), message: None }
+        ClusterExternalSecretStatusCondition {
+            type_: "Ready".into(),
+            status: "True".into(),
+            message: None,
+        }
     } else {
         ClusterExternalSecretStatusCondition {
             type_: "Ready".into(),
@@ -141,21 +172,39 @@ pub async fn reconcile(ctx: &Arc<Context>, ces_store: &Store<ClusterExternalSecr
         external_secret_name: es_name,
         failed_namespaces: failed
             .iter()
-            .map(|(namespace, reason)| ClusterExternalSecretNamespaceFailure { namespace: namespace.clone(), reason: reason.clone() })
+            .map(|(namespace, reason)| ClusterExternalSecretNamespaceFailure {
+                namespace: namespace.clone(),
+                reason: reason.clone(),
+            })
             .collect(),
         provisioned_namespaces: provisioned,
         conditions: vec![condition],
     };
-    ctx.metrics.cluster_external_secrets.set_ready("", name, failed.is_empty());
+    ctx.metrics
+        .cluster_external_secrets
+        .set_ready("", name, failed.is_empty());
     if ces.status.as_ref() != Some(&status) {
         ctx.api_limiter.acquire().await;
         let patch = serde_json::json!({ "status": status });
-        if let Err(e) = api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+        if let Err(e) = api
+            .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
             tracing::debug!(ces = name, error = %e, "could not update status");
         }
     }
-    let every = ces.spec.refresh_interval().ok().flatten().filter(|d| !d.is_zero()).unwrap_or(Duration::from_secs(3600));
-    if failed.is_empty() { Next::After(Some(every)) } else { Next::Retry(None) }
+    let every = ces
+        .spec
+        .refresh_interval()
+        .ok()
+        .flatten()
+        .filter(|d| !d.is_zero())
+        .unwrap_or(Duration::from_secs(3600));
+    if failed.is_empty() {
+        Next::After(Some(every))
+    } else {
+        Next::Retry(None)
+    }
 }
 
 async fn ensure_child(ctx: &Context, ces: &ClusterExternalSecret, ns: &str, es_name: &str) -> Result<(), String> {
@@ -205,16 +254,22 @@ async fn ensure_child(ctx: &Context, ces: &ClusterExternalSecret, ns: &str, es_n
         o.remove("status");
     }
     ctx.api_limiter.acquire().await;
-    api.patch(es_name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body))
-        .await
-        .map(|_| ())
-        .map_err(|e| format!("could not create or update ExternalSecret: {e}"))
+    api.patch(
+        es_name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| format!("could not create or update ExternalSecret: {e}"))
 }
 
 async fn delete_child(ctx: &Context, ns: &str, es_name: &str, ces_name: &str) -> Result<(), String> {
     let api: Api<ExternalSecret> = Api::namespaced(ctx.client.clone(), ns);
     ctx.api_limiter.acquire().await;
-    let Some(existing) = api.get_opt(es_name).await.map_err(|e| e.to_string())? else { return Ok(()) };
+    let Some(existing) = api.get_opt(es_name).await.map_err(|e| e.to_string())? else {
+        return Ok(());
+    };
     if !owned_by(&existing, ces_name) {
         return Ok(());
     }
@@ -222,27 +277,44 @@ async fn delete_child(ctx: &Context, ns: &str, es_name: &str, ces_name: &str) ->
     match api.delete(es_name, &DeleteParams::default()).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(e) => Err(format!("external secret in non matching namespace could not be deleted: {e}")),
+        Err(e) => Err(format!(
+            "external secret in non matching namespace could not be deleted: {e}"
+        )),
     }
 }
 
 async fn finalize(ctx: &Context, api: &Api<ClusterExternalSecret>, ces: &ClusterExternalSecret) -> Next {
-    if !ces.finalizers().iter().any(|f| f == FINALIZER_CLUSTER_EXTERNAL_SECRET_CLEANUP) {
+    if !ces
+        .finalizers()
+        .iter()
+        .any(|f| f == FINALIZER_CLUSTER_EXTERNAL_SECRET_CLEANUP)
+    {
         return Next::Idle;
     }
     let status = ces.status.clone().unwrap_or_default();
-    let es_name = if status.external_secret_name.is_empty() { ces.name_any() } else { status.external_secret_name.clone() };
+    let es_name = if status.external_secret_name.is_empty() {
+        ces.name_any()
+    } else {
+        status.external_secret_name.clone()
+    };
     for ns in &status.provisioned_namespaces {
         if let Err(e) = delete_child(ctx, ns, &es_name, &ces.name_any()).await {
             tracing::warn!(ces = %ces.name_any(), namespace = %ns, error = %e, "could not delete ExternalSecret");
             return Next::Retry(None);
         }
     }
-    let finalizers: Vec<String> =
-        ces.finalizers().iter().filter(|f| *f != FINALIZER_CLUSTER_EXTERNAL_SECRET_CLEANUP).cloned().collect();
+    let finalizers: Vec<String> = ces
+        .finalizers()
+        .iter()
+        .filter(|f| *f != FINALIZER_CLUSTER_EXTERNAL_SECRET_CLEANUP)
+        .cloned()
+        .collect();
     let patch = serde_json::json!({"metadata": {"finalizers": finalizers, "resourceVersion": ces.resource_version()}});
     ctx.api_limiter.acquire().await;
-    match api.patch(&ces.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
+    match api
+        .patch(&ces.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
         Ok(_) => Next::Idle,
         Err(kube::Error::Api(s)) if s.code == 404 => Next::Idle,
         Err(_) => Next::Retry(None),

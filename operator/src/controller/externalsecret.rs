@@ -273,11 +273,13 @@ async fn fetch_and_write(
             secret,
             create,
             remove_keys,
+            data_changed,
         } => {
             let rv = apply_secret(ctx, es, &secret, &remove_keys)
                 .await
                 .map_err(|e| fail(format!("could not update secret: {e}")))?;
             ctx.secrets.record_write(secret_key, &rv, fingerprint);
+            rollout_if_asked(ctx, es, create, data_changed).await;
             let (reason, note) = if create {
                 (es_reason::CREATED, "secret created")
             } else {
@@ -286,6 +288,55 @@ async fn fetch_and_write(
             ctx.events.publish(object_ref(es), Kind::Normal, reason, note);
             Ok((es_reason::SECRET_SYNCED, "secret synced"))
         }
+    }
+}
+
+/// Restarts the workloads named in `syncret.dev/rollout-on-change` when the Secret's data changed (or on creation
+/// with `syncret.dev/rollout-on-create`). Problems become a Warning event; the sync itself succeeded.
+async fn rollout_if_asked(ctx: &Context, es: &ExternalSecret, created: bool, data_changed: bool) {
+    let Some(list) = es.annotations().get(crate::rollout::ANNOTATION_ROLLOUT) else {
+        return;
+    };
+    let on_create = es
+        .annotations()
+        .get(crate::rollout::ANNOTATION_ROLLOUT_ON_CREATE)
+        .is_some_and(|v| v == "true");
+    if !(data_changed || (created && on_create)) {
+        return;
+    }
+    let workloads = match crate::rollout::parse(list) {
+        Ok(w) => w,
+        Err(e) => {
+            ctx.events.publish(object_ref(es), Kind::Warning, "RolloutFailed", e);
+            return;
+        }
+    };
+    let at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let ns = es.namespace().unwrap_or_default();
+    for _ in &workloads {
+        ctx.api_limiter.acquire().await;
+    }
+    let errors = crate::rollout::restart(&ctx.client, &ns, &workloads, &at).await;
+    for (w, e) in &errors {
+        ctx.events.publish(
+            object_ref(es),
+            Kind::Warning,
+            "RolloutFailed",
+            format!("could not restart {w}: {e}"),
+        );
+    }
+    if errors.len() < workloads.len() {
+        let done: Vec<String> = workloads
+            .iter()
+            .filter(|w| !errors.iter().any(|(f, _)| f == *w))
+            .map(ToString::to_string)
+            .collect();
+        ctx.events.publish(
+            object_ref(es),
+            Kind::Normal,
+            "RolloutRestarted",
+            format!("restarted {}", done.join(", ")),
+        );
     }
 }
 

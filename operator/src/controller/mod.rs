@@ -149,8 +149,14 @@ pub struct Reflectors {
     pub es: (Store<ExternalSecret>, reflector::store::Writer<ExternalSecret>),
     pub ss: (Store<SecretStore>, reflector::store::Writer<SecretStore>),
     pub css: (Store<ClusterSecretStore>, reflector::store::Writer<ClusterSecretStore>),
-    pub ns: (Store<PartialObjectMeta<Namespace>>, reflector::store::Writer<PartialObjectMeta<Namespace>>),
-    pub ces: (Store<ClusterExternalSecret>, reflector::store::Writer<ClusterExternalSecret>),
+    pub ns: (
+        Store<PartialObjectMeta<Namespace>>,
+        reflector::store::Writer<PartialObjectMeta<Namespace>>,
+    ),
+    pub ces: (
+        Store<ClusterExternalSecret>,
+        reflector::store::Writer<ClusterExternalSecret>,
+    ),
 }
 
 /// The reflector writers [`start`] feeds.
@@ -180,13 +186,14 @@ fn strip<K: Resource>(mut k: K) -> K {
 }
 
 /// Starts watches and workers. Work stops when `shutdown` fires; [`Running::join`] waits for in-flight syncs.
-pub fn start(
-    ctx: Arc<Context>,
-    writers: Writers,
-    readiness: Arc<Readiness>,
-    shutdown: CancellationToken,
-) -> Running {
-    let Writers { es: es_w, ss: ss_w, css: css_w, ns: ns_w, ces: ces_w } = writers;
+pub fn start(ctx: Arc<Context>, writers: Writers, readiness: Arc<Readiness>, shutdown: CancellationToken) -> Running {
+    let Writers {
+        es: es_w,
+        ss: ss_w,
+        css: css_w,
+        ns: ns_w,
+        ces: ces_w,
+    } = writers;
     let ces_enabled = ctx.settings.enable_cluster_external_secrets && ctx.settings.namespace.is_none();
     let client = ctx.client.clone();
     let ns_scope = ctx.settings.namespace.clone();
@@ -377,7 +384,8 @@ pub fn start(
                 // Namespaces come and go rarely; every ClusterExternalSecret re-evaluates its selection.
                 if changed && !listing && ces_enabled {
                     for ces in ctx.cluster_external_secrets.state() {
-                        ctx.ces_queue.add(clusterexternalsecret::key(&ces.name_any()), Lane::Fast);
+                        ctx.ces_queue
+                            .add(clusterexternalsecret::key(&ces.name_any()), Lane::Fast);
                     }
                 }
             }
@@ -619,7 +627,9 @@ async fn ces_worker(ctx: Arc<Context>) {
         let next = clusterexternalsecret::reconcile(&ctx, &store, &key.name).await;
         let ok = !matches!(next, Next::Retry(_));
         ctx.metrics.reconciled(CES_CONTROLLER, ok, start.elapsed());
-        ctx.metrics.cluster_external_secrets.reconciled("", &key.name, ok, start.elapsed());
+        ctx.metrics
+            .cluster_external_secrets
+            .reconciled("", &key.name, ok, start.elapsed());
         ctx.ces_queue.done(&key);
         match next {
             Next::After(Some(d)) => {
@@ -632,7 +642,12 @@ async fn ces_worker(ctx: Arc<Context>) {
             Next::Retry(_) => {
                 let n = failures.entry(key.clone()).or_default();
                 *n = n.saturating_add(1);
-                let d = backoff(*n, ctx.settings.backoff_base, ctx.settings.backoff_max, rand::rng().random::<f64>());
+                let d = backoff(
+                    *n,
+                    ctx.settings.backoff_base,
+                    ctx.settings.backoff_max,
+                    rand::rng().random::<f64>(),
+                );
                 ctx.ces_queue.add_after(key, Lane::Slow, d);
             }
         }
