@@ -35,8 +35,6 @@ import (
 	"syscall"
 
 	smpb "cloud.google.com/go/secretmanager/apiv1/secretmanagerpb"
-	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/h2c"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
@@ -502,19 +500,14 @@ func main() {
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	// One port, two transports: gRPC over h2c, and the HTTP/JSON (REST) mapping over HTTP/1.1 (rest.go).
-	rest := &restAPI{sm: sm, log: reqLog, requireToken: *requireToken}
-	mux := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
-			srv.ServeHTTP(w, r)
-			return
-		}
-		rest.ServeHTTP(w, r)
-	})
-	hs2 := &http.Server{Handler: h2c.NewHandler(mux, &http2.Server{})}
-	go func() { <-sigs; _ = hs2.Close(); srv.Stop() }()
+	// One port, two transports (mux.go): gRPC over h2c, and the HTTP/JSON (REST) mapping over HTTP/1.1 (rest.go).
+	grpcL, restL := newChanListener(lis.Addr()), newChanListener(lis.Addr())
+	go demux(lis, grpcL, restL)
+	rest := &http.Server{Handler: &restAPI{sm: sm, log: reqLog, requireToken: *requireToken}}
+	go func() { _ = rest.Serve(restL) }()
+	go func() { <-sigs; _ = rest.Close(); srv.Stop(); _ = lis.Close() }()
 	log.Printf("gcpsm-fake serving google.cloud.secretmanager.v1 (plaintext gRPC and HTTP/JSON) on %s", lis.Addr())
-	if err := hs2.Serve(lis); err != nil && err != http.ErrServerClosed {
+	if err := srv.Serve(grpcL); err != nil {
 		log.Fatalf("serve: %v", err)
 	}
 }
