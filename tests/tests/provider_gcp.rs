@@ -980,8 +980,10 @@ async fn versions_selection_policy_regional_and_not_found() -> anyhow::Result<()
     );
     let regional = client(&ns, &format!("projectID: {PROJECT}\nlocation: europe-west1"), e, calls).await?;
     assert_eq!(read(&regional, RemoteKey::new("regional")).await?, "eu");
-    let mut find = FindQuery::default();
-    find.name = Some(regex::Regex::new("^reg")?);
+    let find = FindQuery {
+        name: Some(regex::Regex::new("^reg")?),
+        ..Default::default()
+    };
     let found = regional.get_all_secrets(&find).await?;
     assert_eq!(found.keys().collect::<Vec<_>>(), ["regional"]);
     assert!(

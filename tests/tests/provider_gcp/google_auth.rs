@@ -19,6 +19,8 @@
 //!
 //! Tokens it issues are the configured strings, so a test can start the Secret Manager fake requiring exactly the
 //! token the flow must end with. Every request is recorded (endpoint, outcome, detail).
+// Handlers answer `Result<(response, detail), (response, detail)>`: large, and fine for a test server.
+#![allow(clippy::result_large_err)]
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
