@@ -5,15 +5,15 @@
 //	gcpsm-fake -addr 127.0.0.1:PORT [-request-log FILE] [-require-token TOKEN]
 //
 // The same port also serves the service's HTTP/JSON mapping (the google.api.http rules of the published API, as
-// the REST clients such as google-cloud-secretmanager-v1 for Rust use it) over HTTP/1.1: see rest.go.
+// the REST clients such as google-cloud-secretmanager-v1 for Rust use it) over HTTP/1.1: see rest.go and mux.go.
 //
 // Names may be global (projects/P/secrets/S) or regional (projects/P/locations/L/secrets/S).
 //
 // Served: CreateSecret, GetSecret, ListSecrets (filter: `name:SUBSTR`, `labels.KEY=VALUE`, `labels.KEY:*`,
 // space-separated terms ANDed; paging), UpdateSecret (labels, annotations, version_aliases), DeleteSecret (etag),
 // AddSecretVersion (payload CRC32C checked), GetSecretVersion, AccessSecretVersion (`latest`, numbers, aliases),
-// ListSecretVersions (filter `state:STATE`), EnableSecretVersion, DisableSecretVersion, DestroySecretVersion. Everything else answers
-// UNIMPLEMENTED. Every call is appended to FILE as one JSON line {"method","name","authorization","code"}.
+// ListSecretVersions (filter `state:STATE`), EnableSecretVersion, DisableSecretVersion, DestroySecretVersion.
+// Everything else answers UNIMPLEMENTED. Every call is appended to FILE as one JSON line {"method","name","authorization","code"}.
 // With -require-token, calls without `authorization: Bearer TOKEN` fail with UNAUTHENTICATED.
 package main
 
