@@ -662,6 +662,34 @@ mod tests {
         ));
     }
 
+    fn store(scope: crate::StoreScope, gcpsm: serde_json::Value) -> StoreInfo {
+        StoreInfo {
+            scope,
+            name: "s".into(),
+            namespace: None,
+            uid: "u".into(),
+            generation: 1,
+            spec: Arc::new(serde_json::from_value(serde_json::json!({"provider": {"gcpsm": gcpsm}})).unwrap()),
+        }
+    }
+
+    #[test]
+    fn referent_cluster_stores() {
+        use crate::StoreScope::{ClusterSecretStore, SecretStore};
+        let key = |ns: Option<&str>| serde_json::json!({"auth": {"secretRef": {"secretAccessKeySecretRef": {"name": "k", "key": "j", "namespace": ns}}}});
+        let wi = |ns: Option<&str>| serde_json::json!({"auth": {"workloadIdentity": {"serviceAccountRef": {"name": "sa", "namespace": ns}}}});
+        let gcp = Gcp::default();
+        assert!(gcp.is_referent(&store(ClusterSecretStore, key(None))));
+        assert!(!gcp.is_referent(&store(ClusterSecretStore, key(Some("ns")))));
+        assert!(!gcp.is_referent(&store(SecretStore, key(None))));
+        assert!(gcp.is_referent(&store(ClusterSecretStore, wi(None))));
+        assert!(!gcp.is_referent(&store(ClusterSecretStore, wi(Some("ns")))));
+        let wif =
+            serde_json::json!({"auth": {"workloadIdentityFederation": {"credConfig": {"name": "c", "key": "k"}}}});
+        assert!(gcp.is_referent(&store(ClusterSecretStore, wif)));
+        assert!(!gcp.is_referent(&store(ClusterSecretStore, serde_json::json!({}))));
+    }
+
     fn wif(endpoint: &str) -> GCPWorkloadIdentityFederation {
         GCPWorkloadIdentityFederation {
             external_token_endpoint: endpoint.into(),
