@@ -15,6 +15,8 @@ pub mod value;
 
 #[cfg(feature = "fake")]
 pub mod fake;
+#[cfg(feature = "gcp")]
+pub mod gcp;
 #[cfg(feature = "kubernetes")]
 pub mod kubernetes;
 
