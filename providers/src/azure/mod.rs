@@ -337,8 +337,10 @@ impl AzureClient {
     /// `GetSecret` (current version unless `version`); `Ok(None)` when it does not exist.
     async fn fetch(&self, name: &str, version: Option<&str>, key: &str) -> Result<Option<Secret>> {
         observed(&self.observer, LABEL, "GetSecret", async {
-            let mut opts = SecretClientGetSecretOptions::default();
-            opts.secret_version = version.map(str::to_string);
+            let opts = SecretClientGetSecretOptions {
+                secret_version: version.map(str::to_string),
+                ..Default::default()
+            };
             match self.secrets.get_secret(name, Some(opts)).await {
                 Ok(resp) => resp.into_model().map(Some).map_err(|e| map_err(e, key)),
                 Err(e) => match map_err(e, key) {
@@ -408,8 +410,10 @@ impl SecretsClient for AzureClient {
     }
 
     async fn get_all_secrets(&self, find: &FindQuery) -> Result<BTreeMap<String, SecretValue>> {
-        let mut opts = SecretClientListSecretPropertiesOptions::default();
-        opts.maxresults = Some(25);
+        let opts = SecretClientListSecretPropertiesOptions {
+            maxresults: Some(25),
+            ..Default::default()
+        };
         let mut pages = self
             .secrets
             .list_secret_properties(Some(opts))
@@ -490,14 +494,16 @@ impl SecretsClient for AzureClient {
         }
         let mut tags: HashMap<String, String> = md.tags.into_iter().collect();
         tags.insert(MANAGED_BY_TAG.into(), MANAGED_BY_VALUE.into());
-        let mut attrs = SecretAttributes::default();
-        attrs.enabled = Some(true);
-        attrs.expires = expires;
-        let mut params = SetSecretParameters::default();
-        params.value = Some(new_value);
-        params.tags = Some(tags);
-        params.content_type = md.content_type.or_else(|| existing.and_then(|e| e.content_type));
-        params.secret_attributes = Some(attrs);
+        let params = SetSecretParameters {
+            value: Some(new_value),
+            tags: Some(tags),
+            content_type: md.content_type.or_else(|| existing.and_then(|e| e.content_type)),
+            secret_attributes: Some(SecretAttributes {
+                enabled: Some(true),
+                expires,
+                ..Default::default()
+            }),
+        };
         self.set(name, &to.remote_key, params).await
     }
 
@@ -520,10 +526,12 @@ impl SecretsClient for AzureClient {
                 return Ok(());
             }
             if !obj.is_empty() {
-                let mut params = SetSecretParameters::default();
-                params.value = Some(serde_json::Value::Object(obj).to_string());
-                params.tags = existing.tags.clone();
-                params.content_type = existing.content_type.clone();
+                let params = SetSecretParameters {
+                    value: Some(serde_json::Value::Object(obj).to_string()),
+                    tags: existing.tags.clone(),
+                    content_type: existing.content_type.clone(),
+                    ..Default::default()
+                };
                 return self.set(name, &at.remote_key, params).await;
             }
         }
@@ -556,8 +564,10 @@ impl SecretsClient for AzureClient {
     /// One `GetSecrets` call of one item: proves the vault answers, the credentials yield a token and the identity
     /// may list secrets (a store that only may `get` shows the 403 here).
     async fn validate(&self) -> Result<Validation> {
-        let mut opts = SecretClientListSecretPropertiesOptions::default();
-        opts.maxresults = Some(1);
+        let opts = SecretClientListSecretPropertiesOptions {
+            maxresults: Some(1),
+            ..Default::default()
+        };
         let mut pages = self
             .secrets
             .list_secret_properties(Some(opts))
@@ -593,8 +603,10 @@ mod tests {
     #[test]
     fn metadata_has_tags_and_attributes() {
         let tags: HashMap<String, String> = [("env".to_string(), "prod".to_string())].into();
-        let mut attrs = SecretAttributes::default();
-        attrs.created = azure_core::time::OffsetDateTime::from_unix_timestamp(1_700_000_000).ok();
+        let attrs = SecretAttributes {
+            created: azure_core::time::OffsetDateTime::from_unix_timestamp(1_700_000_000).ok(),
+            ..Default::default()
+        };
         let v = metadata_json(Some(&tags), Some(&attrs));
         assert_eq!(
             v.as_str().unwrap(),
