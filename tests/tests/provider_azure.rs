@@ -927,9 +927,107 @@ async fn push_secret_set_exists_delete_at_the_client() -> anyhow::Result<()> {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("managed-by"), "{err}");
-    // Object types this build does not serve.
-    let err = client.get_secret(&RemoteKey::new("cert/tls")).await.unwrap_err();
+    // Certificates and keys are read-only.
+    let err = client
+        .push_secret(&at("cert/tls", None, None), &SecretValue::from("pem"))
+        .await
+        .unwrap_err();
     assert_eq!(err.reason(), "Unsupported");
     assert_eq!(fake.kv.count("InvalidToken")?, 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn certificates_and_keys_read_as_eso() -> anyhow::Result<()> {
+    let cp = ControlPlane::shared().await?;
+    let ns = cp.namespace("azure-objects").await?;
+    let fake = Fake::start().await?;
+    fake.register_app("app-id", serde_json::json!({"clientSecret": "s3cr3t"}))
+        .await?;
+    let (cert_pem, _) = certificate()?;
+    let token = fake.token().await?;
+    let resp = fake
+        .http
+        .post(format!("{}/certificates/tls/import?api-version=7.6", fake.url()))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({
+            "value": base64::engine::general_purpose::STANDARD.encode(&cert_pem),
+            "tags": {"team": "a"},
+        }))
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status().is_success(), "import: {}", resp.text().await?);
+    let n = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([0xc5u8; 256]);
+    let resp = fake
+        .http
+        .put(format!("{}/keys/signing?api-version=7.6", fake.url()))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"key": {"kty": "RSA", "n": n, "e": "AQAB", "d": "cHJpdmF0ZQ", "key_ops": ["sign", "verify"]}}))
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status().is_success(), "import key: {}", resp.text().await?);
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(cert_pem.lines().filter(|l| !l.starts_with("-----")).collect::<String>())?;
+
+    let op = operator(&ns, &fake).await?;
+    secret(&ns, "sp", &[("client-id", "app-id"), ("client-secret", "s3cr3t")]).await?;
+    store(&ns, &op, &fake, "azure", sp_auth()).await?;
+    store_condition(&ns, "azure", "True").await?;
+    let ess: Api<ExternalSecret> = ns.api();
+    apply(
+        &ess,
+        r#"
+apiVersion: external-secrets.io/v1
+kind: ExternalSecret
+metadata: {name: objects}
+spec:
+  refreshInterval: 1h
+  secretStoreRef: {name: azure, kind: SecretStore}
+  target: {name: objects-secret}
+  data:
+  - {secretKey: tls.der, remoteRef: {key: cert/tls}}
+  - {secretKey: cert-team, remoteRef: {key: cert/tls, metadataPolicy: Fetch, property: team}}
+  - {secretKey: jwk, remoteRef: {key: key/signing}}
+  - {secretKey: kty, remoteRef: {key: key/signing, property: kty}}
+"#,
+    )
+    .await?;
+    target_data(&ns, "objects-secret").await?;
+    let secrets: Api<Secret> = ns.api();
+    let data = secrets.get("objects-secret").await?.data.unwrap_or_default();
+    assert_eq!(data["tls.der"].0, der, "the certificate's DER, as ESO returns it");
+    assert_eq!(data["cert-team"].0, b"a");
+    assert_eq!(data["kty"].0, b"RSA");
+    let jwk: serde_json::Value = serde_json::from_slice(&data["jwk"].0)?;
+    assert_eq!(jwk["n"], n.as_str());
+    assert_eq!(jwk["e"], "AQAB");
+    assert!(
+        jwk["kid"].as_str().unwrap_or_default().contains("/keys/signing/"),
+        "{jwk}"
+    );
+    assert!(jwk.get("d").is_none(), "no private key material: {jwk}");
+    // The value and the metadata are two reads; two properties of one key are one read.
+    assert_eq!(fake.ok_count("GetCertificate")?, 2);
+    assert_eq!(fake.ok_count("GetKey")?, 1);
+
+    // A missing certificate is NotFound (drives deletionPolicy), named in the ExternalSecret's condition.
+    apply(
+        &ess,
+        r#"
+apiVersion: external-secrets.io/v1
+kind: ExternalSecret
+metadata: {name: missing}
+spec:
+  refreshInterval: 1h
+  secretStoreRef: {name: azure, kind: SecretStore}
+  target: {name: missing-secret}
+  data:
+  - {secretKey: x, remoteRef: {key: cert/nope}}
+"#,
+    )
+    .await?;
+    let (_, message) = es_condition(&ns, "missing", "False").await?;
+    assert!(message.contains("cert/nope"), "{message}");
+    op.stop().await;
     Ok(())
 }

@@ -9,7 +9,8 @@
 // Key Vault (HTTPS, `?api-version=` required): PUT /secrets/{name}, GET /secrets/{name}[/{version}],
 // PATCH /secrets/{name}/{version}, GET /secrets, GET /secrets/{name}/versions (paging: maxresults, nextLink),
 // DELETE /secrets/{name} (soft delete), GET /deletedsecrets[/{name}], DELETE /deletedsecrets/{name} (purge),
-// POST /deletedsecrets/{name}/recover. Requests without a bearer token get 401 with the usual
+// POST /deletedsecrets/{name}/recover; keys and certificates as ESO's key/ and cert/ read them (objects.go:
+// ImportKey, GetKey, ImportCertificate, GetCertificate). Requests without a bearer token get 401 with the usual
 // `WWW-Authenticate: Bearer authorization="https://HOST/TENANT", resource="https://vault.azure.net"` challenge.
 // Tokens: POST /{tenant}/oauth2/v2.0/token (and /oauth2/token) grants client_credentials requests — with a
 // client_secret or a client_assertion (certificate credential or federated workload identity token) — and
@@ -73,6 +74,7 @@ type vault struct {
 	tokens  map[string]bool
 	strict  bool
 	dir     *directory
+	objs    *objectStore
 	logMu   sync.Mutex
 	logFile *os.File
 }
@@ -368,6 +370,9 @@ func (v *vault) keyVault(w http.ResponseWriter, r *http.Request) string {
 		}
 		return op
 	}
+	if op := v.objects(w, r, parts); op != "" {
+		return op
+	}
 	kvError(w, http.StatusNotImplemented, "NotImplemented", fmt.Sprintf("azkv-fake does not serve %s %s", r.Method, r.URL.Path))
 	return "NotImplemented"
 }
@@ -490,7 +495,7 @@ func main() {
 	if *cert == "" || *key == "" {
 		log.Fatal("-cert and -key are required (Key Vault clients insist on HTTPS)")
 	}
-	v := &vault{secrets: map[string]*secretEntry{}, deleted: map[string]*secretEntry{}, tokens: map[string]bool{}, strict: *strict, dir: newDirectory()}
+	v := &vault{secrets: map[string]*secretEntry{}, deleted: map[string]*secretEntry{}, tokens: map[string]bool{}, strict: *strict, dir: newDirectory(), objs: newObjectStore()}
 	if *logPath != "" {
 		f, err := os.OpenFile(*logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {

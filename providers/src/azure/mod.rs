@@ -23,6 +23,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use azure_core::http::{RequestContent, Url};
+use azure_security_keyvault_certificates::models::CertificateClientGetCertificateOptions;
+use azure_security_keyvault_certificates::{CertificateClient, CertificateClientOptions};
+use azure_security_keyvault_keys::models::KeyClientGetKeyOptions;
+use azure_security_keyvault_keys::{KeyClient, KeyClientOptions};
 use azure_security_keyvault_secrets::models::{
     Secret, SecretAttributes, SecretClientGetSecretOptions, SecretClientListSecretPropertiesOptions, SecretProperties,
     SetSecretParameters,
@@ -151,19 +155,47 @@ impl Provider for AzureKeyVault {
         let creds = ctx.credentials(store);
         let inner = auth::credential(spec, store, &creds, &self.settings, transport.clone()).await?;
         let credential = auth::CachingCredential::new(inner, ctx.observer.clone());
-        let options = SecretClientOptions {
-            api_version: API_VERSION.into(),
-            client_options: azure_core::http::ClientOptions {
-                transport: Some(azure_core::http::Transport::new(transport)),
-                retry: azure_core::http::RetryOptions::none(),
-                ..Default::default()
-            },
-            verify_challenge_resource: Some(!is_loopback_host(&vault_url)),
+        let client_options = azure_core::http::ClientOptions {
+            transport: Some(azure_core::http::Transport::new(transport)),
+            retry: azure_core::http::RetryOptions::none(),
+            ..Default::default()
         };
-        let secrets = SecretClient::new(vault_url.as_str(), credential, Some(options))
-            .map_err(|e| ProviderError::invalid_config(format!("{BASE}.vaultUrl"), e.to_string()))?;
+        let verify = Some(!is_loopback_host(&vault_url));
+        let bad_url = |e: azure_core::Error| ProviderError::invalid_config(format!("{BASE}.vaultUrl"), e.to_string());
+        let secrets = SecretClient::new(
+            vault_url.as_str(),
+            credential.clone(),
+            Some(SecretClientOptions {
+                api_version: API_VERSION.into(),
+                client_options: client_options.clone(),
+                verify_challenge_resource: verify,
+            }),
+        )
+        .map_err(bad_url)?;
+        let certificates = CertificateClient::new(
+            vault_url.as_str(),
+            credential.clone(),
+            Some(CertificateClientOptions {
+                api_version: API_VERSION.into(),
+                client_options: client_options.clone(),
+                verify_challenge_resource: verify,
+            }),
+        )
+        .map_err(bad_url)?;
+        let keys = KeyClient::new(
+            vault_url.as_str(),
+            credential,
+            Some(KeyClientOptions {
+                api_version: API_VERSION.into(),
+                client_options,
+                verify_challenge_resource: verify,
+            }),
+        )
+        .map_err(bad_url)?;
         Ok(Arc::new(AzureClient {
             secrets,
+            certificates,
+            keys,
             observer: ctx.observer.clone(),
         }))
     }
@@ -199,13 +231,18 @@ pub fn object_ref(key: &str) -> Result<(ObjectType, &str)> {
             message: "empty Key Vault object name".into(),
         });
     }
-    if kind != ObjectType::Secret {
-        return Err(ProviderError::Unsupported(format!(
-            "{key:?}: Key Vault {} objects are not supported by this syncret build (only secrets)",
-            if kind == ObjectType::Key { "key" } else { "certificate" }
-        )));
-    }
     Ok((kind, name))
+}
+
+/// The secret name of a PushSecret target; certificates and keys are read-only here.
+pub fn push_target(key: &str) -> Result<&str> {
+    match object_ref(key)? {
+        (ObjectType::Secret, name) => Ok(name),
+        (kind, _) => Err(ProviderError::Unsupported(format!(
+            "{key:?}: PushSecret to Key Vault {} objects is not supported (only secrets)",
+            if kind == ObjectType::Key { "key" } else { "certificate" }
+        ))),
+    }
 }
 
 /// Maps an SDK error for object `key`.
@@ -237,26 +274,47 @@ pub fn map_err(e: azure_core::Error, key: &str) -> ProviderError {
     }
 }
 
+/// The timestamps of an object's attributes (secrets, certificates and keys have the same four).
+#[derive(Default)]
+pub struct Times {
+    pub created: Option<azure_core::time::OffsetDateTime>,
+    pub updated: Option<azure_core::time::OffsetDateTime>,
+    pub expires: Option<azure_core::time::OffsetDateTime>,
+    pub not_before: Option<azure_core::time::OffsetDateTime>,
+}
+
+macro_rules! times {
+    ($attrs:expr) => {
+        $attrs
+            .as_ref()
+            .map(|a| Times {
+                created: a.created,
+                updated: a.updated,
+                expires: a.expires,
+                not_before: a.not_before,
+            })
+            .unwrap_or_default()
+    };
+}
+
 /// `metadataPolicy: Fetch`: the tags plus ESO's `attribute.*` entries, as a JSON object.
-pub fn metadata_json(tags: Option<&HashMap<String, String>>, attrs: Option<&SecretAttributes>) -> SecretValue {
+pub fn metadata_json(tags: Option<&HashMap<String, String>>, attrs: Times) -> SecretValue {
     let mut out: BTreeMap<String, String> = tags
         .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
         .unwrap_or_default();
-    if let Some(a) = attrs {
-        let fmt = |t: &azure_core::time::OffsetDateTime| {
-            chrono::DateTime::from_timestamp(t.unix_timestamp(), 0)
-                .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-                .unwrap_or_default()
-        };
-        for (name, value) in [
-            ("attribute.expires", &a.expires),
-            ("attribute.created", &a.created),
-            ("attribute.updated", &a.updated),
-            ("attribute.notBefore", &a.not_before),
-        ] {
-            if let Some(t) = value {
-                out.insert(name.to_string(), fmt(t));
-            }
+    let fmt = |t: &azure_core::time::OffsetDateTime| {
+        chrono::DateTime::from_timestamp(t.unix_timestamp(), 0)
+            .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_default()
+    };
+    for (name, value) in [
+        ("attribute.expires", &attrs.expires),
+        ("attribute.created", &attrs.created),
+        ("attribute.updated", &attrs.updated),
+        ("attribute.notBefore", &attrs.not_before),
+    ] {
+        if let Some(t) = value {
+            out.insert(name.to_string(), fmt(t));
         }
     }
     SecretValue::from(serde_json::to_string(&out).unwrap_or_default())
@@ -330,6 +388,8 @@ pub fn merge_property(existing: Option<&str>, property: &str, value: &SecretValu
 
 struct AzureClient {
     secrets: SecretClient,
+    certificates: CertificateClient,
+    keys: KeyClient,
     observer: Arc<dyn CallObserver>,
 }
 
@@ -353,18 +413,67 @@ impl AzureClient {
     }
 
     async fn get_value(&self, key: &RemoteKey) -> Result<RemoteValue> {
-        let (_, name) = object_ref(&key.key)?;
-        let secret = self
-            .fetch(name, key.version.as_deref(), &key.key)
-            .await?
-            .ok_or_else(|| ProviderError::NotFound { key: key.key.clone() })?;
-        if key.fetch_metadata {
-            return Ok(RemoteValue::Bytes(metadata_json(
-                secret.tags.as_ref(),
-                secret.attributes.as_ref(),
-            )));
-        }
-        Ok(RemoteValue::Bytes(SecretValue::from(secret.value.unwrap_or_default())))
+        let version = key.version.clone();
+        let value = match object_ref(&key.key)? {
+            (ObjectType::Secret, name) => {
+                let secret = self
+                    .fetch(name, version.as_deref(), &key.key)
+                    .await?
+                    .ok_or_else(|| ProviderError::NotFound { key: key.key.clone() })?;
+                if key.fetch_metadata {
+                    metadata_json(secret.tags.as_ref(), times!(secret.attributes))
+                } else {
+                    SecretValue::from(secret.value.unwrap_or_default())
+                }
+            }
+            // ESO returns the certificate's DER (`cer`).
+            (ObjectType::Certificate, name) => {
+                let cert = observed(&self.observer, LABEL, "GetCertificate", async {
+                    let opts = CertificateClientGetCertificateOptions {
+                        certificate_version: version,
+                        ..Default::default()
+                    };
+                    let resp = self
+                        .certificates
+                        .get_certificate(name, Some(opts))
+                        .await
+                        .map_err(|e| map_err(e, &key.key))?;
+                    resp.into_model().map_err(|e| map_err(e, &key.key))
+                })
+                .await?;
+                if key.fetch_metadata {
+                    metadata_json(cert.tags.as_ref(), times!(cert.attributes))
+                } else {
+                    SecretValue::from(cert.cer.unwrap_or_default())
+                }
+            }
+            // ESO returns the key as JWK JSON (public parts: Key Vault never returns private key material).
+            (ObjectType::Key, name) => {
+                let k = observed(&self.observer, LABEL, "GetKey", async {
+                    let opts = KeyClientGetKeyOptions {
+                        key_version: version,
+                        ..Default::default()
+                    };
+                    let resp = self
+                        .keys
+                        .get_key(name, Some(opts))
+                        .await
+                        .map_err(|e| map_err(e, &key.key))?;
+                    resp.into_model().map_err(|e| map_err(e, &key.key))
+                })
+                .await?;
+                if key.fetch_metadata {
+                    metadata_json(k.tags.as_ref(), times!(k.attributes))
+                } else {
+                    let jwk = serde_json::to_string(&k.key).map_err(|e| ProviderError::InvalidValue {
+                        key: key.key.clone(),
+                        message: format!("encoding the key as JWK: {e}"),
+                    })?;
+                    SecretValue::from(jwk)
+                }
+            }
+        };
+        Ok(RemoteValue::Bytes(value))
     }
 
     async fn set(&self, name: &str, key: &str, params: SetSecretParameters) -> Result<()> {
@@ -457,7 +566,7 @@ impl SecretsClient for AzureClient {
     }
 
     async fn push_secret(&self, to: &PushRef, value: &SecretValue) -> Result<()> {
-        let (_, name) = object_ref(&to.remote_key)?;
+        let name = push_target(&to.remote_key)?;
         let md = push_metadata(to.metadata.as_deref(), &to.remote_key)?;
         let existing = self.fetch(name, None, &to.remote_key).await?;
         if let Some(e) = &existing
@@ -508,7 +617,7 @@ impl SecretsClient for AzureClient {
     }
 
     async fn delete_secret(&self, at: &PushRef) -> Result<()> {
-        let (_, name) = object_ref(&at.remote_key)?;
+        let name = push_target(&at.remote_key)?;
         let Some(existing) = self.fetch(name, None, &at.remote_key).await? else {
             return Ok(());
         };
@@ -548,7 +657,7 @@ impl SecretsClient for AzureClient {
     }
 
     async fn secret_exists(&self, at: &PushRef) -> Result<bool> {
-        let (_, name) = object_ref(&at.remote_key)?;
+        let name = push_target(&at.remote_key)?;
         let existing = self.fetch(name, None, &at.remote_key).await?;
         Ok(match (existing, at.property.as_deref().filter(|p| !p.is_empty())) {
             (Some(s), Some(p)) => s
@@ -594,8 +703,11 @@ mod tests {
         assert_eq!(object_ref("db").unwrap(), (ObjectType::Secret, "db"));
         assert_eq!(object_ref("secret/db").unwrap(), (ObjectType::Secret, "db"));
         assert_eq!(object_ref("secret/db/extra").unwrap(), (ObjectType::Secret, "db"));
-        assert!(matches!(object_ref("cert/tls"), Err(ProviderError::Unsupported(_))));
-        assert!(matches!(object_ref("key/k"), Err(ProviderError::Unsupported(_))));
+        assert_eq!(object_ref("cert/tls").unwrap(), (ObjectType::Certificate, "tls"));
+        assert_eq!(object_ref("key/k").unwrap(), (ObjectType::Key, "k"));
+        assert_eq!(push_target("secret/db").unwrap(), "db");
+        assert!(matches!(push_target("cert/tls"), Err(ProviderError::Unsupported(_))));
+        assert!(matches!(push_target("key/k"), Err(ProviderError::Unsupported(_))));
         assert!(matches!(object_ref("blob/x"), Err(ProviderError::InvalidValue { .. })));
         assert!(object_ref("secret/").is_err());
     }
@@ -603,16 +715,16 @@ mod tests {
     #[test]
     fn metadata_has_tags_and_attributes() {
         let tags: HashMap<String, String> = [("env".to_string(), "prod".to_string())].into();
-        let attrs = SecretAttributes {
+        let attrs = Times {
             created: azure_core::time::OffsetDateTime::from_unix_timestamp(1_700_000_000).ok(),
             ..Default::default()
         };
-        let v = metadata_json(Some(&tags), Some(&attrs));
+        let v = metadata_json(Some(&tags), attrs);
         assert_eq!(
             v.as_str().unwrap(),
             r#"{"attribute.created":"2023-11-14T22:13:20Z","env":"prod"}"#
         );
-        assert_eq!(metadata_json(None, None).as_str().unwrap(), "{}");
+        assert_eq!(metadata_json(None, Times::default()).as_str().unwrap(), "{}");
     }
 
     #[test]
