@@ -1,9 +1,10 @@
 //! `spec.provider.azurekv`: Azure Key Vault secrets, as ESO's azurekv provider, on the official
-//! `azure_security_keyvault_secrets` client (pinned to Key Vault API 7.6) and `azure_identity` credentials.
+//! `azure_security_keyvault_secrets` / `_certificates` / `_keys` clients (pinned to Key Vault API 7.6) and
+//! `azure_identity` credentials.
 //!
-//! - `remoteRef.key` is a secret name, optionally prefixed `secret/` (ESO's object-type prefixes `cert/` and
-//!   `key/` are refused with a clear message: the keys and certificates clients are not compiled in); `version`
-//!   is a secret version id; `property` is applied by the caller (top-level key, then gjson).
+//! - `remoteRef.key` is a secret name, optionally prefixed `secret/`; `cert/NAME` reads a certificate (its DER,
+//!   `GetCertificate`) and `key/NAME` a key (its public JWK as JSON, `GetKey`), as ESO; those two are read-only.
+//!   `version` is the object's version id; `property` is applied by the caller (top-level key, then gjson).
 //! - `metadataPolicy: Fetch` returns the secret's tags plus `attribute.created|updated|expires|notBefore` (RFC 3339)
 //!   as a JSON object.
 //! - `dataFrom.find`: `GetSecrets` (every page, 25 a page) filtered by enabled, tags and name regexp, then one
