@@ -675,6 +675,53 @@ mod tests {
         assert_eq!(key_vault_resource(&s), "https://vault.stack.local");
     }
 
+    #[derive(Debug)]
+    struct Counting(std::sync::atomic::AtomicUsize, i64);
+
+    #[async_trait]
+    impl TokenCredential for Counting {
+        async fn get_token(&self, _: &[&str], _: Option<TokenRequestOptions<'_>>) -> azure_core::Result<AccessToken> {
+            let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(AccessToken::new(
+                format!("t{n}"),
+                OffsetDateTime::now_utc() + AzDuration::seconds(self.1),
+            ))
+        }
+    }
+
+    struct Logins(std::sync::Mutex<Vec<&'static str>>);
+    impl CallObserver for Logins {
+        fn observe(&self, provider: &'static str, call: &'static str, _: bool, _: std::time::Duration) {
+            assert_eq!(provider, LABEL);
+            self.0.lock().unwrap().push(call);
+        }
+    }
+
+    #[tokio::test]
+    async fn tokens_are_cached_until_near_expiry_and_per_scope() {
+        let logins = Arc::new(Logins(Default::default()));
+        let inner = Arc::new(Counting(Default::default(), 3600));
+        let cred = CachingCredential::new(inner.clone(), logins.clone());
+        let reads = (0..20).map(|_| cred.get_token(&["https://vault.azure.net/.default"], None));
+        for t in futures::future::join_all(reads).await {
+            assert_eq!(t.unwrap().token.secret(), "t0");
+        }
+        assert_eq!(
+            inner.0.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "concurrent callers share one request"
+        );
+        cred.get_token(&["other/.default"], None).await.unwrap();
+        assert_eq!(*logins.0.lock().unwrap(), vec!["Login", "Login"]);
+
+        // A token that expires within the refresh margin is renewed on every use.
+        let short = Arc::new(Counting(Default::default(), 200));
+        let cred = CachingCredential::new(short.clone(), logins);
+        cred.get_token(&["s"], None).await.unwrap();
+        cred.get_token(&["s"], None).await.unwrap();
+        assert_eq!(short.0.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
     #[test]
     fn ids_from_several_sources_must_agree() {
         assert_eq!(
