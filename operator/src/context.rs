@@ -94,4 +94,7 @@ pub struct Context {
     pub es_queue: Scheduler<Key>,
     pub store_queue: Scheduler<(syncret_crds::secretstore::StoreKind, Key)>,
     pub ces_queue: Scheduler<Key>,
+    /// ExternalSecret statuses this operator wrote and the reflector has not shown yet: a reconcile right after a
+    /// sync (e.g. woken by our own Secret write) sees them, so it does not sync again.
+    pub written_status: std::sync::Mutex<std::collections::HashMap<Key, syncret_crds::ExternalSecretStatus>>,
 }

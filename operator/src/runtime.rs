@@ -122,6 +122,7 @@ pub async fn start_with_registry(
         es_queue: Scheduler::new(),
         store_queue: Scheduler::new(),
         ces_queue: Scheduler::new(),
+        written_status: Default::default(),
     });
     let (admin, admin_addr) = match &opts.admin_addr {
         Some(addr) => {

@@ -13,6 +13,8 @@ pub mod property;
 pub mod registry;
 pub mod value;
 
+#[cfg(feature = "azure")]
+pub mod azure;
 #[cfg(feature = "fake")]
 pub mod fake;
 #[cfg(feature = "gcp")]

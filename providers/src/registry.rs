@@ -85,6 +85,8 @@ impl Registry {
         providers.push(Arc::new(crate::kubernetes::Kubernetes));
         #[cfg(feature = "gcp")]
         providers.push(Arc::new(crate::gcp::Gcp::default()));
+        #[cfg(feature = "azure")]
+        providers.push(Arc::new(crate::azure::AzureKeyVault::default()));
         Self { providers }
     }
 

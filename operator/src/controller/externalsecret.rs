@@ -74,17 +74,37 @@ pub async fn reconcile(ctx: &Arc<Context>, key: &Key) -> Next {
     else {
         ctx.metrics.external_secrets.remove(&key.namespace, &key.name);
         ctx.secrets.remove_es(key);
+        ctx.written_status.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
         return Next::Idle;
     };
     if es.metadata.deletion_timestamp.is_some() {
+        ctx.written_status.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
         return finalize(ctx, &es).await;
     }
+    let es = with_written_status(ctx, key, es);
     let result = sync(ctx, &es, key).await;
     let ok = !matches!(result, Next::Retry(_));
     ctx.metrics
         .external_secrets
         .reconciled(&key.namespace, &key.name, ok, start.elapsed());
     result
+}
+
+/// The ExternalSecret with the status we last wrote, if the reflector has not caught up with it yet.
+fn with_written_status(ctx: &Context, key: &Key, es: Arc<ExternalSecret>) -> Arc<ExternalSecret> {
+    let mut written = ctx.written_status.lock().unwrap_or_else(|e| e.into_inner());
+    match written.get(key) {
+        Some(w) if es.status.as_ref() == Some(w) => {
+            written.remove(key);
+            es
+        }
+        Some(w) => {
+            let mut newer = (*es).clone();
+            newer.status = Some(w.clone());
+            Arc::new(newer)
+        }
+        None => es,
+    }
 }
 
 async fn sync(ctx: &Arc<Context>, es: &Arc<ExternalSecret>, key: &Key) -> Next {
@@ -562,10 +582,19 @@ async fn patch_status(ctx: &Context, es: &ExternalSecret, status: ExternalSecret
     let api: Api<ExternalSecret> = Api::namespaced(ctx.client.clone(), &es.namespace().unwrap_or_default());
     let patch = serde_json::json!({ "status": status });
     ctx.api_limiter.acquire().await;
+    let key = Key::new(es.namespace().unwrap_or_default(), es.name_any());
+    ctx.written_status
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key.clone(), status.clone());
     if let Err(e) = api
         .patch_status(&es.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
         .await
     {
+        ctx.written_status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
         tracing::debug!(externalsecret = %es.name_any(), error = %e, "unable to update ExternalSecret status");
     }
 }
