@@ -17,6 +17,8 @@ pub mod value;
 pub mod fake;
 #[cfg(feature = "kubernetes")]
 pub mod kubernetes;
+#[cfg(feature = "vault")]
+pub mod vault;
 
 pub use cache::{CacheKey, ClientCache};
 pub use client::{
