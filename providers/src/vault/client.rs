@@ -185,7 +185,11 @@ impl VaultClient {
             base,
         })?;
         let label = s.flavor.label();
-        let token = observed(&observer, label, "Login", auth::login(&s, &creds, &http)).await?;
+        let token = if s.logs_in() {
+            observed(&observer, label, "Login", auth::login(&s, &creds, &http)).await?
+        } else {
+            auth::login(&s, &creds, &http).await?
+        };
         Ok(Self {
             s,
             creds,
@@ -341,6 +345,13 @@ impl VaultClient {
             let data = env
                 .data
                 .ok_or_else(|| ProviderError::NotFound { key: key.to_string() })?;
+            // KV v1 answers every read with the mount's default lease (32 days); only a `ttl` key (or a real lease,
+            // e.g. dynamic credentials read through a v1 store) makes it meaningful.
+            let lease = if !env.lease_id.is_empty() || data.contains_key("ttl") {
+                Duration::from_secs(env.lease_duration)
+            } else {
+                Duration::ZERO
+            };
             let custom_metadata = match data.get("custom_metadata") {
                 Some(Value::Object(m)) => m.clone(),
                 _ => Map::new(),
@@ -349,7 +360,7 @@ impl VaultClient {
                 data,
                 version: 0,
                 custom_metadata,
-                lease: Duration::from_secs(env.lease_duration),
+                lease,
             })
         }
     }

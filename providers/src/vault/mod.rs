@@ -178,6 +178,11 @@ impl Settings {
             .or(self.namespace.as_deref())
     }
 
+    /// Whether the auth block logs in (every method but `tokenSecretRef`; no auth at all does not either).
+    pub fn logs_in(&self) -> bool {
+        self.auth.as_ref().is_some_and(|a| a.token_secret_ref.is_none())
+    }
+
     /// Whether a ClusterSecretStore resolves these refs per ExternalSecret namespace (ESO's `isReferentSpec`).
     pub fn is_referent(&self) -> bool {
         let none = |ns: &Option<String>| ns.as_deref().is_none_or(str::is_empty);
