@@ -517,7 +517,7 @@ async fn two_hundred_external_secrets_one_login() -> anyhow::Result<()> {
             .join("\n")
     );
     let reads = bao.count("read", "secret/data/s7");
-    assert!(reads >= 1 && reads <= 20, "reads of s7: {reads}");
+    assert!((1..=20).contains(&reads), "reads of s7: {reads}");
     // Operator shutdown closes the client, which revokes its token.
     op.stop().await;
     eventually(Duration::from_secs(10), "token revoked on shutdown", || async {
@@ -560,8 +560,8 @@ async fn kubernetes_auth_through_tokenreview() -> anyhow::Result<()> {
         )
         .await?
         .status
-        .context("token")?
-        .token;
+        .and_then(|s| s.token)
+        .context("token")?;
     let kubeconfig = kube::config::Kubeconfig::read_from(cp.kubeconfig())?;
     let cluster = kubeconfig.clusters[0].cluster.as_ref().context("cluster")?;
     let host = cluster.server.clone().context("server")?;
@@ -952,5 +952,289 @@ async fn token_renewal_relogin_and_revocation() -> anyhow::Result<()> {
         "a closed client does not log in again"
     );
     assert_eq!(bao.count("update", "auth/approle/login"), 2);
+    Ok(())
+}
+
+/// JWT auth with a ServiceAccount token (`kubernetesServiceAccountToken`, audience `vault`) that OpenBao checks
+/// against the test apiserver's JWKS (`/openid/v1/jwks`, readable anonymously through a binding this test makes),
+/// and with a JWT read from a Secret.
+#[tokio::test]
+async fn jwt_auth_with_service_account_tokens() -> anyhow::Result<()> {
+    let cp = ControlPlane::shared().await?;
+    let ns = cp.namespace("vault-jwt").await?;
+    let bao = Bao::start().await?;
+    let sas: Api<ServiceAccount> = ns.api();
+    sas.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "app"}}))?,
+    )
+    .await?;
+    let crbs: Api<ClusterRoleBinding> = Api::all(ns.client.clone());
+    let binding = format!("{}-oidc-discovery", ns.name);
+    crbs.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({
+            "metadata": {"name": binding},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                        "name": "system:service-account-issuer-discovery"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:unauthenticated"}],
+        }))?,
+    )
+    .await?;
+    let kubeconfig = kube::config::Kubeconfig::read_from(cp.kubeconfig())?;
+    let cluster = kubeconfig.clusters[0].cluster.as_ref().context("cluster")?;
+    let host = cluster.server.clone().context("server")?;
+    let ca_pem = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(cluster.certificate_authority_data.as_deref().context("CA data")?)?,
+    )?;
+    bao.post("sys/auth/jwt", json!({"type": "jwt"})).await?;
+    // The binding may take a moment to reach the authorizer's cache.
+    let mut configured = Err(anyhow::anyhow!("not tried"));
+    for _ in 0..50 {
+        configured = bao
+            .post(
+                "auth/jwt/config",
+                json!({"jwks_url": format!("{host}/openid/v1/jwks"), "jwks_ca_pem": ca_pem,
+                       "bound_issuer": "https://kubernetes.default.svc.cluster.local"}),
+            )
+            .await;
+        if configured.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    configured?;
+    bao.post(
+        "sys/policies/acl/read",
+        json!({"policy": "path \"secret/*\" { capabilities = [\"read\"] }"}),
+    )
+    .await?;
+    bao.post(
+        "auth/jwt/role/syncret",
+        json!({"role_type": "jwt", "bound_audiences": ["vault"], "user_claim": "sub",
+               "bound_subject": format!("system:serviceaccount:{}:app", ns.name), "token_policies": ["read"]}),
+    )
+    .await?;
+    bao.kv2("app", json!({"password": "from-jwt"})).await?;
+    bao.srv.clear_requests()?;
+    let op = Operator::start(&ns).await?;
+    apply(
+        &ns.api::<SecretStore>(),
+        &store_yaml(
+            &op.class,
+            "vault",
+            &format!(
+                "    vault:\n      server: {}\n      path: secret\n      auth:\n        jwt:\n          role: syncret\n          kubernetesServiceAccountToken:\n            serviceAccountRef: {{name: app}}\n",
+                bao.addr()
+            ),
+        ),
+    )
+    .await?;
+    let (status, reason, msg) = store_ready(&ns, "vault").await?;
+    assert_eq!((status.as_str(), reason.as_str()), ("True", "Valid"), "{msg}");
+    apply(
+        &ns.api::<ExternalSecret>(),
+        r#"
+apiVersion: external-secrets.io/v1
+kind: ExternalSecret
+metadata: {name: app}
+spec:
+  refreshInterval: 1h
+  secretStoreRef: {name: vault, kind: SecretStore}
+  target: {name: app}
+  data:
+  - {secretKey: password, remoteRef: {key: app, property: password}}
+"#,
+    )
+    .await?;
+    assert_eq!(wait_secret(&ns, "app").await?["password"], "from-jwt");
+    assert_eq!(bao.count("update", "auth/jwt/login"), 1);
+    op.stop().await;
+
+    // A JWT from a Secret: one with the wrong audience is refused, one with `vault` works.
+    for (aud, ok) in [("not-vault", false), ("vault", true)] {
+        let jwt = sas
+            .create_token_request(
+                "app",
+                &PostParams::default(),
+                &serde_json::from_value(json!({"spec": {"audiences": [aud], "expirationSeconds": 600}}))?,
+            )
+            .await?
+            .status
+            .and_then(|s| s.token)
+            .context("token")?;
+        let name = format!("jwt-{aud}");
+        secret(&ns, &name, &[("jwt", &jwt)]).await?;
+        let got = client_for(
+            &ns,
+            json!({"vault": {"server": bao.addr(), "path": "secret",
+                             "auth": {"jwt": {"role": "syncret", "secretRef": {"name": name, "key": "jwt"}}}}}),
+            Arc::new(Calls::default()),
+        )
+        .await;
+        match (got, ok) {
+            (Ok(c), true) => assert_eq!(
+                text(&c.get_secret(&RemoteKey::new("app")).await?),
+                r#"{"password":"from-jwt"}"#
+            ),
+            (Err(ProviderError::Auth(m)), false) => assert!(m.contains("jwt login at auth/jwt refused"), "{m}"),
+            (Err(e), _) => bail!("audience {aud}: {e}"),
+            (Ok(_), false) => bail!("audience {aud} was accepted"),
+        }
+    }
+    crbs.delete(&binding, &Default::default()).await?;
+    Ok(())
+}
+
+/// Runs openssl; fails with its stderr.
+fn openssl(dir: &std::path::Path, args: &[&str]) -> anyhow::Result<()> {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()?;
+    if !out.status.success() {
+        bail!("openssl {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
+/// HTTPS: the server CA from `caBundle` or from `caProvider` (a ConfigMap), the platform roots refusing the
+/// test CA, and the `cert` auth method with a client certificate from a test CA of our own.
+#[tokio::test]
+async fn tls_ca_bundle_ca_provider_and_cert_auth() -> anyhow::Result<()> {
+    let cp = ControlPlane::shared().await?;
+    let ns = cp.namespace("vault-tls").await?;
+    let bao = Bao::start_tls().await?;
+    let server_ca = bao.srv.ca_cert_pem()?.context("CA")?;
+    // A client CA and a client certificate it signed.
+    let dir = bao.srv.dir()?.join("client-pki");
+    std::fs::create_dir_all(&dir)?;
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=syncret-client-ca",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+        ],
+    )?;
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            "/CN=syncret",
+            "-keyout",
+            "client.key",
+            "-out",
+            "client.csr",
+        ],
+    )?;
+    std::fs::write(dir.join("ext"), "extendedKeyUsage=clientAuth\n")?;
+    openssl(
+        &dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "client.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "ext",
+            "-out",
+            "client.crt",
+        ],
+    )?;
+    let read = |f: &str| std::fs::read_to_string(dir.join(f));
+    let (client_ca, client_crt, client_key) = (read("ca.crt")?, read("client.crt")?, read("client.key")?);
+    bao.post(
+        "sys/policies/acl/read",
+        json!({"policy": "path \"secret/*\" { capabilities = [\"read\"] }"}),
+    )
+    .await?;
+    bao.post("sys/auth/cert", json!({"type": "cert"})).await?;
+    bao.post(
+        "auth/cert/certs/syncret",
+        json!({"certificate": client_ca, "token_policies": ["read"], "allowed_common_names": ["syncret"]}),
+    )
+    .await?;
+    bao.kv2("app", json!({"password": "over-tls"})).await?;
+    secret(&ns, "client", &[("tls.crt", &client_crt), ("tls.key", &client_key)]).await?;
+    secret(&ns, "vault-token", &[("token", bao.srv.root_token())]).await?;
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = ns.api();
+    cms.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "vault-ca"}, "data": {"ca.crt": server_ca}}))?,
+    )
+    .await?;
+    bao.srv.clear_requests()?;
+    let op = Operator::start(&ns).await?;
+    let ca_b64 = base64::engine::general_purpose::STANDARD.encode(&server_ca);
+    let stores = [
+        (
+            "cert",
+            format!(
+                "    vault:\n      server: {}\n      path: secret\n      caBundle: {ca_b64}\n      auth:\n        cert:\n          vaultRole: syncret\n          clientCert: {{name: client, key: tls.crt}}\n          secretRef: {{name: client, key: tls.key}}\n",
+                bao.addr()
+            ),
+        ),
+        (
+            "caprovider",
+            format!(
+                "    vault:\n      server: {}\n      path: secret\n      caProvider: {{type: ConfigMap, name: vault-ca, key: ca.crt}}\n      tls: {{certSecretRef: {{name: client}}, keySecretRef: {{name: client}}}}\n      auth:\n        tokenSecretRef: {{name: vault-token, key: token}}\n",
+                bao.addr()
+            ),
+        ),
+        (
+            "noca",
+            format!(
+                "    vault:\n      server: {}\n      path: secret\n      auth:\n        tokenSecretRef: {{name: vault-token, key: token}}\n",
+                bao.addr()
+            ),
+        ),
+    ];
+    for (name, provider) in &stores {
+        apply(&ns.api::<SecretStore>(), &store_yaml(&op.class, name, provider)).await?;
+    }
+    for (name, _) in &stores[..2] {
+        let (status, _, msg) = store_ready(&ns, name).await?;
+        assert_eq!(status, "True", "{name}: {msg}");
+        apply(
+            &ns.api::<ExternalSecret>(),
+            &format!(
+                "apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata: {{name: {name}}}\nspec:\n  refreshInterval: 1h\n  secretStoreRef: {{name: {name}, kind: SecretStore}}\n  target: {{name: {name}}}\n  data:\n  - {{secretKey: password, remoteRef: {{key: app, property: password}}}}\n"
+            ),
+        )
+        .await?;
+        assert_eq!(wait_secret(&ns, name).await?["password"], "over-tls", "{name}");
+    }
+    assert_eq!(bao.count("update", "auth/cert/login"), 1);
+    let (status, _, msg) = store_ready(&ns, "noca").await?;
+    assert_eq!(status, "False");
+    assert!(msg.to_lowercase().contains("certificate"), "{msg}");
+    op.stop().await;
     Ok(())
 }
