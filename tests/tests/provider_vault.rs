@@ -624,6 +624,39 @@ spec:
     let data = wait_secret(&ns, "app").await?;
     assert_eq!(data["password"], "from-k8s-auth");
     assert_eq!(bao.count("update", "auth/kubernetes/login"), 1);
+    assert_eq!(bao.count("update", "auth/token/revoke-self"), 0);
+
+    // A spec change (new generation): a new client logs in once, the old one's token is revoked.
+    apply(
+        &ns.api::<SecretStore>(),
+        &store_yaml(
+            &op.class,
+            "vault",
+            &format!(
+                "    vault:\n      server: {}\n      path: secret\n      headers: {{X-Team: blue}}\n      auth:\n        kubernetes:\n          mountPath: kubernetes\n          role: syncret\n          serviceAccountRef: {{name: app}}\n",
+                bao.addr()
+            ),
+        ),
+    )
+    .await?;
+    eventually(
+        Duration::from_secs(30),
+        "a login for the new generation and the old token revoked",
+        || async {
+            (bao.count("update", "auth/kubernetes/login") == 2 && bao.count("update", "auth/token/revoke-self") == 1)
+                .then_some(())
+        },
+    )
+    .await?;
+    // Store deleted: its token is revoked.
+    ns.api::<SecretStore>().delete("vault", &Default::default()).await?;
+    eventually(
+        Duration::from_secs(30),
+        "the token revoked when the store is deleted",
+        || async { (bao.count("update", "auth/token/revoke-self") == 2).then_some(()) },
+    )
+    .await?;
+    assert_eq!(bao.count("update", "auth/kubernetes/login"), 2);
 
     // A ServiceAccount the role does not bind: OpenBao's TokenReview accepts the token, the role refuses it.
     sas.create(
