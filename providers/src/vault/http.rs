@@ -460,6 +460,135 @@ mod tests {
         assert!(!err.to_string().contains("s3cr3t"));
     }
 
+    /// A one-port HTTP/1.1 server that answers with `script` in order and records each request head.
+    async fn scripted(script: Vec<(u16, &'static str)>) -> (String, Arc<Mutex<Vec<String>>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            let mut script = script.into_iter();
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let mut buf = Vec::new();
+                loop {
+                    let mut chunk = [0u8; 4096];
+                    let Ok(n) = conn.read(&mut chunk).await else { break };
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    if buf.len() < end + 4 + len {
+                        continue;
+                    }
+                    buf.drain(..end + 4 + len);
+                    log.lock().unwrap().push(head);
+                    let (status, extra) = script.next().unwrap_or((500, ""));
+                    let body = r#"{"data":{"ttl":5}}"#;
+                    let resp = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{extra}\r\n{body}",
+                        body.len()
+                    );
+                    if conn.write_all(resp.as_bytes()).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        (format!("http://{addr}"), seen)
+    }
+
+    #[tokio::test]
+    async fn requests_carry_headers_and_read_your_writes_echoes_the_index() {
+        let (server, seen) = scripted(vec![
+            (200, "x-vault-index: idx-1\r\n"),
+            (412, ""),
+            (200, "x-vault-index: idx-2\r\n"),
+            (200, ""),
+        ])
+        .await;
+        let custom: BTreeMap<String, String> = [("X-Team".to_string(), "blue".to_string())].into();
+        let http = Http::new(&Options {
+            server: &server,
+            ca_pem: b"",
+            identity: None,
+            identity_field: None,
+            headers: &custom,
+            read_your_writes: true,
+            forward_inconsistent: true,
+            base: "b",
+        })
+        .unwrap();
+        let req = vaultrs::api::token::requests::LookupTokenSelfRequest::builder()
+            .build()
+            .unwrap();
+        for _ in 0..3 {
+            let env: Envelope<serde_json::Value> = http.call(&req, Some("tok"), Some("ns1")).await.unwrap();
+            assert_eq!(env.data.unwrap()["ttl"], 5);
+        }
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 4, "three calls, one retried after 412");
+        for head in &seen {
+            assert!(head.starts_with("get /v1/auth/token/lookup-self "), "{head}");
+            for h in [
+                "x-vault-request: true",
+                "x-vault-inconsistent: forward-active-node",
+                "x-team: blue",
+                "x-vault-token: tok",
+                "x-vault-namespace: ns1",
+            ] {
+                assert!(head.contains(h), "{h} missing in {head}");
+            }
+        }
+        let index = |h: &str| {
+            h.lines()
+                .find_map(|l| l.strip_prefix("x-vault-index: "))
+                .map(str::to_string)
+        };
+        assert_eq!(index(&seen[0]), None);
+        assert_eq!(index(&seen[1]).as_deref(), Some("idx-1"));
+        assert_eq!(
+            index(&seen[2]).as_deref(),
+            Some("idx-1"),
+            "the retry after 412 sends the same index"
+        );
+        assert_eq!(index(&seen[3]).as_deref(), Some("idx-2"));
+    }
+
+    #[tokio::test]
+    async fn without_read_your_writes_no_index_is_sent_and_412_fails() {
+        let (server, seen) = scripted(vec![(200, "x-vault-index: idx-1\r\n"), (412, "")]).await;
+        let http = Http::new(&Options {
+            server: &server,
+            ca_pem: b"",
+            identity: None,
+            identity_field: None,
+            headers: &BTreeMap::new(),
+            read_your_writes: false,
+            forward_inconsistent: false,
+            base: "b",
+        })
+        .unwrap();
+        let req = vaultrs::api::token::requests::LookupTokenSelfRequest::builder()
+            .build()
+            .unwrap();
+        let _: Envelope<serde_json::Value> = http.call(&req, None, None).await.unwrap();
+        let err = http.call::<_, serde_json::Value>(&req, None, None).await.unwrap_err();
+        assert_eq!(err.status, Some(412));
+        let seen = seen.lock().unwrap().clone();
+        assert!(!seen[1].contains("x-vault-index") && !seen[1].contains("x-vault-token"));
+        assert!(!seen[0].contains("x-vault-inconsistent"));
+    }
+
     #[test]
     fn envelopes_parse_with_missing_fields() {
         let e: Envelope<serde_json::Value> = serde_json::from_str(r#"{"data":{"a":"b"},"lease_duration":60}"#).unwrap();
