@@ -777,6 +777,10 @@ async fn openbao_userpass_and_bad_credentials() -> anyhow::Result<()> {
     // A read the token's policy does not allow: the ExternalSecret names the key and Vault's answer.
     let (_, msg) = es_condition(&ns, "denied", "False").await?;
     assert!(msg.contains("private") && msg.contains("permission denied"), "{msg}");
+    assert!(msg.contains("policies do not allow"), "{msg}");
+    // ... and costs no new login: the client (and its token) is kept.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(metric_calls(&op, "OpenBao", "Login"), 1);
 
     let (status, _, msg) = store_ready(&ns, "badtoken").await?;
     assert_eq!(status, "False");
@@ -842,7 +846,8 @@ async fn push_delete_exists_kv2() -> anyhow::Result<()> {
         .push_secret(&at("foreign", Some("a")), &SecretValue::from("x"))
         .await
         .unwrap_err();
-    assert!(matches!(err, ProviderError::AccessDenied(_)), "{err}");
+    assert!(matches!(err, ProviderError::InvalidValue { .. }), "{err}");
+    assert!(!err.invalidates_client(), "a refusal keeps the client (and its token)");
     assert_eq!(
         bao.call("GET", "secret/data/foreign", None).await?["data"]["data"]["a"],
         "1"
@@ -852,15 +857,25 @@ async fn push_delete_exists_kv2() -> anyhow::Result<()> {
         bao.call("GET", "secret/data/foreign", None).await?["data"]["data"]["a"],
         "1"
     );
-    // A key that appears between syncret's read and its write: the check-and-set version 0 refuses it. Simulated
-    // by a soft-deleted foreign key (metadata exists, no readable data).
+    // Every write carried a check-and-set version: 0 to create, then the version read before writing, so a key
+    // created or changed by someone else in between is refused by OpenBao itself.
+    let audit = std::fs::read_to_string(bao.srv.dir()?.join("audit.log"))?;
+    let cas: Vec<u64> = audit
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["type"] == "request" && v["request"]["path"] == "secret/data/pushed")
+        .filter(|v| v["request"]["operation"] == "update")
+        .filter_map(|v| v["request"]["data"]["options"]["cas"].as_u64())
+        .collect();
+    assert_eq!(cas, vec![0, 1, 2]);
+    // A soft-deleted key someone else made (metadata, no readable data) is not taken over either.
     bao.kv2("ghost", json!({"a": "1"})).await?;
     bao.call("DELETE", "secret/data/ghost", None).await?;
     let err = c
         .push_secret(&at("ghost", Some("a")), &SecretValue::from("x"))
         .await
         .unwrap_err();
-    assert!(matches!(err, ProviderError::AccessDenied(_)), "{err}");
+    assert!(matches!(err, ProviderError::InvalidValue { .. }), "{err}");
 
     // Deleting a property keeps the rest; deleting the last one removes the key with its metadata.
     c.push_secret(&at("two", Some("a")), &SecretValue::from("1")).await?;

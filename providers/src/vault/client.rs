@@ -290,13 +290,38 @@ impl VaultClient {
     ) -> Result<Envelope<T>> {
         let token = self.token().await?;
         let ns = self.s.namespace.as_deref();
-        observed(&self.observer, self.label, call, async {
+        let res = observed(&self.observer, self.label, call, async {
             self.http
                 .call(endpoint, Some(&token), ns)
                 .await
                 .map_err(|e| map_err(e, key))
         })
-        .await
+        .await;
+        match res {
+            Err(ProviderError::AccessDenied(m)) => Err(self.denied(&token, m).await),
+            other => other,
+        }
+    }
+
+    /// Vault answers 403 `permission denied` both for a token that no longer works and for a path its policies
+    /// do not allow. The first must replace the client (a new login), the second must not: a key the policy
+    /// forbids would otherwise cost a login per retry. One `LookupSelf` tells them apart.
+    async fn denied(&self, token: &str, message: String) -> ProviderError {
+        let ns = self.s.auth_namespace();
+        let looked = observed(&self.observer, self.label, "LookupSelf", async {
+            auth::lookup(&self.http, token, ns)
+                .await
+                .map_err(|e| map_err(e, "auth/token/lookup-self"))
+        })
+        .await;
+        match looked {
+            Ok(_) => ProviderError::invalid_config(
+                format!("{}.auth", self.s.base),
+                format!("the token's policies do not allow this: {message}"),
+            ),
+            Err(ProviderError::AccessDenied(m)) => ProviderError::Auth(format!("the Vault token no longer works: {m}")),
+            Err(_) => ProviderError::AccessDenied(message),
+        }
     }
 
     /// Reads a secret's data (and for KV v2 its version and custom metadata).
@@ -474,10 +499,11 @@ impl VaultClient {
             let req = built(b.build())?;
             match self.call::<_, Value>("WriteSecretData", &req, key).await {
                 Ok(_) => Ok(()),
+                // Retried: the next attempt reads the new version and checks ownership again.
                 Err(ProviderError::Transport(m)) if m.contains("check-and-set") => {
-                    Err(ProviderError::AccessDenied(format!(
-                        "{key:?} was created or changed by someone else while syncret was writing it \
-                         (check-and-set failed); not overwritten"
+                    Err(ProviderError::Transport(format!(
+                        "{key:?} was changed by someone else while syncret was writing it (check-and-set \
+                         failed); not overwritten, will retry"
                     )))
                 }
                 Err(e) => Err(e),
@@ -519,11 +545,15 @@ impl VaultClient {
         }
     }
 
+    /// A refusal that says nothing about the credentials, so it is not `AccessDenied` (which replaces the client).
     fn not_ours(key: &str) -> ProviderError {
-        ProviderError::AccessDenied(format!(
-            "{key:?} exists and was not created by a PushSecret (no custom_metadata {MANAGED_BY}={MANAGED_BY_VALUE}); \
-             not overwritten"
-        ))
+        ProviderError::InvalidValue {
+            key: key.to_string(),
+            message: format!(
+                "exists and was not created by a PushSecret (no custom_metadata {MANAGED_BY}={MANAGED_BY_VALUE}); \
+                 not overwritten"
+            ),
+        }
     }
 }
 
