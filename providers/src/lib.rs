@@ -21,6 +21,8 @@ pub mod fake;
 pub mod gcp;
 #[cfg(feature = "kubernetes")]
 pub mod kubernetes;
+#[cfg(feature = "vault")]
+pub mod vault;
 
 pub use cache::{CacheKey, ClientCache};
 pub use client::{

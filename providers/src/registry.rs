@@ -87,6 +87,8 @@ impl Registry {
         providers.push(Arc::new(crate::gcp::Gcp::default()));
         #[cfg(feature = "azure")]
         providers.push(Arc::new(crate::azure::AzureKeyVault::default()));
+        #[cfg(feature = "vault")]
+        providers.extend(crate::vault::providers());
         Self { providers }
     }
 
