@@ -97,4 +97,6 @@ pub struct Context {
     /// ExternalSecret statuses this operator wrote and the reflector has not shown yet: a reconcile right after a
     /// sync (e.g. woken by our own Secret write) sees them, so it does not sync again.
     pub written_status: std::sync::Mutex<std::collections::HashMap<Key, syncret_crds::ExternalSecretStatus>>,
+    /// When a leased value read for an ExternalSecret must be re-fetched (two thirds into its lease).
+    pub lease_due: std::sync::Mutex<std::collections::HashMap<Key, std::time::Instant>>,
 }

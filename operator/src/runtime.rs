@@ -123,6 +123,7 @@ pub async fn start_with_registry(
         store_queue: Scheduler::new(),
         ces_queue: Scheduler::new(),
         written_status: Default::default(),
+        lease_due: Default::default(),
     });
     let (admin, admin_addr) = match &opts.admin_addr {
         Some(addr) => {

@@ -1286,3 +1286,51 @@ async fn tls_ca_bundle_ca_provider_and_cert_auth() -> anyhow::Result<()> {
     op.stop().await;
     Ok(())
 }
+
+/// A leased value (KV v1 with `ttl`) is re-fetched at two thirds of its lease, well before `refreshInterval`, so
+/// the Secret follows a rotated value (dynamic secrets are re-issued before they expire).
+#[tokio::test]
+async fn leased_values_are_refetched_before_they_expire() -> anyhow::Result<()> {
+    let cp = ControlPlane::shared().await?;
+    let ns = cp.namespace("vault-lease").await?;
+    let bao = Bao::start().await?;
+    bao.post("sys/mounts/kv1", json!({"type": "kv", "options": {"version": "1"}}))
+        .await?;
+    bao.post("kv1/rotating", json!({"password": "first", "ttl": "3s"}))
+        .await?;
+    secret(&ns, "vault-token", &[("token", bao.srv.root_token())]).await?;
+    let op = Operator::start(&ns).await?;
+    apply(
+        &ns.api::<SecretStore>(),
+        &store_yaml(
+            &op.class,
+            "lease",
+            &format!(
+                "    vault:\n      server: {}\n      path: kv1\n      version: v1\n      auth:\n        tokenSecretRef: {{name: vault-token, key: token}}\n",
+                bao.addr()
+            ),
+        ),
+    )
+    .await?;
+    apply(
+        &ns.api::<ExternalSecret>(),
+        "apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata: {name: leased}\nspec:\n  refreshInterval: 1h\n  secretStoreRef: {name: lease, kind: SecretStore}\n  data:\n  - {secretKey: password, remoteRef: {key: rotating, property: password}}\n",
+    )
+    .await?;
+    let data = wait_secret(&ns, "leased").await?;
+    assert_eq!(data.get("password").map(String::as_str), Some("first"));
+    bao.post("kv1/rotating", json!({"password": "second", "ttl": "3s"}))
+        .await?;
+    let secrets = ns.api::<k8s_openapi::api::core::v1::Secret>();
+    syncret_tests::eventually(
+        Duration::from_secs(20),
+        "the re-issued value before the lease ends",
+        || async {
+            let s = secrets.get("leased").await.ok()?;
+            (s.data?.get("password")?.0 == b"second").then_some(())
+        },
+    )
+    .await?;
+    op.stop().await;
+    Ok(())
+}

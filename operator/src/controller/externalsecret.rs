@@ -75,6 +75,7 @@ pub async fn reconcile(ctx: &Arc<Context>, key: &Key) -> Next {
         ctx.metrics.external_secrets.remove(&key.namespace, &key.name);
         ctx.secrets.remove_es(key);
         ctx.written_status.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+        ctx.lease_due.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
         return Next::Idle;
     };
     if es.metadata.deletion_timestamp.is_some() {
@@ -153,7 +154,15 @@ async fn sync(ctx: &Arc<Context>, es: &Arc<ExternalSecret>, key: &Key) -> Next {
 
     // Refresh decision: skip the provider when nothing is due and the Secret is known to be intact.
     let now = Utc::now();
-    if !refresh::should_refresh(es, now) && previous_target.is_none() {
+    let lease_due = {
+        let mut leases = ctx.lease_due.lock().unwrap_or_else(|p| p.into_inner());
+        let due = leases.get(key).is_some_and(|at| Instant::now() >= *at);
+        if due {
+            leases.remove(key);
+        }
+        due
+    };
+    if !refresh::should_refresh(es, now) && previous_target.is_none() && !lease_due {
         let intact = es.spec.target.creation_policy == ExternalSecretCreationPolicy::Orphan
             || es.spec.target.creation_policy == ExternalSecretCreationPolicy::None
             || ctx.secrets.known_valid(&secret_key)
@@ -168,8 +177,27 @@ async fn sync(ctx: &Arc<Context>, es: &Arc<ExternalSecret>, key: &Key) -> Next {
     }
 
     // Fetch, render, write.
-    match fetch_and_write(ctx, es, key, &plan, &stores, &target, &secret_key).await {
-        Ok((reason, message)) => succeeded(ctx, es, &target, reason, message, now).await,
+    let mut lease = None;
+    match fetch_and_write(ctx, es, key, &plan, &stores, &target, &secret_key, &mut lease).await {
+        Ok((reason, message)) => match succeeded(ctx, es, &target, reason, message, now).await {
+            // A leased value (Vault dynamic secrets, KV with ttl) is re-fetched at two thirds of its lease.
+            Next::After(next) if lease.is_some() => {
+                let early = lease.map(|l| l.mul_f64(2.0 / 3.0).max(Duration::from_secs(1)));
+                if let Some(e) = early {
+                    // Due a little before the requeue, which refresh jitter may bring forward by up to 10%.
+                    let due = Instant::now() + e.mul_f64(0.85);
+                    ctx.lease_due
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(key.clone(), due);
+                }
+                Next::After(match (next, early) {
+                    (Some(n), Some(e)) => Some(n.min(e)),
+                    (n, e) => n.or(e),
+                })
+            }
+            other => other,
+        },
         Err(f) => failed(ctx, es, f).await,
     }
 }
@@ -183,6 +211,7 @@ async fn fetch_and_write(
     stores: &BTreeMap<StoreId, StoreInfo>,
     target: &str,
     secret_key: &Key,
+    lease: &mut Option<Duration>,
 ) -> Result<(&'static str, &'static str), Failure> {
     let answers = ctx
         .reads
@@ -193,6 +222,7 @@ async fn fetch_and_write(
             retry: true,
             retry_after: e.retry_after(),
         })?;
+    *lease = answers.expires_in;
     let delims = ctx.settings.delims.clone();
     let transform = move |tpl: &str, k: &str| -> Result<String, String> {
         let data: BTreeMap<String, Vec<u8>> = [("value".to_string(), k.as_bytes().to_vec())].into();
