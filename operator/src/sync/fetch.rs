@@ -98,6 +98,24 @@ impl Plan {
         s
     }
 
+    /// For a store whose provider takes `remoteRef.property` as part of the request (the webhook renders it into
+    /// its templates): the property moves into the read's key, so it reaches the provider (and reads that differ
+    /// only by property stay distinct), and is not applied to the answer.
+    pub fn pass_property(&mut self, to: &StoreId) {
+        for item in &mut self.items {
+            if let Item::Extract {
+                store, key, property, ..
+            }
+            | Item::Data {
+                store, key, property, ..
+            } = item
+                && store == to
+            {
+                key.property = property.take();
+            }
+        }
+    }
+
     /// The distinct single-key reads per store (what `data[]` and `extract` need), de-duplicated.
     pub fn gets(&self) -> BTreeMap<StoreId, Vec<RemoteKey>> {
         let mut out: BTreeMap<StoreId, Vec<RemoteKey>> = BTreeMap::new();
@@ -134,6 +152,7 @@ fn remote_key(r: &ExternalSecretDataRemoteRef) -> RemoteKey {
         key: r.key.clone(),
         version: Some(r.version.clone()).filter(|v| !v.is_empty()),
         fetch_metadata: r.metadata_policy() == ExternalSecretMetadataPolicy::Fetch,
+        property: None,
     }
 }
 
