@@ -315,9 +315,9 @@ impl WebhookClient {
         .await
     }
 
-    /// Reads `key`: the body of a 2xx answer.
-    async fn fetch(&self, key: &RemoteKey) -> Result<SecretValue> {
-        let mut remote_ref = self.read_ref(key);
+    /// Reads `key`: the selected value of a 2xx answer. `remote_ref` adds template data (PushSecret's exists).
+    async fn fetch(&self, key: &RemoteKey, remote_ref: BTreeMap<String, SecretValue>) -> Result<SecretValue> {
+        let mut remote_ref = self.read_ref(key).into_iter().chain(remote_ref).collect::<BTreeMap<_, _>>();
         remote_ref.insert("namespace".into(), SecretValue::from(self.namespace.as_str()));
         let req = self.request(self.method.clone(), remote_ref.clone(), None)?;
         let resp = self.call(req).await?;
@@ -357,7 +357,7 @@ impl SecretsClient for WebhookClient {
 
     async fn get_secret(&self, key: &RemoteKey) -> Result<RemoteValue> {
         // `metadataPolicy` has no meaning here (ESO ignores it too): the same call.
-        Ok(RemoteValue::Bytes(self.fetch(key).await?))
+        Ok(RemoteValue::Bytes(self.fetch(key, BTreeMap::new()).await?))
     }
 
     async fn push_secret(&self, to: &PushRef, value: &SecretValue) -> Result<()> {
@@ -405,7 +405,11 @@ impl SecretsClient for WebhookClient {
     }
 
     async fn secret_exists(&self, at: &PushRef) -> Result<bool> {
-        match self.fetch(&RemoteKey::new(at.remote_key.clone())).await {
+        // ESO reads the remote key as `.remoteRef.key`; `.remoteRef.remoteKey` is set too, so one URL template
+        // serves push, delete and exists.
+        let mut remote_ref = BTreeMap::new();
+        remote_ref.insert("remoteKey".to_string(), SecretValue::from(at.remote_key.as_str()));
+        match self.fetch(&RemoteKey::new(at.remote_key.clone()), remote_ref).await {
             Ok(_) => Ok(true),
             Err(e) if e.is_not_found() => Ok(false),
             Err(e) => Err(e),
