@@ -607,6 +607,42 @@ spec:
     }
 
     #[test]
+    fn pass_property_makes_the_property_part_of_the_read() {
+        let es = es(ES);
+        let mut plan = plan(&es).unwrap();
+        plan.pass_property(&store());
+        let keys: Vec<(String, Option<String>)> = plan.gets()[&store()]
+            .iter()
+            .map(|k| (k.key.clone(), k.property.clone()))
+            .collect();
+        let k = |key: &str, p: Option<&str>| (key.to_string(), p.map(String::from));
+        assert_eq!(
+            keys,
+            [
+                k("base", None),
+                k("extra", None),
+                k("db", Some("pass")),
+                k("db", Some("user")),
+                k("cert", None)
+            ]
+        );
+        // The provider answered per property; nothing is selected afterwards.
+        let key = |key: &str, p: Option<&str>| RemoteKey {
+            property: p.map(String::from),
+            ..RemoteKey::new(key)
+        };
+        let mut answers = Answers::default();
+        answers.gets.insert((store(), key("base", None)), ok("{}"));
+        answers.gets.insert((store(), key("extra", None)), ok("{}"));
+        answers.gets.insert((store(), key("db", Some("pass"))), ok("p4ss"));
+        answers.gets.insert((store(), key("db", Some("user"))), ok("admin"));
+        answers.gets.insert((store(), key("cert", None)), ok("aGk="));
+        let got = assemble(&plan, &answers, ExternalSecretDeletionPolicy::Retain, &no_transform).unwrap();
+        assert_eq!(got.data["password"], b"p4ss");
+        assert_eq!(got.data["user"], b"admin");
+    }
+
+    #[test]
     fn missing_remote_is_skipped_unless_retain() {
         let es = es(ES);
         let plan = plan(&es).unwrap();

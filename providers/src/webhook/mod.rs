@@ -317,7 +317,11 @@ impl WebhookClient {
 
     /// Reads `key`: the selected value of a 2xx answer. `remote_ref` adds template data (PushSecret's exists).
     async fn fetch(&self, key: &RemoteKey, remote_ref: BTreeMap<String, SecretValue>) -> Result<SecretValue> {
-        let mut remote_ref = self.read_ref(key).into_iter().chain(remote_ref).collect::<BTreeMap<_, _>>();
+        let mut remote_ref = self
+            .read_ref(key)
+            .into_iter()
+            .chain(remote_ref)
+            .collect::<BTreeMap<_, _>>();
         remote_ref.insert("namespace".into(), SecretValue::from(self.namespace.as_str()));
         let req = self.request(self.method.clone(), remote_ref.clone(), None)?;
         let resp = self.call(req).await?;
@@ -458,6 +462,30 @@ fn dial_target(url: &str) -> Result<Option<(String, u16)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn info(scope: StoreScope, webhook: serde_json::Value) -> StoreInfo {
+        StoreInfo {
+            scope,
+            name: "s".into(),
+            namespace: (scope == StoreScope::SecretStore).then(|| "ns".into()),
+            uid: "u".into(),
+            generation: 1,
+            spec: Arc::new(serde_json::from_value(serde_json::json!({"provider": {"webhook": webhook}})).unwrap()),
+        }
+    }
+
+    #[test]
+    fn referent_when_a_secret_has_no_namespace_or_a_template_prints_the_namespace() {
+        let css = StoreScope::ClusterSecretStore;
+        let plain = serde_json::json!({"url": "http://h/{{ .remoteRef.key }}",
+            "secrets": [{"name": "a", "secretRef": {"name": "s", "namespace": "x"}}]});
+        assert!(!Webhook.is_referent(&info(css, plain.clone())));
+        assert!(!Webhook.is_referent(&info(StoreScope::SecretStore, plain)));
+        let no_ns = serde_json::json!({"url": "http://h/", "secrets": [{"name": "a", "secretRef": {"name": "s"}}]});
+        assert!(Webhook.is_referent(&info(css, no_ns)));
+        let ns = serde_json::json!({"url": "http://h/", "headers": {"X-Ns": "{{ .remoteRef.namespace }}"}});
+        assert!(Webhook.is_referent(&info(css, ns)));
+    }
 
     #[test]
     fn query_escape_matches_go() {
