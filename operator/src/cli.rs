@@ -161,6 +161,8 @@ impl RunArgs {
                 enable_flood_gate: self.enable_flood_gate,
                 enable_cluster_stores: self.enable_cluster_store_reconciler,
                 enable_cluster_external_secrets: self.enable_cluster_external_secret_reconciler,
+                enable_push_secrets: self.enable_push_secret_reconciler,
+                enable_cluster_push_secrets: self.enable_cluster_push_secret_reconciler,
                 refresh_jitter: self.refresh_jitter.clamp(0.0, 1.0),
                 backoff_base: Duration::from_secs(1),
                 backoff_max: self.max_backoff.max(Duration::from_secs(1)),

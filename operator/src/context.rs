@@ -26,6 +26,10 @@ pub struct Settings {
     pub enable_cluster_stores: bool,
     /// Run the ClusterExternalSecret controller (only when watching all namespaces).
     pub enable_cluster_external_secrets: bool,
+    /// Run the PushSecret controller.
+    pub enable_push_secrets: bool,
+    /// Run the ClusterPushSecret controller (only when watching all namespaces).
+    pub enable_cluster_push_secrets: bool,
     /// Share of the refresh interval refreshes are spread over (0.0–1.0).
     pub refresh_jitter: f64,
     /// Error backoff: first retry and cap.
@@ -44,6 +48,8 @@ impl Default for Settings {
             enable_flood_gate: true,
             enable_cluster_stores: true,
             enable_cluster_external_secrets: true,
+            enable_push_secrets: true,
+            enable_cluster_push_secrets: true,
             refresh_jitter: 0.1,
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
@@ -99,4 +105,6 @@ pub struct Context {
     pub written_status: std::sync::Mutex<std::collections::HashMap<Key, syncret_crds::ExternalSecretStatus>>,
     /// When a leased value read for an ExternalSecret must be re-fetched (two thirds into its lease).
     pub lease_due: std::sync::Mutex<std::collections::HashMap<Key, std::time::Instant>>,
+    /// PushSecrets and ClusterPushSecrets: reflectors, queues, the source index.
+    pub push: crate::controller::pushsecret::PushState,
 }

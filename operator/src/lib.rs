@@ -11,6 +11,7 @@ pub mod context;
 pub mod controller;
 pub mod events;
 pub mod metrics;
+pub mod push;
 pub mod reads;
 pub mod render;
 pub mod rollout;

@@ -108,6 +108,7 @@ pub async fn start_with_registry(
         opts.read_coalesce_window,
         (opts.store_qps, opts.store_burst),
     );
+    let (push, push_writers) = controller::pushsecret::PushState::new();
     let ctx = Arc::new(Context {
         client: client.clone(),
         settings: opts.settings.clone(),
@@ -124,6 +125,7 @@ pub async fn start_with_registry(
         ces_queue: Scheduler::new(),
         written_status: Default::default(),
         lease_due: Default::default(),
+        push,
     });
     let (admin, admin_addr) = match &opts.admin_addr {
         Some(addr) => {
@@ -142,6 +144,7 @@ pub async fn start_with_registry(
             css: refl.css.1,
             ns: refl.ns.1,
             ces: refl.ces.1,
+            push: push_writers,
         },
         readiness.clone(),
         shutdown,

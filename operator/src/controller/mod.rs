@@ -9,7 +9,9 @@
 //! - a managed Secret changed by someone else, or deleted → its ExternalSecret (fast);
 //! - periodic refreshes (jittered) and error retries (exponential backoff) → slow lane.
 pub mod clusterexternalsecret;
+pub mod clusterpushsecret;
 pub mod externalsecret;
+pub mod pushsecret;
 pub mod secretstore;
 
 use std::collections::HashMap;
@@ -166,6 +168,7 @@ pub struct Writers {
     pub css: reflector::store::Writer<ClusterSecretStore>,
     pub ns: reflector::store::Writer<PartialObjectMeta<Namespace>>,
     pub ces: reflector::store::Writer<ClusterExternalSecret>,
+    pub push: pushsecret::PushWriters,
 }
 
 impl Default for Reflectors {
@@ -193,12 +196,13 @@ pub fn start(ctx: Arc<Context>, writers: Writers, readiness: Arc<Readiness>, shu
         css: css_w,
         ns: ns_w,
         ces: ces_w,
+        push: push_w,
     } = writers;
     let ces_enabled = ctx.settings.enable_cluster_external_secrets && ctx.settings.namespace.is_none();
     let client = ctx.client.clone();
     let ns_scope = ctx.settings.namespace.clone();
     let gate = Arc::new(InitGate {
-        remaining: std::sync::atomic::AtomicUsize::new(if ces_enabled { 6 } else { 5 }),
+        remaining: std::sync::atomic::AtomicUsize::new(if ces_enabled { 6 } else { 5 } + pushsecret::gates(&ctx)),
         readiness,
         listed: tokio::sync::Notify::new(),
     });
@@ -282,6 +286,7 @@ pub fn start(ctx: Arc<Context>, writers: Writers, readiness: Arc<Readiness>, shu
                 ctx.es_queue.add(es_key(&es), Lane::Fast);
             }
         }
+        pushsecret::on_store(ctx, kind, &key.name, &key.namespace, obj.labels());
     }
     {
         let api: Api<SecretStore> = match &ns_scope {
@@ -388,6 +393,9 @@ pub fn start(ctx: Arc<Context>, writers: Writers, readiness: Arc<Readiness>, shu
                             .add(clusterexternalsecret::key(&ces.name_any()), Lane::Fast);
                     }
                 }
+                if changed && !listing {
+                    clusterpushsecret::on_namespaces(&ctx);
+                }
             }
         }));
     }
@@ -490,6 +498,9 @@ pub fn start(ctx: Arc<Context>, writers: Writers, readiness: Arc<Readiness>, shu
             }
         }));
     }
+
+    // PushSecrets and ClusterPushSecrets: their watches, and their workers once the gate opens.
+    pushsecret::start(&ctx, push_w, gate.clone(), shutdown.clone(), &mut tasks);
 
     // Workers start once every watch has listed and the Secret index is primed.
     {
