@@ -23,8 +23,8 @@ pub struct SourceIndex {
     by_name: HashMap<Key, BTreeSet<String>>,
     /// Namespace → PushSecrets selecting Secrets by label.
     by_selector: HashMap<String, BTreeMap<String, Selector>>,
-    /// Last seen resourceVersion of Secrets some PushSecret reads.
-    versions: HashMap<Key, String>,
+    /// Secrets some PushSecret reads: last seen resourceVersion and who read it then.
+    versions: HashMap<Key, (String, Vec<Key>)>,
     /// PushSecrets whose source changed since their last push.
     dirty: HashSet<Key>,
 }
@@ -111,33 +111,43 @@ impl SourceIndex {
         out
     }
 
-    /// A Secret was seen (listed when `listed`, else changed). Returns the PushSecrets to wake: those reading it,
-    /// when its resourceVersion differs from the last one seen, or is new outside a listing (after a relist, a
-    /// Secret seen for the first time says nothing about whether it changed).
+    /// A Secret was seen (listed when `listed`, else changed). Returns the PushSecrets to wake when its
+    /// resourceVersion differs from the last one seen, or it is new outside a listing (after a relist, a Secret seen
+    /// for the first time says nothing about whether it changed): those reading it now, and those that read it
+    /// before (a Secret that stopped matching a label selector is no longer pushed).
     pub fn secret_seen(&mut self, secret: &Key, labels: &BTreeMap<String, String>, rv: &str, listed: bool) -> Vec<Key> {
         let readers = self.readers(secret, labels);
-        if readers.is_empty() {
-            // A Secret that stopped matching a selector: its readers were woken when it changed.
-            self.versions.remove(secret);
-            return Vec::new();
-        }
-        let changed = match self.versions.insert(secret.clone(), rv.to_string()) {
-            Some(old) => old != rv,
-            None => !listed,
+        let previous = if readers.is_empty() {
+            self.versions.remove(secret)
+        } else {
+            self.versions.insert(secret.clone(), (rv.to_string(), readers.clone()))
+        };
+        let (changed, mut woken) = match previous {
+            Some((old, before)) => (old != rv, before),
+            None => (!listed && !readers.is_empty(), Vec::new()),
         };
         if !changed {
             return Vec::new();
         }
-        self.dirty.extend(readers.iter().cloned());
-        readers
+        for r in readers {
+            if !woken.contains(&r) {
+                woken.push(r);
+            }
+        }
+        self.dirty.extend(woken.iter().cloned());
+        woken
     }
 
-    /// A Secret was deleted: its readers are woken.
+    /// A Secret was deleted: its readers (now and before) are woken.
     pub fn secret_deleted(&mut self, secret: &Key, labels: &BTreeMap<String, String>) -> Vec<Key> {
-        self.versions.remove(secret);
-        let readers = self.readers(secret, labels);
-        self.dirty.extend(readers.iter().cloned());
-        readers
+        let mut woken = self.versions.remove(secret).map(|(_, r)| r).unwrap_or_default();
+        for r in self.readers(secret, labels) {
+            if !woken.contains(&r) {
+                woken.push(r);
+            }
+        }
+        self.dirty.extend(woken.iter().cloned());
+        woken
     }
 
     /// Whether the PushSecret's source changed since it last pushed; clears the mark.
@@ -192,6 +202,9 @@ mod tests {
             idx.secret_seen(&other, &labels(&[("push", "yes")]), "6", false),
             vec![b.clone()]
         );
+        // It stops matching: its reader is woken (what it pushed may have to go).
+        assert_eq!(idx.secret_seen(&other, &labels(&[]), "7", false), vec![b.clone()]);
+        assert!(idx.secret_seen(&other, &labels(&[]), "8", false).is_empty());
         let elsewhere = Key::new("ns2", "src");
         assert!(
             idx.secret_seen(&elsewhere, &labels(&[("push", "yes")]), "1", false)
