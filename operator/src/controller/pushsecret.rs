@@ -415,8 +415,65 @@ pub async fn reconcile(ctx: &Arc<Context>, key: &Key) -> Next {
     next
 }
 
+/// Whether this operator's controller class handles the PushSecret: one of its stores (referenced, or in its
+/// status) is of this class; or none of them exists (then nobody else does either). A PushSecret of another
+/// class is not touched at all: no finalizer, status or deletion.
+fn is_ours(ctx: &Context, ps: &PushSecret, ns: &str) -> bool {
+    let class = &ctx.settings.controller_class;
+    let mut seen: Vec<(StoreKind, String)> = Vec::new();
+    for r in &ps.spec.secret_store_refs {
+        match &r.label_selector {
+            Some(sel) => {
+                let Ok(sel) = Selector::try_from(sel.clone()) else {
+                    continue;
+                };
+                match r.kind {
+                    StoreKind::SecretStore => seen.extend(
+                        ctx.stores
+                            .secret_stores
+                            .state()
+                            .iter()
+                            .filter(|s| s.namespace().as_deref() == Some(ns) && sel.matches(s.labels()))
+                            .map(|s| (r.kind, s.name_any())),
+                    ),
+                    StoreKind::ClusterSecretStore => seen.extend(
+                        ctx.stores
+                            .cluster_secret_stores
+                            .state()
+                            .iter()
+                            .filter(|s| sel.matches(s.labels()))
+                            .map(|s| (r.kind, s.name_any())),
+                    ),
+                }
+            }
+            None => seen.push((r.kind, r.name.clone())),
+        }
+    }
+    if let Some(st) = &ps.status {
+        seen.extend(
+            st.synced_push_secrets
+                .keys()
+                .filter_map(|k| entries::parse_store_key(k))
+                .map(|(kind, name)| (kind, name.to_string())),
+        );
+    }
+    let mut foreign = false;
+    for (kind, name) in seen {
+        if let Some((_, spec, _)) = store_view(ctx, ns, kind, &name) {
+            if spec.controller.is_empty() || spec.controller == *class {
+                return true;
+            }
+            foreign = true;
+        }
+    }
+    !foreign
+}
+
 async fn sync(ctx: &Arc<Context>, ps: &Arc<PushSecret>, key: &Key) -> Next {
     let now = Utc::now();
+    if !is_ours(ctx, ps, &key.namespace) {
+        return Next::Idle;
+    }
     // A finalizer only with deletionPolicy Delete (the remote side effect); removed when the policy changes.
     let delete_policy = ps.spec.deletion_policy == PushSecretDeletionPolicy::Delete;
     if delete_policy != has_finalizer(ps)
@@ -968,7 +1025,7 @@ async fn source_deleted(ctx: &Arc<Context>, ps: &PushSecret, key: &Key, synced: 
 
 /// Deletion: with `deletionPolicy: Delete`, remove every pushed value (guarded), then the finalizer.
 async fn finalize(ctx: &Arc<Context>, ps: &Arc<PushSecret>, key: &Key) -> Next {
-    if !has_finalizer(ps) {
+    if !has_finalizer(ps) || !is_ours(ctx, ps, &key.namespace) {
         return Next::Idle;
     }
     if ps.spec.deletion_policy == PushSecretDeletionPolicy::Delete {
