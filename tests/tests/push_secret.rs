@@ -569,3 +569,92 @@ async fn label_selected_sources_and_stores() -> anyhow::Result<()> {
     ps_ready(&env, "bulk", "True", "Synced").await?;
     Ok(())
 }
+
+/// OpenBao (KV v2) end to end: properties and a whole-Secret push land in OpenBao with the `managed-by` marker,
+/// are read back through an ExternalSecret, a changed source is pushed, a dropped entry is deleted (its property
+/// only), and deleting the PushSecret removes the keys.
+#[tokio::test]
+async fn vault_push_secret_end_to_end() -> anyhow::Result<()> {
+    let bao = syncret_tests::servers::OpenBao::start().await?;
+    let http = reqwest::Client::new();
+    let get = |path: String| {
+        let req = http
+            .get(format!("{}/v1/secret/data/{path}", bao.addr()))
+            .header("X-Vault-Token", bao.root_token());
+        async move {
+            let resp = req.send().await.ok()?;
+            if !resp.status().is_success() {
+                return None;
+            }
+            resp.json::<serde_json::Value>().await.ok()
+        }
+    };
+    let env = Env::new("push-vault").await?;
+    source(&env, "vault-token", &[("token", bao.root_token())]).await?;
+    env.apply::<SecretStore>(&format!(
+        "apiVersion: external-secrets.io/v1\nkind: SecretStore\nmetadata: {{name: vault}}\nspec:\n  controller: {}\n  provider:\n    vault:\n      server: {}\n      path: secret\n      version: v2\n      auth: {{tokenSecretRef: {{name: vault-token, key: token}}}}\n",
+        env.class(),
+        bao.addr()
+    ))
+    .await?;
+    source(&env, "src", &[("user", "admin"), ("pass", "p4ss")]).await?;
+    let spec = |with_pass: bool| {
+        let pass = if with_pass {
+            "  - match: {secretKey: pass, remoteRef: {remoteKey: app, property: password}}\n"
+        } else {
+            ""
+        };
+        format!(
+            "  deletionPolicy: Delete\n  secretStoreRefs: [{{name: vault}}]\n  selector: {{secret: {{name: src}}}}\n  data:\n  - match: {{secretKey: user, remoteRef: {{remoteKey: app, property: username}}}}\n{pass}  - match: {{remoteRef: {{remoteKey: all}}}}\n"
+        )
+    };
+    env.apply::<PushSecret>(&ps("push", &spec(true))).await?;
+    ps_ready(&env, "push", "True", "Synced").await?;
+    let app = get("app".into())
+        .await
+        .ok_or_else(|| anyhow::anyhow!("secret/app missing"))?;
+    assert_eq!(
+        app["data"]["data"],
+        serde_json::json!({"username": "admin", "password": "p4ss"})
+    );
+    assert_eq!(
+        app["data"]["metadata"]["custom_metadata"]["managed-by"],
+        "external-secrets"
+    );
+    let all = get("all".into())
+        .await
+        .ok_or_else(|| anyhow::anyhow!("secret/all missing"))?;
+    assert_eq!(
+        all["data"]["data"],
+        serde_json::json!({"user": "admin", "pass": "p4ss"})
+    );
+
+    env.apply::<ExternalSecret>(&es(
+        "back",
+        "  refreshInterval: 1s\n  secretStoreRef: {name: vault}\n  data:\n  - {secretKey: u, remoteRef: {key: app, property: username}}\n",
+    ))
+    .await?;
+    assert_eq!(Env::text(&env.secret("back").await?), map(&[("u", "admin")]));
+    source(&env, "src", &[("user", "root"), ("pass", "p4ss")]).await?;
+    env.secret_where("back", "the changed source read back", |s| Env::text(s)["u"] == "root")
+        .await?;
+
+    // The pass entry is dropped: only its property goes.
+    env.apply::<PushSecret>(&ps("push", &spec(false))).await?;
+    eventually(Duration::from_secs(30), "password property deleted", || async {
+        let app = get("app".into()).await?;
+        (app["data"]["data"] == serde_json::json!({"username": "root"})).then_some(())
+    })
+    .await?;
+
+    env.ns
+        .api::<PushSecret>()
+        .delete("push", &DeleteParams::default())
+        .await?;
+    eventually(Duration::from_secs(30), "keys deleted with the PushSecret", || async {
+        let (a, b) = (get("app".into()).await, get("all".into()).await);
+        (a.is_none() && b.is_none()).then_some(())
+    })
+    .await?;
+    Ok(())
+}
