@@ -658,3 +658,55 @@ async fn vault_push_secret_end_to_end() -> anyhow::Result<()> {
     .await?;
     Ok(())
 }
+
+/// The store finalizer (as ESO): a store used by a PushSecret with `deletionPolicy: Delete` outlives it, so
+/// deleting both at once (a namespace being deleted) still deletes the pushed values through the store.
+#[tokio::test]
+async fn store_finalizer_keeps_the_store_until_pushed_values_are_deleted() -> anyhow::Result<()> {
+    let env = Env::new("push-storefin").await?;
+    env.fake_store("s", &[]).await?;
+    source(&env, "src", &[("k", "v")]).await?;
+    env.apply::<PushSecret>(&ps(
+        "push",
+        "  deletionPolicy: Delete\n  secretStoreRefs: [{name: s}]\n  selector: {secret: {name: src}}\n  data:\n  - match: {secretKey: k, remoteRef: {remoteKey: r}}\n",
+    ))
+    .await?;
+    ps_ready(&env, "push", "True", "Synced").await?;
+    let stores = env.ns.api::<SecretStore>();
+    eventually(Duration::from_secs(30), "store finalizer", || async {
+        let s = stores.get("s").await.ok()?;
+        s.finalizers()
+            .iter()
+            .any(|f| f == "secretstore.externalsecrets.io/finalizer")
+            .then_some(())
+    })
+    .await?;
+    stores.delete("s", &DeleteParams::default()).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let s = stores.get("s").await?;
+    assert!(
+        s.metadata.deletion_timestamp.is_some(),
+        "held while the PushSecret needs it"
+    );
+    remote_is(&env, "s", "r", Some("v")).await?;
+    env.ns
+        .api::<PushSecret>()
+        .delete("push", &DeleteParams::default())
+        .await?;
+    eventually(Duration::from_secs(30), "store released and gone", || async {
+        stores.get_opt("s").await.ok()?.is_none().then_some(())
+    })
+    .await?;
+    assert!(
+        env.ns.api::<PushSecret>().get_opt("push").await?.is_none(),
+        "the PushSecret went first"
+    );
+    // The fake keeps pushed values per store name: a store of the same name shows the value was deleted.
+    env.fake_store("s", &[]).await?;
+    eventually(Duration::from_secs(30), "the new store to be usable", || async {
+        remote(&env, "s", "unrelated").await.ok().map(|_| ())
+    })
+    .await?;
+    assert_eq!(remote(&env, "s", "r").await?, None, "deleted through the held store");
+    Ok(())
+}

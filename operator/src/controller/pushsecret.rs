@@ -25,7 +25,7 @@ use kube::runtime::watcher::{self, Event};
 use kube::{Resource, ResourceExt};
 use rand::Rng;
 use syncret_crds::condition::{PushSecretStatusCondition, push_reason};
-use syncret_crds::labels::FINALIZER_PUSH_SECRET;
+use syncret_crds::labels::{FINALIZER_PUSH_SECRET, FINALIZER_SECRET_STORE};
 use syncret_crds::pushsecret::{
     ClusterPushSecret, PushSecret, PushSecretDeletionPolicy, PushSecretStatus, PushSecretUpdatePolicy,
     SyncedPushSecretsMap,
@@ -223,6 +223,8 @@ async fn watch_push_secrets(
     let mut stream = std::pin::pin!(stream);
     let mut listing = true;
     let mut seen: HashMap<Key, u64> = HashMap::new();
+    // The stores each PushSecret with deletionPolicy Delete holds (their finalizer follows it).
+    let mut holds: HashMap<Key, Vec<(StoreKind, Key)>> = HashMap::new();
     loop {
         let ev = tokio::select! { e = stream.next() => e, _ = stop.cancelled() => break };
         let Some(ev) = ev else { break };
@@ -234,9 +236,16 @@ async fn watch_push_secrets(
                 start_source_watch(&ctx, &stop);
                 let fp = fingerprint(&ps);
                 if seen.insert(key.clone(), fp) != Some(fp) {
-                    ctx.push.queue.add(key, Lane::Fast);
+                    ctx.push.queue.add(key.clone(), Lane::Fast);
                     if !listing && let Some(cps) = super::clusterpushsecret::controller_of(&ps) {
                         ctx.push.cluster_queue.add(Key::new("", cps), Lane::Fast);
+                    }
+                }
+                let now = held_stores(&ctx, &ps);
+                let before = holds.insert(key, now.clone()).unwrap_or_default();
+                if !listing && before != now {
+                    for s in before.into_iter().chain(now) {
+                        ctx.store_queue.add(s, Lane::Fast);
                     }
                 }
             }
@@ -244,6 +253,9 @@ async fn watch_push_secrets(
                 let key = ps_key(&ps);
                 ctx.push.index().remove(&key);
                 seen.remove(&key);
+                for s in holds.remove(&key).unwrap_or_default() {
+                    ctx.store_queue.add(s, Lane::Fast);
+                }
                 ctx.push.queue.add(key, Lane::Fast);
                 if let Some(cps) = super::clusterpushsecret::controller_of(&ps) {
                     ctx.push.cluster_queue.add(Key::new("", cps), Lane::Fast);
@@ -321,6 +333,109 @@ pub(super) fn on_store(ctx: &Context, kind: StoreKind, name: &str, namespace: &s
         if uses {
             ctx.push.queue.add(ps_key(&ps), Lane::Fast);
         }
+    }
+}
+
+/// Whether the PushSecret holds the store: it has `deletionPolicy: Delete` and references the store (by name or
+/// label) or lists it in `syncedPushSecrets` (ESO's `hasPushSecretsWithDeletePolicy`).
+fn holds_store(
+    ctx: &Context,
+    ps: &PushSecret,
+    kind: StoreKind,
+    name: &str,
+    namespace: &str,
+    labels: &BTreeMap<String, String>,
+) -> bool {
+    let ps_ns = ps.namespace().unwrap_or_default();
+    if ps.spec.deletion_policy != PushSecretDeletionPolicy::Delete
+        || (kind == StoreKind::SecretStore && ps_ns != namespace)
+    {
+        return false;
+    }
+    let by_ref = ps.spec.secret_store_refs.iter().any(|r| {
+        r.kind == kind
+            && if r.name.is_empty() {
+                r.label_selector
+                    .as_ref()
+                    .and_then(|s| Selector::try_from(s.clone()).ok())
+                    .is_some_and(|s| s.matches(labels))
+            } else {
+                r.name == name
+            }
+    });
+    let skey = entries::store_key(kind, name);
+    by_ref
+        || ctx
+            .push
+            .status_of(&ps_key(ps), ps)
+            .is_some_and(|st| st.synced_push_secrets.contains_key(&skey))
+}
+
+/// The stores (store-queue keys) a PushSecret holds now.
+fn held_stores(ctx: &Context, ps: &PushSecret) -> Vec<(StoreKind, Key)> {
+    if ps.spec.deletion_policy != PushSecretDeletionPolicy::Delete {
+        return Vec::new();
+    }
+    let ns = ps.namespace().unwrap_or_default();
+    let mut out: Vec<(StoreKind, Key)> = Vec::new();
+    for s in ctx.stores.secret_stores.state() {
+        let sns = s.namespace().unwrap_or_default();
+        if sns == ns && holds_store(ctx, ps, StoreKind::SecretStore, &s.name_any(), &sns, s.labels()) {
+            out.push((StoreKind::SecretStore, Key::new(sns, s.name_any())));
+        }
+    }
+    for s in ctx.stores.cluster_secret_stores.state() {
+        if holds_store(ctx, ps, StoreKind::ClusterSecretStore, &s.name_any(), "", s.labels()) {
+            out.push((StoreKind::ClusterSecretStore, Key::new("", s.name_any())));
+        }
+    }
+    out
+}
+
+/// The store finalizer (`secretstore.externalsecrets.io/finalizer`, as ESO): held while a PushSecret with
+/// `deletionPolicy: Delete` uses the store, so the store outlives it (a namespace being deleted takes both) and
+/// the pushed values can still be deleted through it. Called by the store reconcile.
+pub async fn store_finalizer(
+    ctx: &Context,
+    kind: StoreKind,
+    key: &Key,
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> Result<(), kube::Error> {
+    if !ctx.settings.enable_push_secrets {
+        return Ok(());
+    }
+    let labels = meta.labels.clone().unwrap_or_default();
+    let needed = ctx
+        .push
+        .push_secrets
+        .state()
+        .iter()
+        .any(|ps| holds_store(ctx, ps, kind, &key.name, &key.namespace, &labels));
+    let finalizers = meta.finalizers.clone().unwrap_or_default();
+    let has = finalizers.iter().any(|f| f == FINALIZER_SECRET_STORE);
+    // No new finalizer on an object being deleted (the apiserver refuses it).
+    if needed == has || (needed && meta.deletion_timestamp.is_some()) {
+        return Ok(());
+    }
+    let mut finalizers: Vec<String> = finalizers.into_iter().filter(|f| f != FINALIZER_SECRET_STORE).collect();
+    if needed {
+        finalizers.push(FINALIZER_SECRET_STORE.into());
+    }
+    let patch = serde_json::json!({"metadata": {"finalizers": finalizers, "resourceVersion": meta.resource_version}});
+    ctx.api_limiter.acquire().await;
+    let res = match kind {
+        StoreKind::SecretStore => Api::<syncret_crds::SecretStore>::namespaced(ctx.client.clone(), &key.namespace)
+            .patch(&key.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map(|_| ()),
+        StoreKind::ClusterSecretStore => Api::<syncret_crds::ClusterSecretStore>::all(ctx.client.clone())
+            .patch(&key.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map(|_| ()),
+    };
+    match res {
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        other => other,
     }
 }
 
