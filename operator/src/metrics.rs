@@ -22,6 +22,7 @@ pub struct Metrics {
     pub cluster_secret_stores: Arc<ObjectMetrics>,
     pub cluster_external_secrets: Arc<ObjectMetrics>,
     pub push_secrets: Arc<ObjectMetrics>,
+    pub cluster_push_secrets: Arc<ObjectMetrics>,
     /// `externalsecret_provider_api_calls_count{provider,call,status}` (ESO's name).
     pub provider_calls: IntCounterVec,
     /// `syncret_provider_call_duration_seconds{provider,call}`.
@@ -58,12 +59,14 @@ impl Metrics {
             false,
         ));
         let push_secrets = Arc::new(ObjectMetrics::new("pushsecret", "PushSecret", false));
+        let cluster_push_secrets = Arc::new(ObjectMetrics::new("clusterpushsecret", "ClusterPushSecret", false));
         for c in [
             &external_secrets,
             &secret_stores,
             &cluster_secret_stores,
             &cluster_external_secrets,
             &push_secrets,
+            &cluster_push_secrets,
         ] {
             registry.register(Box::new(ObjectCollector {
                 descs: c.descs(),
@@ -156,6 +159,7 @@ impl Metrics {
             cluster_secret_stores,
             cluster_external_secrets,
             push_secrets,
+            cluster_push_secrets,
             provider_calls,
             provider_latency,
             reconcile_total,

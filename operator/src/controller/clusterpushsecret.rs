@@ -134,8 +134,11 @@ pub(super) async fn worker(ctx: Arc<Context>) {
     while let Some((key, _)) = ctx.push.cluster_queue.next().await {
         let start = Instant::now();
         let next = reconcile(&ctx, &key.name).await;
+        let ok = !matches!(next, Next::Retry(_));
+        ctx.metrics.reconciled(CPS_CONTROLLER, ok, start.elapsed());
         ctx.metrics
-            .reconciled(CPS_CONTROLLER, !matches!(next, Next::Retry(_)), start.elapsed());
+            .cluster_push_secrets
+            .reconciled("", &key.name, ok, start.elapsed());
         ctx.push.cluster_queue.done(&key);
         match next {
             Next::After(Some(d)) => {
@@ -163,6 +166,7 @@ pub(super) async fn worker(ctx: Arc<Context>) {
 /// Reconciles one ClusterPushSecret.
 pub async fn reconcile(ctx: &Arc<Context>, name: &str) -> Next {
     let Some(cps) = ctx.push.cluster_push_secrets.get(&ObjectRef::new(name)) else {
+        ctx.metrics.cluster_push_secrets.remove("", name);
         return Next::Idle;
     };
     if cps.metadata.deletion_timestamp.is_some() {
@@ -253,6 +257,7 @@ pub async fn reconcile(ctx: &Arc<Context>, name: &str) -> Next {
         push_secret_name: ps_name,
         conditions: vec![condition],
     };
+    ctx.metrics.cluster_push_secrets.set_ready("", name, failed.is_empty());
     if cps.status.as_ref() != Some(&status) {
         let api: Api<ClusterPushSecret> = Api::all(ctx.client.clone());
         // Lists are replaced by a merge patch; an emptied list is sent as null.

@@ -197,6 +197,7 @@ pub(super) fn start(
         if cps_on {
             workers.push(tokio::spawn(super::clusterpushsecret::worker(ctx.clone())));
         }
+        workers.push(tokio::spawn(queue_gauges(ctx.clone(), shutdown.clone())));
         shutdown.cancelled().await;
         ctx.push.queue.close();
         ctx.push.cluster_queue.close();
@@ -269,6 +270,22 @@ async fn watch_push_secrets(
                 }
             }
         }
+    }
+}
+
+async fn queue_gauges(ctx: Arc<Context>, stop: CancellationToken) {
+    loop {
+        for (name, q) in [
+            (PS_CONTROLLER, &ctx.push.queue),
+            (super::clusterpushsecret::CPS_CONTROLLER, &ctx.push.cluster_queue),
+        ] {
+            let s = q.stats();
+            ctx.metrics
+                .workqueue_depth
+                .with_label_values(&[name])
+                .set((s.fast + s.slow) as i64);
+        }
+        tokio::select! { _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}, _ = stop.cancelled() => return }
     }
 }
 
@@ -591,10 +608,15 @@ async fn sync(ctx: &Arc<Context>, ps: &Arc<PushSecret>, key: &Key) -> Next {
     }
     // A finalizer only with deletionPolicy Delete (the remote side effect); removed when the policy changes.
     let delete_policy = ps.spec.deletion_policy == PushSecretDeletionPolicy::Delete;
-    if delete_policy != has_finalizer(ps)
-        && let Err(e) = set_finalizer(ctx, ps, delete_policy).await
-    {
-        return failed(ctx, ps, key, fail(format!("could not update finalizers: {e}")), None).await;
+    if delete_policy != has_finalizer(ps) {
+        match set_finalizer(ctx, ps, delete_policy).await {
+            Ok(()) => {}
+            // The reflector is behind (our own status write): try again with the newer object.
+            Err(kube::Error::Api(s)) if s.code == 409 => return Next::Retry(None),
+            Err(e) => {
+                return failed(ctx, ps, key, fail(format!("could not update finalizers: {e}")), None).await;
+            }
+        }
     }
     let problems = ps.spec.validate();
     if !problems.is_empty() {
