@@ -13,6 +13,8 @@ pub mod property;
 pub mod registry;
 pub mod value;
 
+#[cfg(feature = "aws")]
+pub mod aws;
 #[cfg(feature = "fake")]
 pub mod fake;
 #[cfg(feature = "kubernetes")]

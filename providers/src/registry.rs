@@ -83,6 +83,8 @@ impl Registry {
         providers.push(Arc::new(crate::fake::Fake::default()));
         #[cfg(feature = "kubernetes")]
         providers.push(Arc::new(crate::kubernetes::Kubernetes));
+        #[cfg(feature = "aws")]
+        providers.push(Arc::new(crate::aws::Aws::default()));
         Self { providers }
     }
 
