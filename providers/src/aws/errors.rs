@@ -94,8 +94,15 @@ where
 {
     let status = err.raw_response().map(|r| r.status().as_u16());
     if let SdkError::ServiceError(_) = &err {
-        let code = err.code().unwrap_or_default().to_string();
-        let message = err.message().unwrap_or_default().to_string();
+        let mut code = err.code().unwrap_or_default().to_string();
+        let mut message = err.message().unwrap_or_default().to_string();
+        if code.is_empty() {
+            // Some endpoints (proxies, emulators) answer a JSON-protocol call with a query-protocol XML error.
+            let body = err.raw_response().and_then(|r| r.body().bytes()).unwrap_or_default();
+            let text = String::from_utf8_lossy(body);
+            code = xml_element(&text, "Code").unwrap_or_default();
+            message = xml_element(&text, "Message").unwrap_or(message);
+        }
         return from_code(&code, &message, status, key, throttle_wait);
     }
     // Not an answer of the service: look underneath (credential providers put our own error there).
@@ -114,6 +121,14 @@ where
         },
         _ => ProviderError::Transport(format!("{op}: {chain}")),
     }
+}
+
+/// The text of the first `<name>…</name>` in `xml`.
+fn xml_element(xml: &str, name: &str) -> Option<String> {
+    let open = format!("<{name}>");
+    let start = xml.find(&open)? + open.len();
+    let end = xml[start..].find(&format!("</{name}>"))? + start;
+    Some(xml[start..end].trim().to_string())
 }
 
 /// The first error of type `T` in `err`'s source chain (including `err` itself).
@@ -280,6 +295,18 @@ mod tests {
             sanitize("SignatureDoesNotMatch: bad signature Credential=AKIA/20260101/us-east-1/sts/aws4_request"),
             "SignatureDoesNotMatch: bad signature"
         );
+    }
+
+    #[test]
+    fn xml_error_bodies_are_read() {
+        let body = r#"<?xml version="1.0"?><ErrorResponse><Errors><Error><Code>InvalidClientTokenId</Code>
+            <Message>The security token included in the request is invalid.</Message></Error></Errors></ErrorResponse>"#;
+        assert_eq!(xml_element(body, "Code").as_deref(), Some("InvalidClientTokenId"));
+        assert_eq!(
+            xml_element(body, "Message").as_deref(),
+            Some("The security token included in the request is invalid.")
+        );
+        assert_eq!(xml_element("{}", "Code"), None);
     }
 
     #[test]
