@@ -74,8 +74,11 @@ impl Aws2 {
 
     async fn create(&self, name: &str, value: &str, tags: &[(&str, &str)]) -> anyhow::Result<()> {
         let tags: Vec<Value> = tags.iter().map(|(k, v)| json!({"Key": k, "Value": v})).collect();
-        self.sm("CreateSecret", json!({"Name": name, "SecretString": value, "Tags": tags}))
-            .await?;
+        self.sm(
+            "CreateSecret",
+            json!({"Name": name, "SecretString": value, "Tags": tags}),
+        )
+        .await?;
         Ok(())
     }
 
@@ -165,7 +168,10 @@ fn allow(actions: &str) -> String {
 fn element(xml: &str, name: &str) -> anyhow::Result<String> {
     let open = format!("<{name}>");
     let start = xml.find(&open).ok_or_else(|| anyhow!("no <{name}> in {xml}"))? + open.len();
-    let end = xml[start..].find(&format!("</{name}>")).ok_or_else(|| anyhow!("no </{name}>"))? + start;
+    let end = xml[start..]
+        .find(&format!("</{name}>"))
+        .ok_or_else(|| anyhow!("no </{name}>"))?
+        + start;
     Ok(xml[start..end].to_string())
 }
 
@@ -228,7 +234,12 @@ async fn operator(ns: &TestNamespace, moto: &Moto, concurrent: usize) -> anyhow:
 }
 
 /// [`operator`] with a given controller class (to take over the stores of a stopped operator).
-async fn operator_with_class(ns: &TestNamespace, moto: &Moto, concurrent: usize, class: &str) -> anyhow::Result<Operator> {
+async fn operator_with_class(
+    ns: &TestNamespace,
+    moto: &Moto,
+    concurrent: usize,
+    class: &str,
+) -> anyhow::Result<Operator> {
     let mut opts = syncret::runtime::Options::default();
     opts.settings.controller_class = class.to_string();
     opts.settings.namespace = Some(ns.name.clone());
@@ -292,7 +303,11 @@ async fn store_ready(ns: &TestNamespace, name: &str) -> anyhow::Result<(String, 
     eventually(WAIT, &format!("store {name} status"), || async {
         let s = stores.get(name).await.ok()?;
         let v = serde_json::to_value(&s).ok()?;
-        let c = v["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == "Ready")?.clone();
+        let c = v["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == "Ready")?
+            .clone();
         Some((
             c["status"].as_str()?.to_string(),
             c["reason"].as_str().unwrap_or_default().to_string(),
@@ -314,7 +329,11 @@ async fn es_condition(
     let res = eventually(WAIT, &format!("ExternalSecret {name}: {what}"), || async {
         let es = ess.get(name).await.ok()?;
         let v = serde_json::to_value(&es).ok()?;
-        let c = v["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == "Ready")?.clone();
+        let c = v["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == "Ready")?
+            .clone();
         let got = (
             c["status"].as_str().unwrap_or_default().to_string(),
             c["reason"].as_str().unwrap_or_default().to_string(),
@@ -333,11 +352,7 @@ async fn secret_data(ns: &TestNamespace, name: &str) -> anyhow::Result<BTreeMap<
         secrets.get_opt(name).await.ok().flatten()
     })
     .await?;
-    Ok(s.data
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, v.0))
-        .collect())
+    Ok(s.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect())
 }
 
 fn text(data: &BTreeMap<String, Vec<u8>>, key: &str) -> String {
@@ -417,7 +432,8 @@ async fn every_read_form_end_to_end() -> anyhow::Result<()> {
     let cp = ControlPlane::shared().await?;
     let ns = cp.namespace("aws-reads").await?;
     let aws = Aws2::start().await?;
-    aws.create("app/db", r#"{"user":"admin","password":"old"}"#, &[]).await?;
+    aws.create("app/db", r#"{"user":"admin","password":"old"}"#, &[])
+        .await?;
     aws.sm(
         "PutSecretValue",
         json!({"SecretId": "app/db", "SecretString": r#"{"user":"admin","password":"p4ss","db":{"host":"h1"}}"#}),
@@ -483,21 +499,45 @@ async fn every_read_form_end_to_end() -> anyhow::Result<()> {
     )
     .await?;
     apply(&ess, &es("extract", "aws", "  dataFrom:\n  - extract: {key: app/db}\n")).await?;
-    apply(&ess, &es("find-name", "aws", "  dataFrom:\n  - find: {name: {regexp: '^app/t'}}\n")).await?;
-    apply(&ess, &es("find-tags", "aws", "  dataFrom:\n  - find: {tags: {team: a}}\n")).await?;
     apply(
         &ess,
-        &es("find-path", "aws", "  dataFrom:\n  - find: {path: tagged/, name: {regexp: 'o'}}\n"),
+        &es(
+            "find-name",
+            "aws",
+            "  dataFrom:\n  - find: {name: {regexp: '^app/t'}}\n",
+        ),
     )
     .await?;
     apply(
         &ess,
-        &es("prefixed", "prefixed", "  data:\n  - {secretKey: token, remoteRef: {key: token}}\n"),
+        &es("find-tags", "aws", "  dataFrom:\n  - find: {tags: {team: a}}\n"),
     )
     .await?;
     apply(
         &ess,
-        &es("missing", "aws", "  data:\n  - {secretKey: x, remoteRef: {key: does-not-exist}}\n"),
+        &es(
+            "find-path",
+            "aws",
+            "  dataFrom:\n  - find: {path: tagged/, name: {regexp: 'o'}}\n",
+        ),
+    )
+    .await?;
+    apply(
+        &ess,
+        &es(
+            "prefixed",
+            "prefixed",
+            "  data:\n  - {secretKey: token, remoteRef: {key: token}}\n",
+        ),
+    )
+    .await?;
+    apply(
+        &ess,
+        &es(
+            "missing",
+            "aws",
+            "  data:\n  - {secretKey: x, remoteRef: {key: does-not-exist}}\n",
+        ),
     )
     .await?;
 
@@ -541,7 +581,10 @@ async fn every_read_form_end_to_end() -> anyhow::Result<()> {
         es_condition(&ns, name, "synced", |s, _| s == "True").await?;
     }
     let (_, _, message) = es_condition(&ns, "missing", "not found", |s, _| s == "False").await?;
-    assert!(message.contains(r#"secret "does-not-exist" does not exist"#), "{message}");
+    assert!(
+        message.contains(r#"secret "does-not-exist" does not exist"#),
+        "{message}"
+    );
 
     // Every Secrets Manager call was signed with the store's static key.
     let sm_calls: Vec<MotoRequest> = aws
@@ -582,7 +625,11 @@ async fn rejected_credentials_and_denied_reads_become_clear_conditions() -> anyh
     let (status, reason, _) = store_ready(&ns, "good").await?;
     assert_eq!((status.as_str(), reason.as_str()), ("True", "Valid"));
     let (status, reason, message) = store_ready(&ns, "wrong-secret").await?;
-    assert_eq!((status.as_str(), reason.as_str()), ("False", "ValidationFailed"), "{message}");
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "ValidationFailed"),
+        "{message}"
+    );
     assert!(message.contains("SignatureDoesNotMatch"), "{message}");
     let (status, _, message) = store_ready(&ns, "unknown-key").await?;
     assert_eq!(status, "False");
@@ -603,7 +650,10 @@ async fn rejected_credentials_and_denied_reads_become_clear_conditions() -> anyh
     }
     assert_eq!(text(&secret_data(&ns, "es-good").await?, "v"), "v");
     let (_, _, message) = es_condition(&ns, "es-wrong-secret", "store not ready", |s, _| s == "False").await?;
-    assert!(message.contains("wrong-secret") && message.contains("not ready"), "{message}");
+    assert!(
+        message.contains("wrong-secret") && message.contains("not ready"),
+        "{message}"
+    );
     let (_, _, message) = es_condition(&ns, "es-denied", "access denied", |s, _| s == "False").await?;
     assert!(message.contains("access denied"), "{message}");
     op.stop().await;
@@ -616,7 +666,8 @@ async fn hundred_external_secrets_over_sixty_keys_batch_into_three_calls() -> an
     let ns = cp.namespace("aws-batch").await?;
     let aws = Aws2::start().await?;
     for k in 0..60 {
-        aws.create(&format!("batch/k{k:02}"), &format!("value-{k}"), &[]).await?;
+        aws.create(&format!("batch/k{k:02}"), &format!("value-{k}"), &[])
+            .await?;
     }
     key_secret(&ns, "creds", "AKIDSTATIC", "s").await?;
     // A first operator validates the store; the second starts with the store Ready and 100 ExternalSecrets
@@ -655,7 +706,10 @@ async fn hundred_external_secrets_over_sixty_keys_batch_into_three_calls() -> an
     .await?;
     let elapsed = started.elapsed();
     for i in [0, 37, 59, 60, 99] {
-        assert_eq!(text(&secret_data(&ns, &format!("es-{i:03}")).await?, "v"), format!("value-{}", i % 60));
+        assert_eq!(
+            text(&secret_data(&ns, &format!("es-{i:03}")).await?, "v"),
+            format!("value-{}", i % 60)
+        );
     }
     let counts = aws.moto.counts()?;
     let batch = counts.get("BatchGetSecretValue").copied().unwrap_or(0);
@@ -666,9 +720,7 @@ async fn hundred_external_secrets_over_sixty_keys_batch_into_three_calls() -> an
     let ids: usize = aws
         .requests_of("BatchGetSecretValue")?
         .iter()
-        .map(|r| {
-            serde_json::from_slice::<Value>(&r.body).map(|b| b["SecretIdList"].as_array().map_or(0, Vec::len))
-        })
+        .map(|r| serde_json::from_slice::<Value>(&r.body).map(|b| b["SecretIdList"].as_array().map_or(0, Vec::len)))
         .sum::<Result<usize, _>>()?;
     assert_eq!(ids, 60, "each distinct key read once");
     op.stop().await;
@@ -813,15 +865,27 @@ async fn role_chain_with_external_id_and_session_tags() -> anyhow::Result<()> {
     assert_eq!(signed_with(&assumed[0]), id, "the first hop signs with the static key");
     assert_eq!(form_param(&assumed[0], "ExternalId"), None);
     assert_eq!(form_param(&assumed[1], "RoleArn").as_deref(), Some(r2.as_str()));
-    assert!(signed_with(&assumed[1]).starts_with("ASIA"), "the second hop signs with the first session");
+    assert!(
+        signed_with(&assumed[1]).starts_with("ASIA"),
+        "the second hop signs with the first session"
+    );
     assert_eq!(form_param(&assumed[1], "ExternalId").as_deref(), Some("ext-1"));
     assert_eq!(form_param(&assumed[1], "Tags.member.1.Key").as_deref(), Some("team"));
-    assert_eq!(form_param(&assumed[1], "Tags.member.1.Value").as_deref(), Some("payments"));
-    assert_eq!(form_param(&assumed[1], "TransitiveTagKeys.member.1").as_deref(), Some("team"));
+    assert_eq!(
+        form_param(&assumed[1], "Tags.member.1.Value").as_deref(),
+        Some("payments")
+    );
+    assert_eq!(
+        form_param(&assumed[1], "TransitiveTagKeys.member.1").as_deref(),
+        Some("team")
+    );
     let hop_key = signed_with(&assumed[1]);
     for r in aws.requests_of("GetSecretValue")? {
         let k = signed_with(&r);
-        assert!(k.starts_with("ASIA") && k != hop_key, "reads use the last session ({k})");
+        assert!(
+            k.starts_with("ASIA") && k != hop_key,
+            "reads use the last session ({k})"
+        );
     }
     assert_eq!(calls.get("AWS/STS", "AssumeRole"), 2);
     Ok(())
@@ -865,22 +929,34 @@ async fn push_delete_and_exists_at_the_client_level() -> anyhow::Result<()> {
     };
 
     // Create: binary by default, ESO's managed-by tag and description, ESO's first version id.
-    forced.push_secret(&at("k1", None, None), &SecretValue::from("v1")).await?;
+    forced
+        .push_secret(&at("k1", None, None), &SecretValue::from("v1"))
+        .await?;
     let d = aws.sm("DescribeSecret", json!({"SecretId": "pushed/k1"})).await?;
     assert!(
-        d["Tags"].as_array().unwrap().contains(&json!({"Key": "managed-by", "Value": "external-secrets"})),
+        d["Tags"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"Key": "managed-by", "Value": "external-secrets"})),
         "{d}"
     );
     assert_eq!(d["Description"], "secret 'managed-by:external-secrets'");
     let v = aws.sm("GetSecretValue", json!({"SecretId": "pushed/k1"})).await?;
-    assert_eq!(v["SecretBinary"], base64::engine::general_purpose::STANDARD.encode("v1"));
+    assert_eq!(
+        v["SecretBinary"],
+        base64::engine::general_purpose::STANDARD.encode("v1")
+    );
     assert_eq!(v["VersionId"], "00000000-0000-0000-0000-000000000001");
     assert_eq!(get(forced.as_ref(), "k1").await?, "v1");
     // Unchanged value: nothing written; changed: a new version.
     aws.moto.clear_requests()?;
-    forced.push_secret(&at("k1", None, None), &SecretValue::from("v1")).await?;
+    forced
+        .push_secret(&at("k1", None, None), &SecretValue::from("v1"))
+        .await?;
     assert_eq!(aws.moto.count("PutSecretValue")?, 0);
-    forced.push_secret(&at("k1", None, None), &SecretValue::from("v2")).await?;
+    forced
+        .push_secret(&at("k1", None, None), &SecretValue::from("v2"))
+        .await?;
     assert_eq!(aws.moto.count("PutSecretValue")?, 1);
     assert_eq!(get(forced.as_ref(), "k1").await?, "v2");
 
@@ -906,7 +982,12 @@ async fn push_delete_and_exists_at_the_client_level() -> anyhow::Result<()> {
     assert_eq!(v["SecretString"], "text");
     let d = aws.sm("DescribeSecret", json!({"SecretId": "pushed/k3"})).await?;
     assert_eq!(d["Description"], "mine");
-    assert!(d["Tags"].as_array().unwrap().contains(&json!({"Key": "team", "Value": "a"})));
+    assert!(
+        d["Tags"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"Key": "team", "Value": "a"}))
+    );
 
     // A secret syncret/ESO did not create is neither overwritten nor deleted.
     let err = windowed
@@ -930,18 +1011,29 @@ async fn push_delete_and_exists_at_the_client_level() -> anyhow::Result<()> {
     forced.delete_secret(&at("k2", Some("password"), None)).await?;
     let del = aws.requests_of("DeleteSecret")?;
     assert_eq!(del.len(), 1);
-    assert_eq!(serde_json::from_slice::<Value>(&del[0].body)?["ForceDeleteWithoutRecovery"], true);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&del[0].body)?["ForceDeleteWithoutRecovery"],
+        true
+    );
     assert!(!forced.secret_exists(&at("k2", None, None)).await?);
     forced.delete_secret(&at("k2", None, None)).await?; // already gone: fine
 
     // With a recovery window the secret reads as absent, and pushing again restores it.
-    windowed.push_secret(&at("k4", None, None), &SecretValue::from("a")).await?;
+    windowed
+        .push_secret(&at("k4", None, None), &SecretValue::from("a"))
+        .await?;
     aws.moto.clear_requests()?;
     windowed.delete_secret(&at("k4", None, None)).await?;
     let del = aws.requests_of("DeleteSecret")?;
-    assert_eq!(serde_json::from_slice::<Value>(&del[0].body)?["RecoveryWindowInDays"], 7);
-    assert!(get(windowed.as_ref(), "k4").await.unwrap_err().is_not_found());
-    windowed.push_secret(&at("k4", None, None), &SecretValue::from("b")).await?;
+    assert_eq!(
+        serde_json::from_slice::<Value>(&del[0].body)?["RecoveryWindowInDays"],
+        7
+    );
+    let err = get(windowed.as_ref(), "k4").await.unwrap_err();
+    assert!(err.is_not_found(), "{err:?}");
+    windowed
+        .push_secret(&at("k4", None, None), &SecretValue::from("b"))
+        .await?;
     assert_eq!(get(windowed.as_ref(), "k4").await?, "b");
     assert_eq!(calls.get("AWS/SecretsManager", "RestoreSecret"), 1);
     Ok(())
@@ -953,7 +1045,8 @@ async fn find_reads_matches_in_batches() -> anyhow::Result<()> {
     let ns = cp.namespace("aws-find").await?;
     let aws = Aws2::start().await?;
     for k in 0..45 {
-        aws.create(&format!("svc/{k:02}"), &format!("{k}"), &[("app", "svc")]).await?;
+        aws.create(&format!("svc/{k:02}"), &format!("{k}"), &[("app", "svc")])
+            .await?;
     }
     aws.create("other/x", "x", &[("app", "svc")]).await?;
     key_secret(&ns, "creds", "AKIDSTATIC", "s").await?;
@@ -1014,7 +1107,9 @@ impl Throttler {
                             return;
                         }
                         buf.extend_from_slice(&chunk[..n]);
-                        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
+                        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                            continue;
+                        };
                         let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
                         let len: usize = head
                             .lines()
@@ -1027,7 +1122,10 @@ impl Throttler {
                         buf.drain(..end + 4 + len);
                         hits.lock().unwrap().push(Instant::now());
                         let (status, body) = if seen.fetch_add(1, Ordering::SeqCst) < throttle {
-                            ("400 Bad Request", r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#)
+                            (
+                                "400 Bad Request",
+                                r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
+                            )
                         } else {
                             (
                                 "200 OK",
@@ -1077,7 +1175,10 @@ async fn throttling_is_retried_as_retry_settings_say() -> anyhow::Result<()> {
     assert_eq!(hits.len(), 3);
     for w in hits.windows(2) {
         let gap = w[1] - w[0];
-        assert!(gap >= Duration::from_millis(280) && gap < Duration::from_secs(3), "{gap:?}");
+        assert!(
+            gap >= Duration::from_millis(280) && gap < Duration::from_secs(3),
+            "{gap:?}"
+        );
     }
 
     // Always throttled: 1 + maxRetries attempts, then Throttled with the interval as the wait.
@@ -1105,7 +1206,9 @@ async fn ambient_child() -> anyhow::Result<()> {
     let kube = kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse()?))?;
     let calls = Arc::new(Calls::default());
     let store = store_info("default", json!({"service": "SecretsManager", "region": REGION}), None)?;
-    let client = Aws::with_endpoint(&endpoint).new_client(&store, &ctx(kube, &calls)).await?;
+    let client = Aws::with_endpoint(&endpoint)
+        .new_client(&store, &ctx(kube, &calls))
+        .await?;
     assert_eq!(get(client.as_ref(), "ambient").await?, "from-the-pod");
     Ok(())
 }
@@ -1150,7 +1253,10 @@ async fn default_chain_from_the_operator_environment() -> anyhow::Result<()> {
     aws.moto.clear_requests()?;
     let ep = endpoint.clone();
     tokio::task::spawn_blocking(move || {
-        run_child(&ep, &[("AWS_ACCESS_KEY_ID", "AKIDFROMENV"), ("AWS_SECRET_ACCESS_KEY", "s")])
+        run_child(
+            &ep,
+            &[("AWS_ACCESS_KEY_ID", "AKIDFROMENV"), ("AWS_SECRET_ACCESS_KEY", "s")],
+        )
     })
     .await??;
     let reads = aws.requests_of("GetSecretValue")?;
@@ -1203,7 +1309,10 @@ async fn default_chain_from_the_operator_environment() -> anyhow::Result<()> {
     let exchanges = aws.requests_of("AssumeRoleWithWebIdentity")?;
     assert_eq!(exchanges.len(), 1, "{:?}", aws.moto.counts()?);
     assert_eq!(form_param(&exchanges[0], "RoleArn").as_deref(), Some(role.as_str()));
-    assert_eq!(form_param(&exchanges[0], "WebIdentityToken").as_deref(), Some(token.0.as_str()));
+    assert_eq!(
+        form_param(&exchanges[0], "WebIdentityToken").as_deref(),
+        Some(token.0.as_str())
+    );
     let reads = aws.requests_of("GetSecretValue")?;
     assert!(signed_with(&reads[0]).starts_with("ASIA"));
     Ok(())

@@ -63,7 +63,10 @@ pub(crate) fn from_code(
     match code {
         "ResourceNotFoundException" => ProviderError::NotFound { key: key.to_string() },
         // A secret scheduled for deletion reads as absent (ESO: NoSecretErr), so deletionPolicy applies.
-        "InvalidRequestException" | "InvalidParameterException" if message.contains("marked for deletion") => {
+        // AWS says "marked for deletion", moto "marked deleted".
+        "InvalidRequestException" | "InvalidParameterException"
+            if message.contains("marked for deletion") || message.contains("marked deleted") =>
+        {
             ProviderError::NotFound { key: key.to_string() }
         }
         c if AUTH_CODES.contains(&c) => ProviderError::Auth(text),
