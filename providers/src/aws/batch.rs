@@ -1,8 +1,9 @@
 //! The micro-batcher behind cross-ExternalSecret batching.
 //!
-//! Reads of current values from every ExternalSecret using one client land here. The first read of a batch
-//! opens a short window; the batch closes when the window ends or when it holds [`MAX_BATCH`] distinct ids,
-//! whichever comes first, and is read with one call ([`FetchMany`]: `BatchGetSecretValue` for AWS). Each
+//! Reads of current values from every ExternalSecret using one client land here. The first read opens a
+//! batch; the batch closes when it holds [`MAX_BATCH`] distinct ids, when no new id has arrived for
+//! a tenth of the window (the burst is over), or when it has been open for the window (default 50 ms), whichever comes
+//! first, and is read with one call ([`FetchMany`]: `BatchGetSecretValue` for AWS). Each
 //! waiter gets the answer for its id; identical ids are read once, within a batch and while a batch
 //! holding the id is being read. The call runs in its own
 //! task, so a reconcile that is cancelled while waiting does not cancel the others' reads.
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 
 use super::errors;
 use crate::error::{ProviderError, Result};
@@ -21,6 +23,9 @@ use crate::value::SecretValue;
 
 /// At most this many ids per call (`BatchGetSecretValue`'s limit for `SecretIdList`).
 pub(crate) const MAX_BATCH: usize = 20;
+/// A batch closes when no new id arrived for a tenth of the window (5 ms by default; a lone read waits that
+/// long), at least this long.
+const MIN_IDLE: Duration = Duration::from_millis(1);
 
 /// Reads a batch of ids with as few remote calls as possible.
 #[async_trait]
@@ -38,6 +43,9 @@ struct State {
     inflight: std::collections::HashMap<String, Waiters>,
     /// Bumped whenever a batch is taken, so a window timer only closes the batch it opened.
     epoch: u64,
+    /// When the open batch got its first and its latest id.
+    opened: Option<Instant>,
+    last: Option<Instant>,
 }
 
 struct Inner<F> {
@@ -80,6 +88,11 @@ impl<F: FetchMany> Batcher<F> {
                 (None, None)
             } else {
                 st.pending.push((id, vec![tx]));
+                let now = Instant::now();
+                st.last = Some(now);
+                if st.pending.len() == 1 {
+                    st.opened = Some(now);
+                }
                 if st.pending.len() >= MAX_BATCH {
                     (Some(st.take()), None)
                 } else if st.pending.len() == 1 {
@@ -95,17 +108,30 @@ impl<F: FetchMany> Batcher<F> {
         if let Some(epoch) = timer {
             let inner = self.inner.clone();
             tokio::spawn(async move {
-                tokio::time::sleep(inner.window).await;
-                let batch = {
-                    let mut st = inner.lock();
-                    if st.epoch == epoch && !st.pending.is_empty() {
-                        Some(st.take())
-                    } else {
-                        None
+                let idle = (inner.window / 10).max(MIN_IDLE).min(inner.window);
+                loop {
+                    let deadline = {
+                        let st = inner.lock();
+                        match (st.epoch == epoch, st.opened, st.last) {
+                            (true, Some(opened), Some(last)) => (last + idle).min(opened + inner.window),
+                            _ => return,
+                        }
+                    };
+                    tokio::time::sleep_until(deadline).await;
+                    let batch = {
+                        let mut st = inner.lock();
+                        let now = Instant::now();
+                        match (st.epoch == epoch, st.opened, st.last) {
+                            (true, Some(opened), Some(last)) if !st.pending.is_empty() => {
+                                (now >= last + idle || now >= opened + inner.window).then(|| st.take())
+                            }
+                            _ => return,
+                        }
+                    };
+                    if let Some(batch) = batch {
+                        run(inner, batch).await;
+                        return;
                     }
-                };
-                if let Some(batch) = batch {
-                    run(inner, batch).await;
                 }
             });
         }
@@ -118,6 +144,8 @@ impl State {
     /// Closes the open batch: its ids become in flight.
     fn take(&mut self) -> Vec<(String, Waiters)> {
         self.epoch += 1;
+        self.opened = None;
+        self.last = None;
         let batch = std::mem::take(&mut self.pending);
         for (id, _) in &batch {
             self.inflight.insert(id.clone(), Vec::new());
@@ -233,6 +261,42 @@ mod tests {
             *calls.lock().unwrap(),
             vec![vec!["a".to_string()], vec!["b".into(), "c".into()]]
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_stays_one_batch_while_reads_keep_coming() {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let b = Arc::new(Batcher::new(Recorder(calls.clone()), Duration::from_millis(50)));
+        // 10 reads 3 ms apart (less than the idle gap): one batch, although it spans 27 ms.
+        let mut reads = Vec::new();
+        for i in 0..10 {
+            let b = b.clone();
+            reads.push(tokio::spawn(async move { b.get(format!("k{i}")).await }));
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+        for r in reads {
+            r.await.unwrap().unwrap();
+        }
+        assert_eq!(calls.lock().unwrap().len(), 1);
+        // Reads 8 ms apart: each closes on its own.
+        for i in 0..3 {
+            b.get(format!("x{i}")).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(8)).await;
+        }
+        assert_eq!(calls.lock().unwrap().len(), 4);
+        // A steady trickle is cut at the window (50 ms).
+        let mut reads = Vec::new();
+        for i in 0..19 {
+            let b = b.clone();
+            reads.push(tokio::spawn(async move { b.get(format!("t{i}")).await }));
+            tokio::time::sleep(Duration::from_millis(4)).await;
+        }
+        for r in reads {
+            r.await.unwrap().unwrap();
+        }
+        let sizes: Vec<usize> = calls.lock().unwrap()[4..].iter().map(Vec::len).collect();
+        assert_eq!(sizes.len(), 2, "{sizes:?}");
+        assert!(sizes[0] >= 12 && sizes[0] <= 14, "{sizes:?}");
     }
 
     #[tokio::test]

@@ -44,8 +44,8 @@ use auth::{AssumeRole, Clock, Refreshing, WebIdentity};
 /// ESO's provider label for Secrets Manager calls.
 pub(crate) const LABEL: &str = "AWS/SecretsManager";
 const BASE: &str = "spec.provider.aws";
-/// How long the first read of a batch waits for others (see [`batch`]).
-const DEFAULT_BATCH_WINDOW: Duration = Duration::from_millis(10);
+/// How long a batch stays open at most while reads keep arriving (see [`batch`]).
+const DEFAULT_BATCH_WINDOW: Duration = Duration::from_millis(50);
 
 /// Where Secrets Manager and STS are reached; `None`: the SDK's resolution (region, env, profile).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -101,7 +101,8 @@ impl Aws {
         })
     }
 
-    /// How long the first read of a batch waits for others (default 10 ms).
+    /// How long a batch of reads stays open at most while reads keep arriving (default 50 ms); a batch also
+    /// closes at 20 ids, or a tenth of this after the latest read.
     pub fn batch_window(mut self, window: Duration) -> Self {
         self.batch_window = window;
         self
