@@ -695,9 +695,9 @@ async fn hundred_external_secrets_over_sixty_keys_batch_into_three_calls() -> an
     }
     aws.moto.clear_requests()?;
     let started = Instant::now();
-    // The default window (50 ms, closing 5 ms after the latest read) holds such a burst on a quiet machine;
+    // The default window (50 ms, closing 10 ms after the latest read) holds such a burst on a quiet machine;
     // a loaded 2-core CI machine running other tests can stretch the gaps between the 100 reconciles' reads,
-    // so this test gives the batcher a 1 s window (closing 100 ms after the latest read): same mechanism,
+    // so this test gives the batcher a 1 s window (closing 200 ms after the latest read): same mechanism,
     // a bound that does not depend on the machine's load.
     let provider = Aws::with_endpoint(aws.moto.endpoint()).batch_window(Duration::from_secs(1));
     let op = operator_with(&ns, provider, 100, &class).await?;

@@ -2,7 +2,7 @@
 //!
 //! Reads of current values from every ExternalSecret using one client land here. The first read opens a
 //! batch; the batch closes when it holds [`MAX_BATCH`] distinct ids, when no new id has arrived for
-//! a tenth of the window (the burst is over), or when it has been open for the window (default 50 ms), whichever comes
+//! a fifth of the window (the burst is over), or when it has been open for the window (default 50 ms), whichever comes
 //! first, and is read with one call ([`FetchMany`]: `BatchGetSecretValue` for AWS). Each
 //! waiter gets the answer for its id; identical ids are read once, within a batch and while a batch
 //! holding the id is being read. The call runs in its own
@@ -23,7 +23,7 @@ use crate::value::SecretValue;
 
 /// At most this many ids per call (`BatchGetSecretValue`'s limit for `SecretIdList`).
 pub(crate) const MAX_BATCH: usize = 20;
-/// A batch closes when no new id arrived for a tenth of the window (5 ms by default; a lone read waits that
+/// A batch closes when no new id arrived for a fifth of the window (10 ms by default; a lone read waits that
 /// long), at least this long.
 const MIN_IDLE: Duration = Duration::from_millis(1);
 
@@ -108,7 +108,7 @@ impl<F: FetchMany> Batcher<F> {
         if let Some(epoch) = timer {
             let inner = self.inner.clone();
             tokio::spawn(async move {
-                let idle = (inner.window / 10).max(MIN_IDLE).min(inner.window);
+                let idle = (inner.window / 5).max(MIN_IDLE).min(inner.window);
                 loop {
                     let deadline = {
                         let st = inner.lock();
@@ -267,7 +267,7 @@ mod tests {
     async fn a_burst_stays_one_batch_while_reads_keep_coming() {
         let calls = Arc::new(Mutex::new(Vec::new()));
         let b = Arc::new(Batcher::new(Recorder(calls.clone()), Duration::from_millis(50)));
-        // 10 reads 3 ms apart (less than the idle gap): one batch, although it spans 27 ms.
+        // 10 reads 3 ms apart (less than the 10 ms idle gap): one batch, although it spans 27 ms.
         let mut reads = Vec::new();
         for i in 0..10 {
             let b = b.clone();
@@ -278,10 +278,10 @@ mod tests {
             r.await.unwrap().unwrap();
         }
         assert_eq!(calls.lock().unwrap().len(), 1);
-        // Reads 8 ms apart: each closes on its own.
+        // Reads 12 ms apart (more than the 10 ms idle gap): each closes on its own.
         for i in 0..3 {
             b.get(format!("x{i}")).await.unwrap();
-            tokio::time::sleep(Duration::from_millis(8)).await;
+            tokio::time::sleep(Duration::from_millis(12)).await;
         }
         assert_eq!(calls.lock().unwrap().len(), 4);
         // A steady trickle is cut at the window (50 ms).

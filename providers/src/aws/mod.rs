@@ -102,7 +102,7 @@ impl Aws {
     }
 
     /// How long a batch of reads stays open at most while reads keep arriving (default 50 ms); a batch also
-    /// closes at 20 ids, or a tenth of this after the latest read.
+    /// closes at 20 ids, or a fifth of this (10 ms) after the latest read.
     pub fn batch_window(mut self, window: Duration) -> Self {
         self.batch_window = window;
         self
