@@ -778,6 +778,27 @@ spec:
     .await?;
     let (status, reason, message) = store_ready(&ns, "irsa").await?;
     assert_eq!((status.as_str(), reason.as_str()), ("True", "Valid"), "{message}");
+    // A ServiceAccount without a role (and a store without one) cannot work: the store says why.
+    sas.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "no-role"}}))?,
+    )
+    .await?;
+    apply(
+        &stores,
+        &format!(
+            "apiVersion: external-secrets.io/v1\nkind: SecretStore\nmetadata: {{name: no-role}}\nspec:\n  controller: {}\n  provider:\n    aws:\n      service: SecretsManager\n      region: {REGION}\n      auth: {{jwt: {{serviceAccountRef: {{name: no-role}}}}}}\n",
+            op.class
+        ),
+    )
+    .await?;
+    let (status, reason, message) = store_ready(&ns, "no-role").await?;
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "InvalidProviderConfig"),
+        "{message}"
+    );
+    assert!(message.contains("eks.amazonaws.com/role-arn"), "{message}");
     // From here on moto checks every signature and the role's policy: only STS's credentials can work.
     aws.enforce_auth().await?;
     let ess: Api<ExternalSecret> = ns.api();
