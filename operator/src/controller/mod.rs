@@ -79,6 +79,13 @@ fn store_fingerprint(generation: Option<i64>, ready: bool, uid: &Option<String>)
     h.finish()
 }
 
+fn is_ready(es: &ExternalSecret) -> bool {
+    es.status
+        .iter()
+        .flat_map(|s| s.conditions.iter())
+        .any(|c| c.type_ == syncret_crds::condition::ExternalSecretConditionType::Ready && c.is_true())
+}
+
 fn es_key(es: &ExternalSecret) -> Key {
     Key::new(es.namespace().unwrap_or_default(), es.name_any())
 }
@@ -235,7 +242,11 @@ pub fn start(ctx: Arc<Context>, writers: Writers, readiness: Arc<Readiness>, shu
                         let k = es_key(&es);
                         let fp = es_fingerprint(&es);
                         if seen.lock().await.insert(k.clone(), fp) != Some(fp) {
-                            ctx.es_queue.add(k, Lane::Fast);
+                            // At start-up (the initial list), ExternalSecrets already synced and Ready only need a
+                            // check that their Secret is intact: they wait in the slow lane, so a new or changed
+                            // one created meanwhile is not stuck behind thousands of them.
+                            let settled = listing && !crate::sync::refresh::changed_since_sync(&es) && is_ready(&es);
+                            ctx.es_queue.add(k, if settled { Lane::Slow } else { Lane::Fast });
                             if !listing && let Some(ces) = clusterexternalsecret::controller_of(&es) {
                                 ctx.ces_queue.add(clusterexternalsecret::key(&ces), Lane::Fast);
                             }
@@ -470,9 +481,12 @@ pub fn start(ctx: Arc<Context>, writers: Writers, readiness: Arc<Readiness>, shu
                             .iter()
                             .find(|o| o.controller == Some(true) && o.kind == "ExternalSecret")
                             .map(|o| o.name.clone());
-                        let changed = ctx
-                            .secrets
-                            .observe(&key, &m.resource_version().unwrap_or_default(), owner);
+                        let changed = ctx.secrets.observe(
+                            &key,
+                            &m.resource_version().unwrap_or_default(),
+                            owner,
+                            m.labels().get(syncret_crds::labels::LABEL_CREATED_BY).cloned(),
+                        );
                         if changed && !listing {
                             for es in ctx.secrets.owners_of(&key) {
                                 ctx.es_queue.add(Key::new(&key.namespace, es), Lane::Fast);
@@ -509,8 +523,9 @@ pub fn start(ctx: Arc<Context>, writers: Writers, readiness: Arc<Readiness>, shu
         let stop = shutdown.clone();
         tasks.push(tokio::spawn(async move {
             tokio::select! { _ = gate.wait() => {}, _ = stop.cancelled() => return }
-            if let Err(e) = prime_secret_index(&ctx).await {
-                tracing::warn!(error = %e, "could not pre-read managed Secrets; they will be read on demand");
+            match prime_secret_index(&ctx).await {
+                Ok(()) => ctx.secrets.set_primed(),
+                Err(e) => tracing::warn!(error = %e, "could not pre-read managed Secrets; they will be read on demand"),
             }
             let failures = Arc::new(Failures::default());
             let mut workers = Vec::new();
