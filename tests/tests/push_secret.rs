@@ -710,3 +710,116 @@ async fn store_finalizer_keeps_the_store_until_pushed_values_are_deleted() -> an
     assert_eq!(remote(&env, "s", "r").await?, None, "deleted through the held store");
     Ok(())
 }
+
+/// AWS Secrets Manager (moto) end to end, ESO #5062 literally: a PushSecret moves between two SecretStores over
+/// the same account and region (one with `forceDeleteWithoutRecovery`) and the secret survives; `data[].metadata`
+/// reaches the provider (tags, `secretPushFormat: string`); deletion with Delete removes the secrets.
+#[tokio::test]
+async fn aws_push_secret_end_to_end_and_the_store_switch_of_5062() -> anyhow::Result<()> {
+    let cp = ControlPlane::shared().await?;
+    let moto = syncret_tests::servers::Moto::start().await?;
+    let ns = cp.namespace("push-aws").await?;
+    let mut opts = syncret::runtime::Options::default();
+    opts.settings.controller_class = syncret_tests::unique_name("class");
+    opts.settings.namespace = Some(ns.name.clone());
+    opts.settings.backoff_base = Duration::from_millis(200);
+    opts.settings.backoff_max = Duration::from_secs(5);
+    opts.admin_addr = None;
+    opts.client_qps = 0.0;
+    let class = opts.settings.controller_class.clone();
+    let mut registry = syncret_providers::Registry::with_default_providers();
+    registry.register(std::sync::Arc::new(syncret_providers::aws::Aws::with_endpoint(
+        moto.endpoint(),
+    )));
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let started = syncret::runtime::start_with_registry(ns.client.clone(), opts, registry, shutdown.clone()).await?;
+    let env = Env {
+        ns,
+        op: syncret_tests::operator::Operator {
+            started: Some(started),
+            shutdown,
+            class,
+        },
+    };
+    source(&env, "creds", &[("id", "AKIDSTATIC"), ("secret", "s")]).await?;
+    for (store, force) in [("a", true), ("b", false)] {
+        env.apply::<SecretStore>(&format!(
+            "apiVersion: external-secrets.io/v1\nkind: SecretStore\nmetadata: {{name: {store}}}\nspec:\n  controller: {}\n  provider:\n    aws:\n      service: SecretsManager\n      region: us-east-1\n      secretsManager: {{forceDeleteWithoutRecovery: {force}}}\n      auth:\n        secretRef:\n          accessKeyIDSecretRef: {{name: creds, key: id}}\n          secretAccessKeySecretRef: {{name: creds, key: secret}}\n",
+            env.class()
+        ))
+        .await?;
+    }
+    source(&env, "src", &[("user", "admin"), ("pass", "p4ss")]).await?;
+    let spec = |store: &str| {
+        format!(
+            "  deletionPolicy: Delete\n  secretStoreRefs: [{{name: {store}}}]\n  selector: {{secret: {{name: src}}}}\n  data:\n  - match: {{remoteRef: {{remoteKey: app/all}}}}\n    metadata:\n      apiVersion: kubernetes.external-secrets.io/v1alpha1\n      kind: PushSecretMetadata\n      spec: {{secretPushFormat: string, tags: {{team: payments}}}}\n  - match: {{secretKey: user, remoteRef: {{remoteKey: app/creds, property: username}}}}\n"
+        )
+    };
+    env.apply::<PushSecret>(&ps("push", &spec("a"))).await?;
+    ps_ready(&env, "push", "True", "Synced").await?;
+    assert_eq!(
+        remote(&env, "a", "app/all").await?.as_deref(),
+        Some(r#"{"pass":"p4ss","user":"admin"}"#)
+    );
+    assert_eq!(
+        remote(&env, "a", "app/creds").await?.as_deref(),
+        Some(r#"{"username":"admin"}"#)
+    );
+    let http = reqwest::Client::new();
+    let sm = |op: &str, body: serde_json::Value| {
+        http.post(moto.endpoint())
+            .header("X-Amz-Target", format!("secretsmanager.{op}"))
+            .header("Content-Type", "application/x-amz-json-1.1")
+            .header(
+                "Authorization",
+                "AWS4-HMAC-SHA256 Credential=setup/20260101/us-east-1/secretsmanager/aws4_request, SignedHeaders=host, Signature=00",
+            )
+            .body(body.to_string())
+            .send()
+    };
+    let described: serde_json::Value = sm("DescribeSecret", serde_json::json!({"SecretId": "app/all"}))
+        .await?
+        .json()
+        .await?;
+    let tags = described["Tags"].as_array().cloned().unwrap_or_default();
+    assert!(
+        tags.contains(&serde_json::json!({"Key": "team", "Value": "payments"})),
+        "{described}"
+    );
+    let value: serde_json::Value = sm("GetSecretValue", serde_json::json!({"SecretId": "app/all"}))
+        .await?
+        .json()
+        .await?;
+    assert_eq!(
+        value["SecretString"], r#"{"pass":"p4ss","user":"admin"}"#,
+        "secretPushFormat: string"
+    );
+
+    // ESO #5062: switching to store b (same account and region) must not delete through store a.
+    env.apply::<PushSecret>(&ps("push", &spec("b"))).await?;
+    eventually(Duration::from_secs(30), "status moved to store b", || async {
+        let s = synced(&env, "push").await.ok()?;
+        (s.len() == 1 && s.contains_key("SecretStore/b")).then_some(())
+    })
+    .await?;
+    for key in ["app/all", "app/creds"] {
+        let d: serde_json::Value = sm("DescribeSecret", serde_json::json!({"SecretId": key}))
+            .await?
+            .json()
+            .await?;
+        assert!(d["DeletedDate"].is_null(), "{key} not deleted: {d}");
+    }
+    assert_eq!(
+        remote(&env, "b", "app/creds").await?.as_deref(),
+        Some(r#"{"username":"admin"}"#)
+    );
+
+    // Deletion with Delete removes the values (store b: scheduled deletion, so reads find nothing).
+    env.ns
+        .api::<PushSecret>()
+        .delete("push", &DeleteParams::default())
+        .await?;
+    remote_is(&env, "b", "app/all", None).await?;
+    remote_is(&env, "b", "app/creds", None).await?;
+    Ok(())
+}
