@@ -24,6 +24,8 @@ pub struct Settings {
     pub store_requeue_interval: Duration,
     pub enable_flood_gate: bool,
     pub enable_cluster_stores: bool,
+    /// `--enable-secret-store-reconciler`: validate SecretStores and write their status.
+    pub enable_secret_stores: bool,
     /// Share of the refresh interval refreshes are spread over (0.0–1.0).
     pub refresh_jitter: f64,
     /// Error backoff: first retry and cap.
@@ -41,10 +43,21 @@ impl Default for Settings {
             store_requeue_interval: Duration::from_secs(300),
             enable_flood_gate: true,
             enable_cluster_stores: true,
+            enable_secret_stores: true,
             refresh_jitter: 0.1,
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
             delims: Delims::default(),
+        }
+    }
+}
+
+impl Settings {
+    /// Whether the store reconciler of `kind` runs (`--enable-{secret-store,cluster-store}-reconciler`).
+    pub fn reconciles(&self, kind: syncret_crds::secretstore::StoreKind) -> bool {
+        match kind {
+            syncret_crds::secretstore::StoreKind::SecretStore => self.enable_secret_stores,
+            syncret_crds::secretstore::StoreKind::ClusterSecretStore => self.enable_cluster_stores,
         }
     }
 }

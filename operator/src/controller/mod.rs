@@ -33,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::admin::Readiness;
 use crate::context::{Context, Key};
+use crate::leader::Leadership;
 use crate::schedule::{Lane, backoff, jittered};
 use externalsecret::{Failures, Next};
 
@@ -172,6 +173,7 @@ pub fn start(
         reflector::store::Writer<PartialObjectMeta<Namespace>>,
     ),
     readiness: Arc<Readiness>,
+    leadership: Leadership,
     shutdown: CancellationToken,
 ) -> Running {
     let (es_w, ss_w, css_w, ns_w) = writers;
@@ -408,6 +410,10 @@ pub fn start(
         let stop = shutdown.clone();
         tasks.push(tokio::spawn(async move {
             tokio::select! { _ = gate.wait() => {}, _ = stop.cancelled() => return }
+            // Only the leader runs workers; standbys keep their caches warm for a fast takeover.
+            if !leadership.acquired(&stop).await {
+                return;
+            }
             if let Err(e) = prime_secret_index(&ctx).await {
                 tracing::warn!(error = %e, "could not pre-read managed Secrets; they will be read on demand");
             }
@@ -419,6 +425,8 @@ pub fn start(
             for _ in 0..2 {
                 workers.push(tokio::spawn(store_worker(ctx.clone())));
             }
+            ctx.metrics
+                .workers_started(&[(ES_CONTROLLER, ctx.settings.concurrent.max(1)), (STORE_CONTROLLER, 2)]);
             workers.push(tokio::spawn(queue_gauges(ctx.clone(), stop.clone())));
             stop.cancelled().await;
             ctx.es_queue.close();
@@ -540,6 +548,8 @@ async fn queue_gauges(ctx: Arc<Context>, stop: CancellationToken) {
             .workqueue_depth
             .with_label_values(&[STORE_CONTROLLER])
             .set((t.fast + t.slow) as i64);
+        ctx.metrics
+            .in_flight(&[(ES_CONTROLLER, s.in_flight), (STORE_CONTROLLER, t.in_flight)]);
         ctx.metrics.client_cache_size.set(ctx.reads.clients.len() as i64);
         tokio::select! { _ = tokio::time::sleep(Duration::from_secs(2)) => {}, _ = stop.cancelled() => return }
     }

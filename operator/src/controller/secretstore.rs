@@ -50,7 +50,9 @@ pub async fn reconcile(ctx: &Arc<Context>, kind: StoreKind, key: &Key) -> Next {
             }
         },
     };
-    if !spec.controller.is_empty() && spec.controller != ctx.settings.controller_class {
+    if (!spec.controller.is_empty() && spec.controller != ctx.settings.controller_class)
+        || !ctx.settings.reconciles(kind)
+    {
         return Next::Idle;
     }
     let outcome = evaluate(ctx, kind, key, &spec, &meta).await;
