@@ -409,11 +409,13 @@ impl ObjectMetrics {
         f(objects.entry(key).or_default());
     }
 
-    /// One reconcile finished (ESO increments sync calls on every reconcile and errors on failures).
+    /// One reconcile finished (ESO increments sync calls on every reconcile and errors on failures). A reconcile
+    /// that left the object `Ready=False` is a failure even when it is not retried (e.g. a template error waits
+    /// for a spec change): ESO counts those in `externalsecret_sync_calls_error` too.
     pub fn reconciled(&self, namespace: &str, name: &str, ok: bool, elapsed: Duration) {
         self.with(namespace, name, |s| {
             s.sync_calls += 1;
-            if !ok {
+            if !ok || s.ready == Some(false) {
                 s.sync_errors += 1;
             }
             s.reconcile_ns = elapsed.as_nanos() as f64;
@@ -607,6 +609,15 @@ mod tests {
             assert!(text.contains(line), "missing {line} in\n{text}");
         }
         assert!(text.contains("# TYPE externalsecret_sync_calls_total counter"));
+        // Not retried, but Ready=False: still an error for ESO.
+        m.external_secrets.set_ready("ns1", "tpl", false);
+        m.external_secrets
+            .reconciled("ns1", "tpl", true, Duration::from_millis(1));
+        assert!(
+            m.render()
+                .unwrap()
+                .contains(r#"externalsecret_sync_calls_error{name="tpl",namespace="ns1"} 1"#)
+        );
         m.sync_failed("could not get secret data from provider: fake: key \"x\" not found");
         assert!(
             m.render()
