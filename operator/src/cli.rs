@@ -49,7 +49,7 @@ fn duration(s: &str) -> Result<Duration, String> {
     syncret_crds::duration::parse(s).map_err(|e| e.to_string())
 }
 
-/// Flags of the controller.
+/// Flags of the controller. Boolean flags take Go's forms, as ESO's do: `--flag`, `--flag=true`, `--flag=false`.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// Number of ExternalSecrets synced concurrently.
@@ -68,7 +68,7 @@ pub struct RunArgs {
     #[arg(long, env = "SYNCRET_LIVE_ADDR", default_value = ":8082")]
     pub live_addr: String,
     /// Use a Lease so only one replica syncs at a time.
-    #[arg(long, env = "SYNCRET_ENABLE_LEADER_ELECTION", default_value_t = false)]
+    #[arg(long, env = "SYNCRET_ENABLE_LEADER_ELECTION", default_value_t = false, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub enable_leader_election: bool,
     /// Name of the Lease.
     #[arg(
@@ -99,31 +99,31 @@ pub struct RunArgs {
     #[arg(long, env = "SYNCRET_STORE_REQUEUE_INTERVAL", default_value = "5m", value_parser = duration)]
     pub store_requeue_interval: Duration,
     /// Refuse to use stores that are not Ready.
-    #[arg(long, env = "SYNCRET_ENABLE_FLOOD_GATE", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, env = "SYNCRET_ENABLE_FLOOD_GATE", default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub enable_flood_gate: bool,
     /// Reconcile ClusterSecretStores; when false, ExternalSecrets cannot use them either (ESO's semantics).
-    #[arg(long, env = "SYNCRET_ENABLE_CLUSTER_STORE_RECONCILER", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, env = "SYNCRET_ENABLE_CLUSTER_STORE_RECONCILER", default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub enable_cluster_store_reconciler: bool,
     /// Validate SecretStores and report their status.
-    #[arg(long, env = "SYNCRET_ENABLE_SECRET_STORE_RECONCILER", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, env = "SYNCRET_ENABLE_SECRET_STORE_RECONCILER", default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub enable_secret_store_reconciler: bool,
     /// Accepted for ESO compatibility; this syncret has no ClusterExternalSecret controller yet.
-    #[arg(long, env = "SYNCRET_ENABLE_CLUSTER_EXTERNAL_SECRET_RECONCILER", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, env = "SYNCRET_ENABLE_CLUSTER_EXTERNAL_SECRET_RECONCILER", default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub enable_cluster_external_secret_reconciler: bool,
     /// Accepted for ESO compatibility; this syncret has no PushSecret controller yet.
-    #[arg(long, env = "SYNCRET_ENABLE_PUSH_SECRET_RECONCILER", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, env = "SYNCRET_ENABLE_PUSH_SECRET_RECONCILER", default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub enable_push_secret_reconciler: bool,
     /// Accepted for ESO compatibility; this syncret has no ClusterPushSecret controller yet.
-    #[arg(long, env = "SYNCRET_ENABLE_CLUSTER_PUSH_SECRET_RECONCILER", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, env = "SYNCRET_ENABLE_CLUSTER_PUSH_SECRET_RECONCILER", default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub enable_cluster_push_secret_reconciler: bool,
     /// Accepted for ESO compatibility; syncret never caches Secret data (it watches Secret metadata only).
-    #[arg(long, env = "SYNCRET_ENABLE_SECRETS_CACHING", default_value_t = false, action = clap::ArgAction::Set)]
+    #[arg(long, env = "SYNCRET_ENABLE_SECRETS_CACHING", default_value_t = false, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub enable_secrets_caching: bool,
     /// Accepted for ESO compatibility; ConfigMaps are read on demand.
-    #[arg(long, env = "SYNCRET_ENABLE_CONFIGMAPS_CACHING", default_value_t = false, action = clap::ArgAction::Set)]
+    #[arg(long, env = "SYNCRET_ENABLE_CONFIGMAPS_CACHING", default_value_t = false, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub enable_configmaps_caching: bool,
     /// Accepted for ESO compatibility; the managed-Secret index is always on.
-    #[arg(long, env = "SYNCRET_ENABLE_MANAGED_SECRETS_CACHING", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, env = "SYNCRET_ENABLE_MANAGED_SECRETS_CACHING", default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub enable_managed_secrets_caching: bool,
     /// Log level: debug, info, warn, error.
     #[arg(long, env = "SYNCRET_LOGLEVEL", default_value = "info")]
@@ -275,6 +275,7 @@ mod tests {
             "--leader-election-retry-period=500ms",
             "--live-addr=",
             "--enable-secret-store-reconciler=false",
+            "--enable-flood-gate",
         ])
         .unwrap();
         let o = cli.run.options();
@@ -287,6 +288,19 @@ mod tests {
         assert!(!le.identity.is_empty());
         assert!(o.live_addr.is_none());
         assert!(!o.settings.enable_secret_stores);
+        assert!(o.settings.enable_flood_gate);
+        // ESO's chart passes `--enable-leader-election=true`.
+        for (arg, on) in [
+            ("--enable-leader-election=true", true),
+            ("--enable-leader-election=false", false),
+        ] {
+            let cli = Cli::try_parse_from(["syncret", arg]).unwrap();
+            assert_eq!(cli.run.enable_leader_election, on, "{arg}");
+        }
+        // Go's bool flags need `=` for a value: a following word is not taken as one.
+        let cli = Cli::try_parse_from(["syncret", "--enable-leader-election", "crds"]).unwrap();
+        assert!(cli.run.enable_leader_election);
+        assert!(matches!(cli.command, Some(Command::Crds { .. })));
     }
 
     #[test]
