@@ -19,11 +19,7 @@ fn syncret_process() {
 }
 
 /// The tests measure timings: they run one at a time (each starts processes of its own).
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Lease timings of these tests: short, so a failover takes seconds.
 struct Timings {
@@ -129,7 +125,7 @@ fn syncs(scrape: &syncret_tests::http::Scrape, es: &str) -> f64 {
 
 #[tokio::test]
 async fn one_leader_syncs_and_a_killed_leader_is_replaced_within_the_lease_duration() -> anyhow::Result<()> {
-    let _serial = serial();
+    let _serial = SERIAL.lock().await;
     let cp = ControlPlane::shared().await?;
     let ns = cp.namespace("leader").await?;
     let class = unique_name("class");
@@ -202,7 +198,7 @@ async fn one_leader_syncs_and_a_killed_leader_is_replaced_within_the_lease_durat
 
 #[tokio::test]
 async fn sigterm_finishes_and_releases_the_lease_for_an_immediate_handover() -> anyhow::Result<()> {
-    let _serial = serial();
+    let _serial = SERIAL.lock().await;
     let cp = ControlPlane::shared().await?;
     let ns = cp.namespace("leader-term").await?;
     let class = unique_name("class");
@@ -264,7 +260,7 @@ async fn sigterm_finishes_and_releases_the_lease_for_an_immediate_handover() -> 
 
 #[tokio::test]
 async fn a_leader_that_cannot_renew_stops_before_another_takes_over() -> anyhow::Result<()> {
-    let _serial = serial();
+    let _serial = SERIAL.lock().await;
     let cp = ControlPlane::shared().await?;
     let ns = cp.namespace("leader-cut").await?;
     let class = unique_name("class");
@@ -332,7 +328,7 @@ async fn a_leader_that_cannot_renew_stops_before_another_takes_over() -> anyhow:
 /// stop releases the Lease and the second syncs. (The elector in-process, where failures show in the test's log.)
 #[tokio::test]
 async fn in_process_standby_takes_over_after_a_graceful_stop() -> anyhow::Result<()> {
-    let _serial = serial();
+    let _serial = SERIAL.lock().await;
     let cp = ControlPlane::shared().await?;
     let ns = cp.namespace("leader-inproc").await?;
     let class = unique_name("class");
