@@ -145,7 +145,11 @@ async fn one_leader_syncs_and_a_killed_leader_is_replaced_within_the_lease_durat
     let first = eventually(Duration::from_secs(10), "a lease holder", || holder(&ns, &lease)).await?;
     let li = holder_index(&[&a, &b], &first).unwrap_or_else(|| panic!("holder {first} is neither a nor b"));
     let (leader, standby) = if li == 0 { (&mut a, &mut b) } else { (&mut b, &mut a) };
-    let (ls, ss) = (leader.scrape().await?, standby.scrape().await?);
+    let ls = eventually(Duration::from_secs(10), "the leader's sync of one counted", || async {
+        leader.scrape().await.ok().filter(|s| syncs(s, "one") >= 1.0)
+    })
+    .await?;
+    let ss = standby.scrape().await?;
     assert_eq!(
         ls.value("leader_election_master_status", &[("name", &lease)]),
         Some(1.0)
@@ -185,9 +189,14 @@ async fn one_leader_syncs_and_a_killed_leader_is_replaced_within_the_lease_durat
         took_over >= FAST.lease - FAST.retry.mul_f64(1.2) - Duration::from_millis(200),
         "took over after {took_over:?}, before the lease could have expired"
     );
-    let s = standby.scrape().await?;
+    // The Secret is written before the reconcile is counted: wait for the counter.
+    let s = eventually(
+        Duration::from_secs(10),
+        "the new leader's sync of two counted",
+        || async { standby.scrape().await.ok().filter(|s| syncs(s, "two") >= 1.0) },
+    )
+    .await?;
     assert_eq!(s.value("leader_election_master_status", &[("name", &lease)]), Some(1.0));
-    assert!(syncs(&s, "two") >= 1.0);
     eprintln!(
         "failover after SIGKILL: lease taken over after {took_over:?}, new ExternalSecret synced after {synced:?} \
          (lease duration {:?}, renew deadline {:?}, retry period {:?})",
