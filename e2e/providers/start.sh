@@ -25,7 +25,7 @@
 #   HTTPS with a generated CA (SYNCRET_VAULT_CACERT), needed for the cert auth method.
 # - azure: syncret's own Key Vault secrets fake (e2e/providers/azkv) on HTTPS with a CA made per run
 #   (SYNCRET_AZURE_CACERT). The same port serves the Entra ID token endpoint (POST /TENANT/oauth2/v2.0/token,
-#   client_credentials with a secret or an assertion, neither validated); SYNCRET_AZURE_IMDS_ENDPOINT serves the
+#   client_credentials with a secret or an assertion, validated once tests register a directory); SYNCRET_AZURE_IMDS_ENDPOINT serves the
 #   managed-identity endpoint (GET /metadata/identity/oauth2/token). --require-issued-tokens: Key Vault accepts
 #   only tokens those endpoints issued. One JSON line per request in SYNCRET_AZURE_REQUEST_LOG ({"op",...}).
 # - gcp: syncret's own google.cloud.secretmanager.v1 fake (e2e/providers/gcpsm), plaintext gRPC (h2c) at

@@ -107,7 +107,7 @@ pub struct RunArgs {
     /// Validate SecretStores and report their status.
     #[arg(long, env = "SYNCRET_ENABLE_SECRET_STORE_RECONCILER", default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub enable_secret_store_reconciler: bool,
-    /// Accepted for ESO compatibility; this syncret has no ClusterExternalSecret controller yet.
+    /// Run the ClusterExternalSecret controller (only when watching all namespaces).
     #[arg(long, env = "SYNCRET_ENABLE_CLUSTER_EXTERNAL_SECRET_RECONCILER", default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub enable_cluster_external_secret_reconciler: bool,
     /// Accepted for ESO compatibility; this syncret has no PushSecret controller yet.
@@ -175,6 +175,7 @@ impl RunArgs {
                 enable_flood_gate: self.enable_flood_gate,
                 enable_cluster_stores: self.enable_cluster_store_reconciler,
                 enable_secret_stores: self.enable_secret_store_reconciler,
+                enable_cluster_external_secrets: self.enable_cluster_external_secret_reconciler,
                 refresh_jitter: self.refresh_jitter.clamp(0.0, 1.0),
                 backoff_base: Duration::from_secs(1),
                 backoff_max: self.max_backoff.max(Duration::from_secs(1)),

@@ -26,6 +26,8 @@ pub struct Settings {
     pub enable_cluster_stores: bool,
     /// `--enable-secret-store-reconciler`: validate SecretStores and write their status.
     pub enable_secret_stores: bool,
+    /// Run the ClusterExternalSecret controller (only when watching all namespaces).
+    pub enable_cluster_external_secrets: bool,
     /// Share of the refresh interval refreshes are spread over (0.0–1.0).
     pub refresh_jitter: f64,
     /// Error backoff: first retry and cap.
@@ -44,6 +46,7 @@ impl Default for Settings {
             enable_flood_gate: true,
             enable_cluster_stores: true,
             enable_secret_stores: true,
+            enable_cluster_external_secrets: true,
             refresh_jitter: 0.1,
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
@@ -98,8 +101,15 @@ pub struct Context {
     pub api_limiter: Arc<RateLimiter>,
     pub stores: Stores,
     pub external_secrets: Store<ExternalSecret>,
+    pub cluster_external_secrets: Store<syncret_crds::ClusterExternalSecret>,
     pub reads: Reads,
     pub secrets: SecretIndex,
     pub es_queue: Scheduler<Key>,
     pub store_queue: Scheduler<(syncret_crds::secretstore::StoreKind, Key)>,
+    pub ces_queue: Scheduler<Key>,
+    /// ExternalSecret statuses this operator wrote and the reflector has not shown yet: a reconcile right after a
+    /// sync (e.g. woken by our own Secret write) sees them, so it does not sync again.
+    pub written_status: std::sync::Mutex<std::collections::HashMap<Key, syncret_crds::ExternalSecretStatus>>,
+    /// When a leased value read for an ExternalSecret must be re-fetched (two thirds into its lease).
+    pub lease_due: std::sync::Mutex<std::collections::HashMap<Key, std::time::Instant>>,
 }

@@ -15,6 +15,7 @@ pub mod leader;
 pub mod metrics;
 pub mod reads;
 pub mod render;
+pub mod rollout;
 pub mod runtime;
 pub mod schedule;
 pub mod secrets;

@@ -131,6 +131,11 @@ impl Reads {
                 continue;
             };
             let results = self.get_many(cache_key, client, &keys, &stores[&id].uid).await;
+            for k in &keys {
+                if let Some(d) = client.expires_in(k) {
+                    answers.expires_in = Some(answers.expires_in.map_or(d, |m| m.min(d)));
+                }
+            }
             for (k, r) in keys.into_iter().zip(results) {
                 answers.gets.insert((id.clone(), k), r);
             }

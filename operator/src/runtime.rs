@@ -132,10 +132,14 @@ pub async fn start_with_registry(
         api_limiter,
         stores,
         external_secrets: refl.es.0.clone(),
+        cluster_external_secrets: refl.ces.0.clone(),
         reads,
         secrets: SecretIndex::default(),
         es_queue: Scheduler::new(),
         store_queue: Scheduler::new(),
+        ces_queue: Scheduler::new(),
+        written_status: Default::default(),
+        lease_due: Default::default(),
     });
     let mut admin = Vec::new();
     let mut serve = |listener: tokio::net::TcpListener| {
@@ -179,7 +183,13 @@ pub async fn start_with_registry(
     };
     let running = controller::start(
         ctx.clone(),
-        (refl.es.1, refl.ss.1, refl.css.1, refl.ns.1),
+        controller::Writers {
+            es: refl.es.1,
+            ss: refl.ss.1,
+            css: refl.css.1,
+            ns: refl.ns.1,
+            ces: refl.ces.1,
+        },
         readiness.clone(),
         leadership.clone(),
         stop,

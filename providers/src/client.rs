@@ -154,6 +154,13 @@ pub trait SecretsClient: Send + Sync {
         Capabilities::ReadOnly
     }
 
+    /// How long the value last returned by [`SecretsClient::get_secret`] for `key` stays valid, when the provider
+    /// said so (a Vault lease: a KV v1 secret with `ttl`, dynamic database credentials). The operator may refresh
+    /// the ExternalSecret before then. Default: unknown.
+    fn expires_in(&self, _key: &RemoteKey) -> Option<Duration> {
+        None
+    }
+
     /// Releases what the client holds remotely (e.g. revokes a Vault token it logged in for). Called when the
     /// cache drops the client.
     async fn close(&self) {}

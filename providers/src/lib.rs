@@ -13,10 +13,18 @@ pub mod property;
 pub mod registry;
 pub mod value;
 
+#[cfg(feature = "aws")]
+pub mod aws;
+#[cfg(feature = "azure")]
+pub mod azure;
 #[cfg(feature = "fake")]
 pub mod fake;
+#[cfg(feature = "gcp")]
+pub mod gcp;
 #[cfg(feature = "kubernetes")]
 pub mod kubernetes;
+#[cfg(feature = "vault")]
+pub mod vault;
 
 pub use cache::{CacheKey, ClientCache};
 pub use client::{

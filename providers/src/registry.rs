@@ -83,6 +83,14 @@ impl Registry {
         providers.push(Arc::new(crate::fake::Fake::default()));
         #[cfg(feature = "kubernetes")]
         providers.push(Arc::new(crate::kubernetes::Kubernetes));
+        #[cfg(feature = "gcp")]
+        providers.push(Arc::new(crate::gcp::Gcp::default()));
+        #[cfg(feature = "azure")]
+        providers.push(Arc::new(crate::azure::AzureKeyVault::default()));
+        #[cfg(feature = "vault")]
+        providers.extend(crate::vault::providers());
+        #[cfg(feature = "aws")]
+        providers.push(Arc::new(crate::aws::Aws::default()));
         Self { providers }
     }
 

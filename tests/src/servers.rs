@@ -412,6 +412,8 @@ pub struct AzureRequest {
     pub op: String,
     pub method: String,
     pub path: String,
+    /// The raw query string (`api-version=7.6&maxresults=25`).
+    pub query: String,
     pub status: u16,
     /// The `Authorization` header as sent (empty if none).
     pub authorization: String,
@@ -486,6 +488,7 @@ impl AzureKeyVault {
                     op: s("op"),
                     method: s("method"),
                     path: s("path"),
+                    query: s("query"),
                     status: v
                         .get("status")
                         .and_then(|x| x.as_u64())

@@ -452,9 +452,10 @@ const DENIED: &[(&str, &str, &str)] = &[
     ("deletecollection", "", "secrets"),
     ("list", "", "configmaps"),
     ("create", "", "configmaps"),
-    ("create", "external-secrets.io", "externalsecrets"),
     ("update", "external-secrets.io", "externalsecrets"),
-    ("delete", "external-secrets.io", "externalsecrets"),
+    ("update", "external-secrets.io", "clusterexternalsecrets"),
+    ("patch", "apps", "deployments"),
+    ("patch", "apps", "statefulsets"),
     ("delete", "external-secrets.io", "secretstores"),
     ("get", "", "pods"),
     ("create", "", "serviceaccounts"),
@@ -599,6 +600,13 @@ async fn chart_rbac_is_enough_to_sync_and_denies_the_rest() -> anyhow::Result<()
             ("list", "external-secrets.io", "clustersecretstores"),
             ("patch", "external-secrets.io", "clustersecretstores/status"),
             ("list", "external-secrets.io", "externalsecrets"),
+            // The ClusterExternalSecret controller: its children are created, applied and deleted anywhere.
+            ("watch", "external-secrets.io", "clusterexternalsecrets"),
+            ("patch", "external-secrets.io", "clusterexternalsecrets"),
+            ("patch", "external-secrets.io", "clusterexternalsecrets/status"),
+            ("update", "external-secrets.io", "clusterexternalsecrets/finalizers"),
+            ("create", "external-secrets.io", "externalsecrets"),
+            ("delete", "external-secrets.io", "externalsecrets"),
         ] {
             if !can(&sa, verb, group, resource, "").await? {
                 wrong.push(format!("cannot {verb} {group}/{resource} cluster-wide"));
@@ -640,6 +648,17 @@ async fn scoped_chart_rbac_is_enough_in_its_namespace_only() -> anyhow::Result<(
             }
             if can(&sa, verb, group, resource, &other.name).await? {
                 wrong.push(format!("can {verb} {group}/{resource} in another namespace"));
+            }
+        }
+        // No ClusterExternalSecret controller in a namespace-scoped install, and no workload restarts by default.
+        for (verb, group, resource, namespace) in [
+            ("list", "external-secrets.io", "clusterexternalsecrets", ""),
+            ("create", "external-secrets.io", "externalsecrets", ns.name.as_str()),
+            ("delete", "external-secrets.io", "externalsecrets", ns.name.as_str()),
+            ("patch", "apps", "deployments", ns.name.as_str()),
+        ] {
+            if can(&sa, verb, group, resource, namespace).await? {
+                wrong.push(format!("can {verb} {group}/{resource} in {namespace:?}"));
             }
         }
         assert!(wrong.is_empty(), "scoped RBAC of the chart:\n  {}", wrong.join("\n  "));

@@ -147,7 +147,7 @@ spec:
                         .unwrap_or(0.0)
                         >= 1.0
             })
-            && m.value("syncret_secret_writes_total", &[("operation", "apply")])
+            && m.value("syncret_secret_writes_total", &[("operation", "create")])
                 .is_some();
         let reasons = ["StoreNotFound", "TemplateError", "ProviderError"]
             .iter()
@@ -349,7 +349,7 @@ spec:
             .any(|s| s.value >= 1.0)
     );
     assert!(
-        m.value("syncret_secret_writes_total", &[("operation", "apply")])
+        m.value("syncret_secret_writes_total", &[("operation", "create")])
             .unwrap_or(0.0)
             >= 1.0
     );

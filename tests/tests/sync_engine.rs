@@ -345,7 +345,13 @@ async fn unchanged_refresh_writes_nothing() -> anyhow::Result<()> {
     for i in 0..5 {
         rvs.push(env.secret(&format!("es{i}")).await?.resource_version());
     }
-    let writes = || env.op.ctx().metrics.secret_writes.with_label_values(&["apply"]).get();
+    let writes = || {
+        let m = &env.op.ctx().metrics.secret_writes;
+        ["create", "apply", "remove-keys", "delete"]
+            .iter()
+            .map(|l| m.with_label_values(&[l]).get())
+            .sum::<u64>()
+    };
     let before = writes();
     let reads_before = env
         .op
@@ -601,5 +607,35 @@ async fn store_status_and_validation_failures() -> anyhow::Result<()> {
         })
     })
     .await?;
+    Ok(())
+}
+
+/// A new ExternalSecret costs exactly one provider read: the reconcile woken by our own Secret write (or status
+/// update) sees the status we just wrote even before the watch delivers it.
+#[tokio::test]
+async fn a_new_external_secret_reads_the_provider_once() -> anyhow::Result<()> {
+    let env = Env::new("onceread").await?;
+    env.fake_store("s", &[("k", "v")]).await?;
+    env.apply::<ExternalSecret>(&es(
+        "one",
+        "  refreshInterval: 1h\n  secretStoreRef: {name: s}\n  data:\n  - {secretKey: k, remoteRef: {key: k}}\n",
+    ))
+    .await?;
+    env.es_ready("one", "True", "SecretSynced").await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let reads = env
+        .op
+        .ctx()
+        .metrics
+        .provider_calls
+        .with_label_values(&["Fake", "GetSecret", "success"])
+        .get();
+    assert_eq!(reads, 1, "one provider read for one new ExternalSecret");
+    let m = &env.op.ctx().metrics.secret_writes;
+    let writes: u64 = ["create", "apply", "remove-keys", "delete"]
+        .iter()
+        .map(|l| m.with_label_values(&[l]).get())
+        .sum();
+    assert_eq!(writes, 1, "one Secret write (a create)");
     Ok(())
 }

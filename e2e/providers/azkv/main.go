@@ -9,13 +9,17 @@
 // Key Vault (HTTPS, `?api-version=` required): PUT /secrets/{name}, GET /secrets/{name}[/{version}],
 // PATCH /secrets/{name}/{version}, GET /secrets, GET /secrets/{name}/versions (paging: maxresults, nextLink),
 // DELETE /secrets/{name} (soft delete), GET /deletedsecrets[/{name}], DELETE /deletedsecrets/{name} (purge),
-// POST /deletedsecrets/{name}/recover. Requests without a bearer token get 401 with the usual
+// POST /deletedsecrets/{name}/recover; keys and certificates as ESO's key/ and cert/ read them (objects.go:
+// ImportKey, GetKey, ImportCertificate, GetCertificate). Requests without a bearer token get 401 with the usual
 // `WWW-Authenticate: Bearer authorization="https://HOST/TENANT", resource="https://vault.azure.net"` challenge.
-// Tokens: POST /{tenant}/oauth2/v2.0/token (and /oauth2/token) grants any client_credentials request — with a
-// client_secret, a client_assertion (workload identity; NOT validated) or anything else — and
-// GET /metadata/identity/oauth2/token on -imds-addr (needs `Metadata: true`) grants managed-identity tokens.
+// Tokens: POST /{tenant}/oauth2/v2.0/token (and /oauth2/token) grants client_credentials requests — with a
+// client_secret or a client_assertion (certificate credential or federated workload identity token) — and
+// GET /metadata/identity/oauth2/token on -imds-addr (needs `Metadata: true`) grants managed-identity tokens. While
+// no application is registered every request is granted; once tests register applications, issuers and managed
+// identities through PUT /fake-admin/... (directory.go), requests are validated as Entra ID does (secret, certificate
+// JWT, federated credential issuer/subject/audience and signature) and refused with Entra ID's error codes.
 // With -require-issued-tokens, Key Vault accepts only tokens this process issued. Every request is appended to FILE
-// as one JSON line {"op","method","path","status","authorization","form"}.
+// as one JSON line {"op","method","path","query","status","authorization","form"}.
 package main
 
 import (
@@ -69,6 +73,8 @@ type vault struct {
 	deleted map[string]*secretEntry
 	tokens  map[string]bool
 	strict  bool
+	dir     *directory
+	objs    *objectStore
 	logMu   sync.Mutex
 	logFile *os.File
 }
@@ -364,6 +370,9 @@ func (v *vault) keyVault(w http.ResponseWriter, r *http.Request) string {
 		}
 		return op
 	}
+	if op := v.objects(w, r, parts); op != "" {
+		return op
+	}
 	kvError(w, http.StatusNotImplemented, "NotImplemented", fmt.Sprintf("azkv-fake does not serve %s %s", r.Method, r.URL.Path))
 	return "NotImplemented"
 }
@@ -407,6 +416,11 @@ func (v *vault) entraToken(w http.ResponseWriter, r *http.Request) (string, url.
 	if form.Get("client_assertion") != "" {
 		op = "TokenClientAssertion"
 	}
+	tenant := strings.Split(strings.Trim(r.URL.Path, "/"), "/")[0]
+	if e := v.dir.checkTokenRequest(r, v.base+r.URL.Path, tenant); e != nil {
+		e.write(w)
+		return op, form
+	}
 	v.issue(w, form.Get("resource"), strings.Contains(r.URL.Path, "/v2.0/"))
 	return op, form
 }
@@ -415,6 +429,10 @@ func (v *vault) entraToken(w http.ResponseWriter, r *http.Request) (string, url.
 func (v *vault) imds(w http.ResponseWriter, r *http.Request) string {
 	if r.Header.Get("Metadata") != "true" {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "Required metadata header not specified"})
+		return "TokenManagedIdentity"
+	}
+	if msg := v.dir.checkManagedIdentity(r); msg != "" {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": msg})
 		return "TokenManagedIdentity"
 	}
 	v.issue(w, r.URL.Query().Get("resource"), false)
@@ -436,17 +454,20 @@ func (v *vault) handler(imdsOnly bool) http.Handler {
 		switch {
 		case imdsOnly && r.URL.Path == "/metadata/identity/oauth2/token":
 			op = v.imds(rec, r)
+			form = r.URL.Query()
 		case imdsOnly:
 			http.NotFound(rec, r)
 			op = "NotFound"
+		case !imdsOnly && strings.HasPrefix(r.URL.Path, "/fake-admin/"):
+			op = v.dir.admin(rec, r)
 		case strings.HasSuffix(r.URL.Path, "/oauth2/v2.0/token") || strings.HasSuffix(r.URL.Path, "/oauth2/token"):
 			op, form = v.entraToken(rec, r)
 		default:
 			op = v.keyVault(rec, r)
 		}
 		if v.logFile != nil {
-			entry := map[string]any{"op": op, "method": r.Method, "path": r.URL.Path, "status": rec.status,
-				"authorization": r.Header.Get("Authorization")}
+			entry := map[string]any{"op": op, "method": r.Method, "path": r.URL.Path, "query": r.URL.RawQuery,
+				"status": rec.status, "authorization": r.Header.Get("Authorization")}
 			if form != nil {
 				f := map[string]string{}
 				for k := range form {
@@ -474,7 +495,7 @@ func main() {
 	if *cert == "" || *key == "" {
 		log.Fatal("-cert and -key are required (Key Vault clients insist on HTTPS)")
 	}
-	v := &vault{secrets: map[string]*secretEntry{}, deleted: map[string]*secretEntry{}, tokens: map[string]bool{}, strict: *strict}
+	v := &vault{secrets: map[string]*secretEntry{}, deleted: map[string]*secretEntry{}, tokens: map[string]bool{}, strict: *strict, dir: newDirectory(), objs: newObjectStore()}
 	if *logPath != "" {
 		f, err := os.OpenFile(*logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {

@@ -4,11 +4,16 @@
 //
 //	gcpsm-fake -addr 127.0.0.1:PORT [-request-log FILE] [-require-token TOKEN]
 //
+// The same port also serves the service's HTTP/JSON mapping (the google.api.http rules of the published API, as
+// the REST clients such as google-cloud-secretmanager-v1 for Rust use it) over HTTP/1.1: see rest.go and mux.go.
+//
+// Names may be global (projects/P/secrets/S) or regional (projects/P/locations/L/secrets/S).
+//
 // Served: CreateSecret, GetSecret, ListSecrets (filter: `name:SUBSTR`, `labels.KEY=VALUE`, `labels.KEY:*`,
 // space-separated terms ANDed; paging), UpdateSecret (labels, annotations, version_aliases), DeleteSecret (etag),
 // AddSecretVersion (payload CRC32C checked), GetSecretVersion, AccessSecretVersion (`latest`, numbers, aliases),
-// ListSecretVersions, EnableSecretVersion, DisableSecretVersion, DestroySecretVersion. Everything else answers
-// UNIMPLEMENTED. Every call is appended to FILE as one JSON line {"method","name","authorization","code"}.
+// ListSecretVersions (filter `state:STATE`), EnableSecretVersion, DisableSecretVersion, DestroySecretVersion.
+// Everything else answers UNIMPLEMENTED. Every call is appended to FILE as one JSON line {"method","name","authorization","code"}.
 // With -require-token, calls without `authorization: Bearer TOKEN` fail with UNAUTHENTICATED.
 package main
 
@@ -20,6 +25,7 @@ import (
 	"hash/crc32"
 	"log"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"sort"
@@ -64,23 +70,35 @@ func (s *secret) touch() {
 	s.meta.Etag = fmt.Sprintf("\"%d\"", s.etagSeq)
 }
 
-// splitSecret parses projects/P/secrets/S.
+// isParent reports whether p is a parent of secrets: projects/P or projects/P/locations/L (regional secrets).
+func isParent(p string) bool {
+	parts := strings.Split(p, "/")
+	switch len(parts) {
+	case 2:
+		return parts[0] == "projects" && parts[1] != ""
+	case 4:
+		return parts[0] == "projects" && parts[1] != "" && parts[2] == "locations" && parts[3] != ""
+	}
+	return false
+}
+
+// splitSecret checks projects/P/secrets/S or projects/P/locations/L/secrets/S.
 func splitSecret(name string) (string, error) {
-	p := strings.Split(name, "/")
-	if len(p) != 4 || p[0] != "projects" || p[2] != "secrets" || p[1] == "" || p[3] == "" {
+	i := strings.LastIndex(name, "/secrets/")
+	if i < 0 || !isParent(name[:i]) || name[i+len("/secrets/"):] == "" || strings.Contains(name[i+len("/secrets/"):], "/") {
 		return "", status.Errorf(codes.InvalidArgument, "invalid secret name %q", name)
 	}
 	return name, nil
 }
 
-// splitVersion parses projects/P/secrets/S/versions/V.
+// splitVersion parses SECRET/versions/V.
 func splitVersion(name string) (string, string, error) {
-	p := strings.Split(name, "/")
-	if len(p) != 6 || p[4] != "versions" || p[5] == "" {
+	i := strings.LastIndex(name, "/versions/")
+	if i < 0 || name[i+len("/versions/"):] == "" || strings.Contains(name[i+len("/versions/"):], "/") {
 		return "", "", status.Errorf(codes.InvalidArgument, "invalid secret version name %q", name)
 	}
-	sec, err := splitSecret(strings.Join(p[:4], "/"))
-	return sec, p[5], err
+	sec, err := splitSecret(name[:i])
+	return sec, name[i+len("/versions/"):], err
 }
 
 func (s *server) getSecret(name string) (*secret, error) {
@@ -123,7 +141,7 @@ func (s *server) getVersion(name string) (*secret, *version, error) {
 func (s *server) CreateSecret(_ context.Context, r *smpb.CreateSecretRequest) (*smpb.Secret, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !strings.HasPrefix(r.Parent, "projects/") || strings.Count(r.Parent, "/") != 1 || r.SecretId == "" {
+	if !isParent(r.Parent) || r.SecretId == "" || strings.Contains(r.SecretId, "/") {
 		return nil, status.Errorf(codes.InvalidArgument, "invalid parent %q or secret_id %q", r.Parent, r.SecretId)
 	}
 	name := r.Parent + "/secrets/" + r.SecretId
@@ -343,10 +361,21 @@ func (s *server) ListSecretVersions(_ context.Context, r *smpb.ListSecretVersion
 	if err != nil {
 		return nil, err
 	}
+	// Filter terms: only `state:STATE` (what ESO and syncret send).
+	want := ""
+	for _, term := range strings.Fields(r.Filter) {
+		st, ok := strings.CutPrefix(term, "state:")
+		if _, known := smpb.SecretVersion_State_value[st]; !ok || !known {
+			return nil, status.Errorf(codes.InvalidArgument, "unsupported filter term %q (this fake knows state:STATE)", term)
+		}
+		want = st
+	}
 	// Newest first, as the real service.
 	var all []*smpb.SecretVersion
 	for i := len(sec.versions) - 1; i >= 0; i-- {
-		all = append(all, sec.versions[i].meta)
+		if want == "" || sec.versions[i].meta.State.String() == want {
+			all = append(all, sec.versions[i].meta)
+		}
 	}
 	start, end, next, err := page(len(all), r.PageSize, r.PageToken)
 	if err != nil {
@@ -398,8 +427,41 @@ type requestLog struct {
 type named interface{ GetName() string }
 type parented interface{ GetParent() string }
 
+// call runs one RPC for either transport: checks the bearer token (with -require-token) and logs the call.
+func (l *requestLog) call(method, authz string, req any, requireToken string, handler func() (any, error)) (any, error) {
+	var resp any
+	var err error
+	if requireToken != "" && authz != "Bearer "+requireToken {
+		err = status.Error(codes.Unauthenticated, "missing or wrong bearer token")
+	} else {
+		resp, err = handler()
+	}
+	name := ""
+	switch r := req.(type) {
+	case named:
+		name = r.GetName()
+	case parented:
+		name = r.GetParent()
+	}
+	if r, ok := req.(*smpb.UpdateSecretRequest); ok {
+		name = r.GetSecret().GetName()
+	}
+	if l.f != nil {
+		line, _ := json.Marshal(map[string]string{
+			"method": method, "name": name, "authorization": authz, "code": status.Code(err).String(),
+		})
+		l.mu.Lock()
+		_, _ = l.f.Write(append(line, '\n'))
+		l.mu.Unlock()
+	}
+	return resp, err
+}
+
 func (l *requestLog) interceptor(requireToken string) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if strings.HasPrefix(info.FullMethod, "/grpc.health.") {
+			return handler(ctx, req)
+		}
 		method := info.FullMethod[strings.LastIndex(info.FullMethod, "/")+1:]
 		authz := ""
 		if md, ok := metadata.FromIncomingContext(ctx); ok {
@@ -407,32 +469,7 @@ func (l *requestLog) interceptor(requireToken string) grpc.UnaryServerIntercepto
 				authz = v[0]
 			}
 		}
-		var resp any
-		var err error
-		if requireToken != "" && authz != "Bearer "+requireToken && !strings.HasPrefix(info.FullMethod, "/grpc.health.") {
-			err = status.Error(codes.Unauthenticated, "missing or wrong bearer token")
-		} else {
-			resp, err = handler(ctx, req)
-		}
-		name := ""
-		switch r := req.(type) {
-		case named:
-			name = r.GetName()
-		case parented:
-			name = r.GetParent()
-		}
-		if r, ok := req.(*smpb.UpdateSecretRequest); ok {
-			name = r.GetSecret().GetName()
-		}
-		if l.f != nil && !strings.HasPrefix(info.FullMethod, "/grpc.health.") {
-			line, _ := json.Marshal(map[string]string{
-				"method": method, "name": name, "authorization": authz, "code": status.Code(err).String(),
-			})
-			l.mu.Lock()
-			_, _ = l.f.Write(append(line, '\n'))
-			l.mu.Unlock()
-		}
-		return resp, err
+		return l.call(method, authz, req, requireToken, func() (any, error) { return handler(ctx, req) })
 	}
 }
 
@@ -455,16 +492,22 @@ func main() {
 		log.Fatalf("listen: %v", err)
 	}
 	srv := grpc.NewServer(grpc.UnaryInterceptor(reqLog.interceptor(*requireToken)))
-	smpb.RegisterSecretManagerServiceServer(srv, newServer())
+	sm := newServer()
+	smpb.RegisterSecretManagerServiceServer(srv, sm)
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(srv, hs)
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	go func() { <-sigs; srv.Stop() }()
-	log.Printf("gcpsm-fake serving google.cloud.secretmanager.v1 (plaintext gRPC) on %s", lis.Addr())
-	if err := srv.Serve(lis); err != nil {
+	// One port, two transports (mux.go): gRPC over h2c, and the HTTP/JSON (REST) mapping over HTTP/1.1 (rest.go).
+	grpcL, restL := newChanListener(lis.Addr()), newChanListener(lis.Addr())
+	go demux(lis, grpcL, restL)
+	rest := &http.Server{Handler: &restAPI{sm: sm, log: reqLog, requireToken: *requireToken}}
+	go func() { _ = rest.Serve(restL) }()
+	go func() { <-sigs; _ = rest.Close(); srv.Stop(); _ = lis.Close() }()
+	log.Printf("gcpsm-fake serving google.cloud.secretmanager.v1 (plaintext gRPC and HTTP/JSON) on %s", lis.Addr())
+	if err := srv.Serve(grpcL); err != nil {
 		log.Fatalf("serve: %v", err)
 	}
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference, Secret};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use syncret_crds::condition::{ExternalSecretConditionType, ExternalSecretStatusCondition, es_reason};
@@ -16,7 +16,7 @@ use syncret_crds::externalsecret::{
     ExternalSecret, ExternalSecretCreationPolicy, ExternalSecretDeletionPolicy, ExternalSecretStatus,
     LocalObjectReference,
 };
-use syncret_crds::labels::{FINALIZER_EXTERNAL_SECRET_CLEANUP, LABEL_CREATED_BY};
+use syncret_crds::labels::FINALIZER_EXTERNAL_SECRET_CLEANUP;
 use syncret_providers::StoreInfo;
 
 use crate::context::{Context, Key};
@@ -74,17 +74,38 @@ pub async fn reconcile(ctx: &Arc<Context>, key: &Key) -> Next {
     else {
         ctx.metrics.external_secrets.remove(&key.namespace, &key.name);
         ctx.secrets.remove_es(key);
+        ctx.written_status.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+        ctx.lease_due.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
         return Next::Idle;
     };
     if es.metadata.deletion_timestamp.is_some() {
+        ctx.written_status.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
         return finalize(ctx, &es).await;
     }
+    let es = with_written_status(ctx, key, es);
     let result = sync(ctx, &es, key).await;
     let ok = !matches!(result, Next::Retry(_));
     ctx.metrics
         .external_secrets
         .reconciled(&key.namespace, &key.name, ok, start.elapsed());
     result
+}
+
+/// The ExternalSecret with the status we last wrote, if the reflector has not caught up with it yet.
+fn with_written_status(ctx: &Context, key: &Key, es: Arc<ExternalSecret>) -> Arc<ExternalSecret> {
+    let mut written = ctx.written_status.lock().unwrap_or_else(|e| e.into_inner());
+    match written.get(key) {
+        Some(w) if es.status.as_ref() == Some(w) => {
+            written.remove(key);
+            es
+        }
+        Some(w) => {
+            let mut newer = (*es).clone();
+            newer.status = Some(w.clone());
+            Arc::new(newer)
+        }
+        None => es,
+    }
 }
 
 async fn sync(ctx: &Arc<Context>, es: &Arc<ExternalSecret>, key: &Key) -> Next {
@@ -133,7 +154,15 @@ async fn sync(ctx: &Arc<Context>, es: &Arc<ExternalSecret>, key: &Key) -> Next {
 
     // Refresh decision: skip the provider when nothing is due and the Secret is known to be intact.
     let now = Utc::now();
-    if !refresh::should_refresh(es, now) && previous_target.is_none() {
+    let lease_due = {
+        let mut leases = ctx.lease_due.lock().unwrap_or_else(|p| p.into_inner());
+        let due = leases.get(key).is_some_and(|at| Instant::now() >= *at);
+        if due {
+            leases.remove(key);
+        }
+        due
+    };
+    if !refresh::should_refresh(es, now) && previous_target.is_none() && !lease_due {
         let intact = es.spec.target.creation_policy == ExternalSecretCreationPolicy::Orphan
             || es.spec.target.creation_policy == ExternalSecretCreationPolicy::None
             || ctx.secrets.known_valid(&secret_key)
@@ -148,8 +177,27 @@ async fn sync(ctx: &Arc<Context>, es: &Arc<ExternalSecret>, key: &Key) -> Next {
     }
 
     // Fetch, render, write.
-    match fetch_and_write(ctx, es, key, &plan, &stores, &target, &secret_key).await {
-        Ok((reason, message)) => succeeded(ctx, es, &target, reason, message, now).await,
+    let mut lease = None;
+    match fetch_and_write(ctx, es, key, &plan, &stores, &target, &secret_key, &mut lease).await {
+        Ok((reason, message)) => match succeeded(ctx, es, &target, reason, message, now).await {
+            // A leased value (Vault dynamic secrets, KV with ttl) is re-fetched at two thirds of its lease.
+            Next::After(next) if lease.is_some() => {
+                let early = lease.map(|l| l.mul_f64(2.0 / 3.0).max(Duration::from_secs(1)));
+                if let Some(e) = early {
+                    // Due a little before the requeue, which refresh jitter may bring forward by up to 10%.
+                    let due = Instant::now() + e.mul_f64(0.85);
+                    ctx.lease_due
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(key.clone(), due);
+                }
+                Next::After(match (next, early) {
+                    (Some(n), Some(e)) => Some(n.min(e)),
+                    (n, e) => n.or(e),
+                })
+            }
+            other => other,
+        },
         Err(f) => failed(ctx, es, f).await,
     }
 }
@@ -163,6 +211,7 @@ async fn fetch_and_write(
     stores: &BTreeMap<StoreId, StoreInfo>,
     target: &str,
     secret_key: &Key,
+    lease: &mut Option<Duration>,
 ) -> Result<(&'static str, &'static str), Failure> {
     let answers = ctx
         .reads
@@ -173,6 +222,7 @@ async fn fetch_and_write(
             retry: true,
             retry_after: e.retry_after(),
         })?;
+    *lease = answers.expires_in;
     let delims = ctx.settings.delims.clone();
     let transform = move |tpl: &str, k: &str| -> Result<String, String> {
         let data: BTreeMap<String, Vec<u8>> = [("value".to_string(), k.as_bytes().to_vec())].into();
@@ -243,6 +293,35 @@ async fn fetch_and_write(
         }
         return Ok((es_reason::SECRET_SYNCED, "secret synced"));
     }
+    // A Secret the index has never seen (no managed Secret of that name) is created with one POST instead of a
+    // GET and an apply; if an unmanaged one exists after all, the POST fails and the normal path decides.
+    let policy = es.spec.target.creation_policy;
+    if matches!(
+        policy,
+        ExternalSecretCreationPolicy::Owner | ExternalSecretCreationPolicy::Orphan
+    ) && ctx.secrets.primed()
+        && !ctx.secrets.exists(secret_key)
+        && let Ok(Write::Apply {
+            secret, create: true, ..
+        }) = secret::plan(es, target, &desired, None)
+    {
+        match create_secret(ctx, es, &secret).await {
+            Ok(rv) => {
+                ctx.secrets.record_write(secret_key, &rv, fingerprint);
+                if policy == ExternalSecretCreationPolicy::Owner {
+                    delete_orphans(ctx, es, target)
+                        .await
+                        .map_err(|e| fail(format!("could not delete orphaned secrets: {e}")))?;
+                }
+                ctx.events
+                    .publish(object_ref(es), Kind::Normal, es_reason::CREATED, "secret created");
+                rollout_if_asked(ctx, es, true, false).await;
+                return Ok((es_reason::SECRET_SYNCED, "secret synced"));
+            }
+            Err(CreateError::Exists) => {}
+            Err(CreateError::Other(e)) => return Err(fail(format!("could not update secret: {e}"))),
+        }
+    }
     let existing = read_secret(ctx, &key.namespace, target).await.map_err(fail)?;
     let write = secret::plan(es, target, &desired, existing.as_ref()).map_err(|e| match e {
         secret::WriteError::OwnedByOther { .. } => {
@@ -273,11 +352,13 @@ async fn fetch_and_write(
             secret,
             create,
             remove_keys,
+            data_changed,
         } => {
             let rv = apply_secret(ctx, es, &secret, &remove_keys)
                 .await
                 .map_err(|e| fail(format!("could not update secret: {e}")))?;
             ctx.secrets.record_write(secret_key, &rv, fingerprint);
+            rollout_if_asked(ctx, es, create, data_changed).await;
             let (reason, note) = if create {
                 (es_reason::CREATED, "secret created")
             } else {
@@ -286,6 +367,55 @@ async fn fetch_and_write(
             ctx.events.publish(object_ref(es), Kind::Normal, reason, note);
             Ok((es_reason::SECRET_SYNCED, "secret synced"))
         }
+    }
+}
+
+/// Restarts the workloads named in `syncret.dev/rollout-on-change` when the Secret's data changed (or on creation
+/// with `syncret.dev/rollout-on-create`). Problems become a Warning event; the sync itself succeeded.
+async fn rollout_if_asked(ctx: &Context, es: &ExternalSecret, created: bool, data_changed: bool) {
+    let Some(list) = es.annotations().get(crate::rollout::ANNOTATION_ROLLOUT) else {
+        return;
+    };
+    let on_create = es
+        .annotations()
+        .get(crate::rollout::ANNOTATION_ROLLOUT_ON_CREATE)
+        .is_some_and(|v| v == "true");
+    if !(data_changed || (created && on_create)) {
+        return;
+    }
+    let workloads = match crate::rollout::parse(list) {
+        Ok(w) => w,
+        Err(e) => {
+            ctx.events.publish(object_ref(es), Kind::Warning, "RolloutFailed", e);
+            return;
+        }
+    };
+    let at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let ns = es.namespace().unwrap_or_default();
+    for _ in &workloads {
+        ctx.api_limiter.acquire().await;
+    }
+    let errors = crate::rollout::restart(&ctx.client, &ns, &workloads, &at).await;
+    for (w, e) in &errors {
+        ctx.events.publish(
+            object_ref(es),
+            Kind::Warning,
+            "RolloutFailed",
+            format!("could not restart {w}: {e}"),
+        );
+    }
+    if errors.len() < workloads.len() {
+        let done: Vec<String> = workloads
+            .iter()
+            .filter(|w| !errors.iter().any(|(f, _)| f == *w))
+            .map(ToString::to_string)
+            .collect();
+        ctx.events.publish(
+            object_ref(es),
+            Kind::Normal,
+            "RolloutRestarted",
+            format!("restarted {}", done.join(", ")),
+        );
     }
 }
 
@@ -311,6 +441,27 @@ async fn read_secret(ctx: &Context, namespace: &str, name: &str) -> Result<Optio
         ctx.secrets.record_read(s);
     }
     Ok(s)
+}
+
+enum CreateError {
+    Exists,
+    Other(String),
+}
+
+/// Creates the Secret (POST with ESO's field manager). `Exists` when a Secret of that name is already there.
+async fn create_secret(ctx: &Context, es: &ExternalSecret, s: &Secret) -> Result<String, CreateError> {
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &es.namespace().unwrap_or_default());
+    let pp = PostParams {
+        field_manager: Some(secret::field_manager(&es.name_any())),
+        ..Default::default()
+    };
+    ctx.api_limiter.acquire().await;
+    ctx.metrics.secret_writes.with_label_values(&["create"]).inc();
+    match api.create(&pp, s).await {
+        Ok(created) => Ok(created.resource_version().unwrap_or_default()),
+        Err(kube::Error::Api(e)) if e.code == 409 => Err(CreateError::Exists),
+        Err(e) => Err(CreateError::Other(e.to_string())),
+    }
 }
 
 async fn delete_secret(ctx: &Context, namespace: &str, name: &str) -> Result<(), String> {
@@ -359,28 +510,21 @@ async fn apply_secret(
 }
 
 /// Owner: Secrets this ExternalSecret created under an old `target.name` are deleted (ESO semantics).
+/// Owner: Secrets this ExternalSecret created under an old `target.name` are deleted (ESO semantics). The Secret
+/// index knows every managed Secret's `created-by` label from the metadata watch, so this costs no API call unless
+/// there is something to delete.
 async fn delete_orphans(ctx: &Context, es: &ExternalSecret, target: &str) -> Result<(), String> {
     let ns = es.namespace().unwrap_or_default();
-    let label = format!("{LABEL_CREATED_BY}={}", hash::owner_label(&ns, &es.name_any()));
-    // Only when we know of a previous target, or never looked: cheap metadata list by label.
-    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
-    ctx.api_limiter.acquire().await;
-    let list = api
-        .list_metadata(&ListParams::default().labels(&label))
-        .await
-        .map_err(|e| e.to_string())?;
-    for s in list.items {
-        let name = s.name_any();
-        if name != target {
-            delete_secret(ctx, &ns, &name).await?;
-            ctx.secrets.observe_deleted(&Key::new(&ns, &name));
-            ctx.events.publish(
-                es.object_ref(&()),
-                Kind::Normal,
-                es_reason::DELETED,
-                "secret deleted because it was orphaned",
-            );
-        }
+    let ours = hash::owner_label(&ns, &es.name_any());
+    for name in ctx.secrets.created_by(&ns, &ours).into_iter().filter(|n| n != target) {
+        delete_secret(ctx, &ns, &name).await?;
+        ctx.secrets.observe_deleted(&Key::new(&ns, &name));
+        ctx.events.publish(
+            es.object_ref(&()),
+            Kind::Normal,
+            es_reason::DELETED,
+            "secret deleted because it was orphaned",
+        );
     }
     Ok(())
 }
@@ -511,10 +655,19 @@ async fn patch_status(ctx: &Context, es: &ExternalSecret, status: ExternalSecret
     let api: Api<ExternalSecret> = Api::namespaced(ctx.client.clone(), &es.namespace().unwrap_or_default());
     let patch = serde_json::json!({ "status": status });
     ctx.api_limiter.acquire().await;
+    let key = Key::new(es.namespace().unwrap_or_default(), es.name_any());
+    ctx.written_status
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key.clone(), status.clone());
     if let Err(e) = api
         .patch_status(&es.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
         .await
     {
+        ctx.written_status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
         tracing::debug!(externalsecret = %es.name_any(), error = %e, "unable to update ExternalSecret status");
     }
 }

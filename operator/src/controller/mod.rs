@@ -8,6 +8,7 @@
 //!   (fast), so an ExternalSecret waiting for its store syncs as soon as the store is Ready (ESO #4340);
 //! - a managed Secret changed by someone else, or deleted → its ExternalSecret (fast);
 //! - periodic refreshes (jittered) and error retries (exponential backoff) → slow lane.
+pub mod clusterexternalsecret;
 pub mod externalsecret;
 pub mod secretstore;
 
@@ -25,6 +26,7 @@ use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher::{self, Event};
 use kube::{Resource, ResourceExt};
 use rand::Rng;
+use syncret_crds::ClusterExternalSecret;
 use syncret_crds::externalsecret::ExternalSecret;
 use syncret_crds::labels::{LABEL_MANAGED, LABEL_MANAGED_VALUE};
 use syncret_crds::secretstore::{ClusterSecretStore, SecretStore, StoreKind};
@@ -40,6 +42,17 @@ use externalsecret::{Failures, Next};
 /// Controller names used in metrics (`controller_runtime_reconcile_total{controller}`).
 pub const ES_CONTROLLER: &str = "externalsecret";
 pub const STORE_CONTROLLER: &str = "secretstore";
+pub const CES_CONTROLLER: &str = "clusterexternalsecret";
+
+/// A number in [0, 1) derived from the ExternalSecret's spec: the share of jitter its refreshes get.
+/// ExternalSecrets with different specs spread out (no lockstep after a mass create or a restart, ESO #4231);
+/// ExternalSecrets with the same spec — a ClusterExternalSecret's children — stay aligned, so their identical
+/// reads are coalesced into one (ESO #6133).
+fn spec_unit(es: &ExternalSecret) -> f64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_vec(&es.spec).unwrap_or_default().hash(&mut h);
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
 
 /// Hash of what makes an ExternalSecret worth reconciling (not its status).
 fn es_fingerprint(es: &ExternalSecret) -> u64 {
@@ -63,6 +76,13 @@ fn store_fingerprint(generation: Option<i64>, ready: bool, uid: &Option<String>)
     ready.hash(&mut h);
     uid.hash(&mut h);
     h.finish()
+}
+
+fn is_ready(es: &ExternalSecret) -> bool {
+    es.status
+        .iter()
+        .flat_map(|s| s.conditions.iter())
+        .any(|c| c.type_ == syncret_crds::condition::ExternalSecretConditionType::Ready && c.is_true())
 }
 
 fn es_key(es: &ExternalSecret) -> Key {
@@ -141,19 +161,29 @@ pub struct Reflectors {
         Store<PartialObjectMeta<Namespace>>,
         reflector::store::Writer<PartialObjectMeta<Namespace>>,
     ),
+    pub ces: (
+        Store<ClusterExternalSecret>,
+        reflector::store::Writer<ClusterExternalSecret>,
+    ),
+}
+
+/// The reflector writers [`start`] feeds.
+pub struct Writers {
+    pub es: reflector::store::Writer<ExternalSecret>,
+    pub ss: reflector::store::Writer<SecretStore>,
+    pub css: reflector::store::Writer<ClusterSecretStore>,
+    pub ns: reflector::store::Writer<PartialObjectMeta<Namespace>>,
+    pub ces: reflector::store::Writer<ClusterExternalSecret>,
 }
 
 impl Default for Reflectors {
     fn default() -> Self {
-        let es = reflector::store();
-        let ss = reflector::store();
-        let css = reflector::store();
-        let ns = reflector::store();
         Self {
-            es: (es.0, es.1),
-            ss: (ss.0, ss.1),
-            css: (css.0, css.1),
-            ns: (ns.0, ns.1),
+            es: reflector::store(),
+            ss: reflector::store(),
+            css: reflector::store(),
+            ns: reflector::store(),
+            ces: reflector::store(),
         }
     }
 }
@@ -166,21 +196,23 @@ fn strip<K: Resource>(mut k: K) -> K {
 /// Starts watches and workers. Work stops when `shutdown` fires; [`Running::join`] waits for in-flight syncs.
 pub fn start(
     ctx: Arc<Context>,
-    writers: (
-        reflector::store::Writer<ExternalSecret>,
-        reflector::store::Writer<SecretStore>,
-        reflector::store::Writer<ClusterSecretStore>,
-        reflector::store::Writer<PartialObjectMeta<Namespace>>,
-    ),
+    writers: Writers,
     readiness: Arc<Readiness>,
     leadership: Leadership,
     shutdown: CancellationToken,
 ) -> Running {
-    let (es_w, ss_w, css_w, ns_w) = writers;
+    let Writers {
+        es: es_w,
+        ss: ss_w,
+        css: css_w,
+        ns: ns_w,
+        ces: ces_w,
+    } = writers;
+    let ces_enabled = ctx.settings.enable_cluster_external_secrets && ctx.settings.namespace.is_none();
     let client = ctx.client.clone();
     let ns_scope = ctx.settings.namespace.clone();
     let gate = Arc::new(InitGate {
-        remaining: std::sync::atomic::AtomicUsize::new(5),
+        remaining: std::sync::atomic::AtomicUsize::new(if ces_enabled { 6 } else { 5 }),
         readiness,
         listed: tokio::sync::Notify::new(),
     });
@@ -213,13 +245,23 @@ pub fn start(
                         let k = es_key(&es);
                         let fp = es_fingerprint(&es);
                         if seen.lock().await.insert(k.clone(), fp) != Some(fp) {
-                            ctx.es_queue.add(k, Lane::Fast);
+                            // At start-up (the initial list), ExternalSecrets already synced and Ready only need a
+                            // check that their Secret is intact: they wait in the slow lane, so a new or changed
+                            // one created meanwhile is not stuck behind thousands of them.
+                            let settled = listing && !crate::sync::refresh::changed_since_sync(&es) && is_ready(&es);
+                            ctx.es_queue.add(k, if settled { Lane::Slow } else { Lane::Fast });
+                            if !listing && let Some(ces) = clusterexternalsecret::controller_of(&es) {
+                                ctx.ces_queue.add(clusterexternalsecret::key(&ces), Lane::Fast);
+                            }
                         }
                     }
                     Event::Delete(es) => {
                         let k = es_key(&es);
                         seen.lock().await.remove(&k);
                         ctx.es_queue.add(k, Lane::Fast);
+                        if let Some(ces) = clusterexternalsecret::controller_of(&es) {
+                            ctx.ces_queue.add(clusterexternalsecret::key(&ces), Lane::Fast);
+                        }
                     }
                     Event::Init => {}
                     Event::InitDone => {
@@ -332,20 +374,84 @@ pub fn start(
             .default_backoff()
             .map_ok(|e| e.modify(|o| *o = strip(o.clone())))
             .reflect(ns_w);
+        let ctx = ctx.clone();
         tasks.push(tokio::spawn(async move {
             let mut stream = std::pin::pin!(stream);
             let mut listing = true;
+            let mut seen: HashMap<String, u64> = HashMap::new();
             loop {
                 let ev = tokio::select! { e = stream.next() => e, _ = stop.cancelled() => break };
                 let Some(ev) = ev else { break };
-                if let Ok(Event::InitDone) = ev
-                    && listing
-                {
-                    listing = false;
-                    gate.done();
+                let changed = match ev {
+                    Ok(Event::Apply(n) | Event::InitApply(n)) => {
+                        let mut h = std::collections::hash_map::DefaultHasher::new();
+                        n.labels().hash(&mut h);
+                        n.metadata.deletion_timestamp.is_some().hash(&mut h);
+                        seen.insert(n.name_any(), h.finish()) != Some(h.finish())
+                    }
+                    Ok(Event::Delete(n)) => seen.remove(&n.name_any()).is_some(),
+                    Ok(Event::InitDone) => {
+                        if listing {
+                            listing = false;
+                            gate.done();
+                        }
+                        false
+                    }
+                    _ => false,
+                };
+                // Namespaces come and go rarely; every ClusterExternalSecret re-evaluates its selection.
+                if changed && !listing && ces_enabled {
+                    for ces in ctx.cluster_external_secrets.state() {
+                        ctx.ces_queue
+                            .add(clusterexternalsecret::key(&ces.name_any()), Lane::Fast);
+                    }
                 }
             }
         }));
+    }
+
+    // ClusterExternalSecrets (cluster-wide operators only).
+    if ces_enabled {
+        let api: Api<ClusterExternalSecret> = Api::all(client.clone());
+        let ctx = ctx.clone();
+        let gate = gate.clone();
+        let stop = shutdown.clone();
+        let stream = watcher::watcher(api, cfg.clone())
+            .default_backoff()
+            .map_ok(|e| e.modify(|o| *o = strip(o.clone())))
+            .reflect(ces_w);
+        tasks.push(tokio::spawn(async move {
+            let mut stream = std::pin::pin!(stream);
+            let mut listing = true;
+            let mut seen: HashMap<String, u64> = HashMap::new();
+            loop {
+                let ev = tokio::select! { e = stream.next() => e, _ = stop.cancelled() => break };
+                let Some(ev) = ev else { break };
+                match ev {
+                    Ok(Event::Apply(c) | Event::InitApply(c)) => {
+                        let mut h = std::collections::hash_map::DefaultHasher::new();
+                        c.metadata.generation.hash(&mut h);
+                        c.annotations().hash(&mut h);
+                        c.finalizers().hash(&mut h);
+                        c.metadata.deletion_timestamp.is_some().hash(&mut h);
+                        if seen.insert(c.name_any(), h.finish()) != Some(h.finish()) {
+                            ctx.ces_queue.add(clusterexternalsecret::key(&c.name_any()), Lane::Fast);
+                        }
+                    }
+                    Ok(Event::Delete(c)) => {
+                        seen.remove(&c.name_any());
+                        ctx.ces_queue.add(clusterexternalsecret::key(&c.name_any()), Lane::Fast);
+                    }
+                    Ok(Event::InitDone) if listing => {
+                        listing = false;
+                        gate.done();
+                    }
+                    _ => {}
+                }
+            }
+        }));
+    } else {
+        drop(ces_w);
     }
 
     // Managed Secrets (metadata only, no store): route changes made by others back to their ExternalSecret.
@@ -374,9 +480,12 @@ pub fn start(
                             .iter()
                             .find(|o| o.controller == Some(true) && o.kind == "ExternalSecret")
                             .map(|o| o.name.clone());
-                        let changed = ctx
-                            .secrets
-                            .observe(&key, &m.resource_version().unwrap_or_default(), owner);
+                        let changed = ctx.secrets.observe(
+                            &key,
+                            &m.resource_version().unwrap_or_default(),
+                            owner,
+                            m.labels().get(syncret_crds::labels::LABEL_CREATED_BY).cloned(),
+                        );
                         if changed && !listing {
                             for es in ctx.secrets.owners_of(&key) {
                                 ctx.es_queue.add(Key::new(&key.namespace, es), Lane::Fast);
@@ -414,8 +523,9 @@ pub fn start(
             if !leadership.acquired(&stop).await {
                 return;
             }
-            if let Err(e) = prime_secret_index(&ctx).await {
-                tracing::warn!(error = %e, "could not pre-read managed Secrets; they will be read on demand");
+            match prime_secret_index(&ctx).await {
+                Ok(()) => ctx.secrets.set_primed(),
+                Err(e) => tracing::warn!(error = %e, "could not pre-read managed Secrets; they will be read on demand"),
             }
             let failures = Arc::new(Failures::default());
             let mut workers = Vec::new();
@@ -425,12 +535,19 @@ pub fn start(
             for _ in 0..2 {
                 workers.push(tokio::spawn(store_worker(ctx.clone())));
             }
-            ctx.metrics
-                .workers_started(&[(ES_CONTROLLER, ctx.settings.concurrent.max(1)), (STORE_CONTROLLER, 2)]);
+            if ces_enabled {
+                workers.push(tokio::spawn(ces_worker(ctx.clone())));
+            }
+            ctx.metrics.workers_started(&[
+                (ES_CONTROLLER, ctx.settings.concurrent.max(1)),
+                (STORE_CONTROLLER, 2),
+                (CES_CONTROLLER, usize::from(ces_enabled)),
+            ]);
             workers.push(tokio::spawn(queue_gauges(ctx.clone(), stop.clone())));
             stop.cancelled().await;
             ctx.es_queue.close();
             ctx.store_queue.close();
+            ctx.ces_queue.close();
             for w in workers {
                 let _ = w.await;
             }
@@ -478,7 +595,12 @@ async fn es_worker(ctx: Arc<Context>, failures: Arc<Failures>) {
         match next {
             Next::After(Some(d)) => {
                 failures.reset(&key);
-                let d = jittered(d, ctx.settings.refresh_jitter, rand::rng().random::<f64>());
+                let unit = ctx
+                    .external_secrets
+                    .get(&kube::runtime::reflector::ObjectRef::new(&key.name).within(&key.namespace))
+                    .map(|es| spec_unit(&es))
+                    .unwrap_or_else(|| rand::rng().random::<f64>());
+                let d = jittered(d, ctx.settings.refresh_jitter, unit);
                 ctx.es_queue.add_after(key, Lane::Slow, d);
             }
             Next::After(None) | Next::Idle => failures.reset(&key),
@@ -523,6 +645,41 @@ async fn store_worker(ctx: Arc<Context>) {
                     rand::rng().random::<f64>(),
                 );
                 ctx.store_queue.add_after((kind, key), Lane::Slow, d);
+            }
+        }
+    }
+}
+
+async fn ces_worker(ctx: Arc<Context>) {
+    let mut failures: HashMap<Key, u32> = HashMap::new();
+    let store = ctx.cluster_external_secrets.clone();
+    while let Some((key, _)) = ctx.ces_queue.next().await {
+        let start = std::time::Instant::now();
+        let next = clusterexternalsecret::reconcile(&ctx, &store, &key.name).await;
+        let ok = !matches!(next, Next::Retry(_));
+        ctx.metrics.reconciled(CES_CONTROLLER, ok, start.elapsed());
+        ctx.metrics
+            .cluster_external_secrets
+            .reconciled("", &key.name, ok, start.elapsed());
+        ctx.ces_queue.done(&key);
+        match next {
+            Next::After(Some(d)) => {
+                failures.remove(&key);
+                ctx.ces_queue.add_after(key, Lane::Slow, d);
+            }
+            Next::After(None) | Next::Idle => {
+                failures.remove(&key);
+            }
+            Next::Retry(_) => {
+                let n = failures.entry(key.clone()).or_default();
+                *n = n.saturating_add(1);
+                let d = backoff(
+                    *n,
+                    ctx.settings.backoff_base,
+                    ctx.settings.backoff_max,
+                    rand::rng().random::<f64>(),
+                );
+                ctx.ces_queue.add_after(key, Lane::Slow, d);
             }
         }
     }

@@ -325,6 +325,8 @@ pub struct Answers {
     pub gets: BTreeMap<(StoreId, RemoteKey), Result<RemoteValue, ReadError>>,
     /// `dataFrom[index].find` results.
     pub finds: BTreeMap<usize, Result<BTreeMap<String, SecretValue>, ReadError>>,
+    /// The soonest a value read here stops being valid (a provider lease), if any provider said.
+    pub expires_in: Option<std::time::Duration>,
 }
 
 /// A remote secret was missing and skipped (an event is due).

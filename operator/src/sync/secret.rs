@@ -54,11 +54,13 @@ pub enum Write {
     /// The Secret already has exactly this content: no write.
     Unchanged,
     /// Server-side apply `secret` (force: this ExternalSecret's fields win), then remove `remove_keys` (data keys of
-    /// other writers in a Secret this ExternalSecret fully owns).
+    /// other writers in a Secret this ExternalSecret fully owns). `data_changed`: an existing Secret's data changes
+    /// (not just its metadata).
     Apply {
         secret: Box<Secret>,
         create: bool,
         remove_keys: Vec<String>,
+        data_changed: bool,
     },
     /// `creationPolicy: Merge` and the Secret does not exist.
     Missing,
@@ -203,8 +205,8 @@ pub fn plan(
     let owner_references = owner.then(|| vec![owner_reference(es)]);
     let immutable = es.spec.target.immutable.then_some(true);
 
+    let data_same = existing.is_some() && existing_data == final_data;
     if let Some(existing) = existing {
-        let data_same = existing_data == final_data;
         if existing.immutable == Some(true) && !data_same {
             return Err(WriteError::Immutable {
                 secret: secret_name.to_string(),
@@ -258,6 +260,7 @@ pub fn plan(
         secret: Box::new(secret),
         create: existing.is_none(),
         remove_keys,
+        data_changed: existing.is_some() && !data_same,
     })
 }
 
@@ -329,6 +332,7 @@ spec:
                 secret,
                 create,
                 remove_keys,
+                ..
             } => (*secret, create, remove_keys),
             other => panic!("expected Apply, got {other:?}"),
         }

@@ -68,6 +68,9 @@ struct State<'t> {
     out: Vec<u8>,
     ctx: Ctx,
     depth: usize,
+    /// Dot is an element of an `interface {}` container (inside `range` over `[]interface {}` or a
+    /// `map[string]interface {}`).
+    dot_iface: bool,
     /// Set when the error has been located (line/col) already.
     located: Option<(Option<usize>, String, String)>,
 }
@@ -82,12 +85,14 @@ pub fn execute(name: &str, src: &str, trees: &Trees, data: &Value, limits: Limit
         out: Vec::new(),
         ctx: Ctx::new(limits),
         depth: 0,
+        dot_iface: false,
         located: None,
     };
     let res = st.walk_list(data, &trees.main);
     let out = std::mem::take(&mut st.out);
-    // Maps created during execution may form cycles through `set`; empty them so nothing leaks.
-    drop(st.vars);
+    // Maps changed in place may form cycles (`set $d "self" $d`); break them so nothing leaks.
+    st.vars.clear();
+    st.ctx.break_cycles();
     match res {
         Ok(_) => Ok(out),
         Err(f) => {
@@ -234,7 +239,10 @@ impl<'t> State<'t> {
         let val = self.eval_pipeline(dot, &b.pipe)?;
         let flow = if val.truthy() {
             if with {
-                self.walk_list(&val, &b.list)
+                let saved = std::mem::replace(&mut self.dot_iface, false);
+                let r = self.walk_list(&val, &b.list);
+                self.dot_iface = saved;
+                r
             } else {
                 self.walk_list(dot, &b.list)
             }
@@ -254,6 +262,7 @@ impl<'t> State<'t> {
         let mark = self.vars.len();
         let ndecl = r.pipe.decl.len();
         let mut ran = false;
+        let elem_iface = matches!(val, Value::List(ListKind::Any | ListKind::AnyList, _) | Value::Map(_));
         let items: Box<dyn Iterator<Item = (Value, Value)>> = match &val {
             Value::Int(n) | Value::Int64(n) => {
                 if ndecl > 1 {
@@ -282,7 +291,9 @@ impl<'t> State<'t> {
             ran = true;
             self.step(1)?;
             self.set_range_vars(r, index, elem.clone())?;
+            let saved_iface = std::mem::replace(&mut self.dot_iface, elem_iface);
             let flow = self.walk_list(&elem, &r.list);
+            self.dot_iface = saved_iface;
             self.vars.truncate(mark);
             match flow? {
                 Flow::Break => break,
@@ -349,7 +360,9 @@ impl<'t> State<'t> {
         let saved_vars = std::mem::replace(&mut self.vars, vec![("$".into(), new_dot.clone())]);
         let saved_name = std::mem::replace(&mut self.exec_name, name);
         self.depth += 1;
+        let saved_iface = std::mem::replace(&mut self.dot_iface, false);
         let r = self.walk_list(&new_dot, list);
+        self.dot_iface = saved_iface;
         self.depth -= 1;
         self.exec_name = saved_name;
         self.vars = saved_vars;
@@ -408,7 +421,8 @@ impl<'t> State<'t> {
         match first {
             Operand::Field { idents, .. } => {
                 self.at(At::Op(first));
-                return self.eval_field_chain(dot, dot.clone(), first, idents, &cmd.args, fin, false);
+                let iface = self.dot_iface;
+                return self.eval_field_chain(dot, dot.clone(), first, idents, &cmd.args, fin, iface);
             }
             Operand::Chain { node, fields, .. } => return self.eval_chain(dot, first, node, fields, &cmd.args, fin),
             Operand::Ident { name, .. } => return self.eval_function(dot, first, name, At::Cmd(cmd), &cmd.args, fin),
@@ -463,7 +477,7 @@ impl<'t> State<'t> {
             return self.fail(format!("indirection through explicit nil in {chain}"));
         }
         let recv = self.eval_arg(dot, Ty::Any, node)?;
-        self.eval_field_chain(dot, recv, chain, fields, args, fin, true)
+        self.eval_field_chain(dot, recv, chain, fields, args, fin, false)
     }
 
     fn eval_variable(
@@ -494,17 +508,17 @@ impl<'t> State<'t> {
         idents: &'t [String],
         args: &'t [Operand],
         fin: Final,
-        from_value: bool,
+        mut iface: bool,
     ) -> R<Value> {
         let n = idents.len();
-        // A nil that came out of a map element is a typed `interface {}` nil in Go, reported differently from
-        // a missing value.
-        let mut typed_nil = from_value && matches!(recv, Value::Nil);
+        // `iface`: the receiver's static type is `interface {}` (an element of a `map[string]interface {}` or
+        // `[]interface {}`), which Go's messages name instead of the dynamic type.
         for (i, ident) in idents.iter().enumerate() {
             let last = i + 1 == n;
             let (a, f): (&'t [Operand], Final) = if last { (args, fin.clone()) } else { (&[], None) };
-            recv = self.eval_field(ident, node, a, f, recv, typed_nil)?;
-            typed_nil = matches!(recv, Value::Nil);
+            let from_iface_map = matches!(recv, Value::Map(_));
+            recv = self.eval_field(ident, node, a, f, recv, iface)?;
+            iface = from_iface_map;
         }
         let _ = dot;
         Ok(recv)
@@ -517,11 +531,11 @@ impl<'t> State<'t> {
         args: &'t [Operand],
         fin: Final,
         recv: Value,
-        typed_nil: bool,
+        iface: bool,
     ) -> R<Value> {
         let has_args = args.len() > 1 || fin.is_some();
         match &recv {
-            Value::Nil if typed_nil => self.fail(format!("nil pointer evaluating interface {{}}.{name}")),
+            Value::Nil if iface => self.fail(format!("nil pointer evaluating interface {{}}.{name}")),
             Value::Nil => self.fail(format!("nil data; no entry for key {name:?}")),
             Value::Map(_) | Value::StrMap(_) => {
                 if has_args {
@@ -540,7 +554,7 @@ impl<'t> State<'t> {
                 }
             },
             other => {
-                let ty = other.type_name();
+                let ty = if iface { "interface {}" } else { other.type_name() };
                 self.fail(format!("can't evaluate field {name} in type {ty}"))
             }
         }
@@ -626,7 +640,24 @@ impl<'t> State<'t> {
             argv.push(self.validate_type(f, ty)?);
         }
         match (func.f)(&mut self.ctx, argv) {
-            Ok(v) => Ok(v),
+            Ok(v) => {
+                // Bound what any function can build, and charge big results against the work budget (which then
+                // also bounds the total memory a template can allocate).
+                let size = match &v {
+                    Value::Str(b) => b.len(),
+                    Value::List(_, l) => l.len().saturating_mul(16),
+                    _ => 0,
+                };
+                if size > self.ctx.limits.max_value_len {
+                    self.at(call_at);
+                    return self.fail_limit(format!(
+                        "{name} produced a value over the limit of {} bytes",
+                        self.ctx.limits.max_value_len
+                    ));
+                }
+                self.step((size / 64) as u64)?;
+                Ok(v)
+            }
             Err(FnError::Msg(m)) => {
                 self.at(call_at);
                 self.fail(format!("error calling {name}: {m}"))
@@ -672,7 +703,8 @@ impl<'t> State<'t> {
                 };
             }
             Operand::Field { idents, .. } => {
-                let v = self.eval_field_chain(dot, dot.clone(), n, idents, std::slice::from_ref(n), None, false)?;
+                let iface = self.dot_iface;
+                let v = self.eval_field_chain(dot, dot.clone(), n, idents, std::slice::from_ref(n), None, iface)?;
                 return self.validate_type(v, ty);
             }
             Operand::Variable { idents, .. } => {

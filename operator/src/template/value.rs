@@ -65,6 +65,34 @@ pub enum Value {
     Time(Rc<GoTime>),
 }
 
+/// Values can nest as deep as a template loop makes them (`$l = list $l`); the default recursive drop would
+/// overflow the stack, so children are released iteratively.
+impl Drop for Value {
+    fn drop(&mut self) {
+        let mut stack = Vec::new();
+        take_children(self, &mut stack);
+        while let Some(mut v) = stack.pop() {
+            take_children(&mut v, &mut stack);
+        }
+    }
+}
+
+fn take_children(v: &mut Value, stack: &mut Vec<Value>) {
+    match v {
+        Value::List(_, l) => {
+            if let Some(items) = Rc::get_mut(l) {
+                stack.append(items);
+            }
+        }
+        Value::Map(m) if Rc::strong_count(m) == 1 => {
+            if let Ok(mut inner) = m.try_borrow_mut() {
+                stack.extend(std::mem::take(&mut *inner).into_values());
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Maximum nesting followed by printing, JSON/YAML encoding and deep comparison. Deeper values (or cycles built with
 /// `set`) are an error instead of a stack overflow.
 pub const MAX_VALUE_DEPTH: usize = 256;

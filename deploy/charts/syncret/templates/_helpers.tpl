@@ -67,6 +67,11 @@ Least privilege, derived from what syncret calls:
   for new ones); deleted (deletionPolicy Delete, orphans); read for store credentials and templateFrom.
 - ConfigMaps: read (templateFrom, CA bundles). Namespaces: watched (ClusterSecretStore conditions).
 - Events (events.k8s.io): created. ServiceAccounts: read (workload-identity annotations), tokens minted.
+- ClusterExternalSecrets (processClusterExternalSecret, cluster-wide installs only): watched; finalizers patched;
+  status patched; /finalizers update for the ownerReferences of their ExternalSecrets, which are created, applied
+  (server-side apply) and deleted in the selected namespaces.
+- Deployments/StatefulSets/DaemonSets: patched (`kubectl rollout restart`) for syncret.dev/rollout-on-change, only
+  with rbac.rolloutRestart (patching workloads is a broad privilege).
 - Leases: the leader-election Lease, in the release namespace only (Role below).
 */}}
 {{- define "syncret.rules.namespaced" }}
@@ -99,6 +104,11 @@ Least privilege, derived from what syncret calls:
   resources: ["serviceaccounts/token"]
   verbs: ["create"]
 {{- end }}
+{{- if .Values.rbac.rolloutRestart }}
+- apiGroups: ["apps"]
+  resources: ["deployments", "statefulsets", "daemonsets"]
+  verbs: ["patch"]
+{{- end }}
 {{- end }}
 {{- define "syncret.rules.cluster" }}
 - apiGroups: [""]
@@ -110,4 +120,18 @@ Least privilege, derived from what syncret calls:
 - apiGroups: ["external-secrets.io"]
   resources: ["clustersecretstores/status"]
   verbs: ["patch"]
+{{- if and .Values.processClusterExternalSecret (not (include "syncret.scope" .)) }}
+- apiGroups: ["external-secrets.io"]
+  resources: ["clusterexternalsecrets"]
+  verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["external-secrets.io"]
+  resources: ["clusterexternalsecrets/status"]
+  verbs: ["patch"]
+- apiGroups: ["external-secrets.io"]
+  resources: ["clusterexternalsecrets/finalizers"]
+  verbs: ["update"]
+- apiGroups: ["external-secrets.io"]
+  resources: ["externalsecrets"]
+  verbs: ["create", "delete"]
+{{- end }}
 {{- end }}

@@ -16,7 +16,8 @@ pub fn not(_: &mut Ctx, a: Vec<Value>) -> FnResult {
 }
 
 pub fn len(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    let v = a.first().unwrap_or(&Value::Nil);
+    let nil = Value::Nil;
+    let v = a.first().unwrap_or(&nil);
     match v.len() {
         Some(n) => Ok(Value::Int(n as i64)),
         None if matches!(v, Value::Nil) => Err(FnError::msg("len of nil pointer")),

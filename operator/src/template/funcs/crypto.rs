@@ -1,9 +1,10 @@
 //! sprig hashes, bcrypt/htpasswd, random values, key generation, and ESO's `rsaDecrypt`.
-use sha1::{Digest, Sha1};
-use sha2::{Sha256, Sha512};
+use rsa::sha2::Digest;
+use rsa::sha2::{Sha256, Sha512};
+use sha1::Sha1;
 
 use super::encoding::base64_encode;
-use super::{Ctx, FnError, FnResult, i, s, str_val};
+use super::{Ctx, FnError, FnResult, i, s, str_val, text};
 use crate::template::value::Value;
 
 fn hex(b: &[u8]) -> String {
@@ -98,10 +99,69 @@ pub fn uuidv4(_: &mut Ctx, _: Vec<Value>) -> FnResult {
     ))
 }
 
-pub fn gen_private_key(_: &mut Ctx, _a: Vec<Value>) -> FnResult {
-    Err(FnError::msg("not implemented"))
+/// sprig's `genPrivateKey`: `rsa` (4096 bits, PKCS#1 `RSA PRIVATE KEY`) and `ed25519` (PKCS#8). `ecdsa` and `dsa`
+/// need curve/group arithmetic this build leaves out; they render an explanation, as sprig does for its own failures.
+pub fn gen_private_key(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    use rsa::pkcs1::EncodeRsaPrivateKey;
+    match s(&a[0]) {
+        b"" | b"rsa" => {
+            ctx.charge(200_000)?;
+            let mut rng = getrandom::SysRng;
+            let key = match rsa::PrivateKey::new(&mut rng, 4096) {
+                Ok(k) => k,
+                Err(e) => return str_val(format!("failed to generate private key: {e}")),
+            };
+            match key.to_pkcs1_der() {
+                Ok(der) => str_val(super::pem::encode_der("RSA PRIVATE KEY", der.as_bytes())),
+                Err(e) => str_val(format!("failed to generate private key: {e}")),
+            }
+        }
+        b"ed25519" => {
+            use rand::RngCore;
+            let mut seed = [0u8; 32];
+            rand::rng().fill_bytes(&mut seed);
+            let der = super::pkcs12::marshal_pkcs8(&super::pkcs12::PrivKey::Ed25519(seed));
+            str_val(super::pem::encode_der("PRIVATE KEY", &der))
+        }
+        b"ecdsa" | b"dsa" => str_val(format!(
+            "failed to generate private key: {} is not supported by syncret",
+            text(&a[0])
+        )),
+        other => {
+            let mut out = b"Unknown type ".to_vec();
+            out.extend_from_slice(other);
+            str_val(out)
+        }
+    }
 }
 
-pub fn rsa_decrypt(_: &mut Ctx, _a: Vec<Value>) -> FnResult {
-    Err(FnError::msg("not implemented"))
+/// ESO's `rsaDecrypt scheme hash ciphertext privateKeyPEM`.
+pub fn rsa_decrypt(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+    use rsa::pkcs1::DecodeRsaPrivateKey;
+    match s(&a[0]) {
+        b"None" => Ok(a[2].clone()),
+        b"RSA-OAEP" => {
+            let (block, _) = super::pem::decode(s(&a[3]));
+            let block = block.ok_or_else(|| FnError::msg("failed to decode PEM block"))?;
+            let key = super::pkcs12::parse_private_key(&block.bytes)
+                .map_err(|e| FnError::msg(format!("could not parse private key: {e}")))?;
+            let super::pkcs12::PrivKey::Rsa(pkcs1) = key else {
+                return Err(FnError::msg("could not parse RSA private key"));
+            };
+            let key = rsa::PrivateKey::from_pkcs1_der(&pkcs1)
+                .map_err(|_| FnError::msg("could not parse private key: crypto/rsa: invalid key"))?;
+            let ct = s(&a[2]);
+            let out = match s(&a[1]) {
+                b"SHA1" => key.oaep_decrypt::<sha1::Sha1>(ct),
+                b"SHA512" => key.oaep_decrypt::<Sha512>(ct),
+                _ => key.oaep_decrypt::<Sha256>(ct),
+            };
+            let out = out.map_err(|_| FnError::msg("error decrypting data with RSA: crypto/rsa: decryption error"))?;
+            str_val(out)
+        }
+        _ => Err(FnError::msg(format!(
+            "decryption scheme {} is not supported",
+            text(&a[0])
+        ))),
+    }
 }

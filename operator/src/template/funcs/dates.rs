@@ -386,8 +386,8 @@ fn want_time(v: &Value) -> Result<&GoTime, FnError> {
 
 /// Go's `time.ParseDuration`, in nanoseconds.
 pub fn parse_duration(text: &str) -> Result<i64, String> {
-    let orig = text;
-    let bad = || format!("time: invalid duration {orig:?}");
+    // Go quotes the input in these messages; we do not, it may be a secret value.
+    let bad = || "time: invalid duration".to_string();
     let (neg, mut s) = match text.as_bytes().first() {
         Some(b'-') => (true, &text[1..]),
         Some(b'+') => (false, &text[1..]),
@@ -417,8 +417,8 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
             "s" => 1e9,
             "m" => 60e9,
             "h" => 3600e9,
-            "" => return Err(format!("time: missing unit in duration {orig:?}")),
-            u => return Err(format!("time: unknown unit {u:?} in duration {orig:?}")),
+            "" => return Err("time: missing unit in duration".into()),
+            _ => return Err("time: unknown unit in duration".into()),
         };
         total += v * mult;
     }
@@ -598,7 +598,7 @@ fn go_parse(layout: &str, value: &str) -> Result<GoTime, String> {
                     .iter()
                     .position(|m| {
                         let m = if ch == Chunk::Month { &m[..3] } else { m };
-                        v.len() >= m.len() && v[..m.len()].eq_ignore_ascii_case(m)
+                        v.get(..m.len()).is_some_and(|p| p.eq_ignore_ascii_case(m))
                     })
                     .ok_or_else(err)?;
                 let l = if ch == Chunk::Month { 3 } else { MONTHS[idx].len() };
@@ -610,7 +610,7 @@ fn go_parse(layout: &str, value: &str) -> Result<GoTime, String> {
                     .iter()
                     .position(|d| {
                         let d = if ch == Chunk::WeekDay { &d[..3] } else { d };
-                        v.len() >= d.len() && v[..d.len()].eq_ignore_ascii_case(d)
+                        v.get(..d.len()).is_some_and(|p| p.eq_ignore_ascii_case(d))
                     })
                     .ok_or_else(err)?;
                 v = &v[if ch == Chunk::WeekDay { 3 } else { DAYS[idx].len() }..];

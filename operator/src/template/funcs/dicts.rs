@@ -41,7 +41,7 @@ pub fn get(_: &mut Ctx, a: Vec<Value>) -> FnResult {
     Ok(a[0].map_get(s(&a[1])).unwrap_or(Value::Str(Bytes::new())))
 }
 
-pub fn set(_: &mut Ctx, mut a: Vec<Value>) -> FnResult {
+pub fn set(ctx: &mut Ctx, mut a: Vec<Value>) -> FnResult {
     let key = Bytes::copy_from_slice(s(&a[1]));
     let v = arg(&mut a, 2);
     let Some(m) = map_of(&a[0]) else {
@@ -50,6 +50,7 @@ pub fn set(_: &mut Ctx, mut a: Vec<Value>) -> FnResult {
     m.try_borrow_mut()
         .map_err(|_| FnError::msg("concurrent map writes"))?
         .insert(key, v);
+    ctx.mutated(m);
     Ok(arg(&mut a, 0))
 }
 
@@ -108,7 +109,7 @@ fn is_zero(v: &Value) -> bool {
 }
 
 /// mergo `Merge`/`MergeWithOverwrite` of `src` into `dst`.
-fn merge_into(dst: &MapRef, src: &Value, overwrite: bool, depth: usize) -> Result<(), FnError> {
+fn merge_into(ctx: &mut Ctx, dst: &MapRef, src: &Value, overwrite: bool, depth: usize) -> Result<(), FnError> {
     if depth > MAX_VALUE_DEPTH {
         return Err(FnError::msg("merge nested too deeply"));
     }
@@ -124,7 +125,8 @@ fn merge_into(dst: &MapRef, src: &Value, overwrite: bool, depth: usize) -> Resul
             .cloned();
         if let (Some(Value::Map(dm)), Value::Map(sm)) = (&dv, &sv) {
             if !Rc::ptr_eq(dm, sm) {
-                merge_into(dm, &sv, overwrite, depth + 1)?;
+                merge_into(ctx, dm, &sv, overwrite, depth + 1)?;
+                ctx.mutated(dm);
             }
             continue;
         }
@@ -141,31 +143,32 @@ fn merge_into(dst: &MapRef, src: &Value, overwrite: bool, depth: usize) -> Resul
     Ok(())
 }
 
-fn merge_impl(mut a: Vec<Value>, overwrite: bool) -> FnResult {
-    let dst = match arg(&mut a, 0) {
-        Value::Map(m) => m,
+fn merge_impl(ctx: &mut Ctx, a: Vec<Value>, overwrite: bool) -> FnResult {
+    let dst = match &a[0] {
+        Value::Map(m) => Rc::clone(m),
         _ => Rc::new(RefCell::new(BTreeMap::new())),
     };
     for src in &a[1..] {
-        merge_into(&dst, src, overwrite, 0)?;
+        merge_into(ctx, &dst, src, overwrite, 0)?;
     }
+    ctx.mutated(&dst);
     Ok(Value::Map(dst))
 }
 
-pub fn merge(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    merge_impl(a, false)
+pub fn merge(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    merge_impl(ctx, a, false)
 }
 
-pub fn must_merge(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    merge_impl(a, false)
+pub fn must_merge(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    merge_impl(ctx, a, false)
 }
 
-pub fn merge_overwrite(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    merge_impl(a, true)
+pub fn merge_overwrite(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    merge_impl(ctx, a, true)
 }
 
-pub fn must_merge_overwrite(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    merge_impl(a, true)
+pub fn must_merge_overwrite(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    merge_impl(ctx, a, true)
 }
 
 /// `dig "a" "b" default dict`.

@@ -327,7 +327,7 @@ pub fn url_parse(_: &mut Ctx, a: Vec<Value>) -> FnResult {
 fn dict_str(d: &Value, key: &str) -> Result<String, FnError> {
     match d.map_get(key.as_bytes()) {
         None => Ok(String::new()),
-        Some(Value::Str(b)) => Ok(String::from_utf8_lossy(&b).into_owned()),
+        Some(Value::Str(ref b)) => Ok(String::from_utf8_lossy(b).into_owned()),
         Some(other) => Err(FnError::msg(format!(
             "unable to parse {key} key, must be of type string, but {} found",
             other.kind_name()

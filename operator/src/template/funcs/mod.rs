@@ -5,7 +5,9 @@ use bytes::Bytes;
 use super::Limits;
 use super::value::{TooDeep, Value};
 
+pub mod asn1;
 pub mod builtins;
+pub mod case;
 pub mod crypto;
 pub mod dates;
 pub mod defaults;
@@ -72,11 +74,32 @@ pub type FnResult = Result<Value, FnError>;
 pub struct Ctx {
     pub limits: Limits,
     pub steps: u64,
+    /// Maps changed in place (`set`, `merge`…): the only way to build a reference cycle. Emptied after execution.
+    pub mutated: Vec<std::rc::Weak<std::cell::RefCell<std::collections::BTreeMap<Bytes, Value>>>>,
 }
 
 impl Ctx {
     pub fn new(limits: Limits) -> Ctx {
-        Ctx { limits, steps: 0 }
+        Ctx {
+            limits,
+            steps: 0,
+            mutated: Vec::new(),
+        }
+    }
+
+    /// Remember a map that was changed in place.
+    pub fn mutated(&mut self, m: &super::value::MapRef) {
+        self.mutated.push(std::rc::Rc::downgrade(m));
+    }
+
+    /// Break any reference cycles among the changed maps. Call when no value of the execution is needed any more:
+    /// a map still alive then is kept alive only by a cycle.
+    pub fn break_cycles(&mut self) {
+        for w in self.mutated.drain(..) {
+            if let Some(mut inner) = w.upgrade().as_ref().and_then(|m| m.try_borrow_mut().ok()) {
+                let _old = std::mem::take(&mut *inner);
+            }
+        }
     }
 
     /// Spend `n` units of the execution budget.
@@ -403,4 +426,23 @@ pub fn arg(args: &mut [Value], n: usize) -> Value {
     args.get_mut(n)
         .map(|v| std::mem::replace(v, Value::Nil))
         .unwrap_or(Value::Nil)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::template::value::Value;
+
+    #[test]
+    fn self_referencing_maps_are_freed() {
+        let mut ctx = Ctx::new(Limits::default());
+        let d = dicts::dict(&mut ctx, vec![]).unwrap();
+        let Value::Map(m) = &d else { panic!("dict is a map") };
+        let weak = std::rc::Rc::downgrade(m);
+        dicts::set(&mut ctx, vec![d.clone(), Value::str("self"), d.clone()]).unwrap();
+        drop(d);
+        assert!(weak.upgrade().is_some(), "the cycle keeps the map alive");
+        ctx.break_cycles();
+        assert!(weak.upgrade().is_none(), "breaking cycles frees it");
+    }
 }

@@ -375,66 +375,16 @@ pub fn shuffle(_: &mut Ctx, a: Vec<Value>) -> FnResult {
     str_val(chars.into_iter().collect::<String>())
 }
 
-/// Split into words for the case converters: at non-alphanumerics, lower→upper, and before the last capital of an
-/// acronym followed by a lower-case letter (`HTTPServer` → `HTTP`, `Server`).
-fn words(st: &str) -> Vec<String> {
-    let chars: Vec<char> = st.chars().collect();
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    for (k, &c) in chars.iter().enumerate() {
-        if !c.is_alphanumeric() {
-            if !cur.is_empty() {
-                words.push(std::mem::take(&mut cur));
-            }
-            continue;
-        }
-        if let Some(&p) = k.checked_sub(1).and_then(|j| chars.get(j)) {
-            let next_lower = chars.get(k + 1).is_some_and(|n| n.is_lowercase());
-            let boundary =
-                (p.is_lowercase() && c.is_uppercase()) || (p.is_uppercase() && c.is_uppercase() && next_lower);
-            if boundary && !cur.is_empty() {
-                words.push(std::mem::take(&mut cur));
-            }
-        }
-        cur.push(c);
-    }
-    if !cur.is_empty() {
-        words.push(cur);
-    }
-    words
-}
-
 pub fn snakecase(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    str_val(
-        words(&lossy(s(&a[0])))
-            .iter()
-            .map(|w| w.to_lowercase())
-            .collect::<Vec<_>>()
-            .join("_"),
-    )
+    str_val(super::case::to_lower_case(&lossy(s(&a[0])), '_'))
 }
 
 pub fn kebabcase(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    str_val(
-        words(&lossy(s(&a[0])))
-            .iter()
-            .map(|w| w.to_lowercase())
-            .collect::<Vec<_>>()
-            .join("-"),
-    )
+    str_val(super::case::to_lower_case(&lossy(s(&a[0])), '-'))
 }
 
 pub fn camelcase(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    let text = lossy(s(&a[0]));
-    let mut out = String::new();
-    for part in text.split(['_', ' ', '-', '.']) {
-        let mut cs = part.chars();
-        if let Some(f) = cs.next() {
-            out.push(simple_case(f, true));
-            out.extend(cs);
-        }
-    }
-    str_val(out)
+    str_val(super::case::to_pascal_case(&lossy(s(&a[0]))))
 }
 
 fn wrap_custom(st: &[u8], width: i64, nl: &[u8], long_words: bool) -> Vec<u8> {

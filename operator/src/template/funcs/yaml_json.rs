@@ -295,88 +295,152 @@ fn is_printable(c: char) -> bool {
         && c != '\u{feff}'
 }
 
-fn double_quoted(t: &str) -> String {
-    let mut out = String::from("\"");
-    for c in t.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\0' => out.push_str("\\0"),
-            '\x07' => out.push_str("\\a"),
-            '\x08' => out.push_str("\\b"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\x0b' => out.push_str("\\v"),
-            '\x0c' => out.push_str("\\f"),
-            '\r' => out.push_str("\\r"),
-            '\x1b' => out.push_str("\\e"),
-            '\u{85}' => out.push_str("\\N"),
-            '\u{a0}' => out.push_str("\\_"),
-            '\u{2028}' => out.push_str("\\L"),
-            '\u{2029}' => out.push_str("\\P"),
-            c if !is_printable(c) => {
-                let n = c as u32;
-                if n <= 0xff {
-                    let _ = write!(out, "\\x{n:02X}");
-                } else if n <= 0xffff {
-                    let _ = write!(out, "\\u{n:04X}");
-                } else {
-                    let _ = write!(out, "\\U{n:08X}");
-                }
+/// libyaml's escape of one character inside a double-quoted scalar.
+fn dq_escape(c: char, out: &mut String) {
+    match c {
+        '"' => out.push_str("\\\""),
+        '\\' => out.push_str("\\\\"),
+        '\0' => out.push_str("\\0"),
+        '\x07' => out.push_str("\\a"),
+        '\x08' => out.push_str("\\b"),
+        '\t' => out.push_str("\\t"),
+        '\n' => out.push_str("\\n"),
+        '\x0b' => out.push_str("\\v"),
+        '\x0c' => out.push_str("\\f"),
+        '\r' => out.push_str("\\r"),
+        '\x1b' => out.push_str("\\e"),
+        '\u{85}' => out.push_str("\\N"),
+        '\u{a0}' => out.push_str("\\_"),
+        '\u{2028}' => out.push_str("\\L"),
+        '\u{2029}' => out.push_str("\\P"),
+        c if !is_printable(c) => {
+            let n = c as u32;
+            if n <= 0xff {
+                let _ = write!(out, "\\x{n:02X}");
+            } else if n <= 0xffff {
+                let _ = write!(out, "\\u{n:04X}");
+            } else {
+                let _ = write!(out, "\\U{n:08X}");
             }
-            c => out.push(c),
         }
+        c => out.push(c),
     }
-    out.push('"');
-    out
 }
 
-/// Write a string scalar the way `yaml.v2` + libyaml choose its style. `indent` is the block's indentation.
-fn yaml_string(out: &mut String, t: &str, indent: usize) {
-    if t.contains('\n') {
-        let literal_ok = t.chars().all(|c| is_printable(c) && c != '\r')
-            && !t.split('\n').any(|l| l.ends_with(' '))
-            && !t.starts_with(' ')
-            && !t.starts_with('\n');
-        if literal_ok {
-            let trailing = t.len() - t.trim_end_matches('\n').len();
-            out.push('|');
-            match trailing {
-                0 => out.push('-'),
-                1 => {}
-                _ => out.push('+'),
-            }
-            let body = if trailing == 1 {
-                &t[..t.len() - 1]
-            } else {
-                t.trim_end_matches('\n')
-            };
-            for line in body.split('\n') {
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Quote {
+    Plain,
+    Single,
+    Double,
+}
+
+/// The emitter's column: characters since the last line break.
+fn column(out: &str) -> usize {
+    out.rsplit('\n').next().map_or(0, |l| l.chars().count())
+}
+
+/// Write a one-line scalar the way libyaml does, folding at a space once past column 80 (yaml.v2's width) when the
+/// scalar is a value (`fold`); continuation lines are indented to `indent + 2`.
+fn write_flow_scalar(out: &mut String, t: &str, style: Quote, fold: bool, indent: usize) {
+    const BEST_WIDTH: usize = 80;
+    match style {
+        Quote::Single => out.push('\''),
+        Quote::Double => out.push('"'),
+        Quote::Plain => {}
+    }
+    let mut col = column(out);
+    let chars: Vec<char> = t.chars().collect();
+    let mut spaces = false;
+    for (k, &c) in chars.iter().enumerate() {
+        if c == ' ' {
+            let edge_ok = style == Quote::Plain || (k != 0 && k + 1 != chars.len());
+            let next_space = chars.get(k + 1) == Some(&' ');
+            if fold && !spaces && col > BEST_WIDTH && edge_ok && (style == Quote::Double || !next_space) {
                 out.push('\n');
-                if !line.is_empty() {
-                    out.push_str(&" ".repeat(indent + 2));
-                    out.push_str(line);
+                out.push_str(&" ".repeat(indent + 2));
+                col = indent + 2;
+                if style == Quote::Double && next_space {
+                    out.push('\\');
+                    col += 1;
+                }
+            } else {
+                out.push(' ');
+                col += 1;
+            }
+            spaces = true;
+            continue;
+        }
+        spaces = false;
+        let before = out.len();
+        match style {
+            Quote::Plain => out.push(c),
+            Quote::Single => {
+                if c == '\'' {
+                    out.push_str("''");
+                } else {
+                    out.push(c);
                 }
             }
-            for _ in 1..trailing {
-                out.push('\n');
-            }
+            Quote::Double => dq_escape(c, out),
+        }
+        col += out[before..].chars().count();
+    }
+    match style {
+        Quote::Single => out.push('\''),
+        Quote::Double => out.push('"'),
+        Quote::Plain => {}
+    }
+}
+
+/// Write a string scalar the way `yaml.v2` + libyaml choose its style. `indent` is the block's indentation; `fold`
+/// is false for mapping keys, which are never folded.
+fn yaml_string(out: &mut String, t: &str, indent: usize, fold: bool) {
+    if t.contains('\n') {
+        // libyaml: a literal block unless a space precedes a line break or ends the text, or a character needs escaping.
+        let literal_ok =
+            t.chars().all(|c| is_printable(c) && c != '\r' && c != '\t') && !t.contains(" \n") && !t.ends_with(' ');
+        if !literal_ok {
+            write_flow_scalar(out, t, Quote::Double, fold, indent);
             return;
         }
-        out.push_str(&double_quoted(t));
+        out.push('|');
+        if t.starts_with([' ', '\n']) {
+            out.push('2');
+        }
+        let chomp = if !t.ends_with('\n') {
+            "-"
+        } else if t == "\n" || t.ends_with("\n\n") {
+            "+"
+        } else {
+            ""
+        };
+        out.push_str(chomp);
+        out.push('\n');
+        let mut at_line_start = true;
+        for c in t.chars() {
+            if c == '\n' {
+                out.push('\n');
+                at_line_start = true;
+            } else {
+                if at_line_start {
+                    out.push_str(&" ".repeat(indent + 2));
+                }
+                out.push(c);
+                at_line_start = false;
+            }
+        }
         return;
     }
-    if resolves_non_string(t) {
-        out.push_str(&double_quoted(t));
+    let style = if resolves_non_string(t) {
+        Quote::Double
     } else if plain_allowed(t) {
-        out.push_str(t);
-    } else if t.chars().all(|c| is_printable(c) && c != '\t') && !t.starts_with(' ') && !t.ends_with(' ') {
-        out.push('\'');
-        out.push_str(&t.replace('\'', "''"));
-        out.push('\'');
+        Quote::Plain
+    } else if t.chars().all(|c| is_printable(c) && c != '\t') {
+        Quote::Single
     } else {
-        out.push_str(&double_quoted(t));
-    }
+        Quote::Double
+    };
+    write_flow_scalar(out, t, style, fold, indent);
 }
 
 fn yaml_float(f: f64) -> String {
@@ -409,11 +473,19 @@ fn yaml_scalar(out: &mut String, v: &Value, indent: usize) {
             let _ = write!(out, "{i}");
         }
         Value::Float(f) => out.push_str(&yaml_float(*f)),
-        Value::Str(b) => yaml_string(out, &String::from_utf8_lossy(b), indent),
-        Value::Time(t) => yaml_string(out, &super::dates::rfc3339_nano(t), indent),
+        Value::Str(b) => yaml_string(out, &String::from_utf8_lossy(b), indent, true),
+        Value::Time(t) => yaml_string(out, &super::dates::rfc3339_nano(t), indent, true),
         Value::List(..) => out.push_str("[]"),
         Value::Map(_) | Value::StrMap(_) => out.push_str("{}"),
     }
+}
+
+/// Start a new line at `indent`, unless a literal block scalar already ended its last line.
+fn newline_indent(out: &mut String, indent: usize) {
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str(&" ".repeat(indent));
 }
 
 /// Block-style YAML of `v` at `indent`; the caller has positioned the cursor.
@@ -425,8 +497,7 @@ fn write_yaml(out: &mut String, v: &Value, indent: usize, depth: usize) -> Resul
         Value::List(_, l) if !l.is_empty() => {
             for (k, e) in l.iter().enumerate() {
                 if k > 0 {
-                    out.push('\n');
-                    out.push_str(&" ".repeat(indent));
+                    newline_indent(out, indent);
                 }
                 out.push_str("- ");
                 if is_block_collection(e) {
@@ -443,21 +514,18 @@ fn write_yaml(out: &mut String, v: &Value, indent: usize, depth: usize) -> Resul
         Value::Map(_) | Value::StrMap(_) if v.len().unwrap_or(0) > 0 => {
             for (k, (key, e)) in v.map_entries().unwrap_or_default().iter().enumerate() {
                 if k > 0 {
-                    out.push('\n');
-                    out.push_str(&" ".repeat(indent));
+                    newline_indent(out, indent);
                 }
-                yaml_string(out, &String::from_utf8_lossy(key), indent);
+                yaml_string(out, &String::from_utf8_lossy(key), indent, false);
                 out.push(':');
                 match e {
                     Value::Map(_) | Value::StrMap(_) if is_block_collection(e) => {
-                        out.push('\n');
-                        out.push_str(&" ".repeat(indent + 2));
+                        newline_indent(out, indent + 2);
                         write_yaml(out, e, indent + 2, depth + 1)?;
                     }
                     Value::List(..) if is_block_collection(e) => {
                         // yaml.v2 does not indent sequences inside mappings
-                        out.push('\n');
-                        out.push_str(&" ".repeat(indent));
+                        newline_indent(out, indent);
                         write_yaml(out, e, indent, depth + 1)?;
                     }
                     _ => {
@@ -478,6 +546,10 @@ pub fn marshal_yaml(v: &Value) -> Result<String, String> {
     marshal_json(v)?;
     let mut out = String::new();
     write_yaml(&mut out, v, 0, 0)?;
+    // sigs.k8s.io/yaml ends with a newline, which ESO trims; a literal block may already have written it.
+    if let Some(stripped) = out.strip_suffix('\n') {
+        out = stripped.to_string();
+    }
     Ok(out)
 }
 

@@ -1,0 +1,373 @@
+//! Template engine behaviour that a fixed expected output cannot pin down (random salts, generated keys, the clock),
+//! resource limits, the public API, and that errors never carry secret values.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use syncret::template::{Delims, Limits, Template, TemplateErrorKind, Value, render};
+
+const SECRET: &str = "hunter2-Secret";
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/tests/fixtures/template/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+fn data(pairs: &[(&str, &[u8])]) -> BTreeMap<String, Vec<u8>> {
+    pairs.iter().map(|(k, v)| ((*k).to_string(), v.to_vec())).collect()
+}
+
+fn ok(tpl: &str, d: &BTreeMap<String, Vec<u8>>) -> String {
+    String::from_utf8(render("k", tpl, d).unwrap_or_else(|e| panic!("{tpl}: {e}"))).unwrap()
+}
+
+fn b64d(s: &str) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD.decode(s).unwrap()
+}
+
+#[test]
+fn htpasswd_bcrypt_verifies() {
+    let d = data(&[("user", b"alice"), ("password", SECRET.as_bytes())]);
+    let out = ok(r#"{{ htpasswd .user .password "bcrypt" }}"#, &d);
+    let (user, hash) = out.split_once(':').unwrap();
+    assert_eq!(user, "alice");
+    assert!(hash.starts_with("$2a$10$"), "{hash}");
+    assert!(bcrypt::verify(SECRET, hash).unwrap());
+    let hash = ok("{{ .password | bcrypt }}", &d);
+    assert!(hash.starts_with("$2a$10$") && bcrypt::verify(SECRET, &hash).unwrap());
+}
+
+#[test]
+fn htpasswd_sha_and_errors() {
+    let d = data(&[("password", b"password1")]);
+    // {SHA} is base64(sha1(password)), as Apache's htpasswd -s writes it.
+    assert_eq!(
+        ok(r#"{{ htpasswd "user1" .password "sha" }}"#, &d),
+        "user1:{SHA}44rSFJQ9qtHWTBAvrsKd5K/p2j0="
+    );
+    assert_eq!(
+        ok(r#"{{ htpasswd "a:b" .password "sha" }}"#, &d),
+        "invalid username: a:b"
+    );
+    let long = "x".repeat(73);
+    assert_eq!(
+        ok(&format!("{{{{ bcrypt {long:?} }}}}"), &d),
+        "failed to encrypt string with bcrypt: bcrypt: password length exceeds 72 bytes"
+    );
+}
+
+#[test]
+fn htpasswd_range_over_users_like_eso_docs() {
+    let d = data(&[("user1", b"password1"), ("user2", b"password2")]);
+    let out = ok(
+        r#"{{- range $user, $pw := . }}{{ htpasswd $user $pw "sha" }}{{ "\n" }}{{ end }}"#,
+        &d,
+    );
+    assert_eq!(
+        out,
+        "user1:{SHA}44rSFJQ9qtHWTBAvrsKd5K/p2j0=\nuser2:{SHA}KqYKj/f81HPTIeAUav2eJt85UUc=\n"
+    );
+}
+
+#[test]
+fn pem_to_pkcs12_round_trips() {
+    let d = data(&[
+        ("crt", &fixture("leaf.crt")),
+        ("key", &fixture("leaf-pkcs1.key")),
+        ("chain", &fixture("chain.pem")),
+        ("p8", &fixture("leaf.key")),
+    ]);
+    let want_crt = String::from_utf8(fixture("leaf.crt")).unwrap();
+    let want_key = ok("{{ .p8 | filterPEM \"PRIVATE KEY\" }}", &d);
+    assert_eq!(ok("{{ pemToPkcs12 .crt .key | b64dec | pkcs12cert }}", &d), want_crt);
+    assert_eq!(ok("{{ pemToPkcs12 .crt .key | b64dec | pkcs12key }}", &d), want_key);
+    assert_eq!(
+        ok(
+            r#"{{ pemToPkcs12Pass .crt .p8 "pw" | b64dec | pkcs12keyPass "pw" }}"#,
+            &d
+        ),
+        want_key
+    );
+    let chain = String::from_utf8(fixture("chain.pem")).unwrap();
+    assert_eq!(
+        ok(
+            r#"{{ fullPemToPkcs12Pass .chain .key "pw" | b64dec | pkcs12certPass "pw" }}"#,
+            &d
+        ),
+        chain
+    );
+    assert_eq!(ok("{{ fullPemToPkcs12 .chain .key | b64dec | pkcs12cert }}", &d), chain);
+    // a wrong password fails
+    let err = render(
+        "k",
+        r#"{{ pemToPkcs12Pass .crt .key "pw" | b64dec | pkcs12keyPass "other" }}"#,
+        &d,
+    )
+    .unwrap_err();
+    assert!(
+        err.message
+            .ends_with("unable to decode pkcs12 with password: pkcs12: decryption password incorrect"),
+        "{err}"
+    );
+}
+
+#[test]
+fn pem_truststore_to_pkcs12_holds_every_certificate() {
+    let d = data(&[("chain", &fixture("chain.pem"))]);
+    let der = b64d(&ok(r#"{{ pemTruststoreToPKCS12Pass .chain "changeit" }}"#, &d));
+    let archive = p12_keystore::Pkcs12Archive::from_pkcs12(&der, "changeit").unwrap();
+    assert_eq!(archive.certs.len(), 3);
+    assert!(archive.keys.is_empty());
+    let der = b64d(&ok("{{ pemTruststoreToPKCS12 .chain }}", &d));
+    assert_eq!(
+        p12_keystore::Pkcs12Archive::from_pkcs12(&der, "").unwrap().certs.len(),
+        3
+    );
+}
+
+#[test]
+fn pem_to_pkcs12_is_readable_by_openssl() {
+    if std::process::Command::new("openssl").arg("version").output().is_err() {
+        return;
+    }
+    let d = data(&[("chain", &fixture("chain.pem")), ("key", &fixture("leaf.key"))]);
+    let der = b64d(&ok(r#"{{ fullPemToPkcs12Pass .chain .key "pw" }}"#, &d));
+    let dir = std::env::temp_dir().join(format!("syncret-p12-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("out.p12");
+    std::fs::write(&p, der).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args([
+            "pkcs12",
+            "-in",
+            p.to_str().unwrap(),
+            "-passin",
+            "pass:pw",
+            "-nokeys",
+            "-info",
+        ])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .matches("BEGIN CERTIFICATE")
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn pem_to_pkcs12_errors() {
+    let d = data(&[("crt", &fixture("leaf.crt")), ("junk", b"not pem")]);
+    let err = render("k", "{{ pemToPkcs12 .junk .junk }}", &d).unwrap_err();
+    assert!(
+        err.message
+            .ends_with("runtime error: invalid memory address or nil pointer dereference"),
+        "{err}"
+    );
+    let err = render("k", "{{ pemToPkcs12 .crt .crt }}", &d).unwrap_err();
+    assert!(err.message.ends_with("unable to parse private key type"), "{err}");
+}
+
+#[test]
+fn generated_values_have_the_right_shape() {
+    let d = data(&[]);
+    let u = ok("{{ uuidv4 }}", &d);
+    let parts: Vec<&str> = u.split('-').collect();
+    assert_eq!(parts.iter().map(|p| p.len()).collect::<Vec<_>>(), [8, 4, 4, 4, 12]);
+    assert!(parts[2].starts_with('4'));
+    assert!(matches!(&parts[3][..1], "8" | "9" | "a" | "b"));
+    let r = ok("{{ randAlphaNum 24 }}", &d);
+    assert!(r.len() == 24 && r.bytes().all(|c| c.is_ascii_alphanumeric()));
+    assert!(ok("{{ randNumeric 9 }}", &d).bytes().all(|c| c.is_ascii_digit()));
+    assert_eq!(b64d(&ok("{{ randBytes 12 }}", &d)).len(), 12);
+    let k = ok(r#"{{ genPrivateKey "ed25519" }}"#, &d);
+    assert!(
+        k.starts_with("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEI"),
+        "{k}"
+    );
+    assert_eq!(ok(r#"{{ genPrivateKey "foo" }}"#, &d), "Unknown type foo");
+    let year = ok(r#"{{ now | date "2006" }}"#, &d);
+    assert!(year.parse::<u32>().unwrap() >= 2025);
+    assert_eq!(ok(r#"{{ now | typeOf }} {{ now | kindOf }}"#, &d), "time.Time struct");
+}
+
+#[test]
+#[ignore = "4096-bit RSA key generation is slow in debug builds"]
+fn gen_private_key_rsa() {
+    let k = ok(r#"{{ genPrivateKey "rsa" }}"#, &data(&[]));
+    assert!(k.starts_with("-----BEGIN RSA PRIVATE KEY-----\n"));
+}
+
+#[test]
+fn binary_values_survive() {
+    let bin = [0xffu8, 0x00, 0xfe, 0x80, b'\n'];
+    let d = data(&[("bin", &bin), ("b64", b"//8A/g==")]);
+    assert_eq!(render("k", "{{ .bin }}", &d).unwrap(), bin);
+    assert_eq!(
+        render("k", "{{ .b64 | b64dec }}", &d).unwrap(),
+        [0xff, 0xff, 0x00, 0xfe]
+    );
+    assert_eq!(
+        render("k", "{{ printf \"%s|%x\" .bin .bin }}", &d).unwrap(),
+        [&bin[..], b"|ff00fe800a"].concat()
+    );
+}
+
+#[test]
+fn custom_delimiters() {
+    let t = Template::parse(
+        "k",
+        "[[ .user ]] {{ .user }} [[- \" x \" -]]",
+        &Delims {
+            left: "[[".into(),
+            right: "]]".into(),
+        },
+    )
+    .unwrap();
+    let out = t.execute(&Value::from_data(&data(&[("user", b"bob")]))).unwrap();
+    assert_eq!(out, b"bob {{ .user }} x ");
+}
+
+#[test]
+fn a_template_executes_many_times() {
+    let t = Template::parse(
+        "k",
+        "{{ .a }}-{{ $x := dict }}{{ $_ := set $x \"k\" .a }}{{ $x.k }}",
+        &Delims::default(),
+    )
+    .unwrap();
+    for v in ["1", "2", "3"] {
+        let out = t.execute(&Value::from_data(&data(&[("a", v.as_bytes())]))).unwrap();
+        assert_eq!(out, format!("{v}-{v}").into_bytes());
+    }
+}
+
+#[test]
+fn error_carries_name_position_and_kind() {
+    let e = render("tls.crt", "line1\n  {{ .foo }}", &data(&[])).unwrap_err();
+    assert_eq!(
+        (e.name.as_str(), e.line, e.col, e.kind),
+        ("tls.crt", 2, Some(5), TemplateErrorKind::Execute)
+    );
+    assert_eq!(
+        e.to_string(),
+        r#"template: tls.crt:2:5: executing "tls.crt" at <.foo>: map has no entry for key "foo""#
+    );
+    let e = render("tls.crt", "{{ if }}", &data(&[])).unwrap_err();
+    assert_eq!((e.line, e.col, e.kind), (1, None, TemplateErrorKind::Parse));
+    assert_eq!(e.to_string(), "template: tls.crt:1: missing value for if");
+}
+
+#[test]
+fn errors_never_contain_secret_values() {
+    let d = data(&[("password", SECRET.as_bytes()), ("p12", SECRET.as_bytes())]);
+    let templates = [
+        "{{ .password.x }}",
+        "{{ range .password }}{{ end }}",
+        "{{ range $i, $c := 5 }}{{ end }}",
+        "{{ index .password 99 }}",
+        "{{ mustFromJson .password }}",
+        r#"{{ mustToDate "2006-01-02" .password }}"#,
+        "{{ .p12 | pkcs12key }}",
+        "{{ .p12 | pkcs12cert }}",
+        "{{ .password | certSANs }}",
+        r#"{{ .password | filterCertChain "leaf" }}"#,
+        "{{ .password | jwkPublicKeyPem }}",
+        r#"{{ rsaDecrypt "RSA-OAEP" "SHA1" .password .password }}"#,
+        "{{ eq .password 1 }}",
+        "{{ add1 .password | upper }}",
+        "{{ mustRegexMatch .password .password }}",
+        r#"{{ mustDateModify .password now }}"#,
+        r#"{{ .password | int | repeat 2 }}"#,
+        "{{ urlParse .password }}{{ urlJoin (dict \"host\" (list .password)) }}",
+        "{{ template .password }}",
+    ];
+    for tpl in templates {
+        match render("k", tpl, &d) {
+            Err(e) => assert!(!e.message.contains(SECRET), "{tpl}: {}", e.message),
+            Ok(out) => assert!(
+                !String::from_utf8_lossy(&out).contains(SECRET),
+                "{tpl} rendered the secret"
+            ),
+        }
+    }
+}
+
+fn limited(limits: Limits, tpl: &str) -> syncret::template::TemplateError {
+    Template::parse("k", tpl, &Delims::default())
+        .and_then(|t| t.with_limits(limits).execute(&Value::from_data(&BTreeMap::new())))
+        .unwrap_err()
+}
+
+#[test]
+fn limits_stop_hostile_templates() {
+    let small = Limits {
+        max_output: 1000,
+        max_value_len: 1000,
+        max_steps: 10_000,
+        max_template_depth: 10,
+    };
+    let e = limited(small, r#"{{ range until 500 }}0123456789{{ end }}"#);
+    assert_eq!(e.kind, TemplateErrorKind::Limit, "{e}");
+    let e = limited(small, "{{ range until 100000 }}{{ end }}");
+    assert_eq!(e.kind, TemplateErrorKind::Limit, "{e}");
+    let e = limited(small, r#"{{ repeat 100000 "x" }}"#);
+    assert_eq!(e.kind, TemplateErrorKind::Limit, "{e}");
+    let e = limited(
+        small,
+        r#"{{ define "r" }}{{ template "r" . }}{{ end }}{{ template "r" . }}"#,
+    );
+    assert!(e.message.contains("exceeded maximum template depth (10)"), "{e}");
+    // defaults still stop unbounded work
+    let e = limited(Limits::default(), r#"{{ range until 100000000 }}{{ end }}"#);
+    assert_eq!(e.kind, TemplateErrorKind::Limit, "{e}");
+    let e = limited(
+        Limits::default(),
+        r#"{{ $s := "xxxxxxxxxxxxxxxx" }}{{ range until 30 }}{{ $s = print $s $s }}{{ end }}{{ len $s }}"#,
+    );
+    assert_eq!(e.kind, TemplateErrorKind::Limit, "{e}");
+}
+
+#[test]
+fn deep_or_cyclic_values_do_not_overflow_the_stack() {
+    let d = data(&[]);
+    let e = render("k", r#"{{ $d := dict }}{{ $_ := set $d "self" $d }}{{ $d }}"#, &d).unwrap_err();
+    assert_eq!(e.kind, TemplateErrorKind::Limit, "{e}");
+    assert_eq!(
+        ok(r#"{{ $d := dict }}{{ $_ := set $d "self" $d }}[{{ toJson $d }}]"#, &d),
+        "[]"
+    );
+    let e = render(
+        "k",
+        r#"{{ $l := list }}{{ range until 100000 }}{{ $l = list $l }}{{ end }}{{ $l }}"#,
+        &d,
+    )
+    .unwrap_err();
+    assert_eq!(e.kind, TemplateErrorKind::Limit, "{e}");
+    let deep = format!("{{{{ {}1{} }}}}", "(".repeat(5000), ")".repeat(5000));
+    assert_eq!(render("k", &deep, &d).unwrap_err().kind, TemplateErrorKind::Parse);
+    let nested = format!("{}x{}", "{{ if true }}".repeat(5000), "{{ end }}".repeat(5000));
+    assert_eq!(render("k", &nested, &d).unwrap_err().kind, TemplateErrorKind::Parse);
+}
+
+#[test]
+fn missing_key_workarounds_from_eso_issue_3843() {
+    let d = data(&[("present", b"v")]);
+    // `.missing | default` fails under missingkey=error, as in ESO; `index` and `hasKey` on a dict do not.
+    assert!(render("k", r#"{{ .missing | default "x" }}"#, &d).is_err());
+    assert_eq!(ok(r#"{{ index . "missing" | default "x" }}"#, &d), "x");
+    assert_eq!(ok(r#"{{ index . "present" | default "x" }}"#, &d), "v");
+    assert_eq!(
+        ok(r#"{{ if (index . "missing") }}set{{ else }}unset{{ end }}"#, &d),
+        "unset"
+    );
+}
+
+#[test]
+fn parsed_templates_can_be_shared_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Template>();
+    assert_send_sync::<syncret::template::TemplateError>();
+}
