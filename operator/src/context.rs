@@ -24,6 +24,8 @@ pub struct Settings {
     pub store_requeue_interval: Duration,
     pub enable_flood_gate: bool,
     pub enable_cluster_stores: bool,
+    /// `--enable-secret-store-reconciler`: validate SecretStores and write their status.
+    pub enable_secret_stores: bool,
     /// Run the ClusterExternalSecret controller (only when watching all namespaces).
     pub enable_cluster_external_secrets: bool,
     /// Run the PushSecret controller.
@@ -47,6 +49,7 @@ impl Default for Settings {
             store_requeue_interval: Duration::from_secs(300),
             enable_flood_gate: true,
             enable_cluster_stores: true,
+            enable_secret_stores: true,
             enable_cluster_external_secrets: true,
             enable_push_secrets: true,
             enable_cluster_push_secrets: true,
@@ -54,6 +57,16 @@ impl Default for Settings {
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
             delims: Delims::default(),
+        }
+    }
+}
+
+impl Settings {
+    /// Whether the store reconciler of `kind` runs (`--enable-{secret-store,cluster-store}-reconciler`).
+    pub fn reconciles(&self, kind: syncret_crds::secretstore::StoreKind) -> bool {
+        match kind {
+            syncret_crds::secretstore::StoreKind::SecretStore => self.enable_secret_stores,
+            syncret_crds::secretstore::StoreKind::ClusterSecretStore => self.enable_cluster_stores,
         }
     }
 }

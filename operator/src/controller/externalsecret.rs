@@ -714,6 +714,7 @@ async fn failed(ctx: &Arc<Context>, es: &ExternalSecret, f: Failure) -> Next {
     status.conditions.insert(0, cond);
     let ns = es.namespace().unwrap_or_default();
     ctx.metrics.external_secrets.set_ready(&ns, &es.name_any(), false);
+    ctx.metrics.sync_failed(&f.message);
     ctx.events.publish(
         object_ref(es),
         Kind::Warning,

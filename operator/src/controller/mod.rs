@@ -37,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::admin::Readiness;
 use crate::context::{Context, Key};
+use crate::leader::Leadership;
 use crate::schedule::{Lane, backoff, jittered};
 use externalsecret::{Failures, Next};
 
@@ -196,7 +197,13 @@ fn strip<K: Resource>(mut k: K) -> K {
 }
 
 /// Starts watches and workers. Work stops when `shutdown` fires; [`Running::join`] waits for in-flight syncs.
-pub fn start(ctx: Arc<Context>, writers: Writers, readiness: Arc<Readiness>, shutdown: CancellationToken) -> Running {
+pub fn start(
+    ctx: Arc<Context>,
+    writers: Writers,
+    readiness: Arc<Readiness>,
+    leadership: Leadership,
+    shutdown: CancellationToken,
+) -> Running {
     let Writers {
         es: es_w,
         ss: ss_w,
@@ -523,6 +530,10 @@ pub fn start(ctx: Arc<Context>, writers: Writers, readiness: Arc<Readiness>, shu
         let stop = shutdown.clone();
         tasks.push(tokio::spawn(async move {
             tokio::select! { _ = gate.wait() => {}, _ = stop.cancelled() => return }
+            // Only the leader runs workers; standbys keep their caches warm for a fast takeover.
+            if !leadership.acquired(&stop).await {
+                return;
+            }
             match prime_secret_index(&ctx).await {
                 Ok(()) => ctx.secrets.set_primed(),
                 Err(e) => tracing::warn!(error = %e, "could not pre-read managed Secrets; they will be read on demand"),
@@ -538,6 +549,11 @@ pub fn start(ctx: Arc<Context>, writers: Writers, readiness: Arc<Readiness>, shu
             if ces_enabled {
                 workers.push(tokio::spawn(ces_worker(ctx.clone())));
             }
+            ctx.metrics.workers_started(&[
+                (ES_CONTROLLER, ctx.settings.concurrent.max(1)),
+                (STORE_CONTROLLER, 2),
+                (CES_CONTROLLER, usize::from(ces_enabled)),
+            ]);
             workers.push(tokio::spawn(queue_gauges(ctx.clone(), stop.clone())));
             stop.cancelled().await;
             ctx.es_queue.close();
@@ -700,6 +716,8 @@ async fn queue_gauges(ctx: Arc<Context>, stop: CancellationToken) {
             .workqueue_depth
             .with_label_values(&[STORE_CONTROLLER])
             .set((t.fast + t.slow) as i64);
+        ctx.metrics
+            .in_flight(&[(ES_CONTROLLER, s.in_flight), (STORE_CONTROLLER, t.in_flight)]);
         ctx.metrics.client_cache_size.set(ctx.reads.clients.len() as i64);
         tokio::select! { _ = tokio::time::sleep(Duration::from_secs(2)) => {}, _ = stop.cancelled() => return }
     }

@@ -50,7 +50,9 @@ pub async fn reconcile(ctx: &Arc<Context>, kind: StoreKind, key: &Key) -> Next {
             }
         },
     };
-    if !spec.controller.is_empty() && spec.controller != ctx.settings.controller_class {
+    if (!spec.controller.is_empty() && spec.controller != ctx.settings.controller_class)
+        || !ctx.settings.reconciles(kind)
+    {
         return Next::Idle;
     }
     if let Err(e) = super::pushsecret::store_finalizer(ctx, kind, key, &meta).await {
