@@ -521,7 +521,14 @@ pub fn start(
     }
 
     // PushSecrets and ClusterPushSecrets: their watches, and their workers once the gate opens.
-    pushsecret::start(&ctx, push_w, gate.clone(), shutdown.clone(), &mut tasks);
+    pushsecret::start(
+        &ctx,
+        push_w,
+        gate.clone(),
+        leadership.clone(),
+        shutdown.clone(),
+        &mut tasks,
+    );
 
     // Workers start once every watch has listed and the Secret index is primed.
     {

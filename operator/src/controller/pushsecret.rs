@@ -165,6 +165,7 @@ pub(super) fn start(
     ctx: &Arc<Context>,
     writers: PushWriters,
     gate: Arc<InitGate>,
+    leadership: crate::leader::Leadership,
     shutdown: CancellationToken,
     tasks: &mut Vec<tokio::task::JoinHandle<()>>,
 ) {
@@ -189,6 +190,10 @@ pub(super) fn start(
     let ctx = ctx.clone();
     tasks.push(tokio::spawn(async move {
         tokio::select! { _ = gate.wait() => {}, _ = shutdown.cancelled() => return }
+        // Only the leader pushes; standbys keep their caches warm.
+        if !leadership.acquired(&shutdown).await {
+            return;
+        }
         let failures = Arc::new(Failures::default());
         let mut workers = Vec::new();
         for _ in 0..ctx.settings.concurrent.max(1) {
@@ -197,6 +202,10 @@ pub(super) fn start(
         if cps_on {
             workers.push(tokio::spawn(super::clusterpushsecret::worker(ctx.clone())));
         }
+        ctx.metrics.workers_started(&[
+            (PS_CONTROLLER, ctx.settings.concurrent.max(1)),
+            (super::clusterpushsecret::CPS_CONTROLLER, usize::from(cps_on)),
+        ]);
         workers.push(tokio::spawn(queue_gauges(ctx.clone(), shutdown.clone())));
         shutdown.cancelled().await;
         ctx.push.queue.close();
