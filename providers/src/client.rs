@@ -67,6 +67,8 @@ pub struct PushRef {
     pub property: Option<String>,
     /// Provider-specific metadata (`data[].metadata` of the PushSecret), as JSON.
     pub metadata: Option<String>,
+    /// `match.secretKey` of the PushSecret entry, when set (the webhook offers it as `.remoteRef.secretKey`).
+    pub secret_key: Option<String>,
 }
 
 /// What a store can do (`status.capabilities`).

@@ -850,6 +850,7 @@ async fn push_secret_set_exists_delete_at_the_client() -> anyhow::Result<()> {
         remote_key: key.into(),
         property: property.map(Into::into),
         metadata: metadata.map(Into::into),
+        secret_key: None,
     };
 
     // Create with metadata.

@@ -613,7 +613,11 @@ async fn push_delete_and_exists_at_client_level() -> anyhow::Result<()> {
     labeled_secret(&env, "webhook-creds", &[("token", TOKEN)]).await?;
     let with_body = |body: Option<&str>| {
         let mut s = serde_json::json!({
-            "url": format!("{}/push?id={{{{ .remoteRef.remoteKey }}}}", srv.origin()),
+            // ESO's documented push URL.
+            "url": format!(
+                "{}/push?id={{{{ .remoteRef.remoteKey }}}}&secret={{{{ .remoteRef.secretKey }}}}",
+                srv.origin()
+            ),
             "headers": {"Authorization": "Bearer {{ .auth.token }}", "Content-Type": "application/json"},
             "secrets": [{"name": "auth", "secretRef": {"name": "webhook-creds"}}],
         });
@@ -633,10 +637,15 @@ async fn push_delete_and_exists_at_client_level() -> anyhow::Result<()> {
         remote_key: key.into(),
         property: None,
         metadata: None,
+        secret_key: None,
     };
 
     assert!(!c.secret_exists(&at("remotekey")).await?);
-    c.push_secret(&at("remotekey"), &SecretValue::from("v@lue &1")).await?;
+    let with_secret_key = PushRef {
+        secret_key: Some("testsecret".into()),
+        ..at("remotekey")
+    };
+    c.push_secret(&with_secret_key, &SecretValue::from("v@lue &1")).await?;
     assert_eq!(
         stored
             .lock()
@@ -672,7 +681,9 @@ async fn push_delete_and_exists_at_client_level() -> anyhow::Result<()> {
         reqs.iter()
             .all(|r| r.header("authorization") == format!("Bearer {TOKEN}"))
     );
-    assert!(reqs.iter().any(|r| r.raw_query == "id=path%2Fto-key"));
+    assert_eq!(reqs[1].raw_query, "id=remotekey&secret=testsecret");
+    assert_eq!(reqs[0].raw_query, "id=remotekey&secret=");
+    assert!(reqs.iter().any(|r| r.raw_query == "id=path%2Fto-key&secret="));
     assert!(
         reqs.iter()
             .filter(|r| r.method == "POST")

@@ -2,8 +2,8 @@
 //!
 //! - `url`, `headers`, `body` and `result.jsonPath` are Go templates, rendered by the operator's engine (through
 //!   [`crate::TemplateRenderer`] in the [`ProviderContext`]) over ESO's data: `.remoteRef.key`, `.version`,
-//!   `.property`, `.namespace` for reads (`.remoteRef.remoteKey` and `.remoteRef.<remoteKey>` = the value for
-//!   pushes) and `.<name>.<key>` for every key of each `secrets[]` Secret. In the URL the `remoteRef` values are
+//!   `.property`, `.namespace` for reads (`.remoteRef.remoteKey`, `.secretKey` and `.remoteRef.<remoteKey>` = the
+//!   value for pushes) and `.<name>.<key>` for every key of each `secrets[]` Secret. In the URL the `remoteRef` values are
 //!   query-escaped (Go's `url.QueryEscape`), elsewhere they are raw. A string without `{{` is used as is.
 //! - The response: the body, or the value `result.jsonPath` selects in it ([`response`]). 404 is `NotFound`
 //!   (deletionPolicy), 401 `Auth` and 403 `AccessDenied` (both rebuild the client, re-reading `secrets`), 429
@@ -335,6 +335,18 @@ impl WebhookClient {
     }
 }
 
+/// PushSecret's template data: `.remoteRef.remoteKey` and `.remoteRef.secretKey` (`match.secretKey`; empty when
+/// the whole Secret is pushed, where ESO leaves it out and its templates print `<no value>`).
+fn push_ref_data(to: &PushRef) -> BTreeMap<String, SecretValue> {
+    let mut r = BTreeMap::new();
+    r.insert("remoteKey".to_string(), SecretValue::from(to.remote_key.as_str()));
+    r.insert(
+        "secretKey".to_string(),
+        SecretValue::from(to.secret_key.clone().unwrap_or_default()),
+    );
+    r
+}
+
 /// A read's status as a result: 2xx is fine, 404 `NotFound` (drives deletionPolicy), and so on (see module docs).
 fn read_status(resp: &http::Response, key: &str) -> Result<()> {
     let status = resp.status;
@@ -371,8 +383,7 @@ impl SecretsClient for WebhookClient {
                 "remote key must be defined",
             ));
         }
-        let mut remote_ref = BTreeMap::new();
-        remote_ref.insert("remoteKey".to_string(), SecretValue::from(to.remote_key.as_str()));
+        let mut remote_ref = push_ref_data(to);
         remote_ref.insert(to.remote_key.clone(), value.clone());
         // No body template: the value itself (ESO renders `{{ .remoteRef.<remoteKey> }}`, the same bytes).
         let body = self.spec.body.is_empty().then(|| value.clone());
@@ -393,9 +404,7 @@ impl SecretsClient for WebhookClient {
     }
 
     async fn delete_secret(&self, at: &PushRef) -> Result<()> {
-        let mut remote_ref = BTreeMap::new();
-        remote_ref.insert("remoteKey".to_string(), SecretValue::from(at.remote_key.as_str()));
-        let req = self.request(reqwest::Method::DELETE, remote_ref, Some(SecretValue::default()))?;
+        let req = self.request(reqwest::Method::DELETE, push_ref_data(at), Some(SecretValue::default()))?;
         let resp = self.call(req).await?;
         match resp.status.as_u16() {
             200..=299 | 404 => Ok(()),
@@ -409,11 +418,12 @@ impl SecretsClient for WebhookClient {
     }
 
     async fn secret_exists(&self, at: &PushRef) -> Result<bool> {
-        // ESO reads the remote key as `.remoteRef.key`; `.remoteRef.remoteKey` is set too, so one URL template
-        // serves push, delete and exists.
-        let mut remote_ref = BTreeMap::new();
-        remote_ref.insert("remoteKey".to_string(), SecretValue::from(at.remote_key.as_str()));
-        match self.fetch(&RemoteKey::new(at.remote_key.clone()), remote_ref).await {
+        // ESO reads the remote key as `.remoteRef.key`; `.remoteRef.remoteKey` and `.secretKey` are set too, so
+        // one URL template serves push, delete and exists.
+        match self
+            .fetch(&RemoteKey::new(at.remote_key.clone()), push_ref_data(at))
+            .await
+        {
             Ok(_) => Ok(true),
             Err(e) if e.is_not_found() => Ok(false),
             Err(e) => Err(e),
