@@ -5,7 +5,7 @@
 #
 # 1. formatting and clippy (warnings are errors);
 # 2. builds (or takes from the cache) the control plane: etcd, kube-apiserver, kube-controller-manager from Go
-#    modules, and installs the provider API servers the integration tests talk to;
+#    modules, and helm for the chart tests, and installs the provider API servers the integration tests talk to;
 # 3. starts one real control plane on loopback and runs every unit and integration test against it
 #    (SYNCRET_TEST_KUBECONFIG); the control plane is stopped afterwards, whatever happens.
 set -euo pipefail
@@ -20,6 +20,8 @@ step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 step "control plane binaries"
 e2e/build-controlplane.sh >/dev/null
+step "helm (chart tests)"
+e2e/build-controlplane.sh helm >/dev/null
 if [ -x e2e/providers/install.sh ]; then
   step "provider API servers"
   e2e/providers/install.sh all >/dev/null

@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::context::Settings;
+use crate::leader::{self, LeaseConfig};
 use crate::runtime::Options;
 use crate::template::Delims;
 
@@ -28,9 +29,10 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Print the CustomResourceDefinitions as multi-document YAML, or write one file per CRD with --dir.
     Crds {
-        /// Write `<plural>.external-secrets.io.yaml` files into this directory instead of printing.
+        /// Write `<plural>.external-secrets.io.yaml` files into this directory instead of printing (repeatable:
+        /// `--dir deploy/crds --dir deploy/charts/syncret/crds`).
         #[arg(long)]
-        dir: Option<PathBuf>,
+        dir: Vec<PathBuf>,
     },
     /// Render the Secret an ExternalSecret would produce, without a cluster.
     Render(RenderArgs),
@@ -47,7 +49,7 @@ fn duration(s: &str) -> Result<Duration, String> {
     syncret_crds::duration::parse(s).map_err(|e| e.to_string())
 }
 
-/// Flags of the controller.
+/// Flags of the controller. Boolean flags take Go's forms, as ESO's do: `--flag`, `--flag=true`, `--flag=false`.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// Number of ExternalSecrets synced concurrently.
@@ -62,11 +64,11 @@ pub struct RunArgs {
     /// Address of /metrics, /healthz and /readyz.
     #[arg(long, env = "SYNCRET_METRICS_ADDR", default_value = ":8080")]
     pub metrics_addr: String,
-    /// Address of /healthz and /readyz (may equal --metrics-addr).
+    /// Address of /healthz and /readyz (also served on --metrics-addr); empty: only on --metrics-addr.
     #[arg(long, env = "SYNCRET_LIVE_ADDR", default_value = ":8082")]
     pub live_addr: String,
     /// Use a Lease so only one replica syncs at a time.
-    #[arg(long, env = "SYNCRET_ENABLE_LEADER_ELECTION", default_value_t = false)]
+    #[arg(long, env = "SYNCRET_ENABLE_LEADER_ELECTION", default_value_t = false, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub enable_leader_election: bool,
     /// Name of the Lease.
     #[arg(
@@ -75,44 +77,53 @@ pub struct RunArgs {
         default_value = "external-secrets-controller"
     )]
     pub leader_election_id: String,
-    /// Namespace of the Lease (default: the pod's namespace, else `default`).
+    /// Namespace of the Lease (default: the namespace of the in-cluster service account or kubeconfig context).
     #[arg(long, env = "SYNCRET_LEADER_ELECTION_NAMESPACE", default_value = "")]
     pub leader_election_namespace: String,
+    /// How long standbys wait, after last seeing the Lease renewed, before taking it over.
     #[arg(long, env = "SYNCRET_LEADER_ELECTION_LEASE_DURATION", default_value = "15s", value_parser = duration)]
     pub leader_election_lease_duration: Duration,
+    /// How long the leader keeps working without renewing the Lease; then it stops and exits.
     #[arg(long, env = "SYNCRET_LEADER_ELECTION_RENEW_DEADLINE", default_value = "10s", value_parser = duration)]
     pub leader_election_renew_deadline: Duration,
+    /// Pause between attempts to acquire or renew the Lease.
     #[arg(long, env = "SYNCRET_LEADER_ELECTION_RETRY_PERIOD", default_value = "2s", value_parser = duration)]
     pub leader_election_retry_period: Duration,
     /// Client-side limit on requests to the apiserver per second (watches excluded).
     #[arg(long, env = "SYNCRET_CLIENT_QPS", default_value_t = 50.0)]
     pub client_qps: f64,
+    /// Burst of --client-qps.
     #[arg(long, env = "SYNCRET_CLIENT_BURST", default_value_t = 100)]
     pub client_burst: u32,
     /// How often stores are re-validated when their spec sets no refreshInterval.
     #[arg(long, env = "SYNCRET_STORE_REQUEUE_INTERVAL", default_value = "5m", value_parser = duration)]
     pub store_requeue_interval: Duration,
     /// Refuse to use stores that are not Ready.
-    #[arg(long, env = "SYNCRET_ENABLE_FLOOD_GATE", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, env = "SYNCRET_ENABLE_FLOOD_GATE", default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub enable_flood_gate: bool,
-    #[arg(long, env = "SYNCRET_ENABLE_CLUSTER_STORE_RECONCILER", default_value_t = true, action = clap::ArgAction::Set)]
+    /// Reconcile ClusterSecretStores; when false, ExternalSecrets cannot use them either (ESO's semantics).
+    #[arg(long, env = "SYNCRET_ENABLE_CLUSTER_STORE_RECONCILER", default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub enable_cluster_store_reconciler: bool,
-    #[arg(long, env = "SYNCRET_ENABLE_SECRET_STORE_RECONCILER", default_value_t = true, action = clap::ArgAction::Set)]
+    /// Validate SecretStores and report their status.
+    #[arg(long, env = "SYNCRET_ENABLE_SECRET_STORE_RECONCILER", default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub enable_secret_store_reconciler: bool,
-    #[arg(long, env = "SYNCRET_ENABLE_CLUSTER_EXTERNAL_SECRET_RECONCILER", default_value_t = true, action = clap::ArgAction::Set)]
+    /// Run the ClusterExternalSecret controller (only when watching all namespaces).
+    #[arg(long, env = "SYNCRET_ENABLE_CLUSTER_EXTERNAL_SECRET_RECONCILER", default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub enable_cluster_external_secret_reconciler: bool,
-    #[arg(long, env = "SYNCRET_ENABLE_PUSH_SECRET_RECONCILER", default_value_t = true, action = clap::ArgAction::Set)]
+    /// Accepted for ESO compatibility; this syncret has no PushSecret controller yet.
+    #[arg(long, env = "SYNCRET_ENABLE_PUSH_SECRET_RECONCILER", default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub enable_push_secret_reconciler: bool,
-    #[arg(long, env = "SYNCRET_ENABLE_CLUSTER_PUSH_SECRET_RECONCILER", default_value_t = true, action = clap::ArgAction::Set)]
+    /// Accepted for ESO compatibility; this syncret has no ClusterPushSecret controller yet.
+    #[arg(long, env = "SYNCRET_ENABLE_CLUSTER_PUSH_SECRET_RECONCILER", default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub enable_cluster_push_secret_reconciler: bool,
     /// Accepted for ESO compatibility; syncret never caches Secret data (it watches Secret metadata only).
-    #[arg(long, env = "SYNCRET_ENABLE_SECRETS_CACHING", default_value_t = false, action = clap::ArgAction::Set)]
+    #[arg(long, env = "SYNCRET_ENABLE_SECRETS_CACHING", default_value_t = false, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub enable_secrets_caching: bool,
     /// Accepted for ESO compatibility; ConfigMaps are read on demand.
-    #[arg(long, env = "SYNCRET_ENABLE_CONFIGMAPS_CACHING", default_value_t = false, action = clap::ArgAction::Set)]
+    #[arg(long, env = "SYNCRET_ENABLE_CONFIGMAPS_CACHING", default_value_t = false, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub enable_configmaps_caching: bool,
     /// Accepted for ESO compatibility; the managed-Secret index is always on.
-    #[arg(long, env = "SYNCRET_ENABLE_MANAGED_SECRETS_CACHING", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, env = "SYNCRET_ENABLE_MANAGED_SECRETS_CACHING", default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub enable_managed_secrets_caching: bool,
     /// Log level: debug, info, warn, error.
     #[arg(long, env = "SYNCRET_LOGLEVEL", default_value = "info")]
@@ -126,8 +137,10 @@ pub struct RunArgs {
     /// Log format.
     #[arg(long, env = "SYNCRET_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Left delimiter of templates (ESO's flag).
     #[arg(long, env = "SYNCRET_TEMPLATE_LEFT_DELIMITER", default_value = "{{")]
     pub template_left_delimiter: String,
+    /// Right delimiter of templates (ESO's flag).
     #[arg(long, env = "SYNCRET_TEMPLATE_RIGHT_DELIMITER", default_value = "}}")]
     pub template_right_delimiter: String,
     /// Spread each periodic refresh over this share of its interval (0 disables jitter).
@@ -136,6 +149,7 @@ pub struct RunArgs {
     /// Per-store limit on provider calls per second (0: unlimited).
     #[arg(long, env = "SYNCRET_STORE_RATE_LIMIT", default_value_t = 0.0)]
     pub store_rate_limit: f64,
+    /// Burst of --store-rate-limit.
     #[arg(long, env = "SYNCRET_STORE_RATE_BURST", default_value_t = 100)]
     pub store_rate_burst: u32,
     /// How long a finished remote read answers identical reads of other ExternalSecrets (0 disables).
@@ -160,7 +174,10 @@ impl RunArgs {
                 store_requeue_interval: self.store_requeue_interval,
                 enable_flood_gate: self.enable_flood_gate,
                 enable_cluster_stores: self.enable_cluster_store_reconciler,
+                enable_secret_stores: self.enable_secret_store_reconciler,
                 enable_cluster_external_secrets: self.enable_cluster_external_secret_reconciler,
+                enable_push_secrets: self.enable_push_secret_reconciler,
+                enable_cluster_push_secrets: self.enable_cluster_push_secret_reconciler,
                 refresh_jitter: self.refresh_jitter.clamp(0.0, 1.0),
                 backoff_base: Duration::from_secs(1),
                 backoff_max: self.max_backoff.max(Duration::from_secs(1)),
@@ -175,7 +192,17 @@ impl RunArgs {
             store_burst: self.store_rate_burst,
             read_coalesce_window: self.read_coalesce_window,
             client_max_age: self.provider_client_max_age,
-            admin_addr: Some(self.metrics_addr.clone()),
+            admin_addr: Some(self.metrics_addr.clone()).filter(|a| !a.is_empty()),
+            live_addr: Some(self.live_addr.clone()).filter(|a| !a.is_empty()),
+            leader_election: self.enable_leader_election.then(|| LeaseConfig {
+                // Empty: the client's default namespace (filled in by `runtime::start`).
+                namespace: self.leader_election_namespace.clone(),
+                name: self.leader_election_id.clone(),
+                identity: leader::default_identity(),
+                lease_duration: self.leader_election_lease_duration,
+                renew_deadline: self.leader_election_renew_deadline,
+                retry_period: self.leader_election_retry_period,
+            }),
             instance: std::env::var("POD_NAME").unwrap_or_else(|_| "syncret".into()),
         }
     }
@@ -236,5 +263,60 @@ mod tests {
         assert!(!o.settings.enable_flood_gate);
         assert_eq!(o.settings.store_requeue_interval, Duration::from_secs(60));
         assert!(cli.run.log_filter().starts_with("debug"));
+        assert!(o.leader_election.is_none());
+        assert_eq!(o.live_addr.as_deref(), Some(":8082"));
+    }
+
+    #[test]
+    fn leader_election_flags() {
+        let cli = Cli::try_parse_from([
+            "syncret",
+            "--enable-leader-election",
+            "--leader-election-id=my-lease",
+            "--leader-election-lease-duration=4s",
+            "--leader-election-renew-deadline=3s",
+            "--leader-election-retry-period=500ms",
+            "--live-addr=",
+            "--enable-secret-store-reconciler=false",
+            "--enable-flood-gate",
+        ])
+        .unwrap();
+        let o = cli.run.options();
+        let le = o.leader_election.unwrap();
+        assert_eq!(le.name, "my-lease");
+        assert_eq!(le.namespace, "");
+        assert_eq!(le.lease_duration, Duration::from_secs(4));
+        assert_eq!(le.renew_deadline, Duration::from_secs(3));
+        assert_eq!(le.retry_period, Duration::from_millis(500));
+        assert!(!le.identity.is_empty());
+        assert!(o.live_addr.is_none());
+        assert!(!o.settings.enable_secret_stores);
+        assert!(o.settings.enable_flood_gate);
+        // ESO's chart passes `--enable-leader-election=true`.
+        for (arg, on) in [
+            ("--enable-leader-election=true", true),
+            ("--enable-leader-election=false", false),
+        ] {
+            let cli = Cli::try_parse_from(["syncret", arg]).unwrap();
+            assert_eq!(cli.run.enable_leader_election, on, "{arg}");
+        }
+        // Go's bool flags need `=` for a value: a following word is not taken as one.
+        let cli = Cli::try_parse_from(["syncret", "--enable-leader-election", "crds"]).unwrap();
+        assert!(cli.run.enable_leader_election);
+        assert!(matches!(cli.command, Some(Command::Crds { .. })));
+    }
+
+    #[test]
+    fn every_flag_has_an_environment_variable() {
+        let cmd = Cli::command();
+        for arg in cmd.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if matches!(long, "help" | "version") {
+                continue;
+            }
+            let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
+            let want = format!("SYNCRET_{}", long.to_uppercase().replace('-', "_"));
+            assert_eq!(env.as_deref(), Some(want.as_str()), "--{long}");
+        }
     }
 }

@@ -24,8 +24,14 @@ pub struct Settings {
     pub store_requeue_interval: Duration,
     pub enable_flood_gate: bool,
     pub enable_cluster_stores: bool,
+    /// `--enable-secret-store-reconciler`: validate SecretStores and write their status.
+    pub enable_secret_stores: bool,
     /// Run the ClusterExternalSecret controller (only when watching all namespaces).
     pub enable_cluster_external_secrets: bool,
+    /// Run the PushSecret controller.
+    pub enable_push_secrets: bool,
+    /// Run the ClusterPushSecret controller (only when watching all namespaces).
+    pub enable_cluster_push_secrets: bool,
     /// Share of the refresh interval refreshes are spread over (0.0–1.0).
     pub refresh_jitter: f64,
     /// Error backoff: first retry and cap.
@@ -43,11 +49,24 @@ impl Default for Settings {
             store_requeue_interval: Duration::from_secs(300),
             enable_flood_gate: true,
             enable_cluster_stores: true,
+            enable_secret_stores: true,
             enable_cluster_external_secrets: true,
+            enable_push_secrets: true,
+            enable_cluster_push_secrets: true,
             refresh_jitter: 0.1,
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
             delims: Delims::default(),
+        }
+    }
+}
+
+impl Settings {
+    /// Whether the store reconciler of `kind` runs (`--enable-{secret-store,cluster-store}-reconciler`).
+    pub fn reconciles(&self, kind: syncret_crds::secretstore::StoreKind) -> bool {
+        match kind {
+            syncret_crds::secretstore::StoreKind::SecretStore => self.enable_secret_stores,
+            syncret_crds::secretstore::StoreKind::ClusterSecretStore => self.enable_cluster_stores,
         }
     }
 }
@@ -99,4 +118,6 @@ pub struct Context {
     pub written_status: std::sync::Mutex<std::collections::HashMap<Key, syncret_crds::ExternalSecretStatus>>,
     /// When a leased value read for an ExternalSecret must be re-fetched (two thirds into its lease).
     pub lease_due: std::sync::Mutex<std::collections::HashMap<Key, std::time::Instant>>,
+    /// PushSecrets and ClusterPushSecrets: reflectors, queues, the source index.
+    pub push: crate::controller::pushsecret::PushState,
 }

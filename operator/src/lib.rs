@@ -6,11 +6,14 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod app;
 pub mod cli;
 pub mod context;
 pub mod controller;
 pub mod events;
+pub mod leader;
 pub mod metrics;
+pub mod push;
 pub mod reads;
 pub mod render;
 pub mod rollout;

@@ -22,6 +22,7 @@ pub struct Metrics {
     pub cluster_secret_stores: Arc<ObjectMetrics>,
     pub cluster_external_secrets: Arc<ObjectMetrics>,
     pub push_secrets: Arc<ObjectMetrics>,
+    pub cluster_push_secrets: Arc<ObjectMetrics>,
     /// `externalsecret_provider_api_calls_count{provider,call,status}` (ESO's name).
     pub provider_calls: IntCounterVec,
     /// `syncret_provider_call_duration_seconds{provider,call}`.
@@ -44,6 +45,16 @@ pub struct Metrics {
     pub secret_writes: IntCounterVec,
     /// `syncret_provider_reads_coalesced_total`: reads served by another ExternalSecret's in-flight or just-finished read.
     pub reads_coalesced: IntCounter,
+    /// `controller_runtime_reconcile_errors_total{controller}` (controller-runtime's name).
+    pub reconcile_errors: IntCounterVec,
+    /// `controller_runtime_active_workers{controller}`: reconciles in flight.
+    pub active_workers: IntGaugeVec,
+    /// `controller_runtime_max_concurrent_reconciles{controller}`: workers started.
+    pub max_concurrent_reconciles: IntGaugeVec,
+    /// `syncret_sync_errors_total{reason}`: failed ExternalSecret syncs by [`FailureReason`].
+    pub sync_errors: IntCounterVec,
+    /// `leader_election_master_status{name}` (client-go's name): 1 while this replica holds the Lease.
+    pub leader_status: IntGaugeVec,
 }
 
 impl Metrics {
@@ -58,12 +69,14 @@ impl Metrics {
             false,
         ));
         let push_secrets = Arc::new(ObjectMetrics::new("pushsecret", "PushSecret", false));
+        let cluster_push_secrets = Arc::new(ObjectMetrics::new("clusterpushsecret", "ClusterPushSecret", false));
         for c in [
             &external_secrets,
             &secret_stores,
             &cluster_secret_stores,
             &cluster_external_secrets,
             &push_secrets,
+            &cluster_push_secrets,
         ] {
             registry.register(Box::new(ObjectCollector {
                 descs: c.descs(),
@@ -149,6 +162,43 @@ impl Metrics {
         registry.register(Box::new(client_builds.clone()))?;
         registry.register(Box::new(secret_writes.clone()))?;
         registry.register(Box::new(reads_coalesced.clone()))?;
+        let reconcile_errors = IntCounterVec::new(
+            Opts::new(
+                "controller_runtime_reconcile_errors_total",
+                "Total number of reconciliation errors per controller",
+            ),
+            &["controller"],
+        )?;
+        let active_workers = IntGaugeVec::new(
+            Opts::new(
+                "controller_runtime_active_workers",
+                "Number of currently used workers per controller",
+            ),
+            &["controller"],
+        )?;
+        let max_concurrent_reconciles = IntGaugeVec::new(
+            Opts::new(
+                "controller_runtime_max_concurrent_reconciles",
+                "Maximum number of concurrent reconciles per controller",
+            ),
+            &["controller"],
+        )?;
+        let sync_errors = IntCounterVec::new(
+            Opts::new("syncret_sync_errors_total", "Failed ExternalSecret syncs, by reason"),
+            &["reason"],
+        )?;
+        let leader_status = IntGaugeVec::new(
+            Opts::new(
+                "leader_election_master_status",
+                "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master. 'name' is the string used to identify the lease.",
+            ),
+            &["name"],
+        )?;
+        registry.register(Box::new(reconcile_errors.clone()))?;
+        registry.register(Box::new(active_workers.clone()))?;
+        registry.register(Box::new(max_concurrent_reconciles.clone()))?;
+        registry.register(Box::new(sync_errors.clone()))?;
+        registry.register(Box::new(leader_status.clone()))?;
         Ok(Self {
             registry,
             external_secrets,
@@ -156,6 +206,7 @@ impl Metrics {
             cluster_secret_stores,
             cluster_external_secrets,
             push_secrets,
+            cluster_push_secrets,
             provider_calls,
             provider_latency,
             reconcile_total,
@@ -167,7 +218,35 @@ impl Metrics {
             client_builds,
             secret_writes,
             reads_coalesced,
+            reconcile_errors,
+            active_workers,
+            max_concurrent_reconciles,
+            sync_errors,
+            leader_status,
         })
+    }
+
+    /// Workers started per controller (`controller_runtime_max_concurrent_reconciles`).
+    pub fn workers_started(&self, counts: &[(&str, usize)]) {
+        for (controller, n) in counts {
+            self.max_concurrent_reconciles
+                .with_label_values(&[controller])
+                .set(*n as i64);
+        }
+    }
+
+    /// Reconciles in flight per controller (`controller_runtime_active_workers`).
+    pub fn in_flight(&self, counts: &[(&str, usize)]) {
+        for (controller, n) in counts {
+            self.active_workers.with_label_values(&[controller]).set(*n as i64);
+        }
+    }
+
+    /// One failed ExternalSecret sync, counted by the reason its message names (see [`FailureReason`]).
+    pub fn sync_failed(&self, message: &str) {
+        self.sync_errors
+            .with_label_values(&[FailureReason::of(message).as_str()])
+            .inc();
     }
 
     /// Records one reconcile of `controller`.
@@ -175,6 +254,11 @@ impl Metrics {
         self.reconcile_total
             .with_label_values(&[controller, if ok { "success" } else { "error" }])
             .inc();
+        // Present (at 0) from the first reconcile on, so `rate()` sees the first error.
+        let errors = self.reconcile_errors.with_label_values(&[controller]);
+        if !ok {
+            errors.inc();
+        }
         self.reconcile_time
             .with_label_values(&[controller])
             .observe(elapsed.as_secs_f64());
@@ -185,6 +269,84 @@ impl Metrics {
         let mut buf = Vec::new();
         prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut buf)?;
         Ok(String::from_utf8_lossy(&buf).into_owned())
+    }
+}
+
+/// Why an ExternalSecret sync failed, as a bounded label set for `syncret_sync_errors_total{reason}` (the
+/// "errors by reason" dashboard panel). Derived from the failure message, whose prefixes are ESO's
+/// (`could not get secret data from provider: …`, `could not apply template: …`); unknown messages count
+/// as `Other`, and `tests/tests/ops.rs` checks the reasons of real failures end to end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureReason {
+    InvalidSpec,
+    StoreNotFound,
+    StoreNotReady,
+    StoreNotAllowed,
+    ProviderError,
+    TemplateError,
+    OwnershipConflict,
+    SecretWriteError,
+    KubernetesError,
+    Other,
+}
+
+impl FailureReason {
+    pub const ALL: [FailureReason; 10] = [
+        Self::InvalidSpec,
+        Self::StoreNotFound,
+        Self::StoreNotReady,
+        Self::StoreNotAllowed,
+        Self::ProviderError,
+        Self::TemplateError,
+        Self::OwnershipConflict,
+        Self::SecretWriteError,
+        Self::KubernetesError,
+        Self::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidSpec => "InvalidSpec",
+            Self::StoreNotFound => "StoreNotFound",
+            Self::StoreNotReady => "StoreNotReady",
+            Self::StoreNotAllowed => "StoreNotAllowed",
+            Self::ProviderError => "ProviderError",
+            Self::TemplateError => "TemplateError",
+            Self::OwnershipConflict => "OwnershipConflict",
+            Self::SecretWriteError => "SecretWriteError",
+            Self::KubernetesError => "KubernetesError",
+            Self::Other => "Other",
+        }
+    }
+
+    /// Classifies a failure message of the ExternalSecret controller.
+    pub fn of(message: &str) -> Self {
+        let m = message;
+        let has = |p: &str| m.starts_with(p);
+        if has("invalid ExternalSecret") || has("spec.target.") || m.contains("creationPolicy=") {
+            Self::InvalidSpec
+        } else if has("could not get secret data from provider") {
+            Self::ProviderError
+        } else if has("could not apply template") || has("error fetching templateFrom data") {
+            Self::TemplateError
+        } else if has("target is owned by another") || has("failed to take ownership") {
+            Self::OwnershipConflict
+        } else if has("could not update secret")
+            || has("could not delete secret")
+            || has("could not delete orphaned secrets")
+        {
+            Self::SecretWriteError
+        } else if has("using cluster store") || has("ClusterSecretStores are disabled") {
+            Self::StoreNotAllowed
+        } else if (has("SecretStore ") || has("ClusterSecretStore ")) && m.ends_with(" not found") {
+            Self::StoreNotFound
+        } else if (has("SecretStore ") || has("ClusterSecretStore ")) && m.ends_with(" is not ready") {
+            Self::StoreNotReady
+        } else if has("could not add finalizer") || has("unable to get Secret") {
+            Self::KubernetesError
+        } else {
+            Self::Other
+        }
     }
 }
 
@@ -251,11 +413,13 @@ impl ObjectMetrics {
         f(objects.entry(key).or_default());
     }
 
-    /// One reconcile finished (ESO increments sync calls on every reconcile and errors on failures).
+    /// One reconcile finished (ESO increments sync calls on every reconcile and errors on failures). A reconcile
+    /// that left the object `Ready=False` is a failure even when it is not retried (e.g. a template error waits
+    /// for a spec change): ESO counts those in `externalsecret_sync_calls_error` too.
     pub fn reconciled(&self, namespace: &str, name: &str, ok: bool, elapsed: Duration) {
         self.with(namespace, name, |s| {
             s.sync_calls += 1;
-            if !ok {
+            if !ok || s.ready == Some(false) {
                 s.sync_errors += 1;
             }
             s.reconcile_ns = elapsed.as_nanos() as f64;
@@ -449,7 +613,111 @@ mod tests {
             assert!(text.contains(line), "missing {line} in\n{text}");
         }
         assert!(text.contains("# TYPE externalsecret_sync_calls_total counter"));
+        // Not retried, but Ready=False: still an error for ESO.
+        m.external_secrets.set_ready("ns1", "tpl", false);
+        m.external_secrets
+            .reconciled("ns1", "tpl", true, Duration::from_millis(1));
+        assert!(
+            m.render()
+                .unwrap()
+                .contains(r#"externalsecret_sync_calls_error{name="tpl",namespace="ns1"} 1"#)
+        );
+        m.sync_failed("could not get secret data from provider: fake: key \"x\" not found");
+        assert!(
+            m.render()
+                .unwrap()
+                .contains(r#"syncret_sync_errors_total{reason="ProviderError"} 1"#)
+        );
         m.external_secrets.remove("ns1", "db");
         assert!(!m.render().unwrap().contains(r#"name="db""#));
+    }
+
+    #[test]
+    fn failure_reasons_from_controller_messages() {
+        use crate::stores::StoreProblem;
+        let cases = [
+            (
+                "invalid ExternalSecret: spec.data[0].remoteRef.key: must not be empty",
+                FailureReason::InvalidSpec,
+            ),
+            (
+                "spec.target.manifest: generic targets are not supported by syncret",
+                FailureReason::InvalidSpec,
+            ),
+            (
+                "could not delete secret: unable to delete secret t: creationPolicy=Merge is not Owner",
+                FailureReason::InvalidSpec,
+            ),
+            (
+                "could not get secret data from provider: fake: boom",
+                FailureReason::ProviderError,
+            ),
+            (
+                "could not apply template: template: x:1: unexpected EOF",
+                FailureReason::TemplateError,
+            ),
+            (
+                "error fetching templateFrom data: forbidden",
+                FailureReason::TemplateError,
+            ),
+            (
+                "target is owned by another ExternalSecret: ...",
+                FailureReason::OwnershipConflict,
+            ),
+            (
+                "failed to take ownership of target secret: ...",
+                FailureReason::OwnershipConflict,
+            ),
+            (
+                "could not update secret: unable to update secret s: 500",
+                FailureReason::SecretWriteError,
+            ),
+            (
+                "could not delete orphaned secrets: boom",
+                FailureReason::SecretWriteError,
+            ),
+            ("could not add finalizer: 409", FailureReason::KubernetesError),
+            ("unable to get Secret \"s\": 500", FailureReason::KubernetesError),
+            ("something new", FailureReason::Other),
+        ];
+        for (message, reason) in cases {
+            assert_eq!(FailureReason::of(message), reason, "{message}");
+        }
+        // Store problems, with the messages the store resolver really produces.
+        for (p, reason) in [
+            (
+                StoreProblem::NotFound {
+                    kind: "SecretStore",
+                    name: "s".into(),
+                },
+                FailureReason::StoreNotFound,
+            ),
+            (
+                StoreProblem::NotFound {
+                    kind: "ClusterSecretStore",
+                    name: "s".into(),
+                },
+                FailureReason::StoreNotFound,
+            ),
+            (
+                StoreProblem::NotReady {
+                    kind: "SecretStore",
+                    name: "s".into(),
+                },
+                FailureReason::StoreNotReady,
+            ),
+            (
+                StoreProblem::NotAllowed {
+                    name: "s".into(),
+                    namespace: "n".into(),
+                },
+                FailureReason::StoreNotAllowed,
+            ),
+            (StoreProblem::ClusterStoresDisabled, FailureReason::StoreNotAllowed),
+        ] {
+            assert_eq!(FailureReason::of(&p.to_string()), reason, "{p}");
+        }
+        let labels: std::collections::HashSet<&str> = FailureReason::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(labels.len(), FailureReason::ALL.len());
     }
 }

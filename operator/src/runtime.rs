@@ -12,6 +12,7 @@ use crate::admin::{self, Readiness};
 use crate::context::{Context, Settings};
 use crate::controller::{self, Reflectors, Running};
 use crate::events::Events;
+use crate::leader::{self, ElectionHandle, Leadership, LeaseConfig};
 use crate::metrics::{Metrics, ProviderCallMetrics};
 use crate::reads::Reads;
 use crate::schedule::{RateLimiter, Scheduler};
@@ -34,6 +35,10 @@ pub struct Options {
     pub client_max_age: Duration,
     /// Admin server (`/metrics`, `/healthz`, `/readyz`); `None`: not served.
     pub admin_addr: Option<String>,
+    /// A second listener for `/healthz` and `/readyz` (`--live-addr`); `None` or equal to `admin_addr`: none.
+    pub live_addr: Option<String>,
+    /// Leader election on a Lease; `None`: this instance always leads.
+    pub leader_election: Option<LeaseConfig>,
     /// Reporting instance for Events (pod name).
     pub instance: String,
 }
@@ -49,6 +54,8 @@ impl Default for Options {
             read_coalesce_window: Duration::from_secs(2),
             client_max_age: Duration::from_secs(3600),
             admin_addr: Some(":8080".into()),
+            live_addr: None,
+            leader_election: None,
             instance: std::env::var("POD_NAME").unwrap_or_else(|_| "syncret".into()),
         }
     }
@@ -59,15 +66,24 @@ pub struct Started {
     pub ctx: Arc<Context>,
     pub readiness: Arc<Readiness>,
     pub admin_addr: Option<SocketAddr>,
+    /// Address of the `--live-addr` listener, when it is served separately.
+    pub live_addr: Option<SocketAddr>,
+    /// Whether this instance leads (always, without leader election).
+    pub leadership: Leadership,
     running: Running,
-    admin: Option<tokio::task::JoinHandle<()>>,
+    admin: Vec<tokio::task::JoinHandle<()>>,
+    election: Option<ElectionHandle>,
 }
 
 impl Started {
-    /// Waits until watches and workers have stopped (after `shutdown` fired) and provider clients are closed.
+    /// Waits until watches and workers have stopped (after `shutdown` fired, or leadership was lost) and provider
+    /// clients are closed; then releases the Lease, if held, so another replica takes over at once.
     pub async fn join(self) {
         self.running.join().await;
-        if let Some(a) = self.admin {
+        if let Some(e) = self.election {
+            e.release().await;
+        }
+        for a in self.admin {
             let _ = a.await;
         }
     }
@@ -108,6 +124,7 @@ pub async fn start_with_registry(
         opts.read_coalesce_window,
         (opts.store_qps, opts.store_burst),
     );
+    let (push, push_writers) = controller::pushsecret::PushState::new();
     let ctx = Arc::new(Context {
         client: client.clone(),
         settings: opts.settings.clone(),
@@ -124,15 +141,47 @@ pub async fn start_with_registry(
         ces_queue: Scheduler::new(),
         written_status: Default::default(),
         lease_due: Default::default(),
+        push,
     });
-    let (admin, admin_addr) = match &opts.admin_addr {
-        Some(addr) => {
-            let listener = admin::bind(addr).await.map_err(|e| Error::Bind(addr.clone(), e))?;
-            let local = listener.local_addr().ok();
-            let task = tokio::spawn(admin::serve(listener, metrics, readiness.clone(), shutdown.clone()));
-            (Some(task), local)
+    let mut admin = Vec::new();
+    let mut serve = |listener: tokio::net::TcpListener| {
+        let local = listener.local_addr().ok();
+        admin.push(tokio::spawn(admin::serve(
+            listener,
+            metrics.clone(),
+            readiness.clone(),
+            shutdown.clone(),
+        )));
+        local
+    };
+    let admin_addr = match &opts.admin_addr {
+        Some(addr) => serve(admin::bind(addr).await.map_err(|e| Error::Bind(addr.clone(), e))?),
+        None => None,
+    };
+    let live_addr = match &opts.live_addr {
+        Some(addr) if !addr.is_empty() && Some(addr) != opts.admin_addr.as_ref() => {
+            serve(admin::bind(addr).await.map_err(|e| Error::Bind(addr.clone(), e))?)
         }
-        None => (None, None),
+        _ => None,
+    };
+    // Workers stop on shutdown, and at once when leadership is lost.
+    let stop = shutdown.child_token();
+    let (leadership, election) = match &opts.leader_election {
+        Some(cfg) => {
+            let mut cfg = cfg.clone();
+            if cfg.namespace.is_empty() {
+                cfg.namespace = client.default_namespace().to_string();
+            }
+            cfg.validate().map_err(Error::Config)?;
+            let status = metrics.leader_status.with_label_values(&[cfg.name.as_str()]);
+            let (leadership, handle) = leader::start(client.clone(), cfg, status, shutdown.clone());
+            let (l, stop) = (leadership.clone(), stop.clone());
+            tokio::spawn(async move {
+                tokio::select! { _ = l.lost() => stop.cancel(), _ = stop.cancelled() => {} }
+            });
+            (leadership, Some(handle))
+        }
+        None => (Leadership::always(), None),
     };
     let running = controller::start(
         ctx.clone(),
@@ -142,15 +191,20 @@ pub async fn start_with_registry(
             css: refl.css.1,
             ns: refl.ns.1,
             ces: refl.ces.1,
+            push: push_writers,
         },
         readiness.clone(),
-        shutdown,
+        leadership.clone(),
+        stop,
     );
     Ok(Started {
         ctx,
         readiness,
         admin_addr,
+        live_addr,
+        leadership,
         running,
         admin,
+        election,
     })
 }

@@ -22,6 +22,8 @@ struct Entry {
     applied: Option<u64>,
     /// Controller owner's name (an ExternalSecret), for routing events.
     owner: Option<String>,
+    /// The `reconcile.external-secrets.io/created-by` label (which Owner ExternalSecret created it).
+    created_by: Option<String>,
 }
 
 #[derive(Default)]
@@ -31,12 +33,47 @@ struct Inner {
     targets: HashMap<Key, Vec<String>>,
     /// ExternalSecret → its target Secret name.
     es_target: HashMap<Key, String>,
+    /// (namespace, created-by hash) → Secret names carrying that label (to find orphans without listing).
+    creators: HashMap<(String, String), Vec<String>>,
+}
+
+impl Inner {
+    fn set_creator(&mut self, secret: &Key, created_by: Option<String>) {
+        let old = self.secrets.get(secret).and_then(|e| e.created_by.clone());
+        if old == created_by {
+            return;
+        }
+        if let Some(old) = old {
+            let k = (secret.namespace.clone(), old);
+            if let Some(v) = self.creators.get_mut(&k) {
+                v.retain(|n| n != &secret.name);
+                if v.is_empty() {
+                    self.creators.remove(&k);
+                }
+            }
+        }
+        if let Some(new) = &created_by {
+            let v = self
+                .creators
+                .entry((secret.namespace.clone(), new.clone()))
+                .or_default();
+            if !v.contains(&secret.name) {
+                v.push(secret.name.clone());
+            }
+        }
+        if let Some(e) = self.secrets.get_mut(secret) {
+            e.created_by = created_by;
+        }
+    }
 }
 
 /// See the module docs.
 #[derive(Default)]
 pub struct SecretIndex {
     inner: Mutex<Inner>,
+    /// Set once the managed Secrets have been read at start-up: from then on, "not in the index" means "no managed
+    /// Secret of that name".
+    primed: std::sync::atomic::AtomicBool,
 }
 
 /// ESO's validity rule for a Secret read in full: managed label present and data-hash annotation equal to the
@@ -107,17 +144,36 @@ impl SecretIndex {
     }
 
     /// A watch event for a managed Secret. Returns true if it changed behind our back (not by our last write).
-    pub fn observe(&self, secret: &Key, resource_version: &str, owner: Option<String>) -> bool {
+    pub fn observe(
+        &self,
+        secret: &Key,
+        resource_version: &str,
+        owner: Option<String>,
+        created_by: Option<String>,
+    ) -> bool {
         let mut g = self.lock();
         let e = g.secrets.entry(secret.clone()).or_default();
         e.resource_version = resource_version.to_string();
         e.owner = owner;
-        e.verified.as_deref() != Some(resource_version)
+        let changed = e.verified.as_deref() != Some(resource_version);
+        g.set_creator(secret, created_by);
+        changed
+    }
+
+    /// Names of the Secrets in `namespace` labelled as created by the Owner ExternalSecret with this hash.
+    pub fn created_by(&self, namespace: &str, hash: &str) -> Vec<String> {
+        self.lock()
+            .creators
+            .get(&(namespace.to_string(), hash.to_string()))
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The Secret was deleted.
     pub fn observe_deleted(&self, secret: &Key) {
-        self.lock().secrets.remove(secret);
+        let mut g = self.lock();
+        g.set_creator(secret, None);
+        g.secrets.remove(secret);
     }
 
     /// We read the Secret in full: remember whether it is valid at this resourceVersion.
@@ -125,13 +181,20 @@ impl SecretIndex {
         let key = Key::new(secret.namespace().unwrap_or_default(), secret.name_any());
         let rv = secret.resource_version().unwrap_or_default();
         let valid = is_valid(secret);
+        let created_by = secret.labels().get(syncret_crds::labels::LABEL_CREATED_BY).cloned();
+        let managed = secret.labels().get(LABEL_MANAGED).map(String::as_str) == Some(LABEL_MANAGED_VALUE);
         let mut g = self.lock();
-        let e = g.secrets.entry(key).or_default();
+        if !managed && !g.secrets.contains_key(&key) {
+            // Not ours (the metadata watch only sees managed Secrets): nothing to remember.
+            return;
+        }
+        let e = g.secrets.entry(key.clone()).or_default();
         e.resource_version = rv.clone();
         e.verified = valid.then_some(rv);
         if !valid {
             e.applied = None;
         }
+        g.set_creator(&key, created_by);
     }
 
     /// We wrote (or confirmed) the Secret: it is valid at `resource_version` with content fingerprint `applied`.
@@ -159,6 +222,16 @@ impl SecretIndex {
             .is_some_and(|e| e.verified.as_deref() == Some(e.resource_version.as_str()) && e.applied == Some(applied))
     }
 
+    /// Marks the start-up read as done.
+    pub fn set_primed(&self) {
+        self.primed.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether the start-up read is done.
+    pub fn primed(&self) -> bool {
+        self.primed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Whether we have seen the Secret at all (it exists with the managed label).
     pub fn exists(&self, secret: &Key) -> bool {
         self.lock().secrets.contains_key(secret)
@@ -183,13 +256,18 @@ mod tests {
         let s = Key::new("ns", "db");
         assert!(!idx.known_valid(&s));
         idx.record_write(&s, "10", 42);
-        assert!(!idx.observe(&s, "10", Some("es".into())), "our own write");
+        assert!(
+            !idx.observe(&s, "10", Some("es".into()), Some("h".into())),
+            "our own write"
+        );
+        assert_eq!(idx.created_by("ns", "h"), ["db"]);
         assert!(idx.unchanged(&s, 42));
         assert!(!idx.unchanged(&s, 43));
-        assert!(idx.observe(&s, "11", None), "someone else changed it");
+        assert!(idx.observe(&s, "11", None, Some("h".into())), "someone else changed it");
         assert!(!idx.known_valid(&s));
         idx.observe_deleted(&s);
         assert!(!idx.exists(&s));
+        assert!(idx.created_by("ns", "h").is_empty());
     }
 
     #[test]

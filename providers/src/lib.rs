@@ -13,6 +13,8 @@ pub mod property;
 pub mod registry;
 pub mod value;
 
+#[cfg(feature = "aws")]
+pub mod aws;
 #[cfg(feature = "azure")]
 pub mod azure;
 #[cfg(feature = "fake")]

@@ -89,6 +89,8 @@ impl Registry {
         providers.push(Arc::new(crate::azure::AzureKeyVault::default()));
         #[cfg(feature = "vault")]
         providers.extend(crate::vault::providers());
+        #[cfg(feature = "aws")]
+        providers.push(Arc::new(crate::aws::Aws::default()));
         Self { providers }
     }
 

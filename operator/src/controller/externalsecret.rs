@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference, Secret};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use syncret_crds::condition::{ExternalSecretConditionType, ExternalSecretStatusCondition, es_reason};
@@ -16,7 +16,7 @@ use syncret_crds::externalsecret::{
     ExternalSecret, ExternalSecretCreationPolicy, ExternalSecretDeletionPolicy, ExternalSecretStatus,
     LocalObjectReference,
 };
-use syncret_crds::labels::{FINALIZER_EXTERNAL_SECRET_CLEANUP, LABEL_CREATED_BY};
+use syncret_crds::labels::FINALIZER_EXTERNAL_SECRET_CLEANUP;
 use syncret_providers::StoreInfo;
 
 use crate::context::{Context, Key};
@@ -293,6 +293,35 @@ async fn fetch_and_write(
         }
         return Ok((es_reason::SECRET_SYNCED, "secret synced"));
     }
+    // A Secret the index has never seen (no managed Secret of that name) is created with one POST instead of a
+    // GET and an apply; if an unmanaged one exists after all, the POST fails and the normal path decides.
+    let policy = es.spec.target.creation_policy;
+    if matches!(
+        policy,
+        ExternalSecretCreationPolicy::Owner | ExternalSecretCreationPolicy::Orphan
+    ) && ctx.secrets.primed()
+        && !ctx.secrets.exists(secret_key)
+        && let Ok(Write::Apply {
+            secret, create: true, ..
+        }) = secret::plan(es, target, &desired, None)
+    {
+        match create_secret(ctx, es, &secret).await {
+            Ok(rv) => {
+                ctx.secrets.record_write(secret_key, &rv, fingerprint);
+                if policy == ExternalSecretCreationPolicy::Owner {
+                    delete_orphans(ctx, es, target)
+                        .await
+                        .map_err(|e| fail(format!("could not delete orphaned secrets: {e}")))?;
+                }
+                ctx.events
+                    .publish(object_ref(es), Kind::Normal, es_reason::CREATED, "secret created");
+                rollout_if_asked(ctx, es, true, false).await;
+                return Ok((es_reason::SECRET_SYNCED, "secret synced"));
+            }
+            Err(CreateError::Exists) => {}
+            Err(CreateError::Other(e)) => return Err(fail(format!("could not update secret: {e}"))),
+        }
+    }
     let existing = read_secret(ctx, &key.namespace, target).await.map_err(fail)?;
     let write = secret::plan(es, target, &desired, existing.as_ref()).map_err(|e| match e {
         secret::WriteError::OwnedByOther { .. } => {
@@ -414,6 +443,27 @@ async fn read_secret(ctx: &Context, namespace: &str, name: &str) -> Result<Optio
     Ok(s)
 }
 
+enum CreateError {
+    Exists,
+    Other(String),
+}
+
+/// Creates the Secret (POST with ESO's field manager). `Exists` when a Secret of that name is already there.
+async fn create_secret(ctx: &Context, es: &ExternalSecret, s: &Secret) -> Result<String, CreateError> {
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &es.namespace().unwrap_or_default());
+    let pp = PostParams {
+        field_manager: Some(secret::field_manager(&es.name_any())),
+        ..Default::default()
+    };
+    ctx.api_limiter.acquire().await;
+    ctx.metrics.secret_writes.with_label_values(&["create"]).inc();
+    match api.create(&pp, s).await {
+        Ok(created) => Ok(created.resource_version().unwrap_or_default()),
+        Err(kube::Error::Api(e)) if e.code == 409 => Err(CreateError::Exists),
+        Err(e) => Err(CreateError::Other(e.to_string())),
+    }
+}
+
 async fn delete_secret(ctx: &Context, namespace: &str, name: &str) -> Result<(), String> {
     ctx.api_limiter.acquire().await;
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
@@ -460,28 +510,21 @@ async fn apply_secret(
 }
 
 /// Owner: Secrets this ExternalSecret created under an old `target.name` are deleted (ESO semantics).
+/// Owner: Secrets this ExternalSecret created under an old `target.name` are deleted (ESO semantics). The Secret
+/// index knows every managed Secret's `created-by` label from the metadata watch, so this costs no API call unless
+/// there is something to delete.
 async fn delete_orphans(ctx: &Context, es: &ExternalSecret, target: &str) -> Result<(), String> {
     let ns = es.namespace().unwrap_or_default();
-    let label = format!("{LABEL_CREATED_BY}={}", hash::owner_label(&ns, &es.name_any()));
-    // Only when we know of a previous target, or never looked: cheap metadata list by label.
-    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
-    ctx.api_limiter.acquire().await;
-    let list = api
-        .list_metadata(&ListParams::default().labels(&label))
-        .await
-        .map_err(|e| e.to_string())?;
-    for s in list.items {
-        let name = s.name_any();
-        if name != target {
-            delete_secret(ctx, &ns, &name).await?;
-            ctx.secrets.observe_deleted(&Key::new(&ns, &name));
-            ctx.events.publish(
-                es.object_ref(&()),
-                Kind::Normal,
-                es_reason::DELETED,
-                "secret deleted because it was orphaned",
-            );
-        }
+    let ours = hash::owner_label(&ns, &es.name_any());
+    for name in ctx.secrets.created_by(&ns, &ours).into_iter().filter(|n| n != target) {
+        delete_secret(ctx, &ns, &name).await?;
+        ctx.secrets.observe_deleted(&Key::new(&ns, &name));
+        ctx.events.publish(
+            es.object_ref(&()),
+            Kind::Normal,
+            es_reason::DELETED,
+            "secret deleted because it was orphaned",
+        );
     }
     Ok(())
 }
@@ -671,6 +714,7 @@ async fn failed(ctx: &Arc<Context>, es: &ExternalSecret, f: Failure) -> Next {
     status.conditions.insert(0, cond);
     let ns = es.namespace().unwrap_or_default();
     ctx.metrics.external_secrets.set_ready(&ns, &es.name_any(), false);
+    ctx.metrics.sync_failed(&f.message);
     ctx.events.publish(
         object_ref(es),
         Kind::Warning,

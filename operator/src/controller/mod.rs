@@ -9,7 +9,9 @@
 //! - a managed Secret changed by someone else, or deleted → its ExternalSecret (fast);
 //! - periodic refreshes (jittered) and error retries (exponential backoff) → slow lane.
 pub mod clusterexternalsecret;
+pub mod clusterpushsecret;
 pub mod externalsecret;
+pub mod pushsecret;
 pub mod secretstore;
 
 use std::collections::HashMap;
@@ -35,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::admin::Readiness;
 use crate::context::{Context, Key};
+use crate::leader::Leadership;
 use crate::schedule::{Lane, backoff, jittered};
 use externalsecret::{Failures, Next};
 
@@ -75,6 +78,13 @@ fn store_fingerprint(generation: Option<i64>, ready: bool, uid: &Option<String>)
     ready.hash(&mut h);
     uid.hash(&mut h);
     h.finish()
+}
+
+fn is_ready(es: &ExternalSecret) -> bool {
+    es.status
+        .iter()
+        .flat_map(|s| s.conditions.iter())
+        .any(|c| c.type_ == syncret_crds::condition::ExternalSecretConditionType::Ready && c.is_true())
 }
 
 fn es_key(es: &ExternalSecret) -> Key {
@@ -166,6 +176,7 @@ pub struct Writers {
     pub css: reflector::store::Writer<ClusterSecretStore>,
     pub ns: reflector::store::Writer<PartialObjectMeta<Namespace>>,
     pub ces: reflector::store::Writer<ClusterExternalSecret>,
+    pub push: pushsecret::PushWriters,
 }
 
 impl Default for Reflectors {
@@ -186,19 +197,26 @@ fn strip<K: Resource>(mut k: K) -> K {
 }
 
 /// Starts watches and workers. Work stops when `shutdown` fires; [`Running::join`] waits for in-flight syncs.
-pub fn start(ctx: Arc<Context>, writers: Writers, readiness: Arc<Readiness>, shutdown: CancellationToken) -> Running {
+pub fn start(
+    ctx: Arc<Context>,
+    writers: Writers,
+    readiness: Arc<Readiness>,
+    leadership: Leadership,
+    shutdown: CancellationToken,
+) -> Running {
     let Writers {
         es: es_w,
         ss: ss_w,
         css: css_w,
         ns: ns_w,
         ces: ces_w,
+        push: push_w,
     } = writers;
     let ces_enabled = ctx.settings.enable_cluster_external_secrets && ctx.settings.namespace.is_none();
     let client = ctx.client.clone();
     let ns_scope = ctx.settings.namespace.clone();
     let gate = Arc::new(InitGate {
-        remaining: std::sync::atomic::AtomicUsize::new(if ces_enabled { 6 } else { 5 }),
+        remaining: std::sync::atomic::AtomicUsize::new(if ces_enabled { 6 } else { 5 } + pushsecret::gates(&ctx)),
         readiness,
         listed: tokio::sync::Notify::new(),
     });
@@ -231,7 +249,11 @@ pub fn start(ctx: Arc<Context>, writers: Writers, readiness: Arc<Readiness>, shu
                         let k = es_key(&es);
                         let fp = es_fingerprint(&es);
                         if seen.lock().await.insert(k.clone(), fp) != Some(fp) {
-                            ctx.es_queue.add(k, Lane::Fast);
+                            // At start-up (the initial list), ExternalSecrets already synced and Ready only need a
+                            // check that their Secret is intact: they wait in the slow lane, so a new or changed
+                            // one created meanwhile is not stuck behind thousands of them.
+                            let settled = listing && !crate::sync::refresh::changed_since_sync(&es) && is_ready(&es);
+                            ctx.es_queue.add(k, if settled { Lane::Slow } else { Lane::Fast });
                             if !listing && let Some(ces) = clusterexternalsecret::controller_of(&es) {
                                 ctx.ces_queue.add(clusterexternalsecret::key(&ces), Lane::Fast);
                             }
@@ -282,6 +304,7 @@ pub fn start(ctx: Arc<Context>, writers: Writers, readiness: Arc<Readiness>, shu
                 ctx.es_queue.add(es_key(&es), Lane::Fast);
             }
         }
+        pushsecret::on_store(ctx, kind, &key.name, &key.namespace, obj.labels());
     }
     {
         let api: Api<SecretStore> = match &ns_scope {
@@ -388,6 +411,9 @@ pub fn start(ctx: Arc<Context>, writers: Writers, readiness: Arc<Readiness>, shu
                             .add(clusterexternalsecret::key(&ces.name_any()), Lane::Fast);
                     }
                 }
+                if changed && !listing {
+                    clusterpushsecret::on_namespaces(&ctx);
+                }
             }
         }));
     }
@@ -462,9 +488,12 @@ pub fn start(ctx: Arc<Context>, writers: Writers, readiness: Arc<Readiness>, shu
                             .iter()
                             .find(|o| o.controller == Some(true) && o.kind == "ExternalSecret")
                             .map(|o| o.name.clone());
-                        let changed = ctx
-                            .secrets
-                            .observe(&key, &m.resource_version().unwrap_or_default(), owner);
+                        let changed = ctx.secrets.observe(
+                            &key,
+                            &m.resource_version().unwrap_or_default(),
+                            owner,
+                            m.labels().get(syncret_crds::labels::LABEL_CREATED_BY).cloned(),
+                        );
                         if changed && !listing {
                             for es in ctx.secrets.owners_of(&key) {
                                 ctx.es_queue.add(Key::new(&key.namespace, es), Lane::Fast);
@@ -491,6 +520,9 @@ pub fn start(ctx: Arc<Context>, writers: Writers, readiness: Arc<Readiness>, shu
         }));
     }
 
+    // PushSecrets and ClusterPushSecrets: their watches, and their workers once the gate opens.
+    pushsecret::start(&ctx, push_w, gate.clone(), shutdown.clone(), &mut tasks);
+
     // Workers start once every watch has listed and the Secret index is primed.
     {
         let ctx = ctx.clone();
@@ -498,8 +530,13 @@ pub fn start(ctx: Arc<Context>, writers: Writers, readiness: Arc<Readiness>, shu
         let stop = shutdown.clone();
         tasks.push(tokio::spawn(async move {
             tokio::select! { _ = gate.wait() => {}, _ = stop.cancelled() => return }
-            if let Err(e) = prime_secret_index(&ctx).await {
-                tracing::warn!(error = %e, "could not pre-read managed Secrets; they will be read on demand");
+            // Only the leader runs workers; standbys keep their caches warm for a fast takeover.
+            if !leadership.acquired(&stop).await {
+                return;
+            }
+            match prime_secret_index(&ctx).await {
+                Ok(()) => ctx.secrets.set_primed(),
+                Err(e) => tracing::warn!(error = %e, "could not pre-read managed Secrets; they will be read on demand"),
             }
             let failures = Arc::new(Failures::default());
             let mut workers = Vec::new();
@@ -512,6 +549,11 @@ pub fn start(ctx: Arc<Context>, writers: Writers, readiness: Arc<Readiness>, shu
             if ces_enabled {
                 workers.push(tokio::spawn(ces_worker(ctx.clone())));
             }
+            ctx.metrics.workers_started(&[
+                (ES_CONTROLLER, ctx.settings.concurrent.max(1)),
+                (STORE_CONTROLLER, 2),
+                (CES_CONTROLLER, usize::from(ces_enabled)),
+            ]);
             workers.push(tokio::spawn(queue_gauges(ctx.clone(), stop.clone())));
             stop.cancelled().await;
             ctx.es_queue.close();
@@ -674,6 +716,8 @@ async fn queue_gauges(ctx: Arc<Context>, stop: CancellationToken) {
             .workqueue_depth
             .with_label_values(&[STORE_CONTROLLER])
             .set((t.fast + t.slow) as i64);
+        ctx.metrics
+            .in_flight(&[(ES_CONTROLLER, s.in_flight), (STORE_CONTROLLER, t.in_flight)]);
         ctx.metrics.client_cache_size.set(ctx.reads.clients.len() as i64);
         tokio::select! { _ = tokio::time::sleep(Duration::from_secs(2)) => {}, _ = stop.cancelled() => return }
     }

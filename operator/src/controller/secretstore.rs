@@ -50,8 +50,14 @@ pub async fn reconcile(ctx: &Arc<Context>, kind: StoreKind, key: &Key) -> Next {
             }
         },
     };
-    if !spec.controller.is_empty() && spec.controller != ctx.settings.controller_class {
+    if (!spec.controller.is_empty() && spec.controller != ctx.settings.controller_class)
+        || !ctx.settings.reconciles(kind)
+    {
         return Next::Idle;
+    }
+    if let Err(e) = super::pushsecret::store_finalizer(ctx, kind, key, &meta).await {
+        tracing::debug!(store = %key, error = %e, "could not update the store finalizer");
+        return Next::Retry(None);
     }
     let outcome = evaluate(ctx, kind, key, &spec, &meta).await;
     let metrics = match kind {

@@ -1,0 +1,406 @@
+//! ClusterPushSecret: stamps one PushSecret into every namespace its `namespaceSelectors` select (ESO semantics:
+//! `pushSecretName` defaulting to the ClusterPushSecret's name, `pushSecretMetadata`, children controlled by the
+//! ClusterPushSecret and removed from namespaces that stop matching or after a rename, a foreign PushSecret of the
+//! same name is reported and left alone, status `pushSecretName`/`provisionedNamespaces`/`failedNamespaces`).
+//!
+//! As in ESO there is no finalizer: deleting the ClusterPushSecret deletes its children through their owner
+//! references, and each child's own `deletionPolicy` decides what happens to the values it pushed.
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::core::{Selector, SelectorExt};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::watcher::{self, Event};
+use kube::{Resource, ResourceExt};
+use rand::Rng;
+use syncret_crds::condition::PushSecretStatusCondition;
+use syncret_crds::pushsecret::{
+    ClusterPushSecret, ClusterPushSecretNamespaceFailure, ClusterPushSecretStatus, PushSecret,
+};
+use tokio_util::sync::CancellationToken;
+
+use super::InitGate;
+use super::externalsecret::Next;
+use crate::context::{Context, Key};
+use crate::schedule::{Lane, backoff};
+
+/// Controller name in metrics.
+pub const CPS_CONTROLLER: &str = "clusterpushsecret";
+/// Field manager for the children.
+pub const FIELD_MANAGER: &str = "syncret/clusterpushsecret";
+const API_VERSION: &str = "external-secrets.io/v1alpha1";
+
+fn owner_ref(cps: &ClusterPushSecret) -> OwnerReference {
+    OwnerReference {
+        api_version: API_VERSION.into(),
+        kind: "ClusterPushSecret".into(),
+        name: cps.name_any(),
+        uid: cps.metadata.uid.clone().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
+
+/// The ClusterPushSecret controlling a PushSecret, if any (ESO's `isPushSecretOwnedBy`: by name).
+pub fn controller_of(ps: &PushSecret) -> Option<String> {
+    ps.owner_references()
+        .iter()
+        .find(|o| o.controller == Some(true) && o.kind == "ClusterPushSecret" && o.api_version == API_VERSION)
+        .map(|o| o.name.clone())
+}
+
+/// The namespaces a ClusterPushSecret selects (any of `namespaceSelectors`), skipping terminating ones. Pure over
+/// the namespace view `(name, labels, terminating)`.
+pub fn target_namespaces(
+    cps: &ClusterPushSecret,
+    namespaces: &[(String, BTreeMap<String, String>, bool)],
+) -> Result<BTreeSet<String>, String> {
+    let selectors: Vec<Selector> = cps
+        .spec
+        .namespace_selectors
+        .iter()
+        .map(|s| Selector::try_from(s.clone()).map_err(|e| format!("failed to convert label selector: {e}")))
+        .collect::<Result<_, _>>()?;
+    Ok(namespaces
+        .iter()
+        .filter(|(_, labels, terminating)| !terminating && selectors.iter().any(|s| s.matches(labels)))
+        .map(|(name, _, _)| name.clone())
+        .collect())
+}
+
+/// Namespaces changed: every ClusterPushSecret re-evaluates its selection.
+pub(super) fn on_namespaces(ctx: &Context) {
+    if !super::pushsecret::enabled(ctx).1 {
+        return;
+    }
+    for cps in ctx.push.cluster_push_secrets.state() {
+        ctx.push.cluster_queue.add(Key::new("", cps.name_any()), Lane::Fast);
+    }
+}
+
+pub(super) async fn watch(
+    ctx: Arc<Context>,
+    writer: reflector::store::Writer<ClusterPushSecret>,
+    gate: Arc<InitGate>,
+    stop: CancellationToken,
+) {
+    let api: Api<ClusterPushSecret> = Api::all(ctx.client.clone());
+    let stream = watcher::watcher(api, watcher::Config::default())
+        .default_backoff()
+        .map_ok(|e| {
+            e.modify(|o| {
+                o.meta_mut().managed_fields = None;
+            })
+        })
+        .reflect(writer);
+    let mut stream = std::pin::pin!(stream);
+    let mut listing = true;
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    loop {
+        let ev = tokio::select! { e = stream.next() => e, _ = stop.cancelled() => break };
+        let Some(ev) = ev else { break };
+        match ev {
+            Ok(Event::Apply(c) | Event::InitApply(c)) => {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                c.metadata.generation.hash(&mut h);
+                c.labels().hash(&mut h);
+                c.annotations().hash(&mut h);
+                c.metadata.deletion_timestamp.is_some().hash(&mut h);
+                if seen.insert(c.name_any(), h.finish()) != Some(h.finish()) {
+                    ctx.push.cluster_queue.add(Key::new("", c.name_any()), Lane::Fast);
+                }
+            }
+            Ok(Event::Delete(c)) => {
+                seen.remove(&c.name_any());
+                ctx.push.cluster_queue.add(Key::new("", c.name_any()), Lane::Fast);
+            }
+            Ok(Event::InitDone) if listing => {
+                listing = false;
+                gate.done();
+            }
+            _ => {}
+        }
+    }
+}
+
+pub(super) async fn worker(ctx: Arc<Context>) {
+    let mut failures: HashMap<Key, u32> = HashMap::new();
+    while let Some((key, _)) = ctx.push.cluster_queue.next().await {
+        let start = Instant::now();
+        let next = reconcile(&ctx, &key.name).await;
+        let ok = !matches!(next, Next::Retry(_));
+        ctx.metrics.reconciled(CPS_CONTROLLER, ok, start.elapsed());
+        ctx.metrics
+            .cluster_push_secrets
+            .reconciled("", &key.name, ok, start.elapsed());
+        ctx.push.cluster_queue.done(&key);
+        match next {
+            Next::After(Some(d)) => {
+                failures.remove(&key);
+                ctx.push.cluster_queue.add_after(key, Lane::Slow, d);
+            }
+            Next::After(None) | Next::Idle => {
+                failures.remove(&key);
+            }
+            Next::Retry(_) => {
+                let n = failures.entry(key.clone()).or_default();
+                *n = n.saturating_add(1);
+                let d = backoff(
+                    *n,
+                    ctx.settings.backoff_base,
+                    ctx.settings.backoff_max,
+                    rand::rng().random::<f64>(),
+                );
+                ctx.push.cluster_queue.add_after(key, Lane::Slow, d);
+            }
+        }
+    }
+}
+
+/// Reconciles one ClusterPushSecret.
+pub async fn reconcile(ctx: &Arc<Context>, name: &str) -> Next {
+    let Some(cps) = ctx.push.cluster_push_secrets.get(&ObjectRef::new(name)) else {
+        ctx.metrics.cluster_push_secrets.remove("", name);
+        return Next::Idle;
+    };
+    if cps.metadata.deletion_timestamp.is_some() {
+        return Next::Idle;
+    }
+    let ps_name = if cps.spec.push_secret_name.is_empty() {
+        cps.name_any()
+    } else {
+        cps.spec.push_secret_name.clone()
+    };
+    let old = cps.status.clone().unwrap_or_default();
+    let mut failed: BTreeMap<String, String> = BTreeMap::new();
+
+    // A renamed child: the old ones go first.
+    if !old.push_secret_name.is_empty() && old.push_secret_name != ps_name {
+        for ns in &old.provisioned_namespaces {
+            if let Err(e) = delete_child(ctx, ns, &old.push_secret_name, name).await {
+                failed.insert(ns.clone(), e);
+            }
+        }
+    }
+    let view: Vec<(String, BTreeMap<String, String>, bool)> = ctx
+        .stores
+        .namespaces
+        .state()
+        .iter()
+        .map(|n| {
+            (
+                n.name_any(),
+                n.labels().clone(),
+                n.metadata.deletion_timestamp.is_some(),
+            )
+        })
+        .collect();
+    let problems = cps.spec.validate();
+    let targets = if !problems.is_empty() {
+        failed.insert("unknown".into(), syncret_crds::validate::join(&problems));
+        BTreeSet::new()
+    } else {
+        match target_namespaces(&cps, &view) {
+            Ok(t) => t,
+            Err(e) => {
+                failed.insert("unknown".into(), e);
+                BTreeSet::new()
+            }
+        }
+    };
+    for ns in old.provisioned_namespaces.iter().filter(|n| !targets.contains(*n)) {
+        if let Err(e) = delete_child(ctx, ns, &ps_name, name).await {
+            failed.insert(ns.clone(), e);
+        }
+    }
+    let mut provisioned = Vec::new();
+    for ns in &targets {
+        match ensure_child(ctx, &cps, ns, &ps_name).await {
+            Ok(()) => provisioned.push(ns.clone()),
+            Err(e) => {
+                failed.insert(ns.clone(), e);
+            }
+        }
+    }
+    let condition = if failed.is_empty() {
+        PushSecretStatusCondition {
+            type_: "Ready".into(),
+            status: "True".into(),
+            reason: None,
+            message: None,
+            last_transition_time: None,
+        }
+    } else {
+        PushSecretStatusCondition {
+            type_: "Ready".into(),
+            status: "False".into(),
+            reason: None,
+            message: Some("one or more namespaces failed".into()),
+            last_transition_time: None,
+        }
+    };
+    let status = ClusterPushSecretStatus {
+        failed_namespaces: failed
+            .iter()
+            .map(|(namespace, reason)| ClusterPushSecretNamespaceFailure {
+                namespace: namespace.clone(),
+                reason: reason.clone(),
+            })
+            .collect(),
+        provisioned_namespaces: provisioned,
+        push_secret_name: ps_name,
+        conditions: vec![condition],
+    };
+    ctx.metrics.cluster_push_secrets.set_ready("", name, failed.is_empty());
+    if cps.status.as_ref() != Some(&status) {
+        let api: Api<ClusterPushSecret> = Api::all(ctx.client.clone());
+        // Lists are replaced by a merge patch; an emptied list is sent as null.
+        let mut body = serde_json::to_value(&status).unwrap_or_default();
+        if let Some(o) = body.as_object_mut() {
+            for k in ["failedNamespaces", "provisionedNamespaces"] {
+                o.entry(k).or_insert(serde_json::Value::Null);
+            }
+        }
+        ctx.api_limiter.acquire().await;
+        if let Err(e) = api
+            .patch_status(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(&serde_json::json!({ "status": body })),
+            )
+            .await
+        {
+            tracing::debug!(cps = name, error = %e, "could not update ClusterPushSecret status");
+        }
+    }
+    let every = cps
+        .spec
+        .refresh_interval()
+        .ok()
+        .flatten()
+        .filter(|d| !d.is_zero())
+        .unwrap_or(Duration::from_secs(3600));
+    if failed.is_empty() {
+        Next::After(Some(every))
+    } else {
+        Next::Retry(None)
+    }
+}
+
+async fn ensure_child(ctx: &Context, cps: &ClusterPushSecret, ns: &str, ps_name: &str) -> Result<(), String> {
+    let api: Api<PushSecret> = Api::namespaced(ctx.client.clone(), ns);
+    let existing = match ctx.push.push_secrets.get(&ObjectRef::new(ps_name).within(ns)) {
+        Some(p) => Some((*p).clone()),
+        None => {
+            ctx.api_limiter.acquire().await;
+            api.get_opt(ps_name)
+                .await
+                .map_err(|e| format!("could not get existing PushSecret: {e}"))?
+        }
+    };
+    if let Some(e) = &existing
+        && controller_of(e).as_deref() != Some(cps.name_any().as_str())
+    {
+        return Err("push secret already exists in namespace".into());
+    }
+    let meta = &cps.spec.push_secret_metadata;
+    let child = PushSecret {
+        metadata: ObjectMeta {
+            name: Some(ps_name.to_string()),
+            namespace: Some(ns.to_string()),
+            labels: Some(meta.labels.clone()).filter(|l| !l.is_empty()),
+            annotations: Some(meta.annotations.clone()).filter(|a| !a.is_empty()),
+            owner_references: Some(vec![owner_ref(cps)]),
+            ..Default::default()
+        },
+        spec: cps.spec.push_secret_spec.clone(),
+        status: None,
+    };
+    // No write when the child already says exactly this.
+    if let Some(e) = &existing
+        && e.spec == child.spec
+        && e.labels() == child.labels()
+        && e.annotations() == child.annotations()
+    {
+        return Ok(());
+    }
+    let mut body = serde_json::to_value(&child).map_err(|e| e.to_string())?;
+    if let Some(o) = body.as_object_mut() {
+        o.insert("apiVersion".into(), API_VERSION.into());
+        o.insert("kind".into(), "PushSecret".into());
+        o.remove("status");
+    }
+    ctx.api_limiter.acquire().await;
+    api.patch(
+        ps_name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| format!("could not create or update push secret: {e}"))
+}
+
+async fn delete_child(ctx: &Context, ns: &str, ps_name: &str, cps_name: &str) -> Result<(), String> {
+    let api: Api<PushSecret> = Api::namespaced(ctx.client.clone(), ns);
+    ctx.api_limiter.acquire().await;
+    let Some(existing) = api.get_opt(ps_name).await.map_err(|e| e.to_string())? else {
+        return Ok(());
+    };
+    if controller_of(&existing).as_deref() != Some(cps_name) {
+        return Ok(());
+    }
+    ctx.api_limiter.acquire().await;
+    match api.delete(ps_name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(format!(
+            "push secret in non matching namespace could not be deleted: {e}"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selects_by_selectors_and_skips_terminating() {
+        let cps: ClusterPushSecret = serde_yaml::from_str(
+            r#"
+apiVersion: external-secrets.io/v1alpha1
+kind: ClusterPushSecret
+metadata: {name: c}
+spec:
+  namespaceSelectors:
+  - matchLabels: {team: a}
+  - matchExpressions: [{key: env, operator: In, values: [prod]}]
+  pushSecretSpec:
+    secretStoreRefs: [{name: s}]
+    selector: {secret: {name: src}}
+"#,
+        )
+        .unwrap();
+        let l = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let view = vec![
+            ("plain".to_string(), l(&[]), false),
+            ("team-a".to_string(), l(&[("team", "a")]), false),
+            ("prod".to_string(), l(&[("env", "prod")]), false),
+            ("dying".to_string(), l(&[("team", "a")]), true),
+        ];
+        let got: Vec<String> = target_namespaces(&cps, &view).unwrap().into_iter().collect();
+        assert_eq!(got, ["prod", "team-a"]);
+        let mut none = cps.clone();
+        none.spec.namespace_selectors.clear();
+        assert!(
+            target_namespaces(&none, &view).unwrap().is_empty(),
+            "no selector selects nothing (ESO)"
+        );
+    }
+}

@@ -1,0 +1,471 @@
+//! `spec.provider.aws` with `service: SecretsManager`: AWS Secrets Manager, as ESO's aws provider.
+//!
+//! - Auth ([`auth`]): static keys from a Secret (`auth.secretRef`), IRSA (`auth.jwt.serviceAccountRef`: a
+//!   TokenRequest for the ServiceAccount exchanged with `AssumeRoleWithWebIdentity`), or the operator pod's
+//!   default credential chain when no auth is set; then `additionalRoles` and `role` with `AssumeRole`
+//!   (`externalID`, session tags). Credentials are cached in the client and renewed before they expire.
+//! - Reads ([`secretsmanager`]): `GetSecretValue` / `BatchGetSecretValue` (cross-ExternalSecret batching,
+//!   [`batch`]), `DescribeSecret` for `metadataPolicy: Fetch`, `ListSecrets` for `dataFrom.find`.
+//! - Writes ([`push`]): `CreateSecret` / `PutSecretValue` / `DeleteSecret` with ESO's `managed-by` tag.
+//! - Errors ([`errors`]) map to NotFound / AccessDenied / Auth / Throttled / Transport; the SDK retries
+//!   throttling and transient errors as `spec.retrySettings` says.
+//!
+//! Endpoints: the SDK's `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_SECRETS_MANAGER`, `AWS_ENDPOINT_URL_STS`, and
+//! ESO's `AWS_SECRETSMANAGER_ENDPOINT` / `AWS_STS_ENDPOINT` (private endpoints, LocalStack); tests use
+//! [`Aws::with_endpoint`].
+mod auth;
+mod batch;
+mod errors;
+mod push;
+mod secretsmanager;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_config::identity::IdentityCache;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_sdk_secretsmanager::config::SharedHttpClient;
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use syncret_crds::meta::ServiceAccountSelector;
+use syncret_crds::provider::aws::{AWSProvider, AWSServiceType, SessionTagsPolicy};
+
+use crate::client::SecretsClient;
+use crate::credentials::StoreScope;
+use crate::error::{ProviderError, Result};
+use crate::registry::{Provider, ProviderContext, StoreInfo};
+
+use auth::{AssumeRole, Clock, Refreshing, WebIdentity};
+
+/// ESO's provider label for Secrets Manager calls.
+pub(crate) const LABEL: &str = "AWS/SecretsManager";
+const BASE: &str = "spec.provider.aws";
+/// How long a batch stays open at most while reads keep arriving (see [`batch`]).
+const DEFAULT_BATCH_WINDOW: Duration = Duration::from_millis(50);
+
+/// Where Secrets Manager and STS are reached; `None`: the SDK's resolution (region, env, profile).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Endpoints {
+    pub secrets_manager: Option<String>,
+    pub sts: Option<String>,
+}
+
+impl Endpoints {
+    /// ESO's environment variables `AWS_SECRETSMANAGER_ENDPOINT` and `AWS_STS_ENDPOINT`.
+    pub fn from_env() -> Self {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        Self {
+            secrets_manager: var("AWS_SECRETSMANAGER_ENDPOINT"),
+            sts: var("AWS_STS_ENDPOINT"),
+        }
+    }
+}
+
+/// The factory. Holds one HTTPS client (rustls on ring) shared by every store's client.
+pub struct Aws {
+    endpoints: Endpoints,
+    batch_window: Duration,
+    http: SharedHttpClient,
+    clock: Clock,
+}
+
+impl Default for Aws {
+    fn default() -> Self {
+        Self::new(Endpoints::from_env())
+    }
+}
+
+impl Aws {
+    pub fn new(endpoints: Endpoints) -> Self {
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+            .build_https();
+        Self {
+            endpoints,
+            batch_window: DEFAULT_BATCH_WINDOW,
+            http,
+            clock: auth::system_clock(),
+        }
+    }
+
+    /// Every AWS service at one URL (moto, LocalStack, a test server).
+    pub fn with_endpoint(url: impl Into<String>) -> Self {
+        let url = url.into();
+        Self::new(Endpoints {
+            secrets_manager: Some(url.clone()),
+            sts: Some(url),
+        })
+    }
+
+    /// How long a batch of reads stays open at most while reads keep arriving (default 50 ms); a batch also
+    /// closes at 20 ids, or a fifth of this (10 ms) after the latest read.
+    pub fn batch_window(mut self, window: Duration) -> Self {
+        self.batch_window = window;
+        self
+    }
+}
+
+fn spec(store: &StoreInfo) -> Result<&AWSProvider> {
+    store
+        .spec
+        .provider
+        .aws
+        .as_ref()
+        .ok_or_else(|| ProviderError::invalid_config(BASE, "must be set"))
+}
+
+/// ESO's referent test: a ClusterSecretStore auth ref without a namespace resolves per ExternalSecret
+/// namespace. Session tags naming the namespace (`sessionTagsPolicy: Simple|Custom`) make the client
+/// per-namespace too.
+fn is_referent_spec(spec: &AWSProvider) -> bool {
+    let no_ns = |ns: &Option<String>| ns.as_deref().is_none_or(str::is_empty);
+    let auth = spec.auth.as_ref();
+    let jwt = auth
+        .and_then(|a| a.jwt_auth.as_ref())
+        .and_then(|j| j.service_account_ref.as_ref())
+        .is_some_and(|sa| no_ns(&sa.namespace));
+    let keys = auth.and_then(|a| a.secret_ref.as_ref()).is_some_and(|r| {
+        no_ns(&r.access_key_id.namespace)
+            || no_ns(&r.secret_access_key.namespace)
+            || r.session_token.as_ref().is_some_and(|t| no_ns(&t.namespace))
+    });
+    jwt || keys || spec.session_tags_policy != SessionTagsPolicy::None
+}
+
+/// The SDK retry policy for `spec.retrySettings`: `maxRetries` retries after the first attempt, a fixed
+/// `retryInterval` between them (ESO's fixed delayer); unset parts keep the SDK's standard policy
+/// (3 attempts, exponential backoff with jitter).
+pub(crate) fn retry_config(store: &StoreInfo) -> Result<(RetryConfig, Option<Duration>)> {
+    let Some(settings) = store.spec.retry_settings.as_ref() else {
+        return Ok((RetryConfig::standard(), None));
+    };
+    let interval = store
+        .spec
+        .retry_interval()
+        .map_err(|e| ProviderError::invalid_config("spec.retrySettings.retryInterval", e.to_string()))?;
+    let mut rc = RetryConfig::standard();
+    if let Some(n) = settings.max_retries {
+        let retries = u32::try_from(n)
+            .map_err(|_| ProviderError::invalid_config("spec.retrySettings.maxRetries", "must not be negative"))?;
+        rc = rc.with_max_attempts(retries.saturating_add(1));
+    }
+    if let Some(d) = interval.filter(|d| !d.is_zero()) {
+        rc = rc
+            .with_initial_backoff(d)
+            .with_max_backoff(d)
+            .with_use_static_exponential_base(true);
+    }
+    Ok((rc, interval))
+}
+
+/// Session tags of `role` per `sessionTagsPolicy` (ESO's buildSessionTags: Simple/Custom replace
+/// `sessionTags`).
+fn session_tags(spec: &AWSProvider, store: &StoreInfo, namespace: &str) -> Vec<(String, String)> {
+    let mut tags: Vec<(String, String)> = match spec.session_tags_policy {
+        SessionTagsPolicy::None => spec
+            .session_tags
+            .iter()
+            .map(|t| (t.key.clone(), t.value.clone()))
+            .collect(),
+        SessionTagsPolicy::Simple | SessionTagsPolicy::Custom => {
+            let mut m = std::collections::BTreeMap::new();
+            if spec.session_tags_policy == SessionTagsPolicy::Custom {
+                for (k, v) in &spec.custom_session_tags {
+                    if !k.is_empty() && !v.is_empty() {
+                        m.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            m.insert("esoNamespace".to_string(), namespace.to_string());
+            m.insert("esoStoreName".to_string(), store.name.clone());
+            m.insert("esoStoreKind".to_string(), store.scope_name().to_string());
+            m.into_iter().collect()
+        }
+    };
+    tags.retain(|(k, _)| !k.is_empty());
+    tags
+}
+
+#[async_trait]
+impl Provider for Aws {
+    fn key(&self) -> &'static str {
+        "aws"
+    }
+
+    fn is_referent(&self, store: &StoreInfo) -> bool {
+        store.scope == StoreScope::ClusterSecretStore && spec(store).is_ok_and(is_referent_spec)
+    }
+
+    async fn new_client(&self, store: &StoreInfo, ctx: &ProviderContext) -> Result<Arc<dyn SecretsClient>> {
+        let spec = spec(store)?.clone();
+        match spec.service {
+            AWSServiceType::SecretsManager => {}
+            other => {
+                return Err(ProviderError::invalid_config(
+                    format!("{BASE}.service"),
+                    format!("{other:?} is not supported by this syncret build (SecretsManager is)"),
+                ));
+            }
+        }
+        if spec.region.trim().is_empty() {
+            return Err(ProviderError::invalid_config(format!("{BASE}.region"), "must be set"));
+        }
+        let (retry, throttle_wait) = retry_config(store)?;
+        let creds = ctx.credentials(store);
+        let namespace = ctx
+            .referent_namespace
+            .clone()
+            .or_else(|| store.namespace.clone())
+            .unwrap_or_default();
+
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(spec.region.clone()))
+            .http_client(self.http.clone())
+            .retry_config(retry)
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(Duration::from_secs(30))
+                    .build(),
+            )
+            .identity_cache(IdentityCache::no_cache());
+        let auth = spec.auth.clone().unwrap_or_default();
+        if auth.secret_ref.is_some() || auth.jwt_auth.is_some() {
+            loader = loader.no_credentials();
+        }
+        let base = loader.load().await;
+        let sts_client = |credentials: Option<SharedCredentialsProvider>| {
+            let mut b = aws_sdk_sts::config::Builder::from(&base).identity_cache(IdentityCache::no_cache());
+            if let Some(c) = credentials {
+                b = b.credentials_provider(c);
+            }
+            if let Some(url) = &self.endpoints.sts {
+                b = b.endpoint_url(url);
+            }
+            aws_sdk_sts::Client::from_conf(b.build())
+        };
+        let wrap =
+            |p: SharedCredentialsProvider| SharedCredentialsProvider::new(Refreshing::new(p, self.clock.clone()));
+
+        // The source of the chain, and the roles still to assume on top of it.
+        let mut roles: Vec<String> = spec
+            .additional_roles
+            .iter()
+            .filter(|r| !r.is_empty())
+            .cloned()
+            .collect();
+        if !spec.role.is_empty() {
+            roles.push(spec.role.clone());
+        }
+        let mut role_in_chain = !spec.role.is_empty();
+        let mut current: SharedCredentialsProvider = if let Some(keys) = &auth.secret_ref {
+            let field = format!("{BASE}.auth.secretRef");
+            let akid = creds
+                .secret_key(&keys.access_key_id, &format!("{field}.accessKeyIDSecretRef"))
+                .await?;
+            let secret = creds
+                .secret_key(&keys.secret_access_key, &format!("{field}.secretAccessKeySecretRef"))
+                .await?;
+            let token = match &keys.session_token {
+                Some(t) => Some(creds.secret_key(t, &format!("{field}.sessionTokenSecretRef")).await?),
+                None => None,
+            };
+            let text = |v: &crate::value::SecretValue, name: &str| {
+                v.as_str().map(|s| s.trim().to_string()).ok_or_else(|| {
+                    ProviderError::invalid_config(format!("{field}.{name}"), "the referenced value is not UTF-8")
+                })
+            };
+            let static_creds = Credentials::new(
+                text(&akid, "accessKeyIDSecretRef")?,
+                text(&secret, "secretAccessKeySecretRef")?,
+                token.as_ref().map(|t| text(t, "sessionTokenSecretRef")).transpose()?,
+                None,
+                "syncret-secretRef",
+            );
+            SharedCredentialsProvider::new(static_creds)
+        } else if let Some(jwt) = &auth.jwt_auth {
+            let field = format!("{BASE}.auth.jwt.serviceAccountRef");
+            let sa_ref = jwt
+                .service_account_ref
+                .clone()
+                .ok_or_else(|| ProviderError::invalid_config(field.clone(), "must be set"))?;
+            let sa = creds.service_account(&sa_ref, &field).await?;
+            let annotations = sa.metadata.annotations.clone().unwrap_or_default();
+            let plan = auth::plan_irsa(&annotations, &sa_ref.audiences, &spec.additional_roles, &spec.role)
+                .ok_or_else(|| {
+                    ProviderError::invalid_config(
+                        field.clone(),
+                        format!(
+                            "an IAM role must be associated with ServiceAccount {:?} (annotation {}) or set in {BASE}.role",
+                            sa_ref.name,
+                            auth::ROLE_ARN_ANNOTATION
+                        ),
+                    )
+                })?;
+            if !plan.role_assumed
+                && !spec.role.is_empty()
+                && (!spec.external_id.is_empty() || !session_tags(&spec, store, &namespace).is_empty())
+            {
+                return Err(ProviderError::invalid_config(
+                    format!("{BASE}.role"),
+                    "externalID and session tags need role to be assumed with AssumeRole: annotate the ServiceAccount with eks.amazonaws.com/role-arn",
+                ));
+            }
+            roles = plan.then_assume.clone();
+            role_in_chain = plan.role_assumed;
+            SharedCredentialsProvider::new(WebIdentity {
+                kube: creds.clone(),
+                service_account: ServiceAccountSelector {
+                    audiences: plan.audiences,
+                    ..sa_ref
+                },
+                field,
+                role_arn: plan.web_identity_role,
+                sts: sts_client(None),
+                observer: ctx.observer.clone(),
+            })
+        } else {
+            base.credentials_provider().ok_or_else(|| {
+                ProviderError::Auth("no AWS credentials: set auth, or give the operator an AWS identity".into())
+            })?
+        };
+        current = wrap(current);
+        let last = roles.len();
+        for (i, role_arn) in roles.into_iter().enumerate() {
+            let is_role = role_in_chain && i + 1 == last;
+            current = wrap(SharedCredentialsProvider::new(AssumeRole {
+                sts: sts_client(Some(current.clone())),
+                role_arn,
+                external_id: (is_role && !spec.external_id.is_empty()).then(|| spec.external_id.clone()),
+                tags: if is_role {
+                    session_tags(&spec, store, &namespace)
+                } else {
+                    Vec::new()
+                },
+                transitive_tag_keys: if is_role {
+                    spec.transitive_tag_keys.clone()
+                } else {
+                    Vec::new()
+                },
+                observer: ctx.observer.clone(),
+            }));
+        }
+
+        let mut sm = aws_sdk_secretsmanager::config::Builder::from(&base)
+            .credentials_provider(current)
+            .identity_cache(IdentityCache::no_cache());
+        if let Some(url) = &self.endpoints.secrets_manager {
+            sm = sm.endpoint_url(url);
+        }
+        Ok(Arc::new(secretsmanager::SecretsManager::new(
+            aws_sdk_secretsmanager::Client::from_conf(sm.build()),
+            spec.prefix.clone(),
+            spec.secrets_manager.clone(),
+            ctx.observer.clone(),
+            throttle_wait,
+            self.batch_window,
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use syncret_crds::secretstore::{SecretStoreRetrySettings, SecretStoreSpec};
+
+    fn store(yaml: &str) -> StoreInfo {
+        let spec: SecretStoreSpec = serde_json::from_value(serde_yaml_to_json(yaml)).unwrap();
+        StoreInfo {
+            scope: StoreScope::ClusterSecretStore,
+            name: "aws".into(),
+            namespace: None,
+            uid: "u".into(),
+            generation: 1,
+            spec: Arc::new(spec),
+        }
+    }
+
+    /// The tests' store specs are written as JSON (the crate has no YAML dependency).
+    fn serde_yaml_to_json(s: &str) -> serde_json::Value {
+        serde_json::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn referent_when_refs_lack_namespaces_or_tags_name_the_namespace() {
+        let s = store(r#"{"provider":{"aws":{"service":"SecretsManager","region":"eu-west-1"}}}"#);
+        assert!(!Aws::default().is_referent(&s));
+        let s = store(
+            r#"{"provider":{"aws":{"service":"SecretsManager","region":"eu-west-1",
+                "auth":{"jwt":{"serviceAccountRef":{"name":"sa"}}}}}}"#,
+        );
+        assert!(Aws::default().is_referent(&s));
+        let s = store(
+            r#"{"provider":{"aws":{"service":"SecretsManager","region":"eu-west-1",
+                "auth":{"jwt":{"serviceAccountRef":{"name":"sa","namespace":"ops"}}}}}}"#,
+        );
+        assert!(!Aws::default().is_referent(&s));
+        let s = store(
+            r#"{"provider":{"aws":{"service":"SecretsManager","region":"eu-west-1",
+                "auth":{"secretRef":{"accessKeyIDSecretRef":{"name":"k","key":"id","namespace":"ops"},
+                                     "secretAccessKeySecretRef":{"name":"k","key":"secret"}}}}}}"#,
+        );
+        assert!(Aws::default().is_referent(&s));
+        let s = store(
+            r#"{"provider":{"aws":{"service":"SecretsManager","region":"eu-west-1","sessionTagsPolicy":"Simple"}}}"#,
+        );
+        assert!(Aws::default().is_referent(&s));
+    }
+
+    #[test]
+    fn retry_settings_become_the_sdk_policy() {
+        let mut s = store(r#"{"provider":{"aws":{"service":"SecretsManager","region":"eu-west-1"}}}"#);
+        let (rc, wait) = retry_config(&s).unwrap();
+        assert_eq!(rc.max_attempts(), 3);
+        assert_eq!(wait, None);
+        let mut spec = (*s.spec).clone();
+        spec.retry_settings = Some(SecretStoreRetrySettings {
+            max_retries: Some(4),
+            retry_interval: Some("250ms".into()),
+        });
+        s.spec = Arc::new(spec.clone());
+        let (rc, wait) = retry_config(&s).unwrap();
+        assert_eq!(rc.max_attempts(), 5);
+        assert_eq!(rc.initial_backoff(), Duration::from_millis(250));
+        assert_eq!(rc.max_backoff(), Duration::from_millis(250));
+        assert!(rc.use_static_exponential_base());
+        assert_eq!(wait, Some(Duration::from_millis(250)));
+        spec.retry_settings = Some(SecretStoreRetrySettings {
+            max_retries: Some(-1),
+            retry_interval: None,
+        });
+        s.spec = Arc::new(spec);
+        assert!(retry_config(&s).is_err());
+    }
+
+    #[test]
+    fn session_tags_follow_the_policy() {
+        let s = store(
+            r#"{"provider":{"aws":{"service":"SecretsManager","region":"eu-west-1",
+                "sessionTags":[{"key":"a","value":"1"}]}}}"#,
+        );
+        let spec = spec(&s).unwrap().clone();
+        assert_eq!(session_tags(&spec, &s, "ns"), vec![("a".to_string(), "1".to_string())]);
+        let mut custom = spec.clone();
+        custom.session_tags_policy = SessionTagsPolicy::Custom;
+        custom.custom_session_tags.insert("team".into(), "x".into());
+        let tags = session_tags(&custom, &s, "ns");
+        assert_eq!(
+            tags,
+            vec![
+                ("esoNamespace".to_string(), "ns".to_string()),
+                ("esoStoreKind".to_string(), "ClusterSecretStore".to_string()),
+                ("esoStoreName".to_string(), "aws".to_string()),
+                ("team".to_string(), "x".to_string()),
+            ]
+        );
+    }
+}
