@@ -72,6 +72,10 @@ Least privilege, derived from what syncret calls:
   (server-side apply) and deleted in the selected namespaces.
 - Deployments/StatefulSets/DaemonSets: patched (`kubectl rollout restart`) for syncret.dev/rollout-on-change, only
   with rbac.rolloutRestart (patching workloads is a broad privilege).
+- PushSecrets (processPushSecret): watched; finalizers and status patched; the stores they push to get ESO's
+  store finalizer (patch of SecretStores / ClusterSecretStores) while a PushSecret with deletionPolicy Delete uses
+  them. ClusterPushSecrets (processClusterPushSecret, cluster-wide installs only): watched, status patched,
+  /finalizers update for the ownerReferences of their PushSecrets, which are created, applied and deleted.
 - Leases: the leader-election Lease, in the release namespace only (Role below).
 */}}
 {{- define "syncret.rules.namespaced" }}
@@ -104,6 +108,17 @@ Least privilege, derived from what syncret calls:
   resources: ["serviceaccounts/token"]
   verbs: ["create"]
 {{- end }}
+{{- if .Values.processPushSecret }}
+- apiGroups: ["external-secrets.io"]
+  resources: ["pushsecrets"]
+  verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["external-secrets.io"]
+  resources: ["pushsecrets/status"]
+  verbs: ["patch"]
+- apiGroups: ["external-secrets.io"]
+  resources: ["secretstores"]
+  verbs: ["patch"]
+{{- end }}
 {{- if .Values.rbac.rolloutRestart }}
 - apiGroups: ["apps"]
   resources: ["deployments", "statefulsets", "daemonsets"]
@@ -132,6 +147,25 @@ Least privilege, derived from what syncret calls:
   verbs: ["update"]
 - apiGroups: ["external-secrets.io"]
   resources: ["externalsecrets"]
+  verbs: ["create", "delete"]
+{{- end }}
+{{- if .Values.processPushSecret }}
+- apiGroups: ["external-secrets.io"]
+  resources: ["clustersecretstores"]
+  verbs: ["patch"]
+{{- end }}
+{{- if and .Values.processPushSecret .Values.processClusterPushSecret (not (include "syncret.scope" .)) }}
+- apiGroups: ["external-secrets.io"]
+  resources: ["clusterpushsecrets"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["external-secrets.io"]
+  resources: ["clusterpushsecrets/status"]
+  verbs: ["patch"]
+- apiGroups: ["external-secrets.io"]
+  resources: ["clusterpushsecrets/finalizers"]
+  verbs: ["update"]
+- apiGroups: ["external-secrets.io"]
+  resources: ["pushsecrets"]
   verbs: ["create", "delete"]
 {{- end }}
 {{- end }}
