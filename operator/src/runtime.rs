@@ -136,6 +136,7 @@ pub async fn start_with_registry(
         metrics: metrics.clone(),
         events,
         api_limiter,
+        secret_limiter: Arc::new(RateLimiter::new(opts.client_qps, opts.client_burst)),
         stores,
         external_secrets: refl.es.0.clone(),
         cluster_external_secrets: refl.ces.0.clone(),
