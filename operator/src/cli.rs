@@ -89,7 +89,8 @@ pub struct RunArgs {
     /// Pause between attempts to acquire or renew the Lease.
     #[arg(long, env = "SYNCRET_LEADER_ELECTION_RETRY_PERIOD", default_value = "2s", value_parser = duration)]
     pub leader_election_retry_period: Duration,
-    /// Client-side limit on requests to the apiserver per second (watches excluded).
+    /// Client-side limit on requests to the apiserver per second (watches excluded), one bucket per kind as in
+    /// ESO: Secrets, Events, and everything else each have a bucket of this size.
     #[arg(long, env = "SYNCRET_CLIENT_QPS", default_value_t = 50.0)]
     pub client_qps: f64,
     /// Burst of --client-qps.

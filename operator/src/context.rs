@@ -103,8 +103,13 @@ pub struct Context {
     pub settings: Settings,
     pub metrics: Arc<Metrics>,
     pub events: Events,
-    /// Client-side limit on writes to the apiserver (`--client-qps`, `--client-burst`).
+    /// Client-side limit on requests to the apiserver (`--client-qps`, `--client-burst`) for every kind but
+    /// Secrets and Events.
     pub api_limiter: Arc<RateLimiter>,
+    /// The same limit, a bucket of its own, for requests on Secrets. ESO's `--client-qps` means this: controller-
+    /// runtime builds one REST client per kind and client-go gives each its own token bucket, so a Secret write
+    /// never waits for a status write's token.
+    pub secret_limiter: Arc<RateLimiter>,
     pub stores: Stores,
     pub external_secrets: Store<ExternalSecret>,
     pub cluster_external_secrets: Store<syncret_crds::ClusterExternalSecret>,

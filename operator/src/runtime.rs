@@ -105,7 +105,12 @@ pub async fn start_with_registry(
     let readiness = Arc::new(Readiness::default());
     let observer: Arc<dyn CallObserver> = Arc::new(ProviderCallMetrics::new(&metrics));
     let api_limiter = Arc::new(RateLimiter::new(opts.client_qps, opts.client_burst));
-    let events = Events::start(client.clone(), "syncret", opts.instance.clone(), api_limiter.clone());
+    // Events get a bucket of their own of the same size, as in ESO: controller-runtime's event recorder uses its
+    // own clientset, and client-go gives every clientset its own token bucket. Events are published in the
+    // background; sharing the reconcilers' bucket made every sync pay for its event with a status or Secret
+    // write's token.
+    let event_limiter = Arc::new(RateLimiter::new(opts.client_qps, opts.client_burst));
+    let events = Events::start(client.clone(), "syncret", opts.instance.clone(), event_limiter);
     let refl = Reflectors::default();
     let stores = Stores {
         secret_stores: refl.ss.0.clone(),
@@ -131,6 +136,7 @@ pub async fn start_with_registry(
         metrics: metrics.clone(),
         events,
         api_limiter,
+        secret_limiter: Arc::new(RateLimiter::new(opts.client_qps, opts.client_burst)),
         stores,
         external_secrets: refl.es.0.clone(),
         cluster_external_secrets: refl.ces.0.clone(),

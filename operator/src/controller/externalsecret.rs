@@ -441,7 +441,7 @@ fn fingerprint(es: &ExternalSecret, target: &str, d: &Desired) -> u64 {
 }
 
 async fn read_secret(ctx: &Context, namespace: &str, name: &str) -> Result<Option<Secret>, String> {
-    ctx.api_limiter.acquire().await;
+    ctx.secret_limiter.acquire().await;
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
     let s = api
         .get_opt(name)
@@ -465,7 +465,7 @@ async fn create_secret(ctx: &Context, es: &ExternalSecret, s: &Secret) -> Result
         field_manager: Some(secret::field_manager(&es.name_any())),
         ..Default::default()
     };
-    ctx.api_limiter.acquire().await;
+    ctx.secret_limiter.acquire().await;
     ctx.metrics.secret_writes.with_label_values(&["create"]).inc();
     match api.create(&pp, s).await {
         Ok(created) => Ok(created.resource_version().unwrap_or_default()),
@@ -475,7 +475,7 @@ async fn create_secret(ctx: &Context, es: &ExternalSecret, s: &Secret) -> Result
 }
 
 async fn delete_secret(ctx: &Context, namespace: &str, name: &str) -> Result<(), String> {
-    ctx.api_limiter.acquire().await;
+    ctx.secret_limiter.acquire().await;
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
     ctx.metrics.secret_writes.with_label_values(&["delete"]).inc();
     match api.delete(name, &DeleteParams::default()).await {
@@ -497,7 +497,7 @@ async fn apply_secret(
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
     let name = s.name_any();
     let manager = secret::field_manager(&es.name_any());
-    ctx.api_limiter.acquire().await;
+    ctx.secret_limiter.acquire().await;
     ctx.metrics.secret_writes.with_label_values(&["apply"]).inc();
     let mut applied = api
         .patch(&name, &PatchParams::apply(&manager).force(), &Patch::Apply(s))
@@ -509,7 +509,7 @@ async fn apply_secret(
             .map(|k| (k.clone(), serde_json::Value::Null))
             .collect();
         let patch = serde_json::json!({ "data": nulls });
-        ctx.api_limiter.acquire().await;
+        ctx.secret_limiter.acquire().await;
         ctx.metrics.secret_writes.with_label_values(&["remove-keys"]).inc();
         applied = api
             .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))

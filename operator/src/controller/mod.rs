@@ -587,7 +587,7 @@ async fn prime_secret_index(ctx: &Context) -> Result<(), kube::Error> {
         .labels(&format!("{LABEL_MANAGED}={LABEL_MANAGED_VALUE}"))
         .limit(250);
     loop {
-        ctx.api_limiter.acquire().await;
+        ctx.secret_limiter.acquire().await;
         let page = api.list(&lp).await?;
         for s in &page.items {
             ctx.secrets.record_read(s);
@@ -774,7 +774,7 @@ pub(crate) async fn read_template_sources(
         }
     }
     for name in secrets {
-        ctx.api_limiter.acquire().await;
+        ctx.secret_limiter.acquire().await;
         let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
         if let Some(s) = api
             .get_opt(&name)

@@ -755,7 +755,7 @@ async fn read_sources(ctx: &Context, ps: &PushSecret, ns: &str) -> Result<Vec<Se
     let Some(sel) = &ps.spec.selector.secret else {
         return Err(SourceError::Other("no secret selector provided".into()));
     };
-    ctx.api_limiter.acquire().await;
+    ctx.secret_limiter.acquire().await;
     let mut secrets = if !sel.name.is_empty() {
         match api.get_opt(&sel.name).await {
             Ok(Some(s)) => vec![s],
