@@ -99,6 +99,18 @@ Least privilege, derived from what syncret calls:
 - apiGroups: [""]
   resources: ["serviceaccounts"]
   verbs: ["get"]
+{{- if .Values.processPushSecret }}
+- apiGroups: ["external-secrets.io"]
+  resources: ["pushsecrets"]
+  verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["external-secrets.io"]
+  resources: ["pushsecrets/status"]
+  verbs: ["patch"]
+# The store finalizer held while a PushSecret with deletionPolicy Delete uses the store.
+- apiGroups: ["external-secrets.io"]
+  resources: ["secretstores"]
+  verbs: ["patch"]
+{{- end }}
 {{- if .Values.rbac.serviceAccountTokenCreate }}
 - apiGroups: [""]
   resources: ["serviceaccounts/token"]
@@ -133,5 +145,24 @@ Least privilege, derived from what syncret calls:
 - apiGroups: ["external-secrets.io"]
   resources: ["externalsecrets"]
   verbs: ["create", "delete"]
+{{- end }}
+{{- if and .Values.processPushSecret (not (include "syncret.scope" .)) }}
+- apiGroups: ["external-secrets.io"]
+  resources: ["clustersecretstores"]
+  verbs: ["patch"]
+{{- end }}
+{{- if and .Values.processClusterPushSecret (not (include "syncret.scope" .)) }}
+- apiGroups: ["external-secrets.io"]
+  resources: ["clusterpushsecrets"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["external-secrets.io"]
+  resources: ["clusterpushsecrets/status"]
+  verbs: ["patch"]
+- apiGroups: ["external-secrets.io"]
+  resources: ["clusterpushsecrets/finalizers"]
+  verbs: ["update"]
+- apiGroups: ["external-secrets.io"]
+  resources: ["pushsecrets"]
+  verbs: ["create", "patch", "delete"]
 {{- end }}
 {{- end }}
