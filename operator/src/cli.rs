@@ -110,10 +110,10 @@ pub struct RunArgs {
     /// Run the ClusterExternalSecret controller (only when watching all namespaces).
     #[arg(long, env = "SYNCRET_ENABLE_CLUSTER_EXTERNAL_SECRET_RECONCILER", default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub enable_cluster_external_secret_reconciler: bool,
-    /// Accepted for ESO compatibility; this syncret has no PushSecret controller yet.
+    /// Run the PushSecret controller.
     #[arg(long, env = "SYNCRET_ENABLE_PUSH_SECRET_RECONCILER", default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub enable_push_secret_reconciler: bool,
-    /// Accepted for ESO compatibility; this syncret has no ClusterPushSecret controller yet.
+    /// Run the ClusterPushSecret controller (only when watching all namespaces).
     #[arg(long, env = "SYNCRET_ENABLE_CLUSTER_PUSH_SECRET_RECONCILER", default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub enable_cluster_push_secret_reconciler: bool,
     /// Accepted for ESO compatibility; syncret never caches Secret data (it watches Secret metadata only).

@@ -504,6 +504,10 @@ const NEEDED: &[(&str, &str, &str)] = &[
     ("create", "events.k8s.io", "events"),
     ("get", "", "serviceaccounts"),
     ("create", "", "serviceaccounts/token"),
+    ("watch", "external-secrets.io", "pushsecrets"),
+    ("patch", "external-secrets.io", "pushsecrets"),
+    ("patch", "external-secrets.io", "pushsecrets/status"),
+    ("patch", "external-secrets.io", "secretstores"),
 ];
 
 /// What it must not be able to do anywhere.
@@ -667,6 +671,13 @@ async fn chart_rbac_is_enough_to_sync_and_denies_the_rest() -> anyhow::Result<()
             ("update", "external-secrets.io", "clusterexternalsecrets/finalizers"),
             ("create", "external-secrets.io", "externalsecrets"),
             ("delete", "external-secrets.io", "externalsecrets"),
+            // The ClusterPushSecret controller, the same for its PushSecrets.
+            ("watch", "external-secrets.io", "clusterpushsecrets"),
+            ("patch", "external-secrets.io", "clusterpushsecrets/status"),
+            ("update", "external-secrets.io", "clusterpushsecrets/finalizers"),
+            ("create", "external-secrets.io", "pushsecrets"),
+            ("delete", "external-secrets.io", "pushsecrets"),
+            ("patch", "external-secrets.io", "clustersecretstores"),
         ] {
             if !can(&sa, verb, group, resource, "").await? {
                 wrong.push(format!("cannot {verb} {group}/{resource} cluster-wide"));
@@ -773,6 +784,8 @@ async fn scoped_chart_rbac_is_enough_in_its_namespace_only() -> anyhow::Result<(
         // No ClusterExternalSecret controller in a namespace-scoped install, and no workload restarts by default.
         for (verb, group, resource, namespace) in [
             ("list", "external-secrets.io", "clusterexternalsecrets", ""),
+            ("list", "external-secrets.io", "clusterpushsecrets", ""),
+            ("create", "external-secrets.io", "pushsecrets", ns.name.as_str()),
             ("create", "external-secrets.io", "externalsecrets", ns.name.as_str()),
             ("delete", "external-secrets.io", "externalsecrets", ns.name.as_str()),
             ("patch", "apps", "deployments", ns.name.as_str()),

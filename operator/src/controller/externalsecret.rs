@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference, Secret};
+use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
@@ -530,34 +530,7 @@ async fn delete_orphans(ctx: &Context, es: &ExternalSecret, target: &str) -> Res
 }
 
 async fn template_sources(ctx: &Context, es: &ExternalSecret, namespace: &str) -> Result<TemplateSources, String> {
-    let (cms, secrets) = TemplateSources::needed(es);
-    let mut out = TemplateSources::default();
-    for name in cms {
-        ctx.api_limiter.acquire().await;
-        let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), namespace);
-        if let Some(cm) = api
-            .get_opt(&name)
-            .await
-            .map_err(|e| format!("error fetching templateFrom data: {e}"))?
-        {
-            out.config_maps.insert(name, cm.data.unwrap_or_default());
-        }
-    }
-    for name in secrets {
-        ctx.api_limiter.acquire().await;
-        let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
-        if let Some(s) = api
-            .get_opt(&name)
-            .await
-            .map_err(|e| format!("error fetching templateFrom data: {e}"))?
-        {
-            out.secrets.insert(
-                name,
-                s.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect(),
-            );
-        }
-    }
-    Ok(out)
+    super::read_template_sources(ctx, namespace, TemplateSources::needed(es)).await
 }
 
 async fn add_finalizer(ctx: &Context, es: &ExternalSecret) -> Result<(), kube::Error> {

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
 use kube::api::{Api, ListParams};
 use kube::core::PartialObjectMeta;
 use kube::runtime::WatchStreamExt;
@@ -279,95 +279,32 @@ pub fn start(
         }));
     }
 
-    // SecretStores and ClusterSecretStores: wake the store and the ExternalSecrets using it.
-    fn on_store<K>(ctx: &Arc<Context>, kind: StoreKind, obj: &K, seen: &mut HashMap<Key, u64>, deleted: bool)
-    where
-        K: Resource + ResourceExt,
-        K: StoreStatus,
-    {
-        let key = Key::new(obj.namespace().unwrap_or_default(), obj.name_any());
-        let fp = store_fingerprint(obj.meta().generation, obj.is_ready(), &obj.meta().uid);
-        let changed = if deleted {
-            seen.remove(&key).is_some()
-        } else {
-            seen.insert(key.clone(), fp) != Some(fp)
-        };
-        if !changed {
-            return;
-        }
-        if deleted && let Some(uid) = &obj.meta().uid {
-            ctx.reads.forget_store(uid);
-        }
-        ctx.store_queue.add((kind, key.clone()), Lane::Fast);
-        for es in ctx.external_secrets.state() {
-            if uses_store(&es, kind, &key.name, &key.namespace) {
-                ctx.es_queue.add(es_key(&es), Lane::Fast);
-            }
-        }
-        pushsecret::on_store(ctx, kind, &key.name, &key.namespace, obj.labels());
-    }
     {
         let api: Api<SecretStore> = match &ns_scope {
             Some(ns) => Api::namespaced(client.clone(), ns),
             None => Api::all(client.clone()),
         };
-        let ctx = ctx.clone();
-        let gate = gate.clone();
-        let stop = shutdown.clone();
-        let stream = watcher::watcher(api, cfg.clone())
-            .default_backoff()
-            .map_ok(|e| e.modify(|o| *o = strip(o.clone())))
-            .reflect(ss_w);
-        tasks.push(tokio::spawn(async move {
-            let mut stream = std::pin::pin!(stream);
-            let mut seen = HashMap::new();
-            let mut listing = true;
-            loop {
-                let ev = tokio::select! { e = stream.next() => e, _ = stop.cancelled() => break };
-                let Some(ev) = ev else { break };
-                match ev {
-                    Ok(Event::Apply(s) | Event::InitApply(s)) => {
-                        on_store(&ctx, StoreKind::SecretStore, &s, &mut seen, false)
-                    }
-                    Ok(Event::Delete(s)) => on_store(&ctx, StoreKind::SecretStore, &s, &mut seen, true),
-                    Ok(Event::InitDone) if listing => {
-                        listing = false;
-                        gate.done();
-                    }
-                    _ => {}
-                }
-            }
-        }));
-    }
-    {
+        let (kind, stop) = (StoreKind::SecretStore, shutdown.clone());
+        tasks.push(tokio::spawn(watch_stores(
+            ctx.clone(),
+            api,
+            cfg.clone(),
+            ss_w,
+            kind,
+            gate.clone(),
+            stop,
+        )));
         let api: Api<ClusterSecretStore> = Api::all(client.clone());
-        let ctx = ctx.clone();
-        let gate = gate.clone();
-        let stop = shutdown.clone();
-        let stream = watcher::watcher(api, cfg.clone())
-            .default_backoff()
-            .map_ok(|e| e.modify(|o| *o = strip(o.clone())))
-            .reflect(css_w);
-        tasks.push(tokio::spawn(async move {
-            let mut stream = std::pin::pin!(stream);
-            let mut seen = HashMap::new();
-            let mut listing = true;
-            loop {
-                let ev = tokio::select! { e = stream.next() => e, _ = stop.cancelled() => break };
-                let Some(ev) = ev else { break };
-                match ev {
-                    Ok(Event::Apply(s) | Event::InitApply(s)) => {
-                        on_store(&ctx, StoreKind::ClusterSecretStore, &s, &mut seen, false)
-                    }
-                    Ok(Event::Delete(s)) => on_store(&ctx, StoreKind::ClusterSecretStore, &s, &mut seen, true),
-                    Ok(Event::InitDone) if listing => {
-                        listing = false;
-                        gate.done();
-                    }
-                    _ => {}
-                }
-            }
-        }));
+        let (kind, stop) = (StoreKind::ClusterSecretStore, shutdown.clone());
+        tasks.push(tokio::spawn(watch_stores(
+            ctx.clone(),
+            api,
+            cfg.clone(),
+            css_w,
+            kind,
+            gate.clone(),
+            stop,
+        )));
     }
 
     // Namespaces (metadata only): labels for ClusterSecretStore conditions.
@@ -521,7 +458,14 @@ pub fn start(
     }
 
     // PushSecrets and ClusterPushSecrets: their watches, and their workers once the gate opens.
-    pushsecret::start(&ctx, push_w, gate.clone(), shutdown.clone(), &mut tasks);
+    pushsecret::start(
+        &ctx,
+        push_w,
+        gate.clone(),
+        leadership.clone(),
+        shutdown.clone(),
+        &mut tasks,
+    );
 
     // Workers start once every watch has listed and the Secret index is primed.
     {
@@ -566,6 +510,70 @@ pub fn start(
     }
 
     Running { ctx, tasks }
+}
+
+// SecretStores and ClusterSecretStores: wake the store and the ExternalSecrets using it.
+fn on_store<K>(ctx: &Arc<Context>, kind: StoreKind, obj: &K, seen: &mut HashMap<Key, u64>, deleted: bool)
+where
+    K: Resource + ResourceExt,
+    K: StoreStatus,
+{
+    let key = Key::new(obj.namespace().unwrap_or_default(), obj.name_any());
+    let fp = store_fingerprint(obj.meta().generation, obj.is_ready(), &obj.meta().uid);
+    let changed = if deleted {
+        seen.remove(&key).is_some()
+    } else {
+        seen.insert(key.clone(), fp) != Some(fp)
+    };
+    if !changed {
+        return;
+    }
+    if deleted && let Some(uid) = &obj.meta().uid {
+        ctx.reads.forget_store(uid);
+    }
+    ctx.store_queue.add((kind, key.clone()), Lane::Fast);
+    for es in ctx.external_secrets.state() {
+        if uses_store(&es, kind, &key.name, &key.namespace) {
+            ctx.es_queue.add(es_key(&es), Lane::Fast);
+        }
+    }
+    pushsecret::on_store(ctx, kind, &key.name, &key.namespace, obj.labels());
+}
+
+/// Watches one kind of store: the reflector feeds `writer`, changes wake the store and its ExternalSecrets
+/// ([`on_store`]), the first full list opens one slot of `gate`.
+async fn watch_stores<K>(
+    ctx: Arc<Context>,
+    api: Api<K>,
+    cfg: watcher::Config,
+    writer: reflector::store::Writer<K>,
+    kind: StoreKind,
+    gate: Arc<InitGate>,
+    stop: CancellationToken,
+) where
+    K: Resource<DynamicType = ()> + StoreStatus + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+    K: Send + Sync + 'static,
+{
+    let stream = watcher::watcher(api, cfg)
+        .default_backoff()
+        .map_ok(|e| e.modify(|o| *o = strip(o.clone())))
+        .reflect(writer);
+    let mut stream = std::pin::pin!(stream);
+    let mut seen = HashMap::new();
+    let mut listing = true;
+    loop {
+        let ev = tokio::select! { e = stream.next() => e, _ = stop.cancelled() => break };
+        let Some(ev) = ev else { break };
+        match ev {
+            Ok(Event::Apply(s) | Event::InitApply(s)) => on_store(&ctx, kind, &s, &mut seen, false),
+            Ok(Event::Delete(s)) => on_store(&ctx, kind, &s, &mut seen, true),
+            Ok(Event::InitDone) if listing => {
+                listing = false;
+                gate.done();
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Reads the managed Secrets once, a page at a time, to learn which are intact (data matches its hash) without
@@ -744,4 +752,40 @@ impl StoreStatus for ClusterSecretStore {
             .flat_map(|s| s.conditions.iter())
             .any(|c| c.type_ == "Ready" && c.is_true())
     }
+}
+
+/// Reads the ConfigMaps and Secrets a template's `templateFrom` names (`needed`: ConfigMap names, Secret names) in
+/// `namespace`; a missing one is left out (the template reports what it lacks).
+pub(crate) async fn read_template_sources(
+    ctx: &Context,
+    namespace: &str,
+    (cms, secrets): (Vec<String>, Vec<String>),
+) -> Result<crate::sync::desired::TemplateSources, String> {
+    let mut out = crate::sync::desired::TemplateSources::default();
+    for name in cms {
+        ctx.api_limiter.acquire().await;
+        let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), namespace);
+        if let Some(cm) = api
+            .get_opt(&name)
+            .await
+            .map_err(|e| format!("error fetching templateFrom data: {e}"))?
+        {
+            out.config_maps.insert(name, cm.data.unwrap_or_default());
+        }
+    }
+    for name in secrets {
+        ctx.api_limiter.acquire().await;
+        let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+        if let Some(s) = api
+            .get_opt(&name)
+            .await
+            .map_err(|e| format!("error fetching templateFrom data: {e}"))?
+        {
+            out.secrets.insert(
+                name,
+                s.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect(),
+            );
+        }
+    }
+    Ok(out)
 }

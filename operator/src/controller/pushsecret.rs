@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use chrono::Utc;
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference, Secret};
+use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::core::{PartialObjectMeta, Selector, SelectorExt};
 use kube::runtime::WatchStreamExt;
@@ -165,6 +165,7 @@ pub(super) fn start(
     ctx: &Arc<Context>,
     writers: PushWriters,
     gate: Arc<InitGate>,
+    leadership: crate::leader::Leadership,
     shutdown: CancellationToken,
     tasks: &mut Vec<tokio::task::JoinHandle<()>>,
 ) {
@@ -189,6 +190,10 @@ pub(super) fn start(
     let ctx = ctx.clone();
     tasks.push(tokio::spawn(async move {
         tokio::select! { _ = gate.wait() => {}, _ = shutdown.cancelled() => return }
+        // Only the leader pushes; standbys keep their caches warm.
+        if !leadership.acquired(&shutdown).await {
+            return;
+        }
         let failures = Arc::new(Failures::default());
         let mut workers = Vec::new();
         for _ in 0..ctx.settings.concurrent.max(1) {
@@ -197,6 +202,10 @@ pub(super) fn start(
         if cps_on {
             workers.push(tokio::spawn(super::clusterpushsecret::worker(ctx.clone())));
         }
+        ctx.metrics.workers_started(&[
+            (PS_CONTROLLER, ctx.settings.concurrent.max(1)),
+            (super::clusterpushsecret::CPS_CONTROLLER, usize::from(cps_on)),
+        ]);
         workers.push(tokio::spawn(queue_gauges(ctx.clone(), shutdown.clone())));
         shutdown.cancelled().await;
         ctx.push.queue.close();
@@ -873,34 +882,7 @@ fn resolve_stores(ctx: &Context, ps: &PushSecret, ns: &str) -> Result<Vec<StoreT
 }
 
 async fn template_sources(ctx: &Context, ps: &PushSecret, ns: &str) -> Result<TemplateSources, String> {
-    let (cms, secrets) = template::needed(ps.spec.template.as_ref());
-    let mut out = TemplateSources::default();
-    for name in cms {
-        ctx.api_limiter.acquire().await;
-        let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), ns);
-        if let Some(cm) = api
-            .get_opt(&name)
-            .await
-            .map_err(|e| format!("error fetching templateFrom data: {e}"))?
-        {
-            out.config_maps.insert(name, cm.data.unwrap_or_default());
-        }
-    }
-    for name in secrets {
-        ctx.api_limiter.acquire().await;
-        let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
-        if let Some(s) = api
-            .get_opt(&name)
-            .await
-            .map_err(|e| format!("error fetching templateFrom data: {e}"))?
-        {
-            out.secrets.insert(
-                name,
-                s.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect(),
-            );
-        }
-    }
-    Ok(out)
+    super::read_template_sources(ctx, ns, template::needed(ps.spec.template.as_ref())).await
 }
 
 /// Pushes every entry of every source Secret to every store, recording what was pushed in `synced`.

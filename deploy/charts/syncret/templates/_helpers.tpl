@@ -72,6 +72,10 @@ Least privilege, derived from what syncret calls:
   (server-side apply) and deleted in the selected namespaces.
 - Deployments/StatefulSets/DaemonSets: patched (`kubectl rollout restart`) for syncret.dev/rollout-on-change, only
   with rbac.rolloutRestart (patching workloads is a broad privilege).
+- PushSecrets (processPushSecret): watched; finalizers and status patched; the stores they push to get ESO's
+  store finalizer (patch of SecretStores / ClusterSecretStores) while a PushSecret with deletionPolicy Delete uses
+  them. ClusterPushSecrets (processClusterPushSecret, cluster-wide installs only): watched, status patched,
+  /finalizers update for the ownerReferences of their PushSecrets, which are created, applied and deleted.
 - Leases: the leader-election Lease, in the release namespace only (Role below).
 */}}
 {{- define "syncret.rules.namespaced" }}
@@ -99,6 +103,11 @@ Least privilege, derived from what syncret calls:
 - apiGroups: [""]
   resources: ["serviceaccounts"]
   verbs: ["get"]
+{{- if .Values.rbac.serviceAccountTokenCreate }}
+- apiGroups: [""]
+  resources: ["serviceaccounts/token"]
+  verbs: ["create"]
+{{- end }}
 {{- if .Values.processPushSecret }}
 - apiGroups: ["external-secrets.io"]
   resources: ["pushsecrets"]
@@ -106,15 +115,9 @@ Least privilege, derived from what syncret calls:
 - apiGroups: ["external-secrets.io"]
   resources: ["pushsecrets/status"]
   verbs: ["patch"]
-# The store finalizer held while a PushSecret with deletionPolicy Delete uses the store.
 - apiGroups: ["external-secrets.io"]
   resources: ["secretstores"]
   verbs: ["patch"]
-{{- end }}
-{{- if .Values.rbac.serviceAccountTokenCreate }}
-- apiGroups: [""]
-  resources: ["serviceaccounts/token"]
-  verbs: ["create"]
 {{- end }}
 {{- if .Values.rbac.rolloutRestart }}
 - apiGroups: ["apps"]
@@ -146,12 +149,12 @@ Least privilege, derived from what syncret calls:
   resources: ["externalsecrets"]
   verbs: ["create", "delete"]
 {{- end }}
-{{- if and .Values.processPushSecret (not (include "syncret.scope" .)) }}
+{{- if .Values.processPushSecret }}
 - apiGroups: ["external-secrets.io"]
   resources: ["clustersecretstores"]
   verbs: ["patch"]
 {{- end }}
-{{- if and .Values.processClusterPushSecret (not (include "syncret.scope" .)) }}
+{{- if and .Values.processPushSecret .Values.processClusterPushSecret (not (include "syncret.scope" .)) }}
 - apiGroups: ["external-secrets.io"]
   resources: ["clusterpushsecrets"]
   verbs: ["get", "list", "watch"]
@@ -163,6 +166,6 @@ Least privilege, derived from what syncret calls:
   verbs: ["update"]
 - apiGroups: ["external-secrets.io"]
   resources: ["pushsecrets"]
-  verbs: ["create", "patch", "delete"]
+  verbs: ["create", "delete"]
 {{- end }}
 {{- end }}
