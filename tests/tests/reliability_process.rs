@@ -417,9 +417,23 @@ async fn apiserver_and_etcd_restarts_lose_nothing_and_rewrite_nothing() -> anyho
         apply_yaml(&stores, &fake_store("s", &class, &g.pairs(N + 2))).await?;
         gens.push(g);
         let t2 = Instant::now();
-        force_sync(&ess, N + round - 1, gens.len()).await?;
-        apply_yaml(&ess, &es(&format!("es{}", N + round - 1), &es_spec(N + round - 1))).await?;
-        at_generation(&ns, &gens, gens.len() - 1, N + round).await?;
+        // A new ExternalSecret syncs with the new values: the ExternalSecret and SecretStore watches resumed (the
+        // fake provider's values are the store spec as the operator's store watch last saw it)...
+        let newest = N + round - 1;
+        apply_yaml(&ess, &es(&format!("es{newest}"), &es_spec(newest))).await?;
+        let g = gens.len() - 1;
+        eventually(
+            Duration::from_secs(120),
+            &format!("es{newest} at generation {g}"),
+            || async {
+                let s = secrets.get_opt(&format!("es{newest}")).await.ok()??;
+                (generation_of(&s, newest, &gens) == Ok(g)).then_some(())
+            },
+        )
+        .await?;
+        // ... and then every other one re-reads when asked.
+        force_sync(&ess, newest, gens.len()).await?;
+        at_generation(&ns, &gens, g, N + round).await?;
         // The Secret watch resumed too: a deleted Secret comes back.
         secrets.delete("es0", &Default::default()).await?;
         at_generation(&ns, &gens, gens.len() - 1, N + round).await?;
