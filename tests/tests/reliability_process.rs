@@ -418,19 +418,48 @@ async fn apiserver_and_etcd_restarts_lose_nothing_and_rewrite_nothing() -> anyho
         gens.push(g);
         let t2 = Instant::now();
         // A new ExternalSecret syncs with the new values: the ExternalSecret and SecretStore watches resumed (the
-        // fake provider's values are the store spec as the operator's store watch last saw it)...
+        // fake provider's values are the store spec as the operator's store watch last saw it; right after a
+        // kube-apiserver restart that can still be the old spec, so the probe is forced again until it is new)...
         let newest = N + round - 1;
         apply_yaml(&ess, &es(&format!("es{newest}"), &es_spec(newest))).await?;
         let g = gens.len() - 1;
-        eventually(
+        let probes = std::sync::atomic::AtomicUsize::new(0);
+        let probe = eventually(
             Duration::from_secs(120),
             &format!("es{newest} at generation {g}"),
             || async {
                 let s = secrets.get_opt(&format!("es{newest}")).await.ok()??;
-                (generation_of(&s, newest, &gens) == Ok(g)).then_some(())
+                if generation_of(&s, newest, &gens) == Ok(g) {
+                    return Some(());
+                }
+                // Synced from the store spec seen before the restart: ask again until the store watch has caught
+                // up (a store change alone does not make a synced ExternalSecret re-read).
+                let tag = probes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if tag % 20 == 19 {
+                    let patch =
+                        serde_json::json!({"metadata": {"annotations": {"force-sync": format!("probe-{tag}")}}});
+                    let _ = ess
+                        .patch(
+                            &format!("es{newest}"),
+                            &kube::api::PatchParams::default(),
+                            &kube::api::Patch::Merge(&patch),
+                        )
+                        .await;
+                }
+                None
             },
         )
-        .await?;
+        .await;
+        if let Err(e) = probe {
+            let secret = secrets
+                .get_opt(&format!("es{newest}"))
+                .await?
+                .map(|s| generation_of(&s, newest, &gens));
+            let cond = common::es_condition(&ess, &format!("es{newest}")).await;
+            anyhow::bail!(
+                "{e}: after the {what} restart es{newest} has Secret generation {secret:?}, condition {cond:?}"
+            );
+        }
         // ... and then every other one re-reads when asked.
         force_sync(&ess, newest, gens.len()).await?;
         at_generation(&ns, &gens, g, N + round).await?;
