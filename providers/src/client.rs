@@ -17,6 +17,10 @@ pub struct RemoteKey {
     pub version: Option<String>,
     /// `metadataPolicy: Fetch`: return the secret's metadata (tags/labels) as a JSON object instead of its value.
     pub fetch_metadata: bool,
+    /// `remoteRef.property`, only for providers whose request depends on it ([`crate::Provider::takes_property`]:
+    /// the webhook renders it into its URL, headers, body or `jsonPath`). Otherwise `None`: the caller applies the
+    /// property to the returned value, so reads of one secret for several properties are one read.
+    pub property: Option<String>,
 }
 
 impl RemoteKey {
@@ -25,6 +29,7 @@ impl RemoteKey {
             key: key.into(),
             version: None,
             fetch_metadata: false,
+            property: None,
         }
     }
 
@@ -62,6 +67,8 @@ pub struct PushRef {
     pub property: Option<String>,
     /// Provider-specific metadata (`data[].metadata` of the PushSecret), as JSON.
     pub metadata: Option<String>,
+    /// `match.secretKey` of the PushSecret entry, when set (the webhook offers it as `.remoteRef.secretKey`).
+    pub secret_key: Option<String>,
 }
 
 /// What a store can do (`status.capabilities`).

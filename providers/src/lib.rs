@@ -25,6 +25,8 @@ pub mod gcp;
 pub mod kubernetes;
 #[cfg(feature = "vault")]
 pub mod vault;
+#[cfg(feature = "webhook")]
+pub mod webhook;
 
 pub use cache::{CacheKey, ClientCache};
 pub use client::{
@@ -32,5 +34,5 @@ pub use client::{
 };
 pub use credentials::{Credentials, StoreScope};
 pub use error::{ProviderError, Result};
-pub use registry::{Provider, ProviderContext, Registry, StoreInfo};
+pub use registry::{Provider, ProviderContext, Registry, StoreInfo, TemplateData, TemplateRenderer};
 pub use value::{RemoteValue, SecretValue, Unloggable};

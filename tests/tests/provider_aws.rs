@@ -414,6 +414,7 @@ fn ctx(client: kube::Client, calls: &Arc<Calls>) -> ProviderContext {
         client,
         observer: calls.clone(),
         referent_namespace: None,
+        templates: None,
     }
 }
 
@@ -957,6 +958,7 @@ async fn push_delete_and_exists_at_the_client_level() -> anyhow::Result<()> {
         remote_key: key.to_string(),
         property: property.map(str::to_string),
         metadata: metadata.map(|m| m.to_string()),
+        secret_key: None,
     };
 
     // Create: binary by default, ESO's managed-by tag and description, ESO's first version id.

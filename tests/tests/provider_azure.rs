@@ -843,12 +843,14 @@ async fn push_secret_set_exists_delete_at_the_client() -> anyhow::Result<()> {
         client: ns.client.clone(),
         observer: calls.clone(),
         referent_namespace: None,
+        templates: None,
     };
     let client = AzureProvider::new(fake.settings()?).new_client(&info, &ctx).await?;
     let at = |key: &str, property: Option<&str>, metadata: Option<&str>| PushRef {
         remote_key: key.into(),
         property: property.map(Into::into),
         metadata: metadata.map(Into::into),
+        secret_key: None,
     };
 
     // Create with metadata.

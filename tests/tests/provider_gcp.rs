@@ -319,6 +319,7 @@ async fn client(
         client: ns.client.clone(),
         observer: calls,
         referent_namespace: None,
+        templates: None,
     };
     Gcp::with_endpoints(endpoints).new_client(&store, &ctx).await
 }
@@ -1027,6 +1028,7 @@ async fn push_delete_and_exists_against_the_server() -> anyhow::Result<()> {
         remote_key: key.into(),
         property: property.map(Into::into),
         metadata: metadata.map(Into::into),
+        secret_key: None,
     };
     let versions = |id: &str| {
         let seed = &seed;

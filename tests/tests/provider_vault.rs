@@ -206,6 +206,7 @@ async fn client_for(
         client: ns.client.clone(),
         observer,
         referent_namespace: None,
+        templates: None,
     };
     provider.new_client(&info, &ctx).await
 }
@@ -815,6 +816,7 @@ async fn push_delete_exists_kv2() -> anyhow::Result<()> {
         remote_key: key.into(),
         property: p.map(Into::into),
         metadata: None,
+        secret_key: None,
     };
     assert!(!c.secret_exists(&at("pushed", None)).await?);
     c.push_secret(&at("pushed", Some("user")), &SecretValue::from("u"))
@@ -916,6 +918,7 @@ async fn push_kv1() -> anyhow::Result<()> {
         remote_key: key.into(),
         property: p.map(Into::into),
         metadata: None,
+        secret_key: None,
     };
     c.push_secret(&at("p", Some("x")), &SecretValue::from("1")).await?;
     let got = bao.call("GET", "kv1/p", None).await?;

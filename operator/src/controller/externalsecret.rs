@@ -126,7 +126,7 @@ async fn sync(ctx: &Arc<Context>, es: &Arc<ExternalSecret>, key: &Key) -> Next {
         )
         .await;
     }
-    let plan = match fetch::plan(es) {
+    let mut plan = match fetch::plan(es) {
         Ok(p) => p,
         Err(e) => return failed(ctx, es, fail_final(format!("invalid ExternalSecret: {e}"))).await,
     };
@@ -140,6 +140,16 @@ async fn sync(ctx: &Arc<Context>, es: &Arc<ExternalSecret>, key: &Key) -> Next {
             Err(StoreProblem::OtherClass { .. }) => return Next::Idle,
             Err(p @ StoreProblem::NotAllowed { .. }) => return failed(ctx, es, fail(p.to_string())).await,
             Err(p) => return failed(ctx, es, fail(p.to_string())).await,
+        }
+    }
+    for (id, info) in &stores {
+        if ctx
+            .reads
+            .registry()
+            .provider_for(&info.spec)
+            .is_ok_and(|p| p.takes_property())
+        {
+            plan.pass_property(id);
         }
     }
     // A finalizer only where deletion has an effect outside GC: deletionPolicy Delete.

@@ -74,6 +74,7 @@ pub fn push_ref(d: &PushSecretData) -> PushRef {
         remote_key: r.remote_key.clone(),
         property: Some(r.property.clone()).filter(|p| !p.is_empty()),
         metadata: d.metadata.as_ref().filter(|m| !m.is_null()).map(|m| m.to_string()),
+        secret_key: Some(d.match_.secret_key.clone()).filter(|k| !k.is_empty()),
     }
 }
 

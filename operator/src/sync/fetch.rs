@@ -98,6 +98,24 @@ impl Plan {
         s
     }
 
+    /// For a store whose provider takes `remoteRef.property` as part of the request (the webhook renders it into
+    /// its templates): the property moves into the read's key, so it reaches the provider (and reads that differ
+    /// only by property stay distinct), and is not applied to the answer.
+    pub fn pass_property(&mut self, to: &StoreId) {
+        for item in &mut self.items {
+            if let Item::Extract {
+                store, key, property, ..
+            }
+            | Item::Data {
+                store, key, property, ..
+            } = item
+                && store == to
+            {
+                key.property = property.take();
+            }
+        }
+    }
+
     /// The distinct single-key reads per store (what `data[]` and `extract` need), de-duplicated.
     pub fn gets(&self) -> BTreeMap<StoreId, Vec<RemoteKey>> {
         let mut out: BTreeMap<StoreId, Vec<RemoteKey>> = BTreeMap::new();
@@ -134,6 +152,7 @@ fn remote_key(r: &ExternalSecretDataRemoteRef) -> RemoteKey {
         key: r.key.clone(),
         version: Some(r.version.clone()).filter(|v| !v.is_empty()),
         fetch_metadata: r.metadata_policy() == ExternalSecretMetadataPolicy::Fetch,
+        property: None,
     }
 }
 
@@ -585,6 +604,42 @@ spec:
         assert_eq!(data["user"], b"admin");
         assert_eq!(data["cert"], b"hi");
         assert!(got.missing.is_empty());
+    }
+
+    #[test]
+    fn pass_property_makes_the_property_part_of_the_read() {
+        let es = es(ES);
+        let mut plan = plan(&es).unwrap();
+        plan.pass_property(&store());
+        let keys: Vec<(String, Option<String>)> = plan.gets()[&store()]
+            .iter()
+            .map(|k| (k.key.clone(), k.property.clone()))
+            .collect();
+        let k = |key: &str, p: Option<&str>| (key.to_string(), p.map(String::from));
+        assert_eq!(
+            keys,
+            [
+                k("base", None),
+                k("extra", None),
+                k("db", Some("pass")),
+                k("db", Some("user")),
+                k("cert", None)
+            ]
+        );
+        // The provider answered per property; nothing is selected afterwards.
+        let key = |key: &str, p: Option<&str>| RemoteKey {
+            property: p.map(String::from),
+            ..RemoteKey::new(key)
+        };
+        let mut answers = Answers::default();
+        answers.gets.insert((store(), key("base", None)), ok("{}"));
+        answers.gets.insert((store(), key("extra", None)), ok("{}"));
+        answers.gets.insert((store(), key("db", Some("pass"))), ok("p4ss"));
+        answers.gets.insert((store(), key("db", Some("user"))), ok("admin"));
+        answers.gets.insert((store(), key("cert", None)), ok("aGk="));
+        let got = assemble(&plan, &answers, ExternalSecretDeletionPolicy::Retain, &no_transform).unwrap();
+        assert_eq!(got.data["password"], b"p4ss");
+        assert_eq!(got.data["user"], b"admin");
     }
 
     #[test]

@@ -787,6 +787,7 @@ mod tests {
             remote_key: "k".into(),
             property: p.map(Into::into),
             metadata: None,
+            secret_key: None,
         };
         let got = pushed_data(&existing, &to(Some("b")), &SecretValue::from("3")).unwrap();
         assert_eq!(Value::Object(got), serde_json::json!({"a":"1","b":"3"}));
