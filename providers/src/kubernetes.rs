@@ -29,6 +29,17 @@ use crate::value::{RemoteValue, SecretValue};
 const LABEL: &str = "Kubernetes";
 /// Lifetime of tokens minted for `auth.serviceAccount`; renewed at 80%.
 const SA_TOKEN_SECONDS: i64 = 3600;
+/// A remote apiserver that accepts a request and never answers fails it after this long (kube's default is no
+/// read timeout at all: one hung connection would hold a sync, and its worker, forever).
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The remote client's timeouts: a read timeout counted from each request (not from when a pooled connection
+/// went idle).
+fn with_timeouts(mut config: kube::Config) -> kube::Config {
+    config.read_timeout = Some(READ_TIMEOUT);
+    config.reset_reader_on_write = true;
+    config
+}
 
 /// The factory.
 pub struct Kubernetes;
@@ -100,8 +111,8 @@ async fn connect(spec: &KubeSpec, creds: &Credentials) -> Result<Remote> {
                 ProviderError::invalid_config(format!("{BASE}.authRef"), format!("invalid kubeconfig: {e}"))
             })?;
         config.default_namespace = spec.remote_namespace.clone();
-        let client =
-            kube::Client::try_from(config).map_err(|e| ProviderError::Transport(format!("building client: {e}")))?;
+        let client = kube::Client::try_from(with_timeouts(config))
+            .map_err(|e| ProviderError::Transport(format!("building client: {e}")))?;
         return Ok(Remote { client, renew_at: None });
     }
     let Some(auth) = &spec.auth else {
@@ -181,8 +192,8 @@ async fn connect(spec: &KubeSpec, creds: &Credentials) -> Result<Remote> {
         .map_err(|e| {
             ProviderError::invalid_config(format!("{BASE}.server"), format!("invalid server settings: {e}"))
         })?;
-    let client =
-        kube::Client::try_from(config).map_err(|e| ProviderError::Transport(format!("building client: {e}")))?;
+    let client = kube::Client::try_from(with_timeouts(config))
+        .map_err(|e| ProviderError::Transport(format!("building client: {e}")))?;
     Ok(Remote { client, renew_at })
 }
 

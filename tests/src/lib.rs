@@ -73,6 +73,27 @@ impl ControlPlane {
         res.as_ref().map_err(|e| anyhow!("control plane unavailable: {e}"))
     }
 
+    /// A control plane of this test binary alone, started on first use (CRDs installed), even when
+    /// `SYNCRET_TEST_KUBECONFIG` names a shared one: tests that restart kube-apiserver or etcd use it, so the
+    /// restarts never disturb other test binaries. Stopped when the test process exits.
+    pub async fn private() -> anyhow::Result<&'static ControlPlane> {
+        static PRIVATE: OnceLock<Result<ControlPlane, String>> = OnceLock::new();
+        init_tracing();
+        let res = PRIVATE.get_or_init(|| {
+            std::thread::spawn(|| {
+                let cp = Self::spawn_script()?;
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                rt.block_on(cp.install_crds())?;
+                Ok::<_, anyhow::Error>(cp)
+            })
+            .join()
+            .unwrap_or_else(|_| Err(anyhow!("control-plane start-up panicked")))
+            .map_err(|e| format!("{e:#}"))
+        });
+        res.as_ref()
+            .map_err(|e| anyhow!("private control plane unavailable: {e}"))
+    }
+
     fn start() -> anyhow::Result<ControlPlane> {
         let cp = match std::env::var_os("SYNCRET_TEST_KUBECONFIG") {
             Some(path) if !path.is_empty() => ControlPlane {

@@ -368,6 +368,66 @@ async fn can(client: &Client, verb: &str, group: &str, resource: &str, namespace
     Ok(r.status.is_some_and(|s| s.allowed))
 }
 
+/// Everything `client` may do in `namespace` (cluster-wide grants included), from a SelfSubjectRulesReview, as
+/// `verb group/resource` lines; non-resource URLs as `verb URL`.
+async fn rules(client: &Client, namespace: &str) -> anyhow::Result<BTreeSet<String>> {
+    use k8s_openapi::api::authorization::v1::{SelfSubjectRulesReview, SelfSubjectRulesReviewSpec};
+    let review = SelfSubjectRulesReview {
+        spec: SelfSubjectRulesReviewSpec {
+            namespace: Some(namespace.into()),
+        },
+        ..Default::default()
+    };
+    let r = Api::<SelfSubjectRulesReview>::all(client.clone())
+        .create(&PostParams::default(), &review)
+        .await?;
+    let status = r
+        .status
+        .ok_or_else(|| anyhow!("SelfSubjectRulesReview without status"))?;
+    anyhow::ensure!(
+        !status.incomplete,
+        "SelfSubjectRulesReview incomplete: {:?}",
+        status.evaluation_error
+    );
+    let mut out = BTreeSet::new();
+    for rule in status.resource_rules {
+        for verb in &rule.verbs {
+            for group in rule.api_groups.as_deref().unwrap_or_default() {
+                for resource in rule.resources.as_deref().unwrap_or_default() {
+                    let names = rule.resource_names.as_deref().unwrap_or_default();
+                    let suffix = if names.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" {names:?}")
+                    };
+                    let group = if group.is_empty() { "core" } else { group.as_str() };
+                    out.insert(format!("{verb} {group}/{resource}{suffix}"));
+                }
+            }
+        }
+    }
+    for rule in status.non_resource_rules {
+        for verb in &rule.verbs {
+            for url in rule.non_resource_urls.as_deref().unwrap_or_default() {
+                out.insert(format!("{verb} {url}"));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// What every authenticated user may do (the apiserver's default `system:basic-user`, `system:discovery` and
+/// `system:public-info-viewer` roles), not granted by the chart.
+const DEFAULT_GRANTS: &[&str] = &[
+    "create authorization.k8s.io/selfsubjectaccessreviews",
+    "create authorization.k8s.io/selfsubjectrulesreviews",
+    "create authentication.k8s.io/selfsubjectreviews",
+    // system:cluster-trust-bundle-discovery (Kubernetes 1.33+): public CA bundles.
+    "get certificates.k8s.io/clustertrustbundles",
+    "list certificates.k8s.io/clustertrustbundles",
+    "watch certificates.k8s.io/clustertrustbundles",
+];
+
 /// Installs the chart's ServiceAccount and RBAC for real (release `release` in `ns`), returns a client that
 /// impersonates the ServiceAccount, and the cluster-scoped objects to clean up.
 async fn install_rbac(
@@ -634,6 +694,66 @@ async fn chart_rbac_is_enough_to_sync_and_denies_the_rest() -> anyhow::Result<()
         for (verb, group, resource) in DENIED {
             if can(&sa, verb, group, resource, &es_ns.name).await? {
                 wrong.push(format!("can {verb} {group}/{resource}"));
+            }
+        }
+        // The complete list of what the ServiceAccount can do in a namespace it serves: no wildcard, nothing
+        // beyond what syncret needs (NEEDED, the cluster-wide reads above, the Lease and default grants).
+        let granted = rules(&sa, &es_ns.name).await?;
+        println!(
+            "chart ServiceAccount can, in a served namespace ({} rules):",
+            granted.len()
+        );
+        for r in &granted {
+            println!("  {r}");
+        }
+        let allowed: BTreeSet<String> = NEEDED
+            .iter()
+            .copied()
+            .chain([
+                ("list", "", "namespaces"),
+                ("watch", "", "namespaces"),
+                ("list", "external-secrets.io", "clustersecretstores"),
+                ("watch", "external-secrets.io", "clustersecretstores"),
+                ("get", "external-secrets.io", "clustersecretstores"),
+                ("patch", "external-secrets.io", "clustersecretstores/status"),
+                ("get", "external-secrets.io", "secretstores"),
+                ("get", "external-secrets.io", "clusterexternalsecrets"),
+                ("list", "external-secrets.io", "clusterexternalsecrets"),
+                ("watch", "external-secrets.io", "clusterexternalsecrets"),
+                ("patch", "external-secrets.io", "clusterexternalsecrets"),
+                ("patch", "external-secrets.io", "clusterexternalsecrets/status"),
+                ("update", "external-secrets.io", "clusterexternalsecrets/finalizers"),
+                ("create", "external-secrets.io", "externalsecrets"),
+                ("delete", "external-secrets.io", "externalsecrets"),
+                ("get", "external-secrets.io", "pushsecrets"),
+                ("list", "external-secrets.io", "pushsecrets"),
+                ("watch", "external-secrets.io", "pushsecrets"),
+                ("patch", "external-secrets.io", "pushsecrets"),
+                ("patch", "external-secrets.io", "pushsecrets/status"),
+                ("update", "external-secrets.io", "pushsecrets/finalizers"),
+                ("get", "external-secrets.io", "clusterpushsecrets"),
+                ("list", "external-secrets.io", "clusterpushsecrets"),
+                ("watch", "external-secrets.io", "clusterpushsecrets"),
+                ("patch", "external-secrets.io", "clusterpushsecrets"),
+                ("patch", "external-secrets.io", "clusterpushsecrets/status"),
+                ("update", "external-secrets.io", "clusterpushsecrets/finalizers"),
+                ("create", "external-secrets.io", "pushsecrets"),
+                ("delete", "external-secrets.io", "pushsecrets"),
+                ("update", "external-secrets.io", "secretstores/finalizers"),
+                ("update", "external-secrets.io", "clustersecretstores/finalizers"),
+                ("patch", "external-secrets.io", "secretstores"),
+                ("patch", "external-secrets.io", "clustersecretstores"),
+            ])
+            .map(|(v, g, r)| format!("{v} {}/{r}", if g.is_empty() { "core" } else { g }))
+            .chain(DEFAULT_GRANTS.iter().map(|s| s.to_string()))
+            .collect();
+        for r in &granted {
+            // Non-resource URLs (`get /api/*`, `get /healthz`) are the apiserver's discovery defaults.
+            let resource_rule = !r.split_whitespace().nth(1).is_some_and(|u| u.starts_with('/'));
+            if resource_rule && r.contains('*') {
+                wrong.push(format!("wildcard grant: {r}"));
+            } else if resource_rule && !allowed.contains(r) {
+                wrong.push(format!("grant beyond what syncret needs: {r}"));
             }
         }
         assert!(wrong.is_empty(), "RBAC of the chart:\n  {}", wrong.join("\n  "));
