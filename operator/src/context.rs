@@ -123,6 +123,9 @@ pub struct Context {
     pub written_status: std::sync::Mutex<std::collections::HashMap<Key, syncret_crds::ExternalSecretStatus>>,
     /// When a leased value read for an ExternalSecret must be re-fetched (two thirds into its lease).
     pub lease_due: std::sync::Mutex<std::collections::HashMap<Key, std::time::Instant>>,
+    /// The stores (uid, generation) each ExternalSecret last read from, keyed by a hash of its key: when a store's
+    /// spec changes, the ExternalSecrets using it read again at once (ESO waits for their next refresh).
+    pub store_seen: std::sync::Mutex<std::collections::HashMap<u64, u64>>,
     /// PushSecrets and ClusterPushSecrets: reflectors, queues, the source index.
     pub push: crate::controller::pushsecret::PushState,
 }

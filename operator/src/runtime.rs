@@ -147,6 +147,7 @@ pub async fn start_with_registry(
         ces_queue: Scheduler::new(),
         written_status: Default::default(),
         lease_due: Default::default(),
+        store_seen: Default::default(),
         push,
     });
     let mut admin = Vec::new();

@@ -377,6 +377,33 @@ async fn unchanged_refresh_writes_nothing() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A store spec change reaches the ExternalSecrets using it at once (stores are watched), not at their next
+/// refresh an hour later; CreatedOnce keeps what it synced.
+#[tokio::test]
+async fn store_spec_change_is_read_at_once() -> anyhow::Result<()> {
+    let env = Env::new("storechange").await?;
+    env.fake_store("s", &[("k", "v1")]).await?;
+    let spec = |extra: &str| {
+        format!("{extra}  secretStoreRef: {{name: s}}\n  data:\n  - {{secretKey: k, remoteRef: {{key: k}}}}\n")
+    };
+    env.apply::<ExternalSecret>(&es("hourly", &spec("  refreshInterval: 1h\n")))
+        .await?;
+    env.apply::<ExternalSecret>(&es(
+        "created-once",
+        &spec("  refreshPolicy: CreatedOnce\n  refreshInterval: 1h\n"),
+    ))
+    .await?;
+    for n in ["hourly", "created-once"] {
+        assert_eq!(Env::text(&env.secret(n).await?), map(&[("k", "v1")]));
+    }
+    env.fake_store("s", &[("k", "v2")]).await?;
+    env.secret_where("hourly", "the store change read at once", |s| Env::text(s)["k"] == "v2")
+        .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(Env::text(&env.secret("created-once").await?)["k"], "v1");
+    Ok(())
+}
+
 /// ESO #4340: an ExternalSecret created before its store is usable syncs within seconds of the store turning
 /// Ready (stores are watched), instead of waiting out an error backoff.
 #[tokio::test]

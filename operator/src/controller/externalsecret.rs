@@ -13,8 +13,8 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use syncret_crds::condition::{ExternalSecretConditionType, ExternalSecretStatusCondition, es_reason};
 use syncret_crds::externalsecret::{
-    ExternalSecret, ExternalSecretCreationPolicy, ExternalSecretDeletionPolicy, ExternalSecretStatus,
-    LocalObjectReference,
+    ExternalSecret, ExternalSecretCreationPolicy, ExternalSecretDeletionPolicy, ExternalSecretRefreshPolicy,
+    ExternalSecretStatus, LocalObjectReference,
 };
 use syncret_crds::labels::FINALIZER_EXTERNAL_SECRET_CLEANUP;
 use syncret_providers::StoreInfo;
@@ -76,6 +76,10 @@ pub async fn reconcile(ctx: &Arc<Context>, key: &Key) -> Next {
         ctx.secrets.remove_es(key);
         ctx.written_status.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
         ctx.lease_due.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+        ctx.store_seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key_hash(key));
         return Next::Idle;
     };
     if es.metadata.deletion_timestamp.is_some() {
@@ -89,6 +93,22 @@ pub async fn reconcile(ctx: &Arc<Context>, key: &Key) -> Next {
         .external_secrets
         .reconciled(&key.namespace, &key.name, ok, start.elapsed());
     result
+}
+
+fn key_hash(key: &Key) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish()
+}
+
+/// Which stores, at which spec generation, the values come from.
+fn stores_fingerprint(stores: &BTreeMap<StoreId, StoreInfo>) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for info in stores.values() {
+        info.uid.hash(&mut h);
+        info.generation.hash(&mut h);
+    }
+    h.finish()
 }
 
 /// The ExternalSecret with the status we last wrote, if the reflector has not caught up with it yet.
@@ -172,7 +192,23 @@ async fn sync(ctx: &Arc<Context>, es: &Arc<ExternalSecret>, key: &Key) -> Next {
         }
         due
     };
-    if !refresh::should_refresh(es, now) && previous_target.is_none() && !lease_due {
+    // A store whose spec changed since this ExternalSecret last read from it: a periodically refreshed one reads
+    // again now instead of at its next refresh (CreatedOnce, OnChange and "sync once" keep what they synced).
+    // Unknown at start-up (nothing recorded yet): the stores are taken as they are, as ESO does.
+    let stores_fp = stores_fingerprint(&stores);
+    let periodic =
+        es.spec.refresh_policy() == ExternalSecretRefreshPolicy::Periodic && !refresh::interval(es).is_zero();
+    let store_changed = periodic && {
+        let mut seen = ctx.store_seen.lock().unwrap_or_else(|e| e.into_inner());
+        match seen.get(&key_hash(key)) {
+            Some(fp) => *fp != stores_fp,
+            None => {
+                seen.insert(key_hash(key), stores_fp);
+                false
+            }
+        }
+    };
+    if !refresh::should_refresh(es, now) && previous_target.is_none() && !lease_due && !store_changed {
         let intact = es.spec.target.creation_policy == ExternalSecretCreationPolicy::Orphan
             || es.spec.target.creation_policy == ExternalSecretCreationPolicy::None
             || ctx.secrets.known_valid(&secret_key)
@@ -188,7 +224,14 @@ async fn sync(ctx: &Arc<Context>, es: &Arc<ExternalSecret>, key: &Key) -> Next {
 
     // Fetch, render, write.
     let mut lease = None;
-    match fetch_and_write(ctx, es, key, &plan, &stores, &target, &secret_key, &mut lease).await {
+    let written = fetch_and_write(ctx, es, key, &plan, &stores, &target, &secret_key, &mut lease).await;
+    if written.is_ok() {
+        ctx.store_seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key_hash(key), stores_fp);
+    }
+    match written {
         Ok((reason, message)) => match succeeded(ctx, es, &target, reason, message, now).await {
             // A leased value (Vault dynamic secrets, KV with ttl) is re-fetched at two thirds of its lease.
             Next::After(next) if lease.is_some() => {
