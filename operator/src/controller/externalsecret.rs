@@ -184,13 +184,15 @@ async fn sync(ctx: &Arc<Context>, es: &Arc<ExternalSecret>, key: &Key) -> Next {
 
     // Refresh decision: skip the provider when nothing is due and the Secret is known to be intact.
     let now = Utc::now();
-    let lease_due = {
+    // `lease_wait`: how long until a pending lease is due (kept when an event wakes the ExternalSecret early).
+    let (lease_due, lease_wait) = {
         let mut leases = ctx.lease_due.lock().unwrap_or_else(|p| p.into_inner());
-        let due = leases.get(key).is_some_and(|at| Instant::now() >= *at);
+        let wait = leases.get(key).map(|at| at.saturating_duration_since(Instant::now()));
+        let due = wait.is_some_and(|w| w.is_zero());
         if due {
             leases.remove(key);
         }
-        due
+        (due, wait.filter(|_| !due))
     };
     // A store whose spec changed since this ExternalSecret last read from it: a periodically refreshed one reads
     // again now instead of at its next refresh (CreatedOnce, OnChange and "sync once" keep what they synced).
@@ -218,7 +220,11 @@ async fn sync(ctx: &Arc<Context>, es: &Arc<ExternalSecret>, key: &Key) -> Next {
                 Err(_) => false,
             };
         if intact {
-            return Next::After(refresh::next_check(es, now));
+            let next = refresh::next_check(es, now);
+            return Next::After(match (next, lease_wait) {
+                (Some(n), Some(l)) => Some(n.min(l)),
+                (n, l) => n.or(l),
+            });
         }
     }
 
