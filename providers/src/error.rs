@@ -94,3 +94,19 @@ impl ProviderError {
 }
 
 pub type Result<T, E = ProviderError> = std::result::Result<T, E>;
+
+/// An error's message followed by its sources, joined with ": " and without repeats: HTTP and SDK clients keep the
+/// useful part (a TLS failure, a refused connection) in the sources, and often repeat a source's text.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let m = s.to_string();
+        if !out.contains(&m) {
+            out.push_str(": ");
+            out.push_str(&m);
+        }
+        cur = s.source();
+    }
+    out
+}

@@ -146,18 +146,9 @@ pub(crate) fn find_source<'a, T: StdError + 'static>(err: &'a (dyn StdError + 's
     None
 }
 
-/// `err` and its sources joined with ": ", without repeats (SDK errors often repeat their source's text).
+/// `err` and its sources (see [`crate::error::error_chain`]), without AWS request IDs.
 pub(crate) fn error_chain(err: &(dyn StdError + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
-    while let Some(e) = cur {
-        let s = e.to_string();
-        if !s.is_empty() && !parts.iter().any(|p| p.contains(&s)) {
-            parts.push(s);
-        }
-        cur = e.source();
-    }
-    sanitize(&parts.join(": "))
+    sanitize(&crate::error::error_chain(err))
 }
 
 /// Drops request IDs and echoed credential scopes from an AWS message (ESO's `SanitizeErr`).

@@ -94,22 +94,9 @@ pub(crate) fn map_err(e: &google_cloud_secretmanager_v1::Error, key: &str) -> Pr
         };
     }
     if e.is_authentication() {
-        return ProviderError::Auth(error_chain(e));
+        return ProviderError::Auth(crate::error::error_chain(e));
     }
-    ProviderError::Transport(format!("Secret Manager: {}", error_chain(e)))
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(inner) = source {
-        let t = inner.to_string();
-        if !s.contains(&t) {
-            s = format!("{s}: {t}");
-        }
-        source = inner.source();
-    }
-    s
+    ProviderError::Transport(format!("Secret Manager: {}", crate::error::error_chain(e)))
 }
 
 /// Whether an AccessSecretVersion error means the version is disabled or destroyed (LatestOrFetch falls back).

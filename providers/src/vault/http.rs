@@ -124,21 +124,6 @@ fn vault_errors(body: &[u8]) -> Option<String> {
     (!e.errors.is_empty()).then(|| e.errors.join("; "))
 }
 
-/// An error's message with its sources (reqwest hides the interesting part, e.g. the TLS failure, in them).
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let m = s.to_string();
-        if !out.contains(&m) {
-            out.push_str(": ");
-            out.push_str(&m);
-        }
-        cur = s.source();
-    }
-    out
-}
-
 /// The rustls configuration: *ring*, the given roots or the platform verifier, an optional client certificate.
 pub fn tls_config(
     ca_pem: &[u8],
@@ -271,7 +256,9 @@ impl Http {
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
             .build()
-            .map_err(|e| ProviderError::Transport(format!("building the HTTP client: {}", chain(&e))))?;
+            .map_err(|e| {
+                ProviderError::Transport(format!("building the HTTP client: {}", crate::error::error_chain(&e)))
+            })?;
         Ok(Self {
             client,
             base,
@@ -347,10 +334,9 @@ impl Http {
             if !body.is_empty() {
                 req = req.header("content-type", "application/json").body(body.clone());
             }
-            let resp = req
-                .send()
-                .await
-                .map_err(|e| CallError::transport(format!("{} {}: {}", method, url.path(), chain(&e))))?;
+            let resp = req.send().await.map_err(|e| {
+                CallError::transport(format!("{} {}: {}", method, url.path(), crate::error::error_chain(&e)))
+            })?;
             let status = resp.status().as_u16();
             if self.track_index
                 && let Some(index) = resp.headers().get(INDEX_HEADER)
@@ -362,7 +348,7 @@ impl Http {
                     "reading the answer to {} {}: {}",
                     method,
                     url.path(),
-                    chain(&e)
+                    crate::error::error_chain(&e)
                 ))
             })?;
             if (200..300).contains(&status) {

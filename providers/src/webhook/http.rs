@@ -42,7 +42,9 @@ impl Http {
             .use_preconfigured_tls(tls)
             .timeout(timeout)
             .build()
-            .map_err(|e| ProviderError::Transport(format!("building the HTTP client: {}", chain(&e))))?;
+            .map_err(|e| {
+                ProviderError::Transport(format!("building the HTTP client: {}", crate::error::error_chain(&e)))
+            })?;
         Ok(Self { client, timeout })
     }
 
@@ -91,23 +93,11 @@ impl Http {
             ));
         }
         // Without the URL: its query may carry a credential rendered from `secrets`.
-        ProviderError::Transport(format!("failed to call endpoint: {}", chain(&e.without_url())))
+        ProviderError::Transport(format!(
+            "failed to call endpoint: {}",
+            crate::error::error_chain(&e.without_url())
+        ))
     }
-}
-
-/// An error's message with its sources (reqwest keeps the useful part, e.g. the TLS failure, in them).
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let m = s.to_string();
-        if !out.contains(&m) {
-            out.push_str(": ");
-            out.push_str(&m);
-        }
-        cur = s.source();
-    }
-    out
 }
 
 /// rustls with *ring*: the given PEM roots, or the platform verifier when there are none.
