@@ -119,32 +119,18 @@ pub async fn reconcile(ctx: &Arc<Context>, ces_store: &Store<ClusterExternalSecr
     if !problems.is_empty() {
         failed.insert("unknown".into(), syncret_crds::validate::join(&problems));
     }
-    let view: Vec<(String, BTreeMap<String, String>, bool)> = ctx
-        .stores
-        .namespaces
-        .state()
-        .iter()
-        .map(|n| {
-            (
-                n.name_any(),
-                n.labels().clone(),
-                n.metadata.deletion_timestamp.is_some(),
-            )
-        })
-        .collect();
+    let view = super::namespace_view(ctx);
     let targets = if problems.is_empty() {
         target_namespaces(&ces, &view)
     } else {
         BTreeSet::new()
     };
 
-    // Namespaces that no longer match.
     for ns in old.provisioned_namespaces.iter().filter(|n| !targets.contains(*n)) {
         if let Err(e) = delete_child(ctx, ns, &es_name, name).await {
             failed.insert(ns.clone(), e);
         }
     }
-
     let mut provisioned = Vec::new();
     for ns in &targets {
         match ensure_child(ctx, &ces, ns, &es_name).await {

@@ -188,19 +188,7 @@ pub async fn reconcile(ctx: &Arc<Context>, name: &str) -> Next {
             }
         }
     }
-    let view: Vec<(String, BTreeMap<String, String>, bool)> = ctx
-        .stores
-        .namespaces
-        .state()
-        .iter()
-        .map(|n| {
-            (
-                n.name_any(),
-                n.labels().clone(),
-                n.metadata.deletion_timestamp.is_some(),
-            )
-        })
-        .collect();
+    let view = super::namespace_view(ctx);
     let problems = cps.spec.validate();
     let targets = if !problems.is_empty() {
         failed.insert("unknown".into(), syncret_crds::validate::join(&problems));

@@ -789,3 +789,19 @@ pub(crate) async fn read_template_sources(
     }
     Ok(out)
 }
+
+/// Namespaces as ClusterExternalSecret and ClusterPushSecret selectors see them: name, labels, being deleted.
+pub(crate) fn namespace_view(ctx: &Context) -> Vec<(String, std::collections::BTreeMap<String, String>, bool)> {
+    ctx.stores
+        .namespaces
+        .state()
+        .iter()
+        .map(|n| {
+            (
+                n.name_any(),
+                n.labels().clone(),
+                n.metadata.deletion_timestamp.is_some(),
+            )
+        })
+        .collect()
+}
