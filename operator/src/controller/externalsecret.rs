@@ -95,6 +95,14 @@ pub async fn reconcile(ctx: &Arc<Context>, key: &Key) -> Next {
     result
 }
 
+/// The sooner of two optional waits.
+fn earliest(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 fn key_hash(key: &Key) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     key.hash(&mut h);
@@ -220,11 +228,7 @@ async fn sync(ctx: &Arc<Context>, es: &Arc<ExternalSecret>, key: &Key) -> Next {
                 Err(_) => false,
             };
         if intact {
-            let next = refresh::next_check(es, now);
-            return Next::After(match (next, lease_wait) {
-                (Some(n), Some(l)) => Some(n.min(l)),
-                (n, l) => n.or(l),
-            });
+            return Next::After(earliest(refresh::next_check(es, now), lease_wait));
         }
     }
 
@@ -250,10 +254,7 @@ async fn sync(ctx: &Arc<Context>, es: &Arc<ExternalSecret>, key: &Key) -> Next {
                         .unwrap_or_else(|p| p.into_inner())
                         .insert(key.clone(), due);
                 }
-                Next::After(match (next, early) {
-                    (Some(n), Some(e)) => Some(n.min(e)),
-                    (n, e) => n.or(e),
-                })
+                Next::After(earliest(next, early))
             }
             other => other,
         },
