@@ -29,6 +29,10 @@ pub enum StoreProblem {
     NotFound { kind: &'static str, name: String },
     #[error("{kind} {name:?} is not ready")]
     NotReady { kind: &'static str, name: String },
+    /// The store, created less than [`VALIDATION_GRACE`] ago, has no `Ready` condition yet: its reconciler has not
+    /// validated it (a store applied together with its ExternalSecrets). Its readiness arriving wakes them.
+    #[error("{kind} {name:?} is not ready (not validated yet)")]
+    NotValidated { kind: &'static str, name: String },
     #[error("using cluster store {name:?} is not allowed from namespace {namespace:?}: denied by spec.condition")]
     NotAllowed { name: String, namespace: String },
     /// The store belongs to another controller class: the ExternalSecret is not ours to sync.
@@ -48,11 +52,28 @@ pub struct Resolved {
     pub info: StoreInfo,
 }
 
-fn is_ready(conditions: Option<&Vec<syncret_crds::condition::SecretStoreStatusCondition>>) -> bool {
+/// How long a store without a `Ready` condition counts as "being validated" rather than not ready (a store whose
+/// status never comes, e.g. a reconciler that cannot write it, must not leave its ExternalSecrets silent).
+pub const VALIDATION_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn just_created(meta: &kube::api::ObjectMeta) -> bool {
+    let Some(created) = meta
+        .creation_timestamp
+        .as_ref()
+        .and_then(crate::sync::refresh::from_time)
+    else {
+        return false;
+    };
+    chrono::Duration::from_std(VALIDATION_GRACE).is_ok_and(|grace| chrono::Utc::now() < created + grace)
+}
+
+/// A store's `Ready` condition: `None` before its reconciler validated it.
+pub fn readiness(conditions: Option<&Vec<syncret_crds::condition::SecretStoreStatusCondition>>) -> Option<bool> {
     conditions
         .into_iter()
         .flatten()
-        .any(|c| c.type_ == "Ready" && c.is_true())
+        .find(|c| c.type_ == "Ready")
+        .map(|c| c.is_true())
 }
 
 impl Stores {
@@ -68,7 +89,7 @@ impl Stores {
                         kind,
                         name: id.name.clone(),
                     })?;
-                let ready = is_ready(s.status.as_ref().map(|st| &st.conditions));
+                let ready = readiness(s.status.as_ref().map(|st| &st.conditions));
                 (
                     Arc::new(s.spec.clone()),
                     s.metadata.clone(),
@@ -87,7 +108,7 @@ impl Stores {
                         kind,
                         name: id.name.clone(),
                     })?;
-                let ready = is_ready(s.status.as_ref().map(|st| &st.conditions));
+                let ready = readiness(s.status.as_ref().map(|st| &st.conditions));
                 (
                     Arc::new(s.spec.spec.clone()),
                     s.metadata.clone(),
@@ -109,11 +130,14 @@ impl Stores {
                 namespace: namespace.to_string(),
             });
         }
-        if self.flood_gate && !ready {
-            return Err(StoreProblem::NotReady {
-                kind,
-                name: id.name.clone(),
-            });
+        if self.flood_gate {
+            let name = id.name.clone();
+            match ready {
+                None if just_created(&meta) => return Err(StoreProblem::NotValidated { kind, name }),
+                None => return Err(StoreProblem::NotReady { kind, name }),
+                Some(false) => return Err(StoreProblem::NotReady { kind, name }),
+                Some(true) => {}
+            }
         }
         Ok(Resolved {
             info: StoreInfo {
@@ -153,5 +177,64 @@ impl Stores {
             });
             by_selector || by_name || by_regex
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::runtime::reflector::store as reflector_store;
+    use kube::runtime::watcher::Event;
+
+    fn stores_with(yaml: &str) -> Stores {
+        let (ss, mut w) = reflector_store::<SecretStore>();
+        let s: SecretStore = serde_yaml::from_str(yaml).unwrap();
+        w.apply_watcher_event(&Event::Apply(s));
+        Stores {
+            secret_stores: ss,
+            cluster_secret_stores: reflector_store::<ClusterSecretStore>().0,
+            namespaces: reflector_store::<PartialObjectMeta<Namespace>>().0,
+            controller_class: String::new(),
+            flood_gate: true,
+            cluster_stores_enabled: true,
+        }
+    }
+
+    fn resolve(yaml: &str) -> Result<Resolved, StoreProblem> {
+        let id = StoreId {
+            kind: StoreKind::SecretStore,
+            name: "s".into(),
+        };
+        stores_with(yaml).resolve("app", &id)
+    }
+
+    fn store(created: &str, status: &str) -> String {
+        format!(
+            "apiVersion: external-secrets.io/v1\nkind: SecretStore\nmetadata: {{name: s, namespace: app, creationTimestamp: '{created}'}}\nspec: {{provider: {{fake: {{data: []}}}}}}\n{status}"
+        )
+    }
+
+    #[test]
+    fn a_store_not_yet_validated_is_waited_for_only_just_after_its_creation() {
+        let now = chrono::Utc::now();
+        let fresh = (now - chrono::Duration::seconds(5)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let old = (now - chrono::Duration::seconds(120)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let cond = |s: &str| format!("status: {{conditions: [{{type: Ready, status: '{s}'}}]}}\n");
+        assert!(matches!(
+            resolve(&store(&fresh, "")),
+            Err(StoreProblem::NotValidated { .. })
+        ));
+        assert!(matches!(resolve(&store(&old, "")), Err(StoreProblem::NotReady { .. })));
+        assert!(matches!(
+            resolve(&store(&fresh, &cond("False"))),
+            Err(StoreProblem::NotReady { .. })
+        ));
+        assert!(resolve(&store(&old, &cond("True"))).is_ok());
+        let msg = StoreProblem::NotValidated {
+            kind: "SecretStore",
+            name: "s".into(),
+        }
+        .to_string();
+        assert!(msg.contains("\"s\" is not ready"), "{msg}");
     }
 }

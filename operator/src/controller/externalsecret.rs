@@ -166,6 +166,12 @@ async fn sync(ctx: &Arc<Context>, es: &Arc<ExternalSecret>, key: &Key) -> Next {
                 stores.insert(id, r.info);
             }
             Err(StoreProblem::OtherClass { .. }) => return Next::Idle,
+            // Applied together with its store: wait for the store's first validation (its watch wakes us) rather
+            // than report a failure that is only a matter of ordering.
+            // (Looked at again after a while: a status that never comes turns into "not ready" after the grace.)
+            Err(StoreProblem::NotValidated { .. }) if ctx.settings.reconciles(id.kind) => {
+                return Next::After(Some(Duration::from_secs(10)));
+            }
             Err(p @ StoreProblem::NotAllowed { .. }) => return failed(ctx, es, fail(p.to_string())).await,
             Err(p) => return failed(ctx, es, fail(p.to_string())).await,
         }

@@ -72,7 +72,7 @@ fn es_fingerprint(es: &ExternalSecret) -> u64 {
     h.finish()
 }
 
-fn store_fingerprint(generation: Option<i64>, ready: bool, uid: &Option<String>) -> u64 {
+fn store_fingerprint(generation: Option<i64>, ready: Option<bool>, uid: &Option<String>) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     generation.hash(&mut h);
     ready.hash(&mut h);
@@ -519,7 +519,7 @@ where
     K: StoreStatus,
 {
     let key = Key::new(obj.namespace().unwrap_or_default(), obj.name_any());
-    let fp = store_fingerprint(obj.meta().generation, obj.is_ready(), &obj.meta().uid);
+    let fp = store_fingerprint(obj.meta().generation, obj.readiness(), &obj.meta().uid);
     let changed = if deleted {
         seen.remove(&key).is_some()
     } else {
@@ -731,26 +731,20 @@ async fn queue_gauges(ctx: Arc<Context>, stop: CancellationToken) {
     }
 }
 
-/// Store readiness, for change detection.
+/// Store readiness, for change detection: `None` before the store was validated.
 pub trait StoreStatus {
-    fn is_ready(&self) -> bool;
+    fn readiness(&self) -> Option<bool>;
 }
 
 impl StoreStatus for SecretStore {
-    fn is_ready(&self) -> bool {
-        self.status
-            .iter()
-            .flat_map(|s| s.conditions.iter())
-            .any(|c| c.type_ == "Ready" && c.is_true())
+    fn readiness(&self) -> Option<bool> {
+        crate::stores::readiness(self.status.as_ref().map(|s| &s.conditions))
     }
 }
 
 impl StoreStatus for ClusterSecretStore {
-    fn is_ready(&self) -> bool {
-        self.status
-            .iter()
-            .flat_map(|s| s.conditions.iter())
-            .any(|c| c.type_ == "Ready" && c.is_true())
+    fn readiness(&self) -> Option<bool> {
+        crate::stores::readiness(self.status.as_ref().map(|s| &s.conditions))
     }
 }
 
