@@ -71,18 +71,27 @@ impl Settings {
     }
 }
 
-/// Object key `namespace/name` (namespace empty for cluster-scoped objects).
+/// Object key `namespace/name` (namespace empty for cluster-scoped objects). Shared strings: the queues, the
+/// Secret index and the per-object maps each hold a copy per ExternalSecret, and a clone costs no allocation.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Key {
-    pub namespace: String,
-    pub name: String,
+    pub namespace: Arc<str>,
+    pub name: Arc<str>,
 }
 
 impl Key {
-    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+    pub fn new(namespace: impl AsRef<str>, name: impl AsRef<str>) -> Self {
         Self {
-            namespace: namespace.into(),
-            name: name.into(),
+            namespace: Arc::from(namespace.as_ref()),
+            name: Arc::from(name.as_ref()),
+        }
+    }
+
+    /// Another object in the same namespace (shares the namespace string).
+    pub fn sibling(&self, name: impl AsRef<str>) -> Self {
+        Self {
+            namespace: self.namespace.clone(),
+            name: Arc::from(name.as_ref()),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! `reconcile.external-secrets.io/managed=true`, by a paged full read at start-up (hashes checked, data dropped
 //! page by page), and by our own writes. Also maps each target Secret back to its ExternalSecret(s).
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
@@ -13,38 +13,62 @@ use syncret_crds::labels::{ANNOTATION_DATA_HASH, LABEL_MANAGED, LABEL_MANAGED_VA
 use crate::context::Key;
 use crate::sync::hash;
 
+/// A resourceVersion, kept as a number: it is only ever compared for equality, and the apiserver's are decimal
+/// integers (anything else is hashed). 8 bytes instead of a string, twice per Secret.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Rv(u64);
+
+impl Rv {
+    fn of(rv: &str) -> Self {
+        use std::hash::{Hash, Hasher};
+        Rv(rv.parse().unwrap_or_else(|_| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            rv.hash(&mut h);
+            h.finish()
+        }))
+    }
+}
+
+/// One managed Secret. Names are shared (`Arc<str>`) with the keys: the index costs a few hundred bytes per
+/// Secret at 10k, not a kilobyte.
 #[derive(Clone, Debug, Default)]
 struct Entry {
-    resource_version: String,
+    resource_version: Rv,
     /// The resourceVersion at which the data was known to match the data-hash annotation (our write, or a read).
-    verified: Option<String>,
+    verified: Option<Rv>,
     /// Fingerprint of the last content this operator applied (or found unchanged), if known.
     applied: Option<u64>,
     /// Controller owner's name (an ExternalSecret), for routing events.
-    owner: Option<String>,
+    owner: Option<Arc<str>>,
     /// The `reconcile.external-secrets.io/created-by` label (which Owner ExternalSecret created it).
-    created_by: Option<String>,
+    created_by: Option<Arc<str>>,
+}
+
+impl Entry {
+    fn verified_now(&self) -> bool {
+        self.verified == Some(self.resource_version)
+    }
 }
 
 #[derive(Default)]
 struct Inner {
     secrets: HashMap<Key, Entry>,
     /// Secret → the ExternalSecrets targeting it.
-    targets: HashMap<Key, Vec<String>>,
+    targets: HashMap<Key, Vec<Arc<str>>>,
     /// ExternalSecret → its target Secret name.
-    es_target: HashMap<Key, String>,
+    es_target: HashMap<Key, Arc<str>>,
     /// (namespace, created-by hash) → Secret names carrying that label (to find orphans without listing).
-    creators: HashMap<(String, String), Vec<String>>,
+    creators: HashMap<Key, Vec<Arc<str>>>,
 }
 
 impl Inner {
-    fn set_creator(&mut self, secret: &Key, created_by: Option<String>) {
+    fn set_creator(&mut self, secret: &Key, created_by: Option<&str>) {
         let old = self.secrets.get(secret).and_then(|e| e.created_by.clone());
-        if old == created_by {
+        if old.as_deref() == created_by {
             return;
         }
         if let Some(old) = old {
-            let k = (secret.namespace.clone(), old);
+            let k = secret.sibling(&old);
             if let Some(v) = self.creators.get_mut(&k) {
                 v.retain(|n| n != &secret.name);
                 if v.is_empty() {
@@ -52,11 +76,13 @@ impl Inner {
                 }
             }
         }
+        let created_by = created_by.map(Arc::<str>::from);
         if let Some(new) = &created_by {
-            let v = self
-                .creators
-                .entry((secret.namespace.clone(), new.clone()))
-                .or_default();
+            let k = Key {
+                namespace: secret.namespace.clone(),
+                name: new.clone(),
+            };
+            let v = self.creators.entry(k).or_default();
             if !v.contains(&secret.name) {
                 v.push(secret.name.clone());
             }
@@ -97,12 +123,13 @@ impl SecretIndex {
     /// Records where an ExternalSecret writes; returns the previous target if it changed.
     pub fn set_target(&self, es: &Key, secret_name: &str) -> Option<String> {
         let mut g = self.lock();
-        let previous = g.es_target.insert(es.clone(), secret_name.to_string());
-        if previous.as_deref() == Some(secret_name) {
+        if g.es_target.get(es).is_some_and(|t| &**t == secret_name) {
             return None;
         }
+        let secret = es.sibling(secret_name);
+        let previous = g.es_target.insert(es.clone(), secret.name.clone());
         if let Some(prev) = &previous {
-            let k = Key::new(&es.namespace, prev);
+            let k = es.sibling(prev);
             if let Some(v) = g.targets.get_mut(&k) {
                 v.retain(|n| n != &es.name);
                 if v.is_empty() {
@@ -110,18 +137,18 @@ impl SecretIndex {
                 }
             }
         }
-        let list = g.targets.entry(Key::new(&es.namespace, secret_name)).or_default();
+        let list = g.targets.entry(secret).or_default();
         if !list.contains(&es.name) {
             list.push(es.name.clone());
         }
-        previous
+        previous.map(|p| p.to_string())
     }
 
     /// Forgets an ExternalSecret (deleted).
     pub fn remove_es(&self, es: &Key) {
         let mut g = self.lock();
         if let Some(prev) = g.es_target.remove(es) {
-            let k = Key::new(&es.namespace, &prev);
+            let k = es.sibling(&prev);
             if let Some(v) = g.targets.get_mut(&k) {
                 v.retain(|n| n != &es.name);
                 if v.is_empty() {
@@ -132,7 +159,7 @@ impl SecretIndex {
     }
 
     /// The ExternalSecrets that target this Secret (by target name, or as controller owner).
-    pub fn owners_of(&self, secret: &Key) -> Vec<String> {
+    pub fn owners_of(&self, secret: &Key) -> Vec<Arc<str>> {
         let g = self.lock();
         let mut out = g.targets.get(secret).cloned().unwrap_or_default();
         if let Some(o) = g.secrets.get(secret).and_then(|e| e.owner.clone())
@@ -153,18 +180,20 @@ impl SecretIndex {
     ) -> bool {
         let mut g = self.lock();
         let e = g.secrets.entry(secret.clone()).or_default();
-        e.resource_version = resource_version.to_string();
-        e.owner = owner;
-        let changed = e.verified.as_deref() != Some(resource_version);
-        g.set_creator(secret, created_by);
+        e.resource_version = Rv::of(resource_version);
+        if e.owner.as_deref() != owner.as_deref() {
+            e.owner = owner.map(Arc::from);
+        }
+        let changed = !e.verified_now();
+        g.set_creator(secret, created_by.as_deref());
         changed
     }
 
     /// Names of the Secrets in `namespace` labelled as created by the Owner ExternalSecret with this hash.
-    pub fn created_by(&self, namespace: &str, hash: &str) -> Vec<String> {
+    pub fn created_by(&self, namespace: &str, hash: &str) -> Vec<Arc<str>> {
         self.lock()
             .creators
-            .get(&(namespace.to_string(), hash.to_string()))
+            .get(&Key::new(namespace, hash))
             .cloned()
             .unwrap_or_default()
     }
@@ -189,29 +218,27 @@ impl SecretIndex {
             return;
         }
         let e = g.secrets.entry(key.clone()).or_default();
-        e.resource_version = rv.clone();
-        e.verified = valid.then_some(rv);
+        e.resource_version = Rv::of(&rv);
+        e.verified = valid.then_some(e.resource_version);
         if !valid {
             e.applied = None;
         }
-        g.set_creator(&key, created_by);
+        g.set_creator(&key, created_by.as_deref());
     }
 
     /// We wrote (or confirmed) the Secret: it is valid at `resource_version` with content fingerprint `applied`.
     pub fn record_write(&self, secret: &Key, resource_version: &str, applied: u64) {
         let mut g = self.lock();
         let e = g.secrets.entry(secret.clone()).or_default();
-        e.resource_version = resource_version.to_string();
-        e.verified = Some(resource_version.to_string());
+        e.resource_version = Rv::of(resource_version);
+        e.verified = Some(e.resource_version);
         e.applied = Some(applied);
     }
 
     /// Whether the Secret exists and is valid as far as we know without reading it.
     pub fn known_valid(&self, secret: &Key) -> bool {
         let g = self.lock();
-        g.secrets
-            .get(secret)
-            .is_some_and(|e| e.verified.as_deref() == Some(e.resource_version.as_str()))
+        g.secrets.get(secret).is_some_and(Entry::verified_now)
     }
 
     /// Whether the Secret is valid and holds exactly what we would apply now (fingerprint): no write needed.
@@ -219,7 +246,7 @@ impl SecretIndex {
         let g = self.lock();
         g.secrets
             .get(secret)
-            .is_some_and(|e| e.verified.as_deref() == Some(e.resource_version.as_str()) && e.applied == Some(applied))
+            .is_some_and(|e| e.verified_now() && e.applied == Some(applied))
     }
 
     /// Marks the start-up read as done.
@@ -260,7 +287,7 @@ mod tests {
             !idx.observe(&s, "10", Some("es".into()), Some("h".into())),
             "our own write"
         );
-        assert_eq!(idx.created_by("ns", "h"), ["db"]);
+        assert_eq!(idx.created_by("ns", "h"), [Arc::from("db")]);
         assert!(idx.unchanged(&s, 42));
         assert!(!idx.unchanged(&s, 43));
         assert!(idx.observe(&s, "11", None, Some("h".into())), "someone else changed it");
@@ -276,9 +303,12 @@ mod tests {
         let es = Key::new("ns", "es1");
         assert_eq!(idx.set_target(&es, "a"), None);
         idx.set_target(&Key::new("ns", "es2"), "a");
-        assert_eq!(idx.owners_of(&Key::new("ns", "a")), ["es1", "es2"]);
+        assert_eq!(
+            idx.owners_of(&Key::new("ns", "a")),
+            [Arc::from("es1"), Arc::from("es2")]
+        );
         assert_eq!(idx.set_target(&es, "b").as_deref(), Some("a"));
-        assert_eq!(idx.owners_of(&Key::new("ns", "a")), ["es2"]);
+        assert_eq!(idx.owners_of(&Key::new("ns", "a")), [Arc::from("es2")]);
         idx.remove_es(&Key::new("ns", "es2"));
         assert!(idx.owners_of(&Key::new("ns", "a")).is_empty());
     }

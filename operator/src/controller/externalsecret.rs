@@ -193,7 +193,7 @@ async fn sync(ctx: &Arc<Context>, es: &Arc<ExternalSecret>, key: &Key) -> Next {
     {
         return failed(ctx, es, fail(format!("could not add finalizer: {e}"))).await;
     }
-    let secret_key = Key::new(&key.namespace, &target);
+    let secret_key = key.sibling(&target);
     let previous_target = ctx.secrets.set_target(key, &target);
 
     // Refresh decision: skip the provider when nothing is due and the Secret is known to be intact.
@@ -575,14 +575,18 @@ async fn apply_secret(
     Ok(applied.resource_version().unwrap_or_default())
 }
 
-/// Owner: Secrets this ExternalSecret created under an old `target.name` are deleted (ESO semantics).
 /// Owner: Secrets this ExternalSecret created under an old `target.name` are deleted (ESO semantics). The Secret
 /// index knows every managed Secret's `created-by` label from the metadata watch, so this costs no API call unless
 /// there is something to delete.
 async fn delete_orphans(ctx: &Context, es: &ExternalSecret, target: &str) -> Result<(), String> {
     let ns = es.namespace().unwrap_or_default();
     let ours = hash::owner_label(&ns, &es.name_any());
-    for name in ctx.secrets.created_by(&ns, &ours).into_iter().filter(|n| n != target) {
+    for name in ctx
+        .secrets
+        .created_by(&ns, &ours)
+        .into_iter()
+        .filter(|n| **n != *target)
+    {
         delete_secret(ctx, &ns, &name).await?;
         ctx.secrets.observe_deleted(&Key::new(&ns, &name));
         ctx.events.publish(

@@ -191,10 +191,22 @@ impl Default for Reflectors {
     }
 }
 
-fn strip<K: Resource>(mut k: K) -> K {
-    k.meta_mut().managed_fields = None;
-    k
+/// What no controller here reads, dropped before an object enters a reflector, in place (no copy):
+/// `managedFields`, and kubectl's `last-applied-configuration` annotation, a second copy of the whole spec on
+/// every object applied with `kubectl apply` (so the ExternalSecret fingerprint and `syncedResourceVersion`
+/// ignore it; it changes only together with the spec, labels or annotations it copies).
+pub(crate) fn strip<K: Resource>(k: &mut K) {
+    let meta = k.meta_mut();
+    meta.managed_fields = None;
+    if let Some(a) = meta.annotations.as_mut() {
+        a.remove(LAST_APPLIED);
+        if a.is_empty() {
+            meta.annotations = None;
+        }
+    }
 }
+
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// Starts watches and workers. Work stops when `shutdown` fires; [`Running::join`] waits for in-flight syncs.
 pub fn start(
@@ -235,7 +247,7 @@ pub fn start(
         let seen: Arc<AsyncMutex<HashMap<Key, u64>>> = Arc::default();
         let stream = watcher::watcher(api, cfg.clone())
             .default_backoff()
-            .map_ok(|e| e.modify(|o| *o = strip(o.clone())))
+            .map_ok(|e| e.modify(strip))
             .reflect(es_w);
         tasks.push(tokio::spawn(async move {
             let mut stream = std::pin::pin!(stream);
@@ -247,6 +259,13 @@ pub fn start(
                 match ev {
                     Event::Apply(es) | Event::InitApply(es) => {
                         let k = es_key(&es);
+                        // The reflector now shows the status we wrote: drop our copy (10k of them add up).
+                        {
+                            let mut written = ctx.written_status.lock().unwrap_or_else(|e| e.into_inner());
+                            if written.get(&k).is_some_and(|w| es.status.as_ref() == Some(w)) {
+                                written.remove(&k);
+                            }
+                        }
                         let fp = es_fingerprint(&es);
                         if seen.lock().await.insert(k.clone(), fp) != Some(fp) {
                             // At start-up (the initial list), ExternalSecrets already synced and Ready only need a
@@ -314,7 +333,7 @@ pub fn start(
         let stop = shutdown.clone();
         let stream = watcher::watcher(api, cfg.clone())
             .default_backoff()
-            .map_ok(|e| e.modify(|o| *o = strip(o.clone())))
+            .map_ok(|e| e.modify(strip))
             .reflect(ns_w);
         let ctx = ctx.clone();
         tasks.push(tokio::spawn(async move {
@@ -363,7 +382,7 @@ pub fn start(
         let stop = shutdown.clone();
         let stream = watcher::watcher(api, cfg.clone())
             .default_backoff()
-            .map_ok(|e| e.modify(|o| *o = strip(o.clone())))
+            .map_ok(|e| e.modify(strip))
             .reflect(ces_w);
         tasks.push(tokio::spawn(async move {
             let mut stream = std::pin::pin!(stream);
@@ -433,7 +452,7 @@ pub fn start(
                         );
                         if changed && !listing {
                             for es in ctx.secrets.owners_of(&key) {
-                                ctx.es_queue.add(Key::new(&key.namespace, es), Lane::Fast);
+                                ctx.es_queue.add(key.sibling(es), Lane::Fast);
                             }
                         }
                     }
@@ -442,7 +461,7 @@ pub fn start(
                         let owners = ctx.secrets.owners_of(&key);
                         ctx.secrets.observe_deleted(&key);
                         for es in owners {
-                            ctx.es_queue.add(Key::new(&key.namespace, es), Lane::Fast);
+                            ctx.es_queue.add(key.sibling(es), Lane::Fast);
                         }
                     }
                     Event::Init => {}
@@ -556,7 +575,7 @@ async fn watch_stores<K>(
 {
     let stream = watcher::watcher(api, cfg)
         .default_backoff()
-        .map_ok(|e| e.modify(|o| *o = strip(o.clone())))
+        .map_ok(|e| e.modify(strip))
         .reflect(writer);
     let mut stream = std::pin::pin!(stream);
     let mut seen = HashMap::new();

@@ -132,11 +132,6 @@ pub(super) fn gates(ctx: &Context) -> usize {
     usize::from(ps) + usize::from(cps)
 }
 
-fn strip<K: Resource>(mut k: K) -> K {
-    k.meta_mut().managed_fields = None;
-    k
-}
-
 fn ps_key(ps: &PushSecret) -> Key {
     Key::new(ps.namespace().unwrap_or_default(), ps.name_any())
 }
@@ -228,7 +223,7 @@ async fn watch_push_secrets(
     };
     let stream = watcher::watcher(api, watcher::Config::default())
         .default_backoff()
-        .map_ok(|e| e.modify(|o| *o = strip(o.clone())))
+        .map_ok(|e| e.modify(super::strip))
         .reflect(writer);
     let mut stream = std::pin::pin!(stream);
     let mut listing = true;

@@ -106,8 +106,8 @@ async fn evaluate(
     };
     let info = StoreInfo {
         scope,
-        name: key.name.clone(),
-        namespace: (kind == StoreKind::SecretStore).then(|| key.namespace.clone()),
+        name: key.name.to_string(),
+        namespace: (kind == StoreKind::SecretStore).then(|| key.namespace.to_string()),
         uid: meta.uid.clone().unwrap_or_default(),
         generation: meta.generation.unwrap_or_default(),
         spec: Arc::new(spec.clone()),

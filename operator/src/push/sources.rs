@@ -2,6 +2,7 @@
 //! `refreshInterval` (ESO does not watch sources at all). Fed by the PushSecret watch and a metadata-only Secret
 //! watch; keeps only names, selectors and the resourceVersions of referenced Secrets (never data).
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use kube::core::{Selector, SelectorExt};
 use syncret_crds::pushsecret::PushSecret;
@@ -20,9 +21,9 @@ pub struct SourceIndex {
     /// PushSecret → its source.
     sources: HashMap<Key, Source>,
     /// Secret (`namespace/name`) → PushSecrets naming it.
-    by_name: HashMap<Key, BTreeSet<String>>,
+    by_name: HashMap<Key, BTreeSet<Arc<str>>>,
     /// Namespace → PushSecrets selecting Secrets by label.
-    by_selector: HashMap<String, BTreeMap<String, Selector>>,
+    by_selector: HashMap<Arc<str>, BTreeMap<Arc<str>, Selector>>,
     /// Secrets some PushSecret reads: last seen resourceVersion and who read it then.
     versions: HashMap<Key, (String, Vec<Key>)>,
     /// PushSecrets whose source changed since their last push.
@@ -47,10 +48,7 @@ impl SourceIndex {
         let Some(source) = source_of(ps) else { return };
         match &source {
             Source::Name(n) => {
-                self.by_name
-                    .entry(Key::new(&key.namespace, n))
-                    .or_default()
-                    .insert(key.name.clone());
+                self.by_name.entry(key.sibling(n)).or_default().insert(key.name.clone());
             }
             Source::Selector(s) => {
                 self.by_selector
@@ -67,7 +65,7 @@ impl SourceIndex {
         self.dirty.remove(key);
         match self.sources.remove(key) {
             Some(Source::Name(n)) => {
-                let secret = Key::new(&key.namespace, n);
+                let secret = key.sibling(n);
                 if let Some(set) = self.by_name.get_mut(&secret) {
                     set.remove(&key.name);
                     if set.is_empty() {
@@ -99,13 +97,13 @@ impl SourceIndex {
             .get(secret)
             .into_iter()
             .flatten()
-            .map(|ps| Key::new(&secret.namespace, ps))
+            .map(|ps| secret.sibling(ps))
             .collect();
         if let Some(m) = self.by_selector.get(&secret.namespace) {
             out.extend(
                 m.iter()
                     .filter(|(_, s)| s.matches(labels))
-                    .map(|(ps, _)| Key::new(&secret.namespace, ps)),
+                    .map(|(ps, _)| secret.sibling(ps)),
             );
         }
         out
