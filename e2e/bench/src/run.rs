@@ -413,13 +413,16 @@ impl Bench {
             bail!("secret watch did not list");
         }
         let limiter = Arc::new(Limiter::new(self.cfg.budget.qps, self.cfg.budget.burst));
+        // The status writes get a bucket of their own, as an operator's do (client-go: one per kind).
+        let status_limiter = Arc::new(Limiter::new(self.cfg.budget.qps, self.cfg.budget.burst));
         let next = Arc::new(AtomicUsize::new(0));
         let errors = Arc::new(AtomicUsize::new(0));
         let s0 = self.snap(None).await?;
         let t0 = Instant::now();
         let mut tasks = Vec::new();
         for _ in 0..self.cfg.budget.concurrent.max(1) {
-            let (limiter, next, errors) = (limiter.clone(), next.clone(), errors.clone());
+            let (limiter, status_limiter) = (limiter.clone(), status_limiter.clone());
+            let (next, errors) = (next.clone(), errors.clone());
             let (client, layout, set) = (self.client.clone(), self.layout.clone(), set.clone());
             tasks.push(tokio::spawn(async move {
                 let es = workload::es_resource();
@@ -450,7 +453,7 @@ impl Bench {
                     }
                     if ok && with_status {
                         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &es);
-                        limiter.acquire().await;
+                        status_limiter.acquire().await;
                         if api
                             .patch_status(
                                 &set.name(i),
