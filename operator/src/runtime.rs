@@ -119,6 +119,7 @@ pub async fn start_with_registry(
         controller_class: opts.settings.controller_class.clone(),
         flood_gate: opts.settings.enable_flood_gate,
         cluster_stores_enabled: opts.settings.enable_cluster_stores,
+        specs: Default::default(),
     };
     let reads = Reads::new(
         client.clone(),

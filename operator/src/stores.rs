@@ -1,6 +1,7 @@
 //! The stores an ExternalSecret may use, from the SecretStore / ClusterSecretStore reflectors: lookup, the
 //! controller class, the flood gate (a store must be Ready) and ClusterSecretStore `spec.conditions`.
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::ResourceExt;
@@ -20,7 +21,13 @@ pub struct Stores {
     pub controller_class: String,
     pub flood_gate: bool,
     pub cluster_stores_enabled: bool,
+    /// Each store's spec, shared by every read at one generation (by uid): a reconcile does not copy the spec (a
+    /// fake store's holds every value; 10k ExternalSecrets on one store copied it 10k times).
+    pub specs: SharedSpecs,
 }
+
+/// Store uid → (generation, spec).
+pub type SharedSpecs = Arc<Mutex<HashMap<String, (i64, Arc<SecretStoreSpec>)>>>;
 
 /// Why a store cannot be used now. The message is ESO's where ESO has one.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -55,6 +62,23 @@ pub struct Resolved {
 /// How long a store without a `Ready` condition counts as "being validated" rather than not ready (a store whose
 /// status never comes, e.g. a reconciler that cannot write it, must not leave its ExternalSecrets silent).
 pub const VALIDATION_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// What a resolve needs of a store's metadata.
+struct StoreMeta {
+    uid: String,
+    generation: i64,
+    just_created: bool,
+}
+
+impl StoreMeta {
+    fn of(meta: &kube::api::ObjectMeta) -> Self {
+        Self {
+            uid: meta.uid.clone().unwrap_or_default(),
+            generation: meta.generation.unwrap_or_default(),
+            just_created: just_created(meta),
+        }
+    }
+}
 
 fn just_created(meta: &kube::api::ObjectMeta) -> bool {
     let Some(created) = meta
@@ -91,8 +115,8 @@ impl Stores {
                     })?;
                 let ready = readiness(s.status.as_ref().map(|st| &st.conditions));
                 (
-                    Arc::new(s.spec.clone()),
-                    s.metadata.clone(),
+                    self.shared_spec(&s.metadata, &s.spec),
+                    StoreMeta::of(&s.metadata),
                     ready,
                     StoreScope::SecretStore,
                 )
@@ -110,8 +134,8 @@ impl Stores {
                     })?;
                 let ready = readiness(s.status.as_ref().map(|st| &st.conditions));
                 (
-                    Arc::new(s.spec.spec.clone()),
-                    s.metadata.clone(),
+                    self.shared_spec(&s.metadata, &s.spec.spec),
+                    StoreMeta::of(&s.metadata),
                     ready,
                     StoreScope::ClusterSecretStore,
                 )
@@ -133,7 +157,7 @@ impl Stores {
         if self.flood_gate {
             let name = id.name.clone();
             match ready {
-                None if just_created(&meta) => return Err(StoreProblem::NotValidated { kind, name }),
+                None if meta.just_created => return Err(StoreProblem::NotValidated { kind, name }),
                 None => return Err(StoreProblem::NotReady { kind, name }),
                 Some(false) => return Err(StoreProblem::NotReady { kind, name }),
                 Some(true) => {}
@@ -144,11 +168,40 @@ impl Stores {
                 scope,
                 name: id.name.clone(),
                 namespace: (scope == StoreScope::SecretStore).then(|| namespace.to_string()),
-                uid: meta.uid.clone().unwrap_or_default(),
-                generation: meta.generation.unwrap_or_default(),
+                uid: meta.uid,
+                generation: meta.generation,
                 spec,
             },
         })
+    }
+
+    /// The store's spec at this generation, copied once per generation and then shared.
+    fn shared_spec(&self, meta: &kube::api::ObjectMeta, spec: &SecretStoreSpec) -> Arc<SecretStoreSpec> {
+        let uid = meta.uid.as_deref().unwrap_or_default();
+        let generation = meta.generation.unwrap_or_default();
+        let mut specs = self.specs.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((g, s)) = specs.get(uid)
+            && *g == generation
+        {
+            return s.clone();
+        }
+        // A miss (new store or new generation) is rare: forget stores that are gone meanwhile.
+        let live: std::collections::HashSet<String> = self
+            .secret_stores
+            .state()
+            .iter()
+            .filter_map(|s| s.metadata.uid.clone())
+            .chain(
+                self.cluster_secret_stores
+                    .state()
+                    .iter()
+                    .filter_map(|s| s.metadata.uid.clone()),
+            )
+            .collect();
+        specs.retain(|u, _| live.contains(u));
+        let shared = Arc::new(spec.clone());
+        specs.insert(uid.to_string(), (generation, shared.clone()));
+        shared
     }
 
     /// ClusterSecretStore `spec.conditions`: allowed if there are none, or any condition matches (selector,
@@ -197,6 +250,7 @@ mod tests {
             controller_class: String::new(),
             flood_gate: true,
             cluster_stores_enabled: true,
+            specs: Default::default(),
         }
     }
 
@@ -236,5 +290,29 @@ mod tests {
         }
         .to_string();
         assert!(msg.contains("\"s\" is not ready"), "{msg}");
+    }
+
+    #[test]
+    fn a_store_spec_is_copied_once_per_generation() {
+        let yaml = |generation: i64| {
+            format!(
+                "apiVersion: external-secrets.io/v1\nkind: SecretStore\nmetadata: {{name: s, namespace: app, uid: u1, generation: {generation}}}\nspec: {{provider: {{fake: {{data: []}}}}}}\nstatus: {{conditions: [{{type: Ready, status: 'True'}}]}}\n"
+            )
+        };
+        let id = StoreId {
+            kind: StoreKind::SecretStore,
+            name: "s".into(),
+        };
+        let stores = stores_with(&yaml(1));
+        let a = stores.resolve("app", &id).unwrap().info.spec;
+        let b = stores.resolve("app", &id).unwrap().info.spec;
+        assert!(Arc::ptr_eq(&a, &b), "same generation: one shared copy");
+        stores
+            .specs
+            .lock()
+            .unwrap()
+            .insert("u1".into(), (0, Arc::new((*a).clone())));
+        let c = stores.resolve("app", &id).unwrap().info.spec;
+        assert!(!Arc::ptr_eq(&a, &c) && *a == *c, "another generation: a fresh copy");
     }
 }
