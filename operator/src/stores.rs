@@ -114,12 +114,8 @@ impl Stores {
                         name: id.name.clone(),
                     })?;
                 let ready = readiness(s.status.as_ref().map(|st| &st.conditions));
-                (
-                    self.shared_spec(&s.metadata, &s.spec),
-                    StoreMeta::of(&s.metadata),
-                    ready,
-                    StoreScope::SecretStore,
-                )
+                let meta = StoreMeta::of(&s.metadata);
+                (self.shared_spec(&meta, &s.spec), meta, ready, StoreScope::SecretStore)
             }
             StoreKind::ClusterSecretStore => {
                 if !self.cluster_stores_enabled {
@@ -133,9 +129,10 @@ impl Stores {
                         name: id.name.clone(),
                     })?;
                 let ready = readiness(s.status.as_ref().map(|st| &st.conditions));
+                let meta = StoreMeta::of(&s.metadata);
                 (
-                    self.shared_spec(&s.metadata, &s.spec.spec),
-                    StoreMeta::of(&s.metadata),
+                    self.shared_spec(&meta, &s.spec.spec),
+                    meta,
                     ready,
                     StoreScope::ClusterSecretStore,
                 )
@@ -176,12 +173,10 @@ impl Stores {
     }
 
     /// The store's spec at this generation, copied once per generation and then shared.
-    fn shared_spec(&self, meta: &kube::api::ObjectMeta, spec: &SecretStoreSpec) -> Arc<SecretStoreSpec> {
-        let uid = meta.uid.as_deref().unwrap_or_default();
-        let generation = meta.generation.unwrap_or_default();
+    fn shared_spec(&self, meta: &StoreMeta, spec: &SecretStoreSpec) -> Arc<SecretStoreSpec> {
         let mut specs = self.specs.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((g, s)) = specs.get(uid)
-            && *g == generation
+        if let Some((g, s)) = specs.get(&meta.uid)
+            && *g == meta.generation
         {
             return s.clone();
         }
@@ -200,7 +195,7 @@ impl Stores {
             .collect();
         specs.retain(|u, _| live.contains(u));
         let shared = Arc::new(spec.clone());
-        specs.insert(uid.to_string(), (generation, shared.clone()));
+        specs.insert(meta.uid.clone(), (meta.generation, shared.clone()));
         shared
     }
 
