@@ -818,3 +818,28 @@ pub(crate) fn namespace_view(ctx: &Context) -> Vec<(String, std::collections::BT
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strip_drops_managed_fields_and_kubectls_copy_but_keeps_other_annotations() {
+        let mut es: ExternalSecret = serde_yaml::from_str(
+            "apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata:\n  name: db\n  namespace: app\n  annotations: {kubectl.kubernetes.io/last-applied-configuration: '{}', team: a}\n  managedFields: [{manager: kubectl, operation: Apply}]\nspec: {target: {name: db}, data: []}\n",
+        )
+        .unwrap();
+        strip(&mut es);
+        assert!(es.metadata.managed_fields.is_none());
+        assert_eq!(
+            es.metadata
+                .annotations
+                .as_ref()
+                .map(|a| a.keys().cloned().collect::<Vec<_>>()),
+            Some(vec!["team".to_string()])
+        );
+        let before = es_fingerprint(&es);
+        strip(&mut es);
+        assert_eq!(es_fingerprint(&es), before, "stripping twice changes nothing");
+    }
+}
