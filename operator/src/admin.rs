@@ -5,9 +5,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use futures::StreamExt;
 use http::{Request, Response, StatusCode};
-use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Bytes, Frame, Incoming};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
@@ -72,10 +74,15 @@ async fn handle(
     req: Request<Incoming>,
     metrics: Arc<Metrics>,
     readiness: Arc<Readiness>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<Response<UnsyncBoxBody<Bytes, Infallible>>, Infallible> {
     let (status, content_type, body) = match req.uri().path() {
-        "/metrics" => match metrics.render() {
-            Ok(text) => (StatusCode::OK, "text/plain; version=0.0.4", text),
+        // Streamed: the per-object series are rendered chunk by chunk as the scraper reads them.
+        "/metrics" => match Metrics::exposition(metrics) {
+            Ok(chunks) => {
+                let frames = futures::stream::iter(chunks).map(|c| Ok(Frame::data(Bytes::from(c))));
+                let body = StreamBody::new(frames).boxed_unsync();
+                return Ok(with_content_type(Response::new(body), "text/plain; version=0.0.4"));
+            }
             Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, "text/plain", e.to_string()),
         },
         "/healthz" | "/livez" => (StatusCode::OK, "text/plain", "ok".to_string()),
@@ -87,10 +94,13 @@ async fn handle(
         ),
         _ => (StatusCode::NOT_FOUND, "text/plain", "not found".to_string()),
     };
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    let mut resp = Response::new(Full::new(Bytes::from(body)).boxed_unsync());
     *resp.status_mut() = status;
-    if let Ok(v) = http::HeaderValue::from_str(content_type) {
-        resp.headers_mut().insert(http::header::CONTENT_TYPE, v);
-    }
-    Ok(resp)
+    Ok(with_content_type(resp, content_type))
+}
+
+fn with_content_type<B>(mut resp: Response<B>, content_type: &'static str) -> Response<B> {
+    resp.headers_mut()
+        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(content_type));
+    resp
 }

@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kube::runtime::reflector::Store;
-use syncret_crds::externalsecret::ExternalSecret;
 
 use crate::events::Events;
 use crate::metrics::Metrics;
@@ -120,7 +119,8 @@ pub struct Context {
     /// never waits for a status write's token.
     pub secret_limiter: Arc<RateLimiter>,
     pub stores: Stores,
-    pub external_secrets: Store<ExternalSecret>,
+    /// The watched ExternalSecrets, compact (see [`crate::escache`]).
+    pub external_secrets: crate::escache::EsCache,
     pub cluster_external_secrets: Store<syncret_crds::ClusterExternalSecret>,
     pub reads: Reads,
     pub secrets: SecretIndex,

@@ -10,6 +10,7 @@ pub mod app;
 pub mod cli;
 pub mod context;
 pub mod controller;
+pub mod escache;
 pub mod events;
 pub mod leader;
 pub mod metrics;

@@ -3,13 +3,15 @@
 //!
 //! Per-object series (`externalsecret_status_condition{name,namespace,condition,status}` and friends) are kept in
 //! one compact map and written as text at scrape time by [`ObjectMetrics`], with no prometheus child or `MetricFamily`
-//! per label set: at 10k ExternalSecrets the map is ~1.5 MB and a scrape costs its text (~4.7 MB), where
-//! building the families first took ~25 MB.
+//! per label set, and `/metrics` streams that text in chunks ([`Metrics::exposition`]): at 10k ExternalSecrets
+//! the map is ~1.5 MB and a scrape holds ~50 KB of text at a time, where building the families first took ~25 MB
+//! and the whole text ~5 MB.
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::context::Key;
 use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 /// Everything the operator measures.
@@ -249,20 +251,95 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    /// The text exposition of every metric.
+    /// The text exposition of every metric, whole (tests and small registries; `/metrics` streams
+    /// [`Metrics::exposition`]).
     pub fn render(&self) -> Result<String, prometheus::Error> {
-        let mut out = prometheus::TextEncoder::new().encode_to_string(&self.registry.gather())?;
-        for m in [
+        Ok(Self::exposition(self)?.collect())
+    }
+
+    /// The text exposition as chunks rendered while they are sent: the registry's metrics (encoded now; the only
+    /// step that can fail), then each kind's per-object series, [`CHUNK_OBJECTS`] objects at a time. A scrape
+    /// holds a sorted snapshot of one kind's keys (shared strings, no copies) and one chunk, never the whole text
+    /// (~5 MB at 10k ExternalSecrets, which set the operator's peak memory).
+    pub fn exposition<M: std::ops::Deref<Target = Metrics>>(metrics: M) -> Result<Exposition<M>, prometheus::Error> {
+        let registry = prometheus::TextEncoder::new().encode_to_string(&metrics.registry.gather())?;
+        Ok(Exposition {
+            metrics,
+            registry: Some(registry),
+            kind: 0,
+            keys: None,
+            families: Vec::new(),
+            family: 0,
+            offset: 0,
+            header: false,
+        })
+    }
+
+    fn kinds(&self) -> [&ObjectMetrics; 6] {
+        [
             &self.external_secrets,
             &self.secret_stores,
             &self.cluster_secret_stores,
             &self.cluster_external_secrets,
             &self.push_secrets,
             &self.cluster_push_secrets,
-        ] {
-            m.write_text(&mut out);
+        ]
+    }
+}
+
+/// Objects per chunk of the exposition (~50 KB of text).
+pub const CHUNK_OBJECTS: usize = 500;
+
+/// See [`Metrics::exposition`]. Series of objects created during a scrape are left for the next one; those of
+/// objects removed meanwhile are skipped.
+pub struct Exposition<M> {
+    metrics: M,
+    registry: Option<String>,
+    /// Position: kind, family of that kind, offset into its key snapshot.
+    kind: usize,
+    keys: Option<Vec<Key>>,
+    families: Vec<Family>,
+    family: usize,
+    offset: usize,
+    /// Whether the current family's `# HELP`/`# TYPE` lines were written (only before its first series).
+    header: bool,
+}
+
+impl<M: std::ops::Deref<Target = Metrics>> Iterator for Exposition<M> {
+    type Item = String;
+
+    fn next(&mut self) -> Option<String> {
+        if let Some(registry) = self.registry.take() {
+            return Some(registry);
         }
-        Ok(out)
+        loop {
+            let m = *self.metrics.kinds().get(self.kind)?;
+            let keys = self.keys.get_or_insert_with(|| {
+                self.families = m.families();
+                self.family = 0;
+                self.offset = 0;
+                self.header = false;
+                m.keys()
+            });
+            let Some(family) = self.families.get(self.family) else {
+                self.kind += 1;
+                self.keys = None;
+                continue;
+            };
+            if self.offset >= keys.len() {
+                self.family += 1;
+                self.offset = 0;
+                self.header = false;
+                continue;
+            }
+            let end = (self.offset + CHUNK_OBJECTS).min(keys.len());
+            let mut out = String::new();
+            m.write_family(family, &keys[self.offset..end], &mut self.header, &mut out);
+            self.offset = end;
+            if !out.is_empty() {
+                return Some(out);
+            }
+        }
     }
 }
 
@@ -370,9 +447,6 @@ impl syncret_providers::CallObserver for ProviderCallMetrics {
     }
 }
 
-/// (namespace, name), boxed to keep entries small.
-type ObjectKey = (Box<str>, Box<str>);
-
 #[derive(Clone, Copy, Default)]
 struct ObjectState {
     sync_calls: u64,
@@ -382,13 +456,23 @@ struct ObjectState {
     reconcile_ns: f64,
 }
 
+/// One per-object metric family: its name after the kind's prefix, help, type, and how one object's series are
+/// written, given the prefix and the object's labels (false: it has none yet).
+struct Family {
+    name: &'static str,
+    help: String,
+    kind: &'static str,
+    series: fn(&mut String, &str, &str, &ObjectState) -> bool,
+}
+
 /// Per-object series of one kind: `<prefix>_status_condition`, `<prefix>_reconcile_duration` and, for
-/// ExternalSecrets, `<prefix>_sync_calls_total` / `<prefix>_sync_calls_error`.
+/// ExternalSecrets, `<prefix>_sync_calls_total` / `<prefix>_sync_calls_error`. Keyed by the controllers' own
+/// [`Key`]s, whose strings are shared with the queues.
 pub struct ObjectMetrics {
     prefix: &'static str,
     what: &'static str,
     sync_counters: bool,
-    objects: Mutex<HashMap<ObjectKey, ObjectState>>,
+    objects: Mutex<HashMap<Key, ObjectState>>,
 }
 
 impl ObjectMetrics {
@@ -401,17 +485,23 @@ impl ObjectMetrics {
         }
     }
 
-    fn with(&self, namespace: &str, name: &str, f: impl FnOnce(&mut ObjectState)) {
-        let mut objects = self.objects.lock().unwrap_or_else(|e| e.into_inner());
-        let key = (Box::<str>::from(namespace), Box::<str>::from(name));
-        f(objects.entry(key).or_default());
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, ObjectState>> {
+        self.objects.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn with(&self, key: &Key, f: impl FnOnce(&mut ObjectState)) {
+        let mut objects = self.lock();
+        match objects.get_mut(key) {
+            Some(s) => f(s),
+            None => f(objects.entry(key.clone()).or_default()),
+        }
     }
 
     /// One reconcile finished (ESO increments sync calls on every reconcile and errors on failures). A reconcile
     /// that left the object `Ready=False` is a failure even when it is not retried (e.g. a template error waits
     /// for a spec change): ESO counts those in `externalsecret_sync_calls_error` too.
-    pub fn reconciled(&self, namespace: &str, name: &str, ok: bool, elapsed: Duration) {
-        self.with(namespace, name, |s| {
+    pub fn reconciled(&self, key: &Key, ok: bool, elapsed: Duration) {
+        self.with(key, |s| {
             s.sync_calls += 1;
             if !ok || s.ready == Some(false) {
                 s.sync_errors += 1;
@@ -421,64 +511,52 @@ impl ObjectMetrics {
     }
 
     /// The Ready condition's status.
-    pub fn set_ready(&self, namespace: &str, name: &str, ready: bool) {
-        self.with(namespace, name, |s| s.ready = Some(ready));
+    pub fn set_ready(&self, key: &Key, ready: bool) {
+        self.with(key, |s| s.ready = Some(ready));
     }
 
     /// The object is gone: its series disappear (ESO deletes them too).
-    pub fn remove(&self, namespace: &str, name: &str) {
-        let mut objects = self.objects.lock().unwrap_or_else(|e| e.into_inner());
-        objects.remove(&(Box::<str>::from(namespace), Box::<str>::from(name)));
+    pub fn remove(&self, key: &Key) {
+        self.lock().remove(key);
     }
 
     pub fn len(&self) -> usize {
-        self.objects.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.lock().len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// Appends this kind's series in the text exposition format, straight from the compact map: building a
-    /// `MetricFamily` per series first cost ~25 MB at every scrape with 10k ExternalSecrets.
-    fn write_text(&self, out: &mut String) {
-        let objects = self.objects.lock().unwrap_or_else(|e| e.into_inner());
-        let mut entries: Vec<(&ObjectKey, &ObjectState)> = objects.iter().collect();
-        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let p = self.prefix;
+    /// The keys, sorted (the exposition's order).
+    fn keys(&self) -> Vec<Key> {
+        let mut keys: Vec<Key> = self.lock().keys().cloned().collect();
+        keys.sort_unstable();
+        keys
+    }
+
+    fn families(&self) -> Vec<Family> {
         let what = self.what;
-        let mut family =
-            |name: &str, help: &str, kind: &str, series: &dyn Fn(&mut String, &str, &ObjectState) -> bool| {
-                let header = out.len();
-                let _ = writeln!(out, "# HELP {p}_{name} {help}\n# TYPE {p}_{name} {kind}");
-                let mut any = false;
-                for ((ns, n), s) in &entries {
-                    let labels = format!("name=\"{}\",namespace=\"{}\"", escape(n), escape(ns));
-                    any |= series(out, &labels, s);
-                }
-                if !any {
-                    out.truncate(header);
-                }
-            };
+        let mut out = Vec::with_capacity(4);
         if self.sync_counters {
-            family(
-                "sync_calls_total",
-                &format!("Total number of the {what} sync calls"),
-                "counter",
-                &|out, l, s| writeln!(out, "{p}_sync_calls_total{{{l}}} {}", s.sync_calls).is_ok(),
-            );
-            family(
-                "sync_calls_error",
-                &format!("Total number of the {what} sync errors"),
-                "counter",
-                &|out, l, s| writeln!(out, "{p}_sync_calls_error{{{l}}} {}", s.sync_errors).is_ok(),
-            );
+            out.push(Family {
+                name: "sync_calls_total",
+                help: format!("Total number of the {what} sync calls"),
+                kind: "counter",
+                series: |out, p, l, s| writeln!(out, "{p}_sync_calls_total{{{l}}} {}", s.sync_calls).is_ok(),
+            });
+            out.push(Family {
+                name: "sync_calls_error",
+                help: format!("Total number of the {what} sync errors"),
+                kind: "counter",
+                series: |out, p, l, s| writeln!(out, "{p}_sync_calls_error{{{l}}} {}", s.sync_errors).is_ok(),
+            });
         }
-        family(
-            "status_condition",
-            &format!("The status condition of a specific {what}"),
-            "gauge",
-            &|out, l, s| {
+        out.push(Family {
+            name: "status_condition",
+            help: format!("The status condition of a specific {what}"),
+            kind: "gauge",
+            series: |out, p, l, s| {
                 let Some(ready) = s.ready else { return false };
                 for (status, value) in [("False", !ready), ("True", ready)] {
                     let _ = writeln!(
@@ -489,13 +567,45 @@ impl ObjectMetrics {
                 }
                 true
             },
-        );
-        family(
-            "reconcile_duration",
-            &format!("The duration time to reconcile the {what} (nanoseconds, as ESO)"),
-            "gauge",
-            &|out, l, s| s.sync_calls > 0 && writeln!(out, "{p}_reconcile_duration{{{l}}} {}", s.reconcile_ns).is_ok(),
-        );
+        });
+        out.push(Family {
+            name: "reconcile_duration",
+            help: format!("The duration time to reconcile the {what} (nanoseconds, as ESO)"),
+            kind: "gauge",
+            series: |out, p, l, s| {
+                s.sync_calls > 0 && writeln!(out, "{p}_reconcile_duration{{{l}}} {}", s.reconcile_ns).is_ok()
+            },
+        });
+        out
+    }
+
+    /// Appends `family`'s series for `keys` in the text format, straight from the compact map (building a
+    /// `MetricFamily` per series first cost ~25 MB per scrape at 10k ExternalSecrets). The `# HELP`/`# TYPE`
+    /// lines go before the first series written; `header` says whether they were.
+    fn write_family(&self, family: &Family, keys: &[Key], header: &mut bool, out: &mut String) {
+        let objects = self.lock();
+        let p = self.prefix;
+        let mut labels = String::new();
+        let mut lines = String::new();
+        for key in keys {
+            let Some(state) = objects.get(key) else { continue };
+            labels.clear();
+            let _ = write!(
+                labels,
+                "name=\"{}\",namespace=\"{}\"",
+                escape(&key.name),
+                escape(&key.namespace)
+            );
+            lines.clear();
+            if (family.series)(&mut lines, p, &labels, state) {
+                if !*header {
+                    let (name, help, kind) = (family.name, &family.help, family.kind);
+                    let _ = writeln!(out, "# HELP {p}_{name} {help}\n# TYPE {p}_{name} {kind}");
+                    *header = true;
+                }
+                out.push_str(&lines);
+            }
+        }
     }
 }
 
@@ -514,12 +624,11 @@ mod tests {
     #[test]
     fn renders_eso_names_and_labels() {
         let m = Metrics::new().unwrap();
-        m.external_secrets
-            .reconciled("ns1", "db", true, Duration::from_millis(3));
-        m.external_secrets
-            .reconciled("ns1", "db", false, Duration::from_millis(4));
-        m.external_secrets.set_ready("ns1", "db", false);
-        m.secret_stores.set_ready("ns1", "vault", true);
+        let db = Key::new("ns1", "db");
+        m.external_secrets.reconciled(&db, true, Duration::from_millis(3));
+        m.external_secrets.reconciled(&db, false, Duration::from_millis(4));
+        m.external_secrets.set_ready(&db, false);
+        m.secret_stores.set_ready(&Key::new("ns1", "vault"), true);
         m.provider_calls
             .with_label_values(&["Kubernetes", "GetSecret", "success"])
             .inc();
@@ -539,9 +648,9 @@ mod tests {
         }
         assert!(text.contains("# TYPE externalsecret_sync_calls_total counter"));
         // Not retried, but Ready=False: still an error for ESO.
-        m.external_secrets.set_ready("ns1", "tpl", false);
-        m.external_secrets
-            .reconciled("ns1", "tpl", true, Duration::from_millis(1));
+        let tpl = Key::new("ns1", "tpl");
+        m.external_secrets.set_ready(&tpl, false);
+        m.external_secrets.reconciled(&tpl, true, Duration::from_millis(1));
         assert!(
             m.render()
                 .unwrap()
@@ -553,10 +662,55 @@ mod tests {
                 .unwrap()
                 .contains(r#"syncret_sync_errors_total{reason="ProviderError"} 1"#)
         );
-        m.external_secrets.remove("ns1", "db");
+        m.external_secrets.remove(&db);
         assert!(!m.render().unwrap().contains(r#"name="db""#));
         assert_eq!(escape("a\"b\\c\nd"), r#"a\"b\\c\nd"#);
         assert_eq!(escape("plain"), "plain");
+    }
+
+    #[test]
+    fn the_exposition_streams_in_chunks_with_one_header_per_family() {
+        let m = Metrics::new().unwrap();
+        let n = CHUNK_OBJECTS * 2 + 7;
+        for i in 0..n {
+            let k = Key::new(format!("ns{}", i % 3), format!("es-{i:05}"));
+            m.external_secrets.reconciled(&k, true, Duration::from_millis(1));
+            m.external_secrets.set_ready(&k, i % 2 == 0);
+        }
+        // Reported but never reconciled: a status series, no duration.
+        m.push_secrets.set_ready(&Key::new("ns1", "push"), true);
+        let chunks: Vec<String> = Metrics::exposition(&m).unwrap().collect();
+        // The registry, then 3 chunks for each of the 4 ExternalSecret families, then the PushSecret's series.
+        assert_eq!(chunks.len(), 1 + 4 * 3 + 1);
+        assert!(chunks.iter().all(|c| c.len() < 200 * CHUNK_OBJECTS));
+        let text = chunks.concat();
+        assert_eq!(text, m.render().unwrap());
+        for family in [
+            "sync_calls_total",
+            "sync_calls_error",
+            "status_condition",
+            "reconcile_duration",
+        ] {
+            let header = format!("# TYPE externalsecret_{family} ");
+            assert_eq!(text.matches(&header).count(), 1, "{family}");
+            let series = format!("\nexternalsecret_{family}{{");
+            let per_object = if family == "status_condition" { 2 } else { 1 };
+            assert_eq!(text.matches(&series).count(), n * per_object, "{family}");
+        }
+        assert!(
+            text.contains(
+                r#"pushsecret_status_condition{condition="Ready",name="push",namespace="ns1",status="True"} 1"#
+            )
+        );
+        assert!(!text.contains("pushsecret_reconcile_duration"));
+        // Sorted by namespace, then name.
+        let first = text
+            .find(r#"externalsecret_sync_calls_total{name="es-00000",namespace="ns0"}"#)
+            .unwrap();
+        let second = text
+            .find(r#"externalsecret_sync_calls_total{name="es-00003",namespace="ns0"}"#)
+            .unwrap();
+        assert!(first < second);
     }
 
     #[test]

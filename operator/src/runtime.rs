@@ -139,7 +139,7 @@ pub async fn start_with_registry(
         api_limiter,
         secret_limiter: Arc::new(RateLimiter::new(opts.client_qps, opts.client_burst)),
         stores,
-        external_secrets: refl.es.0.clone(),
+        external_secrets: Default::default(),
         cluster_external_secrets: refl.ces.0.clone(),
         reads,
         secrets: SecretIndex::default(),
@@ -194,7 +194,6 @@ pub async fn start_with_registry(
     let running = controller::start(
         ctx.clone(),
         controller::Writers {
-            es: refl.es.1,
             ss: refl.ss.1,
             css: refl.css.1,
             ns: refl.ns.1,

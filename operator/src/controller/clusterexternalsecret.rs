@@ -75,7 +75,7 @@ pub fn target_namespaces(
 /// Reconciles one ClusterExternalSecret.
 pub async fn reconcile(ctx: &Arc<Context>, ces_store: &Store<ClusterExternalSecret>, name: &str) -> Next {
     let Some(ces) = ces_store.get(&ObjectRef::new(name)) else {
-        ctx.metrics.cluster_external_secrets.remove("", name);
+        ctx.metrics.cluster_external_secrets.remove(&key(name));
         return Next::Idle;
     };
     let api: Api<ClusterExternalSecret> = Api::all(ctx.client.clone());
@@ -168,7 +168,7 @@ pub async fn reconcile(ctx: &Arc<Context>, ces_store: &Store<ClusterExternalSecr
     };
     ctx.metrics
         .cluster_external_secrets
-        .set_ready("", name, failed.is_empty());
+        .set_ready(&key(name), failed.is_empty());
     if ces.status.as_ref() != Some(&status) {
         ctx.api_limiter.acquire().await;
         let patch = serde_json::json!({ "status": status });
@@ -195,7 +195,7 @@ pub async fn reconcile(ctx: &Arc<Context>, ces_store: &Store<ClusterExternalSecr
 
 async fn ensure_child(ctx: &Context, ces: &ClusterExternalSecret, ns: &str, es_name: &str) -> Result<(), String> {
     let api: Api<ExternalSecret> = Api::namespaced(ctx.client.clone(), ns);
-    let existing = ctx.external_secrets.get(&ObjectRef::new(es_name).within(ns));
+    let existing = ctx.external_secrets.get(&Key::new(ns, es_name));
     let existing = match existing {
         Some(e) => Some((*e).clone()),
         None => {

@@ -136,9 +136,7 @@ pub(super) async fn worker(ctx: Arc<Context>) {
         let next = reconcile(&ctx, &key.name).await;
         let ok = !matches!(next, Next::Retry(_));
         ctx.metrics.reconciled(CPS_CONTROLLER, ok, start.elapsed());
-        ctx.metrics
-            .cluster_push_secrets
-            .reconciled("", &key.name, ok, start.elapsed());
+        ctx.metrics.cluster_push_secrets.reconciled(&key, ok, start.elapsed());
         ctx.push.cluster_queue.done(&key);
         match next {
             Next::After(Some(d)) => {
@@ -166,7 +164,7 @@ pub(super) async fn worker(ctx: Arc<Context>) {
 /// Reconciles one ClusterPushSecret.
 pub async fn reconcile(ctx: &Arc<Context>, name: &str) -> Next {
     let Some(cps) = ctx.push.cluster_push_secrets.get(&ObjectRef::new(name)) else {
-        ctx.metrics.cluster_push_secrets.remove("", name);
+        ctx.metrics.cluster_push_secrets.remove(&Key::new("", name));
         return Next::Idle;
     };
     if cps.metadata.deletion_timestamp.is_some() {
@@ -245,7 +243,9 @@ pub async fn reconcile(ctx: &Arc<Context>, name: &str) -> Next {
         push_secret_name: ps_name,
         conditions: vec![condition],
     };
-    ctx.metrics.cluster_push_secrets.set_ready("", name, failed.is_empty());
+    ctx.metrics
+        .cluster_push_secrets
+        .set_ready(&Key::new("", name), failed.is_empty());
     if cps.status.as_ref() != Some(&status) {
         let api: Api<ClusterPushSecret> = Api::all(ctx.client.clone());
         // Lists are replaced by a merge patch; an emptied list is sent as null.

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use syncret_crds::condition::{ExternalSecretConditionType, ExternalSecretStatusCondition, es_reason};
 use syncret_crds::externalsecret::{
@@ -19,6 +18,7 @@ use syncret_crds::externalsecret::{
 use syncret_crds::labels::FINALIZER_EXTERNAL_SECRET_CLEANUP;
 use syncret_providers::StoreInfo;
 
+use super::es_key;
 use crate::context::{Context, Key};
 use crate::events::Kind;
 use crate::stores::StoreProblem;
@@ -68,11 +68,8 @@ fn object_ref(es: &ExternalSecret) -> ObjectReference {
 /// Reconciles one ExternalSecret.
 pub async fn reconcile(ctx: &Arc<Context>, key: &Key) -> Next {
     let start = Instant::now();
-    let Some(es) = ctx
-        .external_secrets
-        .get(&ObjectRef::new(&key.name).within(&key.namespace))
-    else {
-        ctx.metrics.external_secrets.remove(&key.namespace, &key.name);
+    let Some(es) = ctx.external_secrets.get(key) else {
+        ctx.metrics.external_secrets.remove(key);
         ctx.secrets.remove_es(key);
         ctx.written_status.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
         ctx.lease_due.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
@@ -89,9 +86,7 @@ pub async fn reconcile(ctx: &Arc<Context>, key: &Key) -> Next {
     let es = with_written_status(ctx, key, es);
     let result = sync(ctx, &es, key).await;
     let ok = !matches!(result, Next::Retry(_));
-    ctx.metrics
-        .external_secrets
-        .reconciled(&key.namespace, &key.name, ok, start.elapsed());
+    ctx.metrics.external_secrets.reconciled(key, ok, start.elapsed());
     result
 }
 
@@ -739,8 +734,7 @@ async fn succeeded(
             .filter(|c| c.type_ != ExternalSecretConditionType::Ready)
             .cloned(),
     );
-    let ns = es.namespace().unwrap_or_default();
-    ctx.metrics.external_secrets.set_ready(&ns, &es.name_any(), true);
+    ctx.metrics.external_secrets.set_ready(&es_key(es), true);
     let mut synced = es.clone();
     synced.status = Some(status.clone());
     patch_status(ctx, es, status).await;
@@ -755,8 +749,8 @@ async fn failed(ctx: &Arc<Context>, es: &ExternalSecret, f: Failure) -> Next {
         .conditions
         .retain(|c| c.type_ != ExternalSecretConditionType::Ready);
     status.conditions.insert(0, cond);
-    let ns = es.namespace().unwrap_or_default();
-    ctx.metrics.external_secrets.set_ready(&ns, &es.name_any(), false);
+    let key = es_key(es);
+    ctx.metrics.external_secrets.set_ready(&key, false);
     ctx.metrics.sync_failed(&f.message);
     ctx.events.publish(
         object_ref(es),
@@ -764,7 +758,7 @@ async fn failed(ctx: &Arc<Context>, es: &ExternalSecret, f: Failure) -> Next {
         es_reason::UPDATE_FAILED,
         f.message.clone(),
     );
-    tracing::info!(externalsecret = %format!("{ns}/{}", es.name_any()), error = %f.message, "sync failed");
+    tracing::info!(externalsecret = %key, error = %f.message, "sync failed");
     patch_status(ctx, es, status).await;
     if f.retry {
         Next::Retry(f.retry_after)

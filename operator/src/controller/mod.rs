@@ -32,7 +32,6 @@ use syncret_crds::ClusterExternalSecret;
 use syncret_crds::externalsecret::ExternalSecret;
 use syncret_crds::labels::{LABEL_MANAGED, LABEL_MANAGED_VALUE};
 use syncret_crds::secretstore::{ClusterSecretStore, SecretStore, StoreKind};
-use tokio::sync::Mutex as AsyncMutex;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::Readiness;
@@ -87,7 +86,7 @@ fn is_ready(es: &ExternalSecret) -> bool {
         .any(|c| c.type_ == syncret_crds::condition::ExternalSecretConditionType::Ready && c.is_true())
 }
 
-fn es_key(es: &ExternalSecret) -> Key {
+pub(super) fn es_key(es: &ExternalSecret) -> Key {
     Key::new(es.namespace().unwrap_or_default(), es.name_any())
 }
 
@@ -156,7 +155,6 @@ impl Running {
 
 /// The reflector stores (built before the Context, filled by [`start`]).
 pub struct Reflectors {
-    pub es: (Store<ExternalSecret>, reflector::store::Writer<ExternalSecret>),
     pub ss: (Store<SecretStore>, reflector::store::Writer<SecretStore>),
     pub css: (Store<ClusterSecretStore>, reflector::store::Writer<ClusterSecretStore>),
     pub ns: (
@@ -171,7 +169,6 @@ pub struct Reflectors {
 
 /// The reflector writers [`start`] feeds.
 pub struct Writers {
-    pub es: reflector::store::Writer<ExternalSecret>,
     pub ss: reflector::store::Writer<SecretStore>,
     pub css: reflector::store::Writer<ClusterSecretStore>,
     pub ns: reflector::store::Writer<PartialObjectMeta<Namespace>>,
@@ -182,7 +179,6 @@ pub struct Writers {
 impl Default for Reflectors {
     fn default() -> Self {
         Self {
-            es: reflector::store(),
             ss: reflector::store(),
             css: reflector::store(),
             ns: reflector::store(),
@@ -217,7 +213,6 @@ pub fn start(
     shutdown: CancellationToken,
 ) -> Running {
     let Writers {
-        es: es_w,
         ss: ss_w,
         css: css_w,
         ns: ns_w,
@@ -244,11 +239,10 @@ pub fn start(
         let ctx = ctx.clone();
         let gate = gate.clone();
         let stop = shutdown.clone();
-        let seen: Arc<AsyncMutex<HashMap<Key, u64>>> = Arc::default();
+        // Not a kube-runtime reflector: the compact cache in the Context (see `crate::escache`).
         let stream = watcher::watcher(api, cfg.clone())
             .default_backoff()
-            .map_ok(|e| e.modify(strip))
-            .reflect(es_w);
+            .map_ok(|e| e.modify(strip));
         tasks.push(tokio::spawn(async move {
             let mut stream = std::pin::pin!(stream);
             let mut listing = true;
@@ -258,16 +252,16 @@ pub fn start(
                 let Ok(ev) = ev else { continue };
                 match ev {
                     Event::Apply(es) | Event::InitApply(es) => {
-                        let k = es_key(&es);
-                        // The reflector now shows the status we wrote: drop our copy (10k of them add up).
+                        let applied = ctx.external_secrets.apply(&es, es_fingerprint(&es), || spec_unit(&es));
+                        let k = applied.key;
+                        // The cache now shows the status we wrote: drop our copy (10k of them add up).
                         {
                             let mut written = ctx.written_status.lock().unwrap_or_else(|e| e.into_inner());
                             if written.get(&k).is_some_and(|w| es.status.as_ref() == Some(w)) {
                                 written.remove(&k);
                             }
                         }
-                        let fp = es_fingerprint(&es);
-                        if seen.lock().await.insert(k.clone(), fp) != Some(fp) {
+                        if applied.changed {
                             // At start-up (the initial list), ExternalSecrets already synced and Ready only need a
                             // check that their Secret is intact: they wait in the slow lane, so a new or changed
                             // one created meanwhile is not stuck behind thousands of them.
@@ -280,14 +274,18 @@ pub fn start(
                     }
                     Event::Delete(es) => {
                         let k = es_key(&es);
-                        seen.lock().await.remove(&k);
+                        ctx.external_secrets.delete(&k);
                         ctx.es_queue.add(k, Lane::Fast);
                         if let Some(ces) = clusterexternalsecret::controller_of(&es) {
                             ctx.ces_queue.add(clusterexternalsecret::key(&ces), Lane::Fast);
                         }
                     }
-                    Event::Init => {}
+                    Event::Init => ctx.external_secrets.relist(),
                     Event::InitDone => {
+                        // Deleted while the watch was down: reconciled as gone (metrics, index, leases).
+                        for k in ctx.external_secrets.relisted() {
+                            ctx.es_queue.add(k, Lane::Fast);
+                        }
                         if listing {
                             listing = false;
                             gate.done();
@@ -551,9 +549,13 @@ where
         ctx.reads.forget_store(uid);
     }
     ctx.store_queue.add((kind, key.clone()), Lane::Fast);
-    for es in ctx.external_secrets.state() {
-        if uses_store(&es, kind, &key.name, &key.namespace) {
-            ctx.es_queue.add(es_key(&es), Lane::Fast);
+    for k in ctx.external_secrets.keys() {
+        if ctx
+            .external_secrets
+            .get(&k)
+            .is_some_and(|es| uses_store(&es, kind, &key.name, &key.namespace))
+        {
+            ctx.es_queue.add(k, Lane::Fast);
         }
     }
     pushsecret::on_store(ctx, kind, &key.name, &key.namespace, obj.labels());
@@ -635,8 +637,7 @@ async fn es_worker(ctx: Arc<Context>, failures: Arc<Failures>) {
                 failures.reset(&key);
                 let unit = ctx
                     .external_secrets
-                    .get(&kube::runtime::reflector::ObjectRef::new(&key.name).within(&key.namespace))
-                    .map(|es| spec_unit(&es))
+                    .unit(&key)
                     .unwrap_or_else(|| rand::rng().random::<f64>());
                 let d = jittered(d, ctx.settings.refresh_jitter, unit);
                 ctx.es_queue.add_after(key, Lane::Slow, d);
@@ -698,7 +699,7 @@ async fn ces_worker(ctx: Arc<Context>) {
         ctx.metrics.reconciled(CES_CONTROLLER, ok, start.elapsed());
         ctx.metrics
             .cluster_external_secrets
-            .reconciled("", &key.name, ok, start.elapsed());
+            .reconciled(&key, ok, start.elapsed());
         ctx.ces_queue.done(&key);
         match next {
             Next::After(Some(d)) => {

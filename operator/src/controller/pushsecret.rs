@@ -532,7 +532,7 @@ pub async fn reconcile(ctx: &Arc<Context>, key: &Key) -> Next {
         .push_secrets
         .get(&ObjectRef::new(&key.name).within(&key.namespace))
     else {
-        ctx.metrics.push_secrets.remove(&key.namespace, &key.name);
+        ctx.metrics.push_secrets.remove(key);
         ctx.push.written().remove(key);
         return Next::Idle;
     };
@@ -542,12 +542,9 @@ pub async fn reconcile(ctx: &Arc<Context>, key: &Key) -> Next {
     } else {
         sync(ctx, &ps, key).await
     };
-    ctx.metrics.push_secrets.reconciled(
-        &key.namespace,
-        &key.name,
-        !matches!(next, Next::Retry(_)),
-        start.elapsed(),
-    );
+    ctx.metrics
+        .push_secrets
+        .reconciled(key, !matches!(next, Next::Retry(_)), start.elapsed());
     next
 }
 
@@ -1130,7 +1127,7 @@ async fn source_deleted(ctx: &Arc<Context>, ps: &PushSecret, key: &Key, synced: 
     let mut status = ps.status.clone().unwrap_or_default();
     status.synced_push_secrets = SyncedPushSecretsMap::new();
     set_ready(&mut status, false, push_reason::SOURCE_DELETED, msg);
-    ctx.metrics.push_secrets.set_ready(&key.namespace, &key.name, false);
+    ctx.metrics.push_secrets.set_ready(key, false);
     ctx.events
         .publish(object_ref(ps), Kind::Normal, push_reason::SOURCE_DELETED, msg);
     patch_status(ctx, ps, key, status).await;
@@ -1257,7 +1254,7 @@ async fn succeeded(
     status.synced_resource_version = refresh::resource_version(ps);
     status.synced_push_secrets = synced;
     set_ready(&mut status, true, push_reason::SYNCED, &msg);
-    ctx.metrics.push_secrets.set_ready(&key.namespace, &key.name, true);
+    ctx.metrics.push_secrets.set_ready(key, true);
     ctx.events
         .publish(object_ref(ps), Kind::Normal, push_reason::SYNCED, msg);
     let mut done = ps.clone();
@@ -1278,7 +1275,7 @@ async fn failed(
         status.synced_push_secrets = s;
     }
     set_ready(&mut status, false, push_reason::ERRORED, &f.message);
-    ctx.metrics.push_secrets.set_ready(&key.namespace, &key.name, false);
+    ctx.metrics.push_secrets.set_ready(key, false);
     ctx.events
         .publish(object_ref(ps), Kind::Warning, push_reason::ERRORED, f.message.clone());
     tracing::info!(pushsecret = %key, error = %f.message, "push failed");

@@ -37,7 +37,7 @@ pub async fn reconcile(ctx: &Arc<Context>, kind: StoreKind, key: &Key) -> Next {
             {
                 Some(s) => (s.spec.clone(), s.metadata.clone(), s.status.clone()),
                 None => {
-                    ctx.metrics.secret_stores.remove(&key.namespace, &key.name);
+                    ctx.metrics.secret_stores.remove(key);
                     return Next::Idle;
                 }
             }
@@ -45,7 +45,7 @@ pub async fn reconcile(ctx: &Arc<Context>, kind: StoreKind, key: &Key) -> Next {
         StoreKind::ClusterSecretStore => match ctx.stores.cluster_secret_stores.get(&ObjectRef::new(&key.name)) {
             Some(s) => (s.spec.spec.clone(), s.metadata.clone(), s.status.clone()),
             None => {
-                ctx.metrics.cluster_secret_stores.remove("", &key.name);
+                ctx.metrics.cluster_secret_stores.remove(key);
                 return Next::Idle;
             }
         },
@@ -64,8 +64,8 @@ pub async fn reconcile(ctx: &Arc<Context>, kind: StoreKind, key: &Key) -> Next {
         StoreKind::SecretStore => &ctx.metrics.secret_stores,
         StoreKind::ClusterSecretStore => &ctx.metrics.cluster_secret_stores,
     };
-    metrics.set_ready(&key.namespace, &key.name, outcome.ready);
-    metrics.reconciled(&key.namespace, &key.name, outcome.ready, start.elapsed());
+    metrics.set_ready(key, outcome.ready);
+    metrics.reconciled(key, outcome.ready, start.elapsed());
     write_status(ctx, kind, key, status.as_ref(), &outcome).await;
     let every = spec
         .refresh_interval()
