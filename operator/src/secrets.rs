@@ -50,15 +50,18 @@ impl Entry {
     }
 }
 
+/// Names in one namespace; almost always exactly one, kept inline (a `Vec` would cost a heap block per Secret).
+type Names = smallvec::SmallVec<[Arc<str>; 1]>;
+
 #[derive(Default)]
 struct Inner {
     secrets: HashMap<Key, Entry>,
     /// Secret → the ExternalSecrets targeting it.
-    targets: HashMap<Key, Vec<Arc<str>>>,
+    targets: HashMap<Key, Names>,
     /// ExternalSecret → its target Secret name.
     es_target: HashMap<Key, Arc<str>>,
     /// (namespace, created-by hash) → Secret names carrying that label (to find orphans without listing).
-    creators: HashMap<Key, Vec<Arc<str>>>,
+    creators: HashMap<Key, Names>,
 }
 
 impl Inner {
@@ -161,7 +164,7 @@ impl SecretIndex {
     /// The ExternalSecrets that target this Secret (by target name, or as controller owner).
     pub fn owners_of(&self, secret: &Key) -> Vec<Arc<str>> {
         let g = self.lock();
-        let mut out = g.targets.get(secret).cloned().unwrap_or_default();
+        let mut out = g.targets.get(secret).map(|n| n.to_vec()).unwrap_or_default();
         if let Some(o) = g.secrets.get(secret).and_then(|e| e.owner.clone())
             && !out.contains(&o)
         {
@@ -194,7 +197,7 @@ impl SecretIndex {
         self.lock()
             .creators
             .get(&Key::new(namespace, hash))
-            .cloned()
+            .map(|n| n.to_vec())
             .unwrap_or_default()
     }
 
