@@ -21,16 +21,44 @@ pub async fn get(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, String)> 
     let buf = tokio::time::timeout(Duration::from_secs(10), fut)
         .await
         .map_err(|_| anyhow!("GET {addr}{path}: timed out"))??;
-    let text = String::from_utf8_lossy(&buf);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
+    let end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
         .ok_or_else(|| anyhow!("GET {addr}{path}: no header end"))?;
+    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+    let mut body = &buf[end + 4..];
     let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .with_context(|| format!("GET {addr}{path}: bad status line"))?;
-    Ok((status, body.to_string()))
+    // `/metrics` is streamed: chunked transfer encoding, as any HTTP/1.1 scraper (Prometheus) accepts.
+    let dechunked;
+    if head.lines().any(|l| l.trim() == "transfer-encoding: chunked") {
+        dechunked = dechunk(body).with_context(|| format!("GET {addr}{path}: bad chunked body"))?;
+        body = &dechunked;
+    }
+    Ok((status, String::from_utf8_lossy(body).into_owned()))
+}
+
+/// Decodes an HTTP/1.1 chunked body (RFC 9112 §7.1; no trailers expected).
+fn dechunk(mut data: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(data.len());
+    loop {
+        let line_end = data
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or_else(|| anyhow!("no chunk size line"))?;
+        let size_field = std::str::from_utf8(&data[..line_end])?;
+        let size = usize::from_str_radix(size_field.split(';').next().unwrap_or_default().trim(), 16)?;
+        data = &data[line_end + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        anyhow::ensure!(data.len() >= size + 2, "chunk of {size} bytes cut short");
+        out.extend_from_slice(&data[..size]);
+        data = &data[size + 2..];
+    }
 }
 
 /// One sample of a scrape.
@@ -168,6 +196,15 @@ pub async fn scrape(addr: SocketAddr) -> anyhow::Result<Scrape> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunked_bodies_are_decoded() {
+        assert_eq!(
+            dechunk(b"5\r\nhello\r\n7;x=y\r\n, world\r\n0\r\n\r\n").unwrap(),
+            b"hello, world"
+        );
+        assert!(dechunk(b"5\r\nhel").is_err());
+    }
 
     #[test]
     fn parses_exposition_text() {
