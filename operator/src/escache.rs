@@ -40,6 +40,9 @@ pub struct Applied {
 #[derive(Default)]
 pub struct EsCache {
     inner: RwLock<Inner>,
+    /// Encoding buffer, reused: each entry is then one allocation of its exact size (no growth reallocations
+    /// left behind as holes in the heap, 20,000 times during a 10k sync).
+    scratch: std::sync::Mutex<Vec<u8>>,
 }
 
 #[derive(Default)]
@@ -68,7 +71,13 @@ impl EsCache {
         );
         // Encoding a value that came from JSON cannot fail; if it did, the object is kept out (and reconciled
         // as gone) rather than kept stale.
-        let json = serde_json::to_vec(es).map(Vec::into_boxed_slice).ok();
+        let json = {
+            let mut buf = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
+            buf.clear();
+            serde_json::to_writer(&mut *buf, es)
+                .ok()
+                .map(|()| Box::<[u8]>::from(buf.as_slice()))
+        };
         let mut inner = self.write();
         let list = inner.list;
         let Some(json) = json else {

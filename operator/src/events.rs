@@ -16,7 +16,10 @@ use tokio::sync::mpsc;
 use crate::schedule::RateLimiter;
 
 const DEDUP_WINDOW: Duration = Duration::from_secs(300);
-const QUEUE: usize = 4096;
+/// Events waiting to be sent; beyond this they are dropped, as client-go's event broadcaster (ESO's recorder)
+/// drops beyond its `maxQueuedEvents = 1000`. Events are best-effort: a backlog after a mass create must not grow
+/// the operator's memory or add apiserver load to a sync that is already limited by it.
+const QUEUE: usize = 1000;
 
 /// `Normal` or `Warning`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
