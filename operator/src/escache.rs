@@ -7,7 +7,8 @@
 //! ExternalSecrets that is ~12 MB less resident memory, the largest single item of the operator's heap.
 //!
 //! Beside the JSON, each entry keeps what the watch loop and the workers ask for on every event or requeue, so
-//! they need no decode: the fingerprint of what makes it worth reconciling, and its refresh-jitter unit.
+//! they need no decode: the fingerprint of what makes it worth reconciling, its refresh-jitter unit, and hashes of
+//! the stores it reads from (a store change decodes only the ExternalSecrets that may use it).
 //!
 //! Re-lists follow the watcher's protocol: [`EsCache::relist`] at `Init`, [`EsCache::apply`] for each object,
 //! [`EsCache::relisted`] at `InitDone` drops (and returns) the ones the new list no longer holds — deleted while
@@ -19,10 +20,22 @@ use syncret_crds::externalsecret::ExternalSecret;
 
 use crate::context::Key;
 
+/// Hashes of the stores an ExternalSecret reads from (one, almost always: kept inline).
+pub type StoreHashes = smallvec::SmallVec<[u64; 1]>;
+
+/// What is derived from an ExternalSecret's spec, recomputed only when its fingerprint changes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Derived {
+    /// Its refresh-jitter share.
+    pub unit: f64,
+    /// Hashes of the stores it reads from.
+    pub stores: StoreHashes,
+}
+
 struct Entry {
     json: Box<[u8]>,
     fingerprint: u64,
-    unit: f64,
+    derived: Derived,
     /// The list this entry was last seen in (see [`EsCache::relist`]).
     list: u64,
 }
@@ -62,9 +75,9 @@ impl EsCache {
     }
 
     /// Stores (or replaces) an ExternalSecret. `fingerprint` is a hash of what makes it worth reconciling (the
-    /// spec's generation among it), `unit` its refresh-jitter share, computed only when the fingerprint changed;
-    /// both are kept so the watch loop and workers need no decode.
-    pub fn apply(&self, es: &ExternalSecret, fingerprint: u64, unit: impl FnOnce() -> f64) -> Applied {
+    /// spec's generation among it); `derive` is called only when it changed. Both are kept so the watch loop and
+    /// workers need no decode.
+    pub fn apply(&self, es: &ExternalSecret, fingerprint: u64, derive: impl FnOnce() -> Derived) -> Applied {
         let key = Key::new(
             es.metadata.namespace.as_deref().unwrap_or_default(),
             es.metadata.name.as_deref().unwrap_or_default(),
@@ -85,15 +98,15 @@ impl EsCache {
             inner.map.remove(&key);
             return Applied { key, changed: true };
         };
-        let (key, changed, unit) = match inner.map.get_key_value(&key) {
-            Some((k, e)) if e.fingerprint == fingerprint => (k.clone(), false, e.unit),
-            Some((k, _)) => (k.clone(), true, unit()),
-            None => (key, true, unit()),
+        let (key, changed, derived) = match inner.map.get_key_value(&key) {
+            Some((k, e)) if e.fingerprint == fingerprint => (k.clone(), false, e.derived.clone()),
+            Some((k, _)) => (k.clone(), true, derive()),
+            None => (key, true, derive()),
         };
         let entry = Entry {
             json,
             fingerprint,
-            unit,
+            derived,
             list,
         };
         inner.map.insert(key.clone(), entry);
@@ -121,7 +134,17 @@ impl EsCache {
 
     /// The refresh-jitter unit given to [`EsCache::apply`].
     pub fn unit(&self, key: &Key) -> Option<f64> {
-        self.read().map.get(key).map(|e| e.unit)
+        self.read().map.get(key).map(|e| e.derived.unit)
+    }
+
+    /// The ExternalSecrets whose store hashes include `store` (a superset of those using the store: check each).
+    pub fn using_store(&self, store: u64) -> Vec<Key> {
+        self.read()
+            .map
+            .iter()
+            .filter(|(_, e)| e.derived.stores.contains(&store))
+            .map(|(k, _)| k.clone())
+            .collect()
     }
 
     /// Every cached key.
@@ -186,32 +209,41 @@ mod tests {
         .unwrap()
     }
 
+    fn derived(unit: f64) -> Derived {
+        Derived {
+            unit,
+            stores: [7].into_iter().collect(),
+        }
+    }
+
     #[test]
     fn an_external_secret_comes_back_as_it_went_in() {
         let cache = EsCache::default();
         let db = es("ns1", "db", "prod/db");
-        let a = cache.apply(&db, 1, || 0.25);
+        let a = cache.apply(&db, 1, || derived(0.25));
         assert_eq!(a.key, Key::new("ns1", "db"));
         assert!(a.changed);
         assert_eq!(*cache.get(&a.key).unwrap(), db);
         assert_eq!(cache.unit(&a.key), Some(0.25));
+        assert_eq!(cache.using_store(7), vec![a.key.clone()]);
+        assert!(cache.using_store(8).is_empty());
         assert!(cache.get(&Key::new("ns2", "db")).is_none());
     }
 
     #[test]
     fn only_a_new_fingerprint_counts_as_a_change() {
         let cache = EsCache::default();
-        assert!(cache.apply(&es("ns1", "db", "k1"), 1, || 0.5).changed);
+        assert!(cache.apply(&es("ns1", "db", "k1"), 1, || derived(0.5)).changed);
         // A status-only update: same fingerprint, new content stored.
         let mut newer = es("ns1", "db", "k1");
         newer.metadata.resource_version = Some("8".into());
-        let a = cache.apply(&newer, 1, || 0.5);
+        let a = cache.apply(&newer, 1, || derived(0.5));
         assert!(!a.changed);
         assert_eq!(
             cache.get(&a.key).unwrap().metadata.resource_version.as_deref(),
             Some("8")
         );
-        assert!(cache.apply(&es("ns1", "db", "k2"), 2, || 0.5).changed);
+        assert!(cache.apply(&es("ns1", "db", "k2"), 2, || derived(0.5)).changed);
         assert_eq!(cache.len(), 1);
         assert!(cache.delete(&a.key));
         assert!(!cache.delete(&a.key));
@@ -221,18 +253,18 @@ mod tests {
     #[test]
     fn a_relist_drops_what_it_no_longer_holds() {
         let cache = EsCache::default();
-        cache.apply(&es("ns1", "a", "k"), 1, || 0.0);
-        cache.apply(&es("ns1", "b", "k"), 1, || 0.0);
+        cache.apply(&es("ns1", "a", "k"), 1, || derived(0.0));
+        cache.apply(&es("ns1", "b", "k"), 1, || derived(0.0));
         cache.relist();
         // Listed again unchanged: not a change, kept.
-        assert!(!cache.apply(&es("ns1", "a", "k"), 1, || 0.0).changed);
+        assert!(!cache.apply(&es("ns1", "a", "k"), 1, || derived(0.0)).changed);
         // Still readable while the list runs.
         assert!(cache.get(&Key::new("ns1", "b")).is_some());
         assert_eq!(cache.relisted(), vec![Key::new("ns1", "b")]);
         assert_eq!(cache.keys(), vec![Key::new("ns1", "a")]);
         // Nothing more to drop on a second complete list.
         cache.relist();
-        cache.apply(&es("ns1", "a", "k"), 1, || 0.0);
+        cache.apply(&es("ns1", "a", "k"), 1, || derived(0.0));
         assert!(cache.relisted().is_empty());
     }
 }

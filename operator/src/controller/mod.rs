@@ -95,20 +95,30 @@ fn uses_store(es: &ExternalSecret, kind: StoreKind, name: &str, namespace: &str)
     if kind == StoreKind::SecretStore && es.namespace().as_deref() != Some(namespace) {
         return false;
     }
-    let matches = |r: &syncret_crds::externalsecret::SecretStoreRef| r.name == name && r.kind() == kind;
-    es.spec.secret_store_ref.as_ref().is_some_and(matches)
-        || es.spec.data.iter().any(|d| {
-            d.source_ref
-                .as_ref()
-                .and_then(|s| s.secret_store_ref.as_ref())
-                .is_some_and(matches)
-        })
-        || es.spec.data_from.iter().any(|d| {
-            d.source_ref
-                .as_ref()
-                .and_then(|s| s.secret_store_ref.as_ref())
-                .is_some_and(matches)
-        })
+    store_refs(es).any(|r| r.name == name && r.kind() == kind)
+}
+
+/// The stores an ExternalSecret names: its `secretStoreRef` and those of its `data` and `dataFrom` sources.
+fn store_refs(es: &ExternalSecret) -> impl Iterator<Item = &syncret_crds::externalsecret::SecretStoreRef> {
+    let data = (es.spec.data.iter()).filter_map(|d| d.source_ref.as_ref()?.secret_store_ref.as_ref());
+    let data_from = (es.spec.data_from.iter()).filter_map(|d| d.source_ref.as_ref()?.secret_store_ref.as_ref());
+    es.spec.secret_store_ref.iter().chain(data).chain(data_from)
+}
+
+/// Hash of a store reference (kind and name), as the ExternalSecret cache indexes them.
+fn store_hash(kind: StoreKind, name: &str) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    kind.hash(&mut h);
+    name.hash(&mut h);
+    h.finish()
+}
+
+/// What the cache derives from an ExternalSecret's spec (see [`crate::escache::Derived`]).
+fn derive(es: &ExternalSecret) -> crate::escache::Derived {
+    crate::escache::Derived {
+        unit: spec_unit(es),
+        stores: store_refs(es).map(|r| store_hash(r.kind(), &r.name)).collect(),
+    }
 }
 
 /// Marks one watch as listed; readiness is set when all are.
@@ -252,7 +262,7 @@ pub fn start(
                 let Ok(ev) = ev else { continue };
                 match ev {
                     Event::Apply(es) | Event::InitApply(es) => {
-                        let applied = ctx.external_secrets.apply(&es, es_fingerprint(&es), || spec_unit(&es));
+                        let applied = ctx.external_secrets.apply(&es, es_fingerprint(&es), || derive(&es));
                         let k = applied.key;
                         // The cache now shows the status we wrote: drop our copy (10k of them add up).
                         {
@@ -549,7 +559,8 @@ where
         ctx.reads.forget_store(uid);
     }
     ctx.store_queue.add((kind, key.clone()), Lane::Fast);
-    for k in ctx.external_secrets.keys() {
+    // Only the ExternalSecrets that name this store are decoded and checked.
+    for k in ctx.external_secrets.using_store(store_hash(kind, &key.name)) {
         if ctx
             .external_secrets
             .get(&k)
@@ -823,6 +834,28 @@ pub(crate) fn namespace_view(ctx: &Context) -> Vec<(String, std::collections::BT
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cache_indexes_every_store_an_external_secret_names() {
+        let es: ExternalSecret = serde_yaml::from_str(
+            "metadata: {name: db, namespace: app}\nspec:\n  secretStoreRef: {name: vault, kind: SecretStore}\n  target: {name: db}\n  data:\n  - {secretKey: a, remoteRef: {key: k}, sourceRef: {storeRef: {name: aws, kind: ClusterSecretStore}}}\n  dataFrom:\n  - {extract: {key: k}, sourceRef: {storeRef: {name: gcp, kind: SecretStore}}}\n",
+        )
+        .unwrap();
+        let stores = derive(&es).stores;
+        for (kind, name, ns) in [
+            (StoreKind::SecretStore, "vault", "app"),
+            (StoreKind::ClusterSecretStore, "aws", ""),
+            (StoreKind::SecretStore, "gcp", "app"),
+        ] {
+            assert!(stores.contains(&store_hash(kind, name)), "{name}");
+            assert!(uses_store(&es, kind, name, ns), "{name}");
+        }
+        assert_eq!(stores.len(), 3);
+        // Same name, other kind or namespace: not used.
+        assert!(!uses_store(&es, StoreKind::ClusterSecretStore, "vault", ""));
+        assert!(!uses_store(&es, StoreKind::SecretStore, "vault", "other"));
+        assert!(!stores.contains(&store_hash(StoreKind::ClusterSecretStore, "vault")));
+    }
 
     #[test]
     fn strip_drops_managed_fields_and_kubectls_copy_but_keeps_other_annotations() {
