@@ -4,7 +4,7 @@
 //!
 //! The schema check here is an offline approximation of the apiserver's (types, enums, patterns, lengths,
 //! required, unknown fields as with strict field validation, min/max properties and items, `format: byte`);
-//! CEL rules are left to the real apiserver, which `tests/tests/crds.rs` exercises.
+//! CEL rules are left to the real apiserver, which `tests/tests/integration/crds.rs` exercises.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
 use std::collections::BTreeMap;

@@ -346,7 +346,7 @@ impl<M: std::ops::Deref<Target = Metrics>> Iterator for Exposition<M> {
 /// Why an ExternalSecret sync failed, as a bounded label set for `syncret_sync_errors_total{reason}` (the
 /// "errors by reason" dashboard panel). Derived from the failure message, whose prefixes are ESO's
 /// (`could not get secret data from provider: …`, `could not apply template: …`); unknown messages count
-/// as `Other`, and `tests/tests/ops.rs` checks the reasons of real failures end to end.
+/// as `Other`, and `tests/tests/integration/ops.rs` checks the reasons of real failures end to end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FailureReason {
     InvalidSpec,

@@ -2,7 +2,7 @@
 //!
 //! A test binary cannot run cargo's `syncret` binary reliably (cargo builds other packages' binaries only in
 //! some invocations, and a stale one would test old code), so the test binary runs *itself* in child mode:
-//! [`SyncretProcess::spawn`] starts `<this test binary> syncret_process --exact --ignored` with the arguments in
+//! [`SyncretProcess::spawn`] starts `<this test binary> syncret_process --ignored` with the arguments in
 //! `SYNCRET_CHILD_ARGS`, and that ignored test calls [`run_child`], which runs [`syncret::app::main`] — the
 //! whole body of the `syncret` binary (flags, logging, signals, exit codes). Children die with the test: they
 //! are killed on drop, and a watchdog thread in each child exits it if its parent goes away.
@@ -16,7 +16,8 @@ const ARGS_ENV: &str = "SYNCRET_CHILD_ARGS";
 const PARENT_ENV: &str = "SYNCRET_CHILD_PARENT";
 
 /// Runs syncret when this process was started by [`SyncretProcess::spawn`]; returns at once otherwise. Call it
-/// from an `#[ignore]`d test named `syncret_process` in every test binary that spawns processes.
+/// from an `#[ignore]`d test named `syncret_process` (in any module: the child selects it by that name, not by
+/// its full path) in every test binary that spawns processes, and from no other ignored test of that name.
 pub fn run_child() {
     let Ok(args) = std::env::var(ARGS_ENV) else {
         return;
@@ -65,13 +66,7 @@ impl SyncretProcess {
         let err = out.try_clone()?;
         let exe = std::env::current_exe()?;
         let child = Command::new(exe)
-            .args([
-                "syncret_process",
-                "--exact",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
+            .args(["syncret_process", "--ignored", "--nocapture", "--test-threads=1"])
             .env(ARGS_ENV, serde_json::to_string(&all)?)
             .env(PARENT_ENV, std::process::id().to_string())
             .env("KUBECONFIG", kubeconfig)

@@ -1,5 +1,6 @@
-//! ClusterExternalSecret on the real control plane, with a cluster-wide operator (this binary holds only these
-//! tests, so no other operator sees the ClusterExternalSecrets): fan-out to selected namespaces, reacting to
+//! ClusterExternalSecret on the real control plane, with a cluster-wide operator (the only one with the
+//! ClusterExternalSecret controller on: the other cluster-wide operators of this binary switch it off, so none
+//! of them sees these ClusterExternalSecrets): fan-out to selected namespaces, reacting to
 //! namespaces appearing and disappearing, refusing foreign ExternalSecrets, cleanup — and one provider read per
 //! refresh for N namespaces (ESO #6133).
 use std::time::Duration;
@@ -31,7 +32,7 @@ fn fake_reads(op: &Operator) -> u64 {
 async fn fan_out_follows_namespaces_and_reads_once_per_refresh() -> anyhow::Result<()> {
     let cp = ControlPlane::shared().await?;
     let client = cp.client().await?;
-    let op = Operator::start_with(client.clone(), |_| {}).await?;
+    let op = Operator::start_with(client.clone(), |o| o.settings.enable_cluster_push_secrets = false).await?;
     let label = unique_name("fan");
     let mut namespaces = Vec::new();
     for _ in 0..20 {

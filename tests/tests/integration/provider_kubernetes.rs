@@ -301,7 +301,12 @@ async fn referent_cluster_store_and_conditions() -> anyhow::Result<()> {
     let allowed = cp.namespace("k8s-allowed").await?;
     let denied = cp.namespace("k8s-denied-ns").await?;
     let remote = remote(cp, "ServiceAccount", "reader", &allowed.name).await?;
-    let op = syncret_tests::operator::Operator::start_with(client.clone(), |_| {}).await?;
+    // Cluster-wide (two namespaces), without the cluster-scoped controllers: those belong to their own tests.
+    let op = syncret_tests::operator::Operator::start_with(client.clone(), |o| {
+        o.settings.enable_cluster_external_secrets = false;
+        o.settings.enable_cluster_push_secrets = false;
+    })
+    .await?;
     let token = service_account_token(&allowed, "reader").await?;
     for ns in [&allowed, &denied] {
         apply_yaml(

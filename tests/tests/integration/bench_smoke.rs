@@ -68,7 +68,7 @@ async fn bench_smoke_n100() -> anyhow::Result<()> {
         verbose: true,
     };
     let r = syncret_bench::run(cfg).await?;
-    let md = report::markdown(&r, "cargo test --test bench_smoke");
+    let md = report::markdown(&r, "cargo test -p syncret-tests --test integration bench_smoke::");
     println!("{md}");
     assert_eq!(r.direct.n, n);
     assert!(

@@ -1249,7 +1249,12 @@ async fn ambient_child() -> anyhow::Result<()> {
 fn run_child(endpoint: &str, env: &[(&str, &str)]) -> anyhow::Result<()> {
     let exe = std::env::current_exe()?;
     let mut cmd = std::process::Command::new(exe);
-    cmd.args(["--exact", "ambient_child", "--nocapture", "--test-threads=1"]);
+    cmd.args([
+        "--exact",
+        "provider_aws::ambient_child",
+        "--nocapture",
+        "--test-threads=1",
+    ]);
     for (k, _) in std::env::vars() {
         if k.starts_with("AWS_") {
             cmd.env_remove(k);

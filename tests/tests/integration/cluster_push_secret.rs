@@ -1,5 +1,6 @@
-//! ClusterPushSecret on the real control plane, with a cluster-wide operator (this binary holds only these tests,
-//! so no other operator sees the ClusterPushSecrets): one PushSecret per selected namespace, each pushing its own
+//! ClusterPushSecret on the real control plane, with a cluster-wide operator (the only one with the
+//! ClusterPushSecret controller on: the other cluster-wide operators of this binary switch it off, so none of
+//! them sees these ClusterPushSecrets): one PushSecret per selected namespace, each pushing its own
 //! namespace's Secret; namespaces that stop matching lose theirs (and with `deletionPolicy: Delete` its pushed
 //! value), a foreign PushSecret of the same name is reported and left alone, and deleting the ClusterPushSecret
 //! deletes its children through their owner references.
@@ -49,7 +50,7 @@ async fn remote(op: &Operator, store: &str, key: &str) -> Option<String> {
 async fn one_push_secret_per_selected_namespace() -> anyhow::Result<()> {
     let cp = ControlPlane::shared().await?;
     let client = cp.client().await?;
-    let op = Operator::start_with(client.clone(), |_| {}).await?;
+    let op = Operator::start_with(client.clone(), |o| o.settings.enable_cluster_external_secrets = false).await?;
     let label = unique_name("sel");
     let mut namespaces = Vec::new();
     for _ in 0..3 {

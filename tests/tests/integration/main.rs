@@ -1,0 +1,29 @@
+//! The integration tests against the real control plane and provider servers, as one test binary: one link of
+//! the operator and every provider instead of one per area (each debug binary is ~130 MB; eighteen of them
+//! filled the CI machine's disk). Run one area with `cargo test -p syncret-tests --test integration <module>::`.
+//!
+//! Tests of different modules run side by side in this process, as tests of one module always did: each takes
+//! its own namespace and an operator of its own controller class ([`syncret_tests::operator::Operator`]). The
+//! few that need a cluster-wide operator switch off the cluster-scoped controllers they do not test, so no two
+//! operators ever reconcile the same ClusterExternalSecret or ClusterPushSecret.
+//!
+//! Three areas stay binaries of their own because they install a process-wide log subscriber to check that no
+//! secret value reaches a log: `provider_webhook`, `reliability` and `reliability_process`.
+mod bench_smoke;
+mod chart;
+mod cluster_external_secret;
+mod cluster_push_secret;
+mod controlplane;
+mod crds;
+mod leader;
+mod ops;
+mod provider_aws;
+mod provider_azure;
+mod provider_gcp;
+mod provider_kubernetes;
+mod provider_vault;
+mod push_secret;
+mod rollout;
+mod servers;
+mod sync_basic;
+mod sync_engine;
