@@ -25,7 +25,7 @@ if [ "${1:-}" = helm ]; then
   mkdir -p "$cache_root/tools"
   tmp=$(mktemp -d "$cache_root/tools/.build.XXXXXX")
   trap 'rm -rf "$tmp"' EXIT
-  export CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=local
+  . "$here/go-env.sh"
   echo "build-controlplane: building helm ${ver} into $out (first run takes a few minutes)" >&2
   # The Kubernetes version helm assumes offline (`helm template`, lint's deprecation checks): its client-go's.
   cgo=$(cd "$mod" && go list -m -f '{{.Version}}' k8s.io/client-go)
@@ -60,7 +60,7 @@ command -v go >/dev/null || { echo "build-controlplane: Go is required (https://
 mkdir -p "$cache_root/controlplane"
 tmp=$(mktemp -d "$cache_root/controlplane/.build.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-export CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=local
+. "$here/go-env.sh"
 start=$(date +%s)
 echo "build-controlplane: building kubernetes ${k8s} and etcd into $out (first run takes several minutes)" >&2
 ( cd "$here/controlplane/etcd" && go build -trimpath -ldflags "-s -w" -o "$tmp/etcd" go.etcd.io/etcd/server/v3 ) ||

@@ -93,7 +93,7 @@ go_fake() {
     command -v go >/dev/null || die "Go is required to build $binary"
     log "building $binary into $dir"
     tmp=$(mktemp -d "$providers/.build.XXXXXX")
-    ( cd "$here/$src" && CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-mod=mod go build -trimpath -o "$tmp/$binary" . ) \
+    ( . "$here/../go-env.sh" && cd "$here/$src" && go build -trimpath -o "$tmp/$binary" . ) \
       || { rm -rf "$tmp"; die "go build in e2e/providers/$src"; }
     rm -rf "$dir"
     mv "$tmp" "$dir"
