@@ -63,6 +63,10 @@ pub struct Resolved {
 /// status never comes, e.g. a reconciler that cannot write it, must not leave its ExternalSecrets silent).
 pub const VALIDATION_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// How soon an ExternalSecret or PushSecret waiting for a store's first validation looks again ([`StoreProblem::NotValidated`]);
+/// the store's watch normally wakes it sooner, when the store's `Ready` condition arrives.
+pub const VALIDATION_RECHECK: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What a resolve needs of a store's metadata.
 struct StoreMeta {
     uid: String,

@@ -165,7 +165,7 @@ async fn sync(ctx: &Arc<Context>, es: &Arc<ExternalSecret>, key: &Key) -> Next {
             // than report a failure that is only a matter of ordering.
             // (Looked at again after a while: a status that never comes turns into "not ready" after the grace.)
             Err(StoreProblem::NotValidated { .. }) if ctx.settings.reconciles(id.kind) => {
-                return Next::After(Some(Duration::from_secs(10)));
+                return Next::After(Some(crate::stores::VALIDATION_RECHECK));
             }
             Err(p @ StoreProblem::NotAllowed { .. }) => return failed(ctx, es, fail(p.to_string())).await,
             Err(p) => return failed(ctx, es, fail(p.to_string())).await,

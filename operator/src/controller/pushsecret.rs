@@ -657,7 +657,15 @@ async fn sync(ctx: &Arc<Context>, ps: &Arc<PushSecret>, key: &Key) -> Next {
     // The stores.
     let stores = match resolve_stores(ctx, ps, &key.namespace) {
         Ok(s) => s,
-        Err(f) => return failed(ctx, ps, key, f, None).await,
+        // Applied together with its store (one GitOps commit): wait for the store's first validation (its watch
+        // wakes us) rather than report a failure that is only a matter of ordering. A pending change stays pending.
+        Err(Unresolved::Validating) => {
+            if dirty {
+                ctx.push.index().mark_dirty(key);
+            }
+            return Next::After(Some(crate::stores::VALIDATION_RECHECK));
+        }
+        Err(Unresolved::Failed(f)) => return failed(ctx, ps, key, f, None).await,
     };
     if stores.is_empty() {
         // Only stores of other controller classes (or none left): not ours to push.
@@ -814,15 +822,22 @@ fn store_view(
     }
 }
 
+/// Why [`resolve_stores`] has no stores to push to.
+enum Unresolved {
+    Failed(Failure),
+    /// A store was created moments ago and its reconciler has not validated it yet ([`StoreProblem::NotValidated`]).
+    Validating,
+}
+
 /// `secretStoreRefs` resolved: named stores and label-selected ones, minus those of other controller classes
 /// and those being deleted (as ESO).
-fn resolve_stores(ctx: &Context, ps: &PushSecret, ns: &str) -> Result<Vec<StoreTarget>, Failure> {
+fn resolve_stores(ctx: &Context, ps: &PushSecret, ns: &str) -> Result<Vec<StoreTarget>, Unresolved> {
     let mut out: BTreeMap<(String, String), StoreTarget> = BTreeMap::new();
     for r in &ps.spec.secret_store_refs {
         let names: Vec<String> = match &r.label_selector {
             Some(sel) => {
                 let sel = Selector::try_from(sel.clone())
-                    .map_err(|e| fail_final(format!("could not convert labels: {e}")))?;
+                    .map_err(|e| Unresolved::Failed(fail_final(format!("could not convert labels: {e}"))))?;
                 match r.kind {
                     StoreKind::SecretStore => ctx
                         .stores
@@ -866,7 +881,10 @@ fn resolve_stores(ctx: &Context, ps: &PushSecret, ns: &str) -> Result<Vec<StoreT
                     );
                 }
                 Err(StoreProblem::OtherClass { .. }) => {}
-                Err(p) => return Err(fail(p.to_string())),
+                Err(StoreProblem::NotValidated { .. }) if ctx.settings.reconciles(id.kind) => {
+                    return Err(Unresolved::Validating);
+                }
+                Err(p) => return Err(Unresolved::Failed(fail(p.to_string()))),
             }
         }
     }

@@ -432,6 +432,47 @@ async fn bad_input_is_named_without_values() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A PushSecret applied together with its store (one GitOps commit) waits for the store's first validation: it
+/// never reports the passing "not ready (not validated yet)" of a store its reconciler has not looked at. Store,
+/// source and PushSecret all exist before the operator starts, so its first look at the PushSecret comes as the
+/// store is being validated.
+#[tokio::test]
+async fn applied_together_with_its_store_waits_for_the_first_validation() -> anyhow::Result<()> {
+    let cp = ControlPlane::shared().await?;
+    let ns = cp.namespace("push-together").await?;
+    let class = syncret_tests::unique_name("class");
+    apply_yaml(
+        &ns.api::<SecretStore>(),
+        &format!("apiVersion: external-secrets.io/v1\nkind: SecretStore\nmetadata: {{name: s}}\nspec:\n  controller: {class}\n  provider: {{fake: {{data: []}}}}\n"),
+    )
+    .await?;
+    apply_yaml(
+        &ns.api::<Secret>(),
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: src}\nstringData: {k: pushed-together}\n",
+    )
+    .await?;
+    apply_yaml(
+        &ns.api::<PushSecret>(),
+        &ps("together", "  secretStoreRefs: [{name: s}]\n  selector: {secret: {name: src}}\n  data:\n  - match: {secretKey: k, remoteRef: {remoteKey: r}}\n"),
+    )
+    .await?;
+    let namespace = ns.name.clone();
+    let op = syncret_tests::operator::Operator::start_with(ns.client.clone(), |o| {
+        o.settings.namespace = Some(namespace);
+        o.settings.controller_class = class.clone();
+    })
+    .await?;
+    let env = Env { ns, op };
+    ps_ready(&env, "together", "True", "Synced").await?;
+    let events: Api<k8s_openapi::api::events::v1::Event> = env.ns.api();
+    let errored: Vec<String> = (events.list(&Default::default()).await?.items.into_iter())
+        .filter(|e| e.reason.as_deref() == Some("Errored"))
+        .map(|e| e.note.unwrap_or_default())
+        .collect();
+    assert!(errored.is_empty(), "no failure on the way to Synced: {errored:?}");
+    Ok(())
+}
+
 /// The kubernetes provider: the test control plane is the "remote cluster"; a ServiceAccount of the test namespace
 /// may write Secrets in a second namespace. Two stores address that same namespace, and the PushSecret moves from
 /// one to the other: ESO #5062 deleted the secret then, syncret keeps it.
