@@ -46,8 +46,8 @@ struct Entry {
 
 /// What an entry's JSON holds: the object without what its key and type say (see the module docs).
 #[derive(Serialize, Deserialize)]
-struct Stored<M, S, T> {
-    metadata: M,
+struct Stored<S, T> {
+    metadata: ObjectMeta,
     spec: S,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     status: Option<T>,
@@ -145,7 +145,7 @@ impl EsCache {
     pub fn get(&self, key: &Key) -> Option<Arc<ExternalSecret>> {
         let inner = self.read();
         let entry = inner.map.get(key)?;
-        match serde_json::from_slice::<Stored<ObjectMeta, ExternalSecretSpec, ExternalSecretStatus>>(&entry.json) {
+        match serde_json::from_slice::<Stored<ExternalSecretSpec, ExternalSecretStatus>>(&entry.json) {
             Ok(Stored {
                 mut metadata,
                 spec,
