@@ -8,7 +8,6 @@
 //! (their refreshes are aligned and coalesced), so N namespaces cost one provider read per refresh, not N (#6133).
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::ResourceExt;
@@ -23,6 +22,7 @@ use syncret_crds::externalsecret::ExternalSecret;
 use syncret_crds::labels::{ANNOTATION_FORCE_SYNC, FINALIZER_CLUSTER_EXTERNAL_SECRET_CLEANUP};
 
 use super::externalsecret::Next;
+use super::fanout;
 use crate::context::{Context, Key};
 
 /// Field manager for the children.
@@ -106,15 +106,6 @@ pub async fn reconcile(ctx: &Arc<Context>, ces_store: &Store<ClusterExternalSecr
     let mut failed: BTreeMap<String, String> = BTreeMap::new();
     let old = ces.status.clone().unwrap_or_default();
 
-    // A renamed child: remove the old ones first.
-    if !old.external_secret_name.is_empty() && old.external_secret_name != es_name {
-        for ns in &old.provisioned_namespaces {
-            if let Err(e) = delete_child(ctx, ns, &old.external_secret_name, name).await {
-                failed.insert(ns.clone(), e);
-            }
-        }
-    }
-
     let problems = ces.spec.validate();
     if !problems.is_empty() {
         failed.insert("unknown".into(), syncret_crds::validate::join(&problems));
@@ -125,21 +116,20 @@ pub async fn reconcile(ctx: &Arc<Context>, ces_store: &Store<ClusterExternalSecr
     } else {
         BTreeSet::new()
     };
-
-    for ns in old.provisioned_namespaces.iter().filter(|n| !targets.contains(*n)) {
-        if let Err(e) = delete_child(ctx, ns, &es_name, name).await {
-            failed.insert(ns.clone(), e);
-        }
-    }
-    let mut provisioned = Vec::new();
-    for ns in &targets {
-        match ensure_child(ctx, &ces, ns, &es_name).await {
-            Ok(()) => provisioned.push(ns.clone()),
-            Err(e) => {
-                failed.insert(ns.clone(), e);
-            }
-        }
-    }
+    let children = fanout::Children {
+        old_name: &old.external_secret_name,
+        old_namespaces: &old.provisioned_namespaces,
+        name: &es_name,
+    };
+    let (parent, child_name) = (&*ces, es_name.as_str());
+    let provisioned = fanout::apply(
+        children,
+        &targets,
+        &mut failed,
+        move |ns| async move { ensure_child(ctx, parent, &ns, child_name).await },
+        move |ns, child| async move { delete_child(ctx, &ns, &child, name).await },
+    )
+    .await;
 
     let condition = if failed.is_empty() {
         ClusterExternalSecretStatusCondition {
@@ -179,18 +169,7 @@ pub async fn reconcile(ctx: &Arc<Context>, ces_store: &Store<ClusterExternalSecr
             tracing::debug!(ces = name, error = %e, "could not update status");
         }
     }
-    let every = ces
-        .spec
-        .refresh_interval()
-        .ok()
-        .flatten()
-        .filter(|d| !d.is_zero())
-        .unwrap_or(Duration::from_secs(3600));
-    if failed.is_empty() {
-        Next::After(Some(every))
-    } else {
-        Next::Retry(None)
-    }
+    fanout::next(ces.spec.refresh_interval().ok().flatten(), failed.is_empty())
 }
 
 async fn ensure_child(ctx: &Context, ces: &ClusterExternalSecret, ns: &str, es_name: &str) -> Result<(), String> {

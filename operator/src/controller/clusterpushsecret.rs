@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::InitGate;
 use super::externalsecret::Next;
+use super::fanout;
 use crate::context::{Context, Key};
 use crate::schedule::{Lane, backoff};
 
@@ -178,14 +179,6 @@ pub async fn reconcile(ctx: &Arc<Context>, name: &str) -> Next {
     let old = cps.status.clone().unwrap_or_default();
     let mut failed: BTreeMap<String, String> = BTreeMap::new();
 
-    // A renamed child: the old ones go first.
-    if !old.push_secret_name.is_empty() && old.push_secret_name != ps_name {
-        for ns in &old.provisioned_namespaces {
-            if let Err(e) = delete_child(ctx, ns, &old.push_secret_name, name).await {
-                failed.insert(ns.clone(), e);
-            }
-        }
-    }
     let view = super::namespace_view(ctx);
     let problems = cps.spec.validate();
     let targets = if !problems.is_empty() {
@@ -200,20 +193,20 @@ pub async fn reconcile(ctx: &Arc<Context>, name: &str) -> Next {
             }
         }
     };
-    for ns in old.provisioned_namespaces.iter().filter(|n| !targets.contains(*n)) {
-        if let Err(e) = delete_child(ctx, ns, &ps_name, name).await {
-            failed.insert(ns.clone(), e);
-        }
-    }
-    let mut provisioned = Vec::new();
-    for ns in &targets {
-        match ensure_child(ctx, &cps, ns, &ps_name).await {
-            Ok(()) => provisioned.push(ns.clone()),
-            Err(e) => {
-                failed.insert(ns.clone(), e);
-            }
-        }
-    }
+    let children = fanout::Children {
+        old_name: &old.push_secret_name,
+        old_namespaces: &old.provisioned_namespaces,
+        name: &ps_name,
+    };
+    let (parent, child_name) = (&*cps, ps_name.as_str());
+    let provisioned = fanout::apply(
+        children,
+        &targets,
+        &mut failed,
+        move |ns| async move { ensure_child(ctx, parent, &ns, child_name).await },
+        move |ns, child| async move { delete_child(ctx, &ns, &child, name).await },
+    )
+    .await;
     let condition = if failed.is_empty() {
         PushSecretStatusCondition {
             type_: "Ready".into(),
@@ -267,18 +260,7 @@ pub async fn reconcile(ctx: &Arc<Context>, name: &str) -> Next {
             tracing::debug!(cps = name, error = %e, "could not update ClusterPushSecret status");
         }
     }
-    let every = cps
-        .spec
-        .refresh_interval()
-        .ok()
-        .flatten()
-        .filter(|d| !d.is_zero())
-        .unwrap_or(Duration::from_secs(3600));
-    if failed.is_empty() {
-        Next::After(Some(every))
-    } else {
-        Next::Retry(None)
-    }
+    fanout::next(cps.spec.refresh_interval().ok().flatten(), failed.is_empty())
 }
 
 async fn ensure_child(ctx: &Context, cps: &ClusterPushSecret, ns: &str, ps_name: &str) -> Result<(), String> {

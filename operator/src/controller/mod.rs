@@ -11,6 +11,7 @@
 pub mod clusterexternalsecret;
 pub mod clusterpushsecret;
 pub mod externalsecret;
+mod fanout;
 pub mod pushsecret;
 pub mod secretstore;
 
