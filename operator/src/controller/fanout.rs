@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::externalsecret::Next;
 
-/// How often a cluster-scoped fan-out is re-checked when its `refreshTime` is unset or zero (ESO's 1h).
+/// How often a fan-out is re-checked when its `refreshTime` is unset or zero. Namespace events wake it sooner.
 const DEFAULT_REFRESH: Duration = Duration::from_secs(3600);
 
 /// The children as the last status recorded them, and the name they must have now.
