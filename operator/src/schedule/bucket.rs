@@ -105,7 +105,8 @@ impl RateLimiter {
         Self { bucket: None }
     }
 
-    /// Waits for a token, in the order of the calls.
+    /// Waits for a token, in the order of the calls. A call dropped while it waits still uses up its slot, which
+    /// delays each later call by one slot; here calls are dropped only at shutdown or when leadership is lost.
     pub async fn acquire(&self) {
         let Some(bucket) = &self.bucket else { return };
         let wait = bucket.lock().unwrap_or_else(|e| e.into_inner()).reserve(Instant::now());
