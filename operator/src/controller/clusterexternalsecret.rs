@@ -121,12 +121,12 @@ pub async fn reconcile(ctx: &Arc<Context>, ces_store: &Store<ClusterExternalSecr
         old_namespaces: &old.provisioned_namespaces,
         name: &es_name,
     };
-    let (parent, child_name) = (&*ces, es_name.as_str());
+    let parent = &*ces;
     let provisioned = fanout::apply(
         children,
         &targets,
         &mut failed,
-        move |ns| async move { ensure_child(ctx, parent, &ns, child_name).await },
+        move |ns, child| async move { ensure_child(ctx, parent, &ns, &child).await },
         move |ns, child| async move { delete_child(ctx, &ns, &child, name).await },
     )
     .await;

@@ -198,12 +198,12 @@ pub async fn reconcile(ctx: &Arc<Context>, name: &str) -> Next {
         old_namespaces: &old.provisioned_namespaces,
         name: &ps_name,
     };
-    let (parent, child_name) = (&*cps, ps_name.as_str());
+    let parent = &*cps;
     let provisioned = fanout::apply(
         children,
         &targets,
         &mut failed,
-        move |ns| async move { ensure_child(ctx, parent, &ns, child_name).await },
+        move |ns, child| async move { ensure_child(ctx, parent, &ns, &child).await },
         move |ns, child| async move { delete_child(ctx, &ns, &child, name).await },
     )
     .await;

@@ -22,8 +22,8 @@ pub(super) struct Children<'a> {
     pub name: &'a str,
 }
 
-/// Deletes what is stale and ensures a child in each of `targets`. Returns the namespaces that now hold a child.
-/// Failures go into `failed`, keyed by namespace.
+/// Deletes what is stale and ensures a child in each of `targets`; `ensure` and `delete` are called with a namespace
+/// and a child name. Returns the namespaces that now hold a child. Failures go into `failed`, keyed by namespace.
 pub(super) async fn apply<E, EF, D, DF>(
     children: Children<'_>,
     targets: &BTreeSet<String>,
@@ -32,7 +32,7 @@ pub(super) async fn apply<E, EF, D, DF>(
     delete: D,
 ) -> Vec<String>
 where
-    E: Fn(String) -> EF,
+    E: Fn(String, String) -> EF,
     EF: Future<Output = Result<(), String>>,
     D: Fn(String, String) -> DF,
     DF: Future<Output = Result<(), String>>,
@@ -57,7 +57,7 @@ where
     }
     let mut provisioned = Vec::new();
     for ns in targets {
-        match ensure(ns.clone()).await {
+        match ensure(ns.clone(), name.to_owned()).await {
             Ok(()) => provisioned.push(ns.clone()),
             Err(e) => {
                 failed.insert(ns.clone(), e);
@@ -100,8 +100,8 @@ mod tests {
             },
             &set(&["a", "c"]),
             &mut failed,
-            |ns| {
-                calls.lock().unwrap().push(format!("ensure {ns}"));
+            |ns, name| {
+                calls.lock().unwrap().push(format!("ensure {ns}/{name}"));
                 async move { if ns == "c" { Err("denied".to_string()) } else { Ok(()) } }
             },
             |ns, name| {
@@ -112,7 +112,13 @@ mod tests {
         .await;
         assert_eq!(
             calls.into_inner().unwrap(),
-            ["delete a/old", "delete b/old", "delete b/new", "ensure a", "ensure c"]
+            [
+                "delete a/old",
+                "delete b/old",
+                "delete b/new",
+                "ensure a/new",
+                "ensure c/new"
+            ]
         );
         assert_eq!(provisioned, ["a"]);
         assert_eq!(failed, BTreeMap::from([("c".to_string(), "denied".to_string())]));
