@@ -161,6 +161,18 @@ const fn def(
 /// cost limit, refusing a valid object); `validate()` still checks them at reconcile.
 pub const CEL_DUPLICATE_CHECK_MAX_ITEMS: usize = 400;
 
+/// Why regular-expression checks are partial in CEL.
+const REGEX_RESIDUAL: &str = "the apiserver compiles with Go's RE2 (what ESO uses); the few patterns Go accepts and Rust's regex refuses (duplicate group names such as `(?P<n>a)(?P<n>b)`) pass at apply and are refused at reconcile";
+
+const fn regex_rule(test: &'static str) -> Enforced {
+    Enforced::Policy {
+        test,
+        message: "must be a valid regular expression",
+        message_expr: None,
+        residual: Some(REGEX_RESIDUAL),
+    }
+}
+
 /// Why duplicate checks are partial in CEL.
 const DUPLICATE_RESIDUAL: &str = "lists longer than 400 items are checked only at reconcile (the CEL check is quadratic and would meet the apiserver's cost limit)";
 
@@ -278,18 +290,16 @@ rules! {
         "must not be empty",
     ), sample!(ES, "  dataFrom: [{extract: {key: ''}}]\n")),
     /// `dataFrom[].find.name.regexp` compiles.
-    EsFindRegexp => def(ExternalSecret, &["dataFrom[].find.name"], "regexp", policy(
+    EsFindRegexp => def(ExternalSecret, &["dataFrom[].find.name"], "regexp", regex_rule(
         "!has(@.regexp) || REGEX(@.regexp)",
-        "must be a valid regular expression",
     ), sample!(ES, "  dataFrom: [{find: {name: {regexp: '(unclosed'}}}]\n")),
     /// A rewrite step sets exactly one of `merge`, `regexp` or `transform`.
     EsRewriteExactlyOne => def(ExternalSecret, &["dataFrom[].rewrite[]"], "",
         Enforced::Schema("minProperties: 1, maxProperties: 1"),
         sample!(ES, "  dataFrom: [{extract: {key: a}, rewrite: [{}]}]\n")),
     /// `rewrite[].regexp.source` compiles.
-    EsRewriteRegexp => def(ExternalSecret, &["dataFrom[].rewrite[].regexp"], "source", policy(
+    EsRewriteRegexp => def(ExternalSecret, &["dataFrom[].rewrite[].regexp"], "source", regex_rule(
         "REGEX(@.source)",
-        "must be a valid regular expression",
     ), sample!(ES, "  dataFrom: [{extract: {key: a}, rewrite: [{regexp: {source: '[', target: x}}]}]\n")),
     /// `rewrite[].merge` with `strategy: JSON` names its `into` key.
     EsMergeJsonInto => def(ExternalSecret, &["dataFrom[].rewrite[].merge"], "into", policy(
@@ -358,9 +368,8 @@ rules! {
         "must not be negative",
     ), sample!(SS, "  retrySettings: {maxRetries: -1}\n  provider: {fake: {data: []}}\n")),
     /// `conditions[].namespaceRegexes[]` compile.
-    StoreNamespaceRegex => def(Store, &["conditions[].namespaceRegexes[]"], "", policy(
+    StoreNamespaceRegex => def(Store, &["conditions[].namespaceRegexes[]"], "", regex_rule(
         "REGEX(@)",
-        "must be a valid regular expression",
     ), sample!(SS, "  conditions: [{namespaceRegexes: ['(']}]\n  provider: {fake: {data: []}}\n")),
     /// A SecretStore's Secret, ConfigMap and ServiceAccount references stay in its own namespace (ESO's
     /// `ValidateReferentSecretSelector`); the scopes are every reference under `provider`, read from the schema.
@@ -549,9 +558,8 @@ rules! {
         message: "remoteKey and rewrite are mutually exclusive: rewrite is only supported in per-key mode (without remoteKey)",
     }, sample!(PS, "  secretStoreRefs: [{name: s}]\n  selector: {secret: {name: src}}\n  dataTo: [{storeRef: {name: s}, remoteKey: bundle, rewrite: [{transform: {template: x}}]}]\n")),
     /// `dataTo[].match.regexp` compiles.
-    PsDataToMatchRegexp => def(PushSecret, &["dataTo[].match"], "regexp", policy(
+    PsDataToMatchRegexp => def(PushSecret, &["dataTo[].match"], "regexp", regex_rule(
         "!has(@.regexp) || REGEX(@.regexp)",
-        "must be a valid regular expression",
     ), sample!(PS, "  secretStoreRefs: [{name: s}]\n  selector: {secret: {name: src}}\n  dataTo: [{storeRef: {name: s}, match: {regexp: '+'}}]\n")),
     /// A `dataTo` rewrite sets exactly one of `regexp` or `transform` (an ESO CRD rule).
     PsRewriteExactlyOne => def(PushSecret, &["dataTo[].rewrite[]"], "", Enforced::Crd {
@@ -559,9 +567,8 @@ rules! {
         message: "exactly one of regexp or transform must be set",
     }, sample!(PS, "  secretStoreRefs: [{name: s}]\n  selector: {secret: {name: src}}\n  dataTo: [{storeRef: {name: s}, rewrite: [{regexp: {source: a, target: b}, transform: {template: y}}]}]\n")),
     /// `dataTo[].rewrite[].regexp.source` compiles.
-    PsRewriteRegexp => def(PushSecret, &["dataTo[].rewrite[].regexp"], "source", policy(
+    PsRewriteRegexp => def(PushSecret, &["dataTo[].rewrite[].regexp"], "source", regex_rule(
         "REGEX(@.source)",
-        "must be a valid regular expression",
     ), sample!(PS, "  secretStoreRefs: [{name: s}]\n  selector: {secret: {name: src}}\n  dataTo: [{storeRef: {name: s}, rewrite: [{regexp: {source: '(', target: x}}]}]\n")),
 
     // ----- Cluster kinds -----------------------------------------------------------------------------------
