@@ -94,6 +94,19 @@ async fn fixtures_valid_accepted_invalid_refused_at_apply() -> anyhow::Result<()
         }
     }
 
+    // The quick start (`e2e/up.sh` applies it with the policies installed).
+    let quickstart = std::fs::read_to_string(repo_root().join("examples/quickstart.yaml"))?;
+    for doc in serde_yaml::Deserializer::from_str(&quickstart) {
+        let manifest: Value = serde::Deserialize::deserialize(doc)?;
+        if manifest["apiVersion"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("external-secrets.io/"))
+            && let Some(message) = policies.verdict(&ns.name, &manifest).await?
+        {
+            problems.push(format!("examples/quickstart.yaml: refused: {message}"));
+        }
+    }
+
     let invalid = fixtures(&repo_root().join("tests/fixtures/eso/invalid"))?;
     // How each invalid fixture fared: by the CRD schema (as without the policies), by the policies, or not.
     let mut tally: BTreeMap<&str, Vec<String>> = BTreeMap::new();
