@@ -37,6 +37,12 @@ pub struct Settings {
     pub backoff_base: Duration,
     pub backoff_max: Duration,
     pub delims: Delims,
+    /// Every reconcile ends by this deadline (`--reconcile-timeout`); provider timeouts are capped by it.
+    pub reconcile_timeout: Duration,
+    /// At most this many reconciles of one namespace in flight per controller (`--max-concurrent-per-namespace`).
+    pub namespace_concurrency: usize,
+    /// At most this many reconciles talking to one store at once (`--max-concurrent-per-store`).
+    pub store_concurrency: usize,
 }
 
 impl Default for Settings {
@@ -56,11 +62,31 @@ impl Default for Settings {
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
             delims: Delims::default(),
+            reconcile_timeout: Duration::from_secs(60),
+            namespace_concurrency: 2,
+            store_concurrency: 2,
         }
     }
 }
 
 impl Settings {
+    /// Workers of the store controller: store validation is rarer than syncs, and one hung validation must not
+    /// stop the others.
+    pub fn store_workers(&self) -> usize {
+        self.concurrent.max(2)
+    }
+
+    /// The in-flight limit per namespace in the store controller's queue.
+    pub fn store_namespace_concurrency(&self) -> usize {
+        self.namespace_concurrency.min(self.store_workers() / 2).max(1)
+    }
+
+    /// The per-namespace and per-store limits when not set: half of `--concurrent`, at least 1, so one
+    /// namespace or one store never holds every worker.
+    pub fn default_share(concurrent: usize) -> usize {
+        (concurrent / 2).max(1)
+    }
+
     /// Whether the store reconciler of `kind` runs (`--enable-{secret-store,cluster-store}-reconciler`).
     pub fn reconciles(&self, kind: syncret_crds::secretstore::StoreKind) -> bool {
         match kind {
@@ -92,6 +118,18 @@ impl Key {
             namespace: self.namespace.clone(),
             name: Arc::from(name.as_ref()),
         }
+    }
+}
+
+impl crate::schedule::Tenant for Key {
+    fn tenant(&self) -> &Arc<str> {
+        &self.namespace
+    }
+}
+
+impl crate::schedule::Tenant for (syncret_crds::secretstore::StoreKind, Key) {
+    fn tenant(&self) -> &Arc<str> {
+        &self.1.namespace
     }
 }
 
@@ -127,14 +165,13 @@ pub struct Context {
     pub es_queue: Scheduler<Key>,
     pub store_queue: Scheduler<(syncret_crds::secretstore::StoreKind, Key)>,
     pub ces_queue: Scheduler<Key>,
-    /// ExternalSecret statuses this operator wrote and the reflector has not shown yet: a reconcile right after a
-    /// sync (e.g. woken by our own Secret write) sees them, so it does not sync again.
-    pub written_status: std::sync::Mutex<std::collections::HashMap<Key, syncret_crds::ExternalSecretStatus>>,
-    /// When a leased value read for an ExternalSecret must be re-fetched (two thirds into its lease).
-    pub lease_due: std::sync::Mutex<std::collections::HashMap<Key, std::time::Instant>>,
-    /// The stores (uid, generation) each ExternalSecret last read from, keyed by a hash of its key: when a store's
-    /// spec changes, the ExternalSecrets using it read again at once (ESO waits for their next refresh).
-    pub store_seen: std::sync::Mutex<std::collections::HashMap<u64, u64>>,
+    /// Per-ExternalSecret state of the controller, in one map: the status written and not yet seen, when a
+    /// leased value is due, which store specs it last read from.
+    pub es_state: crate::controller::externalsecret::EsStates,
+    /// The in-flight limit per store (`--max-concurrent-per-store`).
+    pub store_gate: Arc<crate::schedule::StoreGate>,
+    /// Whether the controllers' workers make progress (`/healthz`).
+    pub liveness: Arc<crate::controller::kit::Liveness>,
     /// PushSecrets and ClusterPushSecrets: reflectors, queues, the source index.
     pub push: crate::controller::pushsecret::PushState,
 }
