@@ -81,6 +81,12 @@ impl Settings {
         self.namespace_concurrency.min(self.store_workers() / 2).max(1)
     }
 
+    /// How long a worker waits for one provider read before leaving it to finish on its own, and how long a
+    /// store's call may hold its place before the store counts as slow (one place): 2 s, or half the deadline.
+    pub fn slow_call(&self) -> Duration {
+        (self.reconcile_timeout / 2).min(Duration::from_secs(2))
+    }
+
     /// The per-namespace and per-store limits when not set: half of `--concurrent`, at least 1, so one
     /// namespace or one store never holds every worker.
     pub fn default_share(concurrent: usize) -> usize {

@@ -149,7 +149,7 @@ pub async fn start_with_registry(
         store_queue: Scheduler::new(opts.settings.store_namespace_concurrency()),
         ces_queue: Scheduler::new(0),
         es_state: Default::default(),
-        store_gate: StoreGate::new(opts.settings.store_concurrency),
+        store_gate: StoreGate::new(opts.settings.store_concurrency, opts.settings.slow_call()),
         liveness: liveness.clone(),
         push,
     });

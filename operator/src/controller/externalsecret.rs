@@ -79,12 +79,24 @@ struct EsState {
     lease_due: Option<Instant>,
     /// The stores (uid, generation) it last read from.
     stores_seen: Option<u64>,
+    /// A read that outlived the reconcile that started it ([`read_detached`]), for the next one.
+    pending: Option<Box<PendingRead>>,
 }
 
 impl EsState {
     fn is_empty(&self) -> bool {
-        self.written.is_none() && self.lease_due.is_none() && self.stores_seen.is_none()
+        self.written.is_none() && self.lease_due.is_none() && self.stores_seen.is_none() && self.pending.is_none()
     }
+}
+
+type ReadResult = Result<fetch::Answers, (StoreId, syncret_providers::ProviderError)>;
+
+/// The answers of a read that finished after its reconcile stopped waiting: for the same reads (`fingerprint`:
+/// the ExternalSecret's generation and its stores' specs), taken by the next reconcile if still fresh.
+struct PendingRead {
+    fingerprint: u64,
+    at: Instant,
+    result: ReadResult,
 }
 
 /// Per-ExternalSecret state, in one map (an entry exists only while it holds something).
@@ -160,6 +172,18 @@ impl EsStates {
 
     fn set_stores(&self, key: &Key, fingerprint: u64) {
         self.with(key, |s| s.stores_seen = Some(fingerprint));
+    }
+
+    fn set_pending(&self, key: &Key, pending: PendingRead) {
+        self.with(key, |s| s.pending = Some(Box::new(pending)));
+    }
+
+    /// The answers a detached read left for these reads, if any and younger than `max_age`.
+    fn take_pending(&self, key: &Key, fingerprint: u64, max_age: Duration) -> Option<ReadResult> {
+        self.with(key, |s| {
+            let p = s.pending.take()?;
+            (p.fingerprint == fingerprint && p.at.elapsed() <= max_age).then_some(p.result)
+        })
     }
 
     fn remove(&self, key: &Key) {
@@ -322,7 +346,13 @@ async fn sync(ctx: &Arc<Context>, es: &Arc<ExternalSecret>, key: &Key) -> Result
     }
 
     // Fetch, render, write.
-    let outcome = fetch_and_write(ctx, es, key, &plan, &stores, &target, &secret_key).await?;
+    let reads_fp = {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        es.metadata.generation.hash(&mut h);
+        stores_fp.hash(&mut h);
+        h.finish()
+    };
+    let outcome = fetch_and_write(ctx, es, key, &plan, &stores, &target, &secret_key, reads_fp).await?;
     if matches!(outcome, Outcome::Synced { .. }) {
         ctx.es_state.set_stores(key, stores_fp);
     }
@@ -339,6 +369,57 @@ fn waker(ctx: &Arc<Context>, key: &Key) -> crate::schedule::Waker {
     })
 }
 
+/// Reads through the providers without letting a slow one hold the worker: the read runs in a task of its own
+/// (holding the stores' places, bounded by the reconcile deadline); the reconcile waits for it at most
+/// `Settings::slow_call` (2 s). Past that it returns `None` and ends; the task, when done, leaves its answers for the
+/// ExternalSecret's next reconcile and queues it. So a worker spends at most a few seconds on any provider call,
+/// however many stores hang.
+async fn read_detached(
+    ctx: &Arc<Context>,
+    key: &Key,
+    plan: &fetch::Plan,
+    stores: &BTreeMap<StoreId, StoreInfo>,
+    permits: Vec<crate::schedule::Permit>,
+    fingerprint: u64,
+) -> Option<ReadResult> {
+    let (tx, rx) = tokio::sync::oneshot::channel::<ReadResult>();
+    let (c, k, plan, stores) = (ctx.clone(), key.clone(), plan.clone(), stores.clone());
+    let deadline = ctx.settings.reconcile_timeout;
+    tokio::spawn(async move {
+        let _places = permits;
+        let result = match tokio::time::timeout(deadline, c.reads.read(&plan, &stores, &k.namespace)).await {
+            Ok(r) => r,
+            Err(_) => Err((
+                plan.stores().into_iter().next().unwrap_or(StoreId {
+                    kind: syncret_crds::secretstore::StoreKind::SecretStore,
+                    name: String::new(),
+                }),
+                syncret_providers::ProviderError::Transport(format!(
+                    "no answer within the reconcile deadline ({}s, --reconcile-timeout)",
+                    deadline.as_secs()
+                )),
+            )),
+        };
+        if let Err(result) = tx.send(result) {
+            // The reconcile moved on: the next one takes the answers.
+            c.es_state.set_pending(
+                &k,
+                PendingRead {
+                    fingerprint,
+                    at: Instant::now(),
+                    result,
+                },
+            );
+            c.es_queue.add(k, Lane::Fast);
+        }
+    });
+    match tokio::time::timeout(ctx.settings.slow_call(), rx).await {
+        Ok(Ok(r)) => Some(r),
+        _ => None,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn fetch_and_write(
     ctx: &Arc<Context>,
     es: &Arc<ExternalSecret>,
@@ -347,18 +428,27 @@ async fn fetch_and_write(
     stores: &BTreeMap<StoreId, StoreInfo>,
     target: &str,
     secret_key: &Key,
+    reads_fp: u64,
 ) -> Result<Outcome, SyncError> {
-    // One place at each store for the reads (none left: park, holding no worker).
-    let Some(permits) = ctx
-        .store_gate
-        .try_enter_all(stores.values().map(|i| i.uid.as_str()), key_hash(key), || {
-            waker(ctx, key)
-        })
-    else {
-        return Ok(Outcome::Parked);
+    let answers = match ctx.es_state.take_pending(key, reads_fp, ctx.settings.reconcile_timeout) {
+        // A read this ExternalSecret started earlier finished meanwhile.
+        Some(r) => r,
+        None => {
+            // One place at each store for the reads (none left: park, holding no worker).
+            let Some(permits) =
+                ctx.store_gate
+                    .try_enter_all(stores.values().map(|i| i.uid.as_str()), key_hash(key), || {
+                        waker(ctx, key)
+                    })
+            else {
+                return Ok(Outcome::Parked);
+            };
+            match read_detached(ctx, key, plan, stores, permits, reads_fp).await {
+                Some(r) => r,
+                None => return Ok(Outcome::Parked),
+            }
+        }
     };
-    let answers = ctx.reads.read(plan, stores, &key.namespace).await;
-    drop(permits);
     let answers = answers.map_err(|(store, source)| SyncError::Provider {
         store: store.to_string(),
         source,

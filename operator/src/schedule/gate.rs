@@ -3,8 +3,13 @@
 //! it parks — leaves a waker and ends — and is sent back to its queue when a place frees. So the ExternalSecrets
 //! of a slow or hostile store wait behind each other, not in front of everyone else; a fast store never fills
 //! (its calls end in milliseconds) and pays one map lookup per reconcile.
-use std::collections::{HashMap, VecDeque};
+//!
+//! A store whose last call held its place for `slow_after` or longer (a hung server, stopped at the reconcile
+//! deadline) gets one place only until a call of it ends sooner: a hung store of one namespace then holds one of
+//! that namespace's in-flight places, not all of them, and its other stores keep syncing.
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Sends a parked reconcile back to its queue.
 pub type Waker = Box<dyn FnOnce() + Send>;
@@ -19,19 +24,34 @@ struct Slot {
 /// See the module docs. Stores are named by uid.
 pub struct StoreGate {
     limit: usize,
-    slots: Mutex<HashMap<Arc<str>, Slot>>,
+    slow_after: Duration,
+    slots: Mutex<Slots>,
+}
+
+#[derive(Default)]
+struct Slots {
+    by_store: HashMap<Arc<str>, Slot>,
+    /// Stores whose last call was slow (one place only).
+    slow: HashSet<Arc<str>>,
 }
 
 /// A place at one store; dropping it frees the place and wakes the oldest parked reconcile.
 pub struct Permit {
     gate: Arc<StoreGate>,
     store: Arc<str>,
+    since: Instant,
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
         let woken = {
-            let mut slots = self.gate.lock();
+            let mut s = self.gate.lock();
+            if self.since.elapsed() >= self.gate.slow_after {
+                s.slow.insert(self.store.clone());
+            } else {
+                s.slow.remove(&self.store);
+            }
+            let slots = &mut s.by_store;
             let Some(slot) = slots.get_mut(&self.store) else { return };
             slot.in_flight = slot.in_flight.saturating_sub(1);
             let woken = slot.parked.pop_front();
@@ -48,28 +68,32 @@ impl Drop for Permit {
 }
 
 impl StoreGate {
-    /// At most `limit` at once per store (0: no limit).
-    pub fn new(limit: usize) -> Arc<Self> {
+    /// At most `limit` at once per store (0: no limit), one for a store whose last call took `slow_after` or
+    /// longer.
+    pub fn new(limit: usize, slow_after: Duration) -> Arc<Self> {
         Arc::new(Self {
             limit,
-            slots: Mutex::new(HashMap::new()),
+            slow_after,
+            slots: Mutex::new(Slots::default()),
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Slot>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slots> {
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A place at `store`, or `None` after parking `wake` (under `id`; a second park of the same id replaces
     /// the first, keeping its turn).
     pub fn try_enter(self: &Arc<Self>, store: &str, id: u64, wake: Waker) -> Option<Permit> {
-        let mut slots = self.lock();
-        let slot = slots.entry(Arc::from(store)).or_default();
-        if self.limit == 0 || slot.in_flight < self.limit {
+        let mut s = self.lock();
+        let limit = if s.slow.contains(store) { 1 } else { self.limit };
+        let slot = s.by_store.entry(Arc::from(store)).or_default();
+        if limit == 0 || slot.in_flight < limit {
             slot.in_flight += 1;
             return Some(Permit {
                 gate: self.clone(),
                 store: Arc::from(store),
+                since: Instant::now(),
             });
         }
         match slot.parked.iter_mut().find(|(i, _)| *i == id) {
@@ -100,6 +124,7 @@ impl StoreGate {
     /// Reconciles in flight and parked at `store`.
     pub fn load(&self, store: &str) -> (usize, usize) {
         self.lock()
+            .by_store
             .get(store)
             .map(|s| (s.in_flight, s.parked.len()))
             .unwrap_or_default()
@@ -107,7 +132,7 @@ impl StoreGate {
 
     /// Parked reconciles, all stores.
     pub fn parked(&self) -> usize {
-        self.lock().values().map(|s| s.parked.len()).sum()
+        self.lock().by_store.values().map(|s| s.parked.len()).sum()
     }
 }
 
@@ -123,7 +148,7 @@ mod tests {
 
     #[test]
     fn a_full_store_parks_and_a_freed_place_wakes_the_oldest() {
-        let gate = StoreGate::new(2);
+        let gate = StoreGate::new(2, Duration::from_secs(3600));
         let log = Arc::new(Mutex::new(Vec::new()));
         let a = gate.try_enter("hung", 1, waker(&log, 1)).unwrap();
         let b = gate.try_enter("hung", 2, waker(&log, 2)).unwrap();
@@ -147,7 +172,7 @@ mod tests {
 
     #[test]
     fn enter_all_gives_places_back_when_one_store_is_full() {
-        let gate = StoreGate::new(1);
+        let gate = StoreGate::new(1, Duration::from_secs(3600));
         let woken = Arc::new(AtomicUsize::new(0));
         let wake = || -> Waker {
             let w = woken.clone();
@@ -167,12 +192,29 @@ mod tests {
 
     #[test]
     fn no_limit_never_parks() {
-        let gate = StoreGate::new(0);
+        let gate = StoreGate::new(0, Duration::from_secs(3600));
         let permits: Vec<_> = (0..100)
             .map(|i| gate.try_enter("s", i, Box::new(|| {})).unwrap())
             .collect();
         assert_eq!(gate.load("s"), (100, 0));
         drop(permits);
         assert_eq!(gate.load("s"), (0, 0));
+    }
+
+    #[test]
+    fn a_slow_store_gets_one_place_until_a_call_ends_quickly() {
+        let gate = StoreGate::new(2, Duration::from_millis(20));
+        let a = gate.try_enter("s", 1, Box::new(|| {})).unwrap();
+        let b = gate.try_enter("s", 2, Box::new(|| {})).unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+        drop(a);
+        drop(b);
+        // Both calls were slow: one place now.
+        let c = gate.try_enter("s", 3, Box::new(|| {})).unwrap();
+        assert!(gate.try_enter("s", 4, Box::new(|| {})).is_none());
+        drop(c);
+        // c ended quickly: two places again.
+        let _d = gate.try_enter("s", 5, Box::new(|| {})).unwrap();
+        let _e = gate.try_enter("s", 6, Box::new(|| {})).unwrap();
     }
 }
