@@ -167,12 +167,13 @@ pub struct RunArgs {
     /// fails when work waits and no reconcile finished for twice this long.
     #[arg(long, env = "SYNCRET_RECONCILE_TIMEOUT", default_value = "60s", value_parser = duration)]
     pub reconcile_timeout: Duration,
-    /// At most this many reconciles of one namespace at once, per controller (0: half of --concurrent, at
-    /// least 1). Namespaces also take turns in each queue, so one namespace cannot hold every worker.
+    /// At most this many reconciles of one namespace at once while other namespaces have work waiting, per
+    /// controller (0: half of --concurrent, at least 1). Namespaces also take turns in each queue, so one
+    /// namespace cannot hold every worker.
     #[arg(long, env = "SYNCRET_MAX_CONCURRENT_PER_NAMESPACE", default_value_t = 0)]
     pub max_concurrent_per_namespace: usize,
-    /// At most this many reconciles talking to one store at once (0: half of --concurrent, at least 1); the
-    /// others wait without holding a worker, so a slow or hung store cannot hold every worker.
+    /// At most this many reads of one store in flight at once (0: --concurrent); a store whose calls are slow
+    /// gets one. The others wait without holding a worker.
     #[arg(long, env = "SYNCRET_MAX_CONCURRENT_PER_STORE", default_value_t = 0)]
     pub max_concurrent_per_store: usize,
 }
@@ -210,7 +211,10 @@ impl RunArgs {
                 },
                 reconcile_timeout: self.reconcile_timeout.max(Duration::from_secs(1)),
                 namespace_concurrency: share(self.max_concurrent_per_namespace, self.concurrent),
-                store_concurrency: share(self.max_concurrent_per_store, self.concurrent),
+                store_concurrency: match self.max_concurrent_per_store {
+                    0 => self.concurrent.max(1),
+                    n => n,
+                },
             },
             client_qps: self.client_qps,
             client_burst: self.client_burst,
@@ -294,7 +298,7 @@ mod tests {
         // Runtime bounds: a minute per reconcile, half the workers per namespace and per store.
         assert_eq!(o.settings.reconcile_timeout, Duration::from_secs(60));
         assert_eq!(o.settings.namespace_concurrency, 4);
-        assert_eq!(o.settings.store_concurrency, 4);
+        assert_eq!(o.settings.store_concurrency, 8);
     }
 
     #[test]

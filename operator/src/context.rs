@@ -41,7 +41,8 @@ pub struct Settings {
     pub reconcile_timeout: Duration,
     /// At most this many reconciles of one namespace in flight per controller (`--max-concurrent-per-namespace`).
     pub namespace_concurrency: usize,
-    /// At most this many reconciles talking to one store at once (`--max-concurrent-per-store`).
+    /// At most this many reads of one store in flight at once (`--max-concurrent-per-store`); one for a store
+    /// whose calls are slow.
     pub store_concurrency: usize,
 }
 
@@ -64,7 +65,7 @@ impl Default for Settings {
             delims: Delims::default(),
             reconcile_timeout: Duration::from_secs(60),
             namespace_concurrency: 2,
-            store_concurrency: 2,
+            store_concurrency: 4,
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::events::Events;
 use crate::leader::{self, ElectionHandle, Leadership, LeaseConfig};
 use crate::metrics::{Metrics, ProviderCallMetrics};
 use crate::reads::Reads;
-use crate::schedule::{RateLimiter, Scheduler, StoreGate};
+use crate::schedule::{Limit, RateLimiter, Scheduler, StoreGate};
 use crate::secrets::SecretIndex;
 use crate::stores::Stores;
 
@@ -145,9 +145,11 @@ pub async fn start_with_registry(
         cluster_external_secrets: refl.ces.0.clone(),
         reads,
         secrets: SecretIndex::default(),
-        es_queue: Scheduler::new(opts.settings.namespace_concurrency),
-        store_queue: Scheduler::new(opts.settings.store_namespace_concurrency()),
-        ces_queue: Scheduler::new(0),
+        // Syncs: a soft share per namespace (a lone busy namespace keeps every worker). Store validation, whose
+        // calls are not detached: a strict one.
+        es_queue: Scheduler::new(Limit::Soft(opts.settings.namespace_concurrency)),
+        store_queue: Scheduler::new(Limit::Strict(opts.settings.store_namespace_concurrency())),
+        ces_queue: Scheduler::new(Limit::Strict(0)),
         es_state: Default::default(),
         store_gate: StoreGate::new(opts.settings.store_concurrency, opts.settings.slow_call()),
         liveness: liveness.clone(),

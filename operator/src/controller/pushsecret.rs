@@ -41,7 +41,7 @@ use crate::push::error::PushError;
 use crate::push::guard::{self, Claim};
 use crate::push::sources::SourceIndex;
 use crate::push::{refresh, status as push_status, template};
-use crate::schedule::{Lane, Scheduler};
+use crate::schedule::{Lane, Limit, Scheduler};
 use crate::stores::StoreProblem;
 use crate::sync::desired::TemplateSources;
 use crate::sync::fetch::StoreId;
@@ -75,8 +75,8 @@ impl PushState {
             Self {
                 push_secrets,
                 cluster_push_secrets,
-                queue: Scheduler::new(settings.namespace_concurrency),
-                cluster_queue: Scheduler::new(0),
+                queue: Scheduler::new(Limit::Soft(settings.namespace_concurrency)),
+                cluster_queue: Scheduler::new(Limit::Strict(0)),
                 sources: Mutex::new(SourceIndex::default()),
                 written: Written::default(),
                 source_watch: std::sync::atomic::AtomicBool::new(false),

@@ -7,7 +7,7 @@ mod runner;
 
 pub use bucket::{RateLimiter, TokenBucket};
 pub use gate::{Permit, StoreGate, Waker};
-pub use queue::{Lane, Tenant, WorkQueue};
+pub use queue::{Lane, Limit, Tenant, WorkQueue};
 pub use runner::{MAX_DELAY, Scheduler, SchedulerStats, due_after};
 
 use std::time::Duration;

@@ -5,9 +5,11 @@
 //! - **Slow lane**: periodic refreshes and error retries.
 //! - **Fair turns**: within a lane, tenants (namespaces: [`Tenant::tenant`]) take turns, one item each, so a
 //!   namespace with 5,000 queued items does not delay another namespace's one item by 5,000 reconciles.
-//! - **In-flight limit per tenant**: a tenant never holds more than `tenant_limit` items in processing at once;
-//!   its further items wait (in order) while other tenants' items go ahead. One namespace whose reconciles
-//!   hang cannot take every worker.
+//! - **In-flight limit per tenant**: a tenant holds at most `tenant_limit` items in processing while other
+//!   tenants have items waiting; its further items wait (in order) and the others go ahead. One namespace whose
+//!   reconciles are slow cannot take every worker from the others. A *soft* limit ([`Limit::Soft`]) lets a tenant
+//!   use idle workers when no other tenant has work (a single busy namespace keeps the whole pool); a *strict* one
+//!   ([`Limit::Strict`]) never does.
 //! - A key is queued at most once; adding a queued key to the fast lane promotes it. A key being processed is
 //!   never handed out twice: adding it marks it dirty and it is re-queued when [`WorkQueue::done`] is called.
 //! - Delayed items ([`WorkQueue::add_after`]) keep only the earliest due time per key.
@@ -36,6 +38,15 @@ impl Lane {
             Lane::Slow => "slow",
         }
     }
+}
+
+/// The in-flight limit per tenant (0: none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limit {
+    /// Past the limit only when no other tenant has work waiting.
+    Soft(usize),
+    /// Never past the limit.
+    Strict(usize),
 }
 
 /// Who an item belongs to, for fair turns and the in-flight limit: its namespace ("" for cluster-scoped
@@ -110,6 +121,8 @@ pub struct WorkQueue<K> {
     tenant_in_flight: HashMap<Arc<str>, usize>,
     /// At most this many items of one tenant in processing at once (0: no limit).
     tenant_limit: usize,
+    /// Whether a tenant may go past its limit when nobody else has work.
+    soft: bool,
     /// Keys added while being processed: re-queued on `done`.
     dirty: HashMap<K, Lane>,
     /// Earliest due time per delayed key; the heap may hold outdated entries, checked against this map.
@@ -124,13 +137,17 @@ pub struct WorkQueue<K> {
 
 impl<K: Clone + Eq + Hash + Tenant> Default for WorkQueue<K> {
     fn default() -> Self {
-        Self::new(0)
+        Self::new(Limit::Strict(0))
     }
 }
 
 impl<K: Clone + Eq + Hash + Tenant> WorkQueue<K> {
-    /// A queue whose tenants may each hold `tenant_limit` items in processing (0: no limit).
-    pub fn new(tenant_limit: usize) -> Self {
+    /// A queue whose tenants may each hold `limit` items in processing.
+    pub fn new(limit: Limit) -> Self {
+        let (tenant_limit, soft) = match limit {
+            Limit::Soft(n) => (n, true),
+            Limit::Strict(n) => (n, false),
+        };
         Self {
             fast: FairLane::new(),
             slow: FairLane::new(),
@@ -138,6 +155,7 @@ impl<K: Clone + Eq + Hash + Tenant> WorkQueue<K> {
             processing: HashSet::new(),
             tenant_in_flight: HashMap::new(),
             tenant_limit,
+            soft,
             dirty: HashMap::new(),
             delayed: HashMap::new(),
             heap: BinaryHeap::new(),
@@ -231,14 +249,19 @@ impl<K: Clone + Eq + Hash + Tenant> WorkQueue<K> {
         let in_flight = &self.tenant_in_flight;
         let room = |t: &Arc<str>| limit == 0 || in_flight.get(t).copied().unwrap_or(0) < limit;
         let mut got = None;
-        for lane in order {
-            let popped = match lane {
-                Lane::Fast => self.fast.pop(room),
-                Lane::Slow => self.slow.pop(room),
-            };
-            if let Some(k) = popped {
-                got = Some((k, lane));
-                break;
+        // Tenants within their limit first; with a soft limit, then anyone (nobody else is waiting).
+        let passes: &[bool] = if self.soft { &[true, false] } else { &[true] };
+        'pass: for &within in passes {
+            let eligible = |t: &Arc<str>| !within || room(t);
+            for lane in order {
+                let popped = match lane {
+                    Lane::Fast => self.fast.pop(eligible),
+                    Lane::Slow => self.slow.pop(eligible),
+                };
+                if let Some(k) = popped {
+                    got = Some((k, lane));
+                    break 'pass;
+                }
             }
         }
         let (key, lane) = got?;
@@ -302,9 +325,9 @@ impl<K: Clone + Eq + Hash + Tenant> WorkQueue<K> {
         (self.fast.len, self.slow.len)
     }
 
-    /// Whether an item is ready that some tenant's in-flight limit does not hold back.
+    /// Whether an item is ready that no tenant's in-flight limit holds back.
     pub fn has_ready(&self) -> bool {
-        let ready = |l: &FairLane<K>| l.ring.iter().any(|t| self.tenant_has_room(t));
+        let ready = |l: &FairLane<K>| l.ring.iter().any(|t| self.soft || self.tenant_has_room(t));
         ready(&self.fast) || ready(&self.slow)
     }
 
@@ -347,7 +370,7 @@ mod tests {
 
     #[test]
     fn dedupes_and_promotes() {
-        let mut q = WorkQueue::new(0);
+        let mut q = WorkQueue::new(Limit::Strict(0));
         q.add(k("a"), Lane::Slow);
         q.add(k("b"), Lane::Slow);
         q.add(k("a"), Lane::Slow);
@@ -361,7 +384,7 @@ mod tests {
 
     #[test]
     fn fast_lane_jumps_a_refresh_wave_but_slow_is_not_starved() {
-        let mut q = WorkQueue::new(0);
+        let mut q = WorkQueue::new(Limit::Strict(0));
         let names: Vec<&'static str> = (0..140).map(|i| &*Box::leak(format!("{i}").into_boxed_str())).collect();
         for n in &names[..100] {
             q.add(k(n), Lane::Slow);
@@ -378,7 +401,7 @@ mod tests {
 
     #[test]
     fn never_hands_out_a_key_twice_and_requeues_dirty() {
-        let mut q = WorkQueue::new(0);
+        let mut q = WorkQueue::new(Limit::Strict(0));
         q.add(k("a"), Lane::Slow);
         assert_eq!(name(q.pop()), Some(("a", Lane::Slow)));
         q.add(k("a"), Lane::Slow);
@@ -392,7 +415,7 @@ mod tests {
 
     #[test]
     fn delayed_keeps_earliest_and_promotes_when_due() {
-        let mut q = WorkQueue::new(0);
+        let mut q = WorkQueue::new(Limit::Strict(0));
         let t0 = Instant::now();
         q.add_after(k("a"), Lane::Slow, t0 + Duration::from_secs(10));
         q.add_after(k("a"), Lane::Slow, t0 + Duration::from_secs(5));
@@ -410,7 +433,7 @@ mod tests {
 
     #[test]
     fn add_now_cancels_a_schedule_and_forget_drops_everything() {
-        let mut q = WorkQueue::new(0);
+        let mut q = WorkQueue::new(Limit::Strict(0));
         let t0 = Instant::now();
         q.add_after(k("a"), Lane::Slow, t0 + Duration::from_secs(5));
         q.add(k("a"), Lane::Fast);
@@ -428,7 +451,7 @@ mod tests {
 
     #[test]
     fn tenants_take_turns_within_a_lane() {
-        let mut q = WorkQueue::new(0);
+        let mut q = WorkQueue::new(Limit::Strict(0));
         for n in ["a1", "a2", "a3", "a4"] {
             q.add(kt("a", n), Lane::Fast);
         }
@@ -440,7 +463,7 @@ mod tests {
 
     #[test]
     fn a_tenant_at_its_in_flight_limit_waits_while_others_go_ahead() {
-        let mut q = WorkQueue::new(2);
+        let mut q = WorkQueue::new(Limit::Strict(2));
         for n in ["h1", "h2", "h3", "h4"] {
             q.add(kt("hostile", n), Lane::Fast);
         }
@@ -467,7 +490,7 @@ mod tests {
 
     #[test]
     fn promotion_keeps_the_tenant_ring_consistent() {
-        let mut q = WorkQueue::new(1);
+        let mut q = WorkQueue::new(Limit::Strict(1));
         q.add(kt("a", "x"), Lane::Slow);
         q.add(kt("a", "y"), Lane::Slow);
         q.add(kt("a", "x"), Lane::Fast);
@@ -478,5 +501,28 @@ mod tests {
         q.done(&kt("a", "x"));
         assert_eq!(q.pop(), None);
         assert_eq!(q.depth(), (0, 0));
+    }
+
+    #[test]
+    fn a_soft_limit_lets_a_lone_tenant_use_idle_workers_but_others_go_first() {
+        let mut q = WorkQueue::new(Limit::Soft(1));
+        for n in ["a1", "a2", "a3"] {
+            q.add(kt("a", n), Lane::Fast);
+        }
+        assert_eq!(name(q.pop()), Some(("a1", Lane::Fast)));
+        assert_eq!(
+            name(q.pop()),
+            Some(("a2", Lane::Fast)),
+            "nobody else waits: past the limit"
+        );
+        q.add(kt("b", "b1"), Lane::Slow);
+        q.add(kt("a", "a4"), Lane::Fast);
+        assert_eq!(
+            name(q.pop()),
+            Some(("b1", Lane::Slow)),
+            "a tenant within its limit goes first"
+        );
+        assert_eq!(name(q.pop()), Some(("a3", Lane::Fast)));
+        assert!(q.has_ready());
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-use super::queue::{Lane, Tenant, WorkQueue};
+use super::queue::{Lane, Limit, Tenant, WorkQueue};
 
 /// The longest delay a schedule keeps: a longer one (a provider's `Retry-After: 18446744073709551615`, a refresh
 /// interval of centuries) waits this long instead, and `Instant` arithmetic can never overflow.
@@ -36,15 +36,15 @@ pub struct SchedulerStats {
 
 impl<K: Clone + Eq + Hash + Tenant> Default for Scheduler<K> {
     fn default() -> Self {
-        Self::new(0)
+        Self::new(Limit::Strict(0))
     }
 }
 
 impl<K: Clone + Eq + Hash + Tenant> Scheduler<K> {
-    /// A queue whose tenants (namespaces) may each hold `tenant_limit` items in processing (0: no limit).
-    pub fn new(tenant_limit: usize) -> Self {
+    /// A queue whose tenants (namespaces) may each hold `limit` items in processing.
+    pub fn new(limit: Limit) -> Self {
         Self {
-            queue: Mutex::new(WorkQueue::new(tenant_limit)),
+            queue: Mutex::new(WorkQueue::new(limit)),
             notify: Notify::new(),
             closed: AtomicBool::new(false),
         }
@@ -137,7 +137,7 @@ mod tests {
 
     #[tokio::test]
     async fn hands_out_now_and_later_and_closes() {
-        let s = Arc::new(Scheduler::new(0));
+        let s = Arc::new(Scheduler::new(Limit::Strict(0)));
         s.add_after(k("later"), Lane::Slow, Duration::from_millis(50));
         s.add(k("now"), Lane::Fast);
         assert_eq!(s.next().await, Some((k("now"), Lane::Fast)));
@@ -154,7 +154,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_earlier_schedule_wakes_a_sleeping_worker() {
-        let s = Arc::new(Scheduler::new(0));
+        let s = Arc::new(Scheduler::new(Limit::Strict(0)));
         s.add_after(k("far"), Lane::Slow, Duration::from_secs(3600));
         let s2 = s.clone();
         let waiter = tokio::spawn(async move { s2.next().await });
@@ -173,7 +173,7 @@ mod tests {
         assert_eq!(due_after(now, Duration::MAX), now + MAX_DELAY);
         assert_eq!(due_after(now, Duration::from_secs(u64::MAX)), now + MAX_DELAY);
         assert_eq!(due_after(now, Duration::from_secs(5)), now + Duration::from_secs(5));
-        let s = Scheduler::new(0);
+        let s = Scheduler::new(Limit::Strict(0));
         s.add_after(k("retry-after"), Lane::Slow, Duration::from_secs(u64::MAX));
         assert_eq!(s.stats().scheduled, 1);
     }
