@@ -178,15 +178,6 @@ pub struct RunArgs {
     pub max_concurrent_per_store: usize,
 }
 
-/// A per-namespace or per-store limit: as given, or half of `--concurrent`.
-fn share(given: usize, concurrent: usize) -> usize {
-    if given == 0 {
-        Settings::default_share(concurrent.max(1))
-    } else {
-        given
-    }
-}
-
 impl RunArgs {
     /// The operator options these flags describe.
     pub fn options(&self) -> Options {
@@ -210,11 +201,8 @@ impl RunArgs {
                     right: self.template_right_delimiter.clone(),
                 },
                 reconcile_timeout: self.reconcile_timeout.max(Duration::from_secs(1)),
-                namespace_concurrency: share(self.max_concurrent_per_namespace, self.concurrent),
-                store_concurrency: match self.max_concurrent_per_store {
-                    0 => self.concurrent.max(1),
-                    n => n,
-                },
+                namespace_concurrency: self.max_concurrent_per_namespace,
+                store_concurrency: self.max_concurrent_per_store,
             },
             client_qps: self.client_qps,
             client_burst: self.client_burst,
@@ -297,8 +285,8 @@ mod tests {
         assert_eq!(o.live_addr.as_deref(), Some(":8082"));
         // Runtime bounds: a minute per reconcile, half the workers per namespace and per store.
         assert_eq!(o.settings.reconcile_timeout, Duration::from_secs(60));
-        assert_eq!(o.settings.namespace_concurrency, 4);
-        assert_eq!(o.settings.store_concurrency, 8);
+        assert_eq!(o.settings.namespace_limit(), 4);
+        assert_eq!(o.settings.store_limit(), 8);
     }
 
     #[test]

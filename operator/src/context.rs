@@ -39,10 +39,11 @@ pub struct Settings {
     pub delims: Delims,
     /// Every reconcile ends by this deadline (`--reconcile-timeout`); provider timeouts are capped by it.
     pub reconcile_timeout: Duration,
-    /// At most this many reconciles of one namespace in flight per controller (`--max-concurrent-per-namespace`).
+    /// At most this many reconciles of one namespace in flight per controller while others wait
+    /// (`--max-concurrent-per-namespace`; 0: [`Settings::namespace_limit`]'s default).
     pub namespace_concurrency: usize,
-    /// At most this many reads of one store in flight at once (`--max-concurrent-per-store`); one for a store
-    /// whose calls are slow.
+    /// At most this many reads of one store in flight at once (`--max-concurrent-per-store`; 0: `concurrent`);
+    /// one for a store whose calls are slow.
     pub store_concurrency: usize,
 }
 
@@ -64,8 +65,8 @@ impl Default for Settings {
             backoff_max: Duration::from_secs(300),
             delims: Delims::default(),
             reconcile_timeout: Duration::from_secs(60),
-            namespace_concurrency: 2,
-            store_concurrency: 4,
+            namespace_concurrency: 0,
+            store_concurrency: 0,
         }
     }
 }
@@ -77,21 +78,31 @@ impl Settings {
         self.concurrent.max(2)
     }
 
+    /// The in-flight limit per namespace: as set, or half of `concurrent` (at least 1).
+    pub fn namespace_limit(&self) -> usize {
+        match self.namespace_concurrency {
+            0 => (self.concurrent / 2).max(1),
+            n => n,
+        }
+    }
+
     /// The in-flight limit per namespace in the store controller's queue.
-    pub fn store_namespace_concurrency(&self) -> usize {
-        self.namespace_concurrency.min(self.store_workers() / 2).max(1)
+    pub fn store_namespace_limit(&self) -> usize {
+        self.namespace_limit().min(self.store_workers() / 2).max(1)
+    }
+
+    /// Reads of one store in flight at once: as set, or `concurrent`.
+    pub fn store_limit(&self) -> usize {
+        match self.store_concurrency {
+            0 => self.concurrent.max(1),
+            n => n,
+        }
     }
 
     /// How long a worker waits for one provider read before leaving it to finish on its own, and how long a
     /// store's call may hold its place before the store counts as slow (one place): 2 s, or half the deadline.
     pub fn slow_call(&self) -> Duration {
         (self.reconcile_timeout / 2).min(Duration::from_secs(2))
-    }
-
-    /// The per-namespace and per-store limits when not set: half of `--concurrent`, at least 1, so one
-    /// namespace or one store never holds every worker.
-    pub fn default_share(concurrent: usize) -> usize {
-        (concurrent / 2).max(1)
     }
 
     /// Whether the store reconciler of `kind` runs (`--enable-{secret-store,cluster-store}-reconciler`).

@@ -147,11 +147,11 @@ pub async fn start_with_registry(
         secrets: SecretIndex::default(),
         // Syncs: a soft share per namespace (a lone busy namespace keeps every worker). Store validation, whose
         // calls are not detached: a strict one.
-        es_queue: Scheduler::new(Limit::Soft(opts.settings.namespace_concurrency)),
-        store_queue: Scheduler::new(Limit::Strict(opts.settings.store_namespace_concurrency())),
+        es_queue: Scheduler::new(Limit::Soft(opts.settings.namespace_limit())),
+        store_queue: Scheduler::new(Limit::Strict(opts.settings.store_namespace_limit())),
         ces_queue: Scheduler::new(Limit::Strict(0)),
         es_state: Default::default(),
-        store_gate: StoreGate::new(opts.settings.store_concurrency, opts.settings.slow_call()),
+        store_gate: StoreGate::new(opts.settings.store_limit(), opts.settings.slow_call()),
         liveness: liveness.clone(),
         push,
     });

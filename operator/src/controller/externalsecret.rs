@@ -91,12 +91,16 @@ impl EsState {
 
 type ReadResult = Result<fetch::Answers, (StoreId, syncret_providers::ProviderError)>;
 
+/// How a detached read ended: its answers, or the payload of a panic in it (resumed in the reconcile that takes
+/// it, so the kit's supervision reports it as any other panic).
+type Detached = Result<ReadResult, Box<dyn std::any::Any + Send>>;
+
 /// The answers of a read that finished after its reconcile stopped waiting: for the same reads (`fingerprint`:
 /// the ExternalSecret's generation and its stores' specs), taken by the next reconcile if still fresh.
 struct PendingRead {
     fingerprint: u64,
     at: Instant,
-    result: ReadResult,
+    result: Detached,
 }
 
 /// Per-ExternalSecret state, in one map (an entry exists only while it holds something).
@@ -179,7 +183,7 @@ impl EsStates {
     }
 
     /// The answers a detached read left for these reads, if any and younger than `max_age`.
-    fn take_pending(&self, key: &Key, fingerprint: u64, max_age: Duration) -> Option<ReadResult> {
+    fn take_pending(&self, key: &Key, fingerprint: u64, max_age: Duration) -> Option<Detached> {
         self.with(key, |s| {
             let p = s.pending.take()?;
             (p.fingerprint == fingerprint && p.at.elapsed() <= max_age).then_some(p.result)
@@ -381,15 +385,20 @@ async fn read_detached(
     stores: &BTreeMap<StoreId, StoreInfo>,
     permits: Vec<crate::schedule::Permit>,
     fingerprint: u64,
-) -> Option<ReadResult> {
-    let (tx, rx) = tokio::sync::oneshot::channel::<ReadResult>();
+) -> Option<Detached> {
+    let (tx, rx) = tokio::sync::oneshot::channel::<Detached>();
     let (c, k, plan, stores) = (ctx.clone(), key.clone(), plan.clone(), stores.clone());
     let deadline = ctx.settings.reconcile_timeout;
     tokio::spawn(async move {
         let _places = permits;
-        let result = match tokio::time::timeout(deadline, c.reads.read(&plan, &stores, &k.namespace)).await {
-            Ok(r) => r,
-            Err(_) => Err((
+        let read = std::panic::AssertUnwindSafe(tokio::time::timeout(
+            deadline,
+            c.reads.read(&plan, &stores, &k.namespace),
+        ));
+        let result = match futures::FutureExt::catch_unwind(read).await {
+            Err(panic) => Err(panic),
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(_)) => Ok(Err((
                 plan.stores().into_iter().next().unwrap_or(StoreId {
                     kind: syncret_crds::secretstore::StoreKind::SecretStore,
                     name: String::new(),
@@ -398,7 +407,7 @@ async fn read_detached(
                     "no answer within the reconcile deadline ({}s, --reconcile-timeout)",
                     deadline.as_secs()
                 )),
-            )),
+            ))),
         };
         if let Err(result) = tx.send(result) {
             // The reconcile moved on: the next one takes the answers.
@@ -430,7 +439,7 @@ async fn fetch_and_write(
     secret_key: &Key,
     reads_fp: u64,
 ) -> Result<Outcome, SyncError> {
-    let answers = match ctx.es_state.take_pending(key, reads_fp, ctx.settings.reconcile_timeout) {
+    let detached = match ctx.es_state.take_pending(key, reads_fp, ctx.settings.reconcile_timeout) {
         // A read this ExternalSecret started earlier finished meanwhile.
         Some(r) => r,
         None => {
@@ -449,6 +458,8 @@ async fn fetch_and_write(
             }
         }
     };
+    // A panic in the read is this reconcile's: the kit's supervision catches and reports it.
+    let answers = detached.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
     let answers = answers.map_err(|(store, source)| SyncError::Provider {
         store: store.to_string(),
         source,

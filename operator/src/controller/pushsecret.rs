@@ -75,7 +75,7 @@ impl PushState {
             Self {
                 push_secrets,
                 cluster_push_secrets,
-                queue: Scheduler::new(Limit::Soft(settings.namespace_concurrency)),
+                queue: Scheduler::new(Limit::Soft(settings.namespace_limit())),
                 cluster_queue: Scheduler::new(Limit::Strict(0)),
                 sources: Mutex::new(SourceIndex::default()),
                 written: Written::default(),

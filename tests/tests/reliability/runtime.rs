@@ -15,7 +15,7 @@ use syncret_providers::{
 };
 use syncret_tests::http::scrape;
 use syncret_tests::operator::Operator;
-use syncret_tests::{ControlPlane, TestNamespace, apply_yaml, eventually};
+use syncret_tests::{ControlPlane, apply_yaml, eventually};
 
 use crate::common::{canary_follows, canary_store, fake_store, reader, secret_value, secret_value_of, wait_es};
 
@@ -27,17 +27,9 @@ async fn counter(op: &Operator, name: &str) -> anyhow::Result<f64> {
     Ok(s.find(name, &[]).map(|x| x.value).sum())
 }
 
-async fn wait_store_ready(ns: &TestNamespace, name: &str) -> anyhow::Result<()> {
-    let stores = ns.api::<SecretStore>();
-    eventually(WAIT, &format!("store {name} Ready"), || async {
-        let c = stores.get(name).await.ok()?.status?.conditions.into_iter().next()?;
-        (c.status == "True").then_some(())
-    })
-    .await
-}
-
-/// The fake provider, but a key starting with `panic` panics (a provider bug), and one starting with `block`
-/// blocks its thread for 20 s (a reconcile that never yields, so no deadline can stop it).
+/// The fake provider, but a key starting with `panic` panics (a provider bug), and a store holding the key
+/// `block-validate` blocks its thread for 20 s when validated (a call that never yields, so no deadline can stop
+/// it; store validation runs on the store controller's workers).
 struct Misbehaving {
     inner: Arc<syncret_providers::fake::Fake>,
     panics: Arc<AtomicUsize>,
@@ -46,6 +38,7 @@ struct Misbehaving {
 struct MisbehavingClient {
     inner: Arc<dyn SecretsClient>,
     panics: Arc<AtomicUsize>,
+    block_validate: bool,
 }
 
 #[async_trait]
@@ -59,9 +52,16 @@ impl Provider for Misbehaving {
         store: &StoreInfo,
         ctx: &ProviderContext,
     ) -> syncret_providers::Result<Arc<dyn SecretsClient>> {
+        let block_validate = store
+            .spec
+            .provider
+            .fake
+            .as_ref()
+            .is_some_and(|f| f.data.iter().any(|d| d.key == "block-validate"));
         Ok(Arc::new(MisbehavingClient {
             inner: self.inner.new_client(store, ctx).await?,
             panics: self.panics.clone(),
+            block_validate,
         }))
     }
 }
@@ -76,9 +76,6 @@ impl SecretsClient for MisbehavingClient {
         if key.key.starts_with("panic") {
             self.panics.fetch_add(1, Ordering::SeqCst);
             panic!("a provider bug reached by key {}", key.key);
-        }
-        if key.key.starts_with("block") {
-            std::thread::sleep(Duration::from_secs(20));
         }
         self.inner.get_secret(key).await
     }
@@ -95,6 +92,9 @@ impl SecretsClient for MisbehavingClient {
     }
 
     async fn validate(&self) -> syncret_providers::Result<Validation> {
+        if self.block_validate {
+            std::thread::sleep(Duration::from_secs(20));
+        }
         self.inner.validate().await
     }
 }
@@ -195,20 +195,19 @@ async fn wedged_workers_fail_healthz() -> anyhow::Result<()> {
     let addr = op.admin_addr();
     let (code, _) = syncret_tests::http::get(addr, "/healthz").await?;
     assert_eq!(code, 200);
+    // The store's validation blocks its worker's thread: the store controller has work in flight and finishes
+    // nothing for twice the deadline: unhealthy.
     apply_yaml(
         &ns.api::<SecretStore>(),
-        &fake_store("s", &class, &[("block".into(), "x".into())]),
+        &fake_store("s", &class, &[("block-validate".into(), "x".into())]),
     )
     .await?;
-    wait_store_ready(&ns, "s").await?;
-    apply_yaml(&ns.api::<ExternalSecret>(), &reader("stuck", "s", "block", "1h")).await?;
-    // Work waits (the one worker's thread is blocked), nothing finishes for twice the deadline: unhealthy.
     let body = eventually(Duration::from_secs(20), "/healthz to fail", || async {
         let (code, body) = syncret_tests::http::get(addr, "/healthz").await.ok()?;
         (code == 503).then_some(body)
     })
     .await?;
-    assert!(body.contains("externalsecret"), "{body}");
+    assert!(body.contains("secretstore"), "{body}");
     // The block ends (20 s), the deadline stops that reconcile: progress, healthy again.
     eventually(WAIT, "/healthz to recover", || async {
         let (code, _) = syncret_tests::http::get(addr, "/healthz").await.ok()?;
