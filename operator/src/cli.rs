@@ -168,6 +168,20 @@ pub struct RunArgs {
     /// Cap of the error backoff.
     #[arg(long, env = "SYNCRET_MAX_BACKOFF", default_value = "5m", value_parser = duration)]
     pub max_backoff: Duration,
+    /// Every reconcile ends by this deadline: one that runs longer is stopped (its in-flight requests dropped),
+    /// marked `Ready=False` and retried with backoff. Provider timeouts above it are clamped to it. `/healthz`
+    /// fails when work waits and no reconcile finished for twice this long.
+    #[arg(long, env = "SYNCRET_RECONCILE_TIMEOUT", default_value = "60s", value_parser = duration)]
+    pub reconcile_timeout: Duration,
+    /// At most this many reconciles of one namespace at once while other namespaces have work waiting, per
+    /// controller (0: half of --concurrent, at least 1). Namespaces also take turns in each queue, so one
+    /// namespace cannot hold every worker.
+    #[arg(long, env = "SYNCRET_MAX_CONCURRENT_PER_NAMESPACE", default_value_t = 0)]
+    pub max_concurrent_per_namespace: usize,
+    /// At most this many reads of one store in flight at once (0: --concurrent); a store whose calls are slow
+    /// gets one. The others wait without holding a worker.
+    #[arg(long, env = "SYNCRET_MAX_CONCURRENT_PER_STORE", default_value_t = 0)]
+    pub max_concurrent_per_store: usize,
 }
 
 impl RunArgs {
@@ -192,6 +206,9 @@ impl RunArgs {
                     left: self.template_left_delimiter.clone(),
                     right: self.template_right_delimiter.clone(),
                 },
+                reconcile_timeout: self.reconcile_timeout.max(Duration::from_secs(1)),
+                namespace_concurrency: self.max_concurrent_per_namespace,
+                store_concurrency: self.max_concurrent_per_store,
             },
             client_qps: self.client_qps,
             client_burst: self.client_burst,
@@ -272,6 +289,10 @@ mod tests {
         assert!(cli.run.log_filter().starts_with("debug"));
         assert!(o.leader_election.is_none());
         assert_eq!(o.live_addr.as_deref(), Some(":8082"));
+        // Runtime bounds: a minute per reconcile, half the workers per namespace and per store.
+        assert_eq!(o.settings.reconcile_timeout, Duration::from_secs(60));
+        assert_eq!(o.settings.namespace_limit(), 4);
+        assert_eq!(o.settings.store_limit(), 8);
     }
 
     #[test]

@@ -24,6 +24,27 @@ pub struct Stores {
     /// Each store's spec, shared by every read at one generation (by uid): a reconcile does not copy the spec (a
     /// fake store's holds every value; 10k ExternalSecrets on one store copied it 10k times).
     pub specs: SharedSpecs,
+    /// Provider timeouts above this are clamped to it (`--reconcile-timeout`): see [`bounded`].
+    pub max_timeout: std::time::Duration,
+}
+
+/// The spec providers are given: as written, but with every timeout a store sets capped at `max` (the reconcile
+/// deadline; a request that outlives it is dropped anyway). Returns the note the store's `Ready` condition
+/// carries when something was clamped. Pure.
+pub fn bounded(mut spec: SecretStoreSpec, max: std::time::Duration) -> (SecretStoreSpec, Option<String>) {
+    let mut note = None;
+    if let Some(w) = spec.provider.webhook.as_mut()
+        && let Some(t) = w.timeout.as_deref()
+        && let Ok(d) = syncret_crds::duration::parse(t)
+        && d > max
+    {
+        let capped = syncret_crds::duration::format(max);
+        note = Some(format!(
+            "spec.provider.webhook.timeout {t} is above the reconcile deadline (--reconcile-timeout) and is clamped to {capped}"
+        ));
+        w.timeout = Some(capped);
+    }
+    (spec, note)
 }
 
 /// Store uid → (generation, spec).
@@ -198,7 +219,7 @@ impl Stores {
             )
             .collect();
         specs.retain(|u, _| live.contains(u));
-        let shared = Arc::new(spec.clone());
+        let shared = Arc::new(bounded(spec.clone(), self.max_timeout).0);
         specs.insert(meta.uid.clone(), (meta.generation, shared.clone()));
         shared
     }
@@ -250,7 +271,30 @@ mod tests {
             flood_gate: true,
             cluster_stores_enabled: true,
             specs: Default::default(),
+            max_timeout: std::time::Duration::from_secs(60),
         }
+    }
+
+    #[test]
+    fn webhook_timeouts_above_the_deadline_are_clamped_and_said() {
+        let spec = |t: &str| -> SecretStoreSpec {
+            serde_yaml::from_str(&format!(
+                "provider: {{webhook: {{url: 'http://h/x', timeout: '{t}', result: {{jsonPath: $.v}}}}}}"
+            ))
+            .unwrap()
+        };
+        let minute = std::time::Duration::from_secs(60);
+        let (s, note) = bounded(spec("8760h"), minute);
+        assert_eq!(s.provider.webhook.unwrap().timeout.as_deref(), Some("1m0s"));
+        assert_eq!(
+            note.as_deref(),
+            Some(
+                "spec.provider.webhook.timeout 8760h is above the reconcile deadline (--reconcile-timeout) and is clamped to 1m0s"
+            )
+        );
+        let (s, note) = bounded(spec("30s"), minute);
+        assert_eq!(s.provider.webhook.unwrap().timeout.as_deref(), Some("30s"));
+        assert_eq!(note, None);
     }
 
     fn resolve(yaml: &str) -> Result<Resolved, StoreProblem> {

@@ -8,6 +8,7 @@
 //! binary is killed. Each test takes its own namespace from [`ControlPlane::namespace`].
 
 pub mod admission;
+pub mod hostile;
 pub mod http;
 pub mod operator;
 pub mod process;

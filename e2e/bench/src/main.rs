@@ -67,6 +67,10 @@ struct Args {
     /// ExternalSecrets created during the second refresh wave.
     #[arg(long, default_value_t = 100)]
     new_es: usize,
+    /// A hostile tenant beside every scenario: this many ExternalSecrets on a SecretStore whose server never
+    /// answers, in a namespace of their own (0: none).
+    #[arg(long, default_value_t = 0)]
+    hung: usize,
     #[arg(long, default_value_t = 32)]
     setup_concurrency: usize,
     #[arg(long, default_value = "bench")]
@@ -155,6 +159,7 @@ async fn main() -> anyhow::Result<()> {
         waves: !a.no_waves,
         refresh_interval: a.refresh_interval,
         new_es: a.new_es,
+        hung: a.hung,
         setup_concurrency: a.setup_concurrency,
         controller_class: a.controller_class.clone(),
         crds: a.crds.clone(),
