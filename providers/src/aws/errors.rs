@@ -61,7 +61,10 @@ pub(crate) fn from_code(
         format!("{code}: {}", sanitize(message))
     };
     match code {
-        "ResourceNotFoundException" => ProviderError::NotFound { key: key.to_string() },
+        // Secrets Manager; Parameter Store (a name, or a `name:version` / `name:label` selector, that is not there).
+        "ResourceNotFoundException" | "ParameterNotFound" | "ParameterVersionNotFound" => {
+            ProviderError::NotFound { key: key.to_string() }
+        }
         // A secret scheduled for deletion reads as absent (ESO: NoSecretErr), so deletionPolicy applies.
         // AWS says "marked for deletion", moto "marked deleted".
         "InvalidRequestException" | "InvalidParameterException"
@@ -229,6 +232,9 @@ mod tests {
             None,
         );
         assert!(matches!(nf, ProviderError::NotFound { ref key } if key == "db"));
+        for code in ["ParameterNotFound", "ParameterVersionNotFound"] {
+            assert!(from_code(code, "Parameter /db not found.", Some(400), "/db", None).is_not_found());
+        }
         let deleted = from_code(
             "InvalidRequestException",
             "You can't perform this operation on the secret because it was marked for deletion.",

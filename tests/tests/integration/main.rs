@@ -18,6 +18,7 @@ mod crds;
 mod leader;
 mod ops;
 mod provider_aws;
+mod provider_aws_parameter_store;
 mod provider_azure;
 mod provider_gcp;
 mod provider_kubernetes;
