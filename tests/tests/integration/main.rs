@@ -23,6 +23,7 @@ mod provider_azure;
 mod provider_gcp;
 mod provider_kubernetes;
 mod provider_vault;
+mod provider_vault_cloud_auth;
 mod push_secret;
 mod rollout;
 mod servers;
