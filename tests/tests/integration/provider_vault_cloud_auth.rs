@@ -9,8 +9,9 @@
 //! - one login per store, whatever the number of ExternalSecrets and refreshes (the front's login records and
 //!   moto's `GetCallerIdentity` count), a new login when the token reaches its max TTL, and a wrong role refused
 //!   with a store condition that names it;
-//! - gcp: `iam` with a service-account key (the JWT checked against the key's public half) and `gce` with the
-//!   metadata server's identity token.
+//! - gcp: `iam` with a service-account key (the JWT checked against the key's public half), `iam` with GKE
+//!   Workload Identity (the GCP tests' Google token server for the exchange and impersonation, then `signJwt`),
+//!   and `gce` with the metadata server's identity token.
 mod vault_front;
 
 use std::collections::HashMap;
@@ -67,7 +68,7 @@ fn aws_role(bound_arn: &str, ttl: &str) -> AwsRole {
 }
 
 /// syncret in-process with the Vault provider's AWS side pointed at moto and its Google side at `google`.
-async fn operator(ns: &TestNamespace, moto: Option<&Moto>, google: Option<&str>) -> anyhow::Result<Operator> {
+async fn operator(ns: &TestNamespace, moto: Option<&Moto>, google: Option<Endpoints>) -> anyhow::Result<Operator> {
     let mut opts = syncret::runtime::Options::default();
     opts.settings.controller_class = syncret_tests::unique_name("class");
     opts.settings.namespace = Some(ns.name.clone());
@@ -82,8 +83,8 @@ async fn operator(ns: &TestNamespace, moto: Option<&Moto>, google: Option<&str>)
     if let Some(m) = moto {
         vault = vault.with_aws(Aws::with_endpoint(m.endpoint()));
     }
-    if let Some(origin) = google {
-        vault = vault.with_gcp_endpoints(Endpoints::default().with_host("metadata.google.internal", origin));
+    if let Some(endpoints) = google {
+        vault = vault.with_gcp_endpoints(endpoints);
     }
     let mut registry = syncret_providers::Registry::with_default_providers();
     registry.register(Arc::new(vault));
@@ -396,7 +397,8 @@ async fn gcp_iam_with_a_key_and_gce_with_the_metadata_server() -> anyhow::Result
             &serde_json::from_value(json!({"metadata": {"name": "gcp-key"}, "stringData": {"key.json": key_json}}))?,
         )
         .await?;
-    let op = operator(&ns, None, Some(&front.origin())).await?;
+    let google = Endpoints::default().with_host("metadata.google.internal", front.origin());
+    let op = operator(&ns, None, Some(google)).await?;
     let with_key = |role: &str| {
         format!(
             "        gcp:\n          role: {role}\n          secretRef:\n            secretAccessKeySecretRef: {{name: gcp-key, key: key.json}}\n"
@@ -436,6 +438,81 @@ async fn gcp_iam_with_a_key_and_gce_with_the_metadata_server() -> anyhow::Result
         "{message}"
     );
     assert!(!message.contains("PRIVATE KEY"), "{message}");
+    op.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn gcp_iam_with_workload_identity_signs_through_iam_credentials() -> anyhow::Result<()> {
+    use super::provider_gcp::google_auth::GoogleAuth;
+    use super::provider_gcp::{IMPERSONATED, PROJECT, auth_config};
+    let cp = ControlPlane::shared().await?;
+    let ns = cp.namespace("vault-gcp-wi").await?;
+    let bao = openbao().await?;
+    let google = GoogleAuth::start(auth_config(), ns.client.clone()).await?;
+    let (_, google_private, google_public) = rsa_key()?;
+    let mut config = front_config(&bao, None);
+    config.gcp_keys = HashMap::from([(
+        (IMPERSONATED.to_string(), "gsa-key-1".to_string()),
+        google_public.clone(),
+    )]);
+    config.google_private = google_private;
+    config.google_public = google_public;
+    config.sign_jwt_token = auth_config().impersonated_token;
+    config.google_auth = Some(google.origin());
+    config.gcp_roles = HashMap::from([(
+        "wi-reader".to_string(),
+        GcpRole {
+            kind: "iam",
+            bound_service_accounts: vec![IMPERSONATED.to_string()],
+            policies: vec!["reader".into()],
+            ttl: "1h".into(),
+        },
+    )]);
+    let front = VaultFront::start(config).await?;
+    ns.api::<ServiceAccount>()
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(
+                json!({"metadata": {"name": "app-ksa", "annotations": {"iam.gke.io/gcp-service-account": IMPERSONATED}}}),
+            )?,
+        )
+        .await?;
+    let endpoints = Endpoints::default()
+        .with_host("securetoken.googleapis.com", google.origin())
+        .with_host("iamcredentials.googleapis.com", front.origin());
+    let op = operator(&ns, None, Some(endpoints)).await?;
+    store(
+        &ns,
+        &op.class,
+        "wi",
+        &front.origin(),
+        &format!(
+            "        gcp:\n          role: wi-reader\n          workloadIdentity:\n            serviceAccountRef: {{name: app-ksa}}\n            clusterProjectID: {PROJECT}\n            clusterLocation: europe-west1\n            clusterName: c1\n"
+        ),
+    )
+    .await?;
+    let (_, message) = store_ready(&ns, "wi", "True").await?;
+    for es in ["wi-1", "wi-2"] {
+        external_secret(&ns, es, "wi", "1h").await?;
+    }
+    for es in ["wi-1", "wi-2"] {
+        assert_eq!(synced_value(&ns, es).await?, "from-openbao", "{message}");
+    }
+    assert_eq!(front.ok_logins("gcp", "wi-reader"), 1, "{:?}", front.logins());
+    assert_eq!(front.signed_jwts(), 1);
+    let records = google.records();
+    let binding: Vec<_> = records.iter().filter(|r| r.endpoint == "securetoken").collect();
+    assert_eq!(binding.len(), 1, "{records:?}");
+    assert_eq!(binding[0].detail, format!("system:serviceaccount:{}:app-ksa", ns.name));
+    assert_eq!(
+        records
+            .iter()
+            .filter(|r| r.endpoint == "iamcredentials" && r.ok)
+            .count(),
+        1,
+        "{records:?}"
+    );
     op.stop().await;
     Ok(())
 }

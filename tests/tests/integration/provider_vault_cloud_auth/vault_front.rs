@@ -19,6 +19,10 @@
 //!   `aud` `http://vault/<role>`; then the service account must be bound to the role.
 //! - `GET /computeMetadata/v1/instance/service-accounts/default/identity?audience=A&format=full` with
 //!   `Metadata-Flavor: Google`: the GCE metadata server's instance identity token, signed with the "Google" key.
+//! - `POST /v1/projects/-/serviceAccounts/<email>:signJwt` (IAM Credentials, `{"payload": "<claims JSON>"}`):
+//!   signs the claims for `email` with the "Google" key (key id `gsa-key-1`) when the bearer token is the one
+//!   configured (the token the GCP provider's GKE Workload Identity flow ends with); `…:generateAccessToken` is
+//!   passed to the Google token test server of the GCP tests (`google_auth`), which serves that flow.
 //!
 //! Errors are Vault's: `{"errors": [...]}` with HTTP 400, and Vault's texts (`entry for role "x" not found`,
 //! `IAM Principal "…" does not belong to the role "x"`). Every login is recorded.
@@ -80,6 +84,9 @@ pub struct Config {
     pub google_public: Vec<u8>,
     /// The email of the metadata server's default service account.
     pub gce_email: String,
+    /// `signJwt`: the bearer token it accepts, and where `generateAccessToken` goes (the `google_auth` server).
+    pub sign_jwt_token: String,
+    pub google_auth: Option<String>,
 }
 
 /// One login the server answered.
@@ -98,6 +105,7 @@ struct State {
     http: reqwest::Client,
     logins: Mutex<Vec<Login>>,
     identity_tokens: Mutex<usize>,
+    signed_jwts: Mutex<usize>,
 }
 
 /// A running server; stops when dropped.
@@ -124,6 +132,7 @@ impl VaultFront {
                 .build()?,
             logins: Mutex::new(Vec::new()),
             identity_tokens: Mutex::new(0),
+            signed_jwts: Mutex::new(0),
         });
         let st = state.clone();
         let task = tokio::spawn(async move {
@@ -163,6 +172,11 @@ impl VaultFront {
     /// Identity tokens the metadata endpoint handed out.
     pub fn identity_tokens(&self) -> usize {
         *self.state.identity_tokens.lock().unwrap()
+    }
+
+    /// JWTs `signJwt` signed.
+    pub fn signed_jwts(&self) -> usize {
+        *self.state.signed_jwts.lock().unwrap()
     }
 }
 
@@ -205,6 +219,32 @@ async fn handle(st: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
     }
     if method == "GET" && path == "/computeMetadata/v1/instance/service-accounts/default/identity" {
         return identity(st, uri.query().unwrap_or_default(), &headers);
+    }
+    if method == "POST" && path.ends_with(":signJwt") {
+        return sign_jwt(st, &path, &headers, &body);
+    }
+    if method == "POST"
+        && path.ends_with(":generateAccessToken")
+        && let Some(origin) = &st.config.google_auth
+    {
+        let resp = st
+            .http
+            .post(format!("{origin}{path}"))
+            .header(
+                "authorization",
+                headers.get("authorization").map(|v| v.as_bytes()).unwrap_or_default(),
+            )
+            .header("content-type", "application/json")
+            .body(body.to_vec())
+            .send()
+            .await;
+        return match resp {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                json_response(status, r.json::<Value>().await.unwrap_or_default())
+            }
+            Err(e) => json_response(502, json!({"error": format!("google_auth: {e}")})),
+        };
     }
     proxy(st, method, &uri, &headers, body).await
 }
@@ -447,6 +487,62 @@ fn gcp(st: &State, role_name: &str, jwt: &str) -> Result<(String, Vec<String>, S
     Ok((email, role.policies.clone(), role.ttl.clone(), role.ttl.clone()))
 }
 
+/// RS256 with the "Google" key.
+fn google_signed(st: &State, kid: &str, claims: &Value) -> String {
+    let input = format!(
+        "{}.{}",
+        B64URL.encode(json!({"alg": "RS256", "kid": kid, "typ": "JWT"}).to_string()),
+        B64URL.encode(claims.to_string())
+    );
+    let key = ring::signature::RsaKeyPair::from_pkcs8(&st.config.google_private).unwrap();
+    let mut sig = vec![0u8; key.public().modulus_len()];
+    key.sign(
+        &ring::signature::RSA_PKCS1_SHA256,
+        &ring::rand::SystemRandom::new(),
+        input.as_bytes(),
+        &mut sig,
+    )
+    .unwrap();
+    format!("{input}.{}", B64URL.encode(sig))
+}
+
+/// IAM Credentials `signJwt`.
+fn sign_jwt(st: &State, path: &str, headers: &hyper::HeaderMap, body: &[u8]) -> Response<Full<Bytes>> {
+    let email = path
+        .strip_prefix("/v1/projects/-/serviceAccounts/")
+        .and_then(|p| p.strip_suffix(":signJwt"))
+        .unwrap_or_default();
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if bearer.is_empty() || bearer != st.config.sign_jwt_token {
+        return json_response(401, json!({"error": {"code": 401, "status": "UNAUTHENTICATED"}}));
+    }
+    let req: Value = serde_json::from_slice(body).unwrap_or_default();
+    let Some(claims) = req["payload"]
+        .as_str()
+        .and_then(|p| serde_json::from_str::<Value>(p).ok())
+    else {
+        return json_response(
+            400,
+            json!({"error": {"code": 400, "message": "payload must be a JSON string"}}),
+        );
+    };
+    if claims["sub"] != email {
+        return json_response(
+            400,
+            json!({"error": {"code": 400, "message": "sub must be the service account"}}),
+        );
+    }
+    *st.signed_jwts.lock().unwrap() += 1;
+    json_response(
+        200,
+        json!({"keyId": "gsa-key-1", "signedJwt": google_signed(st, "gsa-key-1", &claims)}),
+    )
+}
+
 /// The metadata server's instance identity token.
 fn identity(st: &State, query: &str, headers: &hyper::HeaderMap) -> Response<Full<Bytes>> {
     if headers.get("metadata-flavor").is_none_or(|v| v != "Google") {
@@ -464,25 +560,12 @@ fn identity(st: &State, query: &str, headers: &hyper::HeaderMap) -> Response<Ful
                         "email": st.config.gce_email, "email_verified": true, "iat": t, "exp": t + 3600,
                         "google": {"compute_engine": {"project_id": "p", "zone": "europe-west1-b",
                                                       "instance_id": "1", "instance_name": "node-1"}}});
-    let input = format!(
-        "{}.{}",
-        B64URL.encode(json!({"alg": "RS256", "kid": "google-1", "typ": "JWT"}).to_string()),
-        B64URL.encode(claims.to_string())
-    );
-    let key = ring::signature::RsaKeyPair::from_pkcs8(&st.config.google_private).unwrap();
-    let mut sig = vec![0u8; key.public().modulus_len()];
-    key.sign(
-        &ring::signature::RSA_PKCS1_SHA256,
-        &ring::rand::SystemRandom::new(),
-        input.as_bytes(),
-        &mut sig,
-    )
-    .unwrap();
+    let jwt = google_signed(st, "google-1", &claims);
     *st.identity_tokens.lock().unwrap() += 1;
     Response::builder()
         .status(200)
         .header("content-type", "text/plain")
-        .body(Full::new(Bytes::from(format!("{input}.{}", B64URL.encode(sig)))))
+        .body(Full::new(Bytes::from(jwt)))
         .unwrap()
 }
 
