@@ -172,6 +172,15 @@ pub(crate) fn sanitize(message: &str) -> String {
     out.trim().trim_end_matches([',', ':']).trim().to_string()
 }
 
+/// A store validation from a signed probe call: an `AccessDenied` answer still proves the credentials authenticate
+/// (permissions are checked per secret or parameter at read time); anything else that failed is the store's error.
+pub(crate) fn validation<T>(probe: Result<T, ProviderError>) -> Result<crate::client::Validation, ProviderError> {
+    match probe {
+        Ok(_) | Err(ProviderError::AccessDenied(_)) => Ok(crate::client::Validation::Ready),
+        Err(e) => Err(e),
+    }
+}
+
 /// A copy of a provider error (errors fan out to every waiter of a batched read).
 pub(crate) fn duplicate(e: &ProviderError) -> ProviderError {
     match e {
@@ -307,6 +316,17 @@ mod tests {
             Some("The security token included in the request is invalid.")
         );
         assert_eq!(xml_element("{}", "Code"), None);
+    }
+
+    #[test]
+    fn a_denied_probe_still_validates() {
+        use crate::client::Validation;
+        assert_eq!(validation(Ok(())).unwrap(), Validation::Ready);
+        assert_eq!(
+            validation::<()>(Err(ProviderError::AccessDenied("x".into()))).unwrap(),
+            Validation::Ready
+        );
+        assert!(validation::<()>(Err(ProviderError::Auth("x".into()))).is_err());
     }
 
     #[test]

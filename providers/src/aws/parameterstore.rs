@@ -685,9 +685,8 @@ impl SecretsClient for ParameterStore {
     }
 
     async fn validate(&self) -> Result<Validation> {
-        // Signs a request with the client's credentials (logging in first if needed). An AccessDenied answer
-        // still proves the credentials authenticate: permissions are checked per parameter at read time.
-        let res = observed(&self.api().observer, LABEL, "DescribeParameters", async {
+        // Signs a request with the client's credentials (logging in first if needed).
+        let probe = observed(&self.api().observer, LABEL, "DescribeParameters", async {
             self.api()
                 .ssm
                 .describe_parameters()
@@ -697,10 +696,7 @@ impl SecretsClient for ParameterStore {
                 .map_err(|e| self.api().err(e, "DescribeParameters", "*"))
         })
         .await;
-        match res {
-            Ok(_) | Err(ProviderError::AccessDenied(_)) => Ok(Validation::Ready),
-            Err(e) => Err(e),
-        }
+        errors::validation(probe)
     }
 
     fn capabilities(&self) -> Capabilities {

@@ -519,9 +519,8 @@ impl SecretsClient for SecretsManager {
     }
 
     async fn validate(&self) -> Result<Validation> {
-        // Signs a request with the client's credentials (logging in first if needed). An AccessDenied answer
-        // still proves the credentials authenticate: permissions are checked per secret at read time.
-        let res = observed(&self.api().observer, LABEL, "ListSecrets", async {
+        // Signs a request with the client's credentials (logging in first if needed).
+        let probe = observed(&self.api().observer, LABEL, "ListSecrets", async {
             self.api()
                 .sm
                 .list_secrets()
@@ -531,10 +530,7 @@ impl SecretsClient for SecretsManager {
                 .map_err(|e| self.api().err(e, "ListSecrets", "*"))
         })
         .await;
-        match res {
-            Ok(_) | Err(ProviderError::AccessDenied(_)) => Ok(Validation::Ready),
-            Err(e) => Err(e),
-        }
+        errors::validation(probe)
     }
 
     fn capabilities(&self) -> Capabilities {
