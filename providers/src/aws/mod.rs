@@ -1,4 +1,6 @@
-//! `spec.provider.aws` with `service: SecretsManager`: AWS Secrets Manager, as ESO's aws provider.
+//! `spec.provider.aws`: AWS Secrets Manager (`service: SecretsManager`) and Systems Manager Parameter Store
+//! (`service: ParameterStore`), as ESO's aws provider. `CertificateManager` is refused with an `Unsupported`
+//! error naming `spec.provider.aws.service`, which the store's condition shows.
 //!
 //! - Auth ([`auth`]): static keys from a Secret (`auth.secretRef`), IRSA (`auth.jwt.serviceAccountRef`: a
 //!   TokenRequest for the ServiceAccount exchanged with `AssumeRoleWithWebIdentity`), or the operator pod's
@@ -7,15 +9,19 @@
 //! - Reads ([`secretsmanager`]): `GetSecretValue` / `BatchGetSecretValue` (cross-ExternalSecret batching,
 //!   [`batch`]), `DescribeSecret` for `metadataPolicy: Fetch`, `ListSecrets` for `dataFrom.find`.
 //! - Writes ([`push`]): `CreateSecret` / `PutSecretValue` / `DeleteSecret` with ESO's `managed-by` tag.
+//! - Parameter Store ([`parameterstore`]): `GetParameter` / `GetParameters` (batched like Secrets Manager, at
+//!   most 10 names a call), `GetParametersByPath` / `DescribeParameters` for `find`, `PutParameter` /
+//!   `DeleteParameter` for PushSecret, with the same auth.
 //! - Errors ([`errors`]) map to NotFound / AccessDenied / Auth / Throttled / Transport; the SDK retries
 //!   throttling and transient errors as `spec.retrySettings` says.
 //!
-//! Endpoints: the SDK's `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_SECRETS_MANAGER`, `AWS_ENDPOINT_URL_STS`, and
-//! ESO's `AWS_SECRETSMANAGER_ENDPOINT` / `AWS_STS_ENDPOINT` (private endpoints, LocalStack); tests use
-//! [`Aws::with_endpoint`].
-mod auth;
+//! Endpoints: the SDK's `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_SECRETS_MANAGER`, `AWS_ENDPOINT_URL_SSM`,
+//! `AWS_ENDPOINT_URL_STS`, and ESO's `AWS_SECRETSMANAGER_ENDPOINT` / `AWS_SSM_ENDPOINT` / `AWS_STS_ENDPOINT`
+//! (private endpoints, LocalStack); tests use [`Aws::with_endpoint`].
+pub(crate) mod auth;
 mod batch;
-mod errors;
+pub(crate) mod errors;
+mod parameterstore;
 mod push;
 mod secretsmanager;
 
@@ -47,19 +53,22 @@ const BASE: &str = "spec.provider.aws";
 /// How long a batch stays open at most while reads keep arriving (see [`batch`]).
 const DEFAULT_BATCH_WINDOW: Duration = Duration::from_millis(50);
 
-/// Where Secrets Manager and STS are reached; `None`: the SDK's resolution (region, env, profile).
+/// Where Secrets Manager, Parameter Store and STS are reached; `None`: the SDK's resolution (region, env,
+/// profile).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Endpoints {
     pub secrets_manager: Option<String>,
+    pub parameter_store: Option<String>,
     pub sts: Option<String>,
 }
 
 impl Endpoints {
-    /// ESO's environment variables `AWS_SECRETSMANAGER_ENDPOINT` and `AWS_STS_ENDPOINT`.
+    /// ESO's environment variables `AWS_SECRETSMANAGER_ENDPOINT`, `AWS_SSM_ENDPOINT` and `AWS_STS_ENDPOINT`.
     pub fn from_env() -> Self {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
         Self {
             secrets_manager: var("AWS_SECRETSMANAGER_ENDPOINT"),
+            parameter_store: var("AWS_SSM_ENDPOINT"),
             sts: var("AWS_STS_ENDPOINT"),
         }
     }
@@ -97,12 +106,14 @@ impl Aws {
         let url = url.into();
         Self::new(Endpoints {
             secrets_manager: Some(url.clone()),
+            parameter_store: Some(url.clone()),
             sts: Some(url),
         })
     }
 
     /// How long a batch of reads stays open at most while reads keep arriving (default 50 ms); a batch also
-    /// closes at 20 ids, or a fifth of this (10 ms) after the latest read.
+    /// closes at the service's maximum of ids (20 secrets, 10 parameters), or a fifth of this (10 ms) after the
+    /// latest read.
     pub fn batch_window(mut self, window: Duration) -> Self {
         self.batch_window = window;
         self
@@ -190,31 +201,28 @@ fn session_tags(spec: &AWSProvider, store: &StoreInfo, namespace: &str) -> Vec<(
     tags
 }
 
-#[async_trait]
-impl Provider for Aws {
-    fn key(&self) -> &'static str {
-        "aws"
-    }
+/// The operator's own AWS identity (environment, web-identity token file, EKS Pod Identity / ECS, instance
+/// metadata), loaded by the SDK's default chain: the one place the AWS provider uses it, for a store without
+/// `auth` (and Vault's `auth.iam` without `secretRef` or `jwt`).
+fn ambient_credentials(base: &aws_config::SdkConfig) -> Result<SharedCredentialsProvider> {
+    base.credentials_provider()
+        .ok_or_else(|| ProviderError::Auth("no AWS credentials: set auth, or give the operator an AWS identity".into()))
+}
 
-    fn is_referent(&self, store: &StoreInfo) -> bool {
-        store.scope == StoreScope::ClusterSecretStore && spec(store).is_ok_and(is_referent_spec)
-    }
-
-    async fn new_client(&self, store: &StoreInfo, ctx: &ProviderContext) -> Result<Arc<dyn SecretsClient>> {
-        let spec = spec(store)?.clone();
-        match spec.service {
-            AWSServiceType::SecretsManager => {}
-            other => {
-                return Err(ProviderError::invalid_config(
-                    format!("{BASE}.service"),
-                    format!("{other:?} is not supported by this syncret build (SecretsManager is)"),
-                ));
-            }
-        }
-        if spec.region.trim().is_empty() {
-            return Err(ProviderError::invalid_config(format!("{BASE}.region"), "must be set"));
-        }
-        let (retry, throttle_wait) = retry_config(store)?;
+impl Aws {
+    /// The SDK configuration of a store (region, HTTP client, retries, timeouts) and its credential chain (see
+    /// [`auth`]): the source (`auth.secretRef`, `auth.jwt`, or the operator's own default chain when neither is
+    /// set), then `additionalRoles` and `role`. `base_field` is where `spec` sits and `auth_field` where its
+    /// `secretRef` and `jwt` sit, for errors.
+    async fn chain(
+        &self,
+        spec: &AWSProvider,
+        base_field: &str,
+        auth_field: &str,
+        store: &StoreInfo,
+        ctx: &ProviderContext,
+        retry: RetryConfig,
+    ) -> Result<(aws_config::SdkConfig, SharedCredentialsProvider)> {
         let creds = ctx.credentials(store);
         let namespace = ctx
             .referent_namespace
@@ -263,7 +271,7 @@ impl Provider for Aws {
         }
         let mut role_in_chain = !spec.role.is_empty();
         let mut current: SharedCredentialsProvider = if let Some(keys) = &auth.secret_ref {
-            let field = format!("{BASE}.auth.secretRef");
+            let field = format!("{auth_field}.secretRef");
             let akid = creds
                 .secret_key(&keys.access_key_id, &format!("{field}.accessKeyIDSecretRef"))
                 .await?;
@@ -288,7 +296,7 @@ impl Provider for Aws {
             );
             SharedCredentialsProvider::new(static_creds)
         } else if let Some(jwt) = &auth.jwt_auth {
-            let field = format!("{BASE}.auth.jwt.serviceAccountRef");
+            let field = format!("{auth_field}.jwt.serviceAccountRef");
             let sa_ref = jwt
                 .service_account_ref
                 .clone()
@@ -296,22 +304,22 @@ impl Provider for Aws {
             let sa = creds.service_account(&sa_ref, &field).await?;
             let annotations = sa.metadata.annotations.clone().unwrap_or_default();
             let plan = auth::plan_irsa(&annotations, &sa_ref.audiences, &spec.additional_roles, &spec.role)
-                .ok_or_else(|| {
-                    ProviderError::invalid_config(
-                        field.clone(),
-                        format!(
-                            "an IAM role must be associated with ServiceAccount {:?} (annotation {}) or set in {BASE}.role",
-                            sa_ref.name,
-                            auth::ROLE_ARN_ANNOTATION
-                        ),
-                    )
-                })?;
+                    .ok_or_else(|| {
+                        ProviderError::invalid_config(
+                            field.clone(),
+                            format!(
+                                "an IAM role must be associated with ServiceAccount {:?} (annotation {}) or set in {base_field}.role",
+                                sa_ref.name,
+                                auth::ROLE_ARN_ANNOTATION
+                            ),
+                        )
+                    })?;
             if !plan.role_assumed
                 && !spec.role.is_empty()
-                && (!spec.external_id.is_empty() || !session_tags(&spec, store, &namespace).is_empty())
+                && (!spec.external_id.is_empty() || !session_tags(spec, store, &namespace).is_empty())
             {
                 return Err(ProviderError::invalid_config(
-                    format!("{BASE}.role"),
+                    format!("{base_field}.role"),
                     "externalID and session tags need role to be assumed with AssumeRole: annotate the ServiceAccount with eks.amazonaws.com/role-arn",
                 ));
             }
@@ -329,9 +337,7 @@ impl Provider for Aws {
                 observer: ctx.observer.clone(),
             })
         } else {
-            base.credentials_provider().ok_or_else(|| {
-                ProviderError::Auth("no AWS credentials: set auth, or give the operator an AWS identity".into())
-            })?
+            ambient_credentials(&base)?
         };
         current = wrap(current);
         let last = roles.len();
@@ -342,7 +348,7 @@ impl Provider for Aws {
                 role_arn,
                 external_id: (is_role && !spec.external_id.is_empty()).then(|| spec.external_id.clone()),
                 tags: if is_role {
-                    session_tags(&spec, store, &namespace)
+                    session_tags(spec, store, &namespace)
                 } else {
                     Vec::new()
                 },
@@ -355,20 +361,89 @@ impl Provider for Aws {
             }));
         }
 
-        let mut sm = aws_sdk_secretsmanager::config::Builder::from(&base)
-            .credentials_provider(current)
-            .identity_cache(IdentityCache::no_cache());
-        if let Some(url) = &self.endpoints.secrets_manager {
-            sm = sm.endpoint_url(url);
+        Ok((base, current))
+    }
+
+    /// The credentials of `spec`'s chain, for a login that signs with AWS credentials (Vault's `auth.iam`, whose
+    /// `secretRef`, `jwt` and `role` sit at `field`).
+    #[cfg(feature = "vault")]
+    pub(crate) async fn credentials(
+        &self,
+        spec: &AWSProvider,
+        field: &str,
+        store: &StoreInfo,
+        ctx: &ProviderContext,
+    ) -> Result<SharedCredentialsProvider> {
+        let (retry, _) = retry_config(store)?;
+        Ok(self.chain(spec, field, field, store, ctx, retry).await?.1)
+    }
+
+    /// Where STS is reached when it is not the SDK's default for the region (`AWS_STS_ENDPOINT`, tests).
+    #[cfg(feature = "vault")]
+    pub(crate) fn sts_endpoint(&self) -> Option<&str> {
+        self.endpoints.sts.as_deref()
+    }
+}
+
+#[async_trait]
+impl Provider for Aws {
+    fn key(&self) -> &'static str {
+        "aws"
+    }
+
+    fn is_referent(&self, store: &StoreInfo) -> bool {
+        // A CertificateManager store is never referent: its client is refused at once, with the reason.
+        store.scope == StoreScope::ClusterSecretStore
+            && spec(store).is_ok_and(|s| s.service != AWSServiceType::CertificateManager && is_referent_spec(s))
+    }
+
+    async fn new_client(&self, store: &StoreInfo, ctx: &ProviderContext) -> Result<Arc<dyn SecretsClient>> {
+        let spec = spec(store)?.clone();
+        if spec.service == AWSServiceType::CertificateManager {
+            return Err(ProviderError::Unsupported(format!(
+                "{BASE}.service: CertificateManager is not supported by syncret (SecretsManager and ParameterStore are)"
+            )));
         }
-        Ok(Arc::new(secretsmanager::SecretsManager::new(
-            aws_sdk_secretsmanager::Client::from_conf(sm.build()),
-            spec.prefix.clone(),
-            spec.secrets_manager.clone(),
-            ctx.observer.clone(),
-            throttle_wait,
-            self.batch_window,
-        )))
+        if spec.region.trim().is_empty() {
+            return Err(ProviderError::invalid_config(format!("{BASE}.region"), "must be set"));
+        }
+        let (retry, throttle_wait) = retry_config(store)?;
+        let (base, current) = self
+            .chain(&spec, BASE, &format!("{BASE}.auth"), store, ctx, retry)
+            .await?;
+        match spec.service {
+            AWSServiceType::ParameterStore => {
+                let mut ssm = aws_sdk_ssm::config::Builder::from(&base)
+                    .credentials_provider(current)
+                    .identity_cache(IdentityCache::no_cache());
+                if let Some(url) = &self.endpoints.parameter_store {
+                    ssm = ssm.endpoint_url(url);
+                }
+                Ok(Arc::new(parameterstore::ParameterStore::new(
+                    aws_sdk_ssm::Client::from_conf(ssm.build()),
+                    spec.prefix.clone(),
+                    ctx.observer.clone(),
+                    throttle_wait,
+                    self.batch_window,
+                )))
+            }
+            _ => {
+                let mut sm = aws_sdk_secretsmanager::config::Builder::from(&base)
+                    .credentials_provider(current)
+                    .identity_cache(IdentityCache::no_cache());
+                if let Some(url) = &self.endpoints.secrets_manager {
+                    sm = sm.endpoint_url(url);
+                }
+                Ok(Arc::new(secretsmanager::SecretsManager::new(
+                    aws_sdk_secretsmanager::Client::from_conf(sm.build()),
+                    spec.prefix.clone(),
+                    spec.secrets_manager.clone(),
+                    ctx.observer.clone(),
+                    throttle_wait,
+                    self.batch_window,
+                )))
+            }
+        }
     }
 }
 

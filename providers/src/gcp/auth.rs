@@ -477,7 +477,8 @@ fn without_url(e: &reqwest::Error) -> String {
     s
 }
 
-fn annotation(sa: &k8s_openapi::api::core::v1::ServiceAccount) -> Option<String> {
+/// The Google service account a ServiceAccount's GKE Workload Identity impersonates (its annotation).
+pub(crate) fn annotation(sa: &k8s_openapi::api::core::v1::ServiceAccount) -> Option<String> {
     sa.metadata
         .annotations
         .as_ref()

@@ -106,6 +106,34 @@ impl Gcp {
     }
 }
 
+impl Gcp {
+    /// The token source of a GKE Workload Identity (`workloadIdentity` at `field`), for a login elsewhere that
+    /// acts as its Google service account (Vault's `auth.gcp`).
+    #[cfg(feature = "vault")]
+    pub(crate) async fn workload_identity_source(
+        &self,
+        wi: &GCPWorkloadIdentity,
+        field: &str,
+        store: &StoreInfo,
+        ctx: &ProviderContext,
+    ) -> Result<Arc<TokenSource>> {
+        let http = self.http()?;
+        let meta = Metadata {
+            http: &http,
+            endpoints: &self.endpoints,
+            observer: &ctx.observer,
+        };
+        let flow = gke_flow_at(wi, field, &meta).await?;
+        Ok(Arc::new(TokenSource::new(
+            flow,
+            ctx.credentials(store),
+            http,
+            self.endpoints.clone(),
+            ctx.observer.clone(),
+        )))
+    }
+}
+
 /// The Google crates build reqwest clients with rustls but no crypto provider of their own: use ring (as kube).
 fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -257,18 +285,41 @@ impl Metadata<'_> {
 
 /// A service-account JSON key.
 #[derive(serde::Deserialize)]
-struct ServiceAccountKey {
+pub(crate) struct ServiceAccountKey {
     #[serde(default, rename = "type")]
     type_: String,
     #[serde(default)]
-    client_email: String,
+    pub(crate) client_email: String,
     /// Redacted in `Debug`, and dropped once parsed into a key.
     #[serde(default, deserialize_with = "unloggable")]
-    private_key: Unloggable<String>,
+    pub(crate) private_key: Unloggable<String>,
     #[serde(default)]
-    private_key_id: String,
+    pub(crate) private_key_id: String,
     #[serde(default)]
     token_uri: String,
+}
+
+impl ServiceAccountKey {
+    /// Parses and checks a JSON key read from `field`; errors never quote it.
+    pub(crate) fn parse(json: &[u8], field: &str) -> Result<Self> {
+        let key: ServiceAccountKey = serde_json::from_slice(json).map_err(|e| {
+            // serde_json's message names a position, never the content.
+            ProviderError::invalid_config(field, format!("not a service-account JSON key: {e}"))
+        })?;
+        if key.type_ != "service_account" {
+            return Err(ProviderError::invalid_config(
+                field,
+                format!("the JSON key's type is {:?}, expected \"service_account\"", key.type_),
+            ));
+        }
+        if key.client_email.is_empty() || key.private_key.is_empty() {
+            return Err(ProviderError::invalid_config(
+                field,
+                "the JSON key needs client_email and private_key",
+            ));
+        }
+        Ok(key)
+    }
 }
 
 fn unloggable<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Unloggable<String>, D::Error> {
@@ -282,22 +333,7 @@ async fn flow(spec: &GCPSMProvider, creds: &Credentials, meta: &Metadata<'_>, en
     if let Some(sr) = &auth.secret_ref {
         let field = format!("{BASE}.auth.secretRef.secretAccessKeySecretRef");
         let json = creds.secret_key(&sr.secret_access_key, &field).await?;
-        let key: ServiceAccountKey = serde_json::from_slice(json.as_bytes()).map_err(|e| {
-            // serde_json's message names a position, never the content.
-            ProviderError::invalid_config(&field, format!("not a service-account JSON key: {e}"))
-        })?;
-        if key.type_ != "service_account" {
-            return Err(ProviderError::invalid_config(
-                &field,
-                format!("the JSON key's type is {:?}, expected \"service_account\"", key.type_),
-            ));
-        }
-        if key.client_email.is_empty() || key.private_key.is_empty() {
-            return Err(ProviderError::invalid_config(
-                &field,
-                "the JSON key needs client_email and private_key",
-            ));
-        }
+        let key = ServiceAccountKey::parse(json.as_bytes(), &field)?;
         let rsa = jwt::RsaKey::from_pem(&key.private_key, &field)?;
         let token_uri = if key.token_uri.is_empty() {
             DEFAULT_TOKEN_URI.to_string()
@@ -331,7 +367,12 @@ async fn flow(spec: &GCPSMProvider, creds: &Credentials, meta: &Metadata<'_>, en
 }
 
 async fn gke_flow(wi: &GCPWorkloadIdentity, meta: &Metadata<'_>) -> Result<Flow> {
-    let field = format!("{BASE}.auth.workloadIdentity");
+    gke_flow_at(wi, &format!("{BASE}.auth.workloadIdentity"), meta).await
+}
+
+/// [`gke_flow`] for a `workloadIdentity` block at `field`.
+async fn gke_flow_at(wi: &GCPWorkloadIdentity, field: &str, meta: &Metadata<'_>) -> Result<Flow> {
+    let field = field.to_string();
     if wi.service_account_ref.name.is_empty() {
         return Err(ProviderError::invalid_config(
             format!("{field}.serviceAccountRef.name"),

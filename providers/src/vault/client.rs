@@ -10,7 +10,7 @@ use syncret_crds::provider::vault::VaultKVStoreVersion;
 use vaultrs::api::kv1::requests as kv1;
 use vaultrs::api::kv2::requests as kv2;
 
-use super::auth::{self, Action, Origin, Token};
+use super::auth::{self, Action, CloudLogins, Origin, Token};
 use super::http::{CallError, Envelope, Http, Options};
 use super::paths::{self, KvPath};
 use super::{Flavor, Settings};
@@ -32,6 +32,8 @@ pub struct VaultClient {
     http: Http,
     observer: Arc<dyn CallObserver>,
     label: &'static str,
+    /// The `iam` / `gcp` login's credentials, when the store uses one.
+    cloud: CloudLogins,
     /// `None` once closed.
     token: tokio::sync::Mutex<Option<Token>>,
     /// When the values last read for these keys expire (reads that came with a lease).
@@ -139,7 +141,12 @@ fn pushed_data(existing: &Map<String, Value>, to: &PushRef, value: &SecretValue)
 
 impl VaultClient {
     /// Builds the HTTP client (CA, client certificate) and logs in once.
-    pub async fn connect(s: Settings, creds: Credentials, observer: Arc<dyn CallObserver>) -> Result<Self> {
+    pub async fn connect(
+        s: Settings,
+        creds: Credentials,
+        observer: Arc<dyn CallObserver>,
+        cloud: CloudLogins,
+    ) -> Result<Self> {
         let base = s.base;
         let inline_ca = s
             .ca_bundle
@@ -186,9 +193,9 @@ impl VaultClient {
         })?;
         let label = s.flavor.label();
         let token = if s.logs_in() {
-            observed(&observer, label, "Login", auth::login(&s, &creds, &http)).await?
+            observed(&observer, label, "Login", auth::login(&s, &creds, &http, &cloud)).await?
         } else {
-            auth::login(&s, &creds, &http).await?
+            auth::login(&s, &creds, &http, &cloud).await?
         };
         Ok(Self {
             s,
@@ -196,6 +203,7 @@ impl VaultClient {
             http,
             observer,
             label,
+            cloud,
             token: tokio::sync::Mutex::new(Some(token)),
             leases: Mutex::new(HashMap::new()),
         })
@@ -239,7 +247,7 @@ impl VaultClient {
             &self.observer,
             self.label,
             "Login",
-            auth::login(&self.s, &self.creds, &self.http),
+            auth::login(&self.s, &self.creds, &self.http, &self.cloud),
         )
         .await;
         match fresh {

@@ -12,7 +12,7 @@
 //! - the real control plane (TokenRequest for ServiceAccount tokens, Secrets, ConfigMaps, the CRDs) and syncret
 //!   running in-process.
 #[path = "provider_gcp/google_auth.rs"]
-mod google_auth;
+pub(crate) mod google_auth;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -32,12 +32,12 @@ use syncret_tests::operator::Operator;
 use syncret_tests::servers::GcpEmulator;
 use syncret_tests::{ControlPlane, TestNamespace, apply_yaml as apply, eventually};
 
-const PROJECT: &str = "syncret-test";
+pub(crate) const PROJECT: &str = "syncret-test";
 const TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
 const SA_EMAIL: &str = "syncret@syncret-test.iam.gserviceaccount.com";
 const WIF_AUDIENCE: &str =
     "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/k8s";
-const IMPERSONATED: &str = "reader@syncret-test.iam.gserviceaccount.com";
+pub(crate) const IMPERSONATED: &str = "reader@syncret-test.iam.gserviceaccount.com";
 
 // --- fixtures ----------------------------------------------------------------------------------------------------
 
@@ -83,7 +83,7 @@ fn sa_key() -> anyhow::Result<SaKey> {
     Ok(SaKey { json, public_der })
 }
 
-fn auth_config() -> Config {
+pub(crate) fn auth_config() -> Config {
     Config {
         sa_email: SA_EMAIL.into(),
         sa_token_uri: TOKEN_URI.into(),
