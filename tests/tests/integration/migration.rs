@@ -949,3 +949,108 @@ fn changed(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>) 
 use futures::StreamExt as _;
 
 mod helm;
+
+/// `syncret check` against a cluster: ExternalSecrets judged with what exists (a Secret nobody manages, a store
+/// of another class), ESO's finalizers on a Namespace, and the exit status of the command.
+#[tokio::test]
+async fn check_reads_the_cluster() -> anyhow::Result<()> {
+    use syncret::check::{self, Verdict};
+    let cp = syncret_tests::ControlPlane::shared().await?;
+    let ns = cp.namespace("check").await?;
+    let ess: Api<ExternalSecret> = ns.api();
+    let secrets: Api<Secret> = ns.api();
+    store(&ns, "fake", "", "s3cr3t").await?;
+    store(&ns, "elsewhere", "eso", "s3cr3t").await?;
+    apply_yaml(
+        &secrets,
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: hand-made}\nstringData: {a: b}\n",
+    )
+    .await?;
+    let es = |name: &str, spec: &str| {
+        format!("apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata: {{name: {name}}}\nspec:\n{spec}")
+    };
+    for (name, spec) in [
+        (
+            "fine",
+            "  secretStoreRef: {name: fake}\n  data: [{secretKey: a, remoteRef: {key: token}}]\n",
+        ),
+        (
+            "hand-made",
+            "  secretStoreRef: {name: fake}\n  target: {creationPolicy: Orphan}\n  data: [{secretKey: a, remoteRef: {key: token}}]\n",
+        ),
+        (
+            "other-class",
+            "  secretStoreRef: {name: elsewhere}\n  data: [{secretKey: a, remoteRef: {key: token}}]\n",
+        ),
+        (
+            "generated",
+            "  dataFrom: [{sourceRef: {generatorRef: {kind: Password, name: pw}}}]\n",
+        ),
+    ] {
+        apply_yaml(&ess, &es(name, spec)).await?;
+    }
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(ns.client.clone());
+    let finalizer = "externalsecrets.external-secrets.io/ces-shared";
+    namespaces
+        .patch(
+            &ns.name,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"metadata": {"finalizers": [finalizer]}})),
+        )
+        .await?;
+
+    let args = syncret::cli::CheckArgs {
+        files: vec![],
+        cluster: false,
+        kubeconfig: Some(cp.kubeconfig().to_path_buf()),
+        context: None,
+        namespace: ns.name.clone(),
+        controller_class: "default".into(),
+        output: syncret::cli::CheckFormat::Json,
+        all: false,
+    };
+    let read = check::cluster::read(&args).await?;
+    let report = check::check(&read.inputs, &read.facts, &Default::default());
+    let find = |kind: &str, name: &str| {
+        report
+            .objects
+            .iter()
+            .find(|o| o.kind == kind && o.name == name && o.namespace.as_deref().is_none_or(|n| n == ns.name))
+            .unwrap_or_else(|| panic!("no {kind} {name}: {report:#?}"))
+            .clone()
+    };
+    assert_eq!(find("ExternalSecret", "fine").verdict, Verdict::Supported);
+    assert_eq!(find("SecretStore", "fake").verdict, Verdict::Supported);
+    let hand = find("ExternalSecret", "hand-made");
+    assert_eq!(hand.verdict, Verdict::Difference, "{hand:#?}");
+    assert!(hand.findings[0].message.contains("\"hand-made\" exists"), "{hand:#?}");
+    let other = find("ExternalSecret", "other-class");
+    assert_eq!(
+        (other.verdict, other.findings[0].field.as_str()),
+        (Verdict::Supported, "spec.secretStoreRef")
+    );
+    assert_eq!(find("ExternalSecret", "generated").verdict, Verdict::Unsupported);
+    let namespace = find("Namespace", &ns.name);
+    assert_eq!(namespace.verdict, Verdict::Difference);
+    assert!(namespace.findings[0].message.contains(finalizer));
+
+    // The command: exit status 1 (something is not supported), 0 once it is gone.
+    let run = |args: Vec<String>| async move { tokio::task::spawn_blocking(move || syncret::app::main(args)).await };
+    let cmd: Vec<String> = ["syncret", "check", "-o", "json", "--kubeconfig"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([cp.kubeconfig().display().to_string(), "-n".into(), ns.name.clone()])
+        .collect();
+    assert_eq!(run(cmd.clone()).await?, std::process::ExitCode::FAILURE);
+    ess.delete("generated", &DeleteParams::default()).await?;
+    assert_eq!(run(cmd).await?, std::process::ExitCode::SUCCESS);
+
+    namespaces
+        .patch(
+            &ns.name,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"metadata": {"finalizers": null}})),
+        )
+        .await?;
+    Ok(())
+}
