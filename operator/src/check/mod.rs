@@ -117,6 +117,15 @@ pub struct Input {
     pub value: Value,
 }
 
+impl From<crate::manifests::Manifest> for Input {
+    fn from(m: crate::manifests::Manifest) -> Self {
+        Input {
+            source: m.source.to_string(),
+            value: m.value,
+        }
+    }
+}
+
 /// What is known about the cluster beyond the objects themselves (empty when checking files).
 #[derive(Clone, Debug, Default)]
 pub struct Facts {
@@ -202,10 +211,7 @@ pub fn main(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             source: s.source.to_string(),
             reason: s.reason,
         }));
-        inputs.extend(m.objects.into_iter().map(|o| Input {
-            source: o.source.to_string(),
-            value: o.value,
-        }));
+        inputs.extend(m.objects.into_iter().map(Input::from));
     }
     let mut facts = Facts::default();
     if args.files.is_empty() || args.cluster {
@@ -358,13 +364,7 @@ spec:
         let mut m = crate::manifests::Manifests::default();
         crate::manifests::parse_into(Path::new("eso.yaml"), MANIFESTS, &mut m);
         assert!(m.skipped.is_empty(), "{:?}", m.skipped);
-        m.objects
-            .into_iter()
-            .map(|o| Input {
-                source: o.source.to_string(),
-                value: o.value,
-            })
-            .collect()
+        m.objects.into_iter().map(Input::from).collect()
     }
 
     fn meta(name: &str) -> ObjectMeta {
@@ -611,14 +611,7 @@ spec:
     fn the_repository_examples_are_supported() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let m = crate::manifests::load(&[root.join("examples")]).unwrap();
-        let inputs: Vec<Input> = m
-            .objects
-            .into_iter()
-            .map(|o| Input {
-                source: o.source.to_string(),
-                value: o.value,
-            })
-            .collect();
+        let inputs: Vec<Input> = m.objects.into_iter().map(Input::from).collect();
         let r = check(&inputs, &Facts::default(), &Settings::default());
         assert!(r.summary.objects >= 2);
         assert_eq!(r.summary.supported, r.summary.objects, "{r:#?}");

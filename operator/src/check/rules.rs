@@ -146,6 +146,11 @@ pub const UNSUPPORTED: &[Rule] = &[
 const OWN_IDENTITY: &str = "docs/security.md: give the store its own credentials, use a ClusterSecretStore \
                             (the platform team's), or run syncret with the opt-in for the operator's identity";
 
+const DENIED: &str = "a loopback, link-local, metadata or API-server address, which syncret's egress policy \
+                      refuses to namespaced stores";
+const DENIED_ACTION: &str =
+    "use the service's real address, or allow it with syncret's egress allowlist (docs/security.md)";
+
 /// Where syncret is stricter than ESO (or simply different) on purpose.
 pub const DIFFERENCES: &[Rule] = &[
     Rule {
@@ -198,33 +203,29 @@ pub const DIFFERENCES: &[Rule] = &[
         kinds: NAMESPACED_STORE,
         when: &[("provider.vault.server", Test::DeniedHost)],
         level: Level::Difference,
-        message: "the server is a loopback, link-local, metadata or API-server address, which syncret's egress \
-                  policy refuses to namespaced stores",
-        action: "use the service's real address, or allow it with syncret's egress allowlist (docs/security.md)",
+        message: DENIED,
+        action: DENIED_ACTION,
     },
     Rule {
         kinds: NAMESPACED_STORE,
         when: &[("provider.openBao.server", Test::DeniedHost)],
         level: Level::Difference,
-        message: "the server is a loopback, link-local, metadata or API-server address, which syncret's egress \
-                  policy refuses to namespaced stores",
-        action: "use the service's real address, or allow it with syncret's egress allowlist (docs/security.md)",
+        message: DENIED,
+        action: DENIED_ACTION,
     },
     Rule {
         kinds: NAMESPACED_STORE,
         when: &[("provider.webhook.url", Test::DeniedHost)],
         level: Level::Difference,
-        message: "the URL is a loopback, link-local, metadata or API-server address, which syncret's egress \
-                  policy refuses to namespaced stores",
-        action: "use the service's real address, or allow it with syncret's egress allowlist (docs/security.md)",
+        message: DENIED,
+        action: DENIED_ACTION,
     },
     Rule {
         kinds: NAMESPACED_STORE,
         when: &[("provider.kubernetes.server.url", Test::DeniedHost)],
         level: Level::Difference,
-        message: "the URL is a loopback, link-local, metadata or API-server address, which syncret's egress \
-                  policy refuses to namespaced stores",
-        action: "use the cluster's real address, or allow it with syncret's egress allowlist (docs/security.md)",
+        message: DENIED,
+        action: DENIED_ACTION,
     },
     Rule {
         kinds: STORES,

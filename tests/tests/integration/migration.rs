@@ -442,6 +442,16 @@ async fn all_reconciled(op: &Operator, ns: &str, n: usize, timeout: Duration) ->
     .await
 }
 
+/// syncret in `ns` with controller class `class` (the one ESO's stores had, or were given for the move).
+async fn start_in(client: &kube::Client, ns: &str, class: String) -> anyhow::Result<Operator> {
+    let ns = ns.to_string();
+    Operator::start_with(client.clone(), |o| {
+        o.settings.namespace = Some(ns);
+        o.settings.controller_class = class;
+    })
+    .await
+}
+
 fn time_of(es: &ExternalSecret) -> Option<chrono::DateTime<Utc>> {
     es.status.as_ref()?.refresh_time.as_ref().and_then(refresh::from_time)
 }
@@ -469,16 +479,7 @@ async fn takeover_of_eso_state_writes_no_secret() -> anyhow::Result<()> {
     let secrets_before = versions(&secrets).await?;
     let es_before = versions(&ess).await?;
     let client = cp.client().await?;
-    let start = |class: String| {
-        let (client, ns) = (client.clone(), ns.name.clone());
-        async move {
-            Operator::start_with(client, |o| {
-                o.settings.namespace = Some(ns);
-                o.settings.controller_class = class;
-            })
-            .await
-        }
-    };
+    let start = |class: String| start_in(&client, &ns.name, class);
     let long = secrets.get("long").await?;
     assert!(
         long.metadata
@@ -835,16 +836,7 @@ async fn takeover_at_scale() -> anyhow::Result<()> {
     .collect::<anyhow::Result<Vec<()>>>()?;
     let setup = setup.elapsed();
     let client = cp.client().await?;
-    let start = |class: String| {
-        let (client, ns) = (client.clone(), ns.name.clone());
-        async move {
-            Operator::start_with(client, |o| {
-                o.settings.namespace = Some(ns);
-                o.settings.controller_class = class;
-            })
-            .await
-        }
-    };
+    let start = |class: String| start_in(&client, &ns.name, class);
 
     // Fresh statuses. The apiserver's own request counter says what syncret did (this test's requests in the
     // window subtracted; other tests of the binary should not run at the same time for a clean figure).
