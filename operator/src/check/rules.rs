@@ -33,8 +33,9 @@ pub enum Test {
     OneOf(&'static [&'static str]),
     /// The field is set to something other than these strings.
     NoneOf(&'static [&'static str]),
-    /// The field is a URL whose host syncret's default egress policy refuses to namespaced stores.
-    DeniedHost,
+    /// The field is a URL whose host syncret's default egress policy refuses to namespaced stores; `apiserver`:
+    /// the cluster's own API server counts as refused (not for the kubernetes provider, whose target it is).
+    DeniedHost { apiserver: bool },
 }
 
 /// One row: when every condition holds for an object of one of `kinds`, report `finding` at the first
@@ -143,13 +144,15 @@ pub const UNSUPPORTED: &[Rule] = &[
     },
 ];
 
-const OWN_IDENTITY: &str = "docs/security.md: give the store its own credentials, use a ClusterSecretStore \
-                            (the platform team's), or run syncret with the opt-in for the operator's identity";
+const OWN_IDENTITY: &str = "give the store its own credentials, use a ClusterSecretStore (the platform team's), or \
+                            run syncret with --allow-namespaced-operator-identity (docs/security.md)";
 
 const DENIED: &str = "a loopback, link-local, metadata or API-server address, which syncret's egress policy \
                       refuses to namespaced stores";
-const DENIED_ACTION: &str =
-    "use the service's real address, or allow it with syncret's egress allowlist (docs/security.md)";
+const DENIED_NOT_APISERVER: &str = "a loopback, link-local or metadata address, which syncret's egress policy \
+                                    refuses to namespaced stores (this cluster's API server stays reachable)";
+const DENIED_ACTION: &str = "use the service's real address, use a ClusterSecretStore, or exempt the address with \
+                             syncret's --egress-allow (docs/security.md)";
 
 /// Where syncret is stricter than ESO (or simply different) on purpose.
 pub const DIFFERENCES: &[Rule] = &[
@@ -197,34 +200,35 @@ pub const DIFFERENCES: &[Rule] = &[
         level: Level::Difference,
         message: "kubernetes auth without serviceAccountRef or secretRef logs in with the operator's own \
                   service-account token; syncret does not send it for a namespaced SecretStore",
-        action: "set serviceAccountRef (a service account of the store's namespace), or see docs/security.md",
+        action: "set serviceAccountRef (a service account of the store's namespace), or run syncret with \
+                 --allow-namespaced-operator-identity (docs/security.md)",
     },
     Rule {
         kinds: NAMESPACED_STORE,
-        when: &[("provider.vault.server", Test::DeniedHost)],
+        when: &[("provider.vault.server", Test::DeniedHost { apiserver: true })],
         level: Level::Difference,
         message: DENIED,
         action: DENIED_ACTION,
     },
     Rule {
         kinds: NAMESPACED_STORE,
-        when: &[("provider.openBao.server", Test::DeniedHost)],
+        when: &[("provider.openBao.server", Test::DeniedHost { apiserver: true })],
         level: Level::Difference,
         message: DENIED,
         action: DENIED_ACTION,
     },
     Rule {
         kinds: NAMESPACED_STORE,
-        when: &[("provider.webhook.url", Test::DeniedHost)],
+        when: &[("provider.webhook.url", Test::DeniedHost { apiserver: true })],
         level: Level::Difference,
         message: DENIED,
         action: DENIED_ACTION,
     },
     Rule {
         kinds: NAMESPACED_STORE,
-        when: &[("provider.kubernetes.server.url", Test::DeniedHost)],
+        when: &[("provider.kubernetes.server.url", Test::DeniedHost { apiserver: false })],
         level: Level::Difference,
-        message: DENIED,
+        message: DENIED_NOT_APISERVER,
         action: DENIED_ACTION,
     },
     Rule {
@@ -295,9 +299,9 @@ fn holds(test: Test, found: &[(String, &Value)]) -> Vec<String> {
             .filter(|(_, v)| !v.as_str().is_some_and(|s| values.contains(&s)))
             .map(|(p, _)| p.clone())
             .collect(),
-        Test::DeniedHost => found
+        Test::DeniedHost { apiserver } => found
             .iter()
-            .filter(|(_, v)| v.as_str().is_some_and(denied_url))
+            .filter(|(_, v)| v.as_str().is_some_and(|u| denied_url(u, apiserver)))
             .map(|(p, _)| p.clone())
             .collect(),
     }
@@ -355,13 +359,17 @@ fn host_of(url: &str) -> Option<String> {
     (!host.is_empty()).then_some(host)
 }
 
-/// Hosts of metadata services and of the cluster's own API server, by name.
-const DENIED_NAMES: &[&str] = &[
+/// Hosts of metadata services, by name.
+const METADATA_NAMES: &[&str] = &[
     "localhost",
     "metadata",
     "metadata.google.internal",
     "instance-data",
     "instance-data.ec2.internal",
+];
+
+/// The cluster's own API server, by its in-cluster names.
+const APISERVER_NAMES: &[&str] = &[
     "kubernetes",
     "kubernetes.default",
     "kubernetes.default.svc",
@@ -369,17 +377,23 @@ const DENIED_NAMES: &[&str] = &[
 ];
 
 /// Whether a URL names an address syncret's default egress policy refuses to namespaced stores: loopback,
-/// unspecified, link-local (cloud metadata at 169.254.169.254, fd00:ec2::254), metadata host names and the API
-/// server's in-cluster names. Addresses behind other names are checked when syncret connects; this only sees
-/// what the manifest says.
-pub fn denied_url(url: &str) -> bool {
+/// unspecified, link-local (cloud metadata at 169.254.169.254, fd00:ec2::254), other metadata addresses
+/// (100.100.100.200, 192.0.0.192) and names, and (with `apiserver`) the API server's in-cluster names. Names that
+/// resolve to such addresses are refused when syncret connects; this only sees what the manifest says.
+pub fn denied_url(url: &str, apiserver: bool) -> bool {
     let Some(host) = host_of(url) else { return false };
-    if DENIED_NAMES.contains(&host.as_str()) || host.ends_with(".localhost") {
+    if METADATA_NAMES.contains(&host.as_str())
+        || host.ends_with(".localhost")
+        || (apiserver && APISERVER_NAMES.contains(&host.as_str()))
+    {
         return true;
     }
     match host.parse::<IpAddr>() {
         Ok(IpAddr::V4(ip)) => {
-            ip.is_loopback() || ip.is_link_local() || ip.is_unspecified() || ip.octets() == [100, 100, 100, 200]
+            ip.is_loopback()
+                || ip.is_link_local()
+                || ip.is_unspecified()
+                || matches!(ip.octets(), [100, 100, 100, 200] | [192, 0, 0, 192])
         }
         Ok(IpAddr::V6(ip)) => {
             let seg = ip.segments();
@@ -402,7 +416,8 @@ fn describe(when: &[(&str, Test)]) -> String {
             Test::Absent => format!("`{path}` not set"),
             Test::OneOf(v) => format!("`{path}`: {}", v.join(", ")),
             Test::NoneOf(v) => format!("`{path}` set, not {}", v.join(", ")),
-            Test::DeniedHost => format!("`{path}`: a denied address"),
+            Test::DeniedHost { apiserver: true } => format!("`{path}`: a denied address"),
+            Test::DeniedHost { apiserver: false } => format!("`{path}`: a denied address other than the API server"),
         })
         .collect::<Vec<_>>()
         .join(", ")
@@ -488,7 +503,7 @@ mod tests {
             "http://[::ffff:127.0.0.1]/",
             "vault.localhost:8200",
         ] {
-            assert!(denied_url(url), "{url}");
+            assert!(denied_url(url, true), "{url}");
         }
         for url in [
             "https://vault.vault.svc:8200",
@@ -498,8 +513,12 @@ mod tests {
             "not a url",
             "",
         ] {
-            assert!(!denied_url(url), "{url}");
+            assert!(!denied_url(url, true), "{url}");
         }
+        // The kubernetes provider's target is an API server, this cluster's own included.
+        assert!(!denied_url("https://kubernetes.default.svc", false));
+        assert!(denied_url("http://169.254.169.254", false));
+        assert!(denied_url("http://192.0.0.192/opc/v2", false));
     }
 
     /// Checks (or, with `SYNCRET_BLESS_DOCS=1`, rewrites) the block between `<!-- check:NAME -->` and
