@@ -262,10 +262,9 @@ kind: SecretStore
 metadata: {name: op, namespace: team-a}
 spec:
   provider:
-    onepassword:
-      connectHost: https://op.example
-      vaults: {prod: 1}
-      auth: {secretRef: {connectTokenSecretRef: {name: t, key: k}}}
+    akeyless:
+      akeylessGWApiURL: https://akl.example
+      authSecretRef: {secretRef: {accessID: {name: a, key: id}, accessType: {name: a, key: t}, accessTypeParam: {name: a, key: p}}}
 ---
 apiVersion: external-secrets.io/v1
 kind: SecretStore
@@ -280,7 +279,7 @@ metadata: {name: params}
 spec:
   controller: other
   provider:
-    aws: {service: ParameterStore, region: eu-west-1}
+    aws: {service: CertificateManager, region: eu-west-1}
 ---
 apiVersion: external-secrets.io/v1
 kind: ExternalSecret
@@ -460,12 +459,8 @@ spec:
 
         // A provider syncret does not have, and what uses it.
         let op = by_name(&r, "SecretStore", "op");
-        assert_eq!(fields(op, Level::Unsupported), ["spec.provider.onepassword"]);
-        assert!(
-            op.findings[0]
-                .message
-                .contains("onepassword provider is not implemented")
-        );
+        assert_eq!(fields(op, Level::Unsupported), ["spec.provider.akeyless"]);
+        assert!(op.findings[0].message.contains("akeyless provider is not implemented"));
         assert_eq!(
             fields(by_name(&r, "ExternalSecret", "on-op"), Level::Unsupported),
             ["spec.secretStoreRef"]

@@ -556,8 +556,8 @@ mod tests {
     fn markdown_has_a_row_per_rule() {
         let md = markdown(UNSUPPORTED);
         assert_eq!(md.lines().count(), UNSUPPORTED.len() + 2);
-        assert!(
-            md.contains("| SecretStore, ClusterSecretStore | `provider.aws.service`: ParameterStore | not supported |")
-        );
+        assert!(md.contains(
+            "| SecretStore, ClusterSecretStore | `provider.aws.service`: CertificateManager | not supported |"
+        ));
     }
 }
