@@ -33,7 +33,7 @@ where
         }
     };
     match dispatch(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "syncret failed");
             eprintln!("Error: {e:#}");
@@ -42,7 +42,7 @@ where
     }
 }
 
-fn dispatch(cli: Cli) -> anyhow::Result<()> {
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Some(Command::Crds { dir, policy }) if !dir.is_empty() || !policy.is_empty() => {
             for d in dir {
@@ -53,19 +53,16 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             for p in policy {
                 eprintln!("wrote {}", syncret_crds::admission::write(&p)?.display());
             }
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Some(Command::Crds { .. }) => {
             std::io::stdout().write_all(syncret_crds::generate::multi_document()?.as_bytes())?;
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Render(args)) => {
-            let out = crate::render::run(&args)?;
-            std::io::stdout().write_all(out.as_bytes())?;
-            Ok(())
-        }
-        Some(Command::Run(args)) => run(*args),
-        None => run(cli.run),
+        Some(Command::Render(args)) => crate::render::main(&args),
+        Some(Command::Check(args)) => crate::check::main(&args),
+        Some(Command::Run(args)) => run(*args).map(|()| ExitCode::SUCCESS),
+        None => run(cli.run).map(|()| ExitCode::SUCCESS),
     }
 }
 

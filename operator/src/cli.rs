@@ -40,8 +40,13 @@ pub enum Command {
         #[arg(long)]
         policy: Vec<PathBuf>,
     },
-    /// Render the Secret an ExternalSecret would produce, without a cluster.
+    /// Render what ExternalSecrets (the Secret) and PushSecrets (what is pushed where) would produce, without a
+    /// cluster.
     Render(RenderArgs),
+    /// Check External Secrets Operator objects (from files or a cluster) against what syncret supports: each is
+    /// supported, supported with a difference, or not supported (with what to do). Exit status 1 when anything
+    /// is not supported.
+    Check(CheckArgs),
 }
 
 /// Log output format.
@@ -246,21 +251,63 @@ impl RunArgs {
 /// Flags of `syncret render`.
 #[derive(Debug, Clone, Args)]
 pub struct RenderArgs {
-    /// The ExternalSecret manifest (YAML).
-    #[arg(short = 'f', long = "filename")]
-    pub file: PathBuf,
-    /// Remote values as JSON: `{"<remote key>": <value>, …}` (objects are stored as JSON text).
+    /// Manifests: files (several YAML documents allowed), directories (read recursively) or `-` for stdin. Every
+    /// ExternalSecret and PushSecret found is rendered; the stores, ConfigMaps and Secrets found are used.
+    #[arg(short = 'f', long = "filename", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Remote values as JSON: `{"<remote key>": <value>, …}` (objects are stored as JSON text), for every store.
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// A SecretStore/ClusterSecretStore manifest with the fake provider to read values from.
-    #[arg(long)]
-    pub store: Option<PathBuf>,
-    /// ConfigMaps/Secrets used by templateFrom (YAML, several documents allowed).
+    /// More SecretStores/ClusterSecretStores (files or directories); the fake provider's data are the values.
+    #[arg(long = "store")]
+    pub stores: Vec<PathBuf>,
+    /// More ConfigMaps/Secrets (files or directories), for templateFrom and as PushSecret sources.
     #[arg(long = "template-from")]
     pub template_from: Vec<PathBuf>,
     /// Print values as text (`stringData`) instead of base64 `data` as stored.
     #[arg(long)]
     pub decode: bool,
+    /// Namespace of objects that do not name one.
+    #[arg(short = 'n', long, default_value = "default")]
+    pub namespace: String,
+}
+
+/// Output format of `syncret check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    Text,
+    Json,
+}
+
+/// Flags of `syncret check`.
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// Manifests to check: files, directories (read recursively) or `-` for stdin. Without any, the objects are
+    /// read from the cluster of the current kubeconfig context.
+    #[arg(short = 'f', long = "filename")]
+    pub files: Vec<PathBuf>,
+    /// Read from the cluster even when files are given (both are checked).
+    #[arg(long)]
+    pub cluster: bool,
+    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context (default: the current one).
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Only this namespace (cluster-scoped objects are still read); objects in files without a namespace are
+    /// taken to be in it.
+    #[arg(short = 'n', long, default_value = "")]
+    pub namespace: String,
+    /// The --controller-class syncret will run with: stores of another class are reported as left to it.
+    #[arg(long, default_value = "default")]
+    pub controller_class: String,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = CheckFormat::Text)]
+    pub output: CheckFormat,
+    /// Text output: list supported objects too (by default only those with something to say).
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[cfg(test)]

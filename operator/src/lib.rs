@@ -7,12 +7,14 @@
 
 pub mod admin;
 pub mod app;
+pub mod check;
 pub mod cli;
 pub mod context;
 pub mod controller;
 pub mod escache;
 pub mod events;
 pub mod leader;
+pub mod manifests;
 pub mod metrics;
 pub mod push;
 pub mod reads;

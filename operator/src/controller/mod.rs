@@ -174,20 +174,14 @@ impl Default for Reflectors {
 
 /// What no controller here reads, dropped before an object enters a reflector, in place (no copy):
 /// `managedFields`, and kubectl's `last-applied-configuration` annotation, a second copy of the whole spec on
-/// every object applied with `kubectl apply` (so the ExternalSecret fingerprint and `syncedResourceVersion`
-/// ignore it; it changes only together with the spec, labels or annotations it copies).
+/// every object applied with `kubectl apply` (it changes only together with the spec, labels or annotations it
+/// copies), replaced by the `syncedResourceVersion` ESO computes with it (`sync::refresh::drop_last_applied`).
 pub(crate) fn strip<K: Resource>(k: &mut K) {
     let meta = k.meta_mut();
     meta.managed_fields = None;
-    if let Some(a) = meta.annotations.as_mut() {
-        a.remove(LAST_APPLIED);
-        if a.is_empty() {
-            meta.annotations = None;
-        }
-    }
+    // ESO's syncedResourceVersion hashes kubectl's copy too: kept as a memo (a move from or to ESO writes nothing).
+    crate::sync::refresh::drop_last_applied(meta);
 }
-
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// An `Api` over every namespace, or over the one the operator is scoped to (`--namespace`).
 pub(crate) fn scoped<K>(ctx: &Context) -> Api<K>
@@ -640,7 +634,10 @@ mod tests {
                 .annotations
                 .as_ref()
                 .map(|a| a.keys().cloned().collect::<Vec<_>>()),
-            Some(vec!["team".to_string()])
+            Some(vec![
+                crate::sync::refresh::RESOURCE_VERSION_MEMO.to_string(),
+                "team".to_string()
+            ])
         );
         let before = es_fingerprint(&es);
         strip(&mut es);

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::ResourceExt;
 use syncret_crds::externalsecret::{
     ExternalSecret, ExternalSecretCreationPolicy, ExternalSecretRefreshPolicy, ExternalSecretSyncWindowKind,
@@ -13,14 +13,54 @@ use syncret_crds::externalsecret::{
 use super::hash;
 use crate::schedule::cron::Schedule;
 
-/// `status.syncedResourceVersion` the ExternalSecret has now: generation plus a hash of labels and annotations.
-pub fn resource_version(es: &ExternalSecret) -> String {
+/// kubectl's copy of the whole object (`kubectl apply`), which ESO's `syncedResourceVersion` hashes with the other
+/// annotations.
+pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Where the watches keep the `syncedResourceVersion` ESO computes for an object whose [`LAST_APPLIED`] copy they
+/// drop to save memory (see [`drop_last_applied`]). Never copied to a Secret.
+pub const RESOURCE_VERSION_MEMO: &str = "syncret.dev/synced-resource-version";
+
+/// Drops kubectl's [`LAST_APPLIED`] copy from `meta`, keeping what ESO's `syncedResourceVersion` makes of it in
+/// [`RESOURCE_VERSION_MEMO`]: without it, every ExternalSecret or PushSecret created by `kubectl apply` would look
+/// changed after a move from ESO (and to ESO after a move back), and be read and written again. Idempotent.
+pub fn drop_last_applied(meta: &mut ObjectMeta) {
+    let Some(annotations) = meta.annotations.as_mut() else {
+        return;
+    };
+    if annotations.contains_key(LAST_APPLIED) {
+        annotations.remove(RESOURCE_VERSION_MEMO);
+        let empty = BTreeMap::new();
+        let memo = hash::synced_resource_version(
+            meta.generation.unwrap_or_default(),
+            meta.labels.as_ref().unwrap_or(&empty),
+            annotations,
+        );
+        annotations.remove(LAST_APPLIED);
+        annotations.insert(RESOURCE_VERSION_MEMO.to_string(), memo);
+    }
+    if annotations.is_empty() {
+        meta.annotations = None;
+    }
+}
+
+/// ESO's `ctrlutil.GetResourceVersion`: generation plus a hash of labels and annotations (the memo of
+/// [`drop_last_applied`] when there is one).
+pub fn meta_resource_version(meta: &ObjectMeta) -> String {
+    if let Some(memo) = meta.annotations.as_ref().and_then(|a| a.get(RESOURCE_VERSION_MEMO)) {
+        return memo.clone();
+    }
     let empty = BTreeMap::new();
     hash::synced_resource_version(
-        es.metadata.generation.unwrap_or_default(),
-        es.metadata.labels.as_ref().unwrap_or(&empty),
-        es.metadata.annotations.as_ref().unwrap_or(&empty),
+        meta.generation.unwrap_or_default(),
+        meta.labels.as_ref().unwrap_or(&empty),
+        meta.annotations.as_ref().unwrap_or(&empty),
     )
+}
+
+/// `status.syncedResourceVersion` the ExternalSecret has now: generation plus a hash of labels and annotations.
+pub fn resource_version(es: &ExternalSecret) -> String {
+    meta_resource_version(&es.metadata)
 }
 
 fn refresh_time(es: &ExternalSecret) -> Option<DateTime<Utc>> {
@@ -344,5 +384,36 @@ spec:
             earliest(Some(Duration::from_secs(2)), None),
             Some(Duration::from_secs(2))
         );
+    }
+
+    /// An ExternalSecret created by `kubectl apply` keeps ESO's `syncedResourceVersion` when kubectl's copy is
+    /// dropped from memory, so a status ESO wrote still matches after a move (and ours matches ESO's after a move
+    /// back).
+    #[test]
+    fn resource_version_survives_dropping_kubectls_copy() {
+        let mut es: ExternalSecret = serde_yaml::from_str(
+            "apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata:\n  name: db\n  generation: 3\n  labels: {app: web}\n  annotations: {kubectl.kubernetes.io/last-applied-configuration: '{\"kind\":\"ExternalSecret\"}', team: a}\nspec: {}\n",
+        )
+        .unwrap();
+        let eso = resource_version(&es);
+        let labels: BTreeMap<String, String> = [("app".to_string(), "web".to_string())].into();
+        let annotations: BTreeMap<String, String> = [
+            (LAST_APPLIED.to_string(), r#"{"kind":"ExternalSecret"}"#.to_string()),
+            ("team".to_string(), "a".to_string()),
+        ]
+        .into();
+        assert_eq!(eso, hash::synced_resource_version(3, &labels, &annotations));
+        drop_last_applied(&mut es.metadata);
+        assert!(!es.annotations().contains_key(LAST_APPLIED));
+        assert_eq!(resource_version(&es), eso);
+        drop_last_applied(&mut es.metadata);
+        assert_eq!(resource_version(&es), eso, "idempotent");
+        // Without kubectl's copy nothing is added.
+        let mut plain = es.clone();
+        plain.metadata.annotations = Some([("team".to_string(), "a".to_string())].into());
+        let before = resource_version(&plain);
+        drop_last_applied(&mut plain.metadata);
+        assert_eq!(plain.metadata.annotations.as_ref().unwrap().len(), 1);
+        assert_eq!(resource_version(&plain), before);
     }
 }

@@ -23,14 +23,17 @@ use super::hash;
 /// Opt-in on an ExternalSecret with `creationPolicy: Owner`: take over an existing Secret nobody manages.
 pub const ANNOTATION_ADOPT: &str = "syncret.dev/adopt-existing-secret";
 
-/// ESO's field manager for an ExternalSecret.
+/// ESO's field manager for an ExternalSecret (its `fqdnFor`): `externalsecrets.external-secrets.io/<name>`, or,
+/// when that is longer than 63 characters (a name of more than 27), the `sha3/<hex>` form. Both operators must
+/// agree on it: it is how each finds the data keys, labels and annotations the ExternalSecret wrote.
 pub fn field_manager(es_name: &str) -> String {
-    if es_name.len() > FIELD_MANAGER_MAX_LEN {
+    let plain = format!("{FIELD_MANAGER_PREFIX}{es_name}");
+    if plain.len() > FIELD_MANAGER_MAX_LEN {
         let digest = Sha3_224::digest(es_name.as_bytes());
         let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
         format!("{FIELD_MANAGER_SHA_PREFIX}{hex}")
     } else {
-        format!("{FIELD_MANAGER_PREFIX}{es_name}")
+        plain
     }
 }
 
@@ -460,10 +463,22 @@ spec:
         );
     }
 
+    /// ESO hashes when the whole field manager, not the name, passes 63 characters; values computed with ESO's
+    /// `fqdnFor` in Go.
     #[test]
     fn long_names_use_the_sha_manager() {
         assert_eq!(field_manager("db"), "externalsecrets.external-secrets.io/db");
-        let long = "x".repeat(64);
-        assert!(field_manager(&long).starts_with("externalsecrets.external-secrets.io/sha3/"));
+        assert_eq!(
+            field_manager("abcdefghijklmnopqrstuvwxyz0"),
+            "externalsecrets.external-secrets.io/abcdefghijklmnopqrstuvwxyz0"
+        );
+        assert_eq!(
+            field_manager("abcdefghijklmnopqrstuvwxyz01"),
+            "externalsecrets.external-secrets.io/sha3/f2db6b08328936d09fdff0e361cbbba2e6b5c7e6625a37f3e2a9300f"
+        );
+        assert_eq!(
+            field_manager("database-credentials-for-payments"),
+            "externalsecrets.external-secrets.io/sha3/9443f84ff57513cc186231741cf19665269b45491b7add5e80abcf15"
+        );
     }
 }

@@ -31,7 +31,7 @@ fn values(file: &str) -> PathBuf {
 }
 
 /// The helm binary (built on first use).
-fn helm() -> anyhow::Result<PathBuf> {
+pub(crate) fn helm() -> anyhow::Result<PathBuf> {
     static HELM: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     HELM.get_or_init(|| {
         let out = Command::new("bash")
@@ -51,7 +51,7 @@ fn helm() -> anyhow::Result<PathBuf> {
     .map_err(|e| anyhow!(e))
 }
 
-fn run(cmd: &mut Command) -> anyhow::Result<String> {
+pub(crate) fn run(cmd: &mut Command) -> anyhow::Result<String> {
     let out = cmd.output().with_context(|| format!("{cmd:?}"))?;
     if !out.status.success() {
         bail!(

@@ -17,6 +17,7 @@ mod cluster_push_secret;
 mod controlplane;
 mod crds;
 mod leader;
+mod migration;
 mod ops;
 mod provider_aws;
 mod provider_aws_parameter_store;
