@@ -57,31 +57,10 @@ pub struct Rule {
 pub const UNSUPPORTED: &[Rule] = &[
     Rule {
         kinds: STORES,
-        when: &[("provider.aws.service", Test::OneOf(&["ParameterStore"]))],
-        level: Level::Unsupported,
-        message: "AWS Parameter Store is not implemented yet (the store will not turn Ready)",
-        action: "keep these stores on ESO with the controller-class route until syncret supports ParameterStore",
-    },
-    Rule {
-        kinds: STORES,
         when: &[("provider.aws.service", Test::OneOf(&["CertificateManager"]))],
         level: Level::Unsupported,
         message: "AWS Certificate Manager is not supported",
         action: "keep these stores on ESO with the controller-class route",
-    },
-    Rule {
-        kinds: STORES,
-        when: &[("provider.vault.auth.iam", Test::Present)],
-        level: Level::Unsupported,
-        message: "Vault's iam auth method is not implemented yet",
-        action: "use kubernetes, jwt, appRole, cert, userPass, ldap or tokenSecretRef auth, or keep the store on ESO",
-    },
-    Rule {
-        kinds: STORES,
-        when: &[("provider.vault.auth.gcp", Test::Present)],
-        level: Level::Unsupported,
-        message: "Vault's gcp auth method is not implemented yet",
-        action: "use kubernetes, jwt, appRole, cert, userPass, ldap or tokenSecretRef auth, or keep the store on ESO",
     },
     Rule {
         kinds: STORES,
