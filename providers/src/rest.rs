@@ -202,6 +202,24 @@ impl Rest {
         self.http.request(method, url)
     }
 
+    /// One call: `segments` and `query` on the base URL, `headers` (the credential among them), an optional JSON
+    /// body; sent with [`Rest::send`].
+    pub async fn call(
+        &self,
+        call: &'static str,
+        method: Method,
+        segments: &[&str],
+        query: &[(&str, &str)],
+        headers: HeaderMap,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Response> {
+        let mut req = self.request(method, self.url(segments, query)).headers(headers);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        self.send(call, req).await
+    }
+
     /// Sends one request as call `call` (the metric label) and reads the answer through the cap. `429` (and a
     /// `503` with `Retry-After`) is `Throttled`; every other status is returned for the caller to map.
     pub async fn send(&self, call: &'static str, req: reqwest::RequestBuilder) -> Result<Response> {
@@ -315,6 +333,20 @@ fn parse_base(base: &str, field: &str) -> Result<Url> {
         return Err(ProviderError::invalid_config(field, "must not carry credentials"));
     }
     Ok(url)
+}
+
+/// A store's CA bundle in PEM: `caBundle` (a `format: byte` field) and/or `caProvider`; empty: the system roots.
+pub async fn ca_bundle(
+    creds: &crate::credentials::Credentials,
+    inline: Option<&syncret_crds::meta::Base64Data>,
+    provider: Option<&syncret_crds::meta::CAProvider>,
+    base: &str,
+) -> Result<Vec<u8>> {
+    let inline = inline
+        .map(|b| b.decode())
+        .transpose()
+        .map_err(|_| ProviderError::invalid_config(format!("{base}.caBundle"), "is not valid base64"))?;
+    creds.ca_bundle(inline.as_deref(), provider, base).await
 }
 
 /// PEM certificates from a `caBundle` that may be PEM or base64-encoded PEM (ESO accepts both).

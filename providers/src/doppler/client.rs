@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use base64::Engine as _;
 use reqwest::Method;
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
 use serde::Deserialize;
 use syncret_crds::meta::{SecretKeySelector, ServiceAccountSelector};
 use syncret_crds::provider::doppler::{DEFAULT_TOKEN_KEY, DopplerProvider as Spec};
@@ -247,15 +247,13 @@ impl DopplerClient {
         body: Option<serde_json::Value>,
         accept: &'static str,
     ) -> Result<Response> {
-        let mut req = self
-            .rest
-            .request(method, self.rest.url(segments, query))
-            .header(AUTHORIZATION, self.token().await?)
-            .header(ACCEPT, accept);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        self.rest.send(call, req).await
+        let headers = HeaderMap::from_iter([
+            (AUTHORIZATION, self.token().await?),
+            (ACCEPT, HeaderValue::from_static(accept)),
+        ]);
+        self.rest
+            .call(call, method, segments, query, headers, body.as_ref())
+            .await
     }
 
     /// A failed answer: 401 names the auth field (the client is rebuilt); a 404 is a missing project or config,

@@ -3,7 +3,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use reqwest::Method;
-use reqwest::header::HeaderValue;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 use syncret_crds::provider::gitlab::GitlabProvider as Spec;
 use tokio::sync::OnceCell;
@@ -61,11 +61,8 @@ impl GitlabClient {
     }
 
     async fn get(&self, call: &'static str, segments: &[&str], query: &[(&str, &str)]) -> Result<Response> {
-        let req = self
-            .rest
-            .request(Method::GET, self.rest.url(segments, query))
-            .header("PRIVATE-TOKEN", self.token.clone());
-        self.rest.send(call, req).await
+        let headers = HeaderMap::from_iter([(HeaderName::from_static("private-token"), self.token.clone())]);
+        self.rest.call(call, Method::GET, segments, query, headers, None).await
     }
 
     /// One variable of a project or group (`kind`: `projects`/`groups`), scoped to the store's environment

@@ -22,7 +22,7 @@ use crate::client::SecretsClient;
 use crate::credentials::StoreScope;
 use crate::error::{ProviderError, Result};
 use crate::registry::{Provider, ProviderContext, StoreInfo};
-use crate::rest::{Rest, secret_header};
+use crate::rest::{Rest, ca_bundle, secret_header};
 
 pub use client::GitlabClient;
 
@@ -89,15 +89,7 @@ impl Provider for Gitlab {
         let token = creds
             .secret_text(&spec.auth.secret_ref.access_token, None, TOKEN_FIELD)
             .await?;
-        let inline = spec
-            .ca_bundle
-            .as_ref()
-            .map(|b| b.decode())
-            .transpose()
-            .map_err(|_| ProviderError::invalid_config(format!("{BASE}.caBundle"), "is not valid base64"))?;
-        let ca = creds
-            .ca_bundle(inline.as_deref(), spec.ca_provider.as_ref(), BASE)
-            .await?;
+        let ca = ca_bundle(&creds, spec.ca_bundle.as_ref(), spec.ca_provider.as_ref(), BASE).await?;
         let rest = Rest::new(
             &api_base(&spec.url),
             &ca,

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::Method;
-use reqwest::header::{AUTHORIZATION, HeaderValue};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use serde::Deserialize;
 use syncret_crds::provider::infisical::InfisicalProvider as Spec;
 use tokio::sync::{Mutex, OnceCell};
@@ -211,14 +211,10 @@ impl InfisicalClient {
         query: &[(&str, &str)],
         body: Option<serde_json::Value>,
     ) -> Result<Response> {
-        let mut req = self
-            .rest
-            .request(method, self.rest.url(segments, query))
-            .header(AUTHORIZATION, self.token().await?);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        self.rest.send(call, req).await
+        let headers = HeaderMap::from_iter([(AUTHORIZATION, self.token().await?)]);
+        self.rest
+            .call(call, method, segments, query, headers, body.as_ref())
+            .await
     }
 
     fn expand(&self) -> &'static str {

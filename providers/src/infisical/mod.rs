@@ -30,7 +30,7 @@ use crate::client::SecretsClient;
 use crate::credentials::StoreScope;
 use crate::error::{ProviderError, Result};
 use crate::registry::{Provider, ProviderContext, StoreInfo};
-use crate::rest::Rest;
+use crate::rest::{Rest, ca_bundle};
 
 pub use client::InfisicalClient;
 
@@ -115,15 +115,7 @@ impl Provider for Infisical {
             ));
         }
         let creds = ctx.credentials(store);
-        let inline = spec
-            .ca_bundle
-            .as_ref()
-            .map(|b| b.decode())
-            .transpose()
-            .map_err(|_| ProviderError::invalid_config(format!("{BASE}.caBundle"), "is not valid base64"))?;
-        let ca = creds
-            .ca_bundle(inline.as_deref(), spec.ca_provider.as_ref(), BASE)
-            .await?;
+        let ca = ca_bundle(&creds, spec.ca_bundle.as_ref(), spec.ca_provider.as_ref(), BASE).await?;
         let rest = Rest::new(
             &api_base(&spec.host_api),
             &ca,

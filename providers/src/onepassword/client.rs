@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use base64::Engine as _;
 use reqwest::Method;
-use reqwest::header::{AUTHORIZATION, HeaderValue};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use syncret_crds::provider::onepassword::OnePasswordProvider as Spec;
@@ -105,14 +105,8 @@ impl OnePasswordClient {
         query: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<Response> {
-        let mut req = self
-            .rest
-            .request(method, self.rest.url(segments, query))
-            .header(AUTHORIZATION, self.bearer.clone());
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        self.rest.send(call, req).await
+        let headers = HeaderMap::from_iter([(AUTHORIZATION, self.bearer.clone())]);
+        self.rest.call(call, method, segments, query, headers, body).await
     }
 
     /// A failed answer. A 404 here is a missing vault or file, never a missing item (which [`Self::item`] and
