@@ -222,7 +222,11 @@ fn saas_providers_match_eso(s: &Value) {
         json!(["auth", "connectHost", "vaults"])
     );
     let vaults = at(s, "spec.provider.onepassword.vaults");
-    assert_eq!(vaults["additionalProperties"], json!({"type": "integer"}), "Go's int: no format");
+    assert_eq!(
+        vaults["additionalProperties"],
+        json!({"type": "integer"}),
+        "Go's int: no format"
+    );
     assert_eq!(vaults["type"], "object");
     assert_eq!(
         required("spec.provider.onepassword.auth.secretRef"),
