@@ -49,6 +49,7 @@ pub struct Rest {
     base: Url,
     label: &'static str,
     observer: Arc<dyn CallObserver>,
+    timeout: Duration,
     /// While set and in the future, calls fail as throttled without reaching the server.
     throttled_until: Mutex<Option<Instant>>,
 }
@@ -160,11 +161,22 @@ impl Rest {
         label: &'static str,
         observer: Arc<dyn CallObserver>,
     ) -> Result<Self> {
+        Self::with_timeout(base, ca_pem, field, label, observer, REQUEST_TIMEOUT)
+    }
+
+    fn with_timeout(
+        base: &str,
+        ca_pem: &[u8],
+        field: &str,
+        label: &'static str,
+        observer: Arc<dyn CallObserver>,
+        timeout: Duration,
+    ) -> Result<Self> {
         let base = parse_base(base, field)?;
         let tls = tls_config(ca_pem, field)?;
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
-            .timeout(REQUEST_TIMEOUT)
+            .timeout(timeout)
             .connect_timeout(CONNECT_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("syncret/", env!("CARGO_PKG_VERSION")))
@@ -175,6 +187,7 @@ impl Rest {
             base,
             label,
             observer,
+            timeout,
             throttled_until: Mutex::new(None),
         })
     }
@@ -239,7 +252,7 @@ impl Rest {
     }
 
     async fn exchange(&self, call: &'static str, req: reqwest::RequestBuilder) -> Result<Response> {
-        let mut resp = req.send().await.map_err(|e| transport(call, e))?;
+        let mut resp = req.send().await.map_err(|e| transport(call, e, self.timeout))?;
         let status = resp.status();
         let headers = resp.headers().clone();
         let throttled = status == StatusCode::TOO_MANY_REQUESTS
@@ -257,7 +270,7 @@ impl Rest {
             return Err(too_large(call));
         }
         let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| transport(call, e))? {
+        while let Some(chunk) = resp.chunk().await.map_err(|e| transport(call, e, self.timeout))? {
             if body.len().saturating_add(chunk.len()) > MAX_BODY {
                 return Err(too_large(call));
             }
@@ -310,9 +323,12 @@ fn too_large(call: &str) -> ProviderError {
 }
 
 /// A transport error without the URL (its query can carry names the store does not publish).
-fn transport(call: &str, e: reqwest::Error) -> ProviderError {
+fn transport(call: &str, e: reqwest::Error, timeout: Duration) -> ProviderError {
     if e.is_timeout() {
-        return ProviderError::Transport(format!("{call}: no answer within {}s", REQUEST_TIMEOUT.as_secs()));
+        return ProviderError::Transport(format!(
+            "{call}: no complete answer within {}",
+            syncret_crds::duration::format(timeout)
+        ));
     }
     ProviderError::Transport(format!("{call}: {}", error_chain(&e.without_url())))
 }
@@ -480,6 +496,80 @@ mod tests {
         assert_eq!(pem_or_base64(pem), pem.to_vec());
         let b64 = base64::engine::general_purpose::STANDARD.encode(pem);
         assert_eq!(pem_or_base64(b64.as_bytes()), pem.to_vec());
+    }
+
+    /// A hostile server on loopback: answers every connection with `reply` (then, with `trickle`, 1 MiB chunks
+    /// forever) and never closes; counts connections.
+    async fn hostile(reply: Vec<u8>, trickle: bool) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let origin = format!("http://{}", listener.local_addr().unwrap());
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = connections.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let reply = reply.clone();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = stream.read(&mut buf).await;
+                    if stream.write_all(&reply).await.is_err() {
+                        return;
+                    }
+                    let chunk = format!("100000\r\n{}\r\n", "x".repeat(1 << 20));
+                    while trickle && stream.write_all(chunk.as_bytes()).await.is_ok() {}
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                });
+            }
+        });
+        (origin, connections)
+    }
+
+    fn client(origin: &str, timeout: Duration) -> Rest {
+        Rest::with_timeout(origin, b"", "f", "X", Arc::new(crate::NoopObserver), timeout).unwrap()
+    }
+
+    async fn get(rest: &Rest) -> Result<Response> {
+        rest.send("Get", rest.request(Method::GET, rest.url(&["x"], &[]))).await
+    }
+
+    #[tokio::test]
+    async fn hostile_answers_are_bounded() {
+        let long = Duration::from_secs(30);
+        let short = Duration::from_millis(300);
+        let (huge, _) = hostile(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 99999999999\r\n\r\n".to_vec(),
+            false,
+        )
+        .await;
+        let e = get(&client(&huge, long)).await.unwrap_err().to_string();
+        assert_eq!(e, "Get: the answer is larger than 16 MiB");
+        let (endless, _) = hostile(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_vec(), true).await;
+        let e = get(&client(&endless, long)).await.unwrap_err().to_string();
+        assert_eq!(e, "Get: the answer is larger than 16 MiB");
+        let (silent, _) = hostile(Vec::new(), false).await;
+        let e = get(&client(&silent, short)).await.unwrap_err().to_string();
+        assert_eq!(e, "Get: no complete answer within 300ms");
+        let (slow_body, _) = hostile(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc".to_vec(), false).await;
+        let e = get(&client(&slow_body, short)).await.unwrap_err().to_string();
+        assert_eq!(
+            e, "Get: no complete answer within 300ms",
+            "the deadline covers the body"
+        );
+    }
+
+    #[tokio::test]
+    async fn redirects_are_not_followed() {
+        let (target, hits) = hostile(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n".to_vec(), false).await;
+        let reply = format!("HTTP/1.1 302 Found\r\nlocation: {target}/steal\r\ncontent-length: 0\r\n\r\n");
+        let (redirecting, _) = hostile(reply.into_bytes(), false).await;
+        let resp = get(&client(&redirecting, Duration::from_secs(5))).await.unwrap();
+        assert_eq!(resp.status, StatusCode::FOUND);
+        assert_eq!(
+            hits.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "the credential never went elsewhere"
+        );
     }
 
     #[tokio::test(start_paused = true)]
