@@ -44,11 +44,14 @@ where
 
 fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Some(Command::Crds { dir }) if !dir.is_empty() => {
+        Some(Command::Crds { dir, policy }) if !dir.is_empty() || !policy.is_empty() => {
             for d in dir {
                 for path in syncret_crds::generate::write_dir(&d)? {
                     eprintln!("wrote {}", path.display());
                 }
+            }
+            for p in policy {
+                eprintln!("wrote {}", syncret_crds::admission::write(&p)?.display());
             }
             Ok(())
         }

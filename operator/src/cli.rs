@@ -27,12 +27,18 @@ pub struct Cli {
 pub enum Command {
     /// Run the controller (the default).
     Run(Box<RunArgs>),
-    /// Print the CustomResourceDefinitions as multi-document YAML, or write one file per CRD with --dir.
+    /// Print the CustomResourceDefinitions as multi-document YAML, or write one file per CRD with --dir (and the
+    /// admission policies with --policy).
     Crds {
         /// Write `<plural>.external-secrets.io.yaml` files into this directory instead of printing (repeatable:
         /// `--dir deploy/crds --dir deploy/charts/syncret/crds`).
         #[arg(long)]
         dir: Vec<PathBuf>,
+        /// Also write the ValidatingAdmissionPolicies and bindings (apply-time validation) to this file
+        /// (repeatable: `--policy deploy/admission/validating-admission-policies.yaml --policy
+        /// deploy/charts/syncret/files/validating-admission-policies.yaml`).
+        #[arg(long)]
+        policy: Vec<PathBuf>,
     },
     /// Render the Secret an ExternalSecret would produce, without a cluster.
     Render(RenderArgs),

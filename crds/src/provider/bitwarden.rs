@@ -4,7 +4,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::meta::{CAProvider, SecretKeySelector};
-use crate::validate::{Errors, check_http_url, field};
+use crate::rules::Rule;
+use crate::validate::{Errors, field};
 
 /// Configures a store to sync secrets of one Bitwarden Secrets Manager project.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
@@ -51,29 +52,33 @@ pub struct BitwardenSecretsManagerSecretRef {
 
 impl BitwardenSecretsManagerProvider {
     pub(crate) fn validate_into(&self, path: &str, errs: &mut Errors) {
-        let url = self.bitwarden_server_sdk_url.trim();
-        if url.is_empty() {
-            errs.push(field(path, "bitwardenServerSDKURL"), "must be set");
-        } else if !url.starts_with("https://") {
+        if !self.bitwarden_server_sdk_url.trim().starts_with("https://") {
             errs.push(
+                Rule::BitwardenSdkUrl,
                 field(path, "bitwardenServerSDKURL"),
                 "must be an https:// URL (the access token travels to it)",
             );
         }
-        check_http_url(errs, &field(path, "apiURL"), &self.api_url);
-        check_http_url(errs, &field(path, "identityURL"), &self.identity_url);
         if self.organization_id.trim().is_empty() {
-            errs.push(field(path, "organizationID"), "must not be empty");
+            errs.push(
+                Rule::BitwardenOrganizationId,
+                field(path, "organizationID"),
+                "must not be empty",
+            );
         }
         if self.project_id.trim().is_empty() {
-            errs.push(field(path, "projectID"), "must not be empty");
+            errs.push(Rule::BitwardenProjectId, field(path, "projectID"), "must not be empty");
         }
         let cred = field(path, "auth.secretRef.credentials");
         if self.auth.secret_ref.credentials.name.is_empty() {
-            errs.push(field(&cred, "name"), "must not be empty");
+            errs.push(
+                Rule::BitwardenCredentialsName,
+                field(&cred, "name"),
+                "must not be empty",
+            );
         }
         if self.auth.secret_ref.credentials.key.is_empty() {
-            errs.push(field(&cred, "key"), "must not be empty");
+            errs.push(Rule::BitwardenCredentialsKey, field(&cred, "key"), "must not be empty");
         }
     }
 }

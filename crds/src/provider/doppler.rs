@@ -3,6 +3,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::meta::{SecretKeySelector, ServiceAccountSelector};
+use crate::rules::Rule;
 use crate::validate::{Errors, field};
 
 /// Configures a store to sync secrets from a Doppler config. `project` and `config` are needed unless the token
@@ -89,10 +90,6 @@ impl DopplerFormat {
 /// exchanged for a Doppler token).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-#[schemars(extend("x-kubernetes-validations" = [{
-    "rule": "(has(self.secretRef) && !has(self.oidcConfig)) || (!has(self.secretRef) && has(self.oidcConfig))",
-    "message": "Exactly one of 'secretRef' or 'oidcConfig' must be specified"
-}]))]
 pub struct DopplerAuth {
     /// A Doppler token (service token, service account token, …) in a Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -136,18 +133,27 @@ impl DopplerProvider {
         match (&self.auth.secret_ref, &self.auth.oidc_config) {
             (Some(s), None) => {
                 if s.doppler_token.name.is_empty() {
-                    errs.push(field(&auth, "secretRef.dopplerToken.name"), "must not be empty");
+                    errs.push(
+                        Rule::DopplerTokenName,
+                        field(&auth, "secretRef.dopplerToken.name"),
+                        "must not be empty",
+                    );
                 }
             }
             (None, Some(o)) => {
                 if o.identity.trim().is_empty() {
-                    errs.push(field(&auth, "oidcConfig.identity"), "must not be empty");
-                }
-                if o.service_account_ref.name.is_empty() {
-                    errs.push(field(&auth, "oidcConfig.serviceAccountRef.name"), "must not be empty");
+                    errs.push(
+                        Rule::DopplerOidcIdentity,
+                        field(&auth, "oidcConfig.identity"),
+                        "must not be empty",
+                    );
                 }
             }
-            _ => errs.push(&auth, "exactly one of secretRef or oidcConfig must be set"),
+            _ => errs.push(
+                Rule::DopplerAuthExactlyOne,
+                &auth,
+                "exactly one of secretRef or oidcConfig must be set",
+            ),
         }
     }
 }

@@ -3,8 +3,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::meta::{Base64Data, CAProvider, SecretKeySelector};
+use crate::rules::Rule;
 use crate::schema::is_default;
-use crate::validate::{Errors, check_http_url, field, index};
+use crate::validate::{Errors, check_http_url, field};
 
 /// Configures a store to sync CI/CD variables from a GitLab project and/or groups.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
@@ -55,31 +56,25 @@ impl GitlabProvider {
     pub(crate) fn validate_into(&self, path: &str, errs: &mut Errors) {
         if self.project_id.trim().is_empty() && self.group_ids.is_empty() {
             errs.push(
+                Rule::GitlabProjectOrGroups,
                 field(path, "projectID"),
                 "projectID and groupIDs must not both be empty",
             );
         }
         if self.inherit_from_groups && !self.group_ids.is_empty() {
             errs.push(
+                Rule::GitlabInheritWithGroupIds,
                 field(path, "inheritFromGroups"),
                 "defining groupIDs and inheritFromGroups = true is not allowed",
             );
         }
-        if self.inherit_from_groups && self.project_id.trim().is_empty() {
-            errs.push(field(path, "inheritFromGroups"), "needs projectID");
-        }
-        for (i, g) in self.group_ids.iter().enumerate() {
-            if g.trim().is_empty() {
-                errs.push(index(&field(path, "groupIDs"), i), "must not be empty");
-            }
-        }
-        check_http_url(errs, &field(path, "url"), &self.url);
+        check_http_url(errs, Rule::GitlabUrl, &field(path, "url"), &self.url);
         let token = field(path, "auth.SecretRef.accessToken");
         if self.auth.secret_ref.access_token.name.is_empty() {
-            errs.push(field(&token, "name"), "must not be empty");
+            errs.push(Rule::GitlabTokenName, field(&token, "name"), "must not be empty");
         }
         if self.auth.secret_ref.access_token.key.is_empty() {
-            errs.push(field(&token, "key"), "must not be empty");
+            errs.push(Rule::GitlabTokenKey, field(&token, "key"), "must not be empty");
         }
     }
 }
@@ -101,7 +96,6 @@ mod tests {
             errs.0.iter().map(ToString::to_string).collect::<Vec<_>>(),
             [
                 "spec.provider.gitlab.inheritFromGroups: defining groupIDs and inheritFromGroups = true is not allowed",
-                "spec.provider.gitlab.inheritFromGroups: needs projectID",
                 "spec.provider.gitlab.auth.SecretRef.accessToken.key: must not be empty",
             ]
         );

@@ -3,6 +3,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::meta::{Base64Data, CAProvider, SecretKeySelector};
+use crate::rules::Rule;
 use crate::schema::is_default;
 use crate::validate::{Errors, check_http_url, field};
 
@@ -218,17 +219,30 @@ impl InfisicalProvider {
     pub(crate) fn validate_into(&self, path: &str, errs: &mut Errors) {
         let scope = field(path, "secretsScope");
         if self.secrets_scope.project_slug.trim().is_empty() {
-            errs.push(field(&scope, "projectSlug"), "must not be empty");
+            errs.push(
+                Rule::InfisicalProjectSlug,
+                field(&scope, "projectSlug"),
+                "must not be empty",
+            );
         }
         if self.secrets_scope.environment_slug.trim().is_empty() {
-            errs.push(field(&scope, "environmentSlug"), "must not be empty");
+            errs.push(
+                Rule::InfisicalEnvironmentSlug,
+                field(&scope, "environmentSlug"),
+                "must not be empty",
+            );
         }
         if !self.secrets_scope.secrets_path.is_empty() && !self.secrets_scope.secrets_path.starts_with('/') {
-            errs.push(field(&scope, "secretsPath"), "must start with /");
+            errs.push(
+                Rule::InfisicalSecretsPath,
+                field(&scope, "secretsPath"),
+                "must start with /",
+            );
         }
-        check_http_url(errs, &field(path, "hostAPI"), &self.host_api);
+        check_http_url(errs, Rule::InfisicalHostApi, &field(path, "hostAPI"), &self.host_api);
         if self.ca_bundle.is_some() && self.ca_provider.is_some() {
             errs.push(
+                Rule::InfisicalCa,
                 field(path, "caBundle"),
                 "caBundle and caProvider are mutually exclusive",
             );
@@ -236,8 +250,13 @@ impl InfisicalProvider {
         let auth = field(path, "auth");
         match self.auth.methods().as_slice() {
             [_] => {}
-            [] => errs.push(&auth, "one authentication method must be set"),
+            [] => errs.push(
+                Rule::InfisicalAuthExactlyOne,
+                &auth,
+                "exactly one authentication method must be set, found none",
+            ),
             many => errs.push(
+                Rule::InfisicalAuthExactlyOne,
                 &auth,
                 format!(
                     "exactly one authentication method must be set, found {}",
@@ -249,7 +268,11 @@ impl InfisicalProvider {
             let p = field(&auth, "universalAuthCredentials");
             for (name, sel) in [("clientId", &ua.client_id), ("clientSecret", &ua.client_secret)] {
                 if sel.key.is_empty() {
-                    errs.push(field(&field(&p, name), "key"), "must not be empty");
+                    errs.push(
+                        Rule::InfisicalUniversalKey,
+                        field(&field(&p, name), "key"),
+                        "must not be empty",
+                    );
                 }
             }
         }

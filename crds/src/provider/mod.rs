@@ -10,6 +10,7 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::rules::Rule;
 use crate::validate::{Errors, field};
 
 pub mod aws;
@@ -316,7 +317,11 @@ impl SecretStoreProvider {
     /// Appends every problem with the provider block (at `path`, normally `spec.provider`).
     pub(crate) fn validate_into(&self, path: &str, errs: &mut Errors) {
         for key in self.unsupported.keys() {
-            errs.push(path, ProviderError::Unsupported(key.clone()).to_string());
+            errs.push(
+                Rule::StoreProviderUnsupported,
+                path,
+                ProviderError::Unsupported(key.clone()).to_string(),
+            );
         }
         let set = self.set();
         if set.len() != 1 && self.unsupported.is_empty() {
@@ -325,7 +330,7 @@ impl SecretStoreProvider {
             } else {
                 ProviderError::Multiple(set.iter().map(|p| p.kind().key().to_owned()).collect())
             };
-            errs.push(path, err.to_string());
+            errs.push(Rule::StoreProviderCount, path, err.to_string());
         }
         for spec in set {
             let p = field(path, spec.kind().key());

@@ -5,7 +5,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::meta::SecretKeySelector;
-use crate::validate::{Errors, check_http_url, field, key};
+use crate::rules::Rule;
+use crate::validate::{Errors, field};
 
 /// Configures a store to sync secrets from the vaults a 1Password Connect server serves.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
@@ -51,28 +52,30 @@ impl OnePasswordProvider {
     pub(crate) fn validate_into(&self, path: &str, errs: &mut Errors) {
         let token = field(path, "auth.secretRef.connectTokenSecretRef");
         if self.auth.secret_ref.connect_token.name.is_empty() {
-            errs.push(field(&token, "name"), "must not be empty");
+            errs.push(Rule::OnePasswordTokenName, field(&token, "name"), "must not be empty");
         }
         if self.auth.secret_ref.connect_token.key.is_empty() {
-            errs.push(field(&token, "key"), "must not be empty");
+            errs.push(Rule::OnePasswordTokenKey, field(&token, "key"), "must not be empty");
         }
-        if self.connect_host.trim().is_empty() {
-            errs.push(field(path, "connectHost"), "must not be empty");
+        let host = self.connect_host.trim();
+        if !(host.starts_with("http://") || host.starts_with("https://")) {
+            errs.push(
+                Rule::OnePasswordConnectHost,
+                field(path, "connectHost"),
+                "must be an http:// or https:// URL",
+            );
         }
-        check_http_url(errs, &field(path, "connectHost"), &self.connect_host);
         let vaults = field(path, "vaults");
         if self.vaults.is_empty() {
-            errs.push(&vaults, "must list at least one vault");
+            errs.push(Rule::OnePasswordVaults, &vaults, "must list at least one vault");
         }
         let mut seen: BTreeMap<i64, &str> = BTreeMap::new();
         for (name, order) in &self.vaults {
-            if name.is_empty() {
-                errs.push(&vaults, "a vault name must not be empty");
-            }
             if let Some(other) = seen.insert(*order, name) {
                 errs.push(
-                    key(&vaults, name),
-                    format!("vault order numbers must be unique: {other:?} has {order} too"),
+                    Rule::OnePasswordVaultOrder,
+                    &vaults,
+                    format!("vault order numbers must be unique: {other:?} and {name:?} are both {order}"),
                 );
             }
         }
@@ -113,7 +116,7 @@ mod tests {
             [
                 "spec.provider.onepassword.auth.secretRef.connectTokenSecretRef.key: must not be empty",
                 "spec.provider.onepassword.connectHost: must be an http:// or https:// URL",
-                "spec.provider.onepassword.vaults[b]: vault order numbers must be unique: \"a\" has 1 too",
+                "spec.provider.onepassword.vaults: vault order numbers must be unique: \"a\" and \"b\" are both 1",
             ]
         );
     }

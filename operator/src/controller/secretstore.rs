@@ -93,7 +93,7 @@ async fn evaluate(
         message,
         capabilities: None,
     };
-    let problems = spec.validate();
+    let problems = spec.validate_for(kind, meta.namespace.as_deref());
     if !problems.is_empty() {
         return invalid(
             store_reason::INVALID_STORE_CONFIGURATION,

@@ -9,6 +9,7 @@
 //!
 //! Three areas stay binaries of their own because they install a process-wide log subscriber to check that no
 //! secret value reaches a log: `provider_webhook`, `reliability` and `reliability_process`.
+mod admission;
 mod bench_smoke;
 mod chart;
 mod cluster_external_secret;
