@@ -347,7 +347,7 @@ rules! {
     /// `spec.provider` holds no key syncret does not implement.
     StoreProviderUnsupported => def(Store, &[""], "provider",
         Enforced::Schema("unknown fields are refused (strict field validation) or pruned, leaving an empty provider that minProperties: 1 refuses"),
-        sample!(SS, "  provider: {onepassword: {connectHost: x}}\n")),
+        sample!(SS, "  provider: {akeyless: {akeylessGWApiURL: x}}\n")),
     /// `spec.provider` sets exactly one provider.
     StoreProviderCount => def(Store, &[""], "provider",
         Enforced::Schema("minProperties: 1, maxProperties: 1"),
@@ -521,6 +521,134 @@ rules! {
         rule: "[has(self.roleId),has(self.roleRef)].filter(x,x==true).size() == 1",
         message: "exactly one of the fields in [roleId roleRef] must be set",
     }, sample!(SS, "  provider: {openBao: {server: 'https://bao', auth: {appRole: {roleId: r, roleRef: {name: x}, secretRef: {name: s}}}}}\n")),
+
+    /// 1Password: the Connect token selector names a Secret.
+    OnePasswordTokenName => def(Store, &["provider.onepassword.auth.secretRef.connectTokenSecretRef"], "name", policy(
+        "has(@.name) && @.name != ''",
+        "must not be empty",
+    ), sample!(SS, "  provider: {onepassword: {connectHost: 'http://c', vaults: {a: 1}, auth: {secretRef: {connectTokenSecretRef: {key: k}}}}}\n")),
+    /// 1Password: the Connect token selector names a key.
+    OnePasswordTokenKey => def(Store, &["provider.onepassword.auth.secretRef.connectTokenSecretRef"], "key", policy(
+        "has(@.key) && @.key != ''",
+        "must not be empty",
+    ), sample!(SS, "  provider: {onepassword: {connectHost: 'http://c', vaults: {a: 1}, auth: {secretRef: {connectTokenSecretRef: {name: t}}}}}\n")),
+    /// 1Password: `connectHost` is an http(s) URL.
+    OnePasswordConnectHost => def(Store, &["provider.onepassword"], "connectHost", policy(
+        "@.connectHost.trim().startsWith('http://') || @.connectHost.trim().startsWith('https://')",
+        "must be an http:// or https:// URL",
+    ), sample!(SS, "  provider: {onepassword: {connectHost: 'connect:8080', vaults: {a: 1}, auth: {secretRef: {connectTokenSecretRef: {name: t, key: k}}}}}\n")),
+    /// 1Password: at least one vault.
+    OnePasswordVaults => def(Store, &["provider.onepassword"], "vaults", policy(
+        "size(@.vaults) > 0",
+        "must list at least one vault",
+    ), sample!(SS, "  provider: {onepassword: {connectHost: 'http://c', vaults: {}, auth: {secretRef: {connectTokenSecretRef: {name: t, key: k}}}}}\n")),
+    /// 1Password: vault order numbers are unique (ESO's `hasUniqueVaultNumbers`).
+    OnePasswordVaultOrder => def(Store, &["provider.onepassword"], "vaults", Enforced::Policy {
+        test: "size(@.vaults) > 400 || @.vaults.all(a, @.vaults.all(b, a == b || @.vaults[a] != @.vaults[b]))",
+        message: "vault order numbers must be unique",
+        message_expr: None,
+        residual: Some(DUPLICATE_RESIDUAL),
+    }, sample!(SS, "  provider: {onepassword: {connectHost: 'http://c', vaults: {a: 1, b: 1}, auth: {secretRef: {connectTokenSecretRef: {name: t, key: k}}}}}\n")),
+    /// Doppler: exactly one of `auth.secretRef` or `auth.oidcConfig` (an ESO CRD rule).
+    DopplerAuthExactlyOne => def(Store, &["provider.doppler.auth"], "", Enforced::Crd {
+        rule: "(has(self.secretRef) && !has(self.oidcConfig)) || (!has(self.secretRef) && has(self.oidcConfig))",
+        message: "Exactly one of 'secretRef' or 'oidcConfig' must be specified",
+    }, sample!(SS, "  provider: {doppler: {auth: {}}}\n")),
+    /// Doppler: the token selector names a Secret.
+    DopplerTokenName => def(Store, &["provider.doppler.auth.secretRef.dopplerToken"], "name", policy(
+        "has(@.name) && @.name != ''",
+        "must not be empty",
+    ), sample!(SS, "  provider: {doppler: {auth: {secretRef: {dopplerToken: {key: k}}}}}\n")),
+    /// Doppler: `oidcConfig.identity` is set.
+    DopplerOidcIdentity => def(Store, &["provider.doppler.auth.oidcConfig"], "identity", policy(
+        "@.identity.trim() != ''",
+        "must not be empty",
+    ), sample!(SS, "  provider: {doppler: {auth: {oidcConfig: {identity: ' ', serviceAccountRef: {name: sa}}}}}\n")),
+    /// Infisical: `secretsScope.projectSlug` is set.
+    InfisicalProjectSlug => def(Store, &["provider.infisical.secretsScope"], "projectSlug", policy(
+        "@.projectSlug.trim() != ''",
+        "must not be empty",
+    ), sample!(SS, "  provider: {infisical: {auth: {tokenAuthCredentials: {accessToken: {name: t, key: k}}}, secretsScope: {projectSlug: '', environmentSlug: dev}}}\n")),
+    /// Infisical: `secretsScope.environmentSlug` is set.
+    InfisicalEnvironmentSlug => def(Store, &["provider.infisical.secretsScope"], "environmentSlug", policy(
+        "@.environmentSlug.trim() != ''",
+        "must not be empty",
+    ), sample!(SS, "  provider: {infisical: {auth: {tokenAuthCredentials: {accessToken: {name: t, key: k}}}, secretsScope: {projectSlug: p, environmentSlug: ''}}}\n")),
+    /// Infisical: `secretsScope.secretsPath` is absolute.
+    InfisicalSecretsPath => def(Store, &["provider.infisical.secretsScope"], "secretsPath", policy(
+        "!has(@.secretsPath) || @.secretsPath == '' || @.secretsPath.startsWith('/')",
+        "must start with /",
+    ), sample!(SS, "  provider: {infisical: {auth: {tokenAuthCredentials: {accessToken: {name: t, key: k}}}, secretsScope: {projectSlug: p, environmentSlug: dev, secretsPath: payments}}}\n")),
+    /// Infisical: `hostAPI` is an http(s) URL.
+    InfisicalHostApi => def(Store, &["provider.infisical"], "hostAPI", policy(
+        "!has(@.hostAPI) || @.hostAPI.trim() == '' || @.hostAPI.trim().startsWith('http://') || @.hostAPI.trim().startsWith('https://')",
+        "must be an http:// or https:// URL",
+    ), sample!(SS, "  provider: {infisical: {hostAPI: 'infisical.example/api', auth: {tokenAuthCredentials: {accessToken: {name: t, key: k}}}, secretsScope: {projectSlug: p, environmentSlug: dev}}}\n")),
+    /// Infisical: `caBundle` and `caProvider` exclude each other.
+    InfisicalCa => def(Store, &["provider.infisical"], "caBundle", policy(
+        "!(has(@.caBundle) && has(@.caProvider))",
+        "caBundle and caProvider are mutually exclusive",
+    ), sample!(SS, "  provider: {infisical: {caBundle: YQ==, caProvider: {type: Secret, name: ca}, auth: {tokenAuthCredentials: {accessToken: {name: t, key: k}}}, secretsScope: {projectSlug: p, environmentSlug: dev}}}\n")),
+    /// Infisical: exactly one authentication method.
+    InfisicalAuthExactlyOne => def(Store, &["provider.infisical.auth"], "", policy(
+        "[has(@.universalAuthCredentials), has(@.azureAuthCredentials), has(@.gcpIdTokenAuthCredentials), has(@.gcpIamAuthCredentials), has(@.jwtAuthCredentials), has(@.ldapAuthCredentials), has(@.ociAuthCredentials), has(@.kubernetesAuthCredentials), has(@.awsAuthCredentials), has(@.tokenAuthCredentials)].filter(x, x).size() == 1",
+        "exactly one authentication method must be set",
+    ), sample!(SS, "  provider: {infisical: {auth: {}, secretsScope: {projectSlug: p, environmentSlug: dev}}}\n")),
+    /// Infisical: universal auth's selectors name a key.
+    InfisicalUniversalKey => def(Store, &["provider.infisical.auth.universalAuthCredentials.clientId", "provider.infisical.auth.universalAuthCredentials.clientSecret"], "key", policy(
+        "has(@.key) && @.key != ''",
+        "must not be empty",
+    ), sample!(SS, "  provider: {infisical: {auth: {universalAuthCredentials: {clientId: {name: c, key: id}, clientSecret: {name: c}}}, secretsScope: {projectSlug: p, environmentSlug: dev}}}\n")),
+    /// Bitwarden: `bitwardenServerSDKURL` is an https URL (the access token travels to it).
+    BitwardenSdkUrl => def(Store, &["provider.bitwardensecretsmanager"], "bitwardenServerSDKURL", policy(
+        "has(@.bitwardenServerSDKURL) && @.bitwardenServerSDKURL.trim().startsWith('https://')",
+        "must be an https:// URL (the access token travels to it)",
+    ), sample!(SS, "  provider: {bitwardensecretsmanager: {bitwardenServerSDKURL: 'http://sdk:9998', organizationID: o, projectID: p, auth: {secretRef: {credentials: {name: t, key: k}}}}}\n")),
+    /// Bitwarden: `organizationID` is set.
+    BitwardenOrganizationId => def(Store, &["provider.bitwardensecretsmanager"], "organizationID", policy(
+        "@.organizationID.trim() != ''",
+        "must not be empty",
+    ), sample!(SS, "  provider: {bitwardensecretsmanager: {bitwardenServerSDKURL: 'https://sdk:9998', organizationID: '', projectID: p, auth: {secretRef: {credentials: {name: t, key: k}}}}}\n")),
+    /// Bitwarden: `projectID` is set.
+    BitwardenProjectId => def(Store, &["provider.bitwardensecretsmanager"], "projectID", policy(
+        "@.projectID.trim() != ''",
+        "must not be empty",
+    ), sample!(SS, "  provider: {bitwardensecretsmanager: {bitwardenServerSDKURL: 'https://sdk:9998', organizationID: o, projectID: '', auth: {secretRef: {credentials: {name: t, key: k}}}}}\n")),
+    /// Bitwarden: the access-token selector names a Secret.
+    BitwardenCredentialsName => def(Store, &["provider.bitwardensecretsmanager.auth.secretRef.credentials"], "name", policy(
+        "has(@.name) && @.name != ''",
+        "must not be empty",
+    ), sample!(SS, "  provider: {bitwardensecretsmanager: {bitwardenServerSDKURL: 'https://sdk:9998', organizationID: o, projectID: p, auth: {secretRef: {credentials: {key: k}}}}}\n")),
+    /// Bitwarden: the access-token selector names a key.
+    BitwardenCredentialsKey => def(Store, &["provider.bitwardensecretsmanager.auth.secretRef.credentials"], "key", policy(
+        "has(@.key) && @.key != ''",
+        "must not be empty",
+    ), sample!(SS, "  provider: {bitwardensecretsmanager: {bitwardenServerSDKURL: 'https://sdk:9998', organizationID: o, projectID: p, auth: {secretRef: {credentials: {name: t}}}}}\n")),
+    /// GitLab: `projectID` or `groupIDs` (ESO's `ValidateStore`).
+    GitlabProjectOrGroups => def(Store, &["provider.gitlab"], "projectID", policy(
+        "(has(@.projectID) && @.projectID.trim() != '') || (has(@.groupIDs) && size(@.groupIDs) > 0)",
+        "projectID and groupIDs must not both be empty",
+    ), sample!(SS, "  provider: {gitlab: {auth: {SecretRef: {accessToken: {name: t, key: k}}}}}\n")),
+    /// GitLab: `inheritFromGroups` excludes `groupIDs` (ESO's `ValidateStore`).
+    GitlabInheritWithGroupIds => def(Store, &["provider.gitlab"], "inheritFromGroups", policy(
+        "!(has(@.inheritFromGroups) && @.inheritFromGroups && has(@.groupIDs) && size(@.groupIDs) > 0)",
+        "defining groupIDs and inheritFromGroups = true is not allowed",
+    ), sample!(SS, "  provider: {gitlab: {projectID: '42', groupIDs: ['7'], inheritFromGroups: true, auth: {SecretRef: {accessToken: {name: t, key: k}}}}}\n")),
+    /// GitLab: `url` is an http(s) URL.
+    GitlabUrl => def(Store, &["provider.gitlab"], "url", policy(
+        "!has(@.url) || @.url.trim() == '' || @.url.trim().startsWith('http://') || @.url.trim().startsWith('https://')",
+        "must be an http:// or https:// URL",
+    ), sample!(SS, "  provider: {gitlab: {url: 'gitlab.example.com', projectID: '42', auth: {SecretRef: {accessToken: {name: t, key: k}}}}}\n")),
+    /// GitLab: the access-token selector names a Secret.
+    GitlabTokenName => def(Store, &["provider.gitlab.auth.SecretRef"], "accessToken.name", policy(
+        "has(@.accessToken) && has(@.accessToken.name) && @.accessToken.name != ''",
+        "must not be empty",
+    ), sample!(SS, "  provider: {gitlab: {projectID: '42', auth: {SecretRef: {accessToken: {key: k}}}}}\n")),
+    /// GitLab: the access-token selector names a key.
+    GitlabTokenKey => def(Store, &["provider.gitlab.auth.SecretRef"], "accessToken.key", policy(
+        "has(@.accessToken) && has(@.accessToken.key) && @.accessToken.key != ''",
+        "must not be empty",
+    ), sample!(SS, "  provider: {gitlab: {projectID: '42', auth: {SecretRef: {accessToken: {name: t}}}}}\n")),
 
     // ----- PushSecret ------------------------------------------------------------------------------------
     /// `refreshInterval` is a non-negative Go duration.

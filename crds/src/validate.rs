@@ -89,6 +89,14 @@ pub(crate) fn check_regex(errs: &mut Errors, rule: Rule, path: &str, re: &str) {
     }
 }
 
+/// Checks that a non-empty `url` is an `http://` or `https://` URL.
+pub(crate) fn check_http_url(errs: &mut Errors, rule: Rule, path: &str, url: &str) {
+    let url = url.trim();
+    if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
+        errs.push(rule, path, "must be an http:// or https:// URL");
+    }
+}
+
 /// Checks that `text` is a non-negative Go duration.
 pub(crate) fn check_duration(errs: &mut Errors, rule: Rule, path: &str, text: &str) {
     if let Err(e) = crate::duration::parse(text) {

@@ -17,12 +17,24 @@ pub mod value;
 pub mod aws;
 #[cfg(feature = "azure")]
 pub mod azure;
+#[cfg(feature = "bitwarden")]
+pub mod bitwarden;
+#[cfg(feature = "doppler")]
+pub mod doppler;
 #[cfg(feature = "fake")]
 pub mod fake;
 #[cfg(feature = "gcp")]
 pub mod gcp;
+#[cfg(feature = "gitlab")]
+pub mod gitlab;
+#[cfg(feature = "infisical")]
+pub mod infisical;
 #[cfg(feature = "kubernetes")]
 pub mod kubernetes;
+#[cfg(feature = "onepassword")]
+pub mod onepassword;
+#[cfg(feature = "rest")]
+pub mod rest;
 #[cfg(feature = "vault")]
 pub mod vault;
 #[cfg(feature = "webhook")]
@@ -35,4 +47,4 @@ pub use client::{
 pub use credentials::{Credentials, StoreScope};
 pub use error::{ProviderError, Result};
 pub use registry::{Provider, ProviderContext, Registry, StoreInfo, TemplateData, TemplateRenderer};
-pub use value::{RemoteValue, SecretValue, Unloggable};
+pub use value::{CustomValue, RemoteValue, SecretValue, Select, Unloggable};

@@ -117,6 +117,16 @@ impl Registry {
         providers.push(Arc::new(crate::aws::Aws::default()));
         #[cfg(feature = "webhook")]
         providers.push(Arc::new(crate::webhook::Webhook));
+        #[cfg(feature = "onepassword")]
+        providers.push(Arc::new(crate::onepassword::OnePassword));
+        #[cfg(feature = "doppler")]
+        providers.push(Arc::new(crate::doppler::Doppler::default()));
+        #[cfg(feature = "infisical")]
+        providers.push(Arc::new(crate::infisical::Infisical::default()));
+        #[cfg(feature = "bitwarden")]
+        providers.push(Arc::new(crate::bitwarden::Bitwarden));
+        #[cfg(feature = "gitlab")]
+        providers.push(Arc::new(crate::gitlab::Gitlab));
         Self { providers }
     }
 

@@ -1,6 +1,6 @@
 //! `spec.provider` of a SecretStore / ClusterSecretStore: exactly one provider key.
 //!
-//! syncret implements the providers below. A key ESO knows but syncret does not (`onepassword`, …) or any other
+//! syncret implements the providers below. A key ESO knows but syncret does not (`akeyless`, …) or any other
 //! key is not in the schema, so the apiserver rejects it under strict field validation and otherwise prunes it
 //! (leaving `provider: {}`, which `minProperties: 1` rejects). Objects that got in some other way keep the key
 //! in [`SecretStoreProvider::unsupported`], and [`SecretStoreProvider::kind`] reports it.
@@ -15,18 +15,28 @@ use crate::validate::{Errors, field};
 
 pub mod aws;
 pub mod azurekv;
+pub mod bitwarden;
+pub mod doppler;
 pub mod fake;
 pub mod gcpsm;
+pub mod gitlab;
+pub mod infisical;
 pub mod kubernetes;
+pub mod onepassword;
 pub mod openbao;
 pub mod vault;
 pub mod webhook;
 
 pub use aws::AWSProvider;
 pub use azurekv::AzureKVProvider;
+pub use bitwarden::BitwardenSecretsManagerProvider;
+pub use doppler::DopplerProvider;
 pub use fake::FakeProvider;
 pub use gcpsm::GCPSMProvider;
+pub use gitlab::GitlabProvider;
+pub use infisical::InfisicalProvider;
 pub use kubernetes::KubernetesProvider;
+pub use onepassword::OnePasswordProvider;
 pub use openbao::OpenBaoProvider;
 pub use vault::VaultProvider;
 pub use webhook::WebhookProvider;
@@ -60,6 +70,21 @@ pub struct SecretStoreProvider {
     /// OpenBao.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open_bao: Option<OpenBaoProvider>,
+    /// 1Password, through a 1Password Connect server.
+    #[serde(default, rename = "onepassword", skip_serializing_if = "Option::is_none")]
+    pub one_password: Option<OnePasswordProvider>,
+    /// Doppler.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doppler: Option<DopplerProvider>,
+    /// Infisical.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub infisical: Option<InfisicalProvider>,
+    /// Bitwarden Secrets Manager, through a Bitwarden SDK server.
+    #[serde(default, rename = "bitwardensecretsmanager", skip_serializing_if = "Option::is_none")]
+    pub bitwarden_secrets_manager: Option<BitwardenSecretsManagerProvider>,
+    /// GitLab CI/CD variables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gitlab: Option<GitlabProvider>,
     /// Keys this build does not implement (not part of the schema; kept so they can be reported).
     #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]
@@ -77,11 +102,16 @@ pub enum ProviderKind {
     Kubernetes,
     Fake,
     OpenBao,
+    OnePassword,
+    Doppler,
+    Infisical,
+    BitwardenSecretsManager,
+    Gitlab,
 }
 
 impl ProviderKind {
     /// Every provider syncret implements.
-    pub const ALL: [ProviderKind; 8] = [
+    pub const ALL: [ProviderKind; 13] = [
         ProviderKind::Aws,
         ProviderKind::AzureKv,
         ProviderKind::Vault,
@@ -90,6 +120,11 @@ impl ProviderKind {
         ProviderKind::Kubernetes,
         ProviderKind::Fake,
         ProviderKind::OpenBao,
+        ProviderKind::OnePassword,
+        ProviderKind::Doppler,
+        ProviderKind::Infisical,
+        ProviderKind::BitwardenSecretsManager,
+        ProviderKind::Gitlab,
     ];
 
     /// The key under `spec.provider`, e.g. `azurekv`, `openBao`.
@@ -103,6 +138,11 @@ impl ProviderKind {
             ProviderKind::Kubernetes => "kubernetes",
             ProviderKind::Fake => "fake",
             ProviderKind::OpenBao => "openBao",
+            ProviderKind::OnePassword => "onepassword",
+            ProviderKind::Doppler => "doppler",
+            ProviderKind::Infisical => "infisical",
+            ProviderKind::BitwardenSecretsManager => "bitwardensecretsmanager",
+            ProviderKind::Gitlab => "gitlab",
         }
     }
 }
@@ -182,6 +222,11 @@ pub enum ProviderSpec<'a> {
     Kubernetes(&'a KubernetesProvider),
     Fake(&'a FakeProvider),
     OpenBao(&'a OpenBaoProvider),
+    OnePassword(&'a OnePasswordProvider),
+    Doppler(&'a DopplerProvider),
+    Infisical(&'a InfisicalProvider),
+    BitwardenSecretsManager(&'a BitwardenSecretsManagerProvider),
+    Gitlab(&'a GitlabProvider),
 }
 
 impl ProviderSpec<'_> {
@@ -195,6 +240,11 @@ impl ProviderSpec<'_> {
             ProviderSpec::Kubernetes(_) => ProviderKind::Kubernetes,
             ProviderSpec::Fake(_) => ProviderKind::Fake,
             ProviderSpec::OpenBao(_) => ProviderKind::OpenBao,
+            ProviderSpec::OnePassword(_) => ProviderKind::OnePassword,
+            ProviderSpec::Doppler(_) => ProviderKind::Doppler,
+            ProviderSpec::Infisical(_) => ProviderKind::Infisical,
+            ProviderSpec::BitwardenSecretsManager(_) => ProviderKind::BitwardenSecretsManager,
+            ProviderSpec::Gitlab(_) => ProviderKind::Gitlab,
         }
     }
 }
@@ -225,6 +275,21 @@ impl SecretStoreProvider {
         }
         if let Some(p) = &self.open_bao {
             set.push(ProviderSpec::OpenBao(p));
+        }
+        if let Some(p) = &self.one_password {
+            set.push(ProviderSpec::OnePassword(p));
+        }
+        if let Some(p) = &self.doppler {
+            set.push(ProviderSpec::Doppler(p));
+        }
+        if let Some(p) = &self.infisical {
+            set.push(ProviderSpec::Infisical(p));
+        }
+        if let Some(p) = &self.bitwarden_secrets_manager {
+            set.push(ProviderSpec::BitwardenSecretsManager(p));
+        }
+        if let Some(p) = &self.gitlab {
+            set.push(ProviderSpec::Gitlab(p));
         }
         set
     }
@@ -278,6 +343,11 @@ impl SecretStoreProvider {
                 ProviderSpec::Kubernetes(x) => x.validate_into(&p, errs),
                 ProviderSpec::Fake(x) => x.validate_into(&p, errs),
                 ProviderSpec::OpenBao(x) => x.validate_into(&p, errs),
+                ProviderSpec::OnePassword(x) => x.validate_into(&p, errs),
+                ProviderSpec::Doppler(x) => x.validate_into(&p, errs),
+                ProviderSpec::Infisical(x) => x.validate_into(&p, errs),
+                ProviderSpec::BitwardenSecretsManager(x) => x.validate_into(&p, errs),
+                ProviderSpec::Gitlab(x) => x.validate_into(&p, errs),
             }
         }
     }
@@ -310,10 +380,10 @@ mod tests {
             both.kind().unwrap_err().to_string(),
             "exactly one provider must be set, found vault, fake"
         );
-        let eso = provider(r#"{"onepassword":{"connectHost":"x"}}"#);
+        let eso = provider(r#"{"akeyless":{"akeylessGWApiURL":"x"}}"#);
         assert_eq!(
             eso.kind().unwrap_err().to_string(),
-            r#"unsupported provider "onepassword" (an External Secrets Operator provider that syncret does not implement)"#
+            r#"unsupported provider "akeyless" (an External Secrets Operator provider that syncret does not implement)"#
         );
         assert_eq!(
             provider(r#"{"x":{}}"#).kind().unwrap_err().to_string(),
@@ -323,8 +393,8 @@ mod tests {
 
     #[test]
     fn unsupported_keys_round_trip() {
-        let p = provider(r#"{"doppler":{"auth":{}}}"#);
-        assert_eq!(serde_json::to_string(&p).unwrap(), r#"{"doppler":{"auth":{}}}"#);
+        let p = provider(r#"{"pulumi":{"auth":{}}}"#);
+        assert_eq!(serde_json::to_string(&p).unwrap(), r#"{"pulumi":{"auth":{}}}"#);
     }
 
     #[test]

@@ -450,7 +450,7 @@ pub(crate) fn static_auth(secret: &str) -> Value {
 pub(crate) async fn get(client: &dyn syncret_providers::SecretsClient, key: &str) -> Result<String, ProviderError> {
     match client.get_secret(&RemoteKey::new(key)).await? {
         RemoteValue::Bytes(v) => Ok(String::from_utf8_lossy(v.as_bytes()).into_owned()),
-        RemoteValue::Map(_) => Err(ProviderError::Transport("a map".into())),
+        _ => Err(ProviderError::Transport("not a plain value".into())),
     }
 }
 
