@@ -106,6 +106,20 @@ impl StoreMeta {
 }
 
 fn just_created(meta: &kube::api::ObjectMeta) -> bool {
+    created_within(meta, VALIDATION_GRACE, chrono::Utc::now())
+}
+
+/// How long after its creation an ExternalSecret whose store does not exist (yet) waits for it to appear before
+/// it reports "not found": a store and its ExternalSecrets applied together reach the operator through separate
+/// watches, in either order.
+pub const STORE_APPEAR_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Whether the object was created less than `grace` before `now`. Pure.
+pub fn created_within(
+    meta: &kube::api::ObjectMeta,
+    grace: std::time::Duration,
+    now: chrono::DateTime<chrono::Utc>,
+) -> bool {
     let Some(created) = meta
         .creation_timestamp
         .as_ref()
@@ -113,7 +127,7 @@ fn just_created(meta: &kube::api::ObjectMeta) -> bool {
     else {
         return false;
     };
-    chrono::Duration::from_std(VALIDATION_GRACE).is_ok_and(|grace| chrono::Utc::now() < created + grace)
+    chrono::Duration::from_std(grace).is_ok_and(|grace| created.checked_add_signed(grace).is_some_and(|end| now < end))
 }
 
 /// A store's `Ready` condition: `None` before its reconciler validated it.
@@ -256,6 +270,29 @@ impl Stores {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn created_within_a_grace() {
+        let meta: kube::api::ObjectMeta =
+            serde_yaml::from_str("name: es\ncreationTimestamp: '2026-01-01T00:00:00Z'").unwrap();
+        let at = |s: &str| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .unwrap()
+                .with_timezone(&chrono::Utc)
+        };
+        let grace = std::time::Duration::from_secs(10);
+        assert!(created_within(&meta, grace, at("2026-01-01T00:00:09Z")));
+        assert!(!created_within(&meta, grace, at("2026-01-01T00:00:10Z")));
+        assert!(!created_within(
+            &kube::api::ObjectMeta::default(),
+            grace,
+            at("2026-01-01T00:00:01Z")
+        ));
+        assert!(
+            !created_within(&meta, std::time::Duration::MAX, at("2026-01-01T00:00:01Z")),
+            "no overflow"
+        );
+    }
     use kube::runtime::reflector::store as reflector_store;
     use kube::runtime::watcher::Event;
 

@@ -309,6 +309,13 @@ async fn sync(ctx: &Arc<Context>, es: &Arc<ExternalSecret>, key: &Key) -> Result
             Err(StoreProblem::NotValidated { .. }) if ctx.settings.reconciles(id.kind) => {
                 return Ok(Outcome::Waiting(crate::stores::VALIDATION_RECHECK));
             }
+            // Just created, and its store not seen yet: the store's watch event may still be on its way (its
+            // arrival wakes us); "not found" only once the grace is over.
+            Err(StoreProblem::NotFound { .. })
+                if crate::stores::created_within(&es.metadata, crate::stores::STORE_APPEAR_GRACE, Utc::now()) =>
+            {
+                return Ok(Outcome::Waiting(crate::stores::STORE_APPEAR_GRACE));
+            }
             Err(p) => return Err(SyncError::Store(p)),
         }
     }
