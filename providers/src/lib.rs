@@ -23,6 +23,8 @@ pub mod fake;
 pub mod gcp;
 #[cfg(feature = "kubernetes")]
 pub mod kubernetes;
+#[cfg(feature = "sops")]
+pub mod sops;
 #[cfg(feature = "vault")]
 pub mod vault;
 #[cfg(feature = "webhook")]

@@ -117,6 +117,8 @@ impl Registry {
         providers.push(Arc::new(crate::aws::Aws::default()));
         #[cfg(feature = "webhook")]
         providers.push(Arc::new(crate::webhook::Webhook));
+        #[cfg(feature = "sops")]
+        providers.push(Arc::new(crate::sops::Sops::default()));
         Self { providers }
     }
 

@@ -18,6 +18,7 @@ pub mod fake;
 pub mod gcpsm;
 pub mod kubernetes;
 pub mod openbao;
+pub mod sops;
 pub mod vault;
 pub mod webhook;
 
@@ -27,6 +28,7 @@ pub use fake::FakeProvider;
 pub use gcpsm::GCPSMProvider;
 pub use kubernetes::KubernetesProvider;
 pub use openbao::OpenBaoProvider;
+pub use sops::SopsProvider;
 pub use vault::VaultProvider;
 pub use webhook::WebhookProvider;
 
@@ -59,6 +61,10 @@ pub struct SecretStoreProvider {
     /// OpenBao.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open_bao: Option<OpenBaoProvider>,
+    /// SOPS-encrypted documents in ConfigMaps or Secrets of the cluster. A syncret extension, not part of ESO's
+    /// API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sops: Option<SopsProvider>,
     /// Keys this build does not implement (not part of the schema; kept so they can be reported).
     #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]
@@ -76,11 +82,12 @@ pub enum ProviderKind {
     Kubernetes,
     Fake,
     OpenBao,
+    Sops,
 }
 
 impl ProviderKind {
     /// Every provider syncret implements.
-    pub const ALL: [ProviderKind; 8] = [
+    pub const ALL: [ProviderKind; 9] = [
         ProviderKind::Aws,
         ProviderKind::AzureKv,
         ProviderKind::Vault,
@@ -89,6 +96,7 @@ impl ProviderKind {
         ProviderKind::Kubernetes,
         ProviderKind::Fake,
         ProviderKind::OpenBao,
+        ProviderKind::Sops,
     ];
 
     /// The key under `spec.provider`, e.g. `azurekv`, `openBao`.
@@ -102,7 +110,13 @@ impl ProviderKind {
             ProviderKind::Kubernetes => "kubernetes",
             ProviderKind::Fake => "fake",
             ProviderKind::OpenBao => "openBao",
+            ProviderKind::Sops => "sops",
         }
+    }
+
+    /// Whether the key is syncret's own (not part of ESO's API): a store using it only works with syncret.
+    pub fn is_extension(self) -> bool {
+        !ESO_PROVIDER_KEYS.contains(&self.key())
     }
 }
 
@@ -181,6 +195,7 @@ pub enum ProviderSpec<'a> {
     Kubernetes(&'a KubernetesProvider),
     Fake(&'a FakeProvider),
     OpenBao(&'a OpenBaoProvider),
+    Sops(&'a SopsProvider),
 }
 
 impl ProviderSpec<'_> {
@@ -194,6 +209,7 @@ impl ProviderSpec<'_> {
             ProviderSpec::Kubernetes(_) => ProviderKind::Kubernetes,
             ProviderSpec::Fake(_) => ProviderKind::Fake,
             ProviderSpec::OpenBao(_) => ProviderKind::OpenBao,
+            ProviderSpec::Sops(_) => ProviderKind::Sops,
         }
     }
 }
@@ -224,6 +240,9 @@ impl SecretStoreProvider {
         }
         if let Some(p) = &self.open_bao {
             set.push(ProviderSpec::OpenBao(p));
+        }
+        if let Some(p) = &self.sops {
+            set.push(ProviderSpec::Sops(p));
         }
         set
     }
@@ -273,6 +292,7 @@ impl SecretStoreProvider {
                 ProviderSpec::Kubernetes(x) => x.validate_into(&p, errs),
                 ProviderSpec::Fake(x) => x.validate_into(&p, errs),
                 ProviderSpec::OpenBao(x) => x.validate_into(&p, errs),
+                ProviderSpec::Sops(x) => x.validate_into(&p, errs),
             }
         }
     }
@@ -333,7 +353,13 @@ mod tests {
             .collect();
         for kind in ProviderKind::ALL {
             assert!(props.contains(&kind.key()), "{kind}");
-            assert!(ESO_PROVIDER_KEYS.contains(&kind.key()), "{kind}");
+            // Every key is ESO's, except syncret's own extensions.
+            assert_eq!(
+                ESO_PROVIDER_KEYS.contains(&kind.key()),
+                kind != ProviderKind::Sops,
+                "{kind}"
+            );
+            assert_eq!(kind.is_extension(), kind == ProviderKind::Sops, "{kind}");
         }
         assert_eq!(props.len(), ProviderKind::ALL.len());
     }

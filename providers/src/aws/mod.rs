@@ -15,7 +15,7 @@
 //! [`Aws::with_endpoint`].
 mod auth;
 mod batch;
-mod errors;
+pub(crate) mod errors;
 mod push;
 mod secretsmanager;
 
@@ -214,6 +214,42 @@ impl Provider for Aws {
         if spec.region.trim().is_empty() {
             return Err(ProviderError::invalid_config(format!("{BASE}.region"), "must be set"));
         }
+        let chain = self.credential_chain(&spec, BASE, store, ctx).await?;
+        let mut sm = aws_sdk_secretsmanager::config::Builder::from(&chain.config)
+            .credentials_provider(chain.credentials)
+            .identity_cache(IdentityCache::no_cache());
+        if let Some(url) = &self.endpoints.secrets_manager {
+            sm = sm.endpoint_url(url);
+        }
+        Ok(Arc::new(secretsmanager::SecretsManager::new(
+            aws_sdk_secretsmanager::Client::from_conf(sm.build()),
+            spec.prefix.clone(),
+            spec.secrets_manager.clone(),
+            ctx.observer.clone(),
+            chain.throttle_wait,
+            self.batch_window,
+        )))
+    }
+}
+
+/// The SDK configuration and credentials a store's auth block gives (what every AWS service client is built from).
+pub(crate) struct CredentialChain {
+    pub config: aws_config::SdkConfig,
+    pub credentials: SharedCredentialsProvider,
+    /// `retrySettings.retryInterval`, waited again by the operator after throttling.
+    pub throttle_wait: Option<Duration>,
+}
+
+impl Aws {
+    /// The credential chain of `spec` (static keys, IRSA, or the operator's default chain; then the roles), with
+    /// errors naming fields under `base`. Also used by the sops provider for KMS.
+    pub(crate) async fn credential_chain(
+        &self,
+        spec: &AWSProvider,
+        base: &str,
+        store: &StoreInfo,
+        ctx: &ProviderContext,
+    ) -> Result<CredentialChain> {
         let (retry, throttle_wait) = retry_config(store)?;
         let creds = ctx.credentials(store);
         let namespace = ctx
@@ -237,9 +273,9 @@ impl Provider for Aws {
         if auth.secret_ref.is_some() || auth.jwt_auth.is_some() {
             loader = loader.no_credentials();
         }
-        let base = loader.load().await;
+        let sdk = loader.load().await;
         let sts_client = |credentials: Option<SharedCredentialsProvider>| {
-            let mut b = aws_sdk_sts::config::Builder::from(&base).identity_cache(IdentityCache::no_cache());
+            let mut b = aws_sdk_sts::config::Builder::from(&sdk).identity_cache(IdentityCache::no_cache());
             if let Some(c) = credentials {
                 b = b.credentials_provider(c);
             }
@@ -263,7 +299,7 @@ impl Provider for Aws {
         }
         let mut role_in_chain = !spec.role.is_empty();
         let mut current: SharedCredentialsProvider = if let Some(keys) = &auth.secret_ref {
-            let field = format!("{BASE}.auth.secretRef");
+            let field = format!("{base}.auth.secretRef");
             let akid = creds
                 .secret_key(&keys.access_key_id, &format!("{field}.accessKeyIDSecretRef"))
                 .await?;
@@ -288,7 +324,7 @@ impl Provider for Aws {
             );
             SharedCredentialsProvider::new(static_creds)
         } else if let Some(jwt) = &auth.jwt_auth {
-            let field = format!("{BASE}.auth.jwt.serviceAccountRef");
+            let field = format!("{base}.auth.jwt.serviceAccountRef");
             let sa_ref = jwt
                 .service_account_ref
                 .clone()
@@ -300,7 +336,7 @@ impl Provider for Aws {
                     ProviderError::invalid_config(
                         field.clone(),
                         format!(
-                            "an IAM role must be associated with ServiceAccount {:?} (annotation {}) or set in {BASE}.role",
+                            "an IAM role must be associated with ServiceAccount {:?} (annotation {}) or set in {base}.role",
                             sa_ref.name,
                             auth::ROLE_ARN_ANNOTATION
                         ),
@@ -308,10 +344,10 @@ impl Provider for Aws {
                 })?;
             if !plan.role_assumed
                 && !spec.role.is_empty()
-                && (!spec.external_id.is_empty() || !session_tags(&spec, store, &namespace).is_empty())
+                && (!spec.external_id.is_empty() || !session_tags(spec, store, &namespace).is_empty())
             {
                 return Err(ProviderError::invalid_config(
-                    format!("{BASE}.role"),
+                    format!("{base}.role"),
                     "externalID and session tags need role to be assumed with AssumeRole: annotate the ServiceAccount with eks.amazonaws.com/role-arn",
                 ));
             }
@@ -329,7 +365,7 @@ impl Provider for Aws {
                 observer: ctx.observer.clone(),
             })
         } else {
-            base.credentials_provider().ok_or_else(|| {
+            sdk.credentials_provider().ok_or_else(|| {
                 ProviderError::Auth("no AWS credentials: set auth, or give the operator an AWS identity".into())
             })?
         };
@@ -342,7 +378,7 @@ impl Provider for Aws {
                 role_arn,
                 external_id: (is_role && !spec.external_id.is_empty()).then(|| spec.external_id.clone()),
                 tags: if is_role {
-                    session_tags(&spec, store, &namespace)
+                    session_tags(spec, store, &namespace)
                 } else {
                     Vec::new()
                 },
@@ -355,20 +391,11 @@ impl Provider for Aws {
             }));
         }
 
-        let mut sm = aws_sdk_secretsmanager::config::Builder::from(&base)
-            .credentials_provider(current)
-            .identity_cache(IdentityCache::no_cache());
-        if let Some(url) = &self.endpoints.secrets_manager {
-            sm = sm.endpoint_url(url);
-        }
-        Ok(Arc::new(secretsmanager::SecretsManager::new(
-            aws_sdk_secretsmanager::Client::from_conf(sm.build()),
-            spec.prefix.clone(),
-            spec.secrets_manager.clone(),
-            ctx.observer.clone(),
+        Ok(CredentialChain {
+            config: sdk,
+            credentials: current,
             throttle_wait,
-            self.batch_window,
-        )))
+        })
     }
 }
 

@@ -39,7 +39,7 @@ use crate::error::{ProviderError, Result};
 use crate::registry::{Provider, ProviderContext, StoreInfo};
 
 pub mod auth;
-mod client;
+pub(crate) mod client;
 pub mod http;
 pub mod paths;
 
