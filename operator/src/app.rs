@@ -61,6 +61,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             std::io::stdout().write_all(out.as_bytes())?;
             Ok(())
         }
+        Some(Command::Seal(args)) => {
+            let out = crate::seal::run(&args)?;
+            std::io::stdout().write_all(out.as_bytes())?;
+            Ok(())
+        }
         Some(Command::Run(args)) => run(*args),
         None => run(cli.run),
     }

@@ -41,14 +41,95 @@ fn values_from_json(text: &str) -> anyhow::Result<Values> {
         .collect())
 }
 
-fn values_from_store(text: &str) -> anyhow::Result<Values> {
+fn values_from_store(text: &str, args: &RenderArgs, plan: &fetch::Plan) -> anyhow::Result<Values> {
     let store: SecretStore = serde_yaml::from_str(text).context("--store must be a SecretStore/ClusterSecretStore")?;
+    if let Some(sops) = store.spec.provider.sops {
+        return sops_values(&sops, args, plan);
+    }
     let fake = store
         .spec
         .provider
         .fake
-        .ok_or_else(|| anyhow!("--store: only the fake provider can be rendered offline"))?;
+        .ok_or_else(|| anyhow!("--store: only the fake and sops providers can be rendered offline"))?;
     Ok(fake.data.into_iter().map(|d| ((d.key, d.version), d.value)).collect())
+}
+
+/// name → key → text of the ConfigMaps/Secrets in `paths` (SOPS documents for a `sops` store).
+fn documents(paths: &[std::path::PathBuf]) -> anyhow::Result<BTreeMap<String, BTreeMap<String, String>>> {
+    let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for p in paths {
+        let text = read(p)?;
+        for doc in serde_yaml::Deserializer::from_str(&text) {
+            let v: serde_yaml::Value = serde::Deserialize::deserialize(doc)?;
+            let (name, data): (Option<String>, BTreeMap<String, String>) = match v.get("kind").and_then(|k| k.as_str())
+            {
+                Some("ConfigMap") => {
+                    let cm: ConfigMap = serde_yaml::from_value(v)?;
+                    (cm.metadata.name, cm.data.unwrap_or_default())
+                }
+                Some("Secret") => {
+                    let s: Secret = serde_yaml::from_value(v)?;
+                    let mut data: BTreeMap<String, String> = s
+                        .data
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+                        .collect();
+                    data.extend(s.string_data.unwrap_or_default());
+                    (s.metadata.name, data)
+                }
+                // The ExternalSecret and store that `syncret seal` prints beside the ConfigMap.
+                _ => continue,
+            };
+            out.entry(name.unwrap_or_default()).or_default().extend(data);
+        }
+    }
+    Ok(out)
+}
+
+/// Decrypts the documents a `sops` store would read, with local age identities (KMS keys are not used offline).
+fn sops_values(
+    _spec: &syncret_crds::provider::SopsProvider,
+    args: &RenderArgs,
+    plan: &fetch::Plan,
+) -> anyhow::Result<Values> {
+    use syncret_providers::sops::{agekey, document, keys, split_key};
+    if args.age_identity.is_empty() {
+        bail!(
+            "--store with the sops provider: give --age-identity keys.txt (or SOPS_AGE_KEY_FILE); KMS keys are not used offline"
+        );
+    }
+    let mut identities = Vec::new();
+    for p in &args.age_identity {
+        let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+        identities.extend(agekey::parse_identities(&bytes).map_err(|e| anyhow!("{}: {e}", p.display()))?);
+    }
+    let ring = keys::KeyRing {
+        base: "--age-identity".into(),
+        unwrappers: vec![Box::new(keys::AgeIdentities {
+            field: "--age-identity".into(),
+            identities,
+        })],
+    };
+    let docs = documents(&args.sops_documents)?;
+    let mut values = Values::new();
+    for keys in plan.gets().values() {
+        for k in keys {
+            let (name, key) = split_key(&k.key).map_err(|e| anyhow!("{e}"))?;
+            let Some(text) = docs.get(name).and_then(|d| d.get(key)) else {
+                continue;
+            };
+            let doc = document::Document::parse(document::Format::detect(key, text), text)
+                .map_err(|e| anyhow!("{}: {}", k.key, e.into_provider(&k.key)))?;
+            let data_key = futures::executor::block_on(ring.data_key(&doc.metadata, &k.key))
+                .map_err(|e| anyhow!("{}", e.into_provider(&k.key)))?;
+            let plain = doc
+                .decrypt(&data_key)
+                .map_err(|e| anyhow!("{}", e.into_provider(&k.key)))?;
+            values.insert((k.key.clone(), String::new()), plain.to_json().to_string());
+        }
+    }
+    Ok(values)
 }
 
 fn not_found(key: &str) -> ReadError {
@@ -136,12 +217,12 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<String> {
     if !problems.is_empty() {
         bail!("invalid ExternalSecret: {}", syncret_crds::validate::join(&problems));
     }
+    let plan = fetch::plan(&es).map_err(|e| anyhow!("invalid ExternalSecret: {e}"))?;
     let values = match (&args.data, &args.store) {
         (Some(d), _) => values_from_json(&read(d)?)?,
-        (None, Some(s)) => values_from_store(&read(s)?)?,
+        (None, Some(s)) => values_from_store(&read(s)?, args, &plan)?,
         (None, None) => bail!("give remote values with --data values.json or --store store.yaml"),
     };
-    let plan = fetch::plan(&es).map_err(|e| anyhow!("invalid ExternalSecret: {e}"))?;
     let answers = answers(&plan, &values);
     let delims = Delims::default();
     let transform = |tpl: &str, k: &str| -> Result<String, String> {
@@ -214,6 +295,8 @@ mod tests {
             store: Some(dir.join("store.yaml")),
             template_from: vec![],
             decode: true,
+            sops_documents: vec![],
+            age_identity: vec![],
         };
         let out = run(&args).unwrap();
         assert!(
@@ -235,6 +318,62 @@ mod tests {
         };
         let err = run(&args).unwrap_err().to_string();
         assert!(err.contains("spec.data[0]") || err.contains("token"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn renders_a_sealed_secret_through_a_sops_store_with_a_local_identity() {
+        use age::secrecy::ExposeSecret as _;
+        let dir = std::env::temp_dir().join(format!("syncret-render-sops-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let id = age::x25519::Identity::generate();
+        std::fs::write(dir.join("keys.txt"), format!("{}\n", id.to_string().expose_secret())).unwrap();
+        let other = age::x25519::Identity::generate();
+        std::fs::write(
+            dir.join("other.txt"),
+            format!("{}\n", other.to_string().expose_secret()),
+        )
+        .unwrap();
+        let seal_args = crate::cli::SealArgs {
+            file: None,
+            age: vec![id.to_public().to_string()],
+            store: "sops".into(),
+            store_kind: "SecretStore".into(),
+            configmap: None,
+            namespace: Some("app".into()),
+            refresh_interval: "1h".into(),
+        };
+        let sealed = crate::seal::seal(
+            &seal_args,
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: s3cr3t\n",
+            "2026-01-01T00:00:00Z",
+        )
+        .unwrap();
+        std::fs::write(dir.join("sealed.yaml"), &sealed).unwrap();
+        std::fs::write(dir.join("es.yaml"), sealed.split("\n---\n").nth(1).unwrap()).unwrap();
+        std::fs::write(
+            dir.join("store.yaml"),
+            "apiVersion: external-secrets.io/v1\nkind: SecretStore\nmetadata:\n  name: sops\n  namespace: app\n\
+             spec:\n  provider:\n    sops:\n      keys:\n        age:\n          - secretRef: {name: sops-age, key: keys.txt}\n",
+        )
+        .unwrap();
+        let args = RenderArgs {
+            file: dir.join("es.yaml"),
+            data: None,
+            store: Some(dir.join("store.yaml")),
+            template_from: vec![],
+            decode: true,
+            sops_documents: vec![dir.join("sealed.yaml")],
+            age_identity: vec![dir.join("keys.txt")],
+        };
+        let out = run(&args).unwrap();
+        assert!(out.contains("password: s3cr3t"), "{out}");
+        let args = RenderArgs {
+            age_identity: vec![dir.join("other.txt")],
+            ..args
+        };
+        let err = run(&args).unwrap_err().to_string();
+        assert!(err.contains("--age-identity") && !err.contains("s3cr3t"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -154,6 +154,50 @@ pub fn document_ref(
     })
 }
 
+/// Every document an ExternalSecret reads through the sops store `store_kind`/`store_name` (in
+/// `store_namespace` for a SecretStore): its `data[].remoteRef.key` and `dataFrom[].extract.key` whose store (the
+/// item's `sourceRef.storeRef`, else `spec.secretStoreRef`) is that store. Sorted, without repeats. This is what a
+/// ConfigMap/Secret watch indexes to re-sync the ExternalSecret when one of its documents changes.
+pub fn documents_read(
+    es: &syncret_crds::ExternalSecret,
+    store_kind: syncret_crds::secretstore::StoreKind,
+    store_name: &str,
+    store_namespace: Option<&str>,
+    spec: &SopsProvider,
+) -> Vec<DocumentRef> {
+    use syncret_crds::secretstore::StoreKind;
+    let es_namespace = es.metadata.namespace.as_deref().unwrap_or_default();
+    let scope = match store_kind {
+        StoreKind::SecretStore => StoreScope::SecretStore,
+        StoreKind::ClusterSecretStore => StoreScope::ClusterSecretStore,
+    };
+    let default = es.spec.secret_store_ref.as_ref();
+    let ours = |r: Option<&syncret_crds::externalsecret::SecretStoreRef>| {
+        r.or(default)
+            .is_some_and(|r| r.name == store_name && r.kind() == store_kind)
+    };
+    let mut keys: Vec<&str> = Vec::new();
+    for d in &es.spec.data {
+        if ours(d.source_ref.as_ref().and_then(|s| s.secret_store_ref.as_ref())) {
+            keys.push(&d.remote_ref.key);
+        }
+    }
+    for d in &es.spec.data_from {
+        if let Some(x) = &d.extract
+            && ours(d.source_ref.as_ref().and_then(|s| s.secret_store_ref.as_ref()))
+        {
+            keys.push(&x.key);
+        }
+    }
+    let mut out: Vec<DocumentRef> = keys
+        .into_iter()
+        .filter_map(|k| document_ref(scope, store_namespace, spec, es_namespace, k))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// The factory. Holds the AWS factory (its HTTPS client and endpoints) for KMS.
 pub struct Sops {
     aws: Aws,
@@ -161,11 +205,11 @@ pub struct Sops {
 }
 
 impl Default for Sops {
+    /// KMS at the SDK's endpoint (`AWS_ENDPOINT_URL_KMS` / `AWS_ENDPOINT_URL` change it), STS as the aws provider.
     fn default() -> Self {
-        let kms = std::env::var("AWS_KMS_ENDPOINT").ok().filter(|v| !v.trim().is_empty());
         Self {
             aws: Aws::default(),
-            kms_endpoint: kms,
+            kms_endpoint: None,
         }
     }
 }
@@ -512,6 +556,37 @@ mod tests {
         assert_eq!((r.namespace.as_str(), r.kind), ("gitops", SopsSourceKind::Secret));
         assert!(!is_referent_spec(&s));
         assert_eq!(document_ref(StoreScope::SecretStore, Some("a"), &s, "a", "nokey"), None);
+    }
+
+    #[test]
+    fn documents_an_external_secret_reads() {
+        use syncret_crds::secretstore::StoreKind;
+        let es: syncret_crds::ExternalSecret = serde_json::from_value(serde_json::json!({
+            "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+            "metadata": {"name": "app", "namespace": "team-a"},
+            "spec": {
+                "secretStoreRef": {"name": "sops"},
+                "data": [
+                    {"secretKey": "a", "remoteRef": {"key": "docs/app.yaml", "property": "x"}},
+                    {"secretKey": "b", "remoteRef": {"key": "docs/app.yaml", "property": "y"}},
+                    {"secretKey": "c", "remoteRef": {"key": "other"},
+                     "sourceRef": {"storeRef": {"name": "vault", "kind": "ClusterSecretStore"}}},
+                ],
+                "dataFrom": [
+                    {"extract": {"key": "env/app.env"}},
+                    {"find": {"name": {"regexp": ".*"}}},
+                ],
+            },
+        }))
+        .unwrap();
+        let s = spec(r#"{"keys":{"age":[{"secretRef":{"name":"k","key":"keys.txt"}}]}}"#);
+        let docs = documents_read(&es, StoreKind::SecretStore, "sops", Some("team-a"), &s);
+        let names: Vec<(&str, &str, &str)> = docs
+            .iter()
+            .map(|d| (d.namespace.as_str(), d.name.as_str(), d.key.as_str()))
+            .collect();
+        assert_eq!(names, [("team-a", "docs", "app.yaml"), ("team-a", "env", "app.env")]);
+        assert!(documents_read(&es, StoreKind::ClusterSecretStore, "sops", None, &s).is_empty());
     }
 
     #[test]

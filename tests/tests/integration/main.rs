@@ -21,6 +21,7 @@ mod provider_aws;
 mod provider_azure;
 mod provider_gcp;
 mod provider_kubernetes;
+mod provider_sops;
 mod provider_vault;
 mod push_secret;
 mod rollout;
