@@ -318,6 +318,50 @@ fn aws_spec(k: &syncret_crds::provider::sops::SopsAWSKMS) -> AWSProvider {
     }
 }
 
+/// A future on the heap. The KMS clients' set-up futures (a Vault login, the AWS SDK's config loader) are large
+/// in debug builds; built inside these functions, only a pointer lives in `new_client`'s frame, and only when that
+/// key is configured (an age-only store never pays their stack).
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+#[inline(never)]
+fn transit(
+    field: &'static str,
+    settings: Settings,
+    creds: crate::credentials::Credentials,
+    observer: Arc<dyn CallObserver>,
+) -> BoxFuture<'static, Result<Box<dyn Unwrapper>>> {
+    Box::pin(async move {
+        let client = VaultClient::connect(settings, creds, observer).await?;
+        Ok(Box::new(kms::Transit {
+            field: format!("{BASE}.keys.{field}"),
+            client: Arc::new(client),
+        }) as Box<dyn Unwrapper>)
+    })
+}
+
+impl Sops {
+    #[inline(never)]
+    fn aws_kms<'a>(
+        &'a self,
+        a: &'a syncret_crds::provider::sops::SopsAWSKMS,
+        store: &'a StoreInfo,
+        ctx: &'a ProviderContext,
+    ) -> BoxFuture<'a, Result<Box<dyn Unwrapper>>> {
+        Box::pin(async move {
+            let field = format!("{BASE}.keys.aws");
+            let chain = self.aws.credential_chain(&aws_spec(a), &field, store, ctx).await?;
+            Ok(Box::new(kms::AwsKms::new(
+                field,
+                chain.config,
+                chain.credentials,
+                self.kms_endpoint.clone(),
+                ctx.observer.clone(),
+                chain.throttle_wait,
+            )) as Box<dyn Unwrapper>)
+        })
+    }
+}
+
 #[async_trait]
 impl Provider for Sops {
     fn key(&self) -> &'static str {
@@ -372,23 +416,10 @@ impl Provider for Sops {
             } else {
                 "spec.provider.sops.keys.openBao"
             };
-            let client = VaultClient::connect(settings, creds.clone(), ctx.observer.clone()).await?;
-            unwrappers.push(Box::new(kms::Transit {
-                field: format!("{BASE}.keys.{field}"),
-                client: Arc::new(client),
-            }));
+            unwrappers.push(transit(field, settings, creds.clone(), ctx.observer.clone()).await?);
         }
         if let Some(a) = &s.keys.aws {
-            let field = format!("{BASE}.keys.aws");
-            let chain = self.aws.credential_chain(&aws_spec(a), &field, store, ctx).await?;
-            unwrappers.push(Box::new(kms::AwsKms::new(
-                field,
-                chain.config,
-                chain.credentials,
-                self.kms_endpoint.clone(),
-                ctx.observer.clone(),
-                chain.throttle_wait,
-            )));
+            unwrappers.push(self.aws_kms(a, store, ctx).await?);
         }
         if s.keys.azure.is_some() {
             return Err(ProviderError::invalid_config(

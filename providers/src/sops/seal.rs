@@ -156,7 +156,11 @@ pub fn seal_yaml(tree: &Node, key: &DataKey, wrapped: &[WrappedKey], last_modifi
     meta.insert(s("unencrypted_suffix"), s(UNENCRYPTED_SUFFIX));
     meta.insert(s("version"), s(SOPS_VERSION));
     doc.insert(s("sops"), Value::Mapping(meta));
-    serde_yaml::to_string(&Value::Mapping(doc)).map_err(|_| SopsError::format("the document does not serialise"))
+    let text = serde_yaml::to_string(&Value::Mapping(doc))
+        .map_err(|_| SopsError::format("the document does not serialise"))?;
+    // SOPS reads `lastmodified` as a string: quote the timestamp, which YAML would otherwise type as one.
+    let plain = format!("\n  lastmodified: {last_modified}\n");
+    Ok(text.replacen(&plain, &format!("\n  lastmodified: '{last_modified}'\n"), 1))
 }
 
 #[cfg(test)]
@@ -189,6 +193,7 @@ mod tests {
         .unwrap();
         assert!(!text.contains("s3cr3t") && !text.contains("admin"), "{text}");
         assert!(text.contains("visible"));
+        assert!(text.contains("\n  lastmodified: '2026-01-01T00:00:00Z'\n"), "{text}");
 
         let doc = Document::parse(Format::Yaml, &text).unwrap();
         let ring = KeyRing {

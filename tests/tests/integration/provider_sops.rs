@@ -77,7 +77,8 @@ impl Work {
         ))
     }
 
-    /// `sops encrypt` of `plaintext` saved as `file` (its extension picks the format).
+    /// `sops encrypt` of `plaintext` saved as `file` (its extension picks the format); `args` go after
+    /// `encrypt`, except `--config FILE`, a global flag, which goes before it.
     async fn encrypt(
         &self,
         file: &str,
@@ -86,8 +87,14 @@ impl Work {
         env: &[(&str, &str)],
     ) -> anyhow::Result<String> {
         std::fs::write(self.dir.join(file), plaintext)?;
-        let mut all = vec!["encrypt"];
-        all.extend_from_slice(args);
+        let mut all = Vec::new();
+        let mut rest = args;
+        if let ["--config", config, tail @ ..] = args {
+            all.extend(["--config", config]);
+            rest = tail;
+        }
+        all.push("encrypt");
+        all.extend_from_slice(rest);
         all.push(file);
         self.run("sops", &all, env).await
     }
@@ -139,7 +146,7 @@ async fn external_secret(ns: &TestNamespace, name: &str, store: &str, spec: serd
 const YAML_DOC: &str = "# a comment\ndb:\n  user: admin\n  password: s3cr3t\n  port: 5432\nlist:\n  - one\n\
                         tls.crt: |\n  -----BEGIN CERTIFICATE-----\n  MIIB\n  -----END CERTIFICATE-----\nnote_unencrypted: visible\n";
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn age_documents_in_every_format_sync_and_bad_ones_are_refused() -> anyhow::Result<()> {
     let env = Env::new("sops-age").await?;
     let work = Work::new("age")?;
@@ -301,7 +308,7 @@ async fn kms_key(moto: &Moto) -> anyhow::Result<String> {
         .context("CreateKey returned no ARN")
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openbao_transit_and_aws_kms_unwrap_data_keys_once() -> anyhow::Result<()> {
     let cp = ControlPlane::shared().await?;
     let ns = cp.namespace("sops-kms").await?;
@@ -391,7 +398,7 @@ async fn openbao_transit_and_aws_kms_unwrap_data_keys_once() -> anyhow::Result<(
     Ok(())
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seal_output_decrypts_with_the_real_sops_and_syncs() -> anyhow::Result<()> {
     let env = Env::new("sops-seal").await?;
     let work = Work::new("seal")?;
