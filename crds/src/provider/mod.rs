@@ -62,9 +62,10 @@ pub struct SecretStoreProvider {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open_bao: Option<OpenBaoProvider>,
     /// SOPS-encrypted documents in ConfigMaps or Secrets of the cluster. A syncret extension, not part of ESO's
-    /// API.
+    /// API. Boxed: it embeds several providers' auth blocks, and every store value (and future holding one) would
+    /// otherwise grow by their size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sops: Option<SopsProvider>,
+    pub sops: Option<Box<SopsProvider>>,
     /// Keys this build does not implement (not part of the schema; kept so they can be reported).
     #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]
@@ -241,7 +242,7 @@ impl SecretStoreProvider {
         if let Some(p) = &self.open_bao {
             set.push(ProviderSpec::OpenBao(p));
         }
-        if let Some(p) = &self.sops {
+        if let Some(p) = self.sops.as_deref() {
             set.push(ProviderSpec::Sops(p));
         }
         set

@@ -55,7 +55,13 @@ impl Unwrapper for AgeIdentities {
     }
 
     async fn unwrap(&self, key: &MasterKey) -> Result<Zeroizing<Vec<u8>>, Failure> {
-        match agekey::unwrap(key.enc(), &self.identities) {
+        // X25519 and the age parser are CPU work with deep frames in debug builds: off the async workers.
+        let enc = key.enc().to_string();
+        let identities = self.identities.clone();
+        let unwrapped = tokio::task::spawn_blocking(move || agekey::unwrap(&enc, &identities))
+            .await
+            .map_err(|_| Failure::Refused("the age decryption task failed".into()))?;
+        match unwrapped {
             Unwrapped::Key(k) => Ok(k),
             Unwrapped::NotForUs => Err(Failure::Refused("none of its identities is this recipient".into())),
             Unwrapped::Invalid(why) => Err(Failure::Refused(why.into())),

@@ -230,7 +230,7 @@ fn spec(store: &StoreInfo) -> Result<&SopsProvider> {
         .spec
         .provider
         .sops
-        .as_ref()
+        .as_deref()
         .ok_or_else(|| ProviderError::invalid_config(BASE, "must be set"))
 }
 
@@ -501,7 +501,13 @@ impl SopsClient {
     async fn read(&self, remote_key: &str) -> Result<SecretValue> {
         let text = self.fetch(remote_key).await?;
         let (_, key) = split_key(remote_key)?;
-        let doc = Document::parse(Format::detect(key, &text), &text).map_err(|e| e.into_provider(remote_key))?;
+        let format = Format::detect(key, &text);
+        // Parsing and decrypting up to 1 MiB is CPU work (and deep frames in debug builds): off the async workers.
+        let doc = tokio::task::spawn_blocking(move || Document::parse(format, &text))
+            .await
+            .map_err(|_| ProviderError::Transport("the SOPS parsing task failed".into()))?
+            .map(Arc::new)
+            .map_err(|e| e.into_provider(remote_key))?;
         let doc_name = format!("{} {}/{remote_key}", kind_name(self.kind), self.namespace);
         let id = KeyCache::id(&doc.metadata);
         let data_key = match self.cache.get(&id) {
@@ -512,7 +518,11 @@ impl SopsClient {
                 .await
                 .map_err(|e| e.into_provider(remote_key))?,
         };
-        let plain = doc.decrypt(&data_key).map_err(|e| e.into_provider(remote_key))?;
+        let (d, k) = (doc.clone(), data_key.clone());
+        let plain = tokio::task::spawn_blocking(move || d.decrypt(&k))
+            .await
+            .map_err(|_| ProviderError::Transport("the SOPS decryption task failed".into()))?
+            .map_err(|e| e.into_provider(remote_key))?;
         // Only a key that verified a MAC is remembered.
         self.cache.put(id, data_key);
         Ok(SecretValue::from(plain.to_json().to_string()))
