@@ -55,12 +55,16 @@ impl Unwrapper for AgeIdentities {
     }
 
     async fn unwrap(&self, key: &MasterKey) -> Result<Zeroizing<Vec<u8>>, Failure> {
-        // X25519 and the age parser are CPU work with deep frames in debug builds: off the async workers.
-        let enc = key.enc().to_string();
-        let identities = self.identities.clone();
-        let unwrapped = tokio::task::spawn_blocking(move || agekey::unwrap(&enc, &identities))
-            .await
-            .map_err(|_| Failure::Refused("the age decryption task failed".into()))?;
+        // X25519 is CPU work: off the async workers when there are some (`syncret render` has no runtime).
+        let unwrapped = if tokio::runtime::Handle::try_current().is_ok() {
+            let enc = key.enc().to_string();
+            let identities = self.identities.clone();
+            tokio::task::spawn_blocking(move || agekey::unwrap(&enc, &identities))
+                .await
+                .map_err(|_| Failure::Refused("the age decryption task failed".into()))?
+        } else {
+            agekey::unwrap(key.enc(), &self.identities)
+        };
         match unwrapped {
             Unwrapped::Key(k) => Ok(k),
             Unwrapped::NotForUs => Err(Failure::Refused("none of its identities is this recipient".into())),
