@@ -61,6 +61,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Some(Command::Render(args)) => crate::render::main(&args),
         Some(Command::Check(args)) => crate::check::main(&args),
+        Some(Command::Seal(args)) => {
+            let out = crate::seal::run(&args)?;
+            std::io::stdout().write_all(out.as_bytes())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::Run(args)) => run(*args).map(|()| ExitCode::SUCCESS),
         None => run(cli.run).map(|()| ExitCode::SUCCESS),
     }

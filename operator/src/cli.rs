@@ -47,6 +47,9 @@ pub enum Command {
     /// supported, supported with a difference, or not supported (with what to do). Exit status 1 when anything
     /// is not supported.
     Check(CheckArgs),
+    /// Encrypt a Secret manifest for the cluster's age public key into a SOPS-encrypted ConfigMap manifest (safe
+    /// to commit) plus the ExternalSecret that turns it back into the Secret through a `sops` store.
+    Seal(SealArgs),
 }
 
 /// Log output format.
@@ -270,6 +273,39 @@ pub struct RenderArgs {
     /// Namespace of objects that do not name one.
     #[arg(short = 'n', long, default_value = "default")]
     pub namespace: String,
+    /// With a `sops` store: the ConfigMaps/Secrets holding the encrypted documents (YAML, several documents
+    /// allowed; e.g. `syncret seal` output).
+    #[arg(long = "sops-documents")]
+    pub sops_documents: Vec<PathBuf>,
+    /// With a `sops` store: an age identity file to decrypt with (repeatable; default: `$SOPS_AGE_KEY_FILE`).
+    #[arg(long = "age-identity", env = "SOPS_AGE_KEY_FILE")]
+    pub age_identity: Vec<PathBuf>,
+}
+
+/// Flags of `syncret seal`.
+#[derive(Debug, Clone, Args)]
+pub struct SealArgs {
+    /// The Secret manifest (YAML); stdin when absent or `-`.
+    #[arg(short = 'f', long = "filename")]
+    pub file: Option<PathBuf>,
+    /// An age recipient (`age1…`, the cluster's public key) the document is encrypted for (repeatable).
+    #[arg(long, required = true)]
+    pub age: Vec<String>,
+    /// The name of the `sops` store the ExternalSecret reads through.
+    #[arg(long, default_value = "sops")]
+    pub store: String,
+    /// `SecretStore` or `ClusterSecretStore`.
+    #[arg(long, default_value = "SecretStore", value_parser = ["SecretStore", "ClusterSecretStore"])]
+    pub store_kind: String,
+    /// The ConfigMap's name (default `<secret>-sops`).
+    #[arg(long)]
+    pub configmap: Option<String>,
+    /// The namespace of the manifests (default: the Secret's, else `default`).
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// The ExternalSecret's refreshInterval.
+    #[arg(long, default_value = "1h")]
+    pub refresh_interval: String,
 }
 
 /// Output format of `syncret check`.

@@ -35,6 +35,8 @@ pub mod kubernetes;
 pub mod onepassword;
 #[cfg(feature = "rest")]
 pub mod rest;
+#[cfg(feature = "sops")]
+pub mod sops;
 #[cfg(feature = "vault")]
 pub mod vault;
 #[cfg(feature = "webhook")]

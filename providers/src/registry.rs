@@ -127,6 +127,8 @@ impl Registry {
         providers.push(Arc::new(crate::bitwarden::Bitwarden));
         #[cfg(feature = "gitlab")]
         providers.push(Arc::new(crate::gitlab::Gitlab));
+        #[cfg(feature = "sops")]
+        providers.push(Arc::new(crate::sops::Sops::default()));
         Self { providers }
     }
 

@@ -43,6 +43,32 @@ impl Operator {
         })
     }
 
+    /// [`Operator::start`] with `provider` replacing the default factory of its key (e.g. one pointed at a test
+    /// server).
+    pub async fn start_with_provider(
+        ns: &TestNamespace,
+        provider: std::sync::Arc<dyn syncret_providers::Provider>,
+    ) -> anyhow::Result<Operator> {
+        let mut opts = Options::default();
+        opts.settings.controller_class = crate::unique_name("class");
+        opts.settings.namespace = Some(ns.name.clone());
+        opts.settings.backoff_base = Duration::from_millis(200);
+        opts.settings.backoff_max = Duration::from_secs(5);
+        opts.admin_addr = None;
+        opts.client_qps = 0.0;
+        let class = opts.settings.controller_class.clone();
+        let mut registry = syncret_providers::Registry::with_default_providers();
+        registry.register(provider);
+        let shutdown = CancellationToken::new();
+        let started =
+            syncret::runtime::start_with_registry(ns.client.clone(), opts, registry, shutdown.clone()).await?;
+        Ok(Operator {
+            started: Some(started),
+            shutdown,
+            class,
+        })
+    }
+
     /// The operator's context (metrics, caches).
     pub fn ctx(&self) -> &std::sync::Arc<syncret::context::Context> {
         &self.started.as_ref().expect("running").ctx

@@ -74,7 +74,8 @@ impl Endpoints {
     }
 }
 
-/// The factory. Holds one HTTPS client (rustls on ring) shared by every store's client.
+/// The factory. Holds one HTTPS client (rustls on ring) shared by every store's client (clones share it).
+#[derive(Clone)]
 pub struct Aws {
     endpoints: Endpoints,
     batch_window: Duration,
@@ -378,11 +379,41 @@ impl Aws {
         Ok(self.chain(spec, field, field, store, ctx, retry).await?.1)
     }
 
+    /// The credential chain of `spec` with errors naming fields under `base` (`base.auth…`, `base.role`), for
+    /// other providers that call AWS with a store's AWS auth (the sops provider's KMS).
+    #[cfg(feature = "sops")]
+    pub(crate) async fn credential_chain(
+        &self,
+        spec: &AWSProvider,
+        base: &str,
+        store: &StoreInfo,
+        ctx: &ProviderContext,
+    ) -> Result<CredentialChain> {
+        let (retry, throttle_wait) = retry_config(store)?;
+        let (config, credentials) = self
+            .chain(spec, base, &format!("{base}.auth"), store, ctx, retry)
+            .await?;
+        Ok(CredentialChain {
+            config,
+            credentials,
+            throttle_wait,
+        })
+    }
+
     /// Where STS is reached when it is not the SDK's default for the region (`AWS_STS_ENDPOINT`, tests).
     #[cfg(feature = "vault")]
     pub(crate) fn sts_endpoint(&self) -> Option<&str> {
         self.endpoints.sts.as_deref()
     }
+}
+
+/// The SDK configuration and credentials a store's auth block gives (what every AWS service client is built from).
+#[cfg(feature = "sops")]
+pub(crate) struct CredentialChain {
+    pub config: aws_config::SdkConfig,
+    pub credentials: SharedCredentialsProvider,
+    /// `retrySettings.retryInterval`, waited again by the operator after throttling.
+    pub throttle_wait: Option<Duration>,
 }
 
 #[async_trait]

@@ -398,6 +398,29 @@ impl VaultClient {
         }
     }
 
+    /// Transit `decrypt` with key `name` of the transit engine at `mount` (the sops provider's data keys): the
+    /// plaintext as Vault returns it, base64. Reported as the call `TransitDecrypt`.
+    pub(crate) async fn transit_decrypt(
+        &self,
+        mount: &str,
+        name: &str,
+        ciphertext: &str,
+    ) -> Result<crate::value::Unloggable<String>> {
+        let req = built(
+            vaultrs::api::transit::requests::DecryptDataRequest::builder()
+                .mount(mount.trim_matches('/'))
+                .name(name)
+                .ciphertext(ciphertext)
+                .build(),
+        )?;
+        let at = format!("{}/decrypt/{name}", mount.trim_matches('/'));
+        let env: Envelope<vaultrs::api::transit::responses::DecryptDataResponse> =
+            self.call("TransitDecrypt", &req, &at).await?;
+        env.data
+            .map(|d| crate::value::Unloggable(d.plaintext))
+            .ok_or_else(|| ProviderError::Transport(format!("{at}: Vault returned no plaintext")))
+    }
+
     /// KV v2 metadata: `None` when the key has none.
     async fn read_metadata(&self, key: &str) -> Result<Option<Map<String, Value>>> {
         let loc = self.locate(key)?;

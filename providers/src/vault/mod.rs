@@ -40,7 +40,7 @@ use crate::error::{ProviderError, Result};
 use crate::registry::{Provider, ProviderContext, StoreInfo};
 
 pub mod auth;
-mod client;
+pub(crate) mod client;
 #[cfg(feature = "gcp")]
 pub mod gcp;
 pub mod http;
@@ -116,7 +116,12 @@ impl Vault {
     }
 
     /// The credentials of an `iam` or `gcp` login, set up once per client.
-    async fn cloud_logins(&self, s: &Settings, store: &StoreInfo, ctx: &ProviderContext) -> Result<auth::CloudLogins> {
+    pub(crate) async fn cloud_logins(
+        &self,
+        s: &Settings,
+        store: &StoreInfo,
+        ctx: &ProviderContext,
+    ) -> Result<auth::CloudLogins> {
         #[allow(unused_mut)]
         let mut cloud = auth::CloudLogins::default();
         let Some(a) = &s.auth else { return Ok(cloud) };
