@@ -37,6 +37,9 @@ pub struct Settings {
     pub backoff_base: Duration,
     pub backoff_max: Duration,
     pub delims: Delims,
+    /// The tenant boundary for providers (`--allow-namespaced-operator-identity`, `--egress-allow`,
+    /// `--egress-deny`, `--credential-file-allowlist`; see `docs/security.md`).
+    pub tenant: Arc<syncret_providers::TenantPolicy>,
 }
 
 impl Default for Settings {
@@ -56,6 +59,7 @@ impl Default for Settings {
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
             delims: Delims::default(),
+            tenant: Arc::new(syncret_providers::TenantPolicy::default()),
         }
     }
 }

@@ -2,6 +2,9 @@
 //! kube already compiles), instead of azure_core's default reqwest 0.13 client, which would pull aws-lc-rs. The
 //! trusted roots are the system's (`rustls-native-certs`, which honours `SSL_CERT_FILE`), falling back to the
 //! Mozilla roots when the system has none, plus any extra PEM CAs the factory was given (tests: the fake's CA).
+//! Connections go through the store's egress rules ([`crate::net::connect`]) and answers are read up to
+//! [`crate::net::body::MAX_RESPONSE_BYTES`]: Key Vault, Entra ID (`customCloudConfig.activeDirectoryEndpoint`, a
+//! tenant's choice for a SecretStore) and IMDS are all read through here.
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,9 +12,8 @@ use async_trait::async_trait;
 use azure_core::error::{Error, ErrorKind};
 use azure_core::http::headers::{HeaderName, HeaderValue, Headers};
 use azure_core::http::{AsyncRawResponse, Body, HttpClient, Method, Request};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
@@ -22,7 +24,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// An [`HttpClient`] over hyper-rustls; cheap to clone (one connection pool).
 #[derive(Clone)]
 pub(crate) struct HyperTransport {
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<bytes::Bytes>>,
+    client: Client<hyper_rustls::HttpsConnector<crate::net::connect::EgressConnector>, Full<bytes::Bytes>>,
 }
 
 impl std::fmt::Debug for HyperTransport {
@@ -49,16 +51,14 @@ pub(crate) fn root_store(extra_pem: &[u8]) -> Result<rustls::RootCertStore, Stri
 }
 
 impl HyperTransport {
-    pub(crate) fn new(extra_ca_pem: &[u8]) -> Result<Self, String> {
+    pub(crate) fn new(extra_ca_pem: &[u8], egress: &crate::net::egress::Egress) -> Result<Self, String> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| format!("TLS configuration: {e}"))?
             .with_root_certificates(root_store(extra_ca_pem)?)
             .with_no_client_auth();
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(Duration::from_secs(10)));
+        let http = crate::net::connect::http_connector(egress, Duration::from_secs(10));
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
@@ -105,11 +105,9 @@ impl HttpClient for HyperTransport {
                 .await
                 .map_err(|e| Error::with_error(ErrorKind::Connection, e, "sending the HTTP request"))?;
             let (parts, body) = resp.into_parts();
-            let bytes = body
-                .collect()
+            let bytes = crate::net::body::read(body, crate::net::body::MAX_RESPONSE_BYTES)
                 .await
-                .map_err(|e| Error::with_error(ErrorKind::Io, e, "reading the HTTP response"))?
-                .to_bytes();
+                .map_err(|e| Error::with_error(ErrorKind::Io, e, "reading the HTTP response"))?;
             Ok::<_, Error>((parts, bytes))
         };
         let (parts, bytes) = tokio::time::timeout(REQUEST_TIMEOUT, send)

@@ -246,6 +246,7 @@ async fn operator_with_class(
 /// [`operator`] with a given AWS provider factory and controller class.
 async fn operator_with(ns: &TestNamespace, aws: Aws, concurrent: usize, class: &str) -> anyhow::Result<Operator> {
     let mut opts = syncret::runtime::Options::default();
+    opts.settings.tenant = Arc::new(syncret_tests::operator::loopback_allowed());
     opts.settings.controller_class = class.to_string();
     opts.settings.namespace = Some(ns.name.clone());
     opts.settings.backoff_base = Duration::from_millis(200);
@@ -415,6 +416,7 @@ fn ctx(client: kube::Client, calls: &Arc<Calls>) -> ProviderContext {
         observer: calls.clone(),
         referent_namespace: None,
         templates: None,
+        policy: Arc::new(syncret_tests::operator::loopback_allowed()),
     }
 }
 
@@ -1239,9 +1241,24 @@ async fn ambient_child() -> anyhow::Result<()> {
     let kube = kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse()?))?;
     let calls = Arc::new(Calls::default());
     let store = store_info("default", json!({"service": "SecretsManager", "region": REGION}), None)?;
-    let client = Aws::with_endpoint(&endpoint)
-        .new_client(&store, &ctx(kube, &calls))
-        .await?;
+    // The pod's own credentials: refused for a namespaced SecretStore by default, used with the opt-in.
+    let refused = Aws::with_endpoint(&endpoint)
+        .new_client(&store, &ctx(kube.clone(), &calls))
+        .await
+        .err()
+        .expect("refused without the opt-in");
+    assert!(
+        refused
+            .to_string()
+            .starts_with("spec.provider.aws.auth: a SecretStore may not use the operator pod's AWS credentials"),
+        "{refused}"
+    );
+    let mut opted_in = ctx(kube, &calls);
+    opted_in.policy = Arc::new(syncret_providers::TenantPolicy {
+        namespaced_operator_identity: true,
+        ..syncret_tests::operator::loopback_allowed()
+    });
+    let client = Aws::with_endpoint(&endpoint).new_client(&store, &opted_in).await?;
     assert_eq!(get(client.as_ref(), "ambient").await?, "from-the-pod");
     Ok(())
 }
