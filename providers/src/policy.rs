@@ -76,8 +76,8 @@ impl TenantPolicy {
         Err(ProviderError::Policy {
             field: field.to_string(),
             message: format!(
-                "a SecretStore may not use {what} (the operator's own identity): reference credentials of its \
-                 namespace, use a ClusterSecretStore, or run syncret with --allow-namespaced-operator-identity"
+                "{what} is the operator's own identity, which a SecretStore may not use: reference credentials of \
+                 its namespace, use a ClusterSecretStore, or run syncret with --allow-namespaced-operator-identity"
             ),
         })
     }
@@ -175,7 +175,7 @@ mod tests {
         assert_eq!(e.reason(), "RefusedByPolicy");
         let msg = e.to_string();
         assert!(
-            msg.starts_with("spec.provider.aws.auth: a SecretStore may not use the pod's AWS credentials"),
+            msg.starts_with("spec.provider.aws.auth: the pod's AWS credentials is the operator's own identity"),
             "{msg}"
         );
         assert!(msg.contains("--allow-namespaced-operator-identity"), "{msg}");

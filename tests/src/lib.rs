@@ -7,6 +7,7 @@
 //! The script is given `--watch-pid` of the test process, so etcd and kube-apiserver stop even when the test
 //! binary is killed. Each test takes its own namespace from [`ControlPlane::namespace`].
 
+pub mod hostile;
 pub mod http;
 pub mod operator;
 pub mod process;

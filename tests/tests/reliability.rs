@@ -10,3 +10,5 @@ mod hostile;
 mod isolation;
 #[path = "reliability/outage.rs"]
 mod outage;
+#[path = "reliability/tenant.rs"]
+mod tenant;

@@ -108,6 +108,16 @@ impl HttpClient for HyperTransport {
             let bytes = crate::net::body::read(body, crate::net::body::MAX_RESPONSE_BYTES)
                 .await
                 .map_err(|e| Error::with_error(ErrorKind::Io, e, "reading the HTTP response"))?;
+            // The SDK parses JSON answers into its models: their values are counted first.
+            let json = parts
+                .headers
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("json"));
+            if json {
+                crate::net::body::check_json(&bytes, crate::net::body::MAX_JSON_VALUES)
+                    .map_err(|e| Error::with_error(ErrorKind::Io, e, "reading the HTTP response"))?;
+            }
             Ok::<_, Error>((parts, bytes))
         };
         let (parts, bytes) = tokio::time::timeout(REQUEST_TIMEOUT, send)
@@ -127,5 +137,59 @@ impl HttpClient for HyperTransport {
             headers,
             bytes,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A server that answers every connection with a chunked body that never ends.
+    async fn endless() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = conn.read(&mut buf).await;
+                    let _ = conn
+                        .write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+                        .await;
+                    let chunk = format!("{:x}\r\n{}\r\n", 65536, "0".repeat(65536));
+                    while conn.write_all(chunk.as_bytes()).await.is_ok() {}
+                });
+            }
+        });
+        format!("http://{addr}/token")
+    }
+
+    /// The error of a GET to the endless server through a transport with these egress rules.
+    async fn failure(egress: crate::net::egress::Egress) -> String {
+        let t = HyperTransport::new(&[], &egress).unwrap();
+        let url = azure_core::http::Url::parse(&endless().await).unwrap();
+        let err = t
+            .execute_request(&Request::new(url, Method::Get))
+            .await
+            .err()
+            .expect("refused");
+        crate::error::error_chain(&err)
+    }
+
+    #[tokio::test]
+    async fn an_endless_answer_ends_at_the_cap() {
+        let chain = failure(crate::net::egress::Egress::unrestricted()).await;
+        assert!(chain.contains("larger than the limit of 16 MiB"), "{chain}");
+    }
+
+    #[tokio::test]
+    async fn a_namespaced_stores_transport_does_not_reach_loopback() {
+        let policy = std::sync::Arc::new(crate::net::egress::EgressPolicy::default());
+        let chain = failure(crate::net::egress::Egress::restricted(policy)).await;
+        assert!(
+            chain.contains("refused by syncret's egress policy: loopback"),
+            "{chain}"
+        );
     }
 }

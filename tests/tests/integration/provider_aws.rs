@@ -1250,7 +1250,7 @@ async fn ambient_child() -> anyhow::Result<()> {
     assert!(
         refused
             .to_string()
-            .starts_with("spec.provider.aws.auth: a SecretStore may not use the operator pod's AWS credentials"),
+            .starts_with("spec.provider.aws.auth: the operator pod's AWS credentials"),
         "{refused}"
     );
     let mut opted_in = ctx(kube, &calls);

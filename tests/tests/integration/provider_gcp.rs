@@ -327,6 +327,21 @@ async fn client(
     .await
 }
 
+/// [`client`] for a store without `auth`: the pod's ambient credentials (here the test's metadata server), the
+/// operator's own identity, which a namespaced store may use only with `--allow-namespaced-operator-identity`.
+async fn ambient_client(
+    ns: &TestNamespace,
+    gcpsm: &str,
+    endpoints: Endpoints,
+    calls: Arc<Calls>,
+) -> Result<Arc<dyn SecretsClient>, ProviderError> {
+    let opted_in = syncret_providers::TenantPolicy {
+        namespaced_operator_identity: true,
+        ..syncret_tests::operator::loopback_allowed()
+    };
+    client_as(ns, gcpsm, endpoints, calls, StoreScope::SecretStore, opted_in).await
+}
+
 /// [`client`] for a store of `scope` under `policy`.
 async fn client_as(
     ns: &TestNamespace,
@@ -892,7 +907,7 @@ async fn ambient_credentials_and_project_from_the_metadata_server() -> anyhow::R
     assert!(
         refused
             .to_string()
-            .starts_with("spec.provider.gcpsm.projectID: a SecretStore may not use the GKE metadata server"),
+            .starts_with("spec.provider.gcpsm.auth: the operator pod's Application Default Credentials (no auth set) is the operator's own identity"),
         "{refused}"
     );
     assert!(
@@ -983,7 +998,7 @@ async fn a_rejected_token_is_an_authentication_error() -> anyhow::Result<()> {
     let ns = cp.namespace("gcp-rejected").await?;
     let auth = GoogleAuth::start(auth_config(), ns.client.clone()).await?;
     let gcp = GcpEmulator::start_requiring_token("some-other-token").await?;
-    let c = client(
+    let c = ambient_client(
         &ns,
         &format!("projectID: {PROJECT}"),
         endpoints(&gcp, &auth),
@@ -1022,7 +1037,7 @@ async fn versions_selection_policy_regional_and_not_found() -> anyhow::Result<()
     .await?;
     let e = endpoints(&gcp, &auth);
     let calls = Arc::new(Calls::default());
-    let fail = client(&ns, &format!("projectID: {PROJECT}"), e.clone(), calls.clone()).await?;
+    let fail = ambient_client(&ns, &format!("projectID: {PROJECT}"), e.clone(), calls.clone()).await?;
     let err = fail.get_secret(&RemoteKey::new("db")).await.unwrap_err();
     assert!(
         matches!(&err, ProviderError::InvalidValue { message, .. } if message.contains("DISABLED")),
@@ -1042,7 +1057,7 @@ async fn versions_selection_policy_regional_and_not_found() -> anyhow::Result<()
     );
     let missing = fail.get_secret(&RemoteKey::new("nope")).await.unwrap_err();
     assert!(missing.is_not_found(), "{missing:?}");
-    let fetch = client(
+    let fetch = ambient_client(
         &ns,
         &format!("projectID: {PROJECT}\nsecretVersionSelectionPolicy: LatestOrFetch"),
         e.clone(),
@@ -1062,7 +1077,7 @@ async fn versions_selection_policy_regional_and_not_found() -> anyhow::Result<()
             .await
             .is_err()
     );
-    let regional = client(&ns, &format!("projectID: {PROJECT}\nlocation: europe-west1"), e, calls).await?;
+    let regional = ambient_client(&ns, &format!("projectID: {PROJECT}\nlocation: europe-west1"), e, calls).await?;
     assert_eq!(read(&regional, RemoteKey::new("regional")).await?, "eu");
     let find = FindQuery {
         name: Some(regex::Regex::new("^reg")?),
@@ -1093,7 +1108,7 @@ async fn push_delete_and_exists_against_the_server() -> anyhow::Result<()> {
     let seed = Seed::new(&gcp, &token);
     seed.secret("foreign", &[("owner", "someone")], &[], &["theirs"])
         .await?;
-    let c = client(
+    let c = ambient_client(
         &ns,
         &format!("projectID: {PROJECT}"),
         endpoints(&gcp, &auth),
