@@ -248,6 +248,7 @@ impl RunArgs {
                 apiserver: Vec::new(),
             }),
             file_allowlist: self.credential_file_allowlist.clone(),
+            responses: Default::default(),
         }
     }
 

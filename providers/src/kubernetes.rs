@@ -22,6 +22,7 @@ use tokio::sync::Mutex;
 use crate::client::{CallObserver, Capabilities, FindQuery, PushRef, RemoteKey, SecretsClient, Validation, observed};
 use crate::credentials::Credentials;
 use crate::error::{ProviderError, Result};
+use crate::net::body::Budget;
 use crate::net::egress::Egress;
 use crate::registry::{Provider, ProviderContext, StoreInfo};
 use crate::value::{RemoteValue, SecretValue, Unloggable};
@@ -80,12 +81,14 @@ impl Provider for Kubernetes {
         let creds = ctx.credentials(store);
         // A remote apiserver is this provider's legitimate target, even when it is this cluster's own.
         let egress = ctx.egress(store).reaching_apiserver();
-        let remote = connect(&spec, &creds, &egress).await?;
+        let budget = ctx.responses();
+        let remote = connect(&spec, &creds, &egress, &budget).await?;
         Ok(Arc::new(KubeClient {
             server_field: server_field(&spec),
             spec,
             creds,
             egress,
+            budget,
             remote: Mutex::new(remote),
             observer: ctx.observer.clone(),
         }))
@@ -108,7 +111,7 @@ fn server_field(spec: &KubeSpec) -> String {
     }
 }
 
-async fn connect(spec: &KubeSpec, creds: &Credentials, egress: &Egress) -> Result<Remote> {
+async fn connect(spec: &KubeSpec, creds: &Credentials, egress: &Egress, budget: &Budget) -> Result<Remote> {
     if let Some(auth_ref) = &spec.auth_ref {
         let field = format!("{BASE}.authRef");
         let text = creds.secret_key(auth_ref, &field).await?;
@@ -121,7 +124,7 @@ async fn connect(spec: &KubeSpec, creds: &Credentials, egress: &Egress) -> Resul
             ProviderError::invalid_config(&field, "invalid kubeconfig: it is not a kubeconfig YAML document")
         })?;
         let settings = remote::from_kubeconfig(&kc, &field)?;
-        let client = remote::client(settings, &spec.remote_namespace, egress, &field)?;
+        let client = remote::client(settings, &spec.remote_namespace, (egress, budget), &field)?;
         return Ok(Remote { client, renew_at: None });
     }
     let Some(auth) = &spec.auth else {
@@ -181,7 +184,12 @@ async fn connect(spec: &KubeSpec, creds: &Credentials, egress: &Egress) -> Resul
     } else {
         format!("https://{}", server.url)
     };
-    let client = remote::client(settings, &spec.remote_namespace, egress, &format!("{BASE}.server"))?;
+    let client = remote::client(
+        settings,
+        &spec.remote_namespace,
+        (egress, budget),
+        &format!("{BASE}.server"),
+    )?;
     Ok(Remote { client, renew_at })
 }
 
@@ -189,6 +197,7 @@ struct KubeClient {
     spec: KubeSpec,
     creds: Credentials,
     egress: Egress,
+    budget: Budget,
     /// The field a refusal by the egress policy names.
     server_field: String,
     remote: Mutex<Remote>,
@@ -210,7 +219,7 @@ impl KubeClient {
     async fn client(&self) -> Result<kube::Client> {
         let mut remote = self.remote.lock().await;
         if remote.renew_at.is_some_and(|at| Instant::now() >= at) {
-            *remote = connect(&self.spec, &self.creds, &self.egress).await?;
+            *remote = connect(&self.spec, &self.creds, &self.egress, &self.budget).await?;
         }
         Ok(remote.client.clone())
     }

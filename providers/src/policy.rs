@@ -28,6 +28,8 @@ pub struct TenantPolicy {
     pub egress: Arc<EgressPolicy>,
     /// `--credential-file-allowlist`: directories (or files) a ClusterSecretStore may name.
     pub file_allowlist: Vec<PathBuf>,
+    /// The bytes of provider answers all reads at once may buffer, together (every store's, whatever its scope).
+    pub responses: crate::net::body::Budget,
 }
 
 impl Default for TenantPolicy {
@@ -38,6 +40,7 @@ impl Default for TenantPolicy {
             namespaced_operator_identity: false,
             egress: Arc::new(EgressPolicy::default()),
             file_allowlist: vec![PathBuf::from("/var/run/secrets")],
+            responses: crate::net::body::Budget::default(),
         }
     }
 }
@@ -55,6 +58,7 @@ impl TenantPolicy {
                 ..Default::default()
             }),
             file_allowlist: vec![PathBuf::from("/")],
+            responses: crate::net::body::Budget::default(),
         }
     }
 

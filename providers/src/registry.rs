@@ -74,6 +74,17 @@ impl ProviderContext {
     pub fn egress(&self, store: &StoreInfo) -> crate::net::egress::Egress {
         self.policy.egress_for(store)
     }
+
+    /// The operator-wide budget every answer being read is charged to.
+    pub fn responses(&self) -> crate::net::body::Budget {
+        self.policy.responses.clone()
+    }
+
+    /// An HTTP client builder for `store`: its egress rules, the operator's answer budget.
+    #[cfg(any(feature = "webhook", feature = "vault", feature = "gcp"))]
+    pub fn http_client(&self, store: &StoreInfo) -> crate::net::http::HttpClientBuilder {
+        crate::net::http::HttpClientBuilder::new(self.egress(store), self.responses())
+    }
 }
 
 /// Builds authenticated clients for one provider key (`fake`, `kubernetes`, `aws`, …).

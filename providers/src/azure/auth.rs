@@ -789,7 +789,12 @@ mod tests {
     #[test]
     fn imds_url_names_the_identity() {
         let t: Arc<dyn HttpClient> = Arc::new(
-            super::super::transport::HyperTransport::new(&[], &crate::net::egress::Egress::unrestricted()).unwrap(),
+            super::super::transport::HyperTransport::new(
+                &[],
+                &crate::net::egress::Egress::unrestricted(),
+                crate::net::body::Budget::default(),
+            )
+            .unwrap(),
         );
         let c = ImdsCredential::new("http://169.254.169.254", Some("abc".into()), t.clone()).unwrap();
         let u = c.token_url("https://vault.azure.net/.default");

@@ -150,7 +150,7 @@ impl Provider for AzureKeyVault {
             ));
         }
         let transport: Arc<dyn azure_core::http::HttpClient> = Arc::new(
-            transport::HyperTransport::new(&self.settings.extra_ca_pem, &ctx.egress(store))
+            transport::HyperTransport::new(&self.settings.extra_ca_pem, &ctx.egress(store), ctx.responses())
                 .map_err(|e| ProviderError::invalid_config("SYNCRET_AZURE_CA_FILE", e))?,
         );
         let creds = ctx.credentials(store);

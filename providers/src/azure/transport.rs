@@ -25,6 +25,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub(crate) struct HyperTransport {
     client: Client<hyper_rustls::HttpsConnector<crate::net::connect::EgressConnector>, Full<bytes::Bytes>>,
+    budget: crate::net::body::Budget,
 }
 
 impl std::fmt::Debug for HyperTransport {
@@ -51,7 +52,11 @@ pub(crate) fn root_store(extra_pem: &[u8]) -> Result<rustls::RootCertStore, Stri
 }
 
 impl HyperTransport {
-    pub(crate) fn new(extra_ca_pem: &[u8], egress: &crate::net::egress::Egress) -> Result<Self, String> {
+    pub(crate) fn new(
+        extra_ca_pem: &[u8],
+        egress: &crate::net::egress::Egress,
+        budget: crate::net::body::Budget,
+    ) -> Result<Self, String> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -67,7 +72,7 @@ impl HyperTransport {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .build(https);
-        Ok(Self { client })
+        Ok(Self { client, budget })
     }
 }
 
@@ -105,7 +110,7 @@ impl HttpClient for HyperTransport {
                 .await
                 .map_err(|e| Error::with_error(ErrorKind::Connection, e, "sending the HTTP request"))?;
             let (parts, body) = resp.into_parts();
-            let bytes = crate::net::body::read(body, crate::net::body::MAX_RESPONSE_BYTES)
+            let bytes = crate::net::body::read(body, crate::net::body::MAX_RESPONSE_BYTES, &self.budget)
                 .await
                 .map_err(|e| Error::with_error(ErrorKind::Io, e, "reading the HTTP response"))?;
             // The SDK parses JSON answers into its models: their values are counted first.
@@ -167,13 +172,12 @@ mod tests {
 
     /// The error of a GET to the endless server through a transport with these egress rules.
     async fn failure(egress: crate::net::egress::Egress) -> String {
-        let t = HyperTransport::new(&[], &egress).unwrap();
+        let t = HyperTransport::new(&[], &egress, crate::net::body::Budget::default()).unwrap();
         let url = azure_core::http::Url::parse(&endless().await).unwrap();
         let err = t
             .execute_request(&Request::new(url, Method::Get))
             .await
-            .err()
-            .expect("refused");
+            .expect_err("refused");
         crate::error::error_chain(&err)
     }
 

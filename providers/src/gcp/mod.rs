@@ -27,7 +27,7 @@ use syncret_crds::provider::gcpsm::{GCPSMProvider, GCPWorkloadIdentity, GCPWorkl
 use crate::client::{CallObserver, SecretsClient, observed};
 use crate::credentials::Credentials;
 use crate::error::{ProviderError, Result};
-use crate::net::http::{HttpClient, HttpClientBuilder};
+use crate::net::http::HttpClient;
 use crate::registry::{Provider, ProviderContext, StoreInfo};
 use crate::value::Unloggable;
 
@@ -93,7 +93,7 @@ impl Gcp {
     /// The HTTP client for the token endpoints and the metadata server of one store: its egress rules, capped
     /// answers.
     fn http(&self, store: &StoreInfo, ctx: &ProviderContext) -> Result<HttpClient> {
-        HttpClientBuilder::new(ctx.egress(store))
+        ctx.http_client(store)
             .timeout(Duration::from_secs(30))
             .connect_timeout(Duration::from_secs(10))
             .build()

@@ -20,7 +20,7 @@ use kube::config::{Kubeconfig, NamedAuthInfo, NamedCluster};
 
 use super::{CONNECT_TIMEOUT, REQUEST_TIMEOUT};
 use crate::error::{ProviderError, Result};
-use crate::net::body::Limits;
+use crate::net::body::{Budget, Limits};
 use crate::net::egress::Egress;
 use crate::value::Unloggable;
 
@@ -159,8 +159,14 @@ pub(super) fn from_kubeconfig(kc: &Kubeconfig, field: &str) -> Result<Settings> 
     Ok(s)
 }
 
-/// The remote client for `s`, defaulting to `namespace`. `field` names the store field for errors.
-pub(super) fn client(s: Settings, namespace: &str, egress: &Egress, field: &str) -> Result<kube::Client> {
+/// The remote client for `s`, defaulting to `namespace`, connecting under `egress` and charging answers to
+/// `budget`. `field` names the store field for errors.
+pub(super) fn client(
+    s: Settings,
+    namespace: &str,
+    (egress, budget): (&Egress, &Budget),
+    field: &str,
+) -> Result<kube::Client> {
     let invalid = |m: String| ProviderError::invalid_config(field, m);
     let uri: http::Uri = s
         .server
@@ -217,6 +223,7 @@ pub(super) fn client(s: Settings, namespace: &str, egress: &Egress, field: &str)
     let bounded = Bounded {
         inner: service,
         limits: Limits::default(),
+        budget: budget.clone(),
         timeout: REQUEST_TIMEOUT,
     };
     Ok(kube::Client::new(bounded, namespace.to_string()))
@@ -227,6 +234,7 @@ pub(super) fn client(s: Settings, namespace: &str, egress: &Egress, field: &str)
 struct Bounded<S> {
     inner: S,
     limits: Limits,
+    budget: Budget,
     timeout: Duration,
 }
 
@@ -254,12 +262,12 @@ where
 
     fn call(&mut self, req: http::Request<kube::client::Body>) -> Self::Future {
         let fut = self.inner.call(req);
-        let (limits, timeout) = (self.limits, self.timeout);
+        let (limits, timeout, budget) = (self.limits, self.timeout, self.budget.clone());
         Box::pin(async move {
             let read = async {
                 let resp = fut.await?;
                 let (parts, body) = resp.into_parts();
-                let bytes = crate::net::body::read(body, limits.bytes).await?;
+                let bytes = crate::net::body::read(body, limits.bytes, &budget).await?;
                 crate::net::body::check_json(&bytes, limits.json_values)?;
                 Ok::<_, BoxError>(http::Response::from_parts(parts, Full::new(bytes)))
             };

@@ -7,11 +7,11 @@
 //! Errors never carry the URL (its query may hold a credential) nor any of the body.
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use reqwest::header::HeaderMap;
 use serde::de::DeserializeOwned;
 
-use super::body::{self, BodyError, Limits};
+use super::body::{self, BodyError, Budget, Limits};
 use super::egress::{Egress, EgressDenied};
 use crate::error::{MAX_RETRY_AFTER, ProviderError};
 
@@ -60,6 +60,7 @@ impl HttpError {
 /// Builds an [`HttpClient`].
 pub struct HttpClientBuilder {
     egress: Egress,
+    budget: Budget,
     tls: Option<rustls::ClientConfig>,
     timeout: Duration,
     connect_timeout: Duration,
@@ -68,10 +69,12 @@ pub struct HttpClientBuilder {
 }
 
 impl HttpClientBuilder {
-    /// A client for endpoints under `egress`, with a 30 s request timeout and the default [`Limits`].
-    pub fn new(egress: Egress) -> Self {
+    /// A client for endpoints under `egress` whose answers are charged to `budget` (the operator's, from
+    /// [`crate::ProviderContext::http_client`]), with a 30 s request timeout and the default [`Limits`].
+    pub fn new(egress: Egress, budget: Budget) -> Self {
         Self {
             egress,
+            budget,
             tls: None,
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
@@ -136,6 +139,7 @@ impl HttpClientBuilder {
         Ok(HttpClient {
             inner,
             egress: self.egress,
+            budget: self.budget,
             timeout: self.timeout,
             limits: self.limits,
         })
@@ -147,6 +151,7 @@ impl HttpClientBuilder {
 pub struct HttpClient {
     inner: reqwest::Client,
     egress: Egress,
+    budget: Budget,
     timeout: Duration,
     limits: Limits,
 }
@@ -253,14 +258,14 @@ impl Request<'_> {
         body::check_length(resp.content_length(), limits.bytes)?;
         let status = resp.status();
         let headers = std::mem::take(resp.headers_mut());
-        let mut buf = BytesMut::new();
+        let mut buf = body::Buffer::new(limits.bytes, &self.client.budget);
         while let Some(chunk) = resp.chunk().await.map_err(|e| HttpError::from_reqwest(e, timeout))? {
-            body::append(&mut buf, &chunk, limits.bytes)?;
+            buf.append(chunk)?;
         }
         Ok(Response {
             status,
             headers,
-            body: buf.freeze(),
+            body: buf.finish(),
             limits,
         })
     }

@@ -158,7 +158,7 @@ impl VaultClient {
         s: Settings,
         creds: Credentials,
         observer: Arc<dyn CallObserver>,
-        egress: crate::net::egress::Egress,
+        client: crate::net::http::HttpClientBuilder,
     ) -> Result<Self> {
         let base = s.base;
         let inline_ca = s
@@ -194,7 +194,7 @@ impl VaultClient {
         } else {
             None
         };
-        let http = Http::new(&Options {
+        let http = Http::new(Options {
             server: &s.server,
             ca_pem: &ca,
             identity: identity.as_ref().map(|(c, k, _)| (c.as_bytes(), k.as_bytes())),
@@ -203,7 +203,7 @@ impl VaultClient {
             read_your_writes: s.read_your_writes,
             forward_inconsistent: s.forward_inconsistent,
             base,
-            egress,
+            client,
         })?;
         let label = s.flavor.label();
         let token = if s.logs_in() {

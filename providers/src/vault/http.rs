@@ -21,7 +21,6 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ProviderError, Result};
-use crate::net::egress::Egress;
 use crate::net::http::{HttpClient, HttpClientBuilder, HttpError};
 use crate::value::Unloggable;
 
@@ -43,8 +42,8 @@ pub struct Options<'a> {
     pub forward_inconsistent: bool,
     /// Field prefix for errors (`spec.provider.vault`).
     pub base: &'a str,
-    /// Where the store may connect (restricted for a namespaced SecretStore).
-    pub egress: Egress,
+    /// The HTTP client to build on: the store's egress rules, the operator's answer budget.
+    pub client: HttpClientBuilder,
 }
 
 /// One Vault server.
@@ -203,7 +202,7 @@ pub fn endpoint_url(base: &reqwest::Url, path: &str, query: Option<&str>) -> req
 }
 
 impl Http {
-    pub fn new(o: &Options<'_>) -> Result<Self> {
+    pub fn new(o: Options<'_>) -> Result<Self> {
         let base = api_base(o.server, o.base)?;
         let headers = default_headers(o.headers, o.read_your_writes, o.forward_inconsistent, o.base)?;
         let identity = o.identity.map(|(cert_pem, key_pem)| crate::net::tls::Identity {
@@ -212,7 +211,8 @@ impl Http {
             field: o.identity_field.unwrap_or(o.base),
         });
         let tls = crate::net::tls::client_config(o.ca_pem, identity, o.base)?;
-        let client = HttpClientBuilder::new(o.egress.clone())
+        let client = o
+            .client
             .tls(tls)
             .default_headers(headers)
             .timeout(REQUEST_TIMEOUT)
@@ -339,6 +339,8 @@ mod tests {
     use std::collections::BTreeMap;
     use std::sync::Arc;
 
+    use crate::net::egress::Egress;
+
     #[test]
     fn urls() {
         let b = api_base("http://127.0.0.1:8200/", "b").unwrap();
@@ -450,7 +452,7 @@ mod tests {
         ])
         .await;
         let custom: BTreeMap<String, String> = [("X-Team".to_string(), "blue".to_string())].into();
-        let http = Http::new(&Options {
+        let http = Http::new(Options {
             server: &server,
             ca_pem: b"",
             identity: None,
@@ -459,7 +461,7 @@ mod tests {
             read_your_writes: true,
             forward_inconsistent: true,
             base: "b",
-            egress: Egress::unrestricted(),
+            client: HttpClientBuilder::new(Egress::unrestricted(), crate::net::body::Budget::default()),
         })
         .unwrap();
         let req = vaultrs::api::token::requests::LookupTokenSelfRequest::builder()
@@ -501,7 +503,7 @@ mod tests {
     #[tokio::test]
     async fn without_read_your_writes_no_index_is_sent_and_412_fails() {
         let (server, seen) = scripted(vec![(200, "x-vault-index: idx-1\r\n"), (412, "")]).await;
-        let http = Http::new(&Options {
+        let http = Http::new(Options {
             server: &server,
             ca_pem: b"",
             identity: None,
@@ -510,7 +512,7 @@ mod tests {
             read_your_writes: false,
             forward_inconsistent: false,
             base: "b",
-            egress: Egress::unrestricted(),
+            client: HttpClientBuilder::new(Egress::unrestricted(), crate::net::body::Budget::default()),
         })
         .unwrap();
         let req = vaultrs::api::token::requests::LookupTokenSelfRequest::builder()

@@ -248,7 +248,7 @@ impl Provider for Vault {
             settings,
             ctx.credentials(store),
             ctx.observer.clone(),
-            ctx.egress(store),
+            ctx.http_client(store),
         )
         .await?;
         Ok(Arc::new(client))

@@ -32,10 +32,11 @@ impl Response {
 }
 
 impl Http {
-    /// `ca_pem` empty: the platform's roots. `base` names the store's provider block for errors.
-    pub fn new(ca_pem: &[u8], timeout: Duration, egress: Egress, base: &str) -> Result<Self> {
+    /// `ca_pem` empty: the platform's roots; `client` carries the store's egress rules and the answer budget.
+    /// `base` names the store's provider block for errors.
+    pub fn new(ca_pem: &[u8], timeout: Duration, client: HttpClientBuilder, base: &str) -> Result<Self> {
         let tls = crate::net::tls::client_config(ca_pem, None, base)?;
-        let client = HttpClientBuilder::new(egress)
+        let client = client
             .tls(tls)
             .timeout(timeout)
             .build()

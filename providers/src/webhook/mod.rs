@@ -111,7 +111,7 @@ impl Provider for Webhook {
         let ca = creds
             .ca_bundle(inline_ca.as_deref(), spec.ca_provider.as_ref(), BASE)
             .await?;
-        let http = http::Http::new(&ca, timeout, ctx.egress(store), BASE)?;
+        let http = http::Http::new(&ca, timeout, ctx.http_client(store), BASE)?;
         let secrets = read_secrets(&spec, &creds).await?;
         let namespace = match store.scope {
             StoreScope::SecretStore => store.namespace.clone(),

@@ -75,6 +75,14 @@ impl World {
             ),
         )
         .await?;
+        // The first sync (store validation included) under load: up to a minute. The 10 s bound is for changes.
+        let v = w.canary_value().await?;
+        let secrets = w.canary.api::<Secret>();
+        eventually(Duration::from_secs(60), "the canary's first sync", || async {
+            let s = secrets.get_opt("canary").await.ok()??;
+            (s.data?.get("v")?.0 == v.as_bytes()).then_some(())
+        })
+        .await?;
         w.canary_follows().await?;
         Ok(w)
     }
@@ -142,11 +150,35 @@ impl World {
     /// Waits until the ExternalSecret's Ready condition is False with a message containing every part.
     async fn es_refused(&self, name: &str, parts: &[&str]) -> anyhow::Result<String> {
         let api = self.ns.api::<ExternalSecret>();
-        let (_, _, m) = wait_es(&api, name, Duration::from_secs(60), "refused", |s, _, m| {
+        match wait_es(&api, name, Duration::from_secs(60), "refused", |s, _, m| {
             s == "False" && parts.iter().all(|p| m.contains(p))
         })
-        .await?;
-        Ok(m)
+        .await
+        {
+            Ok((_, _, m)) => Ok(m),
+            Err(e) => anyhow::bail!(
+                "{e}; last condition: {:?}; stores the operator sees: {:?}; stores: {:?}; logs: {}",
+                crate::common::es_condition(&api, name).await,
+                self.op
+                    .ctx()
+                    .stores
+                    .secret_stores
+                    .state()
+                    .iter()
+                    .map(|s| format!(
+                        "{}/{}",
+                        s.metadata.namespace.clone().unwrap_or_default(),
+                        s.metadata.name.clone().unwrap_or_default()
+                    ))
+                    .collect::<Vec<_>>(),
+                self.ns.api::<SecretStore>().list(&Default::default()).await.map(|l| l
+                    .items
+                    .into_iter()
+                    .map(|s| (s.metadata.name, s.status))
+                    .collect::<Vec<_>>()),
+                watch_errors()
+            ),
+        }
     }
 
     /// The closing checks: no panic, the canary follows, no secret value anywhere.
@@ -167,6 +199,20 @@ impl World {
         self.op.stop().await;
         Ok(())
     }
+}
+
+/// Log lines about failing watches (for a test that times out waiting for an object).
+fn watch_errors() -> String {
+    let logs = String::from_utf8_lossy(&leaks::logs()).into_owned();
+    logs.lines()
+        .filter(|l| {
+            let l = l.to_lowercase();
+            (l.contains("watch") || l.contains("deserializ") || l.contains("relist"))
+                && (l.contains("error") || l.contains("fail"))
+        })
+        .take(20)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn kubeconfig(server: &str, user: serde_json::Value) -> String {
@@ -387,6 +433,31 @@ async fn orphan_cleanup_deletes_only_secrets_with_the_externalsecrets_own_marker
         "the user's Secret survives"
     );
     assert_eq!(data.get("merged").map(|v| v.0.as_slice()), Some(&b"v"[..]));
+
+    // A key another writer adds to the Secret "owner" fully owns is removed — by an apply conditional on the version
+    // read and a removal conditional on the version applied (the real apiserver accepts both preconditions).
+    let removals = || {
+        w.op.ctx()
+            .metrics
+            .secret_writes
+            .with_label_values(&["remove-keys"])
+            .get()
+    };
+    let before = removals();
+    secrets
+        .patch(
+            "second",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(serde_json::json!({"stringData": {"added-by-hand": "x"}})),
+        )
+        .await?;
+    eventually(Duration::from_secs(30), "the foreign key removed", || async {
+        let s = secrets.get_opt("second").await.ok()??;
+        let d = s.data?;
+        (!d.contains_key("added-by-hand") && d.get("k")?.0 == b"v").then_some(())
+    })
+    .await?;
+    assert!(removals() > before, "removed by the conditional patch");
     w.finish().await
 }
 
@@ -657,7 +728,11 @@ async fn cluster_store_files_are_canonicalized_allowlisted_and_capped() -> anyho
         .await
         {
             Ok(m) => m,
-            Err(e) => anyhow::bail!("{e}; status: {:?}", css.get(name).await.map(|s| s.status)),
+            Err(e) => anyhow::bail!(
+                "{e}; status: {:?}; logs: {}",
+                css.get(name).await.map(|s| s.status),
+                watch_errors()
+            ),
         };
         println!("{what}: {m}");
         assert!(
