@@ -126,6 +126,18 @@ impl World {
             .map(|_| ())
     }
 
+    /// A ConfigMap `name` with a GCP credential configuration under `config.json`.
+    async fn cred_config(&self, name: &str, config: &str) -> anyhow::Result<()> {
+        apply_yaml(
+            &self.ns.api::<ConfigMap>(),
+            &serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name},
+                "data": {"config.json": config}})
+            .to_string(),
+        )
+        .await
+        .map(|_| ())
+    }
+
     async fn apply_es(&self, name: &str, spec: &str) -> anyhow::Result<()> {
         apply_yaml(&self.ns.api::<ExternalSecret>(), &es(name, spec))
             .await
@@ -239,6 +251,14 @@ fn ss(name: &str, class: &str, provider: serde_json::Value) -> String {
         "apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": name},
         "spec": {"controller": class, "provider": provider}
     })
+    .to_string()
+}
+
+/// A GCP `external_account` credential configuration reading its subject token from `file`.
+fn cred_config_json(file: &str, token_url: &str) -> String {
+    serde_json::json!({"type": "external_account", "audience": "//iam.googleapis.com/x",
+        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt", "token_url": token_url,
+        "credential_source": {"file": file}})
     .to_string()
 }
 
@@ -500,12 +520,7 @@ async fn namespaced_stores_get_no_operator_identity_no_files_and_no_internal_end
         w.apply_ss(s).await?;
     }
     // GCP workload identity federation: credential configurations naming files, and one with a foreign STS.
-    let cred = |file: &str, token_url: &str| {
-        serde_json::json!({"type": "external_account", "audience": "//iam.googleapis.com/x",
-            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt", "token_url": token_url,
-            "credential_source": {"file": file}})
-        .to_string()
-    };
+    let cred = cred_config_json;
     let sts = "https://sts.googleapis.com/v1/token";
     let configs = [
         (
@@ -519,13 +534,7 @@ async fn namespaced_stores_get_no_operator_identity_no_files_and_no_internal_end
         ),
     ];
     for (name, config) in &configs {
-        apply_yaml(
-            &w.ns.api::<ConfigMap>(),
-            &serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name},
-                "data": {"config.json": config}})
-            .to_string(),
-        )
-        .await?;
+        w.cred_config(name, config).await?;
         w.apply_ss(&gcp_store(
             name,
             &class,
@@ -698,16 +707,8 @@ async fn cluster_store_files_are_canonicalized_allowlisted_and_capped() -> anyho
     let mut names = Vec::new();
     for (what, path) in &files {
         let name = syncret_tests::unique_name(&format!("ten-file-{what}"));
-        let config = serde_json::json!({"type": "external_account", "audience": "//iam.googleapis.com/x",
-            "token_url": "https://sts.googleapis.com/v1/token", "credential_source": {"file": path}})
-        .to_string();
-        apply_yaml(
-            &w.ns.api::<ConfigMap>(),
-            &serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name},
-                "data": {"config.json": config}})
-            .to_string(),
-        )
-        .await?;
+        w.cred_config(&name, &cred_config_json(path, "https://sts.googleapis.com/v1/token"))
+            .await?;
         apply_yaml(
             &css,
             &serde_json::json!({"apiVersion": "external-secrets.io/v1", "kind": "ClusterSecretStore",
