@@ -66,6 +66,7 @@ pub struct HttpClientBuilder {
     connect_timeout: Duration,
     headers: HeaderMap,
     limits: Limits,
+    follow_redirects: bool,
 }
 
 impl HttpClientBuilder {
@@ -80,7 +81,15 @@ impl HttpClientBuilder {
             connect_timeout: Duration::from_secs(10),
             headers: HeaderMap::new(),
             limits: Limits::default(),
+            follow_redirects: true,
         }
+    }
+
+    /// Never follow a redirect (a `3xx` is returned as the answer): for clients whose credential headers must not
+    /// follow a redirect to another host.
+    pub fn no_redirects(mut self) -> Self {
+        self.follow_redirects = false;
+        self
     }
 
     /// The TLS configuration (default: the platform's roots, see [`super::tls::client_config`]).
@@ -117,12 +126,16 @@ impl HttpClientBuilder {
             None => super::tls::client_config(b"", None, "").map_err(|e| HttpError::Build(e.to_string()))?,
         };
         let redirect_egress = self.egress.clone();
+        let follow = self.follow_redirects;
         let mut b = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
             .timeout(self.timeout)
             .connect_timeout(self.connect_timeout)
             .default_headers(self.headers)
             .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                if !follow {
+                    return attempt.stop();
+                }
                 if attempt.previous().len() >= MAX_REDIRECTS {
                     return attempt.error(format!("stopped after {MAX_REDIRECTS} redirects"));
                 }
@@ -314,6 +327,69 @@ pub fn retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Du
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A server that answers every request with `head` (status line and headers) and an empty body.
+    async fn answering(head: &'static str) -> reqwest::Url {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    while conn.read(&mut buf).await.is_ok_and(|n| n > 0) {
+                        let resp = format!("{head}content-length: 0\r\n\r\n");
+                        if conn.write_all(resp.as_bytes()).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        reqwest::Url::parse(&format!("http://{addr}/x")).unwrap()
+    }
+
+    /// Loopback allowed (the test server), everything else by the default rules.
+    fn loopback_only() -> Egress {
+        Egress::restricted(Arc::new(super::super::egress::EgressPolicy {
+            allow: super::super::egress::parse_nets(&["127.0.0.0/8".into()]).unwrap(),
+            ..Default::default()
+        }))
+    }
+
+    #[tokio::test]
+    async fn redirects_are_checked_or_not_followed() {
+        let url = answering("HTTP/1.1 302 Found\r\nlocation: http://169.254.169.254/latest/meta-data/\r\n").await;
+        let c = HttpClientBuilder::new(loopback_only(), Budget::default())
+            .build()
+            .unwrap();
+        let err = c.get(url.clone()).send().await.unwrap_err();
+        assert!(
+            matches!(&err, HttpError::Denied(d) if d.addr.to_string() == "169.254.169.254"),
+            "{err}"
+        );
+        let c = HttpClientBuilder::new(loopback_only(), Budget::default())
+            .no_redirects()
+            .build()
+            .unwrap();
+        assert_eq!(c.get(url).send().await.unwrap().status, reqwest::StatusCode::FOUND);
+    }
+
+    #[tokio::test]
+    async fn literal_addresses_are_refused_before_any_request() {
+        let url = answering("HTTP/1.1 200 OK\r\n").await;
+        let restricted = Egress::restricted(Arc::new(super::super::egress::EgressPolicy::default()));
+        let c = HttpClientBuilder::new(restricted, Budget::default()).build().unwrap();
+        let err = c.get(url.clone()).send().await.unwrap_err();
+        assert!(matches!(err, HttpError::Denied(_)), "{err}");
+        let e = err.into_provider("spec.provider.webhook.url", "failed to call endpoint");
+        assert_eq!(e.reason(), "RefusedByPolicy");
+        let c = HttpClientBuilder::new(Egress::unrestricted(), Budget::default())
+            .build()
+            .unwrap();
+        assert_eq!(c.get(url).send().await.unwrap().status, reqwest::StatusCode::OK);
+    }
 
     #[test]
     fn retry_after_is_bounded_whatever_the_server_says() {
