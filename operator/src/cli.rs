@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use syncret_providers::TenantPolicy;
+use syncret_providers::net::egress::{EgressPolicy, IpNet};
+
 use crate::context::Settings;
 use crate::leader::{self, LeaseConfig};
 use crate::runtime::Options;
@@ -190,6 +193,32 @@ pub struct RunArgs {
     /// gets one. The others wait without holding a worker.
     #[arg(long, env = "SYNCRET_MAX_CONCURRENT_PER_STORE", default_value_t = 0)]
     pub max_concurrent_per_store: usize,
+    /// Let namespaced SecretStores use the operator's own identity (its service-account token, the pod's cloud
+    /// credentials, workload identity token files, the metadata server). Off: only ClusterSecretStores may.
+    #[arg(long, env = "SYNCRET_ALLOW_NAMESPACED_OPERATOR_IDENTITY", default_value_t = false, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub allow_namespaced_operator_identity: bool,
+    /// Addresses (CIDRs, comma-separated) namespaced SecretStores may reach although the egress deny list
+    /// (loopback, link-local, cloud metadata, the apiserver) refuses them, e.g. `10.96.0.0/12` for in-cluster
+    /// endpoints on a refused range, `127.0.0.0/8` for a sidecar.
+    #[arg(long, env = "SYNCRET_EGRESS_ALLOW", value_delimiter = ',', value_parser = net)]
+    pub egress_allow: Vec<IpNet>,
+    /// Addresses (CIDRs, comma-separated) namespaced SecretStores may not reach, besides the built-in deny list
+    /// (e.g. `10.0.0.0/8` to keep tenants off every cluster-internal address).
+    #[arg(long, env = "SYNCRET_EGRESS_DENY", value_delimiter = ',', value_parser = net)]
+    pub egress_deny: Vec<IpNet>,
+    /// Directories (comma-separated) whose files a ClusterSecretStore may name (GCP `credential_source.file`);
+    /// paths are canonicalized first. Namespaced SecretStores may name no file at all.
+    #[arg(
+        long,
+        env = "SYNCRET_CREDENTIAL_FILE_ALLOWLIST",
+        value_delimiter = ',',
+        default_value = "/var/run/secrets"
+    )]
+    pub credential_file_allowlist: Vec<PathBuf>,
+}
+
+fn net(s: &str) -> Result<IpNet, String> {
+    syncret_providers::net::egress::parse_net(s)
 }
 
 impl RunArgs {
@@ -217,6 +246,7 @@ impl RunArgs {
                 reconcile_timeout: self.reconcile_timeout.max(Duration::from_secs(1)),
                 namespace_concurrency: self.max_concurrent_per_namespace,
                 store_concurrency: self.max_concurrent_per_store,
+                tenant: std::sync::Arc::new(self.tenant_policy()),
             },
             client_qps: self.client_qps,
             client_burst: self.client_burst,
@@ -236,6 +266,20 @@ impl RunArgs {
                 retry_period: self.leader_election_retry_period,
             }),
             instance: std::env::var("POD_NAME").unwrap_or_else(|_| "syncret".into()),
+        }
+    }
+
+    /// The tenant boundary these flags describe (the apiserver's addresses are added at start-up).
+    pub fn tenant_policy(&self) -> TenantPolicy {
+        TenantPolicy {
+            namespaced_operator_identity: self.allow_namespaced_operator_identity,
+            egress: std::sync::Arc::new(EgressPolicy {
+                allow: self.egress_allow.clone(),
+                deny: self.egress_deny.clone(),
+                apiserver: Vec::new(),
+            }),
+            file_allowlist: self.credential_file_allowlist.clone(),
+            responses: Default::default(),
         }
     }
 
@@ -415,6 +459,32 @@ mod tests {
         let cli = Cli::try_parse_from(["syncret", "--enable-leader-election", "crds"]).unwrap();
         assert!(cli.run.enable_leader_election);
         assert!(matches!(cli.command, Some(Command::Crds { .. })));
+    }
+
+    #[test]
+    fn tenant_boundary_flags() {
+        let cli = Cli::try_parse_from(["syncret"]).unwrap();
+        let t = cli.run.options().settings.tenant;
+        assert!(!t.namespaced_operator_identity, "off by default");
+        assert!(t.egress.allow.is_empty() && t.egress.deny.is_empty());
+        assert_eq!(t.file_allowlist, vec![PathBuf::from("/var/run/secrets")]);
+        let cli = Cli::try_parse_from([
+            "syncret",
+            "--allow-namespaced-operator-identity",
+            "--egress-allow=127.0.0.0/8,::1",
+            "--egress-deny=10.0.0.0/8",
+            "--credential-file-allowlist=/var/run/secrets/tokens,/etc/gcp",
+        ])
+        .unwrap();
+        let t = cli.run.options().settings.tenant;
+        assert!(t.namespaced_operator_identity);
+        assert_eq!(t.egress.allow.len(), 2);
+        assert_eq!(t.egress.deny[0].to_string(), "10.0.0.0/8");
+        assert_eq!(t.file_allowlist.len(), 2);
+        let err = Cli::try_parse_from(["syncret", "--egress-allow=nope"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is not an IP address or CIDR"), "{err}");
     }
 
     #[test]

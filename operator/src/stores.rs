@@ -239,7 +239,9 @@ impl Stores {
     }
 
     /// ClusterSecretStore `spec.conditions`: allowed if there are none, or any condition matches (selector,
-    /// names or regexes).
+    /// names or regexes). Fails closed: a namespace the cache does not hold yet matches no selector (its labels
+    /// are unknown, and `NotIn`/`DoesNotExist` selectors would match an empty label set); names and regexes need
+    /// only the name.
     pub fn namespace_allowed(&self, spec: &SecretStoreSpec, namespace: &str) -> bool {
         if spec.conditions.is_empty() {
             return true;
@@ -247,14 +249,13 @@ impl Stores {
         let labels = self
             .namespaces
             .get(&ObjectRef::new(namespace))
-            .map(|n| n.labels().clone())
-            .unwrap_or_default();
+            .map(|n| n.labels().clone());
         spec.conditions.iter().any(|c| {
             let by_selector = c
                 .namespace_selector
                 .as_ref()
                 .and_then(|s| Selector::try_from(s.clone()).ok())
-                .is_some_and(|s| s.matches(&labels));
+                .is_some_and(|s| labels.as_ref().is_some_and(|l| s.matches(l)));
             let by_name = c.namespaces.iter().any(|n| n == namespace);
             let by_regex = c.namespace_regexes.iter().any(|r| {
                 regex::RegexBuilder::new(r)
@@ -370,6 +371,33 @@ mod tests {
         }
         .to_string();
         assert!(msg.contains("\"s\" is not ready"), "{msg}");
+    }
+
+    #[test]
+    fn cluster_store_conditions_fail_closed_for_a_namespace_not_in_the_cache() {
+        let (ns_store, mut ns_w) = reflector_store::<PartialObjectMeta<Namespace>>();
+        let stores = Stores {
+            namespaces: ns_store,
+            ..stores_with(&store("2020-01-01T00:00:00Z", ""))
+        };
+        let spec: SecretStoreSpec = serde_yaml::from_str(
+            "provider: {fake: {data: []}}\nconditions:\n- namespaceSelector: {matchExpressions: [{key: tier, operator: NotIn, values: [prod]}]}\n",
+        )
+        .unwrap();
+        assert!(
+            !stores.namespace_allowed(&spec, "new-ns"),
+            "unknown labels: no selector matches"
+        );
+        let mut ns: PartialObjectMeta<Namespace> = PartialObjectMeta::default();
+        ns.metadata.name = Some("new-ns".into());
+        ns.metadata.labels = Some([("tier".to_string(), "dev".to_string())].into());
+        ns_w.apply_watcher_event(&Event::Apply(ns));
+        assert!(stores.namespace_allowed(&spec, "new-ns"), "known and not prod");
+        // Names and regexes need only the name.
+        let by_name: SecretStoreSpec =
+            serde_yaml::from_str("provider: {fake: {data: []}}\nconditions:\n- namespaces: [other]\n").unwrap();
+        assert!(stores.namespace_allowed(&by_name, "other"));
+        assert!(!stores.namespace_allowed(&by_name, "new-ns"));
     }
 
     #[test]

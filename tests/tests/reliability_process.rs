@@ -528,7 +528,7 @@ async fn a_hostile_tenant_cannot_stop_syncret() -> anyhow::Result<()> {
     let hostile = cp.namespace("relp-hostile").await?;
     let hung50 = cp.namespace("relp-hung50").await?;
     let canary = cp.namespace("relp-canary").await?;
-    let server = syncret_tests::hostile::HostileServer::start().await?;
+    let server = syncret_tests::hostile::by_path::PathServer::start().await?;
     let class = unique_name("class");
     let mut op = SyncretProcess::spawn(
         "hostile",

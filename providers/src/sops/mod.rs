@@ -264,34 +264,38 @@ fn is_referent_spec(s: &SopsProvider) -> bool {
         || aws
 }
 
-/// A namespaced store may only use credentials it names, never the operator's own identity.
-fn check_named_credentials(store: &StoreInfo, s: &SopsProvider) -> Result<()> {
-    if store.scope != StoreScope::SecretStore {
-        return Ok(());
-    }
-    let own = |field: &str, what: &str| {
-        Err(ProviderError::invalid_config(
-            format!("{BASE}.keys.{field}"),
-            format!("a SecretStore must name its {what} credentials; the operator's own identity is not used for it"),
-        ))
-    };
+/// A namespaced store may only use credentials it names, never the operator's own identity (unless the operator
+/// runs with `--allow-namespaced-operator-identity`).
+fn check_named_credentials(store: &StoreInfo, s: &SopsProvider, policy: &crate::TenantPolicy) -> Result<()> {
     if let Some(a) = &s.keys.aws
         && a.auth
             .as_ref()
             .is_none_or(|auth| auth.secret_ref.is_none() && auth.jwt_auth.is_none())
     {
-        return own("aws.auth", "AWS");
+        policy.operator_identity(
+            store,
+            &format!("{BASE}.keys.aws.auth"),
+            "the pod's AWS credentials (no secretRef or jwt)",
+        )?;
     }
-    if let Some(k) = s
-        .keys
-        .vault
-        .as_ref()
-        .and_then(|v| v.auth.as_ref())
-        .and_then(|a| a.kubernetes.as_ref())
-        && k.service_account_ref.is_none()
-        && k.secret_ref.is_none()
-    {
-        return own("vault.auth.kubernetes", "Vault (serviceAccountRef or secretRef)");
+    let transit = [
+        ("vault", s.keys.vault.as_ref().map(Settings::from_vault)),
+        ("openBao", s.keys.open_bao.as_ref().map(Settings::from_openbao)),
+    ];
+    for (field, v) in transit {
+        if let Some(k) = v
+            .as_ref()
+            .and_then(|v| v.auth.as_ref())
+            .and_then(|a| a.kubernetes.as_ref())
+            && k.service_account_ref.is_none()
+            && k.secret_ref.is_none()
+        {
+            policy.operator_identity(
+                store,
+                &format!("{BASE}.keys.{field}.auth.kubernetes"),
+                "the operator's own service-account token (kubernetes auth without serviceAccountRef or secretRef)",
+            )?;
+        }
     }
     Ok(())
 }
@@ -329,10 +333,11 @@ fn transit(
     settings: Settings,
     creds: crate::credentials::Credentials,
     cloud: crate::vault::auth::CloudLogins,
+    http: crate::net::http::HttpClientBuilder,
     observer: Arc<dyn CallObserver>,
 ) -> BoxFuture<'static, Result<Box<dyn Unwrapper>>> {
     Box::pin(async move {
-        let client = VaultClient::connect(settings, creds, observer, cloud).await?;
+        let client = VaultClient::connect(settings, creds, observer, cloud, http).await?;
         Ok(Box::new(kms::Transit {
             field: format!("{BASE}.keys.{field}"),
             client: Arc::new(client),
@@ -375,7 +380,7 @@ impl Provider for Sops {
 
     async fn new_client(&self, store: &StoreInfo, ctx: &ProviderContext) -> Result<Arc<dyn SecretsClient>> {
         let s = spec(store)?.clone();
-        check_named_credentials(store, &s)?;
+        check_named_credentials(store, &s, &ctx.policy)?;
         let creds = ctx.credentials(store);
         let namespace = match store.scope {
             StoreScope::SecretStore => store
@@ -422,7 +427,17 @@ impl Provider for Sops {
                 .with_aws(self.aws.clone())
                 .cloud_logins(&settings, store, ctx)
                 .await?;
-            unwrappers.push(transit(field, settings, creds.clone(), cloud, ctx.observer.clone()).await?);
+            unwrappers.push(
+                transit(
+                    field,
+                    settings,
+                    creds.clone(),
+                    cloud,
+                    ctx.http_client(store),
+                    ctx.observer.clone(),
+                )
+                .await?,
+            );
         }
         if let Some(a) = &s.keys.aws {
             unwrappers.push(self.aws_kms(a, store, ctx).await?);
@@ -647,11 +662,21 @@ mod tests {
             spec: Arc::new(serde_json::from_str(&format!(r#"{{"provider":{{"sops":{json}}}}}"#)).unwrap()),
         };
         let ambient = r#"{"keys":{"aws":{"region":"eu-west-1"}}}"#;
-        let err = check_named_credentials(&store(ambient, StoreScope::SecretStore), &spec(ambient)).unwrap_err();
-        assert!(err.to_string().starts_with("spec.provider.sops.keys.aws.auth"), "{err}");
-        assert!(check_named_credentials(&store(ambient, StoreScope::ClusterSecretStore), &spec(ambient)).is_ok());
+        let strict = crate::TenantPolicy::default();
+        let check = |json: &str, scope, policy: &crate::TenantPolicy| {
+            check_named_credentials(&store(json, scope), &spec(json), policy)
+        };
+        let err = check(ambient, StoreScope::SecretStore, &strict).unwrap_err();
+        assert!(err.to_string().contains("spec.provider.sops.keys.aws.auth"), "{err}");
+        assert!(check(ambient, StoreScope::ClusterSecretStore, &strict).is_ok());
         let own_sa = r#"{"keys":{"vault":{"server":"http://v","auth":{"kubernetes":{"role":"r"}}}}}"#;
-        assert!(check_named_credentials(&store(own_sa, StoreScope::SecretStore), &spec(own_sa)).is_err());
+        let err = check(own_sa, StoreScope::SecretStore, &strict).unwrap_err();
+        assert!(err.to_string().contains("keys.vault.auth.kubernetes"), "{err}");
+        let allowed = crate::TenantPolicy {
+            namespaced_operator_identity: true,
+            ..crate::TenantPolicy::default()
+        };
+        assert!(check(own_sa, StoreScope::SecretStore, &allowed).is_ok());
     }
 
     #[test]
