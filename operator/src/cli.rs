@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::context::Settings;
 use crate::leader::{self, LeaseConfig};
 use crate::runtime::Options;
-use crate::template::Delims;
+use syncret_template::Delims;
 
 /// Keeps Kubernetes Secrets in sync with external secret stores (External Secrets Operator v1 compatible).
 ///

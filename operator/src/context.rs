@@ -11,7 +11,7 @@ use crate::reads::Reads;
 use crate::schedule::{RateLimiter, Scheduler};
 use crate::secrets::SecretIndex;
 use crate::stores::Stores;
-use crate::template::Delims;
+use syncret_template::Delims;
 
 /// Settings of a running operator (from the command line).
 #[derive(Clone, Debug)]

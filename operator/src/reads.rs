@@ -84,7 +84,6 @@ impl Reads {
             client: self.client.clone(),
             observer: self.observer.clone(),
             referent_namespace: referent.then(|| namespace.to_string()),
-            templates: Some(Arc::new(crate::template::providers::ProviderTemplates)),
         };
         let metrics = self.metrics.clone();
         let provider_key = provider.key();

@@ -15,7 +15,7 @@ use crate::cli::RenderArgs;
 use crate::sync::desired::{self, TemplateSources};
 use crate::sync::fetch::{self, Answers, Item, ReadError};
 use crate::sync::secret::{self, Write};
-use crate::template::{Delims, Template, Value};
+use syncret_template::{Delims, Template, Value};
 
 /// (key, version) → value.
 type Values = BTreeMap<(String, String), String>;

@@ -34,5 +34,5 @@ pub use client::{
 };
 pub use credentials::{Credentials, StoreScope};
 pub use error::{ProviderError, Result};
-pub use registry::{Provider, ProviderContext, Registry, StoreInfo, TemplateData, TemplateRenderer};
+pub use registry::{Provider, ProviderContext, Registry, StoreInfo};
 pub use value::{RemoteValue, SecretValue, Unloggable};

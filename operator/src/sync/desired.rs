@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use syncret_crds::externalsecret::{ExternalSecret, TemplateMergePolicy, TemplateScope, TemplateTarget};
 
 use super::decode::{self, Decoding};
-use crate::template::{Delims, Template, Value};
+use syncret_template::{Delims, Template, Value};
 
 /// Annotations of the ExternalSecret never copied to its Secret.
 const NOT_COPIED: &[&str] = &["kubectl.kubernetes.io/last-applied-configuration"];

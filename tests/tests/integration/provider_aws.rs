@@ -414,7 +414,6 @@ fn ctx(client: kube::Client, calls: &Arc<Calls>) -> ProviderContext {
         client,
         observer: calls.clone(),
         referent_namespace: None,
-        templates: None,
     }
 }
 

@@ -843,7 +843,6 @@ async fn push_secret_set_exists_delete_at_the_client() -> anyhow::Result<()> {
         client: ns.client.clone(),
         observer: calls.clone(),
         referent_namespace: None,
-        templates: None,
     };
     let client = AzureProvider::new(fake.settings()?).new_client(&info, &ctx).await?;
     let at = |key: &str, property: Option<&str>, metadata: Option<&str>| PushRef {

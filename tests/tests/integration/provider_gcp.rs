@@ -319,7 +319,6 @@ async fn client(
         client: ns.client.clone(),
         observer: calls,
         referent_namespace: None,
-        templates: None,
     };
     Gcp::with_endpoints(endpoints).new_client(&store, &ctx).await
 }

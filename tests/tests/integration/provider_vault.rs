@@ -217,7 +217,6 @@ async fn client_for(
         client: ns.client.clone(),
         observer,
         referent_namespace: None,
-        templates: None,
     };
     provider.new_client(&info, &ctx).await
 }

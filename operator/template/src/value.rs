@@ -131,6 +131,27 @@ impl Value {
         ))
     }
 
+    /// A two-level context, Go's `map[string]map[string]string` (the webhook provider's `.remoteRef.key`,
+    /// `.auth.password`).
+    pub fn from_nested<'a, I, J>(outer: I) -> Value
+    where
+        I: IntoIterator<Item = (&'a str, J)>,
+        J: IntoIterator<Item = (&'a str, &'a [u8])>,
+    {
+        Value::new_map(
+            outer
+                .into_iter()
+                .map(|(k, inner)| {
+                    let inner: BTreeMap<Bytes, Bytes> = inner
+                        .into_iter()
+                        .map(|(k, v)| (Bytes::copy_from_slice(k.as_bytes()), Bytes::copy_from_slice(v)))
+                        .collect();
+                    (Bytes::copy_from_slice(k.as_bytes()), Value::StrMap(Rc::new(inner)))
+                })
+                .collect(),
+        )
+    }
+
     /// Go's type name as `%T` and reflection errors print it.
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -280,7 +301,7 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value, depth: usize) -> Result<(), Too
             }
             out.push(b']');
         }
-        Value::Time(t) => out.extend_from_slice(crate::template::funcs::dates::time_string(t).as_bytes()),
+        Value::Time(t) => out.extend_from_slice(crate::funcs::dates::time_string(t).as_bytes()),
     }
     Ok(())
 }

@@ -4,7 +4,7 @@ use std::rc::Rc;
 
 use super::numeric::to_i64;
 use super::{Ctx, FnError, FnResult, arg, i};
-use crate::template::value::{ListKind, Value, deep_equal};
+use crate::value::{ListKind, Value, deep_equal};
 
 fn kind_name(v: &Value) -> &'static str {
     v.kind_name()

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use base64::Engine;
-use syncret::template::render;
+use syncret_template::render;
 
 /// Cases where we deliberately differ from Go: its JSON syntax error quotes a character of the (secret) input, and its
 /// ASN.1 errors dump decoder internals.

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use regex::bytes::{Regex, RegexBuilder};
 
 use super::{Ctx, FnError, FnResult, i, s, str_val};
-use crate::template::value::Value;
+use crate::value::Value;
 
 fn compile(pat: &[u8]) -> Result<Regex, FnError> {
     let p = std::str::from_utf8(pat).map_err(|_| FnError::msg("error parsing regexp: invalid UTF-8"))?;

@@ -7,7 +7,7 @@ use super::asn1;
 use super::pem::encode_der;
 use super::pkcs12::{PrivKey, marshal_pkcs8};
 use super::{Ctx, FnError, FnResult, s, str_val};
-use crate::template::value::Value;
+use crate::value::Value;
 
 enum Jwk {
     RsaPublic {

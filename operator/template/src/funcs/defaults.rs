@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use super::{Ctx, FnError, FnResult, arg, s, text};
-use crate::template::value::{self, MAX_VALUE_DEPTH, TooDeep, Value};
+use crate::value::{self, MAX_VALUE_DEPTH, TooDeep, Value};
 
 pub fn default(_: &mut Ctx, mut a: Vec<Value>) -> FnResult {
     let d = arg(&mut a, 0);

@@ -7,7 +7,7 @@ use x509_parser::extensions::{GeneralName, ParsedExtension};
 
 use super::encoding::{base64_encode, go_b64_decode};
 use super::{Ctx, FnError, FnResult, s, str_val};
-use crate::template::value::Value;
+use crate::value::Value;
 
 /// A decoded PEM block.
 #[derive(Debug, Clone, PartialEq)]

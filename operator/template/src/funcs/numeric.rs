@@ -2,11 +2,11 @@
 use rand::Rng;
 
 use super::{Ctx, FnError, FnResult, i, s, str_val};
-use crate::template::value::{ListKind, Value};
+use crate::value::{ListKind, Value};
 
 /// Go's `strconv.ParseInt(s, 0, 64)`: sign, base prefixes, underscores between digits.
 pub fn parse_int_base0(t: &str) -> Option<i64> {
-    crate::template::parse::parse_number(t, false)
+    crate::parse::parse_number(t, false)
         .ok()
         .filter(|n| !t.contains(['.', 'e', 'E', 'p', 'P']) && n.int.is_some())
         .and_then(|n| n.int)

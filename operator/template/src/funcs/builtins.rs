@@ -4,8 +4,8 @@ use std::cmp::Ordering;
 use bytes::Bytes;
 
 use super::{Ctx, FnError, FnResult, s};
-use crate::template::fmt as gofmt;
-use crate::template::value::{TooDeep, Value};
+use crate::fmt as gofmt;
+use crate::value::{TooDeep, Value};
 
 pub fn and_or_placeholder(_: &mut Ctx, _: Vec<Value>) -> FnResult {
     Err(FnError::msg("and/or are evaluated by the executor"))

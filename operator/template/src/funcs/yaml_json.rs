@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use bytes::Bytes;
 
 use super::{Ctx, FnError, FnResult, s, str_val};
-use crate::template::value::{MAX_VALUE_DEPTH, Value, format_float_g, format_float_json};
+use crate::value::{MAX_VALUE_DEPTH, Value, format_float_g, format_float_json};
 
 // ---------------------------------------------------------------- JSON decoding
 

@@ -6,8 +6,8 @@ use bytes::Bytes;
 use rand::Rng;
 
 use super::{Ctx, FnError, FnResult, arg, i, s, str_val};
-use crate::template::fmt::go_quote;
-use crate::template::value::{ListKind, Value};
+use crate::fmt::go_quote;
+use crate::value::{ListKind, Value};
 
 pub fn hello(_: &mut Ctx, _: Vec<Value>) -> FnResult {
     str_val("Hello!")

@@ -431,7 +431,7 @@ pub fn arg(args: &mut [Value], n: usize) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::template::value::Value;
+    use crate::value::Value;
 
     #[test]
     fn self_referencing_maps_are_freed() {

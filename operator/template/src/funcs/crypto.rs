@@ -5,7 +5,7 @@ use sha1::Sha1;
 
 use super::encoding::base64_encode;
 use super::{Ctx, FnError, FnResult, i, s, str_val, text};
-use crate::template::value::Value;
+use crate::value::Value;
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()

@@ -2,12 +2,13 @@
 //!
 //! ESO executes every template with Go's `text/template`, `Option("missingkey=error")`, sprig v3 (minus `env`,
 //! `expandenv` and `getHostByName`) and its own PKCS#12/PEM/JWK/YAML/RSA helpers, over a data context `.` that is the
-//! `map[string]string` of fetched secret values. This module re-implements that: [`lex`] and [`parse`] follow Go's
+//! `map[string]string` of fetched secret values. This crate re-implements that: [`lex`] and [`parse`] follow Go's
 //! parser (including its parse-time checks), [`exec`] follows Go's evaluator (argument type checks, `missingkey=error`,
 //! `%v` printing), and [`funcs`] holds the function table. See the "Template engine" section of `docs/design.md`.
 //!
 //! Errors never carry secret values: they name the template (the target key), the position and the template node, and
 //! function errors are worded so that inputs and outputs do not appear.
+#![forbid(unsafe_code)]
 use std::collections::BTreeMap;
 
 pub mod exec;
@@ -15,7 +16,6 @@ pub mod fmt;
 pub mod funcs;
 pub mod lex;
 pub mod parse;
-pub mod providers;
 pub mod value;
 
 pub use value::Value;

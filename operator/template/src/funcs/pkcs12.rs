@@ -10,7 +10,7 @@ use super::asn1::{self, Tlv};
 use super::encoding::base64_encode;
 use super::pem::{Cert, decode, encode_der, order_chain, parse_cert};
 use super::{Ctx, FnError, FnResult, s, str_val, text};
-use crate::template::value::Value;
+use crate::value::Value;
 
 /// A parsed private key, in the form needed to marshal it again.
 #[derive(Debug, Clone)]

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use base64::Engine;
-use syncret::template::{Delims, Limits, Template, TemplateErrorKind, Value, render};
+use syncret_template::{Delims, Limits, Template, TemplateErrorKind, Value, render};
 
 const SECRET: &str = "hunter2-Secret";
 
@@ -295,7 +295,7 @@ fn errors_never_contain_secret_values() {
     }
 }
 
-fn limited(limits: Limits, tpl: &str) -> syncret::template::TemplateError {
+fn limited(limits: Limits, tpl: &str) -> syncret_template::TemplateError {
     Template::parse("k", tpl, &Delims::default())
         .and_then(|t| t.with_limits(limits).execute(&Value::from_data(&BTreeMap::new())))
         .unwrap_err()
@@ -369,5 +369,5 @@ fn missing_key_workarounds_from_eso_issue_3843() {
 fn parsed_templates_can_be_shared_across_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Template>();
-    assert_send_sync::<syncret::template::TemplateError>();
+    assert_send_sync::<syncret_template::TemplateError>();
 }

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use chrono::{Datelike, NaiveDate};
 
 use super::{Ctx, FnError, FnResult, s, str_val};
-use crate::template::value::{GoTime, Value};
+use crate::value::{GoTime, Value};
 
 const MONTHS: [&str; 12] = [
     "January",

@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use super::strings::strval;
 use super::{Ctx, FnError, FnResult, arg, s};
-use crate::template::value::{MAX_VALUE_DEPTH, MapRef, Value};
+use crate::value::{MAX_VALUE_DEPTH, MapRef, Value};
 
 fn map_of(v: &Value) -> Option<&MapRef> {
     match v {
