@@ -186,6 +186,7 @@ impl RunArgs {
                     left: self.template_left_delimiter.clone(),
                     right: self.template_right_delimiter.clone(),
                 },
+                template_budget: syncret_template::DEFAULT_BUDGET,
             },
             client_qps: self.client_qps,
             client_burst: self.client_burst,

@@ -37,6 +37,9 @@ pub struct Settings {
     pub backoff_base: Duration,
     pub backoff_max: Duration,
     pub delims: Delims,
+    /// Bytes the templates of one ExternalSecret (or PushSecret) render may allocate together
+    /// (`syncret_template::DEFAULT_BUDGET`, 32 MiB, by default).
+    pub template_budget: usize,
 }
 
 impl Default for Settings {
@@ -56,11 +59,20 @@ impl Default for Settings {
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
             delims: Delims::default(),
+            template_budget: syncret_template::DEFAULT_BUDGET,
         }
     }
 }
 
 impl Settings {
+    /// The delimiters and memory budget templates render with.
+    pub fn template_options(&self) -> crate::sync::desired::TemplateOptions<'_> {
+        crate::sync::desired::TemplateOptions {
+            delims: &self.delims,
+            budget: self.template_budget,
+        }
+    }
+
     /// Whether the store reconciler of `kind` runs (`--enable-{secret-store,cluster-store}-reconciler`).
     pub fn reconciles(&self, kind: syncret_crds::secretstore::StoreKind) -> bool {
         match kind {

@@ -1,12 +1,9 @@
 //! Evaluator, following Go's `text/template` `exec.go` with `missingkey=error`: the same evaluation order, argument
 //! checks and error texts, and the same "current node" bookkeeping that decides which node an error message names.
-use std::rc::Rc;
-
-use bytes::Bytes;
-
+use super::alloc::{Budget, Buf, Str};
 use super::funcs::{self, Ctx, FnError, Func, Ty};
 use super::parse::{Branch, Command, List, Node, Number, Operand, Pipe, Trees};
-use super::value::{self, ListKind, Value};
+use super::value::{self, ListKind, Overflow, Value};
 use super::{Limits, TemplateError, TemplateErrorKind};
 
 /// Where evaluation is: the node Go's `state.at` last recorded, for error context.
@@ -65,7 +62,8 @@ struct State<'t> {
     exec_name: &'t str,
     vars: Vec<(String, Value)>,
     at: At<'t>,
-    out: Vec<u8>,
+    /// The output, charged to the render's budget as it grows.
+    out: Buf,
     ctx: Ctx,
     depth: usize,
     /// Dot is an element of an `interface {}` container (inside `range` over `[]interface {}` or a
@@ -75,26 +73,38 @@ struct State<'t> {
     located: Option<(Option<usize>, String, String)>,
 }
 
-/// Execute `trees` (parsed from `src` under `name`) with `data` as dot.
-pub fn execute(name: &str, src: &str, trees: &Trees, data: &Value, limits: Limits) -> Result<Vec<u8>, TemplateError> {
+/// Execute `trees` (parsed from `src` under `name`) with `data` as dot, charging `budget` for every value built.
+pub fn execute(
+    name: &str,
+    src: &str,
+    trees: &Trees,
+    data: &Value,
+    limits: Limits,
+    budget: &Budget,
+) -> Result<Vec<u8>, TemplateError> {
     let mut st = State {
         trees,
         exec_name: name,
         vars: vec![("$".into(), data.clone())],
         at: At::None,
-        out: Vec::new(),
-        ctx: Ctx::new(limits),
+        out: Buf::new(budget),
+        ctx: Ctx::new(limits, budget.clone()),
         depth: 0,
         dot_iface: false,
         located: None,
     };
     let res = st.walk_list(data, &trees.main);
-    let out = std::mem::take(&mut st.out);
+    let out = std::mem::replace(&mut st.out, Buf::new(budget));
     // Maps changed in place may form cycles (`set $d "self" $d`); break them so nothing leaks.
     st.vars.clear();
     st.ctx.break_cycles();
-    match res {
-        Ok(_) => Ok(out),
+    match res.and_then(|_| {
+        out.into_vec().map_err(|e| Fail {
+            msg: e.to_string(),
+            limit: true,
+        })
+    }) {
+        Ok(out) => Ok(out),
         Err(f) => {
             let (pos, context, exec_name) = st.located.unwrap_or((None, String::new(), name.to_string()));
             Err(make_error(name, src, pos, &context, &exec_name, f))
@@ -169,14 +179,25 @@ impl<'t> State<'t> {
         }
     }
 
+    /// Fail at the current node with what a function or the budget reported.
+    fn fail_fn<T>(&mut self, e: impl Into<FnError>) -> R<T> {
+        match e.into() {
+            FnError::Limit(m) => self.fail_limit(m),
+            FnError::Msg(m) => self.fail(m),
+        }
+    }
+
     fn write(&mut self, b: &[u8]) -> R<()> {
-        if self.out.len() + b.len() > self.ctx.limits.max_output {
+        if self.out.len().saturating_add(b.len()) > self.ctx.limits.max_output {
             return self.fail_limit(format!(
                 "output exceeds the limit of {} bytes",
                 self.ctx.limits.max_output
             ));
         }
         self.out.extend_from_slice(b);
+        if let Err(e) = self.out.ok() {
+            return self.fail_fn(e);
+        }
         Ok(())
     }
 
@@ -222,15 +243,17 @@ impl<'t> State<'t> {
     }
 
     fn print_value(&mut self, v: &Value) -> R<()> {
-        let bytes = match v {
-            Value::Nil => b"<no value>".to_vec(),
-            Value::Str(s) => return self.write(&s.clone()),
-            v => match v.to_go_string() {
-                Ok(b) => b,
-                Err(_) => return self.fail_limit(format!("value nested deeper than {}", value::MAX_VALUE_DEPTH)),
+        let text = match v {
+            Value::Nil => Str::from_static(b"<no value>"),
+            v => match v.to_go_string(&self.ctx.budget) {
+                Ok(s) => s,
+                Err(Overflow::TooDeep) => {
+                    return self.fail_limit(format!("value nested deeper than {}", value::MAX_VALUE_DEPTH));
+                }
+                Err(Overflow::Budget(e)) => return self.fail_fn(e),
             },
         };
-        self.write(&bytes)
+        self.write(&text)
     }
 
     fn walk_if_with(&mut self, dot: &Value, b: &'t Branch, with: bool) -> R<Flow> {
@@ -274,12 +297,15 @@ impl<'t> State<'t> {
                 Box::new((0..n).map(move |i| (Value::Nil, if int64 { Value::Int64(i) } else { Value::Int(i) })))
             }
             Value::List(_, l) => {
-                let l = Rc::clone(l);
+                let l = l.clone();
                 Box::new((0..l.len()).map(move |i| (Value::Int(i as i64), l.get(i).cloned().unwrap_or(Value::Nil))))
             }
             Value::Map(_) | Value::StrMap(_) => {
-                let entries = val.map_entries().unwrap_or_default();
-                Box::new(entries.into_iter().map(|(k, v)| (Value::Str(k), v)))
+                let entries = match val.map_entries(&self.ctx.budget) {
+                    Ok(e) => e.unwrap_or_default(),
+                    Err(e) => return self.fail_fn(e),
+                };
+                Box::new(entries.into_iter().map(|(k, v)| (Value::Str(Str::shared(k)), v)))
             }
             Value::Nil => Box::new(std::iter::empty()),
             other => {
@@ -440,7 +466,7 @@ impl<'t> State<'t> {
             Operand::Dot { .. } => Ok(dot.clone()),
             Operand::Nil { .. } => self.fail("nil is not a command"),
             Operand::Number { num, .. } => self.ideal_constant(first, num),
-            Operand::Str { text, .. } => Ok(Value::Str(Bytes::from(text.clone()))),
+            Operand::Str { text, .. } => Ok(Value::Str(Str::shared(text.clone()))),
             _ => self.fail(format!("can't evaluate command {:?}", first.to_string())),
         }
     }
@@ -546,8 +572,9 @@ impl<'t> State<'t> {
                     None => self.fail(format!("map has no entry for key {name:?}")),
                 }
             }
-            Value::Time(t) => match super::funcs::dates::time_method(t, name) {
-                Some(v) if !has_args => Ok(v),
+            Value::Time(t) => match super::funcs::dates::time_method(&self.ctx.budget, t, name) {
+                Ok(Some(v)) if !has_args => Ok(v),
+                Err(e) => self.fail_fn(e),
                 _ => {
                     let _ = node;
                     self.fail(format!("can't evaluate field {name} in type time.Time"))
@@ -734,10 +761,10 @@ impl<'t> State<'t> {
             (Ty::Float, _) => self.fail(format!("expected float; found {n}")),
             (Ty::Int, Operand::Number { num, .. }) if num.int.is_some() => Ok(Value::Int(num.int.unwrap_or(0))),
             (Ty::Int, _) => self.fail(format!("expected integer; found {n}")),
-            (Ty::Str, Operand::Str { text, .. }) => Ok(Value::Str(Bytes::from(text.clone()))),
+            (Ty::Str, Operand::Str { text, .. }) => Ok(Value::Str(Str::shared(text.clone()))),
             (Ty::Str, _) => self.fail(format!("expected string; found {n}")),
             (Ty::Any, Operand::Bool { val, .. }) => Ok(Value::Bool(*val)),
-            (Ty::Any, Operand::Str { text, .. }) => Ok(Value::Str(Bytes::from(text.clone()))),
+            (Ty::Any, Operand::Str { text, .. }) => Ok(Value::Str(Str::shared(text.clone()))),
             (Ty::Any, Operand::Number { num, .. }) => self.ideal_constant(n, num),
             (Ty::Map, _) | (Ty::Any, _) => self.fail(format!("can't handle {n} for arg of type {}", ty.go_name())),
         }
@@ -751,9 +778,4 @@ fn value_string(v: &Value) -> String {
         Value::Bool(b) => b.to_string(),
         other => format!("<{}>", other.type_name()),
     }
-}
-
-/// Make a value of list kind `k`.
-pub fn make_list(k: ListKind, items: Vec<Value>) -> Value {
-    Value::List(k, Rc::new(items))
 }

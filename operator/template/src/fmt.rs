@@ -1,33 +1,34 @@
 //! The parts of Go's `fmt` that templates reach: `Sprint`, `Sprintln` and `Sprintf` with the common verbs, flags, width
 //! and precision, including Go's in-band error notes (`%!d(string=x)`, `%!s(MISSING)`, `%!(EXTRA …)`).
-use super::value::{TooDeep, Value, format_float_g, write_value};
+use std::fmt::Write as _;
+
+use super::alloc::{Buf, Str};
+use super::value::{Overflow, Value, format_float_g, write_value};
 
 /// `fmt.Sprint`: spaces between operands when neither is a string.
-pub fn sprint(args: &[Value]) -> Result<Vec<u8>, TooDeep> {
-    let mut out = Vec::new();
+pub fn sprint(out: &mut Buf, args: &[Value]) -> Result<(), Overflow> {
     let mut prev_string = false;
     for (i, a) in args.iter().enumerate() {
         let is_string = matches!(a, Value::Str(_));
         if i > 0 && !is_string && !prev_string {
             out.push(b' ');
         }
-        write_value(&mut out, a, 0)?;
+        write_value(out, a, 0)?;
         prev_string = is_string;
     }
-    Ok(out)
+    Ok(out.ok()?)
 }
 
 /// `fmt.Sprintln`: always spaces, then a newline.
-pub fn sprintln(args: &[Value]) -> Result<Vec<u8>, TooDeep> {
-    let mut out = Vec::new();
+pub fn sprintln(out: &mut Buf, args: &[Value]) -> Result<(), Overflow> {
     for (i, a) in args.iter().enumerate() {
         if i > 0 {
             out.push(b' ');
         }
-        write_value(&mut out, a, 0)?;
+        write_value(out, a, 0)?;
     }
     out.push(b'\n');
-    Ok(out)
+    Ok(out.ok()?)
 }
 
 #[derive(Default, Clone, Copy)]
@@ -45,11 +46,11 @@ struct Spec {
 const MAX_WIDTH: usize = 1 << 20;
 
 /// `fmt.Sprintf`.
-pub fn sprintf(format: &[u8], args: &[Value]) -> Result<Vec<u8>, TooDeep> {
-    let mut out = Vec::new();
+pub fn sprintf(out: &mut Buf, format: &[u8], args: &[Value]) -> Result<(), Overflow> {
     let mut argi = 0;
     let mut i = 0;
     while i < format.len() {
+        out.ok()?;
         let c = format[i];
         if c != b'%' {
             out.push(c);
@@ -123,7 +124,7 @@ pub fn sprintf(format: &[u8], args: &[Value]) -> Result<Vec<u8>, TooDeep> {
             continue;
         };
         argi += 1;
-        format_one(&mut out, verb, spec, arg, 0)?;
+        format_one(out, verb, spec, arg, 0)?;
     }
     if argi < args.len() {
         out.extend_from_slice(b"%!(EXTRA ");
@@ -136,12 +137,12 @@ pub fn sprintf(format: &[u8], args: &[Value]) -> Result<Vec<u8>, TooDeep> {
             } else {
                 out.extend_from_slice(a.type_name().as_bytes());
                 out.push(b'=');
-                write_value(&mut out, a, 0)?;
+                write_value(out, a, 0)?;
             }
         }
         out.push(b')');
     }
-    Ok(out)
+    Ok(out.ok()?)
 }
 
 fn parse_num(b: &[u8]) -> (usize, usize) {
@@ -154,7 +155,7 @@ fn parse_num(b: &[u8]) -> (usize, usize) {
     (n, used)
 }
 
-fn pad(out: &mut Vec<u8>, body: &[u8], spec: Spec, numeric: bool) {
+fn pad(out: &mut Buf, body: &[u8], spec: Spec, numeric: bool) {
     let width = spec.width.unwrap_or(0);
     let len = String::from_utf8_lossy(body).chars().count();
     if len >= width {
@@ -164,7 +165,7 @@ fn pad(out: &mut Vec<u8>, body: &[u8], spec: Spec, numeric: bool) {
     let fill = width - len;
     if spec.minus {
         out.extend_from_slice(body);
-        out.extend(std::iter::repeat_n(b' ', fill));
+        out.fill(b' ', fill);
     } else if spec.zero && numeric {
         // zeros go after the sign
         let (sign, rest) = match body.first() {
@@ -172,18 +173,18 @@ fn pad(out: &mut Vec<u8>, body: &[u8], spec: Spec, numeric: bool) {
             _ => (&body[..0], body),
         };
         out.extend_from_slice(sign);
-        out.extend(std::iter::repeat_n(b'0', fill));
+        out.fill(b'0', fill);
         out.extend_from_slice(rest);
     } else if spec.zero {
-        out.extend(std::iter::repeat_n(b'0', fill));
+        out.fill(b'0', fill);
         out.extend_from_slice(body);
     } else {
-        out.extend(std::iter::repeat_n(b' ', fill));
+        out.fill(b' ', fill);
         out.extend_from_slice(body);
     }
 }
 
-fn bad_verb(out: &mut Vec<u8>, verb: char, arg: &Value) -> Result<(), TooDeep> {
+fn bad_verb(out: &mut Buf, verb: char, arg: &Value) -> Result<(), Overflow> {
     out.extend_from_slice(format!("%!{verb}(").as_bytes());
     if let Value::Nil = arg {
         out.extend_from_slice(b"<nil>");
@@ -196,10 +197,11 @@ fn bad_verb(out: &mut Vec<u8>, verb: char, arg: &Value) -> Result<(), TooDeep> {
     Ok(())
 }
 
-fn format_one(out: &mut Vec<u8>, verb: char, spec: Spec, arg: &Value, depth: usize) -> Result<(), TooDeep> {
+fn format_one(out: &mut Buf, verb: char, spec: Spec, arg: &Value, depth: usize) -> Result<(), Overflow> {
     if depth > super::value::MAX_VALUE_DEPTH {
-        return Err(TooDeep);
+        return Err(Overflow::TooDeep);
     }
+    out.ok()?;
     if verb == 'T' {
         let t = if let Value::Nil = arg { "<nil>" } else { arg.type_name() };
         pad(out, t.as_bytes(), spec, false);
@@ -224,23 +226,30 @@ fn format_one(out: &mut Vec<u8>, verb: char, spec: Spec, arg: &Value, depth: usi
                 };
                 pad(out, body, spec, false);
             }
-            'q' => pad(out, go_quote(s, spec.plus).as_bytes(), spec, false),
+            'q' => {
+                let mut q = Buf::new(out.budget());
+                go_quote(&mut q, s, spec.plus);
+                q.ok()?;
+                pad(out, q.as_slice(), spec, false);
+            }
             'x' | 'X' => {
-                let mut h = String::new();
+                let mut h = Buf::new(out.budget());
+                let digits: &[u8; 16] = if verb == 'x' {
+                    b"0123456789abcdef"
+                } else {
+                    b"0123456789ABCDEF"
+                };
                 for (k, b) in s.iter().enumerate() {
                     if spec.space && k > 0 {
-                        h.push(' ');
+                        h.push(b' ');
                     }
                     if spec.sharp && (spec.space || k == 0) {
-                        h.push_str(if verb == 'x' { "0x" } else { "0X" });
+                        h.extend_from_slice(if verb == 'x' { b"0x" } else { b"0X" });
                     }
-                    if verb == 'x' {
-                        h.push_str(&format!("{b:02x}"));
-                    } else {
-                        h.push_str(&format!("{b:02X}"));
-                    }
+                    h.extend_from_slice(&[digits[usize::from(b >> 4)], digits[usize::from(b & 15)]]);
                 }
-                pad(out, h.as_bytes(), spec, false);
+                h.ok()?;
+                pad(out, h.as_slice(), spec, false);
             }
             _ => bad_verb(out, verb, arg)?,
         },
@@ -260,21 +269,20 @@ fn format_one(out: &mut Vec<u8>, verb: char, spec: Spec, arg: &Value, depth: usi
         }
         Value::Map(_) | Value::StrMap(_) => {
             out.extend_from_slice(b"map[");
-            for (k, (key, e)) in arg.map_entries().unwrap_or_default().iter().enumerate() {
+            let entries = arg.map_entries(out.budget())?.unwrap_or_default();
+            for (k, (key, e)) in entries.iter().enumerate() {
                 if k > 0 {
                     out.push(b' ');
                 }
-                format_one(out, verb, spec, &Value::Str(key.clone()), depth + 1)?;
+                format_one(out, verb, spec, &Value::Str(Str::shared(key.clone())), depth + 1)?;
                 out.push(b':');
                 format_one(out, verb, spec, e, depth + 1)?;
             }
             out.push(b']');
         }
-        Value::Time(_) => match verb {
+        Value::Time(t) => match verb {
             'v' | 's' => {
-                let mut b = Vec::new();
-                write_value(&mut b, arg, 0)?;
-                pad(out, &b, spec, false);
+                pad(out, super::funcs::dates::time_string(t).as_bytes(), spec, false);
             }
             _ => bad_verb(out, verb, arg)?,
         },
@@ -292,7 +300,7 @@ fn truncate_runes(s: &[u8], n: usize) -> &[u8] {
     }
 }
 
-fn format_int(out: &mut Vec<u8>, verb: char, spec: Spec, n: i64, arg: &Value) -> Result<(), TooDeep> {
+fn format_int(out: &mut Buf, verb: char, spec: Spec, n: i64, arg: &Value) -> Result<(), Overflow> {
     let neg = n < 0;
     let mag = n.unsigned_abs();
     let digits = match verb {
@@ -324,8 +332,9 @@ fn format_int(out: &mut Vec<u8>, verb: char, spec: Spec, n: i64, arg: &Value) ->
     };
     let mut digits = digits;
     if let Some(p) = spec.prec {
-        while digits.len() < p {
-            digits.insert(0, '0');
+        if digits.len() < p {
+            // One allocation (a loop of inserts at the front would be quadratic in the precision).
+            digits = format!("{}{digits}", "0".repeat(p - digits.len()));
         }
         if p == 0 && n == 0 {
             digits.clear();
@@ -365,7 +374,7 @@ fn format_int(out: &mut Vec<u8>, verb: char, spec: Spec, n: i64, arg: &Value) ->
     Ok(())
 }
 
-fn format_float(out: &mut Vec<u8>, verb: char, spec: Spec, f: f64, arg: &Value) -> Result<(), TooDeep> {
+fn format_float(out: &mut Buf, verb: char, spec: Spec, f: f64, arg: &Value) -> Result<(), Overflow> {
     let mut body = match verb {
         'v' | 'g' | 'G' => match spec.prec {
             None => format_float_g(f),
@@ -450,33 +459,35 @@ fn format_g_prec(f: f64, p: usize) -> String {
     }
 }
 
-/// Go's `strconv.Quote` (or `QuoteToASCII` with `+`).
-pub fn go_quote(s: &[u8], ascii: bool) -> String {
-    let mut out = String::from("\"");
+/// Go's `strconv.Quote` (or `QuoteToASCII` with `+`), appended to `out`.
+pub fn go_quote(out: &mut Buf, s: &[u8], ascii: bool) {
+    out.push(b'"');
     let mut rest = s;
-    while !rest.is_empty() {
+    while !rest.is_empty() && !out.failed() {
         match std::str::from_utf8(rest) {
             Ok(t) => {
-                quote_str(&mut out, t, ascii);
+                quote_str(out, t, ascii);
                 break;
             }
             Err(e) => {
                 let (good, bad) = rest.split_at(e.valid_up_to());
-                quote_str(&mut out, std::str::from_utf8(good).unwrap_or(""), ascii);
+                quote_str(out, std::str::from_utf8(good).unwrap_or(""), ascii);
                 let n = e.error_len().unwrap_or(bad.len()).max(1);
                 for b in &bad[..n.min(bad.len())] {
-                    out.push_str(&format!("\\x{b:02x}"));
+                    let _ = write!(out, "\\x{b:02x}");
                 }
                 rest = &bad[n.min(bad.len())..];
             }
         }
     }
-    out.push('"');
-    out
+    out.push(b'"');
 }
 
-fn quote_str(out: &mut String, t: &str, ascii: bool) {
+fn quote_str(out: &mut Buf, t: &str, ascii: bool) {
     for c in t.chars() {
+        if out.failed() {
+            return;
+        }
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
@@ -487,16 +498,18 @@ fn quote_str(out: &mut String, t: &str, ascii: bool) {
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
             '\x0b' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c == '\x7f' => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c == '\x7f' => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
             c if ascii && !c.is_ascii() || !is_go_printable(c) => {
                 let n = c as u32;
                 if n < 0x10000 {
-                    out.push_str(&format!("\\u{n:04x}"));
+                    let _ = write!(out, "\\u{n:04x}");
                 } else {
-                    out.push_str(&format!("\\U{n:08x}"));
+                    let _ = write!(out, "\\U{n:08x}");
                 }
             }
-            c => out.push(c),
+            c => out.push_char(c),
         }
     }
 }
@@ -512,10 +525,28 @@ fn is_go_printable(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
+    use crate::alloc::Budget;
 
-    fn s(x: &str) -> Value {
-        Value::Str(Bytes::copy_from_slice(x.as_bytes()))
+    fn s(x: &'static str) -> Value {
+        Value::from_static(x.as_bytes())
+    }
+
+    fn sprintf(f: &[u8], args: &[Value]) -> Result<Vec<u8>, Overflow> {
+        let mut out = Buf::new(&Budget::default());
+        super::sprintf(&mut out, f, args)?;
+        Ok(out.into_vec()?)
+    }
+
+    fn sprint(args: &[Value]) -> Result<Vec<u8>, Overflow> {
+        let mut out = Buf::new(&Budget::default());
+        super::sprint(&mut out, args)?;
+        Ok(out.into_vec()?)
+    }
+
+    fn sprintln(args: &[Value]) -> Result<Vec<u8>, Overflow> {
+        let mut out = Buf::new(&Budget::default());
+        super::sprintln(&mut out, args)?;
+        Ok(out.into_vec()?)
     }
 
     #[test]
@@ -562,5 +593,17 @@ mod tests {
         let v = [Value::Int(1), Value::Int(2), s("a"), s("b"), Value::Int(3), Value::Nil];
         assert_eq!(sprint(&v).unwrap(), b"1 2ab3 <nil>");
         assert_eq!(sprintln(&[Value::Int(1), s("a")]).unwrap(), b"1 a\n");
+    }
+
+    #[test]
+    fn huge_widths_and_precisions_are_linear_and_charged() {
+        // (A precision padded one insert at a time took minutes here.)
+        let out = sprintf(b"%.1000000d|%1000000d", &[Value::Int(7), Value::Int(8)]).unwrap();
+        assert_eq!(out.len(), 2_000_001);
+        let mut small = Buf::new(&Budget::new(1000));
+        assert!(matches!(
+            super::sprintf(&mut small, b"%5000d", &[Value::Int(1)]),
+            Err(Overflow::Budget(_))
+        ));
     }
 }

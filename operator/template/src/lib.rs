@@ -1,23 +1,65 @@
-//! The Go-template engine for ESO `engineVersion: v2` templates.
+//! The Go-template engine for External Secrets Operator (ESO) `engineVersion: v2` templates.
 //!
 //! ESO executes every template with Go's `text/template`, `Option("missingkey=error")`, sprig v3 (minus `env`,
 //! `expandenv` and `getHostByName`) and its own PKCS#12/PEM/JWK/YAML/RSA helpers, over a data context `.` that is the
-//! `map[string]string` of fetched secret values. This crate re-implements that: [`lex`] and [`parse`] follow Go's
-//! parser (including its parse-time checks), [`exec`] follows Go's evaluator (argument type checks, `missingkey=error`,
-//! `%v` printing), and [`funcs`] holds the function table. See the "Template engine" section of `docs/design.md`.
+//! `map[string]string` of fetched secret values. This crate re-implements that, byte for byte: the lexer and parser
+//! follow Go's (including its parse-time checks), the evaluator follows Go's (argument type checks,
+//! `missingkey=error`, `%v` printing), and the function table holds the builtins, sprig and ESO's helpers.
 //!
-//! Errors never carry secret values: they name the template (the target key), the position and the template node, and
-//! function errors are worded so that inputs and outputs do not appear.
+//! The API is small:
+//! - [`Template::parse`] a source under a name (the target key; it appears in errors) with [`Delims`];
+//! - [`Template::execute_in`] it over a data context ([`Value::from_data_in`], or [`Value::from_nested`] for two
+//!   levels) and a [`Budget`], the memory one render may allocate, shared by all the templates of that render
+//!   ([`Template::execute`] gives one template a budget of its own);
+//! - per-template [`Limits`] (output size, value size, work steps, `{{template}}` nesting);
+//! - every failure is a [`TemplateError`] with Go's message, the position and a [`TemplateErrorKind`].
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use syncret_template::{Budget, Delims, Template, Value};
+//!
+//! let data = BTreeMap::from([
+//!     ("user".to_string(), b"app".to_vec()),
+//!     ("password".to_string(), b"s3cr3t".to_vec()),
+//! ]);
+//! let budget = Budget::default();
+//! let dot = Value::from_data_in(&data, &budget).unwrap();
+//! let t = Template::parse(
+//!     "DATABASE_URL",
+//!     "postgres://{{ .user }}:{{ .password | urlquery }}@db:5432/app",
+//!     &Delims::default(),
+//! )
+//! .unwrap();
+//! assert_eq!(t.execute_in(&dot, &budget).unwrap(), b"postgres://app:s3cr3t@db:5432/app");
+//!
+//! // Errors name the template and position, never the data.
+//! let e = Template::parse("tls.crt", "{{ .missing }}", &Delims::default())
+//!     .unwrap()
+//!     .execute_in(&dot, &budget)
+//!     .unwrap_err();
+//! assert_eq!(
+//!     e.message,
+//!     r#"template: tls.crt:1:3: executing "tls.crt" at <.missing>: map has no entry for key "missing""#
+//! );
+//! ```
+//!
+//! Untrusted templates are bounded: each template by [`Limits`], and each render by its [`Budget`], which every
+//! value the engine builds is charged against before it is allocated (see [`alloc`]). No input makes the engine
+//! panic; errors never carry secret values: they name the template (the target key), the position and the
+//! template node, and function errors are worded so that inputs and outputs do not appear. See the "Template
+//! engine" section of syncret's `docs/design.md`.
 #![forbid(unsafe_code)]
 use std::collections::BTreeMap;
 
-pub mod exec;
-pub mod fmt;
-pub mod funcs;
-pub mod lex;
-pub mod parse;
+pub mod alloc;
+mod exec;
+mod fmt;
+mod funcs;
+mod lex;
+mod parse;
 pub mod value;
 
+pub use alloc::{Budget, DEFAULT_BUDGET, Exhausted};
 pub use value::Value;
 
 /// Action delimiters (`--template-left-delimiter` / `--template-right-delimiter`).
@@ -85,7 +127,7 @@ pub enum TemplateErrorKind {
     Limit,
 }
 
-/// A parsed template, ready to execute any number of times.
+/// A parsed template, ready to execute any number of times (also from several threads: it holds no values).
 #[derive(Debug, Clone)]
 pub struct Template {
     name: String,
@@ -95,7 +137,9 @@ pub struct Template {
 }
 
 impl Template {
-    /// Parse `src` as template `name` (the target key; it appears in errors).
+    /// Parse `src` as template `name` (the target key; it appears in errors). As Go's parser does, this fails on
+    /// syntax errors and on calls of functions that do not exist (so a function syncret leaves out fails here,
+    /// before anything renders).
     pub fn parse(name: &str, src: &str, delims: &Delims) -> Result<Template, TemplateError> {
         let perr = |line: usize, msg: String| TemplateError {
             name: name.to_string(),
@@ -120,13 +164,39 @@ impl Template {
         self
     }
 
-    /// Execute with `data` as `.` and `$`.
+    /// The template's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Execute with `data` as `.` and `$`, charging every value built (and the output) to `budget`.
+    pub fn execute_in(&self, data: &Value, budget: &Budget) -> Result<Vec<u8>, TemplateError> {
+        exec::execute(&self.name, &self.src, &self.trees, data, self.limits, budget)
+    }
+
+    /// Execute with a budget of its own ([`DEFAULT_BUDGET`]).
     pub fn execute(&self, data: &Value) -> Result<Vec<u8>, TemplateError> {
-        exec::execute(&self.name, &self.src, &self.trees, data, self.limits)
+        self.execute_in(data, &Budget::default())
     }
 }
 
-/// Parse and execute `src` over ESO's data context (`map[string]string` of `data`), with the default delimiters.
+impl TemplateError {
+    /// The error of a data context that does not fit the budget (`name` names what was being built).
+    pub fn exhausted(name: &str, e: Exhausted) -> TemplateError {
+        TemplateError {
+            name: name.to_string(),
+            line: 1,
+            col: None,
+            kind: TemplateErrorKind::Limit,
+            message: format!("template: {name}: {e}"),
+        }
+    }
+}
+
+/// Parse and execute `src` over ESO's data context (`map[string]string` of `data`), with the default delimiters
+/// and a budget of its own ([`DEFAULT_BUDGET`]).
 pub fn render(name: &str, src: &str, data: &BTreeMap<String, Vec<u8>>) -> Result<Vec<u8>, TemplateError> {
-    Template::parse(name, src, &Delims::default())?.execute(&Value::from_data(data))
+    let budget = Budget::default();
+    let dot = Value::from_data_in(data, &budget).map_err(|e| TemplateError::exhausted(name, e))?;
+    Template::parse(name, src, &Delims::default())?.execute_in(&dot, &budget)
 }

@@ -25,9 +25,11 @@ pub enum Node {
         pipe: Option<Pipe>,
     },
     Break {
+        #[allow(dead_code, reason = "the position Go's tree records; no error names a break")]
         pos: usize,
     },
     Continue {
+        #[allow(dead_code, reason = "the position Go's tree records; no error names a continue")]
         pos: usize,
     },
 }
@@ -105,7 +107,8 @@ pub enum Operand {
     Str {
         pos: usize,
         quoted: String,
-        text: Vec<u8>,
+        /// The unquoted text, shared by every evaluation (a literal costs no allocation when used).
+        text: bytes::Bytes,
     },
     Pipe(Box<Pipe>),
 }
@@ -788,7 +791,7 @@ impl<'a> Parser<'a> {
                 Operand::Str {
                     pos,
                     quoted: q.clone(),
-                    text,
+                    text: text.into(),
                 }
             }
             _ => return Ok(None),

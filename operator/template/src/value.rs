@@ -4,15 +4,15 @@
 //! Go type it stands for, because Go's reflection-based argument checks, `%v` printing, `typeOf` and comparisons depend
 //! on it: `map[string]string` (the data context) is not assignable to a sprig parameter of type `map[string]interface {}`,
 //! and an `int64` from `add` is not an `int`.
-use std::cell::RefCell;
+//!
+//! The heap parts of a value ([`Str`], [`List`], [`Map`], [`StrMap`], [`Boxed`]) can only be made through the
+//! charging constructors of [`crate::alloc`]; cloning a value shares them and costs nothing.
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::rc::Rc;
 
 use bytes::Bytes;
 
-/// A Go `map[string]interface{}`: shared and mutable (sprig's `set`/`unset`/`merge` change it in place).
-pub type MapRef = Rc<RefCell<BTreeMap<Bytes, Value>>>;
+pub use crate::alloc::{Boxed, Budget, Buf, Exhausted, List, ListBuf, Map, Str, StrMap};
 
 /// Element type of a slice value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,8 +36,8 @@ pub struct GoTime {
     pub nanos: u32,
     /// Zone offset east of UTC in seconds.
     pub offset: i32,
-    /// Zone abbreviation (`UTC`, `CET`, or `""` for a bare offset).
-    pub zone: String,
+    /// Zone abbreviation (`UTC`, `JST`, `+09`, or `""` for a bare offset).
+    pub zone: Str,
 }
 
 /// A template value.
@@ -54,15 +54,15 @@ pub enum Value {
     /// Go `float64`.
     Float(f64),
     /// Go `string`: arbitrary bytes.
-    Str(Bytes),
+    Str(Str),
     /// A Go slice; [`ListKind`] tells its element type.
-    List(ListKind, Rc<Vec<Value>>),
+    List(ListKind, List),
     /// Go `map[string]interface {}`.
-    Map(MapRef),
+    Map(Map),
     /// Go `map[string]string` (the data context, sprig `split`).
-    StrMap(Rc<BTreeMap<Bytes, Bytes>>),
+    StrMap(StrMap),
     /// Go `time.Time`.
-    Time(Rc<GoTime>),
+    Time(Boxed<GoTime>),
 }
 
 /// Values can nest as deep as a template loop makes them (`$l = list $l`); the default recursive drop would
@@ -80,13 +80,13 @@ impl Drop for Value {
 fn take_children(v: &mut Value, stack: &mut Vec<Value>) {
     match v {
         Value::List(_, l) => {
-            if let Some(items) = Rc::get_mut(l) {
+            if let Some(items) = l.get_mut() {
                 stack.append(items);
             }
         }
-        Value::Map(m) if Rc::strong_count(m) == 1 => {
-            if let Ok(mut inner) = m.try_borrow_mut() {
-                stack.extend(std::mem::take(&mut *inner).into_values());
+        Value::Map(m) => {
+            if let Some(inner) = m.take_if_unique() {
+                stack.extend(inner.into_values());
             }
         }
         _ => {}
@@ -101,55 +101,82 @@ pub const MAX_VALUE_DEPTH: usize = 256;
 #[derive(Debug, Clone, Copy)]
 pub struct TooDeep;
 
+/// Why writing a value out stopped: too deep, or the budget has no room for the text.
+#[derive(Debug, Clone, Copy)]
+pub enum Overflow {
+    TooDeep,
+    Budget(Exhausted),
+}
+
+impl From<TooDeep> for Overflow {
+    fn from(_: TooDeep) -> Overflow {
+        Overflow::TooDeep
+    }
+}
+
+impl From<Exhausted> for Overflow {
+    fn from(e: Exhausted) -> Overflow {
+        Overflow::Budget(e)
+    }
+}
+
+/// The size a map's entry list costs when copied out for iteration.
+const ENTRY_COPY_COST: usize = std::mem::size_of::<(Bytes, Value)>();
+
 impl Value {
-    pub fn str(s: impl Into<Bytes>) -> Value {
-        Value::Str(s.into())
+    /// A string of static bytes (allocates nothing).
+    pub const fn from_static(b: &'static [u8]) -> Value {
+        Value::Str(Str::from_static(b))
     }
 
-    pub fn from_string(s: String) -> Value {
-        Value::Str(Bytes::from(s))
+    /// A copy of `b` as a string, charged.
+    pub fn copy_str(budget: &Budget, b: &[u8]) -> Result<Value, Exhausted> {
+        Buf::copy_of(budget, b)?.into_value()
     }
 
-    pub fn list(items: Vec<Value>) -> Value {
-        Value::List(ListKind::Any, Rc::new(items))
-    }
-
-    pub fn str_list(items: Vec<Bytes>) -> Value {
-        Value::List(ListKind::Str, Rc::new(items.into_iter().map(Value::Str).collect()))
-    }
-
-    pub fn new_map(m: BTreeMap<Bytes, Value>) -> Value {
-        Value::Map(Rc::new(RefCell::new(m)))
-    }
-
-    /// The data context ESO builds: `map[string]string` of the fetched secret values.
+    /// The data context ESO builds: `map[string]string` of the fetched secret values. The copy is not charged to
+    /// any budget: for one-off renders of the caller's own data (see [`Value::from_data_in`]).
     pub fn from_data(data: &BTreeMap<String, Vec<u8>>) -> Value {
-        Value::StrMap(Rc::new(
-            data.iter()
-                .map(|(k, v)| (Bytes::copy_from_slice(k.as_bytes()), Bytes::copy_from_slice(v)))
-                .collect(),
-        ))
+        Value::from_data_in(data, &Budget::new(usize::MAX)).unwrap_or(Value::Nil)
+    }
+
+    /// The data context ESO builds, copied into `budget` (the render's budget, so that the data counts too).
+    pub fn from_data_in(data: &BTreeMap<String, Vec<u8>>, budget: &Budget) -> Result<Value, Exhausted> {
+        let mut entries = Vec::with_capacity(data.len());
+        for (k, v) in data {
+            entries.push((
+                Buf::copy_of(budget, k.as_bytes())?.into_str()?,
+                Buf::copy_of(budget, v)?.into_str()?,
+            ));
+        }
+        Ok(Value::StrMap(StrMap::from_entries(budget, entries)?))
     }
 
     /// A two-level context, Go's `map[string]map[string]string` (the webhook provider's `.remoteRef.key`,
-    /// `.auth.password`).
-    pub fn from_nested<'a, I, J>(outer: I) -> Value
+    /// `.auth.password`), copied into `budget`.
+    pub fn from_nested<'a, I, J>(outer: I, budget: &Budget) -> Result<Value, Exhausted>
     where
         I: IntoIterator<Item = (&'a str, J)>,
         J: IntoIterator<Item = (&'a str, &'a [u8])>,
     {
-        Value::new_map(
-            outer
-                .into_iter()
-                .map(|(k, inner)| {
-                    let inner: BTreeMap<Bytes, Bytes> = inner
-                        .into_iter()
-                        .map(|(k, v)| (Bytes::copy_from_slice(k.as_bytes()), Bytes::copy_from_slice(v)))
-                        .collect();
-                    (Bytes::copy_from_slice(k.as_bytes()), Value::StrMap(Rc::new(inner)))
-                })
-                .collect(),
-        )
+        let map = Map::new(budget)?;
+        for (k, inner) in outer {
+            let mut entries = Vec::new();
+            for (ik, iv) in inner {
+                entries.push((
+                    Buf::copy_of(budget, ik.as_bytes())?.into_str()?,
+                    Buf::copy_of(budget, iv)?.into_str()?,
+                ));
+            }
+            let key = Buf::copy_of(budget, k.as_bytes())?.into_str()?;
+            // A fresh map has no other handle: it cannot be busy.
+            let _ = map.insert(
+                budget,
+                key.bytes().clone(),
+                Value::StrMap(StrMap::from_entries(budget, entries)?),
+            )?;
+        }
+        Ok(Value::Map(map))
     }
 
     /// Go's type name as `%T` and reflection errors print it.
@@ -195,7 +222,7 @@ impl Value {
             Value::Float(f) => *f != 0.0,
             Value::Str(s) => !s.is_empty(),
             Value::List(_, l) => !l.is_empty(),
-            Value::Map(m) => m.try_borrow().map(|m| !m.is_empty()).unwrap_or(true),
+            Value::Map(m) => m.borrow().map(|m| !m.is_empty()).unwrap_or(true),
             Value::StrMap(m) => !m.is_empty(),
             Value::Time(_) => true,
         }
@@ -211,14 +238,14 @@ impl Value {
         match self {
             Value::Str(s) => Some(s.len()),
             Value::List(_, l) => Some(l.len()),
-            Value::Map(m) => Some(m.try_borrow().map(|m| m.len()).unwrap_or(0)),
+            Value::Map(m) => Some(m.len()),
             Value::StrMap(m) => Some(m.len()),
             _ => None,
         }
     }
 
     /// Elements of a slice value.
-    pub fn as_list(&self) -> Option<&Rc<Vec<Value>>> {
+    pub fn as_list(&self) -> Option<&List> {
         match self {
             Value::List(_, l) => Some(l),
             _ => None,
@@ -228,42 +255,56 @@ impl Value {
     /// Look a key up in either map type; `None` when absent or not a map.
     pub fn map_get(&self, key: &[u8]) -> Option<Value> {
         match self {
-            Value::Map(m) => m.try_borrow().ok().and_then(|m| m.get(key).cloned()),
-            Value::StrMap(m) => m.get(key).map(|v| Value::Str(v.clone())),
+            Value::Map(m) => m.get(key),
+            Value::StrMap(m) => m.get(key).map(|v| Value::Str(Str::shared(v.clone()))),
             _ => None,
         }
     }
 
-    /// The entries of a map value in Go's (sorted) iteration order.
-    pub fn map_entries(&self) -> Option<Vec<(Bytes, Value)>> {
-        match self {
-            Value::Map(m) => Some(
-                m.try_borrow()
-                    .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                    .unwrap_or_default(),
-            ),
-            Value::StrMap(m) => Some(m.iter().map(|(k, v)| (k.clone(), Value::Str(v.clone()))).collect()),
+    /// The entries of a map value in Go's (sorted) iteration order, copied out (charged: the copy is as long as
+    /// the map).
+    pub fn map_entries(&self, budget: &Budget) -> Result<Option<Vec<(Bytes, Value)>>, Exhausted> {
+        Ok(match self {
+            Value::Map(m) => {
+                let Ok(m) = m.borrow() else { return Ok(Some(Vec::new())) };
+                budget.charge_n(m.len(), ENTRY_COPY_COST)?;
+                Some(m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            }
+            Value::StrMap(m) => {
+                budget.charge_n(m.len(), ENTRY_COPY_COST)?;
+                Some(
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), Value::Str(Str::shared(v.clone()))))
+                        .collect(),
+                )
+            }
             _ => None,
-        }
+        })
     }
 
     /// `fmt.Sprint(v)` of one value (sprig's `strval` and `toString`).
-    pub fn to_go_string(&self) -> Result<Vec<u8>, TooDeep> {
-        let mut out = Vec::new();
+    pub fn to_go_string(&self, budget: &Budget) -> Result<Str, Overflow> {
+        if let Value::Str(s) = self {
+            return Ok(s.clone());
+        }
+        let mut out = Buf::new(budget);
         write_value(&mut out, self, 0)?;
-        Ok(out)
+        Ok(out.into_str()?)
     }
 }
 
 /// Write `v` as Go's `%v` does; `Nil` prints `<nil>`.
-pub fn write_value(out: &mut Vec<u8>, v: &Value, depth: usize) -> Result<(), TooDeep> {
+pub fn write_value(out: &mut Buf, v: &Value, depth: usize) -> Result<(), Overflow> {
     if depth > MAX_VALUE_DEPTH {
-        return Err(TooDeep);
+        return Err(Overflow::TooDeep);
     }
+    out.ok()?;
     match v {
         Value::Nil => out.extend_from_slice(b"<nil>"),
         Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-        Value::Int(i) | Value::Int64(i) => out.extend_from_slice(i.to_string().as_bytes()),
+        Value::Int(i) | Value::Int64(i) => {
+            let _ = write!(out, "{i}");
+        }
         Value::Float(f) => out.extend_from_slice(format_float_g(*f).as_bytes()),
         Value::Str(s) => out.extend_from_slice(s),
         Value::List(_, l) => {
@@ -278,7 +319,7 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value, depth: usize) -> Result<(), Too
         }
         Value::Map(m) => {
             out.extend_from_slice(b"map[");
-            let m = m.try_borrow().map_err(|_| TooDeep)?;
+            let m = m.borrow().map_err(|_| Overflow::TooDeep)?;
             for (i, (k, e)) in m.iter().enumerate() {
                 if i > 0 {
                     out.push(b' ');
@@ -298,11 +339,13 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value, depth: usize) -> Result<(), Too
                 out.extend_from_slice(k);
                 out.push(b':');
                 out.extend_from_slice(e);
+                out.ok()?;
             }
             out.push(b']');
         }
         Value::Time(t) => out.extend_from_slice(crate::funcs::dates::time_string(t).as_bytes()),
     }
+    out.ok()?;
     Ok(())
 }
 
@@ -426,13 +469,10 @@ pub fn deep_equal(a: &Value, b: &Value, depth: usize) -> Result<bool, TooDeep> {
             true
         }
         (Value::Map(x), Value::Map(y)) => {
-            if Rc::ptr_eq(x, y) {
+            if Map::ptr_eq(x, y) {
                 return Ok(true);
             }
-            let (x, y) = (
-                x.try_borrow().map_err(|_| TooDeep)?,
-                y.try_borrow().map_err(|_| TooDeep)?,
-            );
+            let (x, y) = (x.borrow().map_err(|_| TooDeep)?, y.borrow().map_err(|_| TooDeep)?);
             if x.len() != y.len() {
                 return Ok(false);
             }
@@ -443,8 +483,8 @@ pub fn deep_equal(a: &Value, b: &Value, depth: usize) -> Result<bool, TooDeep> {
             }
             true
         }
-        (Value::StrMap(x), Value::StrMap(y)) => x == y,
-        (Value::Time(x), Value::Time(y)) => x == y,
+        (Value::StrMap(x), Value::StrMap(y)) => **x == **y,
+        (Value::Time(x), Value::Time(y)) => **x == **y,
         _ => false,
     })
 }

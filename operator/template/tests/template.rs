@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use base64::Engine;
-use syncret_template::{Delims, Limits, Template, TemplateErrorKind, Value, render};
+use syncret_template::{Budget, Delims, Limits, Template, TemplateErrorKind, Value, render};
 
 const SECRET: &str = "hunter2-Secret";
 
@@ -370,4 +370,123 @@ fn parsed_templates_can_be_shared_across_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Template>();
     assert_send_sync::<syncret_template::TemplateError>();
+}
+
+/// Runs `tpl` with a budget of `limit` bytes; returns the result and the bytes charged.
+fn budgeted(limit: usize, tpl: &str) -> (Result<Vec<u8>, syncret_template::TemplateError>, usize) {
+    let budget = Budget::new(limit);
+    let dot = Value::from_data_in(&data(&[("json", br#"{"a":[1,2,3],"b":"c"}"#)]), &budget).unwrap();
+    let r = Template::parse("k", tpl, &Delims::default()).and_then(|t| t.execute_in(&dot, &budget));
+    (r, budget.used())
+}
+
+/// Every kind of value a template can build is charged before it is allocated: a hostile template fails with a
+/// Limit error naming the budget, having charged no more than the budget (so it never held more).
+#[test]
+fn the_memory_budget_stops_every_kind_of_allocation() {
+    const LIMIT: usize = 4 << 20;
+    let hostile = [
+        ("until", "{{ len (until 16000000) }}"),
+        ("untilStep", "{{ len (untilStep 0 16000000 1) }}"),
+        ("seq", "{{ len (seq 1000000) }}"),
+        ("repeat", r#"{{ repeat 8000000 "A" }}"#),
+        (
+            "repeat, four times",
+            r#"{{ repeat 1500000 "A" }}{{ repeat 1500000 "A" }}{{ repeat 1500000 "A" }}"#,
+        ),
+        ("splitList", r#"{{ len (splitList "" (repeat 1000000 "ab")) }}"#),
+        ("split", r#"{{ len (split "," (repeat 400000 "a,")) }}"#),
+        (
+            "regexFindAll",
+            r#"{{ len (regexFindAll "." (repeat 1000000 "ab") -1) }}"#,
+        ),
+        (
+            "regexReplaceAll expansion",
+            r#"{{ regexReplaceAll "(a+)" (repeat 200000 "a") "$1$1$1$1$1$1$1$1$1$1$1$1" }}"#,
+        ),
+        ("indent", r#"{{ indent 1000 (repeat 10000 "\n") }}"#),
+        (
+            "printf width",
+            r#"{{ printf "%900000d%900000d%900000d%900000d%900000d" 1 2 3 4 5 }}"#,
+        ),
+        (
+            "list doubling, printed",
+            "{{ $a := list 1 }}{{ range until 40 }}{{ $a = list $a $a }}{{ end }}{{ $a }}",
+        ),
+        (
+            "list doubling, toJson",
+            "{{ $a := list 1 }}{{ range until 40 }}{{ $a = list $a $a }}{{ end }}{{ toJson $a }}",
+        ),
+        (
+            "list doubling, toYaml",
+            "{{ $a := list 1 }}{{ range until 40 }}{{ $a = list $a $a }}{{ end }}{{ toYaml $a }}",
+        ),
+        (
+            "append loop",
+            "{{ $l := list }}{{ range until 5000 }}{{ $l = append $l 1 }}{{ end }}{{ len $l }}",
+        ),
+        (
+            "dict loop",
+            r#"{{ $d := dict }}{{ range $i := until 200000 }}{{ $_ := set $d (print $i) $i }}{{ end }}{{ len $d }}"#,
+        ),
+        (
+            "fromJson",
+            r#"{{ len (fromJson (print "[" (repeat 500000 "0,") "0]")) }}"#,
+        ),
+        (
+            "fromYaml",
+            r#"{{ len (fromYaml (print "a: [" (repeat 300000 "0,") "0]")).a }}"#,
+        ),
+        (
+            "deepCopy",
+            "{{ $a := list 1 }}{{ range until 20 }}{{ $a = list $a $a }}{{ end }}{{ len (deepCopy $a) }}",
+        ),
+        ("output", r#"{{ range until 100 }}{{ repeat 60000 "x" }}{{ end }}"#),
+    ];
+    for (what, tpl) in hostile {
+        let (r, used) = budgeted(LIMIT, tpl);
+        let e = match r {
+            Err(e) => e,
+            Ok(out) => panic!("{what}: rendered {} bytes, charged {used}", out.len()),
+        };
+        assert_eq!(e.kind, TemplateErrorKind::Limit, "{what}: {e}");
+        assert!(
+            e.message.contains("memory budget of 4194304 bytes") || e.message.contains("limit"),
+            "{what}: {e}"
+        );
+        assert!(used <= LIMIT, "{what}: charged {used}");
+    }
+}
+
+#[test]
+fn ordinary_templates_use_little_of_the_budget() {
+    let (r, used) = budgeted(
+        1 << 20,
+        r#"{{ $j := fromJson .json }}{"auths":{"r":{"auth":"{{ printf "%s:%s" $j.b "x" | b64enc }}"}}}{{ range $i, $v := $j.a }}{{ $i }}={{ $v }};{{ end }}"#,
+    );
+    assert_eq!(
+        String::from_utf8(r.unwrap()).unwrap(),
+        r#"{"auths":{"r":{"auth":"Yzp4"}}}0=1;1=2;2=3;"#
+    );
+    assert!(used < 8 << 10, "charged {used} bytes");
+}
+
+#[test]
+fn one_budget_is_shared_by_the_templates_of_a_render() {
+    let budget = Budget::new(40 << 20);
+    let dot = Value::from_data_in(&data(&[("k", b"v")]), &budget).unwrap();
+    let t = Template::parse("a", r#"{{ repeat 16000000 "A" }}"#, &Delims::default()).unwrap();
+    assert_eq!(t.execute_in(&dot, &budget).unwrap().len(), 16_000_000);
+    let e = Template::parse("b", r#"{{ repeat 16000000 "A" }}"#, &Delims::default())
+        .unwrap()
+        .execute_in(&dot, &budget)
+        .unwrap_err();
+    assert_eq!(e.kind, TemplateErrorKind::Limit);
+    assert!(
+        e.message
+            .starts_with("template: b:1:3: executing \"b\" at <repeat 16000000 \"A\">"),
+        "{e}"
+    );
+    // A template of its own gets a fresh budget.
+    assert_eq!(t.execute(&dot).unwrap().len(), 16_000_000);
 }

@@ -25,7 +25,7 @@ use async_trait::async_trait;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use syncret_crds::labels::{LABEL_TYPE, LABEL_TYPE_WEBHOOK_VALUE};
 use syncret_crds::provider::webhook::WebhookProvider as Spec;
-use syncret_template::{Delims, Template, Value};
+use syncret_template::{Budget, Delims, Template, Value};
 
 use crate::client::{CallObserver, Capabilities, PushRef, RemoteKey, SecretsClient, Validation, observed};
 use crate::credentials::{Credentials, StoreScope};
@@ -326,14 +326,19 @@ fn render(field: &str, template: &str, data: &TemplateData) -> Result<SecretValu
     if !template.contains("{{") {
         return Ok(SecretValue::from(template));
     }
+    let invalid = |message: String| ProviderError::invalid_config(format!("{BASE}.{field}"), message);
+    // One budget for the data and the template: a template cannot make the operator allocate without bound.
+    let budget = Budget::default();
     let dot = Value::from_nested(
         data.iter()
             .map(|(k, values)| (k.as_str(), values.iter().map(|(k, v)| (k.as_str(), v.as_bytes())))),
-    );
+        &budget,
+    )
+    .map_err(|e| invalid(e.to_string()))?;
     Template::parse(field, template, &Delims::default())
-        .and_then(|t| t.execute(&dot))
+        .and_then(|t| t.execute_in(&dot, &budget))
         .map(SecretValue::from)
-        .map_err(|e| ProviderError::invalid_config(format!("{BASE}.{field}"), e.message))
+        .map_err(|e| invalid(e.message))
 }
 
 /// PushSecret's template data: `.remoteRef.remoteKey` and `.remoteRef.secretKey` (`match.secretKey`; empty when

@@ -1,11 +1,9 @@
 //! `text/template`'s predefined functions (`and`/`or` are evaluated in `exec`, they short-circuit).
 use std::cmp::Ordering;
 
-use bytes::Bytes;
-
 use super::{Ctx, FnError, FnResult, s};
 use crate::fmt as gofmt;
-use crate::value::{TooDeep, Value};
+use crate::value::{Buf, Str, Value};
 
 pub fn and_or_placeholder(_: &mut Ctx, _: Vec<Value>) -> FnResult {
     Err(FnError::msg("and/or are evaluated by the executor"))
@@ -71,7 +69,7 @@ pub fn index(_: &mut Ctx, a: Vec<Value>) -> FnResult {
                 match item.map_get(k) {
                     Some(v) => v,
                     // missing keys give the element type's zero value
-                    None if matches!(item, Value::StrMap(_)) => Value::Str(Bytes::new()),
+                    None if matches!(item, Value::StrMap(_)) => Value::Str(Str::default()),
                     None => Value::Nil,
                 }
             }
@@ -82,47 +80,50 @@ pub fn index(_: &mut Ctx, a: Vec<Value>) -> FnResult {
     Ok(item)
 }
 
-fn deep(e: TooDeep) -> FnError {
-    e.into()
+pub fn print(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    let mut out = ctx.buf();
+    gofmt::sprint(&mut out, &a)?;
+    Ok(out.into_value()?)
 }
 
-pub fn print(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    Ok(Value::Str(gofmt::sprint(&a).map_err(deep)?.into()))
-}
-
-pub fn println(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    Ok(Value::Str(gofmt::sprintln(&a).map_err(deep)?.into()))
+pub fn println(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    let mut out = ctx.buf();
+    gofmt::sprintln(&mut out, &a)?;
+    Ok(out.into_value()?)
 }
 
 pub fn printf(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let (f, rest) = a.split_first().map_or((&[][..], &[][..]), |(f, r)| (s(f), r));
-    let out = gofmt::sprintf(f, rest).map_err(deep)?;
+    let mut out = ctx.buf();
+    gofmt::sprintf(&mut out, f, rest)?;
     ctx.check_len(out.len() as u128)?;
-    Ok(Value::Str(out.into()))
+    Ok(out.into_value()?)
 }
 
 /// The argument handling of `html`, `js` and `urlquery`: one string as is, otherwise `fmt.Sprint`.
-fn eval_args(a: &[Value]) -> Result<Vec<u8>, FnError> {
+fn eval_args(ctx: &Ctx, a: &[Value]) -> Result<Str, FnError> {
     if let [Value::Str(x)] = a {
-        return Ok(x.to_vec());
+        return Ok(x.clone());
     }
     let printable: Vec<Value> = a
         .iter()
         .map(|v| {
             if let Value::Nil = v {
-                Value::Str(Bytes::from_static(b"<no value>"))
+                Value::from_static(b"<no value>")
             } else {
                 v.clone()
             }
         })
         .collect();
-    gofmt::sprint(&printable).map_err(deep)
+    let mut out = ctx.buf();
+    gofmt::sprint(&mut out, &printable)?;
+    Ok(out.into_str()?)
 }
 
-pub fn html(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    let src = eval_args(&a)?;
-    let mut out = Vec::with_capacity(src.len());
-    for &c in &src {
+pub fn html(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    let src = eval_args(ctx, &a)?;
+    let mut out = ctx.buf();
+    for &c in src.iter() {
         match c {
             b'"' => out.extend_from_slice(b"&#34;"),
             b'\'' => out.extend_from_slice(b"&#39;"),
@@ -133,12 +134,12 @@ pub fn html(_: &mut Ctx, a: Vec<Value>) -> FnResult {
             c => out.push(c),
         }
     }
-    Ok(Value::Str(out.into()))
+    Ok(out.into_value()?)
 }
 
-pub fn js(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    let src = eval_args(&a)?;
-    let mut out = Vec::with_capacity(src.len());
+pub fn js(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    let src = eval_args(ctx, &a)?;
+    let mut out = ctx.buf();
     let text = String::from_utf8_lossy(&src);
     for c in text.chars() {
         match c {
@@ -152,30 +153,32 @@ pub fn js(_: &mut Ctx, a: Vec<Value>) -> FnResult {
             c if (c as u32) < 0x20 => out.extend_from_slice(format!("\\u{:04X}", c as u32).as_bytes()),
             c if c.is_ascii() => out.push(c as u8),
             c if c.is_control() => out.extend_from_slice(format!("\\u{:04X}", c as u32).as_bytes()),
-            c => {
-                let mut buf = [0u8; 4];
-                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-            }
+            c => out.push_char(c),
         }
     }
-    Ok(Value::Str(out.into()))
+    Ok(out.into_value()?)
 }
 
 /// Go's `url.QueryEscape`.
-pub fn query_escape(src: &[u8]) -> String {
-    let mut out = String::with_capacity(src.len());
+pub fn query_escape(out: &mut Buf, src: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &c in src {
         match c {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(char::from(c)),
-            b' ' => out.push('+'),
-            c => out.push_str(&format!("%{c:02X}")),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(c),
+            b' ' => out.push(b'+'),
+            c => out.extend_from_slice(&[b'%', HEX[usize::from(c >> 4)], HEX[usize::from(c & 15)]]),
+        }
+        if out.failed() {
+            return;
         }
     }
-    out
 }
 
-pub fn urlquery(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    Ok(Value::from_string(query_escape(&eval_args(&a)?)))
+pub fn urlquery(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    let src = eval_args(ctx, &a)?;
+    let mut out = ctx.buf();
+    query_escape(&mut out, &src);
+    Ok(out.into_value()?)
 }
 
 pub fn call(_: &mut Ctx, a: Vec<Value>) -> FnResult {

@@ -3,34 +3,34 @@ use rsa::sha2::Digest;
 use rsa::sha2::{Sha256, Sha512};
 use sha1::Sha1;
 
-use super::encoding::base64_encode;
-use super::{Ctx, FnError, FnResult, i, s, str_val, text};
+use super::encoding::base64_into;
+use super::{Ctx, FnError, FnResult, i, s, text};
 use crate::value::Value;
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-pub fn sha1sum(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    str_val(hex(&Sha1::digest(s(&a[0]))))
+pub fn sha1sum(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    ctx.str_value(hex(&Sha1::digest(s(&a[0]))))
 }
 
-pub fn sha256sum(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    str_val(hex(&Sha256::digest(s(&a[0]))))
+pub fn sha256sum(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    ctx.str_value(hex(&Sha256::digest(s(&a[0]))))
 }
 
-pub fn sha512sum(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    str_val(hex(&Sha512::digest(s(&a[0]))))
+pub fn sha512sum(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    ctx.str_value(hex(&Sha512::digest(s(&a[0]))))
 }
 
-pub fn adler32sum(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+pub fn adler32sum(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     const MOD: u32 = 65521;
     let (mut x, mut y) = (1u32, 0u32);
     for &b in s(&a[0]) {
         x = (x + u32::from(b)) % MOD;
         y = (y + x) % MOD;
     }
-    str_val((y << 16 | x).to_string())
+    ctx.str_value((y << 16 | x).to_string())
 }
 
 /// Go's `bcrypt.GenerateFromPassword(p, bcrypt.DefaultCost)`: `$2a$10$…`.
@@ -49,25 +49,26 @@ fn bcrypt_hash(ctx: &mut Ctx, pw: &[u8]) -> String {
 
 pub fn bcrypt(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let h = bcrypt_hash(ctx, s(&a[0]));
-    str_val(h)
+    ctx.str_value(h)
 }
 
 pub fn htpasswd(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let user = s(&a[0]);
+    let mut out = ctx.buf();
     if user.contains(&b':') {
-        let mut out = b"invalid username: ".to_vec();
+        out.extend_from_slice(b"invalid username: ");
         out.extend_from_slice(user);
-        return str_val(out);
+        return Ok(out.into_value()?);
     }
-    let mut out = user.to_vec();
+    out.extend_from_slice(user);
     out.push(b':');
     if s(&a[2]) == b"sha" {
         out.extend_from_slice(b"{SHA}");
-        out.extend_from_slice(base64_encode(&Sha1::digest(s(&a[1]))).as_bytes());
+        base64_into(&mut out, &Sha1::digest(s(&a[1])));
     } else {
         out.extend_from_slice(bcrypt_hash(ctx, s(&a[1])).as_bytes());
     }
-    str_val(out)
+    Ok(out.into_value()?)
 }
 
 pub fn rand_bytes(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
@@ -77,19 +78,23 @@ pub fn rand_bytes(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
         return Err(FnError::msg("runtime error: makeslice: len out of range"));
     }
     ctx.check_len(n as u128 * 4 / 3)?;
+    // The random bytes, then their base64.
+    ctx.budget.charge(n as usize)?;
     let mut buf = vec![0u8; n as usize];
     rand::rng().fill_bytes(&mut buf);
-    str_val(base64_encode(&buf))
+    let mut out = ctx.buf();
+    base64_into(&mut out, &buf);
+    Ok(out.into_value()?)
 }
 
-pub fn uuidv4(_: &mut Ctx, _: Vec<Value>) -> FnResult {
+pub fn uuidv4(ctx: &mut Ctx, _: Vec<Value>) -> FnResult {
     use rand::RngCore;
     let mut b = [0u8; 16];
     rand::rng().fill_bytes(&mut b);
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex(&b);
-    str_val(format!(
+    ctx.str_value(format!(
         "{}-{}-{}-{}-{}",
         &h[0..8],
         &h[8..12],
@@ -109,11 +114,11 @@ pub fn gen_private_key(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
             let mut rng = getrandom::SysRng;
             let key = match rsa::PrivateKey::new(&mut rng, 4096) {
                 Ok(k) => k,
-                Err(e) => return str_val(format!("failed to generate private key: {e}")),
+                Err(e) => return ctx.str_value(format!("failed to generate private key: {e}")),
             };
             match key.to_pkcs1_der() {
-                Ok(der) => str_val(super::pem::encode_der("RSA PRIVATE KEY", der.as_bytes())),
-                Err(e) => str_val(format!("failed to generate private key: {e}")),
+                Ok(der) => super::pem::pem_value(ctx, "RSA PRIVATE KEY", der.as_bytes()),
+                Err(e) => ctx.str_value(format!("failed to generate private key: {e}")),
             }
         }
         b"ed25519" => {
@@ -121,22 +126,22 @@ pub fn gen_private_key(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
             let mut seed = [0u8; 32];
             rand::rng().fill_bytes(&mut seed);
             let der = super::pkcs12::marshal_pkcs8(&super::pkcs12::PrivKey::Ed25519(seed));
-            str_val(super::pem::encode_der("PRIVATE KEY", &der))
+            super::pem::pem_value(ctx, "PRIVATE KEY", &der)
         }
-        b"ecdsa" | b"dsa" => str_val(format!(
+        b"ecdsa" | b"dsa" => ctx.str_value(format!(
             "failed to generate private key: {} is not supported by syncret",
             text(&a[0])
         )),
         other => {
             let mut out = b"Unknown type ".to_vec();
             out.extend_from_slice(other);
-            str_val(out)
+            ctx.str_value(out)
         }
     }
 }
 
 /// ESO's `rsaDecrypt scheme hash ciphertext privateKeyPEM`.
-pub fn rsa_decrypt(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+pub fn rsa_decrypt(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     use rsa::pkcs1::DecodeRsaPrivateKey;
     match s(&a[0]) {
         b"None" => Ok(a[2].clone()),
@@ -157,7 +162,7 @@ pub fn rsa_decrypt(_: &mut Ctx, a: Vec<Value>) -> FnResult {
                 _ => key.oaep_decrypt::<Sha256>(ct),
             };
             let out = out.map_err(|_| FnError::msg("error decrypting data with RSA: crypto/rsa: decryption error"))?;
-            str_val(out)
+            ctx.str_value(out)
         }
         _ => Err(FnError::msg(format!(
             "decryption scheme {} is not supported",

@@ -2,11 +2,10 @@
 //!
 //! Time zones: `UTC` and `Local` (the controller runs in UTC, as ESO's distroless image does) and fixed offsets. sprig
 //! falls back to UTC for a zone it cannot load; without a zone database we do that for every named zone.
-use std::rc::Rc;
-
 use chrono::{Datelike, NaiveDate};
 
-use super::{Ctx, FnError, FnResult, s, str_val};
+use super::{Ctx, FnError, FnResult, s};
+use crate::alloc::{Boxed, Budget, Exhausted, Str};
 use crate::value::{GoTime, Value};
 
 const MONTHS: [&str; 12] = [
@@ -38,8 +37,13 @@ fn utc(secs: i64, nanos: u32) -> GoTime {
         secs,
         nanos,
         offset: 0,
-        zone: "UTC".into(),
+        zone: Str::from_static(b"UTC"),
     }
+}
+
+/// A `time.Time` value, charged.
+fn time_value(ctx: &Ctx, t: GoTime) -> FnResult {
+    Ok(Value::Time(Boxed::new(&ctx.budget, t)?))
 }
 
 pub fn now_time() -> GoTime {
@@ -271,7 +275,7 @@ pub fn go_format(t: &GoTime, layout: &str) -> String {
                 if t.zone.is_empty() {
                     fmt_offset(&mut out, t.offset, false, false, 4);
                 } else {
-                    out.push_str(&t.zone);
+                    out.push_str(&String::from_utf8_lossy(&t.zone));
                 }
             }
             Chunk::Offset(z, colons, digits) => fmt_offset(&mut out, t.offset, z, colons, digits),
@@ -304,9 +308,9 @@ pub fn rfc3339_nano(t: &GoTime) -> String {
 }
 
 /// Parameterless `time.Time` methods reachable as fields (`{{ now.Year }}`).
-pub fn time_method(t: &GoTime, name: &str) -> Option<Value> {
+pub fn time_method(budget: &Budget, t: &GoTime, name: &str) -> Result<Option<Value>, Exhausted> {
     let c = civil(t);
-    Some(match name {
+    Ok(Some(match name {
         "Unix" => Value::Int64(t.secs),
         "UnixNano" => Value::Int64(t.secs.saturating_mul(1_000_000_000).saturating_add(i64::from(t.nanos))),
         "UnixMilli" => Value::Int64(
@@ -321,13 +325,13 @@ pub fn time_method(t: &GoTime, name: &str) -> Option<Value> {
         "Minute" => Value::Int(i64::from(c.min)),
         "Second" => Value::Int(i64::from(c.sec)),
         "Nanosecond" => Value::Int(i64::from(t.nanos)),
-        "Month" => Value::from_string(MONTHS[(c.month - 1) as usize % 12].to_string()),
-        "Weekday" => Value::from_string(DAYS[c.weekday % 7].to_string()),
-        "UTC" | "Local" => Value::Time(Rc::new(utc(t.secs, t.nanos))),
-        "String" => Value::from_string(time_string(t)),
+        "Month" => Value::from_static(MONTHS[(c.month - 1) as usize % 12].as_bytes()),
+        "Weekday" => Value::from_static(DAYS[c.weekday % 7].as_bytes()),
+        "UTC" | "Local" => Value::Time(Boxed::new(budget, utc(t.secs, t.nanos))?),
+        "String" => Value::copy_str(budget, time_string(t).as_bytes())?,
         "IsZero" => Value::Bool(t.secs == zero_time().secs && t.nanos == 0),
-        _ => return None,
-    })
+        _ => return Ok(None),
+    }))
 }
 
 /// sprig's `formatDate` argument handling: times, Unix seconds as int/int64, anything else is "now".
@@ -345,32 +349,32 @@ fn in_zone(t: GoTime, zone: &str) -> GoTime {
     utc(t.secs, t.nanos)
 }
 
-pub fn now(_: &mut Ctx, _: Vec<Value>) -> FnResult {
-    Ok(Value::Time(Rc::new(now_time())))
+pub fn now(ctx: &mut Ctx, _: Vec<Value>) -> FnResult {
+    time_value(ctx, now_time())
 }
 
-pub fn date(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    str_val(go_format(
+pub fn date(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    ctx.str_value(go_format(
         &in_zone(to_time(&a[1]), "Local"),
         &String::from_utf8_lossy(s(&a[0])),
     ))
 }
 
-pub fn date_in_zone(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+pub fn date_in_zone(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let zone = String::from_utf8_lossy(s(&a[2])).into_owned();
-    str_val(go_format(
+    ctx.str_value(go_format(
         &in_zone(to_time(&a[1]), &zone),
         &String::from_utf8_lossy(s(&a[0])),
     ))
 }
 
-pub fn html_date(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    str_val(go_format(&in_zone(to_time(&a[0]), "Local"), "2006-01-02"))
+pub fn html_date(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    ctx.str_value(go_format(&in_zone(to_time(&a[0]), "Local"), "2006-01-02"))
 }
 
-pub fn html_date_in_zone(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+pub fn html_date_in_zone(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let zone = String::from_utf8_lossy(s(&a[1])).into_owned();
-    str_val(go_format(&in_zone(to_time(&a[0]), &zone), "2006-01-02"))
+    ctx.str_value(go_format(&in_zone(to_time(&a[0]), &zone), "2006-01-02"))
 }
 
 fn want_time(v: &Value) -> Result<&GoTime, FnError> {
@@ -476,18 +480,18 @@ fn frac_string(v: u64, div: u64) -> String {
     format!("{whole}.{}", f.trim_end_matches('0'))
 }
 
-pub fn date_modify(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+pub fn date_modify(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let t = want_time(&a[1])?;
     match parse_duration(&String::from_utf8_lossy(s(&a[0]))) {
-        Ok(d) => Ok(Value::Time(Rc::new(add_nanos(t, d)))),
-        Err(_) => Ok(Value::Time(Rc::new(t.clone()))),
+        Ok(d) => time_value(ctx, add_nanos(t, d)),
+        Err(_) => Ok(a[1].clone()),
     }
 }
 
-pub fn must_date_modify(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+pub fn must_date_modify(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let t = want_time(&a[1])?;
     let d = parse_duration(&String::from_utf8_lossy(s(&a[0]))).map_err(FnError::msg)?;
-    Ok(Value::Time(Rc::new(add_nanos(t, d))))
+    time_value(ctx, add_nanos(t, d))
 }
 
 fn add_nanos(t: &GoTime, d: i64) -> GoTime {
@@ -500,7 +504,7 @@ fn add_nanos(t: &GoTime, d: i64) -> GoTime {
     }
 }
 
-pub fn duration(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+pub fn duration(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let n = match &a[0] {
         Value::Str(b) => std::str::from_utf8(b)
             .ok()
@@ -509,7 +513,7 @@ pub fn duration(_: &mut Ctx, a: Vec<Value>) -> FnResult {
         Value::Int64(n) => *n,
         _ => 0,
     };
-    str_val(duration_string(n.saturating_mul(1_000_000_000)))
+    ctx.str_value(duration_string(n.saturating_mul(1_000_000_000)))
 }
 
 fn since(t: &GoTime) -> i64 {
@@ -517,7 +521,7 @@ fn since(t: &GoTime) -> i64 {
     (i128::from(now.secs - t.secs) * 1_000_000_000 + i128::from(now.nanos) - i128::from(t.nanos)) as i64
 }
 
-pub fn duration_round(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+pub fn duration_round(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let d: i64 = match &a[0] {
         Value::Str(b) => parse_duration(&String::from_utf8_lossy(b)).unwrap_or_default(),
         Value::Int64(n) => *n,
@@ -548,19 +552,19 @@ pub fn duration_round(_: &mut Ctx, a: Vec<Value>) -> FnResult {
     } else {
         "0s".into()
     };
-    str_val(out)
+    ctx.str_value(out)
 }
 
-pub fn ago(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+pub fn ago(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let t = to_time(&a[0]);
     let d = since(&t);
     // Round to the second, halfway away from zero.
     let r = (d as i128 + if d >= 0 { 500_000_000 } else { -500_000_000 }) / 1_000_000_000 * 1_000_000_000;
-    str_val(duration_string(r as i64))
+    ctx.str_value(duration_string(r as i64))
 }
 
-pub fn unix_epoch(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    str_val(want_time(&a[0])?.secs.to_string())
+pub fn unix_epoch(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    ctx.str_value(want_time(&a[0])?.secs.to_string())
 }
 
 /// `time.ParseInLocation(layout, value, time.Local)` for the common layout elements.
@@ -718,7 +722,11 @@ fn go_parse(layout: &str, value: &str) -> Result<GoTime, String> {
         .and_hms_opt(hour, min, sec)
         .ok_or_else(|| "time out of range".to_string())?;
     let secs = dt.and_utc().timestamp() - i64::from(offset);
-    let zone = if offset == 0 { "UTC".to_string() } else { String::new() };
+    let zone = if offset == 0 {
+        Str::from_static(b"UTC")
+    } else {
+        Str::default()
+    };
     Ok(GoTime {
         secs,
         nanos,
@@ -727,16 +735,16 @@ fn go_parse(layout: &str, value: &str) -> Result<GoTime, String> {
     })
 }
 
-pub fn to_date(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+pub fn to_date(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let t = go_parse(&String::from_utf8_lossy(s(&a[0])), &String::from_utf8_lossy(s(&a[1])))
         .unwrap_or_else(|_| zero_time());
-    Ok(Value::Time(Rc::new(t)))
+    time_value(ctx, t)
 }
 
-pub fn must_to_date(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+pub fn must_to_date(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let t = go_parse(&String::from_utf8_lossy(s(&a[0])), &String::from_utf8_lossy(s(&a[1])))
         .map_err(|e| FnError::msg(format!("parsing time: {e}")))?;
-    Ok(Value::Time(Rc::new(t)))
+    time_value(ctx, t)
 }
 
 #[cfg(test)]
@@ -749,7 +757,7 @@ mod tests {
             secs: 1_136_214_245,
             nanos: 123_000_000,
             offset: 0,
-            zone: "UTC".into(),
+            zone: Str::from_static(b"UTC"),
         };
         assert_eq!(go_format(&t, "2006-01-02T15:04:05Z07:00"), "2006-01-02T15:04:05Z");
         assert_eq!(go_format(&t, "Mon Jan _2 3:04PM .000"), "Mon Jan  2 3:04PM .123");

@@ -1,10 +1,7 @@
 //! sprig defaults, flow control and reflection helpers.
-use std::cell::RefCell;
-use std::collections::BTreeMap;
-use std::rc::Rc;
-
 use super::{Ctx, FnError, FnResult, arg, s, text};
-use crate::value::{self, MAX_VALUE_DEPTH, TooDeep, Value};
+use crate::alloc::{Budget, ListBuf, Map};
+use crate::value::{self, MAX_VALUE_DEPTH, Overflow, Value};
 
 pub fn default(_: &mut Ctx, mut a: Vec<Value>) -> FnResult {
     let d = arg(&mut a, 0);
@@ -35,37 +32,38 @@ pub fn ternary(_: &mut Ctx, mut a: Vec<Value>) -> FnResult {
     Ok(if cond { arg(&mut a, 0) } else { arg(&mut a, 1) })
 }
 
-/// A deep copy: maps are copied, so changing the copy does not change the original.
-pub fn copy_value(v: &Value, depth: usize) -> Result<Value, TooDeep> {
+/// A deep copy: maps are copied, so changing the copy does not change the original. Every map and list of the
+/// copy is charged to `budget`.
+pub fn copy_value(budget: &Budget, v: &Value, depth: usize) -> Result<Value, Overflow> {
     if depth > MAX_VALUE_DEPTH {
-        return Err(TooDeep);
+        return Err(Overflow::TooDeep);
     }
     Ok(match v {
-        Value::Map(m) => {
-            let m = m.try_borrow().map_err(|_| TooDeep)?;
-            let mut out = BTreeMap::new();
-            for (k, e) in m.iter() {
-                out.insert(k.clone(), copy_value(e, depth + 1)?);
+        Value::Map(_) => {
+            let out = Map::new(budget)?;
+            for (k, e) in v.map_entries(budget)?.unwrap_or_default() {
+                // A fresh map has no other handle: it cannot be busy.
+                let _ = out.insert(budget, k, copy_value(budget, &e, depth + 1)?)?;
             }
-            Value::Map(Rc::new(RefCell::new(out)))
+            Value::Map(out)
         }
         Value::List(k, l) => {
-            let mut out = Vec::with_capacity(l.len());
+            let mut out = ListBuf::with_capacity(budget, l.len())?;
             for e in l.iter() {
-                out.push(copy_value(e, depth + 1)?);
+                out.push(copy_value(budget, e, depth + 1)?)?;
             }
-            Value::List(*k, Rc::new(out))
+            Value::List(*k, out.finish())
         }
         other => other.clone(),
     })
 }
 
-pub fn deep_copy(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    Ok(copy_value(&a[0], 0)?)
+pub fn deep_copy(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    Ok(copy_value(&ctx.budget, &a[0], 0)?)
 }
 
 pub fn type_of(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    Ok(Value::from_string(a[0].type_name().to_string()))
+    Ok(Value::from_static(a[0].type_name().as_bytes()))
 }
 
 pub fn type_is(_: &mut Ctx, a: Vec<Value>) -> FnResult {
@@ -79,7 +77,7 @@ pub fn type_is_like(_: &mut Ctx, a: Vec<Value>) -> FnResult {
 }
 
 pub fn kind_of(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    Ok(Value::from_string(a[0].kind_name().to_string()))
+    Ok(Value::from_static(a[0].kind_name().as_bytes()))
 }
 
 pub fn kind_is(_: &mut Ctx, a: Vec<Value>) -> FnResult {

@@ -1,64 +1,65 @@
 //! sprig dictionary functions on `map[string]interface {}` (shared and mutable, as Go maps are).
-use std::cell::RefCell;
-use std::collections::BTreeMap;
-use std::rc::Rc;
-
 use bytes::Bytes;
 
-use super::strings::strval;
-use super::{Ctx, FnError, FnResult, arg, s};
-use crate::value::{MAX_VALUE_DEPTH, MapRef, Value};
+use super::strings::{str_list, strval};
+use super::{Ctx, FnError, FnResult, arg, s, st};
+use crate::alloc::{Busy, Map};
+use crate::value::{ListKind, MAX_VALUE_DEPTH, Str, Value};
 
-fn map_of(v: &Value) -> Option<&MapRef> {
+fn map_of(v: &Value) -> Option<&Map> {
     match v {
         Value::Map(m) => Some(m),
         _ => None,
     }
 }
 
-fn entries(v: &Value) -> Result<Vec<(Bytes, Value)>, FnError> {
+fn busy(_: Busy) -> FnError {
+    FnError::msg("concurrent map writes")
+}
+
+/// The entries of a `map[string]interface {}` argument, copied out (charged).
+fn entries(ctx: &Ctx, v: &Value) -> Result<Vec<(Bytes, Value)>, FnError> {
     match v {
-        Value::Map(m) => {
-            let m = m.try_borrow().map_err(|_| FnError::msg("concurrent map access"))?;
-            Ok(m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        }
+        Value::Map(_) => Ok(v.map_entries(&ctx.budget)?.unwrap_or_default()),
         _ => Ok(Vec::new()),
     }
 }
 
-pub fn dict(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    let mut m = BTreeMap::new();
+/// Set `key` in `m`, charged.
+fn put(ctx: &Ctx, m: &Map, key: Bytes, v: Value) -> Result<(), FnError> {
+    m.insert(&ctx.budget, key, v)?.map_err(busy)
+}
+
+pub fn dict(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    let m = ctx.new_map()?;
     let mut it = a.into_iter();
     while let Some(k) = it.next() {
-        let key = Bytes::from(strval(&k)?);
-        let v = it.next().unwrap_or(Value::Str(Bytes::new()));
-        m.insert(key, v);
+        let key = strval(ctx, &k)?;
+        let v = it.next().unwrap_or(Value::Str(Str::default()));
+        put(ctx, &m, key.bytes().clone(), v)?;
     }
-    Ok(Value::new_map(m))
+    Ok(Value::Map(m))
 }
 
 pub fn get(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    Ok(a[0].map_get(s(&a[1])).unwrap_or(Value::Str(Bytes::new())))
+    Ok(a[0].map_get(s(&a[1])).unwrap_or(Value::Str(Str::default())))
 }
 
 pub fn set(ctx: &mut Ctx, mut a: Vec<Value>) -> FnResult {
-    let key = Bytes::copy_from_slice(s(&a[1]));
+    let key = st(&a[1]).bytes().clone();
     let v = arg(&mut a, 2);
     let Some(m) = map_of(&a[0]) else {
         return Err(FnError::msg("assignment to entry in nil map"));
     };
-    m.try_borrow_mut()
-        .map_err(|_| FnError::msg("concurrent map writes"))?
-        .insert(key, v);
-    ctx.mutated(m);
+    put(ctx, m, key, v)?;
+    let m = m.clone();
+    ctx.mutated(&m);
     Ok(arg(&mut a, 0))
 }
 
 pub fn unset(_: &mut Ctx, mut a: Vec<Value>) -> FnResult {
     if let Some(m) = map_of(&a[0]) {
-        m.try_borrow_mut()
-            .map_err(|_| FnError::msg("concurrent map writes"))?
-            .remove(s(&a[1]));
+        m.remove(s(&a[1])).map_err(busy)?;
     }
     Ok(arg(&mut a, 0))
 }
@@ -67,40 +68,51 @@ pub fn has_key(_: &mut Ctx, a: Vec<Value>) -> FnResult {
     Ok(Value::Bool(a[0].map_get(s(&a[1])).is_some()))
 }
 
-pub fn pluck(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+pub fn pluck(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let key = s(&a[0]);
-    Ok(Value::list(a[1..].iter().filter_map(|d| d.map_get(key)).collect()))
+    let mut out = ctx.list_buf(0)?;
+    for v in a[1..].iter().filter_map(|d| d.map_get(key)) {
+        out.push(v)?;
+    }
+    Ok(Value::List(ListKind::Any, out.finish()))
 }
 
-pub fn keys(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+pub fn keys(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let mut out = Vec::new();
     for d in &a {
-        out.extend(entries(d)?.into_iter().map(|(k, _)| k));
+        out.extend(entries(ctx, d)?.into_iter().map(|(k, _)| Str::shared(k)));
     }
-    Ok(Value::str_list(out))
+    str_list(ctx, out)
 }
 
-pub fn values(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    Ok(Value::list(entries(&a[0])?.into_iter().map(|(_, v)| v).collect()))
+pub fn values(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    let e = entries(ctx, &a[0])?;
+    let mut out = ctx.list_buf(e.len())?;
+    for (_, v) in e {
+        out.push(v)?;
+    }
+    Ok(Value::List(ListKind::Any, out.finish()))
 }
 
-pub fn pick(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    let mut m = BTreeMap::new();
+pub fn pick(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    let m = ctx.new_map()?;
     for k in &a[1..] {
         if let Some(v) = a[0].map_get(s(k)) {
-            m.insert(Bytes::copy_from_slice(s(k)), v);
+            put(ctx, &m, st(k).bytes().clone(), v)?;
         }
     }
-    Ok(Value::new_map(m))
+    Ok(Value::Map(m))
 }
 
-pub fn omit(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+pub fn omit(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let drop: Vec<&[u8]> = a[1..].iter().map(s).collect();
-    let m = entries(&a[0])?
-        .into_iter()
-        .filter(|(k, _)| !drop.contains(&k.as_ref()))
-        .collect();
-    Ok(Value::new_map(m))
+    let m = ctx.new_map()?;
+    for (k, v) in entries(ctx, &a[0])? {
+        if !drop.contains(&k.as_ref()) {
+            put(ctx, &m, k, v)?;
+        }
+    }
+    Ok(Value::Map(m))
 }
 
 /// mergo's notion of an empty (zero) value.
@@ -109,22 +121,22 @@ fn is_zero(v: &Value) -> bool {
 }
 
 /// mergo `Merge`/`MergeWithOverwrite` of `src` into `dst`.
-fn merge_into(ctx: &mut Ctx, dst: &MapRef, src: &Value, overwrite: bool, depth: usize) -> Result<(), FnError> {
+fn merge_into(ctx: &mut Ctx, dst: &Map, src: &Value, overwrite: bool, depth: usize) -> Result<(), FnError> {
     if depth > MAX_VALUE_DEPTH {
         return Err(FnError::msg("merge nested too deeply"));
     }
-    let src_entries = entries(src)?;
+    let src_entries = entries(ctx, src)?;
     for (k, sv) in src_entries {
         if matches!(sv, Value::Nil) {
             continue;
         }
         let dv = dst
-            .try_borrow()
+            .borrow()
             .map_err(|_| FnError::msg("concurrent map access"))?
             .get(&k)
             .cloned();
         if let (Some(Value::Map(dm)), Value::Map(sm)) = (&dv, &sv) {
-            if !Rc::ptr_eq(dm, sm) {
+            if !Map::ptr_eq(dm, sm) {
                 merge_into(ctx, dm, &sv, overwrite, depth + 1)?;
                 ctx.mutated(dm);
             }
@@ -135,9 +147,7 @@ fn merge_into(ctx: &mut Ctx, dst: &MapRef, src: &Value, overwrite: bool, depth: 
             Some(d) => overwrite || is_zero(d),
         };
         if set {
-            dst.try_borrow_mut()
-                .map_err(|_| FnError::msg("concurrent map writes"))?
-                .insert(k, sv);
+            put(ctx, dst, k, sv)?;
         }
     }
     Ok(())
@@ -145,8 +155,8 @@ fn merge_into(ctx: &mut Ctx, dst: &MapRef, src: &Value, overwrite: bool, depth: 
 
 fn merge_impl(ctx: &mut Ctx, a: Vec<Value>, overwrite: bool) -> FnResult {
     let dst = match &a[0] {
-        Value::Map(m) => Rc::clone(m),
-        _ => Rc::new(RefCell::new(BTreeMap::new())),
+        Value::Map(m) => m.clone(),
+        _ => ctx.new_map()?,
     };
     for src in &a[1..] {
         merge_into(ctx, &dst, src, overwrite, 0)?;

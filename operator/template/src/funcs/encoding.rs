@@ -1,19 +1,11 @@
 //! sprig encodings. As in sprig, `b64dec`/`b32dec`/`hexdec` return Go's error text *as the value* when the input is
 //! malformed (ESO renders that text into the Secret); the text names a byte offset, never the input.
-use std::collections::BTreeMap;
-
-use bytes::Bytes;
-
-use super::{Ctx, FnError, FnResult, s, str_val};
+use super::{Ctx, FnError, FnResult, s};
+use crate::alloc::Buf;
 use crate::value::Value;
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 const B32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-
-pub fn base64_encode(src: &[u8]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(src)
-}
 
 fn b64_value(c: u8) -> Option<u8> {
     B64.iter().position(|&x| x == c).map(|p| p as u8)
@@ -86,20 +78,40 @@ pub fn go_b64_decode(src: &[u8]) -> Result<Vec<u8>, usize> {
     }
 }
 
-pub fn b64enc(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    str_val(base64_encode(s(&a[0])))
+/// Standard base64 of `src`, appended to `out` (its exact length is charged first).
+pub fn base64_into(out: &mut Buf, src: &[u8]) {
+    use base64::Engine;
+    let len = src.len().div_ceil(3).saturating_mul(4);
+    out.write_with(len, |v| {
+        base64::engine::general_purpose::STANDARD
+            .encode_slice(src, spare(v, len))
+            .ok();
+    });
 }
 
-pub fn b64dec(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+/// Extend `v` by `n` zero bytes and return them, for encoders that write into a slice.
+fn spare(v: &mut Vec<u8>, n: usize) -> &mut [u8] {
+    let at = v.len();
+    v.resize(at + n, 0);
+    &mut v[at..]
+}
+
+pub fn b64enc(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    let mut out = ctx.buf();
+    base64_into(&mut out, s(&a[0]));
+    Ok(out.into_value()?)
+}
+
+pub fn b64dec(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     match go_b64_decode(s(&a[0])) {
-        Ok(b) => str_val(b),
-        Err(at) => str_val(format!("illegal base64 data at input byte {at}")),
+        Ok(b) => ctx.str_value(b),
+        Err(at) => ctx.str_value(format!("illegal base64 data at input byte {at}")),
     }
 }
 
-pub fn b32enc(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+pub fn b32enc(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let src = s(&a[0]);
-    let mut out = String::with_capacity(src.len().div_ceil(5) * 8);
+    let mut out = ctx.buf_with(src.len().div_ceil(5).saturating_mul(8))?;
     for chunk in src.chunks(5) {
         let mut buf = [0u8; 5];
         buf[..chunk.len()].copy_from_slice(chunk);
@@ -107,13 +119,13 @@ pub fn b32enc(_: &mut Ctx, a: Vec<Value>) -> FnResult {
         let nchars = (chunk.len() * 8).div_ceil(5);
         for k in 0..8 {
             if k < nchars {
-                out.push(char::from(B32[((v >> (35 - 5 * k)) & 31) as usize]));
+                out.push(B32[((v >> (35 - 5 * k)) & 31) as usize]);
             } else {
-                out.push('=');
+                out.push(b'=');
             }
         }
     }
-    str_val(out)
+    Ok(out.into_value()?)
 }
 
 /// Go's `base32.StdEncoding.DecodeString` (newlines stripped first).
@@ -170,10 +182,10 @@ pub fn go_b32_decode(input: &[u8]) -> Result<Vec<u8>, usize> {
     Ok(out)
 }
 
-pub fn b32dec(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+pub fn b32dec(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     match go_b32_decode(s(&a[0])) {
-        Ok(b) => str_val(b),
-        Err(at) => str_val(format!("illegal base32 data at input byte {at}")),
+        Ok(b) => ctx.str_value(b),
+        Err(at) => ctx.str_value(format!("illegal base32 data at input byte {at}")),
     }
 }
 
@@ -181,9 +193,9 @@ fn hexval(c: u8) -> Option<u8> {
     (c as char).to_digit(16).map(|d| d as u8)
 }
 
-pub fn hexdec(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+pub fn hexdec(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let src = s(&a[0]);
-    let mut out = Vec::with_capacity(src.len() / 2);
+    let mut out = ctx.buf_with(src.len() / 2)?;
     let invalid = |c: u8| {
         let ch = char::from(c);
         if c.is_ascii_graphic() || c == b' ' {
@@ -195,19 +207,23 @@ pub fn hexdec(_: &mut Ctx, a: Vec<Value>) -> FnResult {
     let mut k = 1;
     while k < src.len() {
         let (p, q) = (src[k - 1], src[k]);
-        let Some(x) = hexval(p) else { return str_val(invalid(p)) };
-        let Some(y) = hexval(q) else { return str_val(invalid(q)) };
+        let Some(x) = hexval(p) else {
+            return ctx.str_value(invalid(p));
+        };
+        let Some(y) = hexval(q) else {
+            return ctx.str_value(invalid(q));
+        };
         out.push(x << 4 | y);
         k += 2;
     }
     if src.len() % 2 == 1 {
         let last = src[src.len() - 1];
         if hexval(last).is_none() {
-            return str_val(invalid(last));
+            return ctx.str_value(invalid(last));
         }
-        return str_val("encoding/hex: odd length hex string");
+        return Ok(Value::from_static(b"encoding/hex: odd length hex string"));
     }
-    str_val(out)
+    Ok(out.into_value()?)
 }
 
 /// A URL split like Go's `url.Parse` does for the common `scheme://userinfo@host/path?query#fragment` forms.
@@ -306,22 +322,25 @@ fn hostname(host: &str) -> String {
     }
 }
 
-pub fn url_parse(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+pub fn url_parse(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let raw = String::from_utf8_lossy(s(&a[0])).into_owned();
     let u = parse_url(&raw).map_err(|e| FnError::msg(format!("unable to parse url: parse {raw:?}: {e}")))?;
-    let mut m = BTreeMap::new();
-    let mut put = |k: &'static str, v: String| {
-        m.insert(Bytes::from_static(k.as_bytes()), Value::from_string(v));
+    let m = ctx.new_map()?;
+    let put = |k: &'static str, v: String| -> Result<(), FnError> {
+        let v = ctx.str_value(v)?;
+        // A fresh map has no other handle: it cannot be busy.
+        let _ = m.insert(&ctx.budget, bytes::Bytes::from_static(k.as_bytes()), v)?;
+        Ok(())
     };
-    put("hostname", hostname(&u.host));
-    put("scheme", u.scheme);
-    put("host", u.host);
-    put("path", u.path);
-    put("query", u.query);
-    put("opaque", u.opaque);
-    put("fragment", u.fragment);
-    put("userinfo", u.userinfo.unwrap_or_default());
-    Ok(Value::new_map(m))
+    put("hostname", hostname(&u.host))?;
+    put("scheme", u.scheme)?;
+    put("host", u.host)?;
+    put("path", u.path)?;
+    put("query", u.query)?;
+    put("opaque", u.opaque)?;
+    put("fragment", u.fragment)?;
+    put("userinfo", u.userinfo.unwrap_or_default())?;
+    Ok(Value::Map(m))
 }
 
 fn dict_str(d: &Value, key: &str) -> Result<String, FnError> {
@@ -347,7 +366,7 @@ fn escape_path(p: &str) -> String {
     out
 }
 
-pub fn url_join(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+pub fn url_join(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let d = &a[0];
     let (scheme, host, path) = (dict_str(d, "scheme")?, dict_str(d, "host")?, dict_str(d, "path")?);
     let (query, opaque, fragment, userinfo) = (
@@ -387,7 +406,7 @@ pub fn url_join(_: &mut Ctx, a: Vec<Value>) -> FnResult {
         out.push('#');
         out.push_str(&escape_path(&fragment));
     }
-    str_val(out)
+    ctx.str_value(out)
 }
 
 #[cfg(test)]

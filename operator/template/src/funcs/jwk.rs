@@ -4,9 +4,9 @@
 use base64::Engine;
 
 use super::asn1;
-use super::pem::encode_der;
+use super::pem::pem_value;
 use super::pkcs12::{PrivKey, marshal_pkcs8};
-use super::{Ctx, FnError, FnResult, s, str_val};
+use super::{Ctx, FnError, FnResult, s};
 use crate::value::Value;
 
 enum Jwk {
@@ -100,7 +100,7 @@ fn parse(input: &[u8]) -> Result<Jwk, String> {
     }
 }
 
-pub fn jwk_public_key_pem(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+pub fn jwk_public_key_pem(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let der = match parse(s(&a[0])).map_err(FnError::msg)? {
         Jwk::RsaPublic { n, e } => asn1::seq(&[
             asn1::seq(&[asn1::oid(asn1::OID_RSA), asn1::null()]),
@@ -124,17 +124,17 @@ pub fn jwk_public_key_pem(_: &mut Ctx, a: Vec<Value>) -> FnResult {
         }
         Jwk::Symmetric => return Err(FnError::msg("x509: unsupported public key type: []uint8")),
     };
-    str_val(encode_der("PUBLIC KEY", &der))
+    pem_value(ctx, "PUBLIC KEY", &der)
 }
 
-pub fn jwk_private_key_pem(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+pub fn jwk_private_key_pem(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let unknown = |t: &str| {
         Err(FnError::msg(format!(
             "x509: unknown key type while marshaling PKCS#8: {t}"
         )))
     };
     match parse(s(&a[0])).map_err(FnError::msg)? {
-        Jwk::Private(k) => str_val(encode_der("PRIVATE KEY", &marshal_pkcs8(&k))),
+        Jwk::Private(k) => pem_value(ctx, "PRIVATE KEY", &marshal_pkcs8(&k)),
         Jwk::RsaPublic { .. } => unknown("*rsa.PublicKey"),
         Jwk::EcPublic { .. } => unknown("*ecdsa.PublicKey"),
         Jwk::OkpPublic(_) => unknown("ed25519.PublicKey"),

@@ -1,16 +1,15 @@
 //! sprig list functions. They accept any slice (`[]interface {}`, `[]string`, `[]int`) and mostly return
 //! `[]interface {}`, as sprig's reflection-based versions do.
-use std::rc::Rc;
-
 use super::numeric::to_i64;
 use super::{Ctx, FnError, FnResult, arg, i};
+use crate::alloc::{List, ListBuf};
 use crate::value::{ListKind, Value, deep_equal};
 
 fn kind_name(v: &Value) -> &'static str {
     v.kind_name()
 }
 
-fn items<'a>(v: &'a Value, what: &str) -> Result<&'a Rc<Vec<Value>>, FnError> {
+fn items<'a>(v: &'a Value, what: &str) -> Result<&'a List, FnError> {
     match v {
         Value::List(_, l) => Ok(l),
         Value::Nil => Err(FnError::msg(
@@ -20,38 +19,49 @@ fn items<'a>(v: &'a Value, what: &str) -> Result<&'a Rc<Vec<Value>>, FnError> {
     }
 }
 
-pub fn list(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    Ok(Value::list(a))
+/// A `[]interface {}` of these elements.
+fn any_list(ctx: &Ctx, items: &[Value]) -> FnResult {
+    let mut out = ctx.list_buf(items.len())?;
+    out.extend_from_slice(items)?;
+    Ok(Value::List(ListKind::Any, out.finish()))
 }
 
-fn push_impl(mut a: Vec<Value>, front: bool) -> FnResult {
+fn done(out: ListBuf) -> FnResult {
+    Ok(Value::List(ListKind::Any, out.finish()))
+}
+
+pub fn list(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    any_list(ctx, &a)
+}
+
+fn push_impl(ctx: &Ctx, mut a: Vec<Value>, front: bool) -> FnResult {
     let v = arg(&mut a, 1);
     let l = items(&a[0], if front { "prepend" } else { "push" })?;
-    let mut out = Vec::with_capacity(l.len() + 1);
+    let mut out = ctx.list_buf(l.len().saturating_add(1))?;
     if front {
-        out.push(v);
-        out.extend(l.iter().cloned());
+        out.push(v)?;
+        out.extend_from_slice(l)?;
     } else {
-        out.extend(l.iter().cloned());
-        out.push(v);
+        out.extend_from_slice(l)?;
+        out.push(v)?;
     }
-    Ok(Value::list(out))
+    done(out)
 }
 
-pub fn push(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    push_impl(a, false)
+pub fn push(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    push_impl(ctx, a, false)
 }
 
-pub fn must_push(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    push_impl(a, false)
+pub fn must_push(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    push_impl(ctx, a, false)
 }
 
-pub fn prepend(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    push_impl(a, true)
+pub fn prepend(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    push_impl(ctx, a, true)
 }
 
-pub fn must_prepend(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    push_impl(a, true)
+pub fn must_prepend(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    push_impl(ctx, a, true)
 }
 
 pub fn first(_: &mut Ctx, a: Vec<Value>) -> FnResult {
@@ -70,27 +80,30 @@ pub fn must_last(c: &mut Ctx, a: Vec<Value>) -> FnResult {
     last(c, a)
 }
 
-pub fn rest(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+pub fn rest(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let l = items(&a[0], "find rest")?;
-    Ok(Value::list(l.iter().skip(1).cloned().collect()))
+    any_list(ctx, l.get(1..).unwrap_or(&[]))
 }
 
 pub fn must_rest(c: &mut Ctx, a: Vec<Value>) -> FnResult {
     rest(c, a)
 }
 
-pub fn initial(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+pub fn initial(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let l = items(&a[0], "find initial")?;
-    Ok(Value::list(l.iter().take(l.len().saturating_sub(1)).cloned().collect()))
+    any_list(ctx, &l[..l.len().saturating_sub(1)])
 }
 
 pub fn must_initial(c: &mut Ctx, a: Vec<Value>) -> FnResult {
     initial(c, a)
 }
 
-pub fn reverse(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+pub fn reverse(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let l = items(&a[0], "find reverse")?;
-    Ok(Value::list(l.iter().rev().cloned().collect()))
+    let mut out = ctx.list_buf(l.len())?;
+    out.extend_from_slice(l)?;
+    out.as_mut_slice().reverse();
+    done(out)
 }
 
 pub fn must_reverse(c: &mut Ctx, a: Vec<Value>) -> FnResult {
@@ -109,13 +122,13 @@ fn contains(l: &[Value], v: &Value) -> Result<bool, FnError> {
 pub fn uniq(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let l = items(&a[0], "find uniq")?;
     ctx.charge((l.len() as u64).saturating_mul(l.len() as u64) / 64)?;
-    let mut out: Vec<Value> = Vec::new();
+    let mut out = ctx.list_buf(0)?;
     for e in l.iter() {
-        if !contains(&out, e)? {
-            out.push(e.clone());
+        if !contains(out.as_slice(), e)? {
+            out.push(e.clone())?;
         }
     }
-    Ok(Value::list(out))
+    done(out)
 }
 
 pub fn must_uniq(c: &mut Ctx, a: Vec<Value>) -> FnResult {
@@ -125,13 +138,13 @@ pub fn must_uniq(c: &mut Ctx, a: Vec<Value>) -> FnResult {
 pub fn without(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let l = items(&a[0], "find without")?;
     ctx.charge((l.len() as u64).saturating_mul(a.len() as u64) / 64)?;
-    let mut out = Vec::new();
+    let mut out = ctx.list_buf(0)?;
     for e in l.iter() {
         if !contains(&a[1..], e)? {
-            out.push(e.clone());
+            out.push(e.clone())?;
         }
     }
-    Ok(Value::list(out))
+    done(out)
 }
 
 pub fn must_without(c: &mut Ctx, a: Vec<Value>) -> FnResult {
@@ -151,7 +164,7 @@ pub fn must_has(c: &mut Ctx, a: Vec<Value>) -> FnResult {
 }
 
 /// sprig `slice`: keeps the slice's element type, like `reflect.Value.Slice`.
-pub fn slice(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+pub fn slice(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let (kind, l) = match &a[0] {
         Value::List(k, l) => (*k, l),
         other => {
@@ -169,7 +182,10 @@ pub fn slice(_: &mut Ctx, a: Vec<Value>) -> FnResult {
     if start < 0 || end < start || end as u64 > l.len() as u64 {
         return Err(FnError::msg("reflect.Value.Slice: slice index out of bounds"));
     }
-    Ok(Value::List(kind, Rc::new(l[start as usize..end as usize].to_vec())))
+    let part = &l[start as usize..end as usize];
+    let mut out = ctx.list_buf(part.len())?;
+    out.extend_from_slice(part)?;
+    Ok(Value::List(kind, out.finish()))
 }
 
 pub fn must_slice(c: &mut Ctx, a: Vec<Value>) -> FnResult {
@@ -177,36 +193,43 @@ pub fn must_slice(c: &mut Ctx, a: Vec<Value>) -> FnResult {
 }
 
 pub fn concat(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
-    let mut out = Vec::new();
+    let mut out = ctx.list_buf(0)?;
     for l in &a {
         match l {
             Value::List(_, items) => {
                 ctx.check_len((out.len() + items.len()) as u128)?;
-                out.extend(items.iter().cloned());
+                out.extend_from_slice(items)?;
             }
             other => return Err(FnError::msg(format!("Cannot concat type {} as list", kind_name(other)))),
         }
     }
-    Ok(Value::list(out))
+    done(out)
 }
 
-pub fn chunk(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+pub fn chunk(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let size = i(&a[0]);
     let l = items(&a[1], "chunk")?;
     if size <= 0 {
         return Err(FnError::msg("runtime error: integer divide by zero"));
     }
-    let chunks: Vec<Value> = l.chunks(size as usize).map(|c| Value::list(c.to_vec())).collect();
-    Ok(Value::List(ListKind::AnyList, Rc::new(chunks)))
+    let mut chunks = ctx.list_buf(l.len().div_ceil(size as usize))?;
+    for c in l.chunks(size as usize) {
+        chunks.push(any_list(ctx, c)?)?;
+    }
+    Ok(Value::List(ListKind::AnyList, chunks.finish()))
 }
 
 pub fn must_chunk(c: &mut Ctx, a: Vec<Value>) -> FnResult {
     chunk(c, a)
 }
 
-pub fn compact(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+pub fn compact(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let l = items(&a[0], "compact")?;
-    Ok(Value::list(l.iter().filter(|v| !v.is_empty()).cloned().collect()))
+    let mut out = ctx.list_buf(0)?;
+    for v in l.iter().filter(|v| !v.is_empty()) {
+        out.push(v.clone())?;
+    }
+    done(out)
 }
 
 pub fn must_compact(c: &mut Ctx, a: Vec<Value>) -> FnResult {

@@ -1,9 +1,8 @@
 //! The function table: `text/template` builtins, sprig v3 (minus `env`, `expandenv`, `getHostByName`, as in ESO) and
 //! ESO's helpers. Each function declares Go-like parameter types so argument checks fail like Go's reflection does.
-use bytes::Bytes;
-
 use super::Limits;
-use super::value::{TooDeep, Value};
+use super::alloc::{Budget, Buf, Exhausted, ListBuf, Map};
+use super::value::{Overflow, Str, TooDeep, Value};
 
 pub mod asn1;
 pub mod builtins;
@@ -68,28 +67,80 @@ impl From<TooDeep> for FnError {
     }
 }
 
+impl From<Exhausted> for FnError {
+    fn from(e: Exhausted) -> FnError {
+        FnError::Limit(e.to_string())
+    }
+}
+
+impl From<Overflow> for FnError {
+    fn from(e: Overflow) -> FnError {
+        match e {
+            Overflow::TooDeep => TooDeep.into(),
+            Overflow::Budget(e) => e.into(),
+        }
+    }
+}
+
 pub type FnResult = Result<Value, FnError>;
 
-/// Per-execution state functions may use: limits and the work budget.
+/// Per-execution state functions may use: limits, the work budget and the render's memory budget.
 pub struct Ctx {
     pub limits: Limits,
     pub steps: u64,
+    /// The render's memory budget: every value a function builds is charged here first (through [`Buf`],
+    /// [`ListBuf`] and [`Map`], the only constructors of heap values).
+    pub budget: Budget,
     /// Maps changed in place (`set`, `merge`…): the only way to build a reference cycle. Emptied after execution.
-    pub mutated: Vec<std::rc::Weak<std::cell::RefCell<std::collections::BTreeMap<Bytes, Value>>>>,
+    pub mutated: Vec<std::rc::Weak<std::cell::RefCell<std::collections::BTreeMap<bytes::Bytes, Value>>>>,
 }
 
 impl Ctx {
-    pub fn new(limits: Limits) -> Ctx {
+    pub fn new(limits: Limits, budget: Budget) -> Ctx {
         Ctx {
             limits,
             steps: 0,
+            budget,
             mutated: Vec::new(),
         }
     }
 
+    /// An empty string buffer charging this render's budget.
+    pub fn buf(&self) -> Buf {
+        Buf::new(&self.budget)
+    }
+
+    /// A string buffer with room for `n` bytes, charged now (and refused over the per-value limit first).
+    pub fn buf_with(&self, n: usize) -> Result<Buf, FnError> {
+        self.check_len(n as u128)?;
+        Ok(Buf::with_capacity(&self.budget, n)?)
+    }
+
+    /// An empty list builder charging this render's budget.
+    pub fn list_buf(&self, capacity: usize) -> Result<ListBuf, FnError> {
+        self.check_len(capacity as u128)?;
+        Ok(ListBuf::with_capacity(&self.budget, capacity)?)
+    }
+
+    /// A new, empty `map[string]interface {}`.
+    pub fn new_map(&self) -> Result<Map, FnError> {
+        Ok(Map::new(&self.budget)?)
+    }
+
+    /// A string holding a copy of `b`, charged before it is copied. For results of bounded size made by a
+    /// library call (a number, a hash, a fixed message); everything else is written into a [`Buf`].
+    pub fn copy_str(&self, b: &[u8]) -> Result<Str, FnError> {
+        Ok(Buf::copy_of(&self.budget, b)?.into_str()?)
+    }
+
+    /// [`Ctx::copy_str`] as a value.
+    pub fn str_value(&self, b: impl AsRef<[u8]>) -> FnResult {
+        Ok(Value::Str(self.copy_str(b.as_ref())?))
+    }
+
     /// Remember a map that was changed in place.
-    pub fn mutated(&mut self, m: &super::value::MapRef) {
-        self.mutated.push(std::rc::Rc::downgrade(m));
+    pub fn mutated(&mut self, m: &Map) {
+        self.mutated.push(m.downgrade());
     }
 
     /// Break any reference cycles among the changed maps. Call when no value of the execution is needed any more:
@@ -404,6 +455,14 @@ pub fn s(v: &Value) -> &[u8] {
     }
 }
 
+/// A `Str` argument as a shared string (for zero-copy slicing).
+pub fn st(v: &Value) -> Str {
+    match v {
+        Value::Str(b) => b.clone(),
+        _ => Str::default(),
+    }
+}
+
 /// A `Str` argument as text (lossy for non-UTF-8).
 pub fn text(v: &Value) -> std::borrow::Cow<'_, str> {
     String::from_utf8_lossy(s(v))
@@ -415,10 +474,6 @@ pub fn i(v: &Value) -> i64 {
         Value::Int(i) | Value::Int64(i) => *i,
         _ => 0,
     }
-}
-
-pub fn str_val(b: impl Into<Bytes>) -> FnResult {
-    Ok(Value::Str(b.into()))
 }
 
 /// Take the `n`th argument out of `args`.
@@ -435,11 +490,11 @@ mod tests {
 
     #[test]
     fn self_referencing_maps_are_freed() {
-        let mut ctx = Ctx::new(Limits::default());
+        let mut ctx = Ctx::new(Limits::default(), Budget::default());
         let d = dicts::dict(&mut ctx, vec![]).unwrap();
         let Value::Map(m) = &d else { panic!("dict is a map") };
-        let weak = std::rc::Rc::downgrade(m);
-        dicts::set(&mut ctx, vec![d.clone(), Value::str("self"), d.clone()]).unwrap();
+        let weak = m.downgrade();
+        dicts::set(&mut ctx, vec![d.clone(), Value::from_static(b"self"), d.clone()]).unwrap();
         drop(d);
         assert!(weak.upgrade().is_some(), "the cycle keeps the map alive");
         ctx.break_cycles();

@@ -1,7 +1,9 @@
 //! sprig number functions, with `spf13/cast`'s lenient conversions.
+use std::fmt::Write as _;
+
 use rand::Rng;
 
-use super::{Ctx, FnError, FnResult, i, s, str_val};
+use super::{Ctx, FnError, FnResult, i, s};
 use crate::value::{ListKind, Value};
 
 /// Go's `strconv.ParseInt(s, 0, 64)`: sign, base prefixes, underscores between digits.
@@ -90,8 +92,8 @@ pub fn float64(_: &mut Ctx, a: Vec<Value>) -> FnResult {
     Ok(Value::Float(to_f64(&a[0])))
 }
 
-pub fn to_decimal(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    let text = a[0].to_go_string()?;
+pub fn to_decimal(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    let text = a[0].to_go_string(&ctx.budget)?;
     let t = std::str::from_utf8(&text).unwrap_or("");
     let digits = t.trim_start_matches(['+', '-']);
     let ok = !digits.is_empty() && digits.bytes().all(|c| (b'0'..=b'7').contains(&c));
@@ -99,80 +101,86 @@ pub fn to_decimal(_: &mut Ctx, a: Vec<Value>) -> FnResult {
     Ok(Value::Int64(v))
 }
 
-fn until_step_vec(ctx: &Ctx, start: i64, stop: i64, step: i64) -> Result<Vec<i64>, FnError> {
-    let mut v = Vec::new();
-    if stop < start {
+/// sprig's `untilStep` sequence: `(start, step, count)` of the values, its length checked against the limits and
+/// charged before anything is built.
+fn until_step_seq(ctx: &Ctx, start: i64, stop: i64, step: i64) -> Result<(i64, i64, usize), FnError> {
+    let count: i128 = if stop < start {
         if step >= 0 {
-            return Ok(v);
+            0
+        } else {
+            (start as i128 - stop as i128 + (-(step as i128)) - 1) / (-(step as i128))
         }
-        let n = (start as i128 - stop as i128 + (-step as i128) - 1) / (-step as i128);
-        ctx.check_len(n as u128)?;
-        let mut k = start;
-        while k > stop {
-            v.push(k);
-            match k.checked_add(step) {
-                Some(n) => k = n,
-                None => break,
-            }
-        }
-        return Ok(v);
-    }
-    if step <= 0 {
-        return Ok(v);
-    }
-    let n = (stop as i128 - start as i128 + step as i128 - 1) / step as i128;
-    ctx.check_len(n as u128)?;
-    let mut k = start;
-    while k < stop {
-        v.push(k);
-        match k.checked_add(step) {
-            Some(n) => k = n,
-            None => break,
-        }
-    }
-    Ok(v)
+    } else if step <= 0 {
+        0
+    } else {
+        (stop as i128 - start as i128 + step as i128 - 1) / step as i128
+    };
+    ctx.check_len(count.max(0) as u128)?;
+    Ok((start, step, count.max(0) as usize))
 }
 
-fn int_list(v: Vec<i64>) -> Value {
-    Value::List(ListKind::Int, std::rc::Rc::new(v.into_iter().map(Value::Int).collect()))
+/// The values of a sequence (`start + k·step` for `k < count`; no overflow: the last one lies before `stop`).
+fn seq_values(start: i64, step: i64, count: usize) -> impl Iterator<Item = i64> {
+    (0..count).map(move |k| (start as i128 + k as i128 * step as i128) as i64)
+}
+
+fn int_list(ctx: &Ctx, (start, step, count): (i64, i64, usize)) -> FnResult {
+    let mut out = ctx.list_buf(count)?;
+    for v in seq_values(start, step, count) {
+        out.push(Value::Int(v))?;
+    }
+    Ok(Value::List(ListKind::Int, out.finish()))
 }
 
 pub fn until(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let count = i(&a[0]);
     let step = if count < 0 { -1 } else { 1 };
-    Ok(int_list(until_step_vec(ctx, 0, count, step)?))
+    let seq = until_step_seq(ctx, 0, count, step)?;
+    int_list(ctx, seq)
 }
 
 pub fn until_step(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
-    Ok(int_list(until_step_vec(ctx, i(&a[0]), i(&a[1]), i(&a[2]))?))
+    let seq = until_step_seq(ctx, i(&a[0]), i(&a[1]), i(&a[2]))?;
+    int_list(ctx, seq)
 }
 
 pub fn seq(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let p: Vec<i64> = a.iter().map(i).collect();
-    let v = match p.as_slice() {
+    let seq = match p.as_slice() {
         [end] => {
             let (start, end) = (1, *end);
             let inc = if end < start { -1 } else { 1 };
-            until_step_vec(ctx, start, end.saturating_add(inc), inc)?
+            until_step_seq(ctx, start, end.saturating_add(inc), inc)?
         }
         [start, end] => {
             let step = if end < start { -1 } else { 1 };
-            until_step_vec(ctx, *start, end.saturating_add(step), step)?
+            until_step_seq(ctx, *start, end.saturating_add(step), step)?
         }
         [start, step, end] => {
             let mut inc = 1;
             if end < start {
                 inc = -1;
                 if *step > 0 {
-                    return str_val("");
+                    return Ok(Value::from_static(b""));
                 }
             }
-            until_step_vec(ctx, *start, end.saturating_add(inc), *step)?
+            until_step_seq(ctx, *start, end.saturating_add(inc), *step)?
         }
-        _ => return str_val(""),
+        _ => return Ok(Value::from_static(b"")),
     };
-    let parts: Vec<String> = v.iter().map(i64::to_string).collect();
-    str_val(parts.join(" "))
+    // At most 20 digits, a sign and a space per number.
+    ctx.check_len((seq.2 as u128).saturating_mul(22))?;
+    let mut out = ctx.buf();
+    for (k, v) in seq_values(seq.0, seq.1, seq.2).enumerate() {
+        if k > 0 {
+            out.push(b' ');
+        }
+        let _ = write!(out, "{v}");
+        if out.failed() {
+            break;
+        }
+    }
+    Ok(out.into_value()?)
 }
 
 fn int64v(n: i64) -> FnResult {

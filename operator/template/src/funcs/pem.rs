@@ -2,11 +2,12 @@
 //! `filterCertChain` and `certSANs`.
 use std::collections::BTreeMap;
 
-use bytes::Bytes;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 
-use super::encoding::{base64_encode, go_b64_decode};
-use super::{Ctx, FnError, FnResult, s, str_val};
+use super::encoding::{base64_into, go_b64_decode};
+use super::strings::str_list;
+use super::{Ctx, FnError, FnResult, s};
+use crate::alloc::Buf;
 use crate::value::Value;
 
 /// A decoded PEM block.
@@ -17,8 +18,8 @@ pub struct Block {
     pub bytes: Vec<u8>,
 }
 
-/// Go's `getLine`: the line without `\r\n` and trailing spaces/tabs, and the rest.
-fn get_line(data: &[u8]) -> (&[u8], &[u8]) {
+/// Go's `getLine`: the line without `\r\n` and trailing spaces/tabs, the rest, and how many bytes were consumed.
+fn get_line(data: &[u8]) -> (&[u8], &[u8], usize) {
     let (mut i, j) = match data.iter().position(|&c| c == b'\n') {
         Some(i) => (i, i + 1),
         None => (data.len(), data.len()),
@@ -30,11 +31,11 @@ fn get_line(data: &[u8]) -> (&[u8], &[u8]) {
     while let [rest @ .., b' ' | b'\t'] = line {
         line = rest;
     }
-    (line, &data[j..])
+    (line, &data[j..], j)
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(hay, needle)
 }
 
 fn trim_ascii_space(b: &[u8]) -> &[u8] {
@@ -46,22 +47,40 @@ fn trim_ascii_space(b: &[u8]) -> &[u8] {
     &b[start..end.max(start)]
 }
 
-/// Go's `pem.Decode`: the first block and the rest, or `None` and the whole input.
+/// Go's `pem.Decode` (Go 1.26, which ESO v2.9 is built with): find the first END line, then the last BEGIN line
+/// before it; the first block and the rest, or `None` and the whole input. Linear in the input.
 pub fn decode(data: &[u8]) -> (Option<Block>, &[u8]) {
     const START: &[u8] = b"\n-----BEGIN ";
     const END: &[u8] = b"\n-----END ";
     const EOL: &[u8] = b"-----";
     let mut rest = data;
+    // Where the next search starts, relative to `rest` (Go's `endTrailerIndex`; negative ends the search).
+    let mut end_trailer_index: isize = 0;
     loop {
-        if rest.starts_with(&START[1..]) {
-            rest = &rest[START.len() - 1..];
-        } else if let Some(p) = find(rest, START) {
-            rest = &rest[p + START.len()..];
-        } else {
+        let Some(r) = usize::try_from(end_trailer_index).ok().and_then(|i| rest.get(i..)) else {
             return (None, data);
+        };
+        rest = r;
+        let Some(end_at) = find(rest, END) else {
+            return (None, data);
+        };
+        end_trailer_index = (end_at + END.len()) as isize;
+        let Some(begin) = memchr::memmem::rfind(&rest[..end_at], &START[1..]) else {
+            continue;
+        };
+        if begin > 0 && rest[begin - 1] != b'\n' {
+            continue;
         }
-        let (type_line, after) = get_line(rest);
+        let skip = begin + START.len() - 1;
+        rest = &rest[skip..];
+        // The offset of the END line in `rest`; it goes negative when the END line is consumed as part of the type
+        // line (an empty block).
+        let mut end_index = end_at as isize - skip as isize;
+        end_trailer_index -= skip as isize;
+        let (type_line, after, consumed) = get_line(rest);
         rest = after;
+        end_index -= consumed as isize;
+        end_trailer_index -= consumed as isize;
         let Some(kind) = type_line.strip_suffix(EOL) else {
             continue;
         };
@@ -70,7 +89,7 @@ pub fn decode(data: &[u8]) -> (Option<Block>, &[u8]) {
             if rest.is_empty() {
                 return (None, data);
             }
-            let (line, next) = get_line(rest);
+            let (line, next, consumed) = get_line(rest);
             let Some(colon) = line.iter().position(|&c| c == b':') else {
                 break;
             };
@@ -78,16 +97,18 @@ pub fn decode(data: &[u8]) -> (Option<Block>, &[u8]) {
             let val = String::from_utf8_lossy(trim_ascii_space(&line[colon + 1..])).into_owned();
             headers.insert(key, val);
             rest = next;
+            end_index -= consumed as isize;
+            end_trailer_index -= consumed as isize;
         }
-        let (end_index, trailer_index) = if headers.is_empty() && rest.starts_with(&END[1..]) {
-            (0, END.len() - 1)
-        } else {
-            match find(rest, END) {
-                Some(i) => (i, i + END.len()),
-                None => continue,
-            }
+        if !headers.is_empty() && end_index < 0 {
+            continue;
+        }
+        let Ok(trailer_at) = usize::try_from(end_trailer_index) else {
+            continue;
         };
-        let end_trailer = &rest[trailer_index..];
+        let Some(end_trailer) = rest.get(trailer_at..) else {
+            continue;
+        };
         let trailer_len = kind.len() + EOL.len();
         if end_trailer.len() < trailer_len {
             continue;
@@ -100,16 +121,21 @@ pub fn decode(data: &[u8]) -> (Option<Block>, &[u8]) {
         if !get_line(rest_of_end_line).0.is_empty() {
             continue;
         }
-        let b64: Vec<u8> = rest[..end_index]
-            .iter()
-            .copied()
-            .filter(|&c| c != b' ' && c != b'\t')
-            .collect();
-        let Ok(bytes) = go_b64_decode(&b64) else {
-            continue;
-        };
-        let after_end = rest.get(end_index + END.len() - 1..).unwrap_or(&[]);
-        let (_, rest_out) = get_line(after_end);
+        let mut bytes = Vec::new();
+        if end_index > 0 {
+            let b64: Vec<u8> = rest[..end_index as usize]
+                .iter()
+                .copied()
+                .filter(|&c| c != b' ' && c != b'\t')
+                .collect();
+            let Ok(decoded) = go_b64_decode(&b64) else {
+                continue;
+            };
+            bytes = decoded;
+        }
+        let from = end_index + END.len() as isize - 1;
+        let after_end = usize::try_from(from).ok().and_then(|f| rest.get(f..)).unwrap_or(&[]);
+        let (_, rest_out, _) = get_line(after_end);
         let block = Block {
             kind: String::from_utf8_lossy(kind).into_owned(),
             headers,
@@ -119,35 +145,47 @@ pub fn decode(data: &[u8]) -> (Option<Block>, &[u8]) {
     }
 }
 
-/// Go's `pem.Encode` (`Proc-Type` first, then headers sorted, base64 in 64-column lines).
-pub fn encode(b: &Block) -> Vec<u8> {
-    let mut out = format!("-----BEGIN {}-----\n", b.kind).into_bytes();
-    if !b.headers.is_empty() {
-        if let Some(v) = b.headers.get("Proc-Type") {
-            out.extend_from_slice(format!("Proc-Type: {v}\n").as_bytes());
+/// Go's `pem.Encode` (`Proc-Type` first, then headers sorted, base64 in 64-column lines), appended to `out`.
+pub fn encode_into(out: &mut Buf, kind: &str, headers: &BTreeMap<String, String>, der: &[u8]) {
+    out.push_str("-----BEGIN ");
+    out.push_str(kind);
+    out.push_str("-----\n");
+    if !headers.is_empty() {
+        if let Some(v) = headers.get("Proc-Type") {
+            out.push_str("Proc-Type: ");
+            out.push_str(v);
+            out.push(b'\n');
         }
-        for (k, v) in &b.headers {
+        for (k, v) in headers {
             if k != "Proc-Type" {
-                out.extend_from_slice(format!("{k}: {v}\n").as_bytes());
+                out.push_str(k);
+                out.push_str(": ");
+                out.push_str(v);
+                out.push(b'\n');
             }
         }
         out.push(b'\n');
     }
-    let enc = base64_encode(&b.bytes);
-    for chunk in enc.as_bytes().chunks(64) {
-        out.extend_from_slice(chunk);
+    // 48 input bytes make one 64-column line.
+    for chunk in der.chunks(48) {
+        base64_into(out, chunk);
         out.push(b'\n');
     }
-    out.extend_from_slice(format!("-----END {}-----\n", b.kind).as_bytes());
-    out
+    out.push_str("-----END ");
+    out.push_str(kind);
+    out.push_str("-----\n");
 }
 
-pub fn encode_der(kind: &str, der: &[u8]) -> Vec<u8> {
-    encode(&Block {
-        kind: kind.to_string(),
-        headers: BTreeMap::new(),
-        bytes: der.to_vec(),
-    })
+/// A PEM block without headers, appended to `out`.
+pub fn encode_der_into(out: &mut Buf, kind: &str, der: &[u8]) {
+    encode_into(out, kind, &BTreeMap::new(), der);
+}
+
+/// A PEM block without headers as a string value, built in the render's budget.
+pub fn pem_value(ctx: &Ctx, kind: &str, der: &[u8]) -> FnResult {
+    let mut out = ctx.buf();
+    encode_der_into(&mut out, kind, der);
+    Ok(out.into_value()?)
 }
 
 /// ESO's `trimJunk`: drop anything before the first `-----BEGIN`.
@@ -158,10 +196,10 @@ pub fn trim_junk(input: &[u8]) -> &[u8] {
     }
 }
 
-pub fn filter_pem(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+pub fn filter_pem(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let want = String::from_utf8_lossy(s(&a[0])).to_lowercase();
     let mut data = trim_junk(s(&a[1]));
-    let mut out = Vec::new();
+    let mut out = ctx.buf();
     let mut rest: &[u8];
     loop {
         let (block, r) = decode(data);
@@ -169,13 +207,14 @@ pub fn filter_pem(_: &mut Ctx, a: Vec<Value>) -> FnResult {
         data = r;
         let Some(block) = block else { break };
         if block.kind.to_lowercase() == want {
-            out.extend(encode(&block));
+            encode_into(&mut out, &block.kind, &block.headers, &block.bytes);
+            out.ok()?;
         }
     }
     if out.is_empty() && !rest.is_empty() {
         return Err(FnError::msg("error filtering pem: found junk"));
     }
-    str_val(out)
+    Ok(out.into_value()?)
 }
 
 /// The parts of an X.509 certificate the helpers use.
@@ -307,40 +346,45 @@ fn is_root(c: &Cert) -> bool {
     !c.has_aki || c.aki == c.ski
 }
 
-pub fn filter_cert_chain(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+pub fn filter_cert_chain(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let certs = parse_certs(s(&a[1])).map_err(FnError::msg)?;
     let ordered = order_chain(&certs).map_err(FnError::msg)?;
-    let out: Vec<u8> = match s(&a[0]) {
-        b"leaf" => match ordered.first() {
-            Some(c) if c.has_aki && c.aki != c.ski => encode_der("CERTIFICATE", &c.raw),
-            _ => Vec::new(),
-        },
+    let mut out = ctx.buf();
+    match s(&a[0]) {
+        b"leaf" => {
+            if let Some(c) = ordered.first().filter(|c| c.has_aki && c.aki != c.ski) {
+                encode_der_into(&mut out, "CERTIFICATE", &c.raw);
+            }
+        }
         b"intermediate" => {
-            let mut out = Vec::new();
             for c in ordered.iter().skip(1) {
                 if is_root(c) {
                     break;
                 }
-                out.extend(encode_der("CERTIFICATE", &c.raw));
+                encode_der_into(&mut out, "CERTIFICATE", &c.raw);
             }
-            out
         }
-        b"root" => match ordered.last() {
-            Some(c) if is_root(c) => encode_der("CERTIFICATE", &c.raw),
-            _ => Vec::new(),
-        },
-        _ => Vec::new(),
-    };
-    str_val(out)
+        b"root" => {
+            if let Some(c) = ordered.last().filter(|c| is_root(c)) {
+                encode_der_into(&mut out, "CERTIFICATE", &c.raw);
+            }
+        }
+        _ => {}
+    }
+    Ok(out.into_value()?)
 }
 
-pub fn cert_sans(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+pub fn cert_sans(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let (block, _) = decode(trim_junk(s(&a[0])));
     let Some(block) = block else {
         return Err(FnError::msg("failed to decode PEM block"));
     };
     let cert = parse_cert(&block.bytes).map_err(|e| FnError::msg(format!("failed to parse certificate: {e}")))?;
-    Ok(Value::str_list(cert.sans.into_iter().map(Bytes::from).collect()))
+    let mut sans = Vec::with_capacity(cert.sans.len());
+    for san in cert.sans {
+        sans.push(ctx.copy_str(san.as_bytes())?);
+    }
+    str_list(ctx, sans)
 }
 
 #[cfg(test)]
@@ -357,7 +401,15 @@ mod tests {
             ("X", &b"ABC"[..], &b"tail"[..])
         );
         assert_eq!(b.headers.get("K").map(String::as_str), Some("v"));
-        assert_eq!(encode(&b), b"-----BEGIN X-----\nK: v\n\nQUJD\n-----END X-----\n");
+        let mut out = Buf::new(&crate::alloc::Budget::default());
+        encode_into(&mut out, &b.kind, &b.headers, &b.bytes);
+        assert_eq!(out.as_slice(), b"-----BEGIN X-----\nK: v\n\nQUJD\n-----END X-----\n");
+        // Go 1.26: the last BEGIN before the first END wins; a BEGIN without END is skipped.
+        let (b, rest) = decode(b"-----BEGIN A-----\n-----BEGIN X-----\nQUJD\n-----END X-----\nrest");
+        assert_eq!(b.map(|b| b.kind), Some("X".to_string()));
+        assert_eq!(rest, b"rest");
+        let (b, _) = decode(b"-----BEGIN X-----\n-----END X-----\n");
+        assert_eq!(b.map(|b| b.bytes), Some(Vec::new()));
         // mismatched END type: no block
         let (b, rest) = decode(b"-----BEGIN X-----\nQUJD\n-----END Y-----\n");
         assert!(b.is_none());

@@ -7,9 +7,9 @@
 use p12_keystore::{Certificate, KeyStore, KeyStoreEntry, Pkcs12Archive, PrivateKey, PrivateKeyChain};
 
 use super::asn1::{self, Tlv};
-use super::encoding::base64_encode;
-use super::pem::{Cert, decode, encode_der, order_chain, parse_cert};
-use super::{Ctx, FnError, FnResult, s, str_val, text};
+use super::encoding::base64_into;
+use super::pem::{Cert, decode, encode_der_into, order_chain, parse_cert, pem_value};
+use super::{Ctx, FnError, FnResult, s, text};
 use crate::value::Value;
 
 /// A parsed private key, in the form needed to marshal it again.
@@ -181,13 +181,13 @@ fn decode_chain(data: &[u8], password: &str) -> Result<(PrivKey, Cert, Vec<Cert>
     Ok((key, leaf, certs.collect()))
 }
 
-fn key_pass(password: &str, input: &[u8]) -> FnResult {
+fn key_pass(ctx: &Ctx, password: &str, input: &[u8]) -> FnResult {
     let (key, _, _) = decode_chain(input, password)
         .map_err(|e| FnError::msg(format!("unable to decode pkcs12 with password: {e}")))?;
-    str_val(encode_der("PRIVATE KEY", &marshal_pkcs8(&key)))
+    pem_value(ctx, "PRIVATE KEY", &marshal_pkcs8(&key))
 }
 
-fn cert_pass(password: &str, input: &[u8]) -> FnResult {
+fn cert_pass(ctx: &Ctx, password: &str, input: &[u8]) -> FnResult {
     let (_, leaf, cas) = decode_chain(input, password)
         .map_err(|e| FnError::msg(format!("unable to decode pkcs12 certificate with password: {e}")))?;
     let mut all = vec![leaf];
@@ -196,27 +196,27 @@ fn cert_pass(password: &str, input: &[u8]) -> FnResult {
         Ok(ordered) => ordered,
         Err(_) => all,
     };
-    let mut out = Vec::new();
+    let mut out = ctx.buf();
     for c in &list {
-        out.extend(encode_der("CERTIFICATE", &c.raw));
+        encode_der_into(&mut out, "CERTIFICATE", &c.raw);
     }
-    str_val(out)
+    Ok(out.into_value()?)
 }
 
-pub fn pkcs12key(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    key_pass("", s(&a[0]))
+pub fn pkcs12key(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    key_pass(ctx, "", s(&a[0]))
 }
 
-pub fn pkcs12key_pass(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    key_pass(&text(&a[0]), s(&a[1]))
+pub fn pkcs12key_pass(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    key_pass(ctx, &text(&a[0]), s(&a[1]))
 }
 
-pub fn pkcs12cert(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    cert_pass("", s(&a[0]))
+pub fn pkcs12cert(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    cert_pass(ctx, "", s(&a[0]))
 }
 
-pub fn pkcs12cert_pass(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    cert_pass(&text(&a[0]), s(&a[1]))
+pub fn pkcs12cert_pass(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    cert_pass(ctx, &text(&a[0]), s(&a[1]))
 }
 
 /// Go dereferences a nil `*pem.Block` here; the template engine turns that panic into this error.
@@ -244,15 +244,17 @@ fn p12_cert(c: &Cert) -> Result<Certificate, FnError> {
     Certificate::from_der(&c.raw).map_err(|_| FnError::msg(super::pem::MALFORMED))
 }
 
-fn write_store(store: &KeyStore, password: &str) -> FnResult {
+fn write_store(ctx: &Ctx, store: &KeyStore, password: &str) -> FnResult {
     let der = store
         .writer(password)
         .write()
         .map_err(|e| FnError::msg(format!("pkcs12: {e}")))?;
-    str_val(base64_encode(&der))
+    let mut out = ctx.buf();
+    base64_into(&mut out, &der);
+    Ok(out.into_value()?)
 }
 
-fn certs_key_to_pkcs12(cert: &Cert, key_pem: &[u8], cas: &[Cert], password: &str) -> FnResult {
+fn certs_key_to_pkcs12(ctx: &Ctx, cert: &Cert, key_pem: &[u8], cas: &[Cert], password: &str) -> FnResult {
     let (block, _) = decode(key_pem);
     let block = block.ok_or_else(|| FnError::msg(NIL_DEREF))?;
     let key = parse_private_key(&block.bytes).map_err(FnError::msg)?;
@@ -269,44 +271,44 @@ fn certs_key_to_pkcs12(cert: &Cert, key_pem: &[u8], cas: &[Cert], password: &str
         "1",
         KeyStoreEntry::PrivateKeyChain(PrivateKeyChain::new(local_key_id, key, chain)),
     );
-    write_store(&store, password)
+    write_store(ctx, &store, password)
 }
 
-pub fn pem_to_pkcs12(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+pub fn pem_to_pkcs12(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let (cert, _) = first_cert(s(&a[0]))?;
-    certs_key_to_pkcs12(&cert, s(&a[1]), &[], "")
+    certs_key_to_pkcs12(ctx, &cert, s(&a[1]), &[], "")
 }
 
-pub fn pem_to_pkcs12_pass(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+pub fn pem_to_pkcs12_pass(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let (cert, _) = first_cert(s(&a[0]))?;
-    certs_key_to_pkcs12(&cert, s(&a[1]), &[], &text(&a[2]))
+    certs_key_to_pkcs12(ctx, &cert, s(&a[1]), &[], &text(&a[2]))
 }
 
-pub fn full_pem_to_pkcs12(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+pub fn full_pem_to_pkcs12(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let (cert, rest) = first_cert(s(&a[0]))?;
     let cas = ca_certs(rest)?;
-    certs_key_to_pkcs12(&cert, s(&a[1]), &cas, "")
+    certs_key_to_pkcs12(ctx, &cert, s(&a[1]), &cas, "")
 }
 
-pub fn full_pem_to_pkcs12_pass(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+pub fn full_pem_to_pkcs12_pass(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let (cert, rest) = first_cert(s(&a[0]))?;
     let cas = ca_certs(rest)?;
-    certs_key_to_pkcs12(&cert, s(&a[1]), &cas, &text(&a[2]))
+    certs_key_to_pkcs12(ctx, &cert, s(&a[1]), &cas, &text(&a[2]))
 }
 
-fn truststore(pem: &[u8], password: &str) -> FnResult {
+fn truststore(ctx: &Ctx, pem: &[u8], password: &str) -> FnResult {
     let certs = ca_certs(pem)?;
     let mut store = KeyStore::new();
     for (i, c) in certs.iter().enumerate() {
         store.add_entry(&format!("{i}"), KeyStoreEntry::Certificate(p12_cert(c)?));
     }
-    write_store(&store, password)
+    write_store(ctx, &store, password)
 }
 
-pub fn pem_truststore_to_pkcs12(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    truststore(s(&a[0]), "")
+pub fn pem_truststore_to_pkcs12(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    truststore(ctx, s(&a[0]), "")
 }
 
-pub fn pem_truststore_to_pkcs12_pass(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    truststore(s(&a[0]), &text(&a[1]))
+pub fn pem_truststore_to_pkcs12_pass(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    truststore(ctx, s(&a[0]), &text(&a[1]))
 }

@@ -1,45 +1,61 @@
-//! sprig string functions (and `path`), on Go's byte strings.
-use std::collections::BTreeMap;
-use std::rc::Rc;
-
-use bytes::Bytes;
+//! sprig string functions (and `path`), on Go's byte strings. Results are built in the render's budget ([`Buf`],
+//! [`ListBuf`]); substrings share their input's bytes.
 use rand::Rng;
 
-use super::{Ctx, FnError, FnResult, arg, i, s, str_val};
+use super::{Ctx, FnError, FnResult, arg, i, s, st};
+use crate::alloc::{Buf, Str, StrMap};
 use crate::fmt::go_quote;
 use crate::value::{ListKind, Value};
 
 pub fn hello(_: &mut Ctx, _: Vec<Value>) -> FnResult {
-    str_val("Hello!")
+    Ok(Value::from_static(b"Hello!"))
 }
 
 /// sprig's `strval`: strings as is, `time.Time` by its `String`, everything else `%v`.
-pub fn strval(v: &Value) -> Result<Vec<u8>, FnError> {
-    match v {
-        Value::Str(b) => Ok(b.to_vec()),
-        other => Ok(other.to_go_string()?),
-    }
+pub fn strval(ctx: &Ctx, v: &Value) -> Result<Str, FnError> {
+    Ok(v.to_go_string(&ctx.budget)?)
 }
 
 /// sprig's `strslice`.
-pub fn strslice(v: &Value) -> Result<Vec<Bytes>, FnError> {
+pub fn strslice(ctx: &Ctx, v: &Value) -> Result<Vec<Str>, FnError> {
     match v {
         Value::List(_, l) => {
             let mut out = Vec::with_capacity(l.len());
             for e in l.iter() {
                 if !matches!(e, Value::Nil) {
-                    out.push(Bytes::from(strval(e)?));
+                    out.push(strval(ctx, e)?);
                 }
             }
             Ok(out)
         }
         Value::Nil => Ok(Vec::new()),
-        other => Ok(vec![Bytes::from(strval(other)?)]),
+        other => Ok(vec![strval(ctx, other)?]),
     }
 }
 
-fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+/// A list of strings (`[]string`).
+pub fn str_list(ctx: &Ctx, items: Vec<Str>) -> FnResult {
+    let mut l = ctx.list_buf(items.len())?;
+    for item in items {
+        l.push(Value::Str(item))?;
+    }
+    Ok(Value::List(ListKind::Str, l.finish()))
+}
+
+fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(b)
+}
+
+/// The length of the rune at the start of `b` as Go's `utf8.DecodeRune` sees it: an invalid byte is a rune of
+/// length 1 (`utf8.RuneError`).
+pub fn rune_at(b: &[u8]) -> (Option<char>, usize) {
+    let n = b.len().min(4);
+    for len in 1..=n {
+        if let Ok(t) = std::str::from_utf8(&b[..len]) {
+            return (t.chars().next(), len);
+        }
+    }
+    (None, 1)
 }
 
 /// Go's `unicode.IsSpace`.
@@ -86,23 +102,27 @@ fn prev_char(b: &[u8]) -> Option<(char, usize)> {
 }
 
 pub fn trim(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    str_val(Bytes::copy_from_slice(trim_space(s(&a[0]))))
+    let v = st(&a[0]);
+    Ok(Value::Str(v.slice_ref(trim_space(&v))))
 }
 
 /// Map every rune with a simple (one-to-one) case mapping, as Go's `unicode.ToUpper`/`ToLower` do.
-fn map_case(b: &[u8], upper: bool) -> Vec<u8> {
+fn map_case(ctx: &Ctx, b: &[u8], upper: bool) -> FnResult {
+    let mut out = ctx.buf_with(b.len())?;
     if b.is_ascii() {
-        return if upper {
-            b.to_ascii_uppercase()
-        } else {
-            b.to_ascii_lowercase()
-        };
+        out.extend(b.iter().map(|c| {
+            if upper {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            }
+        }));
+        return Ok(out.into_value()?);
     }
-    let mut out = String::with_capacity(b.len());
     for c in lossy(b).chars() {
-        out.push(simple_case(c, upper));
+        out.push_char(simple_case(c, upper));
     }
-    out.into_bytes()
+    Ok(out.into_value()?)
 }
 
 fn simple_case(c: char, upper: bool) -> char {
@@ -117,12 +137,12 @@ fn simple_case(c: char, upper: bool) -> char {
     }
 }
 
-pub fn upper(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    str_val(map_case(s(&a[0]), true))
+pub fn upper(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    map_case(ctx, s(&a[0]), true)
 }
 
-pub fn lower(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    str_val(map_case(s(&a[0]), false))
+pub fn lower(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    map_case(ctx, s(&a[0]), false)
 }
 
 /// Go's `strings.Title` separator rule.
@@ -136,35 +156,35 @@ fn is_separator(c: char) -> bool {
     c.is_whitespace()
 }
 
-pub fn title(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    let mut out = String::new();
+pub fn title(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    let mut out = ctx.buf_with(s(&a[0]).len())?;
     let mut prev = ' ';
     for c in lossy(s(&a[0])).chars() {
-        out.push(if is_separator(prev) { simple_case(c, true) } else { c });
+        out.push_char(if is_separator(prev) { simple_case(c, true) } else { c });
         prev = c;
     }
-    str_val(out)
+    Ok(out.into_value()?)
 }
 
-pub fn untitle(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    let mut out = String::new();
+pub fn untitle(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    let mut out = ctx.buf_with(s(&a[0]).len())?;
     let mut at_start = true;
     for c in lossy(s(&a[0])).chars() {
         if c.is_whitespace() {
             at_start = true;
-            out.push(c);
+            out.push_char(c);
         } else if at_start {
-            out.push(simple_case(c, false));
+            out.push_char(simple_case(c, false));
             at_start = false;
         } else {
-            out.push(c);
+            out.push_char(c);
         }
     }
-    str_val(out)
+    Ok(out.into_value()?)
 }
 
-pub fn swapcase(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    let mut out = String::new();
+pub fn swapcase(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    let mut out = ctx.buf_with(s(&a[0]).len())?;
     for c in lossy(s(&a[0])).chars() {
         let m = if c.is_uppercase() {
             simple_case(c, false)
@@ -173,13 +193,14 @@ pub fn swapcase(_: &mut Ctx, a: Vec<Value>) -> FnResult {
         } else {
             c
         };
-        out.push(m);
+        out.push_char(m);
     }
-    str_val(out)
+    Ok(out.into_value()?)
 }
 
 pub fn substr(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    let (start, end, st) = (i(&a[0]), i(&a[1]), s(&a[2]));
+    let (start, end, whole) = (i(&a[0]), i(&a[1]), st(&a[2]));
+    let st: &[u8] = &whole;
     let len = st.len() as i64;
     let oob = |m: String| Err(FnError::msg(format!("runtime error: slice bounds out of range {m}")));
     let r = if start < 0 {
@@ -198,11 +219,12 @@ pub fn substr(_: &mut Ctx, a: Vec<Value>) -> FnResult {
         }
         &st[start as usize..end as usize]
     };
-    str_val(Bytes::copy_from_slice(r))
+    Ok(Value::Str(whole.slice_ref(r)))
 }
 
 pub fn trunc(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    let (c, st) = (i(&a[0]), s(&a[1]));
+    let (c, whole) = (i(&a[0]), st(&a[1]));
+    let st: &[u8] = &whole;
     let len = st.len() as i64;
     let r = if c < 0 && len + c > 0 {
         &st[(len + c) as usize..]
@@ -211,7 +233,7 @@ pub fn trunc(_: &mut Ctx, a: Vec<Value>) -> FnResult {
     } else {
         st
     };
-    str_val(Bytes::copy_from_slice(r))
+    Ok(Value::Str(whole.slice_ref(r)))
 }
 
 fn abbreviate_full(st: &[u8], offset: i64, max: i64) -> Option<Vec<u8>> {
@@ -246,20 +268,25 @@ fn abbreviate_full(st: &[u8], offset: i64, max: i64) -> Option<Vec<u8>> {
     Some(out)
 }
 
-pub fn abbrev(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    let (w, st) = (i(&a[0]), s(&a[1]));
+pub fn abbrev(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    let (w, st) = (i(&a[0]), &a[1]);
     if w < 4 {
-        return str_val(Bytes::copy_from_slice(st));
+        return Ok(st.clone());
     }
-    str_val(abbreviate_full(st, 0, w).unwrap_or_default())
+    // The result is never longer than the input.
+    Ok(Value::Str(
+        ctx.copy_str(&abbreviate_full(s(st), 0, w).unwrap_or_default())?,
+    ))
 }
 
-pub fn abbrevboth(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    let (l, r, st) = (i(&a[0]), i(&a[1]), s(&a[2]));
+pub fn abbrevboth(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    let (l, r, st) = (i(&a[0]), i(&a[1]), &a[2]);
     if r < 4 || l > 0 && r < 7 {
-        return str_val(Bytes::copy_from_slice(st));
+        return Ok(st.clone());
     }
-    str_val(abbreviate_full(st, l, r).unwrap_or_default())
+    Ok(Value::Str(
+        ctx.copy_str(&abbreviate_full(s(st), l, r).unwrap_or_default())?,
+    ))
 }
 
 pub fn repeat(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
@@ -267,16 +294,20 @@ pub fn repeat(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     if n < 0 {
         return Err(FnError::msg("strings: negative Repeat count"));
     }
-    ctx.check_len(n as u128 * st.len() as u128)?;
-    str_val(st.repeat(n as usize))
+    let len = (n as u128).saturating_mul(st.len() as u128);
+    ctx.check_len(len)?;
+    let mut out = ctx.buf_with(len as usize)?;
+    for _ in 0..n {
+        out.extend_from_slice(st);
+    }
+    Ok(out.into_value()?)
 }
 
-/// `strings.Trim(s, cutset)`.
-fn trim_cutset(st: &[u8], cut: &[u8]) -> Vec<u8> {
+/// `strings.Trim(s, cutset)`: a subslice of `st`.
+fn trim_cutset<'a>(st: &'a [u8], cut: &[u8]) -> &'a [u8] {
     let set: Vec<char> = lossy(cut).chars().collect();
-    let text = lossy(st);
-    if std::str::from_utf8(st).is_ok() {
-        return text.trim_matches(|c| set.contains(&c)).as_bytes().to_vec();
+    if let Ok(text) = std::str::from_utf8(st) {
+        return text.trim_matches(|c| set.contains(&c)).as_bytes();
     }
     let b = st;
     let mut start = 0;
@@ -287,61 +318,66 @@ fn trim_cutset(st: &[u8], cut: &[u8]) -> Vec<u8> {
     while end > start && b[end - 1].is_ascii() && set.contains(&char::from(b[end - 1])) {
         end -= 1;
     }
-    b[start..end].to_vec()
+    &b[start..end]
 }
 
 pub fn trim_all(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    str_val(trim_cutset(s(&a[1]), s(&a[0])))
+    let v = st(&a[1]);
+    Ok(Value::Str(v.slice_ref(trim_cutset(&v, s(&a[0])))))
 }
 
 pub fn trim_suffix(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    let (suf, st) = (s(&a[0]), s(&a[1]));
-    str_val(Bytes::copy_from_slice(st.strip_suffix(suf).unwrap_or(st)))
+    let (suf, v) = (s(&a[0]), st(&a[1]));
+    Ok(Value::Str(match v.strip_suffix(suf) {
+        Some(t) => v.slice_ref(t),
+        None => v,
+    }))
 }
 
 pub fn trim_prefix(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    let (pre, st) = (s(&a[0]), s(&a[1]));
-    str_val(Bytes::copy_from_slice(st.strip_prefix(pre).unwrap_or(st)))
+    let (pre, v) = (s(&a[0]), st(&a[1]));
+    Ok(Value::Str(match v.strip_prefix(pre) {
+        Some(t) => v.slice_ref(t),
+        None => v,
+    }))
 }
 
-pub fn nospace(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+pub fn nospace(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let st = s(&a[0]);
+    let mut out = ctx.buf_with(st.len())?;
     match std::str::from_utf8(st) {
-        Ok(t) => str_val(t.chars().filter(|c| !c.is_whitespace()).collect::<String>()),
-        Err(_) => str_val(
-            st.iter()
-                .copied()
-                .filter(|c| !c.is_ascii_whitespace())
-                .collect::<Vec<u8>>(),
-        ),
+        Ok(t) => t.chars().filter(|c| !c.is_whitespace()).for_each(|c| out.push_char(c)),
+        Err(_) => out.extend(st.iter().copied().filter(|c| !c.is_ascii_whitespace())),
     }
+    Ok(out.into_value()?)
 }
 
-pub fn initials(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    let mut out = String::new();
+pub fn initials(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    let mut out = ctx.buf();
     let mut last_ws = true;
     for c in lossy(s(&a[0])).chars() {
         if c.is_whitespace() {
             last_ws = true;
         } else {
             if last_ws {
-                out.push(c);
+                out.push_char(c);
             }
             last_ws = false;
         }
     }
-    str_val(out)
+    Ok(out.into_value()?)
 }
 
 fn random_from(ctx: &mut Ctx, n: i64, alphabet: &[u8]) -> FnResult {
     if n <= 0 {
-        return str_val("");
+        return Ok(Value::from_static(b""));
     }
     ctx.check_len(n as u128)?;
     ctx.charge(n as u64 / 64)?;
+    let mut out = ctx.buf_with(n as usize)?;
     let mut rng = rand::rng();
-    let out: Vec<u8> = (0..n).map(|_| alphabet[rng.random_range(0..alphabet.len())]).collect();
-    str_val(out)
+    out.extend((0..n).map(|_| alphabet[rng.random_range(0..alphabet.len())]));
+    Ok(out.into_value()?)
 }
 
 const ALPHA: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
@@ -368,35 +404,44 @@ pub fn rand_ascii(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     random_from(ctx, i(&a[0]), &printable)
 }
 
-pub fn shuffle(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+pub fn shuffle(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     use rand::seq::SliceRandom;
+    // The working copy of the runes is charged too (4 bytes per rune).
+    ctx.budget.charge_n(s(&a[0]).len(), 4)?;
     let mut chars: Vec<char> = lossy(s(&a[0])).chars().collect();
     chars.shuffle(&mut rand::rng());
-    str_val(chars.into_iter().collect::<String>())
+    let mut out = ctx.buf_with(s(&a[0]).len())?;
+    chars.into_iter().for_each(|c| out.push_char(c));
+    Ok(out.into_value()?)
 }
 
-pub fn snakecase(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    str_val(super::case::to_lower_case(&lossy(s(&a[0])), '_'))
+/// The case conversions' output is at most twice their input (one connector per character at most).
+pub fn snakecase(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    ctx.check_len((s(&a[0]).len() as u128).saturating_mul(2))?;
+    ctx.str_value(super::case::to_lower_case(&lossy(s(&a[0])), '_'))
 }
 
-pub fn kebabcase(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    str_val(super::case::to_lower_case(&lossy(s(&a[0])), '-'))
+pub fn kebabcase(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    ctx.check_len((s(&a[0]).len() as u128).saturating_mul(2))?;
+    ctx.str_value(super::case::to_lower_case(&lossy(s(&a[0])), '-'))
 }
 
-pub fn camelcase(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    str_val(super::case::to_pascal_case(&lossy(s(&a[0]))))
+pub fn camelcase(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    ctx.str_value(super::case::to_pascal_case(&lossy(s(&a[0]))))
 }
 
-fn wrap_custom(st: &[u8], width: i64, nl: &[u8], long_words: bool) -> Vec<u8> {
+fn wrap_custom(out: &mut Buf, st: &[u8], width: i64, nl: &[u8], long_words: bool) {
     if st.is_empty() {
-        return Vec::new();
+        return;
     }
     let nl: &[u8] = if nl.is_empty() { b"\n" } else { nl };
     let width = width.max(1) as usize;
     let len = st.len();
     let mut offset = 0;
-    let mut out = Vec::new();
     while len - offset > width {
+        if out.failed() {
+            return;
+        }
         if st[offset] == b' ' {
             offset += 1;
             continue;
@@ -433,24 +478,25 @@ fn wrap_custom(st: &[u8], width: i64, nl: &[u8], long_words: bool) -> Vec<u8> {
         }
     }
     out.extend_from_slice(&st[offset.min(len)..]);
-    out
 }
 
 pub fn wrap(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     ctx.check_len(s(&a[1]).len() as u128 * 2)?;
-    str_val(wrap_custom(s(&a[1]), i(&a[0]), b"\n", false))
+    let mut out = ctx.buf_with(s(&a[1]).len())?;
+    wrap_custom(&mut out, s(&a[1]), i(&a[0]), b"\n", false);
+    Ok(out.into_value()?)
 }
 
 pub fn wrap_with(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     ctx.check_len(s(&a[2]).len() as u128 * (1 + s(&a[1]).len() as u128))?;
-    str_val(wrap_custom(s(&a[2]), i(&a[0]), s(&a[1]), true))
+    let mut out = ctx.buf_with(s(&a[2]).len())?;
+    wrap_custom(&mut out, s(&a[2]), i(&a[0]), s(&a[1]), true);
+    Ok(out.into_value()?)
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() {
-        return Some(0);
-    }
-    hay.windows(needle.len()).position(|w| w == needle)
+/// Substring search in linear time (a naive search is quadratic on hostile input).
+pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    memchr::memmem::find(hay, needle)
 }
 
 pub fn contains(_: &mut Ctx, a: Vec<Value>) -> FnResult {
@@ -465,89 +511,115 @@ pub fn has_suffix(_: &mut Ctx, a: Vec<Value>) -> FnResult {
     Ok(Value::Bool(s(&a[1]).ends_with(s(&a[0]))))
 }
 
-pub fn quote(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    let mut parts = Vec::new();
-    for v in a.iter().filter(|v| !matches!(v, Value::Nil)) {
-        parts.push(go_quote(&strval(v)?, false));
+pub fn quote(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    let mut out = ctx.buf();
+    for (k, v) in a.iter().filter(|v| !matches!(v, Value::Nil)).enumerate() {
+        if k > 0 {
+            out.push(b' ');
+        }
+        go_quote(&mut out, &strval(ctx, v)?, false);
+        out.ok()?;
     }
-    str_val(parts.join(" "))
+    Ok(out.into_value()?)
 }
 
-pub fn squote(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    let mut out = Vec::new();
+pub fn squote(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    let mut out = ctx.buf();
     for (k, v) in a.iter().filter(|v| !matches!(v, Value::Nil)).enumerate() {
         if k > 0 {
             out.push(b' ');
         }
         out.push(b'\'');
-        out.extend(v.to_go_string()?);
+        out.extend_from_slice(&strval(ctx, v)?);
         out.push(b'\'');
     }
-    str_val(out)
+    Ok(out.into_value()?)
 }
 
-pub fn cat(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    let mut out = Vec::new();
+pub fn cat(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    let mut out = ctx.buf();
     for (k, v) in a.iter().filter(|v| !matches!(v, Value::Nil)).enumerate() {
         if k > 0 {
             out.push(b' ');
         }
-        out.extend(v.to_go_string()?);
+        out.extend_from_slice(&strval(ctx, v)?);
     }
-    str_val(out)
+    Ok(out.into_value()?)
 }
 
-/// `strings.Replace(src, old, new, -1)`.
-pub fn replace_all(ctx: &Ctx, src: &[u8], old: &[u8], new: &[u8]) -> Result<Vec<u8>, FnError> {
+/// `strings.Replace(src, old, new, -1)`, appended to `out`.
+pub fn replace_all(ctx: &Ctx, out: &mut Buf, src: &[u8], old: &[u8], new: &[u8]) -> Result<(), FnError> {
     if old.is_empty() {
-        // insert `new` before every rune and at the end
-        let text = lossy(src);
-        ctx.check_len((text.chars().count() as u128 + 1) * new.len() as u128 + src.len() as u128)?;
-        let mut out = Vec::new();
-        for c in text.chars() {
+        // `new` before every rune (an invalid byte is a rune) and at the end
+        let runes = (0..).scan(0usize, |at, _| {
+            (*at < src.len()).then(|| {
+                let start = *at;
+                *at += rune_at(&src[start..]).1;
+                start..*at
+            })
+        });
+        let count = src.len() as u128 + 1;
+        ctx.check_len(
+            count
+                .saturating_mul(new.len() as u128)
+                .saturating_add(src.len() as u128),
+        )?;
+        for r in runes {
             out.extend_from_slice(new);
-            let mut buf = [0u8; 4];
-            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            out.extend_from_slice(&src[r]);
+            out.ok()?;
         }
         out.extend_from_slice(new);
-        return Ok(out);
+        return Ok(out.ok()?);
     }
-    let mut out = Vec::with_capacity(src.len());
     let mut rest = src;
     while let Some(p) = find(rest, old) {
         out.extend_from_slice(&rest[..p]);
         out.extend_from_slice(new);
         ctx.check_len(out.len() as u128)?;
+        out.ok()?;
         rest = &rest[p + old.len()..];
     }
     out.extend_from_slice(rest);
-    Ok(out)
+    Ok(out.ok()?)
 }
 
-pub fn indent_bytes(ctx: &Ctx, n: i64, v: &[u8]) -> Result<Vec<u8>, FnError> {
+/// sprig's `indent`, appended to `out`.
+pub fn indent_into(ctx: &Ctx, out: &mut Buf, n: i64, v: &[u8]) -> Result<(), FnError> {
     let n = n.max(0) as usize;
     let lines = v.iter().filter(|&&c| c == b'\n').count() as u128 + 1;
     ctx.check_len(v.len() as u128 + lines * n as u128)?;
-    let pad = vec![b' '; n];
-    let mut nl = b"\n".to_vec();
-    nl.extend_from_slice(&pad);
-    let mut out = pad.clone();
-    out.extend(replace_all(ctx, v, b"\n", &nl)?);
-    Ok(out)
+    if !out.reserve(v.len() + lines as usize * n) {
+        return Ok(out.ok()?);
+    }
+    out.fill(b' ', n);
+    for line in v.split(|&c| c == b'\n').enumerate() {
+        if line.0 > 0 {
+            out.push(b'\n');
+            out.fill(b' ', n);
+        }
+        out.extend_from_slice(line.1);
+    }
+    Ok(out.ok()?)
 }
 
 pub fn indent(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
-    str_val(indent_bytes(ctx, i(&a[0]), s(&a[1]))?)
+    let mut out = ctx.buf();
+    indent_into(ctx, &mut out, i(&a[0]), s(&a[1]))?;
+    Ok(out.into_value()?)
 }
 
 pub fn nindent(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
-    let mut out = b"\n".to_vec();
-    out.extend(indent_bytes(ctx, i(&a[0]), s(&a[1]))?);
-    str_val(out)
+    let mut out = ctx.buf();
+    out.push(b'\n');
+    indent_into(ctx, &mut out, i(&a[0]), s(&a[1]))?;
+    Ok(out.into_value()?)
 }
 
 pub fn replace(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
-    str_val(replace_all(ctx, s(&a[2]), s(&a[0]), s(&a[1]))?)
+    let mut out = ctx.buf();
+    replace_all(ctx, &mut out, s(&a[2]), s(&a[0]), s(&a[1]))?;
+    Ok(out.into_value()?)
 }
 
 pub fn plural(_: &mut Ctx, mut a: Vec<Value>) -> FnResult {
@@ -555,87 +627,108 @@ pub fn plural(_: &mut Ctx, mut a: Vec<Value>) -> FnResult {
     Ok(if count == 1 { arg(&mut a, 0) } else { arg(&mut a, 1) })
 }
 
-pub fn to_string(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    str_val(strval(&a[0])?)
+pub fn to_string(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    Ok(Value::Str(strval(ctx, &a[0])?))
 }
 
-/// `strings.Split`, or SplitN with `n`: an empty separator splits into runes.
-pub fn go_split(src: &[u8], sep: &[u8], n: i64) -> Vec<Bytes> {
+/// The bookkeeping of one part of a split (its slot and handle; the bytes are shared with the input).
+const PART_COST: usize = std::mem::size_of::<Str>();
+
+/// `strings.Split`, or SplitN with `n`: an empty separator splits into runes. The parts share `src`'s bytes; each
+/// is charged before it is made.
+pub fn go_split(ctx: &Ctx, src: &Str, sep: &[u8], n: i64) -> Result<Vec<Str>, FnError> {
     if n == 0 {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     let limit = if n < 0 { usize::MAX } else { n as usize };
     let mut out = Vec::new();
+    let push = |out: &mut Vec<Str>, part: Str| -> Result<(), FnError> {
+        ctx.budget.charge(PART_COST)?;
+        ctx.check_len(out.len() as u128 + 1)?;
+        out.push(part);
+        Ok(())
+    };
     if sep.is_empty() {
-        let text = lossy(src);
-        let chars: Vec<char> = text.chars().collect();
-        for (k, c) in chars.iter().enumerate() {
+        let mut at = 0;
+        while at < src.len() {
             if out.len() + 1 == limit {
-                out.push(Bytes::from(chars[k..].iter().collect::<String>()));
-                return out;
+                push(&mut out, src.slice(at..))?;
+                return Ok(out);
             }
-            out.push(Bytes::from(c.to_string()));
+            let len = rune_at(&src[at..]).1;
+            push(&mut out, src.slice(at..at + len))?;
+            at += len;
         }
-        return out;
+        return Ok(out);
     }
-    let mut rest = src;
+    let mut rest = 0;
     while out.len() + 1 < limit {
-        match find(rest, sep) {
+        match find(&src[rest..], sep) {
             Some(p) => {
-                out.push(Bytes::copy_from_slice(&rest[..p]));
-                rest = &rest[p + sep.len()..];
+                push(&mut out, src.slice(rest..rest + p))?;
+                rest += p + sep.len();
             }
             None => break,
         }
     }
-    out.push(Bytes::copy_from_slice(rest));
-    out
+    push(&mut out, src.slice(rest..))?;
+    Ok(out)
 }
 
-fn parts_map(parts: Vec<Bytes>) -> Value {
-    let m: BTreeMap<Bytes, Bytes> = parts
-        .into_iter()
-        .enumerate()
-        .map(|(k, v)| (Bytes::from(format!("_{k}")), v))
-        .collect();
-    Value::StrMap(Rc::new(m))
+fn parts_map(ctx: &Ctx, parts: Vec<Str>) -> FnResult {
+    let mut entries = Vec::with_capacity(parts.len());
+    for (k, v) in parts.into_iter().enumerate() {
+        entries.push((ctx.copy_str(format!("_{k}").as_bytes())?, v));
+    }
+    Ok(Value::StrMap(StrMap::from_entries(&ctx.budget, entries)?))
 }
 
-pub fn split(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    Ok(parts_map(go_split(s(&a[1]), s(&a[0]), -1)))
+pub fn split(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    let parts = go_split(ctx, &st(&a[1]), s(&a[0]), -1)?;
+    parts_map(ctx, parts)
 }
 
-pub fn splitn(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    Ok(parts_map(go_split(s(&a[2]), s(&a[0]), i(&a[1]))))
+pub fn splitn(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    let parts = go_split(ctx, &st(&a[2]), s(&a[0]), i(&a[1]))?;
+    parts_map(ctx, parts)
 }
 
-pub fn split_list(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    Ok(Value::str_list(go_split(s(&a[1]), s(&a[0]), -1)))
+pub fn split_list(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    let parts = go_split(ctx, &st(&a[1]), s(&a[0]), -1)?;
+    str_list(ctx, parts)
 }
 
-pub fn to_strings(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    Ok(Value::str_list(strslice(&a[0])?))
+pub fn to_strings(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    let parts = strslice(ctx, &a[0])?;
+    str_list(ctx, parts)
 }
 
 pub fn join(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
-    let parts = strslice(&a[1])?;
+    let parts = strslice(ctx, &a[1])?;
     let sep = s(&a[0]);
     let total: u128 = parts.iter().map(|p| p.len() as u128 + sep.len() as u128).sum();
     ctx.check_len(total)?;
-    str_val(parts.join(sep))
+    let mut out = ctx.buf_with(total as usize)?;
+    for (k, p) in parts.iter().enumerate() {
+        if k > 0 {
+            out.extend_from_slice(sep);
+        }
+        out.extend_from_slice(p);
+    }
+    Ok(out.into_value()?)
 }
 
-pub fn sort_alpha(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+pub fn sort_alpha(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     match &a[0] {
         Value::List(..) => {
-            let mut v = strslice(&a[0])?;
+            let mut v = strslice(ctx, &a[0])?;
             v.sort();
-            Ok(Value::List(
-                ListKind::Str,
-                Rc::new(v.into_iter().map(Value::Str).collect()),
-            ))
+            str_list(ctx, v)
         }
-        other => Ok(Value::str_list(vec![Bytes::from(strval(other)?)])),
+        other => {
+            let one = strval(ctx, other)?;
+            str_list(ctx, vec![one])
+        }
     }
 }
 
@@ -670,14 +763,15 @@ pub fn clean(p: &[u8]) -> Vec<u8> {
     out
 }
 
-pub fn path_clean(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    str_val(clean(s(&a[0])))
+pub fn path_clean(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    ctx.str_value(clean(s(&a[0])))
 }
 
 pub fn path_base(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    let mut p = s(&a[0]);
+    let whole = st(&a[0]);
+    let mut p: &[u8] = &whole;
     if p.is_empty() {
-        return str_val(".");
+        return Ok(Value::from_static(b"."));
     }
     while p.len() > 1 && p.ends_with(b"/") {
         p = &p[..p.len() - 1];
@@ -688,30 +782,30 @@ pub fn path_base(_: &mut Ctx, a: Vec<Value>) -> FnResult {
         p = &p[i + 1..];
     }
     if p.is_empty() {
-        return str_val("/");
+        return Ok(Value::from_static(b"/"));
     }
-    str_val(Bytes::copy_from_slice(p))
+    Ok(Value::Str(whole.slice_ref(p)))
 }
 
-pub fn path_dir(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+pub fn path_dir(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let p = s(&a[0]);
     let dir = match p.iter().rposition(|&c| c == b'/') {
         Some(i) => &p[..=i],
         None => &p[..0],
     };
-    str_val(clean(dir))
+    ctx.str_value(clean(dir))
 }
 
 pub fn path_ext(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    let p = s(&a[0]);
+    let p = st(&a[0]);
     for k in (0..p.len()).rev() {
         match p[k] {
             b'/' => break,
-            b'.' => return str_val(Bytes::copy_from_slice(&p[k..])),
+            b'.' => return Ok(Value::Str(p.slice(k..))),
             _ => {}
         }
     }
-    str_val("")
+    Ok(Value::from_static(b""))
 }
 
 pub fn path_is_abs(_: &mut Ctx, a: Vec<Value>) -> FnResult {

@@ -1,48 +1,151 @@
 //! JSON (sprig, `encoding/json`) and YAML (ESO's `toYaml`/`fromYaml`, `sigs.k8s.io/yaml`) conversions.
-use std::collections::BTreeMap;
+use std::cell::Cell;
 use std::fmt::Write as _;
 
 use bytes::Bytes;
 
-use super::{Ctx, FnError, FnResult, s, str_val};
-use crate::value::{MAX_VALUE_DEPTH, Value, format_float_g, format_float_json};
+use super::{Ctx, FnError, FnResult, s};
+use crate::alloc::{Budget, Buf, Exhausted, ListBuf, Map, Str};
+use crate::value::{ListKind, MAX_VALUE_DEPTH, Value, format_float_g, format_float_json};
 
 // ---------------------------------------------------------------- JSON decoding
 
-fn from_serde(v: serde_json::Value) -> Value {
-    match v {
-        serde_json::Value::Null => Value::Nil,
-        serde_json::Value::Bool(b) => Value::Bool(b),
-        serde_json::Value::Number(n) => Value::Float(n.as_f64().unwrap_or(0.0)),
-        serde_json::Value::String(s) => Value::from_string(s),
-        serde_json::Value::Array(a) => Value::list(a.into_iter().map(from_serde).collect()),
-        serde_json::Value::Object(o) => Value::new_map(
-            o.into_iter()
-                .map(|(k, v)| (Bytes::from(k), from_serde(v)))
-                .collect::<BTreeMap<_, _>>(),
-        ),
+/// Builds a [`Value`] straight from the parser, charging every string, list slot and map entry before it is made
+/// (no intermediate tree). Numbers are `float64`, as `json.Unmarshal` into `interface{}` makes them.
+#[derive(Clone, Copy)]
+struct Seed<'b> {
+    budget: &'b Budget,
+    exhausted: &'b Cell<bool>,
+}
+
+impl Seed<'_> {
+    fn fail<E: serde::de::Error>(&self, e: impl Into<Exhausted>) -> E {
+        let _ = e.into();
+        self.exhausted.set(true);
+        E::custom("budget")
+    }
+
+    fn string<E: serde::de::Error>(&self, v: &str) -> Result<Str, E> {
+        Buf::copy_of(self.budget, v.as_bytes())
+            .and_then(Buf::into_str)
+            .map_err(|e| self.fail(e))
     }
 }
 
-/// `json.Unmarshal` into `interface{}`. The error message says where, not what.
-pub fn parse_json(b: &[u8]) -> Result<Value, String> {
-    serde_json::from_slice::<serde_json::Value>(b)
-        .map(from_serde)
-        .map_err(|e| format!("invalid JSON at line {} column {}", e.line(), e.column()))
+impl<'de> serde::de::DeserializeSeed<'de> for Seed<'_> {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
 }
 
-pub fn from_json(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    Ok(parse_json(s(&a[0])).unwrap_or(Value::Nil))
+impl<'de> serde::de::Visitor<'de> for Seed<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Float(v as f64))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Float(v as f64))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::Float(v))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::Str(self.string(v)?))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Nil)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Nil)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = ListBuf::new(self.budget);
+        while let Some(v) = seq.next_element_seed(self)? {
+            out.push(v).map_err(|e| self.fail(e))?;
+        }
+        Ok(Value::List(ListKind::Any, out.finish()))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let out = Map::new(self.budget).map_err(|e| self.fail(e))?;
+        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            let key = self.string(&k)?;
+            let v = map.next_value_seed(self)?;
+            // A fresh map has no other handle: it cannot be busy. Later duplicates win, as in Go.
+            let _ = out
+                .insert(self.budget, key.bytes().clone(), v)
+                .map_err(|e| self.fail(e))?;
+        }
+        Ok(Value::Map(out))
+    }
 }
 
-pub fn must_from_json(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    parse_json(s(&a[0])).map_err(FnError::msg)
+/// Why JSON could not be read: its syntax (where, not what), or the budget.
+pub enum JsonError {
+    Syntax(String),
+    Budget(Exhausted),
+}
+
+impl From<JsonError> for FnError {
+    fn from(e: JsonError) -> FnError {
+        match e {
+            JsonError::Syntax(m) => FnError::Msg(m),
+            JsonError::Budget(e) => e.into(),
+        }
+    }
+}
+
+/// `json.Unmarshal` into `interface{}`, charged to `budget`. The error message says where, not what.
+pub fn parse_json(budget: &Budget, b: &[u8]) -> Result<Value, JsonError> {
+    use serde::de::DeserializeSeed;
+    let exhausted = Cell::new(false);
+    let seed = Seed {
+        budget,
+        exhausted: &exhausted,
+    };
+    let mut de = serde_json::Deserializer::from_slice(b);
+    let r = seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+    r.map_err(|e| {
+        if exhausted.get() {
+            JsonError::Budget(Exhausted { limit: budget.limit() })
+        } else {
+            JsonError::Syntax(format!("invalid JSON at line {} column {}", e.line(), e.column()))
+        }
+    })
+}
+
+pub fn from_json(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    match parse_json(&ctx.budget, s(&a[0])) {
+        Ok(v) => Ok(v),
+        Err(JsonError::Syntax(_)) => Ok(Value::Nil),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub fn must_from_json(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    Ok(parse_json(&ctx.budget, s(&a[0]))?)
 }
 
 // ---------------------------------------------------------------- JSON encoding
 
-fn json_string(out: &mut String, b: &[u8], escape_html: bool) {
-    out.push('"');
+fn json_string(out: &mut Buf, b: &[u8], escape_html: bool) {
+    out.push_char('"');
     let text = String::from_utf8_lossy(b);
     for c in text.chars() {
         match c {
@@ -60,10 +163,10 @@ fn json_string(out: &mut String, b: &[u8], escape_html: bool) {
             c if (c as u32) < 0x20 => {
                 let _ = write!(out, "\\u{:04x}", c as u32);
             }
-            c => out.push(c),
+            c => out.push_char(c),
         }
     }
-    out.push('"');
+    out.push_char('"');
 }
 
 struct JsonOpts {
@@ -71,19 +174,22 @@ struct JsonOpts {
     indent: Option<&'static str>,
 }
 
-fn newline(out: &mut String, opts: &JsonOpts, level: usize) {
+fn newline(out: &mut Buf, opts: &JsonOpts, level: usize) {
     if let Some(ind) = opts.indent {
-        out.push('\n');
+        out.push_char('\n');
         for _ in 0..level {
             out.push_str(ind);
         }
     }
 }
 
-fn write_json(out: &mut String, v: &Value, opts: &JsonOpts, level: usize) -> Result<(), String> {
+fn write_json(out: &mut Buf, v: &Value, opts: &JsonOpts, level: usize) -> Result<(), FnError> {
     if level > MAX_VALUE_DEPTH {
-        return Err("json: unsupported value: encountered a cycle or too deep nesting".into());
+        return Err(FnError::msg(
+            "json: unsupported value: encountered a cycle or too deep nesting",
+        ));
     }
+    out.ok()?;
     match v {
         Value::Nil => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -92,7 +198,7 @@ fn write_json(out: &mut String, v: &Value, opts: &JsonOpts, level: usize) -> Res
         }
         Value::Float(f) => match format_float_json(*f) {
             Some(t) => out.push_str(&t),
-            None => return Err(format!("json: unsupported value: {}", format_float_g(*f))),
+            None => return Err(FnError::msg(format!("json: unsupported value: {}", format_float_g(*f)))),
         },
         Value::Str(b) => json_string(out, b, opts.escape_html),
         Value::Time(t) => {
@@ -100,52 +206,51 @@ fn write_json(out: &mut String, v: &Value, opts: &JsonOpts, level: usize) -> Res
             json_string(out, txt.as_bytes(), opts.escape_html);
         }
         Value::List(_, l) => {
-            out.push('[');
+            out.push_char('[');
             if l.is_empty() {
-                out.push(']');
+                out.push_char(']');
                 return Ok(());
             }
             for (k, e) in l.iter().enumerate() {
                 if k > 0 {
-                    out.push(',');
+                    out.push_char(',');
                 }
                 newline(out, opts, level + 1);
                 write_json(out, e, opts, level + 1)?;
             }
             newline(out, opts, level);
-            out.push(']');
+            out.push_char(']');
         }
         Value::Map(_) | Value::StrMap(_) => {
-            let entries = v.map_entries().unwrap_or_default();
-            out.push('{');
+            let entries = v.map_entries(out.budget())?.unwrap_or_default();
+            out.push_char('{');
             if entries.is_empty() {
-                out.push('}');
+                out.push_char('}');
                 return Ok(());
             }
             for (k, (key, e)) in entries.iter().enumerate() {
                 if k > 0 {
-                    out.push(',');
+                    out.push_char(',');
                 }
                 newline(out, opts, level + 1);
                 json_string(out, key, opts.escape_html);
-                out.push(':');
+                out.push_char(':');
                 if opts.indent.is_some() {
-                    out.push(' ');
+                    out.push_char(' ');
                 }
                 write_json(out, e, opts, level + 1)?;
             }
             newline(out, opts, level);
-            out.push('}');
+            out.push_char('}');
         }
     }
     Ok(())
 }
 
-/// `json.Marshal` (HTML-escaping, compact).
-pub fn marshal_json(v: &Value) -> Result<String, String> {
-    let mut out = String::new();
+/// `json.Marshal` (HTML-escaping, compact), written into `out`.
+pub fn marshal_json(out: &mut Buf, v: &Value) -> Result<(), FnError> {
     write_json(
-        &mut out,
+        out,
         v,
         &JsonOpts {
             escape_html: true,
@@ -153,37 +258,46 @@ pub fn marshal_json(v: &Value) -> Result<String, String> {
         },
         0,
     )?;
-    Ok(out)
+    Ok(out.ok()?)
 }
 
-fn marshal(v: &Value, escape_html: bool, indent: Option<&'static str>) -> Result<String, String> {
-    let mut out = String::new();
+fn marshal(ctx: &Ctx, v: &Value, escape_html: bool, indent: Option<&'static str>) -> FnResult {
+    let mut out = ctx.buf();
     write_json(&mut out, v, &JsonOpts { escape_html, indent }, 0)?;
-    Ok(out)
+    Ok(out.into_value()?)
 }
 
-pub fn to_json(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    str_val(marshal(&a[0], true, None).unwrap_or_default())
+/// The non-`must` variants render an encoding error as an empty string, as sprig does; the budget still fails the
+/// template.
+fn or_empty(r: FnResult) -> FnResult {
+    match r {
+        Err(FnError::Msg(_)) => Ok(Value::from_static(b"")),
+        other => other,
+    }
 }
 
-pub fn must_to_json(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    str_val(marshal(&a[0], true, None).map_err(FnError::msg)?)
+pub fn to_json(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    or_empty(marshal(ctx, &a[0], true, None))
 }
 
-pub fn to_pretty_json(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    str_val(marshal(&a[0], true, Some("  ")).unwrap_or_default())
+pub fn must_to_json(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    marshal(ctx, &a[0], true, None)
 }
 
-pub fn must_to_pretty_json(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    str_val(marshal(&a[0], true, Some("  ")).map_err(FnError::msg)?)
+pub fn to_pretty_json(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    or_empty(marshal(ctx, &a[0], true, Some("  ")))
 }
 
-pub fn to_raw_json(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    str_val(marshal(&a[0], false, None).map_err(FnError::msg)?)
+pub fn must_to_pretty_json(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    marshal(ctx, &a[0], true, Some("  "))
 }
 
-pub fn must_to_raw_json(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    str_val(marshal(&a[0], false, None).map_err(FnError::msg)?)
+pub fn to_raw_json(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    marshal(ctx, &a[0], false, None)
+}
+
+pub fn must_to_raw_json(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    marshal(ctx, &a[0], false, None)
 }
 
 // ---------------------------------------------------------------- YAML
@@ -296,7 +410,7 @@ fn is_printable(c: char) -> bool {
 }
 
 /// libyaml's escape of one character inside a double-quoted scalar.
-fn dq_escape(c: char, out: &mut String) {
+fn dq_escape(c: char, out: &mut Buf) {
     match c {
         '"' => out.push_str("\\\""),
         '\\' => out.push_str("\\\\"),
@@ -323,7 +437,7 @@ fn dq_escape(c: char, out: &mut String) {
                 let _ = write!(out, "\\U{n:08X}");
             }
         }
-        c => out.push(c),
+        c => out.push_char(c),
     }
 }
 
@@ -335,36 +449,45 @@ enum Quote {
 }
 
 /// The emitter's column: characters since the last line break.
-fn column(out: &str) -> usize {
-    out.rsplit('\n').next().map_or(0, |l| l.chars().count())
+fn column(out: &Buf) -> usize {
+    let b = out.as_slice();
+    let line = b.iter().rposition(|&c| c == b'\n').map_or(b, |nl| &b[nl + 1..]);
+    chars_in(line)
+}
+
+/// Characters in UTF-8 text (bytes that do not continue a character).
+fn chars_in(b: &[u8]) -> usize {
+    b.iter().filter(|&&c| c & 0xC0 != 0x80).count()
 }
 
 /// Write a one-line scalar the way libyaml does, folding at a space once past column 80 (yaml.v2's width) when the
 /// scalar is a value (`fold`); continuation lines are indented to `indent + 2`.
-fn write_flow_scalar(out: &mut String, t: &str, style: Quote, fold: bool, indent: usize) {
+fn write_flow_scalar(out: &mut Buf, t: &str, style: Quote, fold: bool, indent: usize) {
     const BEST_WIDTH: usize = 80;
     match style {
-        Quote::Single => out.push('\''),
-        Quote::Double => out.push('"'),
+        Quote::Single => out.push_char('\''),
+        Quote::Double => out.push_char('"'),
         Quote::Plain => {}
     }
     let mut col = column(out);
-    let chars: Vec<char> = t.chars().collect();
     let mut spaces = false;
-    for (k, &c) in chars.iter().enumerate() {
+    for (k, c) in t.char_indices() {
+        if out.failed() {
+            return;
+        }
         if c == ' ' {
-            let edge_ok = style == Quote::Plain || (k != 0 && k + 1 != chars.len());
-            let next_space = chars.get(k + 1) == Some(&' ');
+            let edge_ok = style == Quote::Plain || (k != 0 && k + 1 != t.len());
+            let next_space = t.as_bytes().get(k + 1) == Some(&b' ');
             if fold && !spaces && col > BEST_WIDTH && edge_ok && (style == Quote::Double || !next_space) {
-                out.push('\n');
-                out.push_str(&" ".repeat(indent + 2));
+                out.push_char('\n');
+                out.fill(b' ', indent + 2);
                 col = indent + 2;
                 if style == Quote::Double && next_space {
-                    out.push('\\');
+                    out.push_char('\\');
                     col += 1;
                 }
             } else {
-                out.push(' ');
+                out.push_char(' ');
                 col += 1;
             }
             spaces = true;
@@ -373,28 +496,28 @@ fn write_flow_scalar(out: &mut String, t: &str, style: Quote, fold: bool, indent
         spaces = false;
         let before = out.len();
         match style {
-            Quote::Plain => out.push(c),
+            Quote::Plain => out.push_char(c),
             Quote::Single => {
                 if c == '\'' {
                     out.push_str("''");
                 } else {
-                    out.push(c);
+                    out.push_char(c);
                 }
             }
             Quote::Double => dq_escape(c, out),
         }
-        col += out[before..].chars().count();
+        col += chars_in(out.as_slice().get(before..).unwrap_or(&[]));
     }
     match style {
-        Quote::Single => out.push('\''),
-        Quote::Double => out.push('"'),
+        Quote::Single => out.push_char('\''),
+        Quote::Double => out.push_char('"'),
         Quote::Plain => {}
     }
 }
 
 /// Write a string scalar the way `yaml.v2` + libyaml choose its style. `indent` is the block's indentation; `fold`
 /// is false for mapping keys, which are never folded.
-fn yaml_string(out: &mut String, t: &str, indent: usize, fold: bool) {
+fn yaml_string(out: &mut Buf, t: &str, indent: usize, fold: bool) {
     if t.contains('\n') {
         // libyaml: a literal block unless a space precedes a line break or ends the text, or a character needs escaping.
         let literal_ok =
@@ -403,9 +526,9 @@ fn yaml_string(out: &mut String, t: &str, indent: usize, fold: bool) {
             write_flow_scalar(out, t, Quote::Double, fold, indent);
             return;
         }
-        out.push('|');
+        out.push_char('|');
         if t.starts_with([' ', '\n']) {
-            out.push('2');
+            out.push_char('2');
         }
         let chomp = if !t.ends_with('\n') {
             "-"
@@ -415,17 +538,17 @@ fn yaml_string(out: &mut String, t: &str, indent: usize, fold: bool) {
             ""
         };
         out.push_str(chomp);
-        out.push('\n');
+        out.push_char('\n');
         let mut at_line_start = true;
         for c in t.chars() {
             if c == '\n' {
-                out.push('\n');
+                out.push_char('\n');
                 at_line_start = true;
             } else {
                 if at_line_start {
-                    out.push_str(&" ".repeat(indent + 2));
+                    out.fill(b' ', indent + 2);
                 }
-                out.push(c);
+                out.push_char(c);
                 at_line_start = false;
             }
         }
@@ -465,7 +588,7 @@ fn is_block_collection(v: &Value) -> bool {
     }
 }
 
-fn yaml_scalar(out: &mut String, v: &Value, indent: usize) {
+fn yaml_scalar(out: &mut Buf, v: &Value, indent: usize) {
     match v {
         Value::Nil => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -481,18 +604,19 @@ fn yaml_scalar(out: &mut String, v: &Value, indent: usize) {
 }
 
 /// Start a new line at `indent`, unless a literal block scalar already ended its last line.
-fn newline_indent(out: &mut String, indent: usize) {
-    if !out.ends_with('\n') {
-        out.push('\n');
+fn newline_indent(out: &mut Buf, indent: usize) {
+    if !out.as_slice().ends_with(b"\n") {
+        out.push_char('\n');
     }
-    out.push_str(&" ".repeat(indent));
+    out.fill(b' ', indent);
 }
 
 /// Block-style YAML of `v` at `indent`; the caller has positioned the cursor.
-fn write_yaml(out: &mut String, v: &Value, indent: usize, depth: usize) -> Result<(), String> {
+fn write_yaml(out: &mut Buf, v: &Value, indent: usize, depth: usize) -> Result<(), FnError> {
     if depth > MAX_VALUE_DEPTH {
-        return Err("value nested too deeply".into());
+        return Err(FnError::msg("value nested too deeply"));
     }
+    out.ok()?;
     match v {
         Value::List(_, l) if !l.is_empty() => {
             for (k, e) in l.iter().enumerate() {
@@ -512,12 +636,12 @@ fn write_yaml(out: &mut String, v: &Value, indent: usize, depth: usize) -> Resul
             }
         }
         Value::Map(_) | Value::StrMap(_) if v.len().unwrap_or(0) > 0 => {
-            for (k, (key, e)) in v.map_entries().unwrap_or_default().iter().enumerate() {
+            for (k, (key, e)) in v.map_entries(out.budget())?.unwrap_or_default().iter().enumerate() {
                 if k > 0 {
                     newline_indent(out, indent);
                 }
                 yaml_string(out, &String::from_utf8_lossy(key), indent, false);
-                out.push(':');
+                out.push_char(':');
                 match e {
                     Value::Map(_) | Value::StrMap(_) if is_block_collection(e) => {
                         newline_indent(out, indent + 2);
@@ -529,7 +653,7 @@ fn write_yaml(out: &mut String, v: &Value, indent: usize, depth: usize) -> Resul
                         write_yaml(out, e, indent, depth + 1)?;
                     }
                     _ => {
-                        out.push(' ');
+                        out.push_char(' ');
                         yaml_scalar(out, e, indent);
                     }
                 }
@@ -540,42 +664,44 @@ fn write_yaml(out: &mut String, v: &Value, indent: usize, depth: usize) -> Resul
     Ok(())
 }
 
-/// ESO's `toYaml`: `sigs.k8s.io/yaml.Marshal` without the final newline; errors give an empty string.
-pub fn marshal_yaml(v: &Value) -> Result<String, String> {
+/// ESO's `toYaml`: `sigs.k8s.io/yaml.Marshal` without the final newline.
+pub fn marshal_yaml(ctx: &Ctx, v: &Value) -> FnResult {
     // JSON first, as sigs.k8s.io/yaml does (NaN and cycles fail there).
-    marshal_json(v)?;
-    let mut out = String::new();
+    marshal_json(&mut ctx.buf(), v)?;
+    let mut out = ctx.buf();
     write_yaml(&mut out, v, 0, 0)?;
     // sigs.k8s.io/yaml ends with a newline, which ESO trims; a literal block may already have written it.
-    if let Some(stripped) = out.strip_suffix('\n') {
-        out = stripped.to_string();
+    if out.as_slice().ends_with(b"\n") {
+        out.truncate(out.len() - 1);
     }
-    Ok(out)
+    Ok(out.into_value()?)
 }
 
-pub fn to_yaml(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    str_val(marshal_yaml(&a[0]).unwrap_or_default())
+/// Errors give an empty string (ESO swallows them); the budget still fails the template.
+pub fn to_yaml(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    or_empty(marshal_yaml(ctx, &a[0]))
 }
 
-fn from_yaml_value(v: serde_yaml::Value, depth: usize) -> Result<Value, String> {
+fn from_yaml_value(budget: &Budget, v: serde_yaml::Value, depth: usize) -> Result<Value, FnError> {
     if depth > MAX_VALUE_DEPTH {
-        return Err("yaml: exceeded max depth".into());
+        return Err(FnError::msg("yaml: exceeded max depth"));
     }
+    let string = |t: &str| -> Result<Value, FnError> { Ok(Value::copy_str(budget, t.as_bytes())?) };
     Ok(match v {
         serde_yaml::Value::Null => Value::Nil,
         serde_yaml::Value::Bool(b) => Value::Bool(b),
         // YAML → JSON → interface{}: every number becomes a float64.
         serde_yaml::Value::Number(n) => Value::Float(n.as_f64().unwrap_or(0.0)),
-        serde_yaml::Value::String(s) => Value::from_string(s),
+        serde_yaml::Value::String(s) => string(&s)?,
         serde_yaml::Value::Sequence(seq) => {
-            let mut out = Vec::with_capacity(seq.len());
+            let mut out = ListBuf::with_capacity(budget, seq.len())?;
             for e in seq {
-                out.push(from_yaml_value(e, depth + 1)?);
+                out.push(from_yaml_value(budget, e, depth + 1)?)?;
             }
-            Value::list(out)
+            Value::List(ListKind::Any, out.finish())
         }
         serde_yaml::Value::Mapping(m) => {
-            let mut out = BTreeMap::new();
+            let out = Map::new(budget)?;
             for (k, e) in m {
                 let key = match k {
                     serde_yaml::Value::String(s) => s,
@@ -585,32 +711,37 @@ fn from_yaml_value(v: serde_yaml::Value, depth: usize) -> Result<Value, String> 
                         None => format_float_g(n.as_f64().unwrap_or(0.0)),
                     },
                     serde_yaml::Value::Null => "null".into(),
-                    _ => return Err("error converting YAML to JSON: unsupported map key".into()),
+                    _ => return Err(FnError::msg("error converting YAML to JSON: unsupported map key")),
                 };
-                out.insert(Bytes::from(key), from_yaml_value(e, depth + 1)?);
+                let key = Buf::copy_of(budget, key.as_bytes())?.into_str()?;
+                let _ = out.insert(budget, key.bytes().clone(), from_yaml_value(budget, e, depth + 1)?)?;
             }
-            Value::new_map(out)
+            Value::Map(out)
         }
-        serde_yaml::Value::Tagged(t) => from_yaml_value(t.value, depth + 1)?,
+        serde_yaml::Value::Tagged(t) => from_yaml_value(budget, t.value, depth + 1)?,
     })
 }
 
 /// ESO's `fromYaml`: a `map[string]any`; on failure a map holding the error under `Error`.
-pub fn from_yaml(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+pub fn from_yaml(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    // The parser's own tree, before it is converted (an estimate: a few words per input byte at most).
+    ctx.budget.charge_n(s(&a[0]).len(), 8)?;
     let parsed = serde_yaml::from_slice::<serde_yaml::Value>(s(&a[0]))
-        .map_err(|e| match e.location() {
-            Some(l) => format!("error converting YAML to JSON: yaml: line {}: invalid YAML", l.line()),
-            None => "error converting YAML to JSON: yaml: invalid YAML".to_string(),
+        .map_err(|e| {
+            FnError::msg(match e.location() {
+                Some(l) => format!("error converting YAML to JSON: yaml: line {}: invalid YAML", l.line()),
+                None => "error converting YAML to JSON: yaml: invalid YAML".to_string(),
+            })
         })
-        .and_then(|v| from_yaml_value(v, 0));
-    let err_map = |msg: String| {
-        let mut m = BTreeMap::new();
-        m.insert(Bytes::from_static(b"Error"), Value::from_string(msg));
-        Ok(Value::new_map(m))
+        .and_then(|v| from_yaml_value(&ctx.budget, v, 0));
+    let err_map = |msg: String| -> FnResult {
+        let m = ctx.new_map()?;
+        let _ = m.insert(&ctx.budget, Bytes::from_static(b"Error"), ctx.str_value(msg)?)?;
+        Ok(Value::Map(m))
     };
     match parsed {
         Ok(v @ Value::Map(_)) => Ok(v),
-        Ok(Value::Nil) => Ok(Value::new_map(BTreeMap::new())),
+        Ok(Value::Nil) => Ok(Value::Map(ctx.new_map()?)),
         Ok(other) => {
             let what = match other {
                 Value::Str(_) => "string",
@@ -623,6 +754,7 @@ pub fn from_yaml(_: &mut Ctx, a: Vec<Value>) -> FnResult {
                 "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {what} into Go value of type map[string]interface {{}}"
             ))
         }
-        Err(e) => err_map(e),
+        Err(FnError::Msg(e)) => err_map(e),
+        Err(limit) => Err(limit),
     }
 }
