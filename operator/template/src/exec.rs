@@ -1,6 +1,7 @@
 //! Evaluator, following Go's `text/template` `exec.go` with `missingkey=error`: the same evaluation order, argument
 //! checks and error texts, and the same "current node" bookkeeping that decides which node an error message names.
 use super::alloc::{Budget, Buf, Str};
+use super::funcs::semver;
 use super::funcs::{self, Ctx, FnError, Func, Ty};
 use super::parse::{Branch, Command, List, Node, Number, Operand, Pipe, Trees};
 use super::value::{self, ListKind, Overflow, Value};
@@ -543,15 +544,16 @@ impl<'t> State<'t> {
             let last = i + 1 == n;
             let (a, f): (&'t [Operand], Final) = if last { (args, fin.clone()) } else { (&[], None) };
             let from_iface_map = matches!(recv, Value::Map(_));
-            recv = self.eval_field(ident, node, a, f, recv, iface)?;
+            recv = self.eval_field(dot, ident, node, a, f, recv, iface)?;
             iface = from_iface_map;
         }
-        let _ = dot;
         Ok(recv)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn eval_field(
         &mut self,
+        dot: &Value,
         name: &str,
         node: &'t Operand,
         args: &'t [Operand],
@@ -580,6 +582,29 @@ impl<'t> State<'t> {
                     self.fail(format!("can't evaluate field {name} in type time.Time"))
                 }
             },
+            Value::Semver(v) => {
+                // A method: Go counts its arguments (the rest of the command, then the piped value) before
+                // evaluating them as `*semver.Version`s.
+                let Some(want) = semver::arity(v, name) else {
+                    return self.fail(format!("can't evaluate field {name} in type {}", recv.type_name()));
+                };
+                let got = args.len().saturating_sub(1) + usize::from(fin.is_some());
+                if got != want {
+                    return self.fail(format!("wrong number of args for {name}: want {want} got {got}"));
+                }
+                let mut argv = Vec::new();
+                for a in args.iter().skip(1) {
+                    argv.push(self.eval_arg(dot, Ty::Semver, a)?);
+                }
+                if let Some(f) = fin {
+                    argv.push(self.validate_type(f, Ty::Semver)?);
+                }
+                match semver::call(&self.ctx.budget, v, name, &argv) {
+                    Ok(out) => Ok(out),
+                    Err(FnError::Msg(m)) => self.fail(format!("error calling {name}: {m}")),
+                    Err(e) => self.fail_fn(e),
+                }
+            }
             other => {
                 let ty = if iface { "interface {}" } else { other.type_name() };
                 self.fail(format!("can't evaluate field {name} in type {ty}"))
@@ -699,13 +724,14 @@ impl<'t> State<'t> {
     fn validate_type(&mut self, v: Value, ty: Ty) -> R<Value> {
         let ok = match (&v, ty) {
             (_, Ty::Any) => true,
-            (Value::Nil, Ty::Map) => return Ok(Value::Nil),
+            (Value::Nil, Ty::Map | Ty::Semver) => return Ok(Value::Nil),
             (Value::Nil, _) => return self.fail(format!("invalid value; expected {}", ty.go_name())),
             (Value::Str(_), Ty::Str)
             | (Value::Int(_), Ty::Int)
             | (Value::Float(_), Ty::Float)
             | (Value::Bool(_), Ty::Bool) => true,
             (Value::Map(_), Ty::Map) => true,
+            (Value::Semver(v), Ty::Semver) => v.pointer,
             _ => false,
         };
         if ok {
@@ -725,7 +751,7 @@ impl<'t> State<'t> {
             Operand::Dot { .. } => return self.validate_type(dot.clone(), ty),
             Operand::Nil { .. } => {
                 return match ty {
-                    Ty::Any | Ty::Map => Ok(Value::Nil),
+                    Ty::Any | Ty::Map | Ty::Semver => Ok(Value::Nil),
                     _ => self.fail(format!("cannot assign nil to {}", ty.go_name())),
                 };
             }
@@ -766,7 +792,9 @@ impl<'t> State<'t> {
             (Ty::Any, Operand::Bool { val, .. }) => Ok(Value::Bool(*val)),
             (Ty::Any, Operand::Str { text, .. }) => Ok(Value::Str(Str::shared(text.clone()))),
             (Ty::Any, Operand::Number { num, .. }) => self.ideal_constant(n, num),
-            (Ty::Map, _) | (Ty::Any, _) => self.fail(format!("can't handle {n} for arg of type {}", ty.go_name())),
+            (Ty::Map | Ty::Semver, _) | (Ty::Any, _) => {
+                self.fail(format!("can't handle {n} for arg of type {}", ty.go_name()))
+            }
         }
     }
 }

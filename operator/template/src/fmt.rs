@@ -184,14 +184,15 @@ fn pad(out: &mut Buf, body: &[u8], spec: Spec, numeric: bool) {
     }
 }
 
-fn bad_verb(out: &mut Buf, verb: char, arg: &Value) -> Result<(), Overflow> {
+/// Go's `%!verb(type=value)`: the value printed with `%v` and the verb's flags, width and precision.
+fn bad_verb(out: &mut Buf, verb: char, spec: Spec, arg: &Value) -> Result<(), Overflow> {
     out.extend_from_slice(format!("%!{verb}(").as_bytes());
     if let Value::Nil = arg {
         out.extend_from_slice(b"<nil>");
     } else {
         out.extend_from_slice(arg.type_name().as_bytes());
         out.push(b'=');
-        write_value(out, arg, 0)?;
+        format_one(out, 'v', spec, arg, 1)?;
     }
     out.push(b')');
     Ok(())
@@ -210,11 +211,11 @@ fn format_one(out: &mut Buf, verb: char, spec: Spec, arg: &Value, depth: usize) 
     match arg {
         Value::Nil => match verb {
             'v' => pad(out, b"<nil>", spec, false),
-            _ => bad_verb(out, verb, arg)?,
+            _ => bad_verb(out, verb, spec, arg)?,
         },
         Value::Bool(b) => match verb {
             'v' | 't' => pad(out, if *b { b"true" } else { b"false" }, spec, false),
-            _ => bad_verb(out, verb, arg)?,
+            _ => bad_verb(out, verb, spec, arg)?,
         },
         Value::Int(n) | Value::Int64(n) => format_int(out, verb, spec, *n, arg)?,
         Value::Float(f) => format_float(out, verb, spec, *f, arg)?,
@@ -251,7 +252,7 @@ fn format_one(out: &mut Buf, verb: char, spec: Spec, arg: &Value, depth: usize) 
                 h.ok()?;
                 pad(out, h.as_slice(), spec, false);
             }
-            _ => bad_verb(out, verb, arg)?,
+            _ => bad_verb(out, verb, spec, arg)?,
         },
         Value::List(_, l) => {
             if verb == 'v' || verb == 's' || verb == 'd' || verb == 'q' || verb == 'x' || verb == 'f' {
@@ -264,7 +265,7 @@ fn format_one(out: &mut Buf, verb: char, spec: Spec, arg: &Value, depth: usize) 
                 }
                 out.push(b']');
             } else {
-                bad_verb(out, verb, arg)?;
+                bad_verb(out, verb, spec, arg)?;
             }
         }
         Value::Map(_) | Value::StrMap(_) => {
@@ -280,11 +281,16 @@ fn format_one(out: &mut Buf, verb: char, spec: Spec, arg: &Value, depth: usize) 
             }
             out.push(b']');
         }
+        Value::Uint64(u) => format_uint(out, verb, spec, *u, arg)?,
+        Value::Semver(v) => match verb {
+            'v' | 's' => pad(out, v.canonical().as_bytes(), spec, false),
+            _ => bad_verb(out, verb, spec, arg)?,
+        },
         Value::Time(t) => match verb {
             'v' | 's' => {
                 pad(out, super::funcs::dates::time_string(t).as_bytes(), spec, false);
             }
-            _ => bad_verb(out, verb, arg)?,
+            _ => bad_verb(out, verb, spec, arg)?,
         },
     }
     Ok(())
@@ -328,7 +334,7 @@ fn format_int(out: &mut Buf, verb: char, spec: Spec, n: i64, arg: &Value) -> Res
             pad(out, format!("U+{mag:04X}").as_bytes(), spec, false);
             return Ok(());
         }
-        _ => return bad_verb(out, verb, arg),
+        _ => return bad_verb(out, verb, spec, arg),
     };
     let mut digits = digits;
     if let Some(p) = spec.prec {
@@ -374,6 +380,53 @@ fn format_int(out: &mut Buf, verb: char, spec: Spec, n: i64, arg: &Value) -> Res
     Ok(())
 }
 
+/// A `uint64`: the verbs of `format_int` on the magnitude (`%c`, `%q` and `%U` of huge values are Go's
+/// replacement character, as for an `int` out of the rune range).
+fn format_uint(out: &mut Buf, verb: char, spec: Spec, u: u64, arg: &Value) -> Result<(), Overflow> {
+    match i64::try_from(u) {
+        Ok(n) => format_int(out, verb, spec, n, arg),
+        Err(_) => match verb {
+            'v' | 'd' => {
+                let body = if spec.plus { format!("+{u}") } else { u.to_string() };
+                pad(out, body.as_bytes(), spec, true);
+                Ok(())
+            }
+            'x' => {
+                pad(
+                    out,
+                    format!("{}{u:x}", if spec.sharp { "0x" } else { "" }).as_bytes(),
+                    spec,
+                    true,
+                );
+                Ok(())
+            }
+            'X' => {
+                pad(
+                    out,
+                    format!("{}{u:X}", if spec.sharp { "0X" } else { "" }).as_bytes(),
+                    spec,
+                    true,
+                );
+                Ok(())
+            }
+            'o' => {
+                pad(
+                    out,
+                    format!("{}{u:o}", if spec.sharp { "0" } else { "" }).as_bytes(),
+                    spec,
+                    true,
+                );
+                Ok(())
+            }
+            'b' => {
+                pad(out, format!("{u:b}").as_bytes(), spec, true);
+                Ok(())
+            }
+            _ => format_int(out, verb, spec, -1, arg),
+        },
+    }
+}
+
 fn format_float(out: &mut Buf, verb: char, spec: Spec, f: f64, arg: &Value) -> Result<(), Overflow> {
     let mut body = match verb {
         'v' | 'g' | 'G' => match spec.prec {
@@ -394,7 +447,7 @@ fn format_float(out: &mut Buf, verb: char, spec: Spec, f: f64, arg: &Value) -> R
                 format_float_g(f)
             }
         }
-        _ => return bad_verb(out, verb, arg),
+        _ => return bad_verb(out, verb, spec, arg),
     };
     if verb == 'E' || verb == 'G' {
         body = body.to_uppercase();

@@ -63,6 +63,10 @@ pub enum Value {
     StrMap(StrMap),
     /// Go `time.Time`.
     Time(Boxed<GoTime>),
+    /// Go `uint64` (a semantic version's `Major`, `Minor`, `Patch`).
+    Uint64(u64),
+    /// Masterminds' `*semver.Version` (or, from `IncPatch` and friends, `semver.Version`).
+    Semver(Boxed<crate::funcs::semver::Version>),
 }
 
 /// Values can nest as deep as a template loop makes them (`$l = list $l`); the default recursive drop would
@@ -195,6 +199,9 @@ impl Value {
             Value::Map(_) => "map[string]interface {}",
             Value::StrMap(_) => "map[string]string",
             Value::Time(_) => "time.Time",
+            Value::Uint64(_) => "uint64",
+            Value::Semver(v) if v.pointer => "*semver.Version",
+            Value::Semver(_) => "semver.Version",
         }
     }
 
@@ -210,6 +217,9 @@ impl Value {
             Value::List(..) => "slice",
             Value::Map(_) | Value::StrMap(_) => "map",
             Value::Time(_) => "struct",
+            Value::Uint64(_) => "uint64",
+            Value::Semver(v) if v.pointer => "ptr",
+            Value::Semver(_) => "struct",
         }
     }
 
@@ -224,7 +234,8 @@ impl Value {
             Value::List(_, l) => !l.is_empty(),
             Value::Map(m) => m.borrow().map(|m| !m.is_empty()).unwrap_or(true),
             Value::StrMap(m) => !m.is_empty(),
-            Value::Time(_) => true,
+            Value::Time(_) | Value::Semver(_) => true,
+            Value::Uint64(u) => *u != 0,
         }
     }
 
@@ -344,6 +355,11 @@ pub fn write_value(out: &mut Buf, v: &Value, depth: usize) -> Result<(), Overflo
             out.push(b']');
         }
         Value::Time(t) => out.extend_from_slice(crate::funcs::dates::time_string(t).as_bytes()),
+        Value::Uint64(u) => {
+            let _ = write!(out, "{u}");
+        }
+        // fmt calls its String method.
+        Value::Semver(v) => out.extend_from_slice(v.canonical().as_bytes()),
     }
     out.ok()?;
     Ok(())
@@ -485,6 +501,8 @@ pub fn deep_equal(a: &Value, b: &Value, depth: usize) -> Result<bool, TooDeep> {
         }
         (Value::StrMap(x), Value::StrMap(y)) => **x == **y,
         (Value::Time(x), Value::Time(y)) => **x == **y,
+        (Value::Uint64(x), Value::Uint64(y)) => x == y,
+        (Value::Semver(x), Value::Semver(y)) => **x == **y,
         _ => false,
     })
 }

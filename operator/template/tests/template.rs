@@ -490,3 +490,41 @@ fn one_budget_is_shared_by_the_templates_of_a_render() {
     // A template of its own gets a fresh budget.
     assert_eq!(t.execute(&dot).unwrap().len(), 16_000_000);
 }
+
+/// The cases issue 24 found different from ESO (the expected outputs are Go's, from `e2e/gotemplate`).
+#[test]
+fn time_zones_and_semantic_versions_as_in_eso() {
+    let d = data(&[("v", b"1.2.3-beta.1+build.5")]);
+    assert_eq!(
+        ok(r#"{{ dateInZone "2006-01-02 15:04 MST" 1700000000 "Asia/Tokyo" }}"#, &d),
+        "2023-11-15 07:13 JST"
+    );
+    assert_eq!(
+        ok(
+            r#"{{ dateInZone "15:04 MST -0700" 1711846800 "Europe/Berlin" }}|{{ dateInZone "15:04 MST" 0 "Etc/GMT+5" }}"#,
+            &d
+        ),
+        "03:00 CEST +0200|19:00 -05"
+    );
+    assert_eq!(ok(r#"{{ dateInZone "15:04 MST" 0 "Mars/Olympus" }}"#, &d), "00:00 UTC");
+    assert_eq!(
+        ok(
+            r#"{{ semverCompare ">=1.2.0-0 <2" .v }} {{ semverCompare "^1.2" .v }} {{ semverCompare "~1.2.3-beta" .v }}"#,
+            &d
+        ),
+        "true false true"
+    );
+    assert_eq!(
+        ok(
+            r#"{{ $v := semver .v }}{{ $v.Major }}.{{ $v.Minor }} {{ $v.Prerelease }} {{ $v.IncMinor }} {{ typeOf $v.Major }} {{ eq $v.Major 1 }} {{ ($v.LessThan (semver "1.2.3")) }}"#,
+            &d
+        ),
+        "1.2 beta.1 1.3.0 uint64 true true"
+    );
+    let e = render("k", r#"{{ semverCompare "bad" "1.0.0" }}"#, &d).unwrap_err();
+    assert!(
+        e.message
+            .ends_with("error calling semverCompare: improper constraint: bad"),
+        "{e}"
+    );
+}

@@ -191,6 +191,7 @@ enum Kind {
     Invalid,
     Bool,
     Int,
+    Uint,
     Float,
     Str,
     Other,
@@ -201,6 +202,7 @@ fn basic_kind(v: &Value) -> Kind {
         Value::Nil => Kind::Invalid,
         Value::Bool(_) => Kind::Bool,
         Value::Int(_) | Value::Int64(_) => Kind::Int,
+        Value::Uint64(_) => Kind::Uint,
         Value::Float(_) => Kind::Float,
         Value::Str(_) => Kind::Str,
         _ => Kind::Other,
@@ -211,6 +213,13 @@ const BAD_COMPARISON: &str = "incompatible types for comparison";
 
 fn eq_one(a: &Value, b: &Value) -> Result<bool, FnError> {
     let (k1, k2) = (basic_kind(a), basic_kind(b));
+    // Integers compare regardless of their type's sign.
+    match (a, b) {
+        (Value::Int(x) | Value::Int64(x), Value::Uint64(y)) | (Value::Uint64(y), Value::Int(x) | Value::Int64(x)) => {
+            return Ok(*x >= 0 && *x as u64 == *y);
+        }
+        _ => {}
+    }
     if k1 != k2 {
         if k1 != Kind::Invalid && k2 != Kind::Invalid {
             return Err(FnError::msg(format!(
@@ -224,6 +233,7 @@ fn eq_one(a: &Value, b: &Value) -> Result<bool, FnError> {
     Ok(match (a, b) {
         (Value::Bool(x), Value::Bool(y)) => x == y,
         (Value::Int(x) | Value::Int64(x), Value::Int(y) | Value::Int64(y)) => x == y,
+        (Value::Uint64(x), Value::Uint64(y)) => x == y,
         (Value::Float(x), Value::Float(y)) => x == y,
         (Value::Str(x), Value::Str(y)) => x == y,
         (Value::Nil, Value::Nil) => true,
@@ -256,6 +266,16 @@ pub fn ne(_: &mut Ctx, a: Vec<Value>) -> FnResult {
 
 fn cmp(a: &Value, b: &Value) -> Result<Ordering, FnError> {
     let (k1, k2) = (basic_kind(a), basic_kind(b));
+    // Integers compare regardless of their type's sign.
+    match (a, b) {
+        (Value::Int(x) | Value::Int64(x), Value::Uint64(y)) => {
+            return Ok(if *x < 0 { Ordering::Less } else { (*x as u64).cmp(y) });
+        }
+        (Value::Uint64(x), Value::Int(y) | Value::Int64(y)) => {
+            return Ok(if *y < 0 { Ordering::Greater } else { x.cmp(&(*y as u64)) });
+        }
+        _ => {}
+    }
     if matches!(k1, Kind::Other | Kind::Invalid | Kind::Bool) || matches!(k2, Kind::Other | Kind::Invalid | Kind::Bool)
     {
         if matches!(k1, Kind::Bool) && matches!(k2, Kind::Bool) {
@@ -279,6 +299,7 @@ fn cmp(a: &Value, b: &Value) -> Result<Ordering, FnError> {
     }
     Ok(match (a, b) {
         (Value::Int(x) | Value::Int64(x), Value::Int(y) | Value::Int64(y)) => x.cmp(y),
+        (Value::Uint64(x), Value::Uint64(y)) => x.cmp(y),
         (Value::Float(x), Value::Float(y)) => x.partial_cmp(y).unwrap_or(Ordering::Greater),
         (Value::Str(x), Value::Str(y)) => x.cmp(y),
         _ => return Err(FnError::msg("invalid type for comparison")),

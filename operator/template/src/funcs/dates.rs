@@ -1,11 +1,11 @@
 //! sprig date functions with Go's reference-time layouts (`2006-01-02 15:04:05`).
 //!
-//! Time zones: `UTC` and `Local` (the controller runs in UTC, as ESO's distroless image does) and fixed offsets. sprig
-//! falls back to UTC for a zone it cannot load; without a zone database we do that for every named zone.
+//! Time zones: the IANA database compiled into the binary (chrono-tz), as ESO's image has its zones; `Local` is UTC
+//! (the controller runs in UTC, as ESO's does); a zone that does not load falls back to UTC, as in sprig.
 use chrono::{Datelike, NaiveDate};
 
 use super::{Ctx, FnError, FnResult, s};
-use crate::alloc::{Boxed, Budget, Exhausted, Str};
+use crate::alloc::{Boxed, Budget, Buf, Exhausted, Str};
 use crate::value::{GoTime, Value};
 
 const MONTHS: [&str; 12] = [
@@ -343,10 +343,50 @@ fn to_time(v: &Value) -> GoTime {
     }
 }
 
-fn in_zone(t: GoTime, zone: &str) -> GoTime {
-    // Unknown zones fall back to UTC, as sprig does when LoadLocation fails.
-    let _ = zone;
-    utc(t.secs, t.nanos)
+/// `t.In(loc)` for sprig's `time.LoadLocation(zone)`, falling back to UTC when the zone does not load, as sprig
+/// does. Zones come from the IANA database compiled in (chrono-tz); `Local` is UTC, as in ESO's image.
+fn in_zone(budget: &Budget, t: GoTime, zone: &str) -> Result<GoTime, Exhausted> {
+    use chrono::{Offset, TimeZone};
+    use chrono_tz::OffsetName;
+    // Go refuses names that could escape the zoneinfo directory.
+    let loadable = !(zone.contains("..") || zone.starts_with('/') || zone.starts_with('\\'));
+    let tz = match zone {
+        "" | "UTC" | "Local" => None,
+        z if loadable => z.parse::<chrono_tz::Tz>().ok(),
+        _ => None,
+    };
+    let Some(tz) = tz else {
+        return Ok(utc(t.secs, t.nanos));
+    };
+    let Some(at) = chrono::DateTime::from_timestamp(t.secs, t.nanos) else {
+        return Ok(utc(t.secs, t.nanos));
+    };
+    let offset = tz.offset_from_utc_datetime(&at.naive_utc());
+    let seconds = offset.fix().local_minus_utc();
+    // chrono-tz gives no abbreviation where the database has a numeric one (zic's `%z`: `-05`, `+0545`).
+    let name = match offset.abbreviation() {
+        Some(a) => a.to_string(),
+        None => numeric_abbreviation(seconds),
+    };
+    Ok(GoTime {
+        secs: t.secs,
+        nanos: t.nanos,
+        offset: seconds,
+        zone: Buf::copy_of(budget, name.as_bytes())?.into_str()?,
+    })
+}
+
+/// zic's `%z` abbreviation: sign and hours, then minutes and seconds when not zero.
+fn numeric_abbreviation(offset: i32) -> String {
+    let a = offset.unsigned_abs();
+    let mut s = format!("{}{:02}", if offset < 0 { '-' } else { '+' }, a / 3600);
+    if !a.is_multiple_of(3600) {
+        s.push_str(&format!("{:02}", a / 60 % 60));
+        if !a.is_multiple_of(60) {
+            s.push_str(&format!("{:02}", a % 60));
+        }
+    }
+    s
 }
 
 pub fn now(ctx: &mut Ctx, _: Vec<Value>) -> FnResult {
@@ -355,7 +395,7 @@ pub fn now(ctx: &mut Ctx, _: Vec<Value>) -> FnResult {
 
 pub fn date(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     ctx.str_value(go_format(
-        &in_zone(to_time(&a[1]), "Local"),
+        &in_zone(&ctx.budget, to_time(&a[1]), "Local")?,
         &String::from_utf8_lossy(s(&a[0])),
     ))
 }
@@ -363,18 +403,18 @@ pub fn date(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
 pub fn date_in_zone(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let zone = String::from_utf8_lossy(s(&a[2])).into_owned();
     ctx.str_value(go_format(
-        &in_zone(to_time(&a[1]), &zone),
+        &in_zone(&ctx.budget, to_time(&a[1]), &zone)?,
         &String::from_utf8_lossy(s(&a[0])),
     ))
 }
 
 pub fn html_date(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
-    ctx.str_value(go_format(&in_zone(to_time(&a[0]), "Local"), "2006-01-02"))
+    ctx.str_value(go_format(&in_zone(&ctx.budget, to_time(&a[0]), "Local")?, "2006-01-02"))
 }
 
 pub fn html_date_in_zone(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let zone = String::from_utf8_lossy(s(&a[1])).into_owned();
-    ctx.str_value(go_format(&in_zone(to_time(&a[0]), &zone), "2006-01-02"))
+    ctx.str_value(go_format(&in_zone(&ctx.budget, to_time(&a[0]), &zone)?, "2006-01-02"))
 }
 
 fn want_time(v: &Value) -> Result<&GoTime, FnError> {

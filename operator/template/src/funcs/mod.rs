@@ -18,6 +18,7 @@ pub mod numeric;
 pub mod pem;
 pub mod pkcs12;
 pub mod regex;
+pub mod semver;
 pub mod strings;
 pub mod yaml_json;
 
@@ -32,6 +33,8 @@ pub enum Ty {
     Bool,
     /// `map[string]interface {}`
     Map,
+    /// `*semver.Version` (the argument of a version's comparison methods)
+    Semver,
 }
 
 impl Ty {
@@ -43,6 +46,7 @@ impl Ty {
             Ty::Float => "float64",
             Ty::Bool => "bool",
             Ty::Map => "map[string]interface {}",
+            Ty::Semver => "*semver.Version",
         }
     }
 }
@@ -197,7 +201,7 @@ macro_rules! f {
 pub fn lookup(name: &str) -> Option<Func> {
     use self::{
         builtins as b, crypto as c, dates as dt, defaults as d, dicts as m, encoding as e, jwk as j, lists as l,
-        numeric as n, pem as p, pkcs12 as k, regex as r, strings as s, yaml_json as y,
+        numeric as n, pem as p, pkcs12 as k, regex as r, semver as sv, strings as s, yaml_json as y,
     };
     Some(match name {
         // text/template builtins
@@ -427,6 +431,10 @@ pub fn lookup(name: &str) -> Option<Func> {
         "genPrivateKey" => f!(c::gen_private_key, [Str]),
         "randBytes" => f!(c::rand_bytes, [Int]),
         "uuidv4" => f!(c::uuidv4, []),
+
+        // sprig: semantic versions (Masterminds/semver v3)
+        "semver" => f!(sv::semver, [Str]),
+        "semverCompare" => f!(sv::semver_compare, [Str, Str]),
 
         // sprig: regular expressions
         "regexMatch" => f!(r::regex_match, [Str, Str]),

@@ -29,6 +29,7 @@ fn trim_zero_decimal(t: &str) -> &str {
 pub fn to_i64(v: &Value) -> i64 {
     match v {
         Value::Int(n) | Value::Int64(n) => *n,
+        Value::Uint64(u) => *u as i64,
         Value::Float(f) => {
             if f.is_nan() {
                 i64::MIN
@@ -49,6 +50,7 @@ pub fn to_i64(v: &Value) -> i64 {
 pub fn to_f64(v: &Value) -> f64 {
     match v {
         Value::Int(n) | Value::Int64(n) => *n as f64,
+        Value::Uint64(u) => *u as f64,
         Value::Float(f) => *f,
         Value::Bool(b) => f64::from(u8::from(*b)),
         Value::Str(b) => std::str::from_utf8(b).ok().and_then(go_parse_float).unwrap_or(0.0),

@@ -1,5 +1,5 @@
-//! sprig regular-expression functions. Go's RE2 syntax and Rust's `regex` agree on the common subset; both guarantee
-//! linear-time matching.
+//! sprig regular-expression functions, with Go's RE2 semantics: `\d`, `\w`, `\s`, `\b` are ASCII as in Go (Rust's
+//! are Unicode; patterns are rewritten), errors are Go's messages, and matching is linear-time in both.
 use regex::bytes::{Regex, RegexBuilder};
 
 use super::strings::str_list;
@@ -7,21 +7,138 @@ use super::{Ctx, FnError, FnResult, i, s, st};
 use crate::alloc::{Buf, Str};
 use crate::value::Value;
 
-fn compile(pat: &[u8]) -> Result<Regex, FnError> {
-    let p = std::str::from_utf8(pat).map_err(|_| FnError::msg("error parsing regexp: invalid UTF-8"))?;
-    RegexBuilder::new(p).size_limit(1 << 20).build().map_err(|_| {
-        FnError::msg(format!(
-            "error parsing regexp: invalid or unsupported Perl syntax in {p:?}"
-        ))
-    })
+/// Go's regexp syntax error: ``error parsing regexp: <code>: `<expr>` ``, with the part of the pattern Go names.
+fn syntax_error(pattern: &str) -> String {
+    use regex_syntax::ast::ErrorKind as K;
+    let err = match regex_syntax::ast::parse::Parser::new().parse(pattern) {
+        Err(e) => e,
+        // The AST parsed; what failed is a later check (the compiled size).
+        Ok(_) => return format!("error parsing regexp: expression too large: `{pattern}`"),
+    };
+    let span = err.span();
+    let text = pattern.get(span.start.offset..span.end.offset).unwrap_or("");
+    let (code, expr): (&str, &str) = match err.kind() {
+        K::GroupUnclosed => ("missing closing )", pattern),
+        K::GroupUnopened => ("unexpected )", pattern),
+        K::ClassUnclosed => ("missing closing ]", pattern.get(span.start.offset..).unwrap_or("")),
+        K::ClassRangeInvalid | K::ClassRangeLiteral => ("invalid character class range", text),
+        K::EscapeUnexpectedEof => ("trailing backslash at end of expression", ""),
+        K::EscapeUnrecognized
+        | K::EscapeHexEmpty
+        | K::EscapeHexInvalid
+        | K::EscapeHexInvalidDigit
+        | K::ClassEscapeInvalid
+        | K::UnicodeClassInvalid => ("invalid escape sequence", text),
+        K::RepetitionMissing => ("missing argument to repetition operator", text),
+        K::RepetitionCountInvalid
+        | K::RepetitionCountDecimalEmpty
+        | K::RepetitionCountUnclosed
+        | K::DecimalInvalid
+        | K::DecimalEmpty => ("invalid repeat count", text),
+        K::GroupNameInvalid | K::GroupNameEmpty | K::GroupNameUnexpectedEof | K::GroupNameDuplicate { .. } => {
+            ("invalid named capture", text)
+        }
+        K::NestLimitExceeded(_) => ("expression nests too deeply", pattern),
+        _ => ("invalid or unsupported Perl syntax", text),
+    };
+    format!("error parsing regexp: {code}: `{expr}`")
 }
 
-pub fn regex_match(c: &mut Ctx, a: Vec<Value>) -> FnResult {
-    or_empty(must_regex_match(c, a), || Ok(Value::Bool(false)))
+/// Go's `\d`, `\w`, `\s` and `\b` are ASCII-only (RE2); Rust's are Unicode. Rewrites them to ASCII forms, inside
+/// and outside classes; everything else passes through.
+fn go_classes(p: &str) -> String {
+    let mut out = String::with_capacity(p.len());
+    let mut chars = p.chars().peekable();
+    let mut in_class = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                let Some(n) = chars.next() else {
+                    out.push('\\');
+                    break;
+                };
+                let rep = match (n, in_class) {
+                    ('d', false) => "[0-9]",
+                    ('D', false) => "[^0-9]",
+                    ('w', false) => "[0-9A-Za-z_]",
+                    ('W', false) => "[^0-9A-Za-z_]",
+                    ('s', false) => r"[\t\n\f\r ]",
+                    ('S', false) => r"[^\t\n\f\r ]",
+                    ('b', false) => r"(?-u:\b)",
+                    ('B', false) => r"(?-u:\B)",
+                    ('d', true) => "0-9",
+                    ('w', true) => "0-9A-Za-z_",
+                    ('s', true) => r"\t\n\f\r ",
+                    ('D', true) => "[:^digit:]",
+                    ('W', true) => "[:^word:]",
+                    ('S', true) => r"\x00-\x08\x0B\x0E-\x1F\x21-\x{10FFFF}",
+                    _ => {
+                        out.push('\\');
+                        out.push(n);
+                        continue;
+                    }
+                };
+                out.push_str(rep);
+            }
+            '[' if !in_class => {
+                in_class = true;
+                out.push('[');
+                // A `]` (or `^]`) right after the opening bracket is a literal.
+                if chars.peek() == Some(&'^') {
+                    out.push('^');
+                    chars.next();
+                }
+                if chars.peek() == Some(&']') {
+                    out.push(']');
+                    chars.next();
+                }
+            }
+            '[' if chars.peek() == Some(&':') => {
+                // `[:alpha:]` inside a class.
+                out.push('[');
+                for d in chars.by_ref() {
+                    out.push(d);
+                    if d == ']' {
+                        break;
+                    }
+                }
+            }
+            ']' if in_class => {
+                in_class = false;
+                out.push(']');
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Compiles a pattern with Go's RE2 semantics; the error is Go's message.
+fn compile(pat: &[u8]) -> Result<Regex, String> {
+    let p = std::str::from_utf8(pat).map_err(|_| "error parsing regexp: invalid UTF-8: ``".to_string())?;
+    RegexBuilder::new(&go_classes(p))
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|_| syntax_error(p))
+}
+
+/// The `must…` variants return the compile error.
+fn must(pat: &[u8]) -> Result<Regex, FnError> {
+    compile(pat).map_err(FnError::Msg)
+}
+
+/// The others use Go's `regexp.MustCompile`, whose panic the template engine reports as the error.
+fn must_compile(pat: &[u8]) -> Result<Regex, FnError> {
+    compile(pat).map_err(|e| FnError::Msg(format!("regexp: Compile(`{}`): {e}", String::from_utf8_lossy(pat))))
+}
+
+/// `regexMatch` alone swallows a bad pattern (`regexp.MatchString`, error ignored): false.
+pub fn regex_match(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+    Ok(Value::Bool(compile(s(&a[0])).is_ok_and(|re| re.is_match(s(&a[1])))))
 }
 
 pub fn must_regex_match(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    Ok(Value::Bool(compile(s(&a[0]))?.is_match(s(&a[1]))))
+    Ok(Value::Bool(must(s(&a[0]))?.is_match(s(&a[1]))))
 }
 
 /// The bookkeeping of one match of a list of matches (the bytes are shared with the input).
@@ -40,58 +157,88 @@ fn find_all(ctx: &Ctx, re: &Regex, src: &Str, n: i64) -> Result<Vec<Str>, FnErro
     Ok(out)
 }
 
-/// The non-`must` variants turn a bad pattern into an empty result, as sprig does; budget and size limits still
-/// fail the template.
-fn or_empty(r: FnResult, empty: impl FnOnce() -> FnResult) -> FnResult {
-    match r {
-        Err(FnError::Msg(_)) => empty(),
-        other => other,
-    }
-}
-
-pub fn regex_find_all(c: &mut Ctx, a: Vec<Value>) -> FnResult {
-    let r = must_regex_find_all(c, a);
-    or_empty(r, || str_list(c, Vec::new()))
-}
-
-pub fn must_regex_find_all(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
-    let found = find_all(ctx, &compile(s(&a[0]))?, &st(&a[1]), i(&a[2]))?;
+pub fn regex_find_all(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    let found = find_all(ctx, &must_compile(s(&a[0]))?, &st(&a[1]), i(&a[2]))?;
     str_list(ctx, found)
 }
 
-pub fn regex_find(c: &mut Ctx, a: Vec<Value>) -> FnResult {
-    or_empty(must_regex_find(c, a), || Ok(Value::from_static(b"")))
+pub fn must_regex_find_all(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    let found = find_all(ctx, &must(s(&a[0]))?, &st(&a[1]), i(&a[2]))?;
+    str_list(ctx, found)
 }
 
-pub fn must_regex_find(_: &mut Ctx, a: Vec<Value>) -> FnResult {
-    let re = compile(s(&a[0]))?;
+fn find_one(re: &Regex, a: &[Value]) -> FnResult {
     let src = st(&a[1]);
     Ok(Value::Str(
         re.find(&src).map(|m| src.slice(m.range())).unwrap_or_default(),
     ))
 }
 
-pub fn regex_replace_all(c: &mut Ctx, a: Vec<Value>) -> FnResult {
-    or_empty(must_regex_replace_all(c, a), || Ok(Value::from_static(b"")))
+pub fn regex_find(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+    find_one(&must_compile(s(&a[0]))?, &a)
+}
+
+pub fn must_regex_find(_: &mut Ctx, a: Vec<Value>) -> FnResult {
+    find_one(&must(s(&a[0]))?, &a)
+}
+
+pub fn regex_replace_all(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    replace_all(ctx, &must_compile(s(&a[0]))?, &a)
+}
+
+pub fn must_regex_replace_all(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    replace_all(ctx, &must(s(&a[0]))?, &a)
 }
 
 /// `ReplaceAll`: each match replaced by the template expanded for it (`$1`, `${name}`), written match by match
 /// into the render's budget.
-pub fn must_regex_replace_all(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
-    let re = compile(s(&a[0]))?;
+fn replace_all(ctx: &Ctx, re: &Regex, a: &[Value]) -> FnResult {
     let (src, repl) = (s(&a[1]), s(&a[2]));
     let mut out = ctx.buf_with(src.len())?;
     let mut last = 0;
     for caps in re.captures_iter(src) {
         let Some(m) = caps.get(0) else { continue };
         out.extend_from_slice(&src[last..m.start()]);
-        expand(&mut out, &re, &caps, repl);
+        expand(&mut out, re, &caps, repl);
         ctx.check_len(out.len() as u128)?;
         out.ok()?;
         last = m.end();
     }
     out.extend_from_slice(&src[last..]);
     Ok(out.into_value()?)
+}
+
+pub fn regex_replace_all_literal(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    replace_all_literal(ctx, &must_compile(s(&a[0]))?, &a)
+}
+
+pub fn must_regex_replace_all_literal(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    replace_all_literal(ctx, &must(s(&a[0]))?, &a)
+}
+
+fn replace_all_literal(ctx: &Ctx, re: &Regex, a: &[Value]) -> FnResult {
+    let (src, repl) = (s(&a[1]), s(&a[2]));
+    let mut out = ctx.buf_with(src.len())?;
+    let mut last = 0;
+    for m in re.find_iter(src) {
+        out.extend_from_slice(&src[last..m.start()]);
+        out.extend_from_slice(repl);
+        ctx.check_len(out.len() as u128)?;
+        out.ok()?;
+        last = m.end();
+    }
+    out.extend_from_slice(&src[last..]);
+    Ok(out.into_value()?)
+}
+
+pub fn regex_split(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    let parts = split(ctx, &must_compile(s(&a[0]))?, &st(&a[1]), i(&a[2]))?;
+    str_list(ctx, parts)
+}
+
+pub fn must_regex_split(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
+    let parts = split(ctx, &must(s(&a[0]))?, &st(&a[1]), i(&a[2]))?;
+    str_list(ctx, parts)
 }
 
 /// Go's `Regexp.expand`: `$name` / `${name}` (the longest run of letters, digits and `_`; a number is a group
@@ -165,26 +312,6 @@ fn extract(t: &[u8]) -> Option<(&[u8], Option<usize>, &[u8])> {
     Some((name, num, rest))
 }
 
-pub fn regex_replace_all_literal(c: &mut Ctx, a: Vec<Value>) -> FnResult {
-    or_empty(must_regex_replace_all_literal(c, a), || Ok(Value::from_static(b"")))
-}
-
-pub fn must_regex_replace_all_literal(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
-    let re = compile(s(&a[0]))?;
-    let (src, repl) = (s(&a[1]), s(&a[2]));
-    let mut out = ctx.buf_with(src.len())?;
-    let mut last = 0;
-    for m in re.find_iter(src) {
-        out.extend_from_slice(&src[last..m.start()]);
-        out.extend_from_slice(repl);
-        ctx.check_len(out.len() as u128)?;
-        out.ok()?;
-        last = m.end();
-    }
-    out.extend_from_slice(&src[last..]);
-    Ok(out.into_value()?)
-}
-
 /// Go's `Regexp.Split`, sharing `src`'s bytes.
 fn split(ctx: &Ctx, re: &Regex, src: &Str, n: i64) -> Result<Vec<Str>, FnError> {
     if n == 0 {
@@ -213,16 +340,6 @@ fn split(ctx: &Ctx, re: &Regex, src: &Str, n: i64) -> Result<Vec<Str>, FnError> 
         out.push(src.slice(beg..));
     }
     Ok(out)
-}
-
-pub fn regex_split(c: &mut Ctx, a: Vec<Value>) -> FnResult {
-    let r = must_regex_split(c, a);
-    or_empty(r, || str_list(c, Vec::new()))
-}
-
-pub fn must_regex_split(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
-    let parts = split(ctx, &compile(s(&a[0]))?, &st(&a[1]), i(&a[2]))?;
-    str_list(ctx, parts)
 }
 
 pub fn regex_quote_meta(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {

@@ -205,6 +205,11 @@ fn write_json(out: &mut Buf, v: &Value, opts: &JsonOpts, level: usize) -> Result
             let txt = super::dates::rfc3339_nano(t);
             json_string(out, txt.as_bytes(), opts.escape_html);
         }
+        Value::Uint64(u) => {
+            let _ = write!(out, "{u}");
+        }
+        // `Version.MarshalJSON`: its string.
+        Value::Semver(v) => json_string(out, v.canonical().as_bytes(), opts.escape_html),
         Value::List(_, l) => {
             out.push_char('[');
             if l.is_empty() {
@@ -598,6 +603,10 @@ fn yaml_scalar(out: &mut Buf, v: &Value, indent: usize) {
         Value::Float(f) => out.push_str(&yaml_float(*f)),
         Value::Str(b) => yaml_string(out, &String::from_utf8_lossy(b), indent, true),
         Value::Time(t) => yaml_string(out, &super::dates::rfc3339_nano(t), indent, true),
+        Value::Uint64(u) => {
+            let _ = write!(out, "{u}");
+        }
+        Value::Semver(v) => yaml_string(out, &v.canonical(), indent, true),
         Value::List(..) => out.push_str("[]"),
         Value::Map(_) | Value::StrMap(_) => out.push_str("{}"),
     }
