@@ -538,7 +538,7 @@ spec:
 "#);
         let got = desired(&e, data(&[("k", "v")]), &TemplateSources::default(), &Delims::default()).unwrap_err();
         assert_eq!(got.field, "spec.target.template.data[b]", "{got}");
-        assert!(got.message.contains("memory budget of 33554432 bytes"), "{got}");
+        assert!(got.message.contains("memory budget of 41943040 bytes"), "{got}");
         // A bigger budget lets the keys render, and the 1 MiB Secret limit names the target instead.
         let opts = TemplateOptions {
             delims: &Delims::default(),

@@ -17,11 +17,12 @@ use bytes::Bytes;
 
 use crate::value::Value;
 
-/// The default [`Budget`]: 32 MiB per render. syncret renders up to `--concurrent` (default 4) ExternalSecrets at
-/// once, so hostile templates can hold at most 4 × 32 MiB = 128 MiB, half of the Helm chart's 256 MiB memory limit,
-/// with the operator's own ~60 MB at 10,000 ExternalSecrets beside it. A legitimate render is far smaller: its
-/// output must fit in a Kubernetes Secret (1 MiB in all).
-pub const DEFAULT_BUDGET: usize = 32 << 20;
+/// The default [`Budget`]: 40 MiB per render. syncret renders up to `--concurrent` (default 4) ExternalSecrets at
+/// once, so hostile templates can hold at most 4 × 40 MiB = 160 MiB, with the operator's own ~60 MB at 10,000
+/// ExternalSecrets beside it: under the Helm chart's 256 MiB memory limit. A legitimate render is far smaller (its
+/// output must fit in a Kubernetes Secret, 1 MiB in all); the one large need is `derivePassword`, whose scrypt
+/// scratch space is 32 MiB while it runs.
+pub const DEFAULT_BUDGET: usize = 40 << 20;
 
 /// What one entry of a map costs besides its key and value bytes (tree node share, key handle, value slot).
 pub const MAP_ENTRY_COST: usize = 96;
@@ -104,6 +105,30 @@ impl Budget {
 
     fn exhausted(&self) -> Exhausted {
         Exhausted { limit: self.0.limit }
+    }
+
+    /// Charge `n` bytes of scratch space a function allocates and frees before it returns (scrypt's 32 MiB): the
+    /// charge is given back when the guard drops, so it bounds the peak without counting against later values.
+    pub fn scratch(&self, n: usize) -> Result<Scratch, Exhausted> {
+        self.charge(n)?;
+        Ok(Scratch {
+            budget: self.clone(),
+            n,
+        })
+    }
+}
+
+/// Scratch space charged to a [`Budget`] while held ([`Budget::scratch`]).
+#[derive(Debug)]
+pub struct Scratch {
+    budget: Budget,
+    n: usize,
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let used = self.budget.0.used.get();
+        self.budget.0.used.set(used.saturating_sub(self.n));
     }
 }
 

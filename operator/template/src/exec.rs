@@ -297,6 +297,12 @@ impl<'t> State<'t> {
                 let n = (*n).max(0);
                 Box::new((0..n).map(move |i| (Value::Nil, if int64 { Value::Int64(i) } else { Value::Int(i) })))
             }
+            Value::Uint64(n) => {
+                if ndecl > 1 {
+                    return self.fail(format!("can't use {n} to iterate over more than one variable"));
+                }
+                Box::new((0..*n).map(|i| (Value::Nil, Value::Uint64(i))))
+            }
             Value::List(_, l) => {
                 let l = l.clone();
                 Box::new((0..l.len()).map(move |i| (Value::Int(i as i64), l.get(i).cloned().unwrap_or(Value::Nil))))
@@ -787,6 +793,11 @@ impl<'t> State<'t> {
             (Ty::Float, _) => self.fail(format!("expected float; found {n}")),
             (Ty::Int, Operand::Number { num, .. }) if num.int.is_some() => Ok(Value::Int(num.int.unwrap_or(0))),
             (Ty::Int, _) => self.fail(format!("expected integer; found {n}")),
+            // Go's SetUint on a uint32 keeps the low 32 bits.
+            (Ty::Uint32, Operand::Number { num, .. }) if num.is_uint => {
+                Ok(Value::Uint64(num.int.map_or(0, |i| i as u64) & u64::from(u32::MAX)))
+            }
+            (Ty::Uint32, _) => self.fail(format!("expected unsigned integer; found {n}")),
             (Ty::Str, Operand::Str { text, .. }) => Ok(Value::Str(Str::shared(text.clone()))),
             (Ty::Str, _) => self.fail(format!("expected string; found {n}")),
             (Ty::Any, Operand::Bool { val, .. }) => Ok(Value::Bool(*val)),
@@ -803,6 +814,7 @@ impl<'t> State<'t> {
 fn value_string(v: &Value) -> String {
     match v {
         Value::Int(i) | Value::Int64(i) => i.to_string(),
+        Value::Uint64(u) => u.to_string(),
         Value::Bool(b) => b.to_string(),
         other => format!("<{}>", other.type_name()),
     }

@@ -155,9 +155,20 @@ fn parse_num(b: &[u8]) -> (usize, usize) {
     (n, used)
 }
 
+/// Go's `utf8.RuneCount`: an invalid byte counts as one rune.
+fn rune_count(b: &[u8]) -> usize {
+    let mut n = 0;
+    let mut at = 0;
+    while at < b.len() {
+        at += crate::funcs::strings::rune_at(&b[at..]).1;
+        n += 1;
+    }
+    n
+}
+
 fn pad(out: &mut Buf, body: &[u8], spec: Spec, numeric: bool) {
     let width = spec.width.unwrap_or(0);
-    let len = String::from_utf8_lossy(body).chars().count();
+    let len = rune_count(body);
     if len >= width {
         out.extend_from_slice(body);
         return;
@@ -209,6 +220,8 @@ fn format_one(out: &mut Buf, verb: char, spec: Spec, arg: &Value, depth: usize) 
         return Ok(());
     }
     match arg {
+        // A nil element of an interface container prints as is, whatever the verb.
+        Value::Nil if depth > 0 => out.extend_from_slice(b"<nil>"),
         Value::Nil => match verb {
             'v' => pad(out, b"<nil>", spec, false),
             _ => bad_verb(out, verb, spec, arg)?,
@@ -322,12 +335,7 @@ fn format_int(out: &mut Buf, verb: char, spec: Spec, n: i64, arg: &Value) -> Res
         }
         'q' => {
             let c = u32::try_from(n).ok().and_then(char::from_u32).unwrap_or('\u{FFFD}');
-            let q = match c {
-                '\'' => "'\\''".to_string(),
-                c if c.is_control() => format!("'{}'", c.escape_default()),
-                c => format!("'{c}'"),
-            };
-            pad(out, q.as_bytes(), spec, false);
+            pad(out, go_quote_rune(c, spec.plus).as_bytes(), spec, false);
             return Ok(());
         }
         'U' => {
@@ -447,6 +455,13 @@ fn format_float(out: &mut Buf, verb: char, spec: Spec, f: f64, arg: &Value) -> R
                 format_float_g(f)
             }
         }
+        'x' | 'X' => {
+            if f.is_finite() {
+                hex_float(f, verb == 'X')
+            } else {
+                format_float_g(f)
+            }
+        }
         _ => return bad_verb(out, verb, spec, arg),
     };
     if verb == 'E' || verb == 'G' {
@@ -510,6 +525,67 @@ fn format_g_prec(f: f64, p: usize) -> String {
             s
         }
     }
+}
+
+/// Go's `strconv.FormatFloat(f, 'x', -1, 64)`: `0x1.4p+01`, the shortest hexadecimal mantissa.
+fn hex_float(f: f64, upper: bool) -> String {
+    let bits = f.to_bits();
+    let neg = bits >> 63 != 0;
+    let mut exp = ((bits >> 52) & 0x7ff) as i32;
+    let mut mant = bits & ((1u64 << 52) - 1);
+    if exp == 0 {
+        exp += 1;
+    } else {
+        mant |= 1 << 52;
+    }
+    exp -= 1023;
+    if mant == 0 {
+        exp = 0;
+    }
+    mant <<= 60 - 52;
+    while mant != 0 && mant & (1 << 60) == 0 {
+        mant <<= 1;
+        exp -= 1;
+    }
+    let digits: &[u8; 16] = if upper {
+        b"0123456789ABCDEF"
+    } else {
+        b"0123456789abcdef"
+    };
+    let mut out = String::new();
+    if neg {
+        out.push('-');
+    }
+    out.push('0');
+    out.push(if upper { 'X' } else { 'x' });
+    out.push(if (mant >> 60) & 1 == 1 { '1' } else { '0' });
+    mant <<= 4;
+    if mant != 0 {
+        out.push('.');
+        while mant != 0 {
+            out.push(char::from(digits[((mant >> 60) & 15) as usize]));
+            mant <<= 4;
+        }
+    }
+    out.push(if upper { 'P' } else { 'p' });
+    out.push(if exp < 0 { '-' } else { '+' });
+    let e = exp.unsigned_abs();
+    out.push_str(&format!("{e:02}"));
+    out
+}
+
+/// Go's `strconv.QuoteRune` (`QuoteRuneToASCII` with `+`).
+fn go_quote_rune(c: char, ascii: bool) -> String {
+    let body = match c {
+        '\'' => "\\'".to_string(),
+        '"' => "\"".to_string(),
+        c => {
+            let mut b = Buf::new(&crate::alloc::Budget::new(64));
+            quote_str(&mut b, c.encode_utf8(&mut [0u8; 4]), ascii);
+            String::from_utf8_lossy(b.as_slice()).into_owned()
+        }
+    };
+    format!("'{body}'")
 }
 
 /// Go's `strconv.Quote` (or `QuoteToASCII` with `+`), appended to `out`.

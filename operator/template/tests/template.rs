@@ -528,3 +528,70 @@ fn time_zones_and_semantic_versions_as_in_eso() {
         "{e}"
     );
 }
+
+/// YAML read the YAML 1.1 way, as ESO's sigs.k8s.io/yaml (go.yaml.in/yaml/v2) reads it; expected outputs are Go's.
+#[test]
+fn from_yaml_reads_yaml_1_1_like_eso() {
+    let d = data(&[
+        ("bools", b"a: y\nb: n\nc: yes\nd: no\ne: on\nf: off\ng: Y\nh: NO\ni: True\nj: FALSE\n"),
+        ("list", b"list: [y, n, yes, no, on, off, \"y\", 'on', ~, null, Null]\n"),
+        ("merge", b"base: &base {x: 1, y: two}\nmerged:\n  <<: *base\n  y: three\nbefore:\n  y: zero\n  <<: *base\n"),
+        ("nums", b"version: 1.10\nport: 08\nzip: 01234\nhex: 0x1F\n"),
+        ("bomb", b"a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\ng: [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n"),
+    ]);
+    assert_eq!(
+        ok("{{ fromYaml .bools | toJson }}", &d),
+        r#"{"a":true,"b":false,"c":true,"d":false,"e":true,"f":false,"g":true,"h":false,"i":true,"j":false}"#
+    );
+    assert_eq!(
+        ok("{{ fromYaml .list | toYaml }}", &d),
+        "list:\n- true\n- false\n- true\n- false\n- true\n- false\n- \"y\"\n- \"on\"\n- null\n- null\n- null"
+    );
+    // The key `y` is a boolean too.
+    assert_eq!(
+        ok("{{ fromYaml .merge | toJson }}", &d),
+        r#"{"base":{"true":"two","x":1},"before":{"true":"two","x":1},"merged":{"true":"three","x":1}}"#
+    );
+    assert_eq!(
+        ok("{{ fromYaml .nums | toJson }}", &d),
+        r#"{"hex":31,"port":8,"version":1.1,"zip":668}"#
+    );
+    // A "billion laughs" document is stopped by yaml.v2's aliasing check (and would be by the budget).
+    assert_eq!(
+        ok("{{ (fromYaml .bomb).Error }}", &d),
+        "error converting YAML to JSON: yaml: document contains excessive aliasing"
+    );
+}
+
+/// derivePassword, encryptAES and decryptAES; expected outputs are Go's (sprig).
+#[test]
+fn derive_password_and_aes_like_sprig() {
+    let d = data(&[("ct", b"IAxkTn5+wCqP0Uck/fOYvv3Z8HMiTvPId984/aHsekI=")]);
+    assert_eq!(
+        ok(r#"{{ derivePassword 1 "long" "pw" "user" "example.com" }}"#, &d),
+        "DinaHinfJads4_"
+    );
+    assert_eq!(
+        ok(r#"{{ derivePassword 3 "maximum" "secret" "alice" "syncret.dev" }}"#, &d),
+        "XrOuWykvd6f7Rx&QLE8&"
+    );
+    assert_eq!(ok(r#"{{ decryptAES "pw" .ct }}"#, &d), "the plaintext");
+    assert_eq!(
+        ok(r#"{{ encryptAES "k3y" "some text" | decryptAES "k3y" }}"#, &d),
+        "some text"
+    );
+    let e = render("k", r#"{{ decryptAES "k" "AAAA" }}"#, &d).unwrap_err();
+    assert!(
+        e.message
+            .ends_with("runtime error: slice bounds out of range [:16] with capacity 3"),
+        "{e}"
+    );
+    let e = render("k", r#"{{ decryptAES "wrong" .ct }}"#, &d).unwrap_err();
+    assert!(
+        e.message.ends_with("runtime error: slice bounds out of range [:-237]"),
+        "{e}"
+    );
+    // The counter is a uint32: only an unsigned literal converts.
+    let e = render("k", r#"{{ derivePassword -1 "long" "pw" "u" "s" }}"#, &d).unwrap_err();
+    assert!(e.message.ends_with("expected unsigned integer; found -1"), "{e}");
+}

@@ -208,6 +208,7 @@ pub fn to_pascal_case(s: &str) -> String {
     let mut r0 = '\0';
     let mut found = false;
     for c in chars.by_ref() {
+        r0 = c;
         if !is_connector(c) {
             first_upper = c.is_uppercase();
             r0 = upper(c);
@@ -217,6 +218,10 @@ pub fn to_pascal_case(s: &str) -> String {
         buf.push(c);
     }
     if !found {
+        // xstrings writes the last rune once more when the text is only connectors (`-` → `--`).
+        if !s.is_empty() {
+            buf.push(r0);
+        }
         return buf;
     }
     for c in chars {
@@ -256,5 +261,7 @@ mod tests {
         assert_eq!(to_lower_case("db.example.com", '-'), "db.example.com");
         assert_eq!(to_pascal_case("first_name"), "FirstName");
         assert_eq!(to_pascal_case("1.5"), "1.5");
+        assert_eq!(to_pascal_case("-"), "--");
+        assert_eq!(to_pascal_case(" \n"), " \n\n");
     }
 }

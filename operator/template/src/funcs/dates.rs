@@ -775,6 +775,11 @@ fn go_parse(layout: &str, value: &str) -> Result<GoTime, String> {
     })
 }
 
+/// Whether `value` parses with Go layout `layout` (`time.Parse`).
+pub fn go_parse_layout(layout: &str, value: &str) -> bool {
+    go_parse(layout, value).is_ok()
+}
+
 pub fn to_date(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let t = go_parse(&String::from_utf8_lossy(s(&a[0])), &String::from_utf8_lossy(s(&a[1])))
         .unwrap_or_else(|_| zero_time());

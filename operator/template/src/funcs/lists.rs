@@ -200,6 +200,12 @@ pub fn concat(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
                 ctx.check_len((out.len() + items.len()) as u128)?;
                 out.extend_from_slice(items)?;
             }
+            // sprig asks reflect for the kind of a nil interface: a nil dereference.
+            Value::Nil => {
+                return Err(FnError::msg(
+                    "runtime error: invalid memory address or nil pointer dereference",
+                ));
+            }
             other => return Err(FnError::msg(format!("Cannot concat type {} as list", kind_name(other)))),
         }
     }

@@ -20,6 +20,7 @@ pub mod pkcs12;
 pub mod regex;
 pub mod semver;
 pub mod strings;
+pub mod yaml11;
 pub mod yaml_json;
 
 /// A parameter type, named as Go prints it in errors.
@@ -35,6 +36,8 @@ pub enum Ty {
     Map,
     /// `*semver.Version` (the argument of a version's comparison methods)
     Semver,
+    /// `uint32` (`derivePassword`'s counter): only an unsigned number literal converts to it.
+    Uint32,
 }
 
 impl Ty {
@@ -47,6 +50,7 @@ impl Ty {
             Ty::Bool => "bool",
             Ty::Map => "map[string]interface {}",
             Ty::Semver => "*semver.Version",
+            Ty::Uint32 => "uint32",
         }
     }
 }
@@ -430,6 +434,9 @@ pub fn lookup(name: &str) -> Option<Func> {
         "htpasswd" => f!(c::htpasswd, [Str, Str, Str]),
         "genPrivateKey" => f!(c::gen_private_key, [Str]),
         "randBytes" => f!(c::rand_bytes, [Int]),
+        "derivePassword" => f!(c::derive_password, [Uint32, Str, Str, Str, Str]),
+        "encryptAES" => f!(c::encrypt_aes, [Str, Str]),
+        "decryptAES" => f!(c::decrypt_aes, [Str, Str]),
         "uuidv4" => f!(c::uuidv4, []),
 
         // sprig: semantic versions (Masterminds/semver v3)

@@ -44,8 +44,11 @@ fn syntax_error(pattern: &str) -> String {
     format!("error parsing regexp: {code}: `{expr}`")
 }
 
-/// Go's `\d`, `\w`, `\s` and `\b` are ASCII-only (RE2); Rust's are Unicode. Rewrites them to ASCII forms, inside
-/// and outside classes; everything else passes through.
+/// Rewrites a Go (RE2) pattern for Rust's `regex` where the two read the same text differently:
+/// - `\d`, `\w`, `\s` and `\b` are ASCII-only in Go, Unicode in Rust: rewritten to ASCII forms;
+/// - a `{` that does not start a valid repetition (`{}`, `{x}`, `{,3}`) is a literal in Go, an error in Rust;
+/// - inside a class, `[` (other than `[:name:]`), `&&` and `~~` are literals in Go, nested classes and set
+///   operations in Rust.
 fn go_classes(p: &str) -> String {
     let mut out = String::with_capacity(p.len());
     let mut chars = p.chars().peekable();
@@ -93,7 +96,7 @@ fn go_classes(p: &str) -> String {
                     chars.next();
                 }
             }
-            '[' if chars.peek() == Some(&':') => {
+            '[' if in_class && chars.peek() == Some(&':') => {
                 // `[:alpha:]` inside a class.
                 out.push('[');
                 for d in chars.by_ref() {
@@ -101,6 +104,32 @@ fn go_classes(p: &str) -> String {
                     if d == ']' {
                         break;
                     }
+                }
+            }
+            '[' | '&' | '~' if in_class => {
+                out.push('\\');
+                out.push(c);
+            }
+            '{' if !in_class => {
+                // A repetition is `{n}`, `{n,}` or `{n,m}`; anything else is a literal brace in Go.
+                let rest: String = chars.clone().collect();
+                let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+                let after = &rest[digits..];
+                let tail = after
+                    .strip_prefix(',')
+                    .map_or(after, |t| t.trim_start_matches(|c: char| c.is_ascii_digit()));
+                if digits > 0 && tail.starts_with('}') {
+                    out.push('{');
+                } else {
+                    out.push_str("\\{");
+                }
+            }
+            '}' if !in_class => {
+                // Closes a repetition only right after one; a stray brace is a literal.
+                if out.ends_with(|ch: char| ch.is_ascii_digit() || ch == ',') && out.contains('{') {
+                    out.push('}');
+                } else {
+                    out.push_str("\\}");
                 }
             }
             ']' if in_class => {
@@ -127,9 +156,24 @@ fn must(pat: &[u8]) -> Result<Regex, FnError> {
     compile(pat).map_err(FnError::Msg)
 }
 
-/// The others use Go's `regexp.MustCompile`, whose panic the template engine reports as the error.
+/// The others use Go's `regexp.MustCompile`, whose panic the template engine reports as the error. It quotes the
+/// pattern with backquotes when `strconv.CanBackquote` allows, else as a Go string.
 fn must_compile(pat: &[u8]) -> Result<Regex, FnError> {
-    compile(pat).map_err(|e| FnError::Msg(format!("regexp: Compile(`{}`): {e}", String::from_utf8_lossy(pat))))
+    compile(pat).map_err(|e| {
+        let text = String::from_utf8_lossy(pat);
+        let backquotable = std::str::from_utf8(pat).is_ok()
+            && !text
+                .chars()
+                .any(|c| c == '`' || c == '\u{FEFF}' || (c.is_control() && c != '\t'));
+        let quoted = if backquotable {
+            format!("`{text}`")
+        } else {
+            let mut q = Buf::new(&crate::alloc::Budget::new(usize::MAX));
+            crate::fmt::go_quote(&mut q, pat, false);
+            String::from_utf8_lossy(q.as_slice()).into_owned()
+        };
+        FnError::Msg(format!("regexp: Compile({quoted}): {e}"))
+    })
 }
 
 /// `regexMatch` alone swallows a bad pattern (`regexp.MatchString`, error ignored): false.

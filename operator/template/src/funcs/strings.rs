@@ -204,7 +204,10 @@ pub fn substr(_: &mut Ctx, a: Vec<Value>) -> FnResult {
     let len = st.len() as i64;
     let oob = |m: String| Err(FnError::msg(format!("runtime error: slice bounds out of range {m}")));
     let r = if start < 0 {
-        if end < 0 || end > len {
+        if end < 0 {
+            return oob(format!("[:{end}]"));
+        }
+        if end > len {
             return oob(format!("[:{end}] with length {len}"));
         }
         &st[..end as usize]
@@ -342,12 +345,18 @@ pub fn trim_prefix(_: &mut Ctx, a: Vec<Value>) -> FnResult {
     }))
 }
 
+/// goutils' `DeleteWhiteSpace`: it walks bytes, not runes: a byte that is a Latin-1 space (`\t`–`\r`, ` `, 0x85,
+/// 0xA0) goes, every other byte is written back as the Latin-1 character it would be (so non-ASCII text comes out
+/// re-encoded), unless nothing went, when the input is returned as is.
 pub fn nospace(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let st = s(&a[0]);
-    let mut out = ctx.buf_with(st.len())?;
-    match std::str::from_utf8(st) {
-        Ok(t) => t.chars().filter(|c| !c.is_whitespace()).for_each(|c| out.push_char(c)),
-        Err(_) => out.extend(st.iter().copied().filter(|c| !c.is_ascii_whitespace())),
+    let is_space = |b: u8| matches!(b, b'\t'..=b'\r' | b' ' | 0x85 | 0xA0);
+    if !st.iter().any(|&b| is_space(b)) {
+        return Ok(a[0].clone());
+    }
+    let mut out = ctx.buf_with(st.len().saturating_mul(2))?;
+    for &b in st.iter().filter(|&&b| !is_space(b)) {
+        out.push_char(char::from(b));
     }
     Ok(out.into_value()?)
 }
@@ -586,7 +595,10 @@ pub fn replace_all(ctx: &Ctx, out: &mut Buf, src: &[u8], old: &[u8], new: &[u8])
 
 /// sprig's `indent`, appended to `out`.
 pub fn indent_into(ctx: &Ctx, out: &mut Buf, n: i64, v: &[u8]) -> Result<(), FnError> {
-    let n = n.max(0) as usize;
+    // sprig pads with strings.Repeat, which panics on a negative count.
+    let Ok(n) = usize::try_from(n) else {
+        return Err(FnError::msg("strings: negative Repeat count"));
+    };
     let lines = v.iter().filter(|&&c| c == b'\n').count() as u128 + 1;
     ctx.check_len(v.len() as u128 + lines * n as u128)?;
     if !out.reserve(v.len() + lines as usize * n) {

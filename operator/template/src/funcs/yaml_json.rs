@@ -396,7 +396,8 @@ fn plain_allowed(t: &str) -> bool {
         _ => {}
     }
     for (k, c) in t.char_indices() {
-        if !is_printable(c) || c == '\t' {
+        // libyaml's line breaks (`\u{2028}`, `\u{2029}`) make a plain scalar impossible too.
+        if !is_printable(c) || matches!(c, '\t' | '\u{2028}' | '\u{2029}') {
             return false;
         }
         if c == ':' && b.get(k + 1).is_none_or(|n| *n == b' ') {
@@ -409,9 +410,34 @@ fn plain_allowed(t: &str) -> bool {
     true
 }
 
+/// yaml.v2's `is_printable`: line feed, printable ASCII and the Basic Multilingual Plane above U+00A0 (but not the
+/// BOM); astral characters are escaped.
 fn is_printable(c: char) -> bool {
-    matches!(c, '\t' | '\n' | '\r' | '\x20'..='\x7e' | '\u{85}' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
-        && c != '\u{feff}'
+    matches!(c, '\n' | '\x20'..='\x7e' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}') && c != '\u{feff}'
+}
+
+/// Characters libyaml's reader refuses in its input (`control characters are not allowed`) that JSON does not
+/// escape: sigs.k8s.io/yaml's JSON-to-YAML step then fails, and `toYaml` gives "".
+fn unreadable(c: char) -> bool {
+    matches!(c, '\u{7f}'..='\u{84}' | '\u{86}'..='\u{9f}' | '\u{fffe}' | '\u{ffff}')
+}
+
+/// Whether every string and key of `v` survives sigs.k8s.io/yaml's JSON-to-YAML step.
+fn yaml_readable(v: &Value, depth: usize) -> bool {
+    let ok = |b: &[u8]| !String::from_utf8_lossy(b).chars().any(unreadable);
+    if depth > MAX_VALUE_DEPTH {
+        return false;
+    }
+    match v {
+        Value::Str(s) => ok(s),
+        Value::List(_, l) => l.iter().all(|e| yaml_readable(e, depth + 1)),
+        Value::Map(m) => m
+            .borrow()
+            .map(|m| m.iter().all(|(k, e)| ok(k) && yaml_readable(e, depth + 1)))
+            .unwrap_or(false),
+        Value::StrMap(m) => m.iter().all(|(k, e)| ok(k) && ok(e)),
+        _ => true,
+    }
 }
 
 /// libyaml's escape of one character inside a double-quoted scalar.
@@ -578,9 +604,12 @@ fn yaml_float(f: f64) -> String {
     if f.is_infinite() {
         return if f > 0.0 { ".inf".into() } else { "-.inf".into() };
     }
-    // The value went through JSON first: integral floats came back as YAML ints.
-    if f.fract() == 0.0 && f.abs() < 9.2e18 && format_float_json(f).is_some_and(|j| !j.contains('e')) {
-        return format!("{}", f as i64);
+    // The value went through JSON first: a float JSON writes without exponent reads back as an int (or a uint64)
+    // when it fits one.
+    if let Some(j) = format_float_json(f).filter(|j| !j.contains(['e', '.']))
+        && (j.parse::<i64>().is_ok() || j.parse::<u64>().is_ok())
+    {
+        return j;
     }
     format_float_g(f)
 }
@@ -675,8 +704,11 @@ fn write_yaml(out: &mut Buf, v: &Value, indent: usize, depth: usize) -> Result<(
 
 /// ESO's `toYaml`: `sigs.k8s.io/yaml.Marshal` without the final newline.
 pub fn marshal_yaml(ctx: &Ctx, v: &Value) -> FnResult {
-    // JSON first, as sigs.k8s.io/yaml does (NaN and cycles fail there).
+    // JSON first, as sigs.k8s.io/yaml does (NaN and cycles fail there), then read back as YAML.
     marshal_json(&mut ctx.buf(), v)?;
+    if !yaml_readable(v, 0) {
+        return Err(FnError::msg("yaml: control characters are not allowed"));
+    }
     let mut out = ctx.buf();
     write_yaml(&mut out, v, 0, 0)?;
     // sigs.k8s.io/yaml ends with a newline, which ESO trims; a literal block may already have written it.
@@ -691,64 +723,14 @@ pub fn to_yaml(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     or_empty(marshal_yaml(ctx, &a[0]))
 }
 
-fn from_yaml_value(budget: &Budget, v: serde_yaml::Value, depth: usize) -> Result<Value, FnError> {
-    if depth > MAX_VALUE_DEPTH {
-        return Err(FnError::msg("yaml: exceeded max depth"));
-    }
-    let string = |t: &str| -> Result<Value, FnError> { Ok(Value::copy_str(budget, t.as_bytes())?) };
-    Ok(match v {
-        serde_yaml::Value::Null => Value::Nil,
-        serde_yaml::Value::Bool(b) => Value::Bool(b),
-        // YAML → JSON → interface{}: every number becomes a float64.
-        serde_yaml::Value::Number(n) => Value::Float(n.as_f64().unwrap_or(0.0)),
-        serde_yaml::Value::String(s) => string(&s)?,
-        serde_yaml::Value::Sequence(seq) => {
-            let mut out = ListBuf::with_capacity(budget, seq.len())?;
-            for e in seq {
-                out.push(from_yaml_value(budget, e, depth + 1)?)?;
-            }
-            Value::List(ListKind::Any, out.finish())
-        }
-        serde_yaml::Value::Mapping(m) => {
-            let out = Map::new(budget)?;
-            for (k, e) in m {
-                let key = match k {
-                    serde_yaml::Value::String(s) => s,
-                    serde_yaml::Value::Bool(b) => b.to_string(),
-                    serde_yaml::Value::Number(n) => match n.as_i64() {
-                        Some(i) => i.to_string(),
-                        None => format_float_g(n.as_f64().unwrap_or(0.0)),
-                    },
-                    serde_yaml::Value::Null => "null".into(),
-                    _ => return Err(FnError::msg("error converting YAML to JSON: unsupported map key")),
-                };
-                let key = Buf::copy_of(budget, key.as_bytes())?.into_str()?;
-                let _ = out.insert(budget, key.bytes().clone(), from_yaml_value(budget, e, depth + 1)?)?;
-            }
-            Value::Map(out)
-        }
-        serde_yaml::Value::Tagged(t) => from_yaml_value(budget, t.value, depth + 1)?,
-    })
-}
-
-/// ESO's `fromYaml`: a `map[string]any`; on failure a map holding the error under `Error`.
+/// ESO's `fromYaml`: a `map[string]any`; on failure a map holding the error under `Error` (see [`super::yaml11`]).
 pub fn from_yaml(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
-    // The parser's own tree, before it is converted (an estimate: a few words per input byte at most).
-    ctx.budget.charge_n(s(&a[0]).len(), 8)?;
-    let parsed = serde_yaml::from_slice::<serde_yaml::Value>(s(&a[0]))
-        .map_err(|e| {
-            FnError::msg(match e.location() {
-                Some(l) => format!("error converting YAML to JSON: yaml: line {}: invalid YAML", l.line()),
-                None => "error converting YAML to JSON: yaml: invalid YAML".to_string(),
-            })
-        })
-        .and_then(|v| from_yaml_value(&ctx.budget, v, 0));
     let err_map = |msg: String| -> FnResult {
         let m = ctx.new_map()?;
         let _ = m.insert(&ctx.budget, Bytes::from_static(b"Error"), ctx.str_value(msg)?)?;
         Ok(Value::Map(m))
     };
-    match parsed {
+    match super::yaml11::read(&ctx.budget, s(&a[0])) {
         Ok(v @ Value::Map(_)) => Ok(v),
         Ok(Value::Nil) => Ok(Value::Map(ctx.new_map()?)),
         Ok(other) => {
@@ -763,7 +745,7 @@ pub fn from_yaml(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
                 "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {what} into Go value of type map[string]interface {{}}"
             ))
         }
-        Err(FnError::Msg(e)) => err_map(e),
-        Err(limit) => Err(limit),
+        Err(super::yaml11::YamlError::Msg(e)) => err_map(format!("error converting YAML to JSON: {e}")),
+        Err(e) => Err(e.into()),
     }
 }
