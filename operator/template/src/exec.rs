@@ -611,6 +611,11 @@ impl<'t> State<'t> {
                     Err(e) => self.fail_fn(e),
                 }
             }
+            Value::Cert(c) => match c.field(name) {
+                Some(_) if has_args => self.fail(format!("{name} has arguments but cannot be invoked as function")),
+                Some(v) => Ok(Value::Str(v.clone())),
+                None => self.fail(format!("can't evaluate field {name} in type {}", recv.type_name())),
+            },
             other => {
                 let ty = if iface { "interface {}" } else { other.type_name() };
                 self.fail(format!("can't evaluate field {name} in type {ty}"))
@@ -730,7 +735,7 @@ impl<'t> State<'t> {
     fn validate_type(&mut self, v: Value, ty: Ty) -> R<Value> {
         let ok = match (&v, ty) {
             (_, Ty::Any) => true,
-            (Value::Nil, Ty::Map | Ty::Semver) => return Ok(Value::Nil),
+            (Value::Nil, Ty::Map | Ty::Semver | Ty::AnyList) => return Ok(Value::Nil),
             (Value::Nil, _) => return self.fail(format!("invalid value; expected {}", ty.go_name())),
             (Value::Str(_), Ty::Str)
             | (Value::Int(_), Ty::Int)
@@ -738,6 +743,7 @@ impl<'t> State<'t> {
             | (Value::Bool(_), Ty::Bool) => true,
             (Value::Map(_), Ty::Map) => true,
             (Value::Semver(v), Ty::Semver) => v.pointer,
+            (Value::List(ListKind::Any, _), Ty::AnyList) | (Value::Cert(_), Ty::Cert) => true,
             _ => false,
         };
         if ok {
@@ -757,7 +763,7 @@ impl<'t> State<'t> {
             Operand::Dot { .. } => return self.validate_type(dot.clone(), ty),
             Operand::Nil { .. } => {
                 return match ty {
-                    Ty::Any | Ty::Map | Ty::Semver => Ok(Value::Nil),
+                    Ty::Any | Ty::Map | Ty::Semver | Ty::AnyList => Ok(Value::Nil),
                     _ => self.fail(format!("cannot assign nil to {}", ty.go_name())),
                 };
             }
@@ -803,7 +809,7 @@ impl<'t> State<'t> {
             (Ty::Any, Operand::Bool { val, .. }) => Ok(Value::Bool(*val)),
             (Ty::Any, Operand::Str { text, .. }) => Ok(Value::Str(Str::shared(text.clone()))),
             (Ty::Any, Operand::Number { num, .. }) => self.ideal_constant(n, num),
-            (Ty::Map | Ty::Semver, _) | (Ty::Any, _) => {
+            (Ty::Map | Ty::Semver | Ty::AnyList | Ty::Cert, _) | (Ty::Any, _) => {
                 self.fail(format!("can't handle {n} for arg of type {}", ty.go_name()))
             }
         }

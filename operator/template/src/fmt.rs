@@ -241,8 +241,19 @@ fn format_one(out: &mut Buf, verb: char, spec: Spec, arg: &Value, depth: usize) 
                 pad(out, body, spec, false);
             }
             'q' => {
+                // Go truncates to the precision, then quotes.
+                let body = match spec.prec {
+                    Some(p) => truncate_runes(s, p),
+                    None => s,
+                };
                 let mut q = Buf::new(out.budget());
-                go_quote(&mut q, s, spec.plus);
+                if spec.sharp && can_backquote(body) {
+                    q.push(b'`');
+                    q.extend_from_slice(body);
+                    q.push(b'`');
+                } else {
+                    go_quote(&mut q, body, spec.plus);
+                }
                 q.ok()?;
                 pad(out, q.as_slice(), spec, false);
             }
@@ -299,6 +310,35 @@ fn format_one(out: &mut Buf, verb: char, spec: Spec, arg: &Value, depth: usize) 
             'v' | 's' => pad(out, v.canonical().as_bytes(), spec, false),
             _ => bad_verb(out, verb, spec, arg)?,
         },
+        // A struct: each field with the verb; `%+v` names the fields, `%#v` writes a Go literal.
+        Value::Cert(c) => {
+            let sharp_v = verb == 'v' && spec.sharp;
+            let plus_v = verb == 'v' && spec.plus;
+            let field_spec = Spec {
+                plus: spec.plus && !plus_v,
+                sharp: spec.sharp && !sharp_v,
+                ..spec
+            };
+            if sharp_v {
+                out.extend_from_slice(arg.type_name().as_bytes());
+            }
+            out.push(b'{');
+            for (k, (name, value)) in c.fields().into_iter().enumerate() {
+                if k > 0 {
+                    out.extend_from_slice(if sharp_v { b", " } else { b" " });
+                }
+                if plus_v || sharp_v {
+                    out.extend_from_slice(name.as_bytes());
+                    out.push(b':');
+                }
+                if sharp_v {
+                    go_quote(out, spec.prec.map_or(value, |p| truncate_runes(value, p)), false);
+                } else {
+                    format_one(out, verb, field_spec, &Value::Str(value.clone()), depth + 1)?;
+                }
+            }
+            out.push(b'}');
+        }
         Value::Time(t) => match verb {
             'v' | 's' => {
                 pad(out, super::funcs::dates::time_string(t).as_bytes(), spec, false);
@@ -310,12 +350,37 @@ fn format_one(out: &mut Buf, verb: char, spec: Spec, arg: &Value, depth: usize) 
 }
 
 fn truncate_runes(s: &[u8], n: usize) -> &[u8] {
-    match std::str::from_utf8(s) {
-        Ok(t) => {
-            let end = t.char_indices().nth(n).map_or(t.len(), |(i, _)| i);
-            &s[..end]
+    // Go counts runes as `range` does: an invalid byte is one rune.
+    let mut i = 0;
+    for _ in 0..n {
+        if i >= s.len() {
+            return s;
         }
-        Err(_) => &s[..n.min(s.len())],
+        i += rune_width(&s[i..]);
+    }
+    &s[..i.min(s.len())]
+}
+
+/// The width of the first rune of `s` as Go decodes it (1 for an invalid byte).
+fn rune_width(s: &[u8]) -> usize {
+    let end = s.len().min(4);
+    match std::str::from_utf8(&s[..end]) {
+        Ok(t) => t.chars().next().map_or(1, char::len_utf8),
+        Err(e) if e.valid_up_to() > 0 => std::str::from_utf8(&s[..e.valid_up_to()])
+            .ok()
+            .and_then(|t| t.chars().next())
+            .map_or(1, char::len_utf8),
+        Err(_) => 1,
+    }
+}
+
+/// `strconv.CanBackquote`.
+fn can_backquote(s: &[u8]) -> bool {
+    match std::str::from_utf8(s) {
+        Ok(t) => !t
+            .chars()
+            .any(|c| (c < ' ' && c != '\t') || c == '`' || c == '\u{7f}' || c == '\u{feff}'),
+        Err(_) => false,
     }
 }
 

@@ -67,6 +67,8 @@ pub enum Value {
     Uint64(u64),
     /// Masterminds' `*semver.Version` (or, from `IncPatch` and friends, `semver.Version`).
     Semver(Boxed<crate::funcs::semver::Version>),
+    /// sprig's `certificate` struct (`Cert`, `Key`), from `genCA` and the other certificate generators.
+    Cert(Boxed<crate::funcs::x509::Certificate>),
 }
 
 /// Values can nest as deep as a template loop makes them (`$l = list $l`); the default recursive drop would
@@ -202,6 +204,7 @@ impl Value {
             Value::Uint64(_) => "uint64",
             Value::Semver(v) if v.pointer => "*semver.Version",
             Value::Semver(_) => "semver.Version",
+            Value::Cert(_) => "sprig.certificate",
         }
     }
 
@@ -219,7 +222,7 @@ impl Value {
             Value::Time(_) => "struct",
             Value::Uint64(_) => "uint64",
             Value::Semver(v) if v.pointer => "ptr",
-            Value::Semver(_) => "struct",
+            Value::Semver(_) | Value::Cert(_) => "struct",
         }
     }
 
@@ -234,7 +237,7 @@ impl Value {
             Value::List(_, l) => !l.is_empty(),
             Value::Map(m) => m.borrow().map(|m| !m.is_empty()).unwrap_or(true),
             Value::StrMap(m) => !m.is_empty(),
-            Value::Time(_) | Value::Semver(_) => true,
+            Value::Time(_) | Value::Semver(_) | Value::Cert(_) => true,
             Value::Uint64(u) => *u != 0,
         }
     }
@@ -360,6 +363,14 @@ pub fn write_value(out: &mut Buf, v: &Value, depth: usize) -> Result<(), Overflo
         }
         // fmt calls its String method.
         Value::Semver(v) => out.extend_from_slice(v.canonical().as_bytes()),
+        // A struct: its fields, space-separated, in braces.
+        Value::Cert(c) => {
+            out.push(b'{');
+            out.extend_from_slice(&c.cert);
+            out.push(b' ');
+            out.extend_from_slice(&c.key);
+            out.push(b'}');
+        }
     }
     out.ok()?;
     Ok(())
@@ -503,6 +514,7 @@ pub fn deep_equal(a: &Value, b: &Value, depth: usize) -> Result<bool, TooDeep> {
         (Value::Time(x), Value::Time(y)) => **x == **y,
         (Value::Uint64(x), Value::Uint64(y)) => x == y,
         (Value::Semver(x), Value::Semver(y)) => **x == **y,
+        (Value::Cert(x), Value::Cert(y)) => **x == **y,
         _ => false,
     })
 }

@@ -188,16 +188,145 @@ fn generated_values_have_the_right_shape() {
         "{k}"
     );
     assert_eq!(ok(r#"{{ genPrivateKey "foo" }}"#, &d), "Unknown type foo");
+    assert!(ok(r#"{{ genPrivateKey "ecdsa" }}"#, &d).starts_with("-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEI"));
     let year = ok(r#"{{ now | date "2006" }}"#, &d);
     assert!(year.parse::<u32>().unwrap() >= 2025);
     assert_eq!(ok(r#"{{ now | typeOf }} {{ now | kindOf }}"#, &d), "time.Time struct");
 }
 
 #[test]
-#[ignore = "4096-bit RSA key generation is slow in debug builds"]
-fn gen_private_key_rsa() {
-    let k = ok(r#"{{ genPrivateKey "rsa" }}"#, &data(&[]));
-    assert!(k.starts_with("-----BEGIN RSA PRIVATE KEY-----\n"));
+fn gen_private_key_makes_every_type_sprig_does() {
+    let d = data(&[]);
+    for (kind, header) in [
+        ("rsa", "RSA PRIVATE KEY"),
+        ("", "RSA PRIVATE KEY"),
+        ("ecdsa", "EC PRIVATE KEY"),
+        ("ed25519", "PRIVATE KEY"),
+        ("dsa", "DSA PRIVATE KEY"),
+    ] {
+        let k = ok(&format!("{{{{ genPrivateKey {kind:?} }}}}"), &d);
+        assert!(k.starts_with(&format!("-----BEGIN {header}-----\n")), "{kind}: {k}");
+        assert!(k.ends_with(&format!("-----END {header}-----\n")), "{kind}: {k}");
+        if let Some(text) = openssl(&["pkey", "-noout", "-text"], k.as_bytes()) {
+            let want = match kind {
+                "ecdsa" => "NIST CURVE: P-256",
+                "ed25519" => "ED25519 Private-Key",
+                "dsa" => "Private-Key: (2048 bit)",
+                _ => "Private-Key: (4096 bit, 2 primes)",
+            };
+            assert!(text.contains(want), "{kind}: {text}");
+        }
+    }
+}
+
+/// Runs `openssl ARGS` on `input`; `None` when OpenSSL is not installed, a panic when it refuses the input.
+fn openssl(args: &[&str], input: &[u8]) -> Option<String> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("openssl")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn generated_certificates_verify() {
+    let d = data(&[]);
+    let out = ok(
+        r#"{{ $ca := genCA "Test CA" 30 }}{{ $c := genSignedCert "leaf" (list "10.0.0.1") (list "leaf.example") 7 $ca }}{{ $ca.Cert }}{{ $c.Cert }}{{ $c.Key }}"#,
+        &d,
+    );
+    let blocks: Vec<String> = out
+        .split_inclusive("-----\n")
+        .collect::<String>()
+        .split("-----BEGIN ")
+        .filter(|b| !b.is_empty())
+        .map(|b| format!("-----BEGIN {b}"))
+        .collect();
+    assert_eq!(blocks.len(), 3, "{out}");
+    assert!(
+        blocks[0].starts_with("-----BEGIN CERTIFICATE-----") && blocks[2].starts_with("-----BEGIN RSA PRIVATE KEY")
+    );
+    let Some(leaf) = openssl(&["x509", "-noout", "-text"], blocks[1].as_bytes()) else {
+        return;
+    };
+    for want in [
+        "Issuer: CN = Test CA",
+        "Subject: CN = leaf",
+        "DNS:leaf.example, IP Address:10.0.0.1",
+        "TLS Web Server Authentication, TLS Web Client Authentication",
+        "CA:FALSE",
+        "Digital Signature, Key Encipherment",
+        "sha256WithRSAEncryption",
+    ] {
+        assert!(leaf.contains(want), "{want}: {leaf}");
+    }
+    let dir = std::env::temp_dir().join(format!("syncret-certs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("ca.pem"), &blocks[0]).unwrap();
+    std::fs::write(dir.join("leaf.pem"), &blocks[1]).unwrap();
+    let verified = openssl(
+        &[
+            "verify",
+            "-CAfile",
+            dir.join("ca.pem").to_str().unwrap(),
+            dir.join("leaf.pem").to_str().unwrap(),
+        ],
+        b"",
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(verified.unwrap().trim_end().ends_with(": OK"));
+    // The key matches the certificate.
+    let cert_key = openssl(&["x509", "-noout", "-pubkey"], blocks[1].as_bytes()).unwrap();
+    let key_pub = openssl(&["pkey", "-pubout"], blocks[2].as_bytes()).unwrap();
+    assert_eq!(cert_key, key_pub);
+}
+
+#[test]
+fn certificate_values_and_errors() {
+    let d = data(&[("p384", &fixture("keys/p384.pem")), ("dsa", &fixture("keys/dsa.pem"))]);
+    assert_eq!(
+        ok(
+            r#"{{ $c := genCAWithKey "x" 1 .p384 }}{{ typeOf $c }} {{ $c.Key | eq .p384 }} {{ $c | toJson | fromJson | keys | sortAlpha }}"#,
+            &d
+        ),
+        "sprig.certificate true [Cert Key]"
+    );
+    for (tpl, want) in [
+        (
+            r#"{{ genCAWithKey "x" 1 "junk" }}"#,
+            "error calling genCAWithKey: parsing private key: no PEM data in input",
+        ),
+        (
+            r#"{{ genCAWithKey "x" 1 .dsa }}"#,
+            "error calling genCAWithKey: error creating certificate: x509: certificate private key does not implement crypto.Signer",
+        ),
+        (
+            r#"{{ genSelfSignedCertWithKey "x" (list "300.1.1.1") nil 1 .p384 }}"#,
+            "error calling genSelfSignedCertWithKey: error parsing ip: 300.1.1.1",
+        ),
+        (
+            r#"{{ genSignedCert "x" nil nil 1 "ca" }}"#,
+            "can't handle \"ca\" for arg of type sprig.certificate",
+        ),
+        (
+            r#"{{ $c := genCAWithKey "x" 1 .p384 }}{{ $c.Nope }}"#,
+            "can't evaluate field Nope in type sprig.certificate",
+        ),
+    ] {
+        let err = render("k", tpl, &d).unwrap_err();
+        assert!(err.message.ends_with(want), "{tpl}: {err}");
+    }
 }
 
 #[test]

@@ -238,6 +238,7 @@ fn eq_one(a: &Value, b: &Value) -> Result<bool, FnError> {
         (Value::Str(x), Value::Str(y)) => x == y,
         (Value::Nil, Value::Nil) => true,
         (Value::Time(x), Value::Time(y)) => x == y,
+        (Value::Cert(x), Value::Cert(y)) => x == y,
         (x, _) => return Err(FnError::msg(format!("non-comparable type {}", x.type_name()))),
     })
 }

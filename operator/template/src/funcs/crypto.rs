@@ -285,42 +285,6 @@ pub fn decrypt_aes(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     ctx.str_value(&plain[..end as usize])
 }
 
-/// sprig's `genPrivateKey`: `rsa` (4096 bits, PKCS#1 `RSA PRIVATE KEY`) and `ed25519` (PKCS#8). `ecdsa` and `dsa`
-/// need curve/group arithmetic this build leaves out; they render an explanation, as sprig does for its own failures.
-pub fn gen_private_key(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
-    use rsa::pkcs1::EncodeRsaPrivateKey;
-    match s(&a[0]) {
-        b"" | b"rsa" => {
-            ctx.charge(200_000)?;
-            let mut rng = getrandom::SysRng;
-            let key = match rsa::PrivateKey::new(&mut rng, 4096) {
-                Ok(k) => k,
-                Err(e) => return ctx.str_value(format!("failed to generate private key: {e}")),
-            };
-            match key.to_pkcs1_der() {
-                Ok(der) => super::pem::pem_value(ctx, "RSA PRIVATE KEY", der.as_bytes()),
-                Err(e) => ctx.str_value(format!("failed to generate private key: {e}")),
-            }
-        }
-        b"ed25519" => {
-            use rand::RngCore;
-            let mut seed = [0u8; 32];
-            rand::rng().fill_bytes(&mut seed);
-            let der = super::pkcs12::marshal_pkcs8(&super::pkcs12::PrivKey::Ed25519(seed));
-            super::pem::pem_value(ctx, "PRIVATE KEY", &der)
-        }
-        b"ecdsa" | b"dsa" => ctx.str_value(format!(
-            "failed to generate private key: {} is not supported by syncret",
-            text(&a[0])
-        )),
-        other => {
-            let mut out = b"Unknown type ".to_vec();
-            out.extend_from_slice(other);
-            ctx.str_value(out)
-        }
-    }
-}
-
 /// ESO's `rsaDecrypt scheme hash ciphertext privateKeyPEM`.
 pub fn rsa_decrypt(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     use rsa::pkcs1::DecodeRsaPrivateKey;

@@ -20,6 +20,7 @@ pub mod pkcs12;
 pub mod regex;
 pub mod semver;
 pub mod strings;
+pub mod x509;
 pub mod yaml11;
 pub mod yaml_json;
 
@@ -38,6 +39,10 @@ pub enum Ty {
     Semver,
     /// `uint32` (`derivePassword`'s counter): only an unsigned number literal converts to it.
     Uint32,
+    /// `[]interface {}` (the IP addresses and DNS names of sprig's certificate generators): a list or nil.
+    AnyList,
+    /// sprig's `certificate` struct (the CA of `genSignedCert`).
+    Cert,
 }
 
 impl Ty {
@@ -51,6 +56,8 @@ impl Ty {
             Ty::Map => "map[string]interface {}",
             Ty::Semver => "*semver.Version",
             Ty::Uint32 => "uint32",
+            Ty::AnyList => "[]interface {}",
+            Ty::Cert => "sprig.certificate",
         }
     }
 }
@@ -205,7 +212,7 @@ macro_rules! f {
 pub fn lookup(name: &str) -> Option<Func> {
     use self::{
         builtins as b, crypto as c, dates as dt, defaults as d, dicts as m, encoding as e, jwk as j, lists as l,
-        numeric as n, pem as p, pkcs12 as k, regex as r, semver as sv, strings as s, yaml_json as y,
+        numeric as n, pem as p, pkcs12 as k, regex as r, semver as sv, strings as s, x509 as x, yaml_json as y,
     };
     Some(match name {
         // text/template builtins
@@ -432,7 +439,14 @@ pub fn lookup(name: &str) -> Option<Func> {
         // sprig: crypto
         "bcrypt" => f!(c::bcrypt, [Str]),
         "htpasswd" => f!(c::htpasswd, [Str, Str, Str]),
-        "genPrivateKey" => f!(c::gen_private_key, [Str]),
+        "genPrivateKey" => f!(x::gen_private_key, [Str]),
+        "buildCustomCert" => f!(x::build_custom_cert, [Str, Str]),
+        "genCA" => f!(x::gen_ca, [Str, Int]),
+        "genCAWithKey" => f!(x::gen_ca_with_key, [Str, Int, Str]),
+        "genSelfSignedCert" => f!(x::gen_self_signed_cert, [Str, AnyList, AnyList, Int]),
+        "genSelfSignedCertWithKey" => f!(x::gen_self_signed_cert_with_key, [Str, AnyList, AnyList, Int, Str]),
+        "genSignedCert" => f!(x::gen_signed_cert, [Str, AnyList, AnyList, Int, Cert]),
+        "genSignedCertWithKey" => f!(x::gen_signed_cert_with_key, [Str, AnyList, AnyList, Int, Cert, Str]),
         "randBytes" => f!(c::rand_bytes, [Int]),
         "derivePassword" => f!(c::derive_password, [Uint32, Str, Str, Str, Str]),
         "encryptAES" => f!(c::encrypt_aes, [Str, Str]),

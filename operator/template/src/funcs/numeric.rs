@@ -14,15 +14,21 @@ pub fn parse_int_base0(t: &str) -> Option<i64> {
         .and_then(|n| n.int)
 }
 
-/// cast's `trimZeroDecimal`: `"12.000"` → `"12"`.
-fn trim_zero_decimal(t: &str) -> &str {
-    if let Some((int, frac)) = t.split_once('.')
-        && !frac.is_empty()
-        && frac.bytes().all(|c| c == b'0')
-    {
-        return int;
+/// cast v1.10's `trimDecimal`: a decimal number loses its fraction (`"3.5"` → `"3"`, `"-.5"` → `"-0"`); anything
+/// else is left as is.
+fn trim_decimal(t: &str) -> std::borrow::Cow<'_, str> {
+    let Some((int, frac)) = t.split_once('.') else {
+        return t.into();
+    };
+    let digits = int.strip_prefix(['+', '-']).unwrap_or(int);
+    if !digits.bytes().all(|c| c.is_ascii_digit()) || !frac.bytes().all(|c| c.is_ascii_digit()) {
+        return t.into();
     }
-    t
+    match int {
+        "-" | "+" => format!("{int}0").into(),
+        "" => "0".into(),
+        _ => int.into(),
+    }
 }
 
 /// `cast.ToInt64`: errors become 0.
@@ -40,7 +46,7 @@ pub fn to_i64(v: &Value) -> i64 {
         Value::Bool(b) => i64::from(*b),
         Value::Str(b) => std::str::from_utf8(b)
             .ok()
-            .and_then(|t| parse_int_base0(trim_zero_decimal(t)))
+            .and_then(|t| parse_int_base0(&trim_decimal(t)))
             .unwrap_or(0),
         _ => 0,
     }

@@ -59,19 +59,19 @@ fn parse_sec1(der: &[u8], curve: Option<&[u8]>) -> Option<PrivKey> {
     }
     let d = items.get(1).filter(|t| t.tag == asn1::TAG_OCTET_STRING)?.content;
     let mut curve_oid = curve.map(<[u8]>::to_vec);
-    let mut public = None;
     for t in items.iter().skip(2) {
         match t.tag {
             0xa0 => {
                 let (oid, _) = asn1::read(t.content)?;
-                if oid.tag == asn1::TAG_OID {
+                // Go prefers the curve of the PKCS #8 algorithm.
+                if oid.tag == asn1::TAG_OID && curve.is_none() {
                     curve_oid = Some(oid.content.to_vec());
                 }
             }
             0xa1 => {
                 let (bits, _) = asn1::read(t.content)?;
-                if bits.tag == asn1::TAG_BIT_STRING && bits.content.first() == Some(&0) {
-                    public = Some(bits.content[1..].to_vec());
+                if bits.tag != asn1::TAG_BIT_STRING {
+                    return None;
                 }
             }
             _ => return None,
@@ -79,13 +79,10 @@ fn parse_sec1(der: &[u8], curve: Option<&[u8]>) -> Option<PrivKey> {
     }
     let curve = curve_oid?;
     let size = asn1::curve_size(&curve)?;
-    // Computing a missing public key needs curve arithmetic, which this build leaves out.
-    let public = public?;
-    Some(PrivKey::Ec {
-        d: asn1::pad_to(d, size),
-        curve,
-        public,
-    })
+    let d = asn1::pad_to(d, size);
+    // As Go, the public key is computed from the private scalar (the encoded one, optional, is not trusted).
+    let public = super::x509::ec_public(&curve, &d)?;
+    Some(PrivKey::Ec { d, curve, public })
 }
 
 /// `x509.ParsePKCS8PrivateKey` for RSA, EC (NIST curves) and Ed25519.

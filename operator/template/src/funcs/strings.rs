@@ -364,7 +364,9 @@ pub fn nospace(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
 pub fn initials(ctx: &mut Ctx, a: Vec<Value>) -> FnResult {
     let mut out = ctx.buf();
     let mut last_ws = true;
-    for c in lossy(s(&a[0])).chars() {
+    // goutils reads bytes, each as the rune of its value (Latin-1): a multi-byte letter gives its lead byte, and
+    // the continuation bytes 0x85 and 0xA0 are spaces.
+    for c in s(&a[0]).iter().map(|&b| char::from(b)) {
         if c.is_whitespace() {
             last_ws = true;
         } else {

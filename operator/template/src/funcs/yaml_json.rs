@@ -210,6 +210,8 @@ fn write_json(out: &mut Buf, v: &Value, opts: &JsonOpts, level: usize) -> Result
         }
         // `Version.MarshalJSON`: its string.
         Value::Semver(v) => json_string(out, v.canonical().as_bytes(), opts.escape_html),
+        // A struct: an object of its exported fields.
+        Value::Cert(c) => write_json(out, &c.as_map(out.budget())?, opts, level)?,
         Value::List(_, l) => {
             out.push_char('[');
             if l.is_empty() {
@@ -436,6 +438,7 @@ fn yaml_readable(v: &Value, depth: usize) -> bool {
             .map(|m| m.iter().all(|(k, e)| ok(k) && yaml_readable(e, depth + 1)))
             .unwrap_or(false),
         Value::StrMap(m) => m.iter().all(|(k, e)| ok(k) && ok(e)),
+        Value::Cert(c) => ok(&c.cert) && ok(&c.key),
         _ => true,
     }
 }
@@ -618,6 +621,7 @@ fn is_block_collection(v: &Value) -> bool {
     match v {
         Value::List(_, l) => !l.is_empty(),
         Value::Map(_) | Value::StrMap(_) => v.len().unwrap_or(0) > 0,
+        Value::Cert(_) => true,
         _ => false,
     }
 }
@@ -637,7 +641,7 @@ fn yaml_scalar(out: &mut Buf, v: &Value, indent: usize) {
         }
         Value::Semver(v) => yaml_string(out, &v.canonical(), indent, true),
         Value::List(..) => out.push_str("[]"),
-        Value::Map(_) | Value::StrMap(_) => out.push_str("{}"),
+        Value::Map(_) | Value::StrMap(_) | Value::Cert(_) => out.push_str("{}"),
     }
 }
 
@@ -655,6 +659,9 @@ fn write_yaml(out: &mut Buf, v: &Value, indent: usize, depth: usize) -> Result<(
         return Err(FnError::msg("value nested too deeply"));
     }
     out.ok()?;
+    if let Value::Cert(c) = v {
+        return write_yaml(out, &c.as_map(out.budget())?, indent, depth);
+    }
     match v {
         Value::List(_, l) if !l.is_empty() => {
             for (k, e) in l.iter().enumerate() {
@@ -681,7 +688,7 @@ fn write_yaml(out: &mut Buf, v: &Value, indent: usize, depth: usize) -> Result<(
                 yaml_string(out, &String::from_utf8_lossy(key), indent, false);
                 out.push_char(':');
                 match e {
-                    Value::Map(_) | Value::StrMap(_) if is_block_collection(e) => {
+                    Value::Map(_) | Value::StrMap(_) | Value::Cert(_) if is_block_collection(e) => {
                         newline_indent(out, indent + 2);
                         write_yaml(out, e, indent + 2, depth + 1)?;
                     }
