@@ -5,7 +5,8 @@
 #
 # 1. formatting and clippy (warnings are errors);
 # 2. builds (or takes from the cache) the control plane: etcd, kube-apiserver, kube-controller-manager from Go
-#    modules, and helm for the chart tests, and installs the provider API servers the integration tests talk to;
+#    modules, and helm for the chart tests, installs the provider API servers the integration tests talk to, and
+#    builds e2e/gotemplate (Go's text/template + ESO's sprig: the oracle of operator/template/tests/differential.rs);
 # 3. starts one real control plane on loopback and runs every unit and integration test against it
 #    (SYNCRET_TEST_KUBECONFIG); the control plane is stopped afterwards, whatever happens.
 set -euo pipefail
@@ -31,6 +32,8 @@ if [ -x e2e/providers/install.sh ]; then
   step "provider API servers"
   e2e/providers/install.sh all >/dev/null
 fi
+step "Go's text/template with ESO's functions (the template engine's differential test)"
+e2e/gotemplate/build.sh >/dev/null
 step "Go build caches (not needed once the binaries are cached)"
 e2e/go-env.sh --clean
 step "build tests"
