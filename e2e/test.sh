@@ -33,7 +33,16 @@ if [ -x e2e/providers/install.sh ]; then
   e2e/providers/install.sh all >/dev/null
 fi
 step "Go's text/template with ESO's functions (the template engine's differential test)"
-e2e/gotemplate/build.sh >/dev/null
+# Cached under ~/.cache/syncret/tools by a hash of its sources: instant when cached, ~1 min cold (a few MB of
+# pinned modules from the Go module proxy, checked against go.sum). The comparison itself takes seconds. If the
+# build fails or hangs (no Go, proxy trouble), the differential tests are skipped with this warning rather than
+# failing the suite: the engine's recorded Go results (go_cases.json) still run.
+if gotemplate=$(timeout 600 e2e/gotemplate/build.sh); then
+  export SYNCRET_GOTEMPLATE=$gotemplate
+else
+  echo "WARNING: e2e/gotemplate could not be built: the template engine's differential test against Go is SKIPPED" >&2
+  export SYNCRET_GOTEMPLATE=skip
+fi
 step "Go build caches (not needed once the binaries are cached)"
 e2e/go-env.sh --clean
 step "build tests"

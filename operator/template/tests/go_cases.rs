@@ -30,7 +30,9 @@ fn go_text_template_cases() {
             .map(|(_, m)| m.to_string())
             .or(go.map(str::to_string))
     };
-    let (n, failures) = common::differences(&doc, &deviation);
+    let compared = common::differences(&doc, &deviation);
+    println!("go_cases.json: {}", compared.summary());
+    let (n, failures) = (compared.cases, compared.failures);
     assert!(
         failures.is_empty(),
         "{} of {n} cases differ from Go:\n{}",
