@@ -38,7 +38,7 @@ pub struct Settings {
     pub backoff_max: Duration,
     pub delims: Delims,
     /// Bytes the templates of one ExternalSecret (or PushSecret) render may allocate together
-    /// (`syncret_template::DEFAULT_BUDGET`, 32 MiB, by default).
+    /// (`syncret_template::DEFAULT_BUDGET`, 40 MiB, by default).
     pub template_budget: usize,
 }
 

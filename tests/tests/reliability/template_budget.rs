@@ -35,7 +35,7 @@ const BOMBS: &[Bomb] = &[
             ("c", r#"{{ repeat 16000000 "A" }}"#),
             ("d", r#"{{ repeat 16000000 "A" }}"#),
         ],
-        // `a` fits the 32 MiB budget (its value and the output), `b` does not.
+        // `a` fits the 40 MiB budget (its value and the output), `b` does not.
         failing_key: "b",
     },
     Bomb {
