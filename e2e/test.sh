@@ -32,6 +32,8 @@ if [ -x e2e/providers/install.sh ]; then
   step "provider API servers"
   e2e/providers/install.sh all >/dev/null
 fi
+step "sops and age CLIs (the sops provider's tests)"
+e2e/build-sops.sh >/dev/null
 step "Go's text/template with ESO's functions (the template engine's differential test)"
 # Cached under ~/.cache/syncret/tools by a hash of its sources: instant when cached, ~1 min cold (a few MB of
 # pinned modules from the Go module proxy, checked against go.sum). The comparison itself takes seconds. If the

@@ -17,9 +17,10 @@ SYNCRET_CONTROLPLANE_BIN=$(e2e/build-controlplane.sh)
 exec e2e/controlplane.sh -- bash -c '
   set -euo pipefail
   kubectl() { "$SYNCRET_CONTROLPLANE_BIN/kubectl" "$@"; }
-  echo "==> installing CRDs and the quick-start manifests" >&2
+  echo "==> installing CRDs, admission policies and the quick-start manifests" >&2
   kubectl apply --server-side -f deploy/crds/ >/dev/null
   kubectl wait --for condition=established --timeout=60s crd --all >/dev/null
+  kubectl apply --server-side -f deploy/admission/validating-admission-policies.yaml >/dev/null
   kubectl apply --server-side -f examples/quickstart.yaml >/dev/null
   echo "==> starting syncret (metrics on 127.0.0.1:18080/metrics)" >&2
   "$SYNCRET_BIN" --metrics-addr 127.0.0.1:18080 "$@" &

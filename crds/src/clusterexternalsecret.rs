@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::condition::ClusterExternalSecretStatusCondition;
 use crate::externalsecret::ExternalSecretSpec;
 use crate::meta::{DNS1123_LABEL, DNS1123_SUBDOMAIN};
+use crate::rules::Rule;
 use crate::schema::is_default;
 use crate::validate::{Errors, FieldError, check_duration};
 
@@ -114,7 +115,7 @@ impl ClusterExternalSecretSpec {
         self.external_secret_spec
             .validate_into("spec.externalSecretSpec", &mut errs);
         if let Some(t) = &self.refresh_interval {
-            check_duration(&mut errs, "spec.refreshTime", t);
+            check_duration(&mut errs, Rule::CesRefreshTime, "spec.refreshTime", t);
         }
         errs.0
     }

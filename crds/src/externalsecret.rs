@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::condition::ExternalSecretStatusCondition;
 use crate::meta::{DNS1123_SUBDOMAIN, SECRET_KEY};
+use crate::rules::Rule;
 use crate::schema::is_default;
 use crate::secretstore::StoreKind;
 use crate::validate::{Errors, FieldError, check_cron, check_duration, check_regex, field, index, key};
@@ -745,12 +746,14 @@ impl ExternalSecretSpec {
         let (creation, deletion) = (self.target.creation_policy, self.target.deletion_policy);
         if deletion == D::Delete && matches!(creation, C::Merge | C::None | C::CreateOrMerge) {
             errs.push(
+                Rule::EsDeleteNeedsOwner,
                 field(&target, "deletionPolicy"),
                 format!("deletionPolicy Delete needs a creationPolicy that owns the Secret (Owner), not {creation:?}"),
             );
         }
         if deletion == D::Merge && creation == C::None {
             errs.push(
+                Rule::EsMergeDeletionWithNone,
                 field(&target, "deletionPolicy"),
                 "deletionPolicy Merge cannot be used with creationPolicy None",
             );
@@ -759,43 +762,52 @@ impl ExternalSecretSpec {
             validate_template(template, &field(&target, "template"), self.target.is_secret(), errs);
         }
 
-        check_duration(errs, &field(prefix, "refreshInterval"), &self.refresh_interval);
+        check_duration(
+            errs,
+            Rule::EsRefreshInterval,
+            &field(prefix, "refreshInterval"),
+            &self.refresh_interval,
+        );
         if let Some(windows) = &self.sync_windows {
             let p = field(&field(prefix, "syncWindows"), "windows");
             if windows.windows.is_empty() {
-                errs.push(&p, "must list at least one window");
+                errs.push(Rule::EsSyncWindowsEmpty, &p, "must list at least one window");
             }
             for (i, w) in windows.windows.iter().enumerate() {
                 let wp = index(&p, i);
-                check_cron(errs, &field(&wp, "schedule"), &w.schedule);
+                check_cron(errs, Rule::EsSyncWindowSchedule, &field(&wp, "schedule"), &w.schedule);
                 match w.duration() {
-                    Ok(d) if d.is_zero() => errs.push(field(&wp, "duration"), "must be positive"),
+                    Ok(d) if d.is_zero() => {
+                        errs.push(Rule::EsSyncWindowDuration, field(&wp, "duration"), "must be positive")
+                    }
                     Ok(_) => {}
-                    Err(e) => errs.push(field(&wp, "duration"), e.to_string()),
+                    Err(e) => errs.push(Rule::EsSyncWindowDuration, field(&wp, "duration"), e.to_string()),
                 }
             }
         }
 
         if self.data.is_empty() && self.data_from.is_empty() {
-            errs.push(prefix, "either data or dataFrom must be specified");
+            errs.push(Rule::EsNoData, prefix, "either data or dataFrom must be specified");
         }
         let mut seen = BTreeSet::new();
         for (i, item) in self.data.iter().enumerate() {
             let p = index(&field(prefix, "data"), i);
-            check_secret_key(errs, &field(&p, "secretKey"), &item.secret_key);
+            check_secret_key(errs, Rule::EsSecretKey, &field(&p, "secretKey"), &item.secret_key);
             if deletion == D::Retain && !seen.insert(item.secret_key.as_str()) {
                 errs.push(
+                    Rule::EsDuplicateSecretKey,
                     field(&p, "secretKey"),
                     format!("duplicate secretKey {:?}", item.secret_key),
                 );
             }
             if item.remote_ref.key.is_empty() {
-                errs.push(field(&p, "remoteRef.key"), "must not be empty");
+                errs.push(Rule::EsRemoteKeyEmpty, field(&p, "remoteRef.key"), "must not be empty");
             }
             if let Some(source) = &item.source_ref
                 && source.secret_store_ref.is_none() == source.generator_ref.is_none()
             {
                 errs.push(
+                    Rule::EsDataSourceRef,
                     field(&p, "sourceRef"),
                     "exactly one of storeRef or generatorRef must be set",
                 );
@@ -815,14 +827,23 @@ impl ExternalSecretDataFromRemoteRef {
             .filter(|x| *x)
             .count();
         if self.extract.is_none() && self.find.is_none() && self.source_ref.is_none() {
-            errs.push(p, "one of extract, find or sourceRef must be set");
+            errs.push(
+                Rule::EsDataFromNothing,
+                p,
+                "one of extract, find or sourceRef must be set",
+            );
         } else if kinds > 1 {
-            errs.push(p, "only one of extract, find or sourceRef.generatorRef may be set");
+            errs.push(
+                Rule::EsDataFromExclusive,
+                p,
+                "only one of extract, find or sourceRef.generatorRef may be set",
+            );
         }
         if let Some(source) = &self.source_ref
             && source.secret_store_ref.is_none() == source.generator_ref.is_none()
         {
             errs.push(
+                Rule::EsDataFromSourceRef,
                 field(p, "sourceRef"),
                 "exactly one of storeRef or generatorRef must be set",
             );
@@ -830,10 +851,10 @@ impl ExternalSecretDataFromRemoteRef {
         if let Some(extract) = &self.extract
             && extract.key.is_empty()
         {
-            errs.push(field(p, "extract.key"), "must not be empty");
+            errs.push(Rule::EsExtractKeyEmpty, field(p, "extract.key"), "must not be empty");
         }
         if let Some(name) = self.find.as_ref().and_then(|f| f.name.as_ref()) {
-            check_regex(errs, &field(p, "find.name.regexp"), &name.regexp);
+            check_regex(errs, Rule::EsFindRegexp, &field(p, "find.name.regexp"), &name.regexp);
         }
         for (k, rw) in self.rewrite.iter().enumerate() {
             let rp = index(&field(p, "rewrite"), k);
@@ -842,16 +863,24 @@ impl ExternalSecretDataFromRemoteRef {
                 .filter(|x| *x)
                 .count();
             if n != 1 {
-                errs.push(&rp, "exactly one of merge, regexp or transform must be set");
+                errs.push(
+                    Rule::EsRewriteExactlyOne,
+                    &rp,
+                    "exactly one of merge, regexp or transform must be set",
+                );
             }
             if let Some(re) = &rw.regexp {
-                check_regex(errs, &field(&rp, "regexp.source"), &re.source);
+                check_regex(errs, Rule::EsRewriteRegexp, &field(&rp, "regexp.source"), &re.source);
             }
             if let Some(merge) = &rw.merge
                 && merge.strategy == ExternalSecretRewriteMergeStrategy::Json
                 && merge.into.is_empty()
             {
-                errs.push(field(&rp, "merge.into"), "is required with strategy JSON");
+                errs.push(
+                    Rule::EsMergeJsonInto,
+                    field(&rp, "merge.into"),
+                    "is required with strategy JSON",
+                );
             }
         }
     }
@@ -863,6 +892,7 @@ pub(crate) fn validate_template(t: &ExternalSecretTemplate, p: &str, secret_targ
     let from = field(p, "templateFrom");
     if t.type_ == BOOTSTRAP_TOKEN_TYPE {
         errs.push(
+            Rule::TplBootstrapType,
             field(p, "type"),
             format!("type {BOOTSTRAP_TOKEN_TYPE:?} is not allowed"),
         );
@@ -870,6 +900,7 @@ pub(crate) fn validate_template(t: &ExternalSecretTemplate, p: &str, secret_targ
     if t.type_ == SA_TOKEN_TYPE {
         if t.metadata.annotations.contains_key(SA_NAME_ANNOTATION) {
             errs.push(
+                Rule::TplSaAnnotation,
                 key(&field(p, "metadata.annotations"), SA_NAME_ANNOTATION),
                 format!("annotation {SA_NAME_ANNOTATION:?} is not allowed with type {SA_TOKEN_TYPE:?}"),
             );
@@ -877,6 +908,7 @@ pub(crate) fn validate_template(t: &ExternalSecretTemplate, p: &str, secret_targ
         for (i, tf) in t.template_from.iter().enumerate() {
             if tf.secret_target() == Some(TemplateTarget::Annotations) && !tf.target.is_empty() {
                 errs.push(
+                    Rule::TplSaTemplateFromAnnotations,
                     field(&index(&from, i), "target"),
                     format!("target Annotations is not allowed with type {SA_TOKEN_TYPE:?}"),
                 );
@@ -885,13 +917,14 @@ pub(crate) fn validate_template(t: &ExternalSecretTemplate, p: &str, secret_targ
     }
     if secret_target {
         for k in t.data.keys() {
-            check_secret_key(errs, &key(&field(p, "data"), k), k);
+            check_secret_key(errs, Rule::TplDataKey, &key(&field(p, "data"), k), k);
         }
     }
     for (i, tf) in t.template_from.iter().enumerate() {
         let tp = index(&from, i);
         if secret_target && tf.secret_target().is_none() {
             errs.push(
+                Rule::TplFromTarget,
                 field(&tp, "target"),
                 format!(
                     "target {:?} is not allowed for a Secret, must be Data, Annotations or Labels",
@@ -905,6 +938,7 @@ pub(crate) fn validate_template(t: &ExternalSecretTemplate, p: &str, secret_targ
             for (j, item) in r.items.iter().enumerate() {
                 if !keys.insert(item.key.as_str()) {
                     errs.push(
+                        Rule::TplDuplicateItemKey,
                         field(&index(&field(&field(&tp, name), "items"), j), "key"),
                         format!("duplicate key {:?}", item.key),
                     );
@@ -914,10 +948,11 @@ pub(crate) fn validate_template(t: &ExternalSecretTemplate, p: &str, secret_targ
     }
 }
 
-fn check_secret_key(errs: &mut Errors, path: &str, k: &str) {
+fn check_secret_key(errs: &mut Errors, rule: Rule, path: &str, k: &str) {
     let valid = !k.is_empty() && k.len() <= 253 && k.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
     if !valid {
         errs.push(
+            rule,
             path,
             format!("{k:?} is not a valid Secret key (must match {SECRET_KEY})"),
         );

@@ -3,7 +3,8 @@
 //! The derive output is post-processed so the CRDs match ESO's where the derive differs: `listKind` is set,
 //! the root schema lists `apiVersion`, `kind` and `metadata`,
 //! `nullable` is kept only where ESO has `+nullable` (elsewhere the apiserver then prunes `null`s before they can
-//! reach a watch), and schemars' `title`s are dropped. Keys are written sorted, so the YAML does not depend on
+//! reach a watch), schemars' `title`s are dropped, and the CEL rules of [`crate::rules`] that belong to the schema
+//! (ESO's own `x-kubernetes-validations`) are added where the rule table puts them. Keys are written sorted, so the YAML does not depend on
 //! which serde_json features the build happens to enable.
 use std::path::{Path, PathBuf};
 
@@ -54,6 +55,7 @@ fn finish(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
             if let Some(schema) = version.pointer_mut("/schema/openAPIV3Schema") {
                 clean_schema(schema);
                 add_type_meta(schema);
+                crate::admission::add_crd_rules(&crd.spec.names.kind, schema);
             }
         }
     }
@@ -111,7 +113,11 @@ pub fn file_name(crd: &CustomResourceDefinition) -> String {
 
 /// One CRD as a YAML document (keys sorted).
 pub fn to_yaml(crd: &CustomResourceDefinition) -> Result<String, GenerateError> {
-    let value = serde_json::to_value(crd).map_err(GenerateError::Json)?;
+    to_sorted_yaml(serde_json::to_value(crd).map_err(GenerateError::Json)?)
+}
+
+/// Any JSON value as a YAML document with sorted keys.
+pub(crate) fn to_sorted_yaml(value: Value) -> Result<String, GenerateError> {
     serde_yaml::to_string(&sorted(value)).map_err(GenerateError::Yaml)
 }
 
@@ -202,7 +208,7 @@ pub fn check_dir(dir: &Path) -> Result<Vec<String>, GenerateError> {
     Ok(drift)
 }
 
-fn first_difference(old: &str, new: &str) -> String {
+pub(crate) fn first_difference(old: &str, new: &str) -> String {
     let mut old_lines = old.lines();
     for (n, line) in new.lines().enumerate() {
         match old_lines.next() {

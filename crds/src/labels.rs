@@ -44,12 +44,12 @@ pub const FINALIZER_PUSH_SECRET: &str = "pushsecret.externalsecrets.io/finalizer
 pub const FINALIZER_GENERATOR_STATE: &str = "generatorstate.externalsecrets.io/finalizer";
 
 /// Prefix of the field manager ESO uses when writing a target Secret: `externalsecrets.external-secrets.io/<es-name>`.
-/// When that is longer than 63 characters ESO uses [`FIELD_MANAGER_SHA_PREFIX`] followed by the hex
-/// `sha3-224` of the ExternalSecret name instead.
+/// When that whole string is longer than 63 characters ([`FIELD_MANAGER_MAX_LEN`]; a name of more than 27), ESO
+/// uses [`FIELD_MANAGER_SHA_PREFIX`] followed by the hex `sha3-224` of the ExternalSecret name instead.
 pub const FIELD_MANAGER_PREFIX: &str = "externalsecrets.external-secrets.io/";
 /// Prefix of the hashed form of the field manager (see [`FIELD_MANAGER_PREFIX`]).
 pub const FIELD_MANAGER_SHA_PREFIX: &str = "externalsecrets.external-secrets.io/sha3/";
-/// Longest field-manager name ESO uses unhashed.
+/// Longest field manager (prefix and name) ESO uses unhashed.
 pub const FIELD_MANAGER_MAX_LEN: usize = 63;
 
 /// The finalizer the ClusterExternalSecret `ces_name` puts on each Namespace it selects.

@@ -4,12 +4,14 @@
 //!   and [`PushSecret`], [`ClusterPushSecret`] (`external-secrets.io/v1alpha1`), with ESO's field names, enums,
 //!   defaults, short names, printer columns and status subresources.
 //! - Every spec has `validate() -> Vec<FieldError>` for what the OpenAPI schema cannot express.
-//! - [`generate`] renders the CRDs (`deploy/crds/`, `syncret crds`).
+//! - [`generate`] renders the CRDs (`deploy/crds/`, `syncret crds`); [`admission`] the ValidatingAdmissionPolicies
+//!   that refuse invalid objects at apply, from the same rule table ([`rules`]) as `validate()`.
 //!
 //! Types mirror the schema: anything the apiserver accepts deserializes (durations, regular expressions and
 //! schedules stay strings and have parsing accessors), so one odd object cannot break a watch.
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod clusterexternalsecret;
 pub mod condition;
 pub mod duration;
@@ -19,6 +21,7 @@ pub mod labels;
 pub mod meta;
 pub mod provider;
 pub mod pushsecret;
+pub mod rules;
 mod schema;
 pub mod secretstore;
 pub mod validate;
@@ -35,6 +38,7 @@ pub use externalsecret::{
 pub use meta::{CAProvider, SecretKeySelector, ServiceAccountSelector};
 pub use provider::{ProviderError, ProviderKind, ProviderSpec, SecretStoreProvider};
 pub use pushsecret::{ClusterPushSecret, ClusterPushSecretSpec, PushSecret, PushSecretSpec, PushSecretStatus};
+pub use rules::Rule;
 pub use secretstore::{
     ClusterSecretStore, ClusterSecretStoreSpec, GenericStore, SecretStore, SecretStoreSpec, SecretStoreStatus,
     StoreKind,

@@ -13,6 +13,7 @@ use crate::externalsecret::{
     validate_template,
 };
 use crate::meta::DNS1123_SUBDOMAIN;
+use crate::rules::Rule;
 use crate::schema::is_default;
 use crate::secretstore::StoreKind;
 use crate::validate::{Errors, FieldError, check_duration, check_regex, field, index};
@@ -174,16 +175,6 @@ pub struct PushSecretData {
 /// A bulk push rule.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-#[schemars(extend("x-kubernetes-validations" = [
-    {
-        "rule": "has(self.storeRef) && (has(self.storeRef.name) || has(self.storeRef.labelSelector))",
-        "message": "storeRef must specify either name or labelSelector"
-    },
-    {
-        "rule": "!has(self.remoteKey) || !has(self.rewrite) || size(self.rewrite) == 0",
-        "message": "remoteKey and rewrite are mutually exclusive: rewrite is only supported in per-key mode (without remoteKey)"
-    }
-]))]
 pub struct PushSecretDataTo {
     /// The store to push to (required).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -214,10 +205,6 @@ pub struct PushSecretDataToMatch {
 
 /// One key rewrite: exactly one of `regexp` or `transform`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
-#[schemars(extend("x-kubernetes-validations" = [{
-    "rule": "(has(self.regexp) && !has(self.transform)) || (!has(self.regexp) && has(self.transform))",
-    "message": "exactly one of regexp or transform must be set"
-}]))]
 pub struct PushSecretRewrite {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regexp: Option<ExternalSecretRewriteRegexp>,
@@ -260,10 +247,16 @@ impl PushSecretSpec {
     }
 
     pub(crate) fn validate_into(&self, prefix: &str, errs: &mut Errors) {
-        check_duration(errs, &field(prefix, "refreshInterval"), &self.refresh_interval);
+        check_duration(
+            errs,
+            Rule::PsRefreshInterval,
+            &field(prefix, "refreshInterval"),
+            &self.refresh_interval,
+        );
         for (i, r) in self.secret_store_refs.iter().enumerate() {
             if r.name.is_empty() && r.label_selector.is_none() {
                 errs.push(
+                    Rule::PsStoreRef,
                     index(&field(prefix, "secretStoreRefs"), i),
                     "one of name or labelSelector must be set",
                 );
@@ -273,15 +266,24 @@ impl PushSecretSpec {
         match (&self.selector.secret, &self.selector.generator_ref) {
             (Some(secret), None) => {
                 if secret.name.is_empty() && secret.selector.is_none() {
-                    errs.push(field(&sel, "secret"), "one of name or selector must be set");
+                    errs.push(
+                        Rule::PsSelectorSecret,
+                        field(&sel, "secret"),
+                        "one of name or selector must be set",
+                    );
                 }
             }
             (None, Some(_)) => {}
-            _ => errs.push(&sel, "exactly one of secret or generatorRef must be set"),
+            _ => errs.push(
+                Rule::PsSelectorExactlyOne,
+                &sel,
+                "exactly one of secret or generatorRef must be set",
+            ),
         }
         for (i, d) in self.data.iter().enumerate() {
             if d.match_.remote_ref.remote_key.is_empty() {
                 errs.push(
+                    Rule::PsRemoteKey,
                     field(&index(&field(prefix, "data"), i), "match.remoteRef.remoteKey"),
                     "must not be empty",
                 );
@@ -290,25 +292,35 @@ impl PushSecretSpec {
         for (i, d) in self.data_to.iter().enumerate() {
             let p = index(&field(prefix, "dataTo"), i);
             match &d.store_ref {
-                None => errs.push(field(&p, "storeRef"), "is required"),
-                Some(r) if r.name.is_empty() && r.label_selector.is_none() => {
-                    errs.push(field(&p, "storeRef"), "one of name or labelSelector must be set")
-                }
+                None => errs.push(Rule::PsDataToStoreRef, field(&p, "storeRef"), "is required"),
+                Some(r) if r.name.is_empty() && r.label_selector.is_none() => errs.push(
+                    Rule::PsDataToStoreRef,
+                    field(&p, "storeRef"),
+                    "one of name or labelSelector must be set",
+                ),
                 Some(_) => {}
             }
             if !d.remote_key.is_empty() && !d.rewrite.is_empty() {
-                errs.push(field(&p, "rewrite"), "cannot be combined with remoteKey");
+                errs.push(
+                    Rule::PsDataToRewriteWithRemoteKey,
+                    field(&p, "rewrite"),
+                    "cannot be combined with remoteKey",
+                );
             }
             if let Some(m) = &d.match_ {
-                check_regex(errs, &field(&p, "match.regexp"), &m.regexp);
+                check_regex(errs, Rule::PsDataToMatchRegexp, &field(&p, "match.regexp"), &m.regexp);
             }
             for (k, rw) in d.rewrite.iter().enumerate() {
                 let rp = index(&field(&p, "rewrite"), k);
                 if rw.regexp.is_some() == rw.transform.is_some() {
-                    errs.push(&rp, "exactly one of regexp or transform must be set");
+                    errs.push(
+                        Rule::PsRewriteExactlyOne,
+                        &rp,
+                        "exactly one of regexp or transform must be set",
+                    );
                 }
                 if let Some(re) = &rw.regexp {
-                    check_regex(errs, &field(&rp, "regexp.source"), &re.source);
+                    check_regex(errs, Rule::PsRewriteRegexp, &field(&rp, "regexp.source"), &re.source);
                 }
             }
         }
@@ -403,7 +415,7 @@ impl ClusterPushSecretSpec {
         let mut errs = Errors::default();
         self.push_secret_spec.validate_into("spec.pushSecretSpec", &mut errs);
         if let Some(t) = &self.refresh_interval {
-            check_duration(&mut errs, "spec.refreshTime", t);
+            check_duration(&mut errs, Rule::CpsRefreshTime, "spec.refreshTime", t);
         }
         errs.0
     }

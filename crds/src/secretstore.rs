@@ -12,6 +12,7 @@ use crate::condition::SecretStoreStatusCondition;
 pub use crate::duration::IntOrDuration;
 use crate::meta::DNS1123_LABEL;
 use crate::provider::SecretStoreProvider;
+use crate::rules::Rule;
 use crate::validate::{Errors, FieldError, check_duration, check_regex, field, index};
 
 /// Kind of a store reference.
@@ -226,20 +227,63 @@ impl SecretStoreSpec {
         let mut errs = Errors::default();
         self.provider.validate_into("spec.provider", &mut errs);
         if let Err(e) = self.refresh_interval() {
-            errs.0.push(e);
+            errs.push(Rule::StoreRefreshInterval, e.path, e.message);
         }
         if let Some(retry) = &self.retry_settings {
             if let Some(text) = &retry.retry_interval {
-                check_duration(&mut errs, "spec.retrySettings.retryInterval", text);
+                check_duration(
+                    &mut errs,
+                    Rule::StoreRetryInterval,
+                    "spec.retrySettings.retryInterval",
+                    text,
+                );
             }
             if retry.max_retries.is_some_and(|n| n < 0) {
-                errs.push("spec.retrySettings.maxRetries", "must not be negative");
+                errs.push(
+                    Rule::StoreMaxRetries,
+                    "spec.retrySettings.maxRetries",
+                    "must not be negative",
+                );
             }
         }
         for (ci, cond) in self.conditions.iter().enumerate() {
             let path = field(&index("spec.conditions", ci), "namespaceRegexes");
             for (ri, re) in cond.namespace_regexes.iter().enumerate() {
-                check_regex(&mut errs, &index(&path, ri), re);
+                check_regex(&mut errs, Rule::StoreNamespaceRegex, &index(&path, ri), re);
+            }
+        }
+        errs.0
+    }
+}
+
+impl SecretStoreSpec {
+    /// [`Self::validate`] plus what depends on the store's kind and namespace: a SecretStore's references
+    /// (Secrets, ConfigMaps, ServiceAccounts) must stay in its own `namespace`, as ESO's webhook requires.
+    pub fn validate_for(&self, kind: StoreKind, namespace: Option<&str>) -> Vec<FieldError> {
+        let mut errs = Errors(self.validate());
+        if kind == StoreKind::SecretStore
+            && let Ok(spec) = serde_json::to_value(self)
+        {
+            for scope in crate::admission::selector_scopes() {
+                for (path, node) in crate::admission::nodes_at(&spec, "spec", scope) {
+                    let Some(theirs) = node
+                        .get("namespace")
+                        .and_then(serde_json::Value::as_str)
+                        .filter(|n| !n.is_empty())
+                    else {
+                        continue;
+                    };
+                    if Some(theirs) != namespace {
+                        errs.push(
+                            Rule::StoreSelectorNamespace,
+                            field(&path, "namespace"),
+                            format!(
+                                "namespace {theirs:?} is not allowed: a SecretStore can only reference its own namespace{}",
+                                namespace.map(|n| format!(" {n:?}")).unwrap_or_default()
+                            ),
+                        );
+                    }
+                }
             }
         }
         errs.0

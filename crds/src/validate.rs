@@ -1,8 +1,11 @@
 //! Checks the OpenAPI schema cannot express (ESO does them in its admission webhook or at reconcile time).
 //!
 //! Each kind's spec has `fn validate(&self) -> Vec<FieldError>` that returns every problem, each naming the
-//! field by its path in the object (`spec.data[2].remoteRef.key`). An empty vector means valid.
+//! field by its path in the object (`spec.data[2].remoteRef.key`) and the [`Rule`] that found it. An empty
+//! vector means valid. [`crate::rules`] says how the apiserver enforces each rule at apply.
 use std::fmt;
+
+use crate::rules::Rule;
 
 /// One problem with one field.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,6 +14,8 @@ pub struct FieldError {
     pub path: String,
     /// What is wrong with it.
     pub message: String,
+    /// The rule of `validate()` that found it (`None` for errors made elsewhere).
+    pub rule: Option<Rule>,
 }
 
 impl FieldError {
@@ -18,6 +23,15 @@ impl FieldError {
         Self {
             path: path.into(),
             message: message.into(),
+            rule: None,
+        }
+    }
+
+    /// An error found by `rule`.
+    pub fn of(rule: Rule, path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            rule: Some(rule),
+            ..Self::new(path, message)
         }
     }
 }
@@ -40,8 +54,8 @@ pub fn join(errors: &[FieldError]) -> String {
 pub(crate) struct Errors(pub(crate) Vec<FieldError>);
 
 impl Errors {
-    pub(crate) fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.0.push(FieldError::new(path, message));
+    pub(crate) fn push(&mut self, rule: Rule, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldError::of(rule, path, message));
     }
 }
 
@@ -65,19 +79,28 @@ pub(crate) fn key(path: &str, k: &str) -> String {
 }
 
 /// Checks that `re` compiles as a regular expression (ESO uses Go's RE2, which the `regex` crate matches closely).
-pub(crate) fn check_regex(errs: &mut Errors, path: &str, re: &str) {
+pub(crate) fn check_regex(errs: &mut Errors, rule: Rule, path: &str, re: &str) {
     if let Err(e) = regex::Regex::new(re) {
         errs.push(
+            rule,
             path,
             format!("invalid regular expression {re:?}: {}", last_line(&e.to_string())),
         );
     }
 }
 
+/// Checks that a non-empty `url` is an `http://` or `https://` URL.
+pub(crate) fn check_http_url(errs: &mut Errors, rule: Rule, path: &str, url: &str) {
+    let url = url.trim();
+    if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
+        errs.push(rule, path, "must be an http:// or https:// URL");
+    }
+}
+
 /// Checks that `text` is a non-negative Go duration.
-pub(crate) fn check_duration(errs: &mut Errors, path: &str, text: &str) {
+pub(crate) fn check_duration(errs: &mut Errors, rule: Rule, path: &str, text: &str) {
     if let Err(e) = crate::duration::parse(text) {
-        errs.push(path, e.to_string());
+        errs.push(rule, path, e.to_string());
     }
 }
 
@@ -89,9 +112,9 @@ fn last_line(s: &str) -> String {
 
 /// Checks a 5-field cron expression or a named shorthand (`@daily`, `@every 1h`) the way ESO's scheduler
 /// (robfig/cron) reads it: field counts, ranges, steps, lists and month/weekday names.
-pub(crate) fn check_cron(errs: &mut Errors, path: &str, schedule: &str) {
+pub(crate) fn check_cron(errs: &mut Errors, rule: Rule, path: &str, schedule: &str) {
     if let Err(msg) = parse_cron(schedule) {
-        errs.push(path, format!("invalid schedule {schedule:?}: {msg}"));
+        errs.push(rule, path, format!("invalid schedule {schedule:?}: {msg}"));
     }
 }
 
@@ -221,7 +244,7 @@ mod tests {
     #[test]
     fn regex_errors_are_one_line() {
         let mut errs = Errors::default();
-        check_regex(&mut errs, "spec.x", "(unclosed");
+        check_regex(&mut errs, Rule::EsFindRegexp, "spec.x", "(unclosed");
         assert_eq!(errs.0.len(), 1);
         assert!(!errs.0[0].message.contains('\n'), "{}", errs.0[0].message);
         assert!(

@@ -64,3 +64,31 @@ fn write_then_check_is_clean() {
             .any(|d| d.contains("old.external-secrets.io.yaml is not generated"))
     );
 }
+
+#[test]
+fn committed_admission_policies_match_the_rules() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    for file in [
+        "deploy/admission/validating-admission-policies.yaml",
+        "deploy/charts/syncret/files/validating-admission-policies.yaml",
+    ] {
+        let drift = syncret_crds::admission::check(&root.join(file)).expect("read the policy file");
+        assert!(
+            drift.is_none(),
+            "{file} is out of date with crds/src/rules.rs; run `cargo run -p syncret -- crds --dir deploy/crds \
+             --dir deploy/charts/syncret/crds --policy deploy/admission/validating-admission-policies.yaml \
+             --policy deploy/charts/syncret/files/validating-admission-policies.yaml`: {drift:?}"
+        );
+    }
+}
+
+#[test]
+fn policy_check_reports_drift() {
+    let path = std::env::temp_dir().join(format!("syncret-policy-{}.yaml", std::process::id()));
+    syncret_crds::admission::write(&path).unwrap();
+    assert_eq!(syncret_crds::admission::check(&path).unwrap(), None);
+    std::fs::write(&path, "stale").unwrap();
+    let drift = syncret_crds::admission::check(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert!(drift.is_some_and(|d| d.contains("differs")));
+}

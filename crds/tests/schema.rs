@@ -150,10 +150,16 @@ fn store_provider_is_exactly_one_known_key() {
             [
                 "aws",
                 "azurekv",
+                "bitwardensecretsmanager",
+                "doppler",
                 "fake",
                 "gcpsm",
+                "gitlab",
+                "infisical",
                 "kubernetes",
+                "onepassword",
                 "openBao",
+                "sops",
                 "vault",
                 "webhook"
             ]
@@ -186,9 +192,10 @@ fn store_provider_is_exactly_one_known_key() {
         );
         assert_eq!(
             count_key(&s, "x-kubernetes-validations"),
-            4,
-            "aws customSessionTags + three openBao rules"
+            5,
+            "aws customSessionTags + three openBao rules + doppler auth"
         );
+        saas_providers_match_eso(&s);
     }
     // Both store kinds share one spec schema (only the description differs).
     let (ss, css) = (
@@ -201,6 +208,95 @@ fn store_provider_is_exactly_one_known_key() {
             "spec.{key} differs between the store kinds"
         );
     }
+}
+
+/// The SaaS providers' schemas as ESO v2.9 generates them (required fields, defaults, enums, formats, CEL).
+fn saas_providers_match_eso(s: &Value) {
+    // As a set: controller-gen sorts `required`, schemars keeps field order; the apiserver does not care.
+    let required = |path: &str| {
+        let mut r: Vec<String> = serde_json::from_value(at(s, path)["required"].clone()).unwrap_or_default();
+        r.sort();
+        json!(r)
+    };
+    assert_eq!(
+        required("spec.provider.onepassword"),
+        json!(["auth", "connectHost", "vaults"])
+    );
+    let vaults = at(s, "spec.provider.onepassword.vaults");
+    assert_eq!(
+        vaults["additionalProperties"],
+        json!({"type": "integer"}),
+        "Go's int: no format"
+    );
+    assert_eq!(vaults["type"], "object");
+    assert_eq!(
+        required("spec.provider.onepassword.auth.secretRef"),
+        json!(["connectTokenSecretRef"])
+    );
+    assert_eq!(required("spec.provider.doppler"), json!(["auth"]));
+    assert_eq!(
+        at(s, "spec.provider.doppler.auth")["x-kubernetes-validations"][0]["rule"],
+        "(has(self.secretRef) && !has(self.oidcConfig)) || (!has(self.secretRef) && has(self.oidcConfig))"
+    );
+    assert_eq!(
+        at(s, "spec.provider.doppler.format")["enum"],
+        json!(["json", "dotnet-json", "env", "yaml", "docker"])
+    );
+    assert_eq!(
+        at(s, "spec.provider.doppler.nameTransformer")["enum"],
+        json!([
+            "upper-camel",
+            "camel",
+            "lower-snake",
+            "tf-var",
+            "dotnet-env",
+            "lower-kebab"
+        ])
+    );
+    let exp = at(s, "spec.provider.doppler.auth.oidcConfig.expirationSeconds");
+    assert_eq!(
+        (exp["default"].clone(), exp["format"].clone()),
+        (json!(600), json!("int64"))
+    );
+    assert_eq!(
+        required("spec.provider.doppler.auth.oidcConfig"),
+        json!(["identity", "serviceAccountRef"])
+    );
+    assert_eq!(required("spec.provider.infisical"), json!(["auth", "secretsScope"]));
+    assert_eq!(
+        at(s, "spec.provider.infisical.hostAPI")["default"],
+        "https://app.infisical.com/api"
+    );
+    let scope = "spec.provider.infisical.secretsScope";
+    assert_eq!(required(scope), json!(["environmentSlug", "projectSlug"]));
+    assert_eq!(at(s, &format!("{scope}.secretsPath"))["default"], "/");
+    assert_eq!(at(s, &format!("{scope}.recursive"))["default"], false);
+    assert_eq!(at(s, &format!("{scope}.expandSecretReferences"))["default"], true);
+    assert_eq!(at(s, "spec.provider.infisical.caBundle")["format"], "byte");
+    assert_eq!(
+        required("spec.provider.infisical.auth.ociAuthCredentials"),
+        json!([
+            "fingerprint",
+            "identityId",
+            "privateKey",
+            "region",
+            "tenancyId",
+            "userId"
+        ])
+    );
+    assert_eq!(
+        required("spec.provider.bitwardensecretsmanager"),
+        json!(["auth", "organizationID", "projectID"])
+    );
+    assert_eq!(
+        at(s, "spec.provider.bitwardensecretsmanager.caBundle"),
+        &json!({"type": "string", "description": at(s, "spec.provider.bitwardensecretsmanager.caBundle")["description"]})
+    );
+    assert_eq!(required("spec.provider.gitlab"), json!(["auth"]));
+    assert_eq!(required("spec.provider.gitlab.auth"), json!(["SecretRef"]));
+    assert!(at(s, "spec.provider.gitlab.auth.SecretRef").get("required").is_none());
+    assert_eq!(at(s, "spec.provider.gitlab.caBundle")["format"], "byte");
+    assert_eq!(at(s, "spec.provider.gitlab.groupIDs")["items"]["type"], "string");
 }
 
 #[test]

@@ -262,7 +262,7 @@ fn stores() {
         ),
         (
             "an unsupported key is reported once, not also as a count error",
-            store("SecretStore", "provider:\n  fake: {data: []}\n  doppler: {}"),
+            store("SecretStore", "provider:\n  fake: {data: []}\n  pulumi: {}"),
             &["spec.provider"],
         ),
         (

@@ -1,5 +1,5 @@
-//! The admin HTTP server: `/metrics` (Prometheus), `/healthz` (the process is alive), `/readyz` (every watch
-//! has delivered its first list).
+//! The admin HTTP server: `/metrics` (Prometheus), `/healthz` (the process is alive and its workers make
+//! progress), `/readyz` (every watch has delivered its first list).
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::controller::kit::Liveness;
 use crate::metrics::Metrics;
 
 /// Readiness: set once every watched kind has been listed.
@@ -33,13 +34,17 @@ impl Readiness {
     }
 }
 
+/// What `/healthz` and `/readyz` answer from.
+#[derive(Clone)]
+pub struct Health {
+    pub readiness: Arc<Readiness>,
+    pub liveness: Arc<Liveness>,
+    /// `/healthz` fails when a controller has had work and finished nothing for this long.
+    pub wedged_after: std::time::Duration,
+}
+
 /// Serves the admin endpoints on `listener` until `shutdown` fires.
-pub async fn serve(
-    listener: TcpListener,
-    metrics: Arc<Metrics>,
-    readiness: Arc<Readiness>,
-    shutdown: CancellationToken,
-) {
+pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, health: Health, shutdown: CancellationToken) {
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -47,9 +52,9 @@ pub async fn serve(
         };
         let Ok((stream, _)) = accepted else { continue };
         let metrics = metrics.clone();
-        let readiness = readiness.clone();
+        let health = health.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |req| handle(req, metrics.clone(), readiness.clone()));
+            let service = service_fn(move |req| handle(req, metrics.clone(), health.clone()));
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
@@ -73,8 +78,9 @@ pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
 async fn handle(
     req: Request<Incoming>,
     metrics: Arc<Metrics>,
-    readiness: Arc<Readiness>,
+    health: Health,
 ) -> Result<Response<UnsyncBoxBody<Bytes, Infallible>>, Infallible> {
+    let wedged = || health.liveness.wedged(std::time::Instant::now(), health.wedged_after);
     let (status, content_type, body) = match req.uri().path() {
         // Streamed: the per-object series are rendered chunk by chunk as the scraper reads them.
         "/metrics" => match Metrics::exposition(metrics) {
@@ -85,8 +91,18 @@ async fn handle(
             }
             Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, "text/plain", e.to_string()),
         },
-        "/healthz" | "/livez" => (StatusCode::OK, "text/plain", "ok".to_string()),
-        "/readyz" if readiness.is_ready() => (StatusCode::OK, "text/plain", "ok".to_string()),
+        "/healthz" | "/livez" => match wedged() {
+            None => (StatusCode::OK, "text/plain", "ok".to_string()),
+            Some(c) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                format!(
+                    "the {c} workers finished no reconcile for {}s while work waited",
+                    health.wedged_after.as_secs()
+                ),
+            ),
+        },
+        "/readyz" if health.readiness.is_ready() => (StatusCode::OK, "text/plain", "ok".to_string()),
         "/readyz" => (
             StatusCode::SERVICE_UNAVAILABLE,
             "text/plain",

@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use syncret_providers::TenantPolicy;
+use syncret_providers::net::egress::{EgressPolicy, IpNet};
+
 use crate::context::Settings;
 use crate::leader::{self, LeaseConfig};
 use crate::runtime::Options;
@@ -27,15 +30,29 @@ pub struct Cli {
 pub enum Command {
     /// Run the controller (the default).
     Run(Box<RunArgs>),
-    /// Print the CustomResourceDefinitions as multi-document YAML, or write one file per CRD with --dir.
+    /// Print the CustomResourceDefinitions as multi-document YAML, or write one file per CRD with --dir (and the
+    /// admission policies with --policy).
     Crds {
         /// Write `<plural>.external-secrets.io.yaml` files into this directory instead of printing (repeatable:
         /// `--dir deploy/crds --dir deploy/charts/syncret/crds`).
         #[arg(long)]
         dir: Vec<PathBuf>,
+        /// Also write the ValidatingAdmissionPolicies and bindings (apply-time validation) to this file
+        /// (repeatable: `--policy deploy/admission/validating-admission-policies.yaml --policy
+        /// deploy/charts/syncret/files/validating-admission-policies.yaml`).
+        #[arg(long)]
+        policy: Vec<PathBuf>,
     },
-    /// Render the Secret an ExternalSecret would produce, without a cluster.
+    /// Render what ExternalSecrets (the Secret) and PushSecrets (what is pushed where) would produce, without a
+    /// cluster.
     Render(RenderArgs),
+    /// Check External Secrets Operator objects (from files or a cluster) against what syncret supports: each is
+    /// supported, supported with a difference, or not supported (with what to do). Exit status 1 when anything
+    /// is not supported.
+    Check(CheckArgs),
+    /// Encrypt a Secret manifest for the cluster's age public key into a SOPS-encrypted ConfigMap manifest (safe
+    /// to commit) plus the ExternalSecret that turns it back into the Secret through a `sops` store.
+    Seal(SealArgs),
 }
 
 /// Log output format.
@@ -162,6 +179,46 @@ pub struct RunArgs {
     /// Cap of the error backoff.
     #[arg(long, env = "SYNCRET_MAX_BACKOFF", default_value = "5m", value_parser = duration)]
     pub max_backoff: Duration,
+    /// Every reconcile ends by this deadline: one that runs longer is stopped (its in-flight requests dropped),
+    /// marked `Ready=False` and retried with backoff. Provider timeouts above it are clamped to it. `/healthz`
+    /// fails when work waits and no reconcile finished for twice this long.
+    #[arg(long, env = "SYNCRET_RECONCILE_TIMEOUT", default_value = "60s", value_parser = duration)]
+    pub reconcile_timeout: Duration,
+    /// At most this many reconciles of one namespace at once while other namespaces have work waiting, per
+    /// controller (0: half of --concurrent, at least 1). Namespaces also take turns in each queue, so one
+    /// namespace cannot hold every worker.
+    #[arg(long, env = "SYNCRET_MAX_CONCURRENT_PER_NAMESPACE", default_value_t = 0)]
+    pub max_concurrent_per_namespace: usize,
+    /// At most this many reads of one store in flight at once (0: --concurrent); a store whose calls are slow
+    /// gets one. The others wait without holding a worker.
+    #[arg(long, env = "SYNCRET_MAX_CONCURRENT_PER_STORE", default_value_t = 0)]
+    pub max_concurrent_per_store: usize,
+    /// Let namespaced SecretStores use the operator's own identity (its service-account token, the pod's cloud
+    /// credentials, workload identity token files, the metadata server). Off: only ClusterSecretStores may.
+    #[arg(long, env = "SYNCRET_ALLOW_NAMESPACED_OPERATOR_IDENTITY", default_value_t = false, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub allow_namespaced_operator_identity: bool,
+    /// Addresses (CIDRs, comma-separated) namespaced SecretStores may reach although the egress deny list
+    /// (loopback, link-local, cloud metadata, the apiserver) refuses them, e.g. `10.96.0.0/12` for in-cluster
+    /// endpoints on a refused range, `127.0.0.0/8` for a sidecar.
+    #[arg(long, env = "SYNCRET_EGRESS_ALLOW", value_delimiter = ',', value_parser = net)]
+    pub egress_allow: Vec<IpNet>,
+    /// Addresses (CIDRs, comma-separated) namespaced SecretStores may not reach, besides the built-in deny list
+    /// (e.g. `10.0.0.0/8` to keep tenants off every cluster-internal address).
+    #[arg(long, env = "SYNCRET_EGRESS_DENY", value_delimiter = ',', value_parser = net)]
+    pub egress_deny: Vec<IpNet>,
+    /// Directories (comma-separated) whose files a ClusterSecretStore may name (GCP `credential_source.file`);
+    /// paths are canonicalized first. Namespaced SecretStores may name no file at all.
+    #[arg(
+        long,
+        env = "SYNCRET_CREDENTIAL_FILE_ALLOWLIST",
+        value_delimiter = ',',
+        default_value = "/var/run/secrets"
+    )]
+    pub credential_file_allowlist: Vec<PathBuf>,
+}
+
+fn net(s: &str) -> Result<IpNet, String> {
+    syncret_providers::net::egress::parse_net(s)
 }
 
 impl RunArgs {
@@ -187,6 +244,10 @@ impl RunArgs {
                     right: self.template_right_delimiter.clone(),
                 },
                 template_budget: syncret_template::DEFAULT_BUDGET,
+                reconcile_timeout: self.reconcile_timeout.max(Duration::from_secs(1)),
+                namespace_concurrency: self.max_concurrent_per_namespace,
+                store_concurrency: self.max_concurrent_per_store,
+                tenant: std::sync::Arc::new(self.tenant_policy()),
             },
             client_qps: self.client_qps,
             client_burst: self.client_burst,
@@ -209,6 +270,20 @@ impl RunArgs {
         }
     }
 
+    /// The tenant boundary these flags describe (the apiserver's addresses are added at start-up).
+    pub fn tenant_policy(&self) -> TenantPolicy {
+        TenantPolicy {
+            namespaced_operator_identity: self.allow_namespaced_operator_identity,
+            egress: std::sync::Arc::new(EgressPolicy {
+                allow: self.egress_allow.clone(),
+                deny: self.egress_deny.clone(),
+                apiserver: Vec::new(),
+            }),
+            file_allowlist: self.credential_file_allowlist.clone(),
+            responses: Default::default(),
+        }
+    }
+
     /// The effective log filter.
     pub fn log_filter(&self) -> String {
         let level = self.zap_log_level.as_deref().unwrap_or(&self.loglevel);
@@ -224,21 +299,96 @@ impl RunArgs {
 /// Flags of `syncret render`.
 #[derive(Debug, Clone, Args)]
 pub struct RenderArgs {
-    /// The ExternalSecret manifest (YAML).
-    #[arg(short = 'f', long = "filename")]
-    pub file: PathBuf,
-    /// Remote values as JSON: `{"<remote key>": <value>, …}` (objects are stored as JSON text).
+    /// Manifests: files (several YAML documents allowed), directories (read recursively) or `-` for stdin. Every
+    /// ExternalSecret and PushSecret found is rendered; the stores, ConfigMaps and Secrets found are used.
+    #[arg(short = 'f', long = "filename", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Remote values as JSON: `{"<remote key>": <value>, …}` (objects are stored as JSON text), for every store.
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// A SecretStore/ClusterSecretStore manifest with the fake provider to read values from.
-    #[arg(long)]
-    pub store: Option<PathBuf>,
-    /// ConfigMaps/Secrets used by templateFrom (YAML, several documents allowed).
+    /// More SecretStores/ClusterSecretStores (files or directories); the fake provider's data are the values.
+    #[arg(long = "store")]
+    pub stores: Vec<PathBuf>,
+    /// More ConfigMaps/Secrets (files or directories), for templateFrom and as PushSecret sources.
     #[arg(long = "template-from")]
     pub template_from: Vec<PathBuf>,
     /// Print values as text (`stringData`) instead of base64 `data` as stored.
     #[arg(long)]
     pub decode: bool,
+    /// Namespace of objects that do not name one.
+    #[arg(short = 'n', long, default_value = "default")]
+    pub namespace: String,
+    /// With a `sops` store: the ConfigMaps/Secrets holding the encrypted documents (YAML, several documents
+    /// allowed; e.g. `syncret seal` output).
+    #[arg(long = "sops-documents")]
+    pub sops_documents: Vec<PathBuf>,
+    /// With a `sops` store: an age identity file to decrypt with (repeatable; default: `$SOPS_AGE_KEY_FILE`).
+    #[arg(long = "age-identity", env = "SOPS_AGE_KEY_FILE")]
+    pub age_identity: Vec<PathBuf>,
+}
+
+/// Flags of `syncret seal`.
+#[derive(Debug, Clone, Args)]
+pub struct SealArgs {
+    /// The Secret manifest (YAML); stdin when absent or `-`.
+    #[arg(short = 'f', long = "filename")]
+    pub file: Option<PathBuf>,
+    /// An age recipient (`age1…`, the cluster's public key) the document is encrypted for (repeatable).
+    #[arg(long, required = true)]
+    pub age: Vec<String>,
+    /// The name of the `sops` store the ExternalSecret reads through.
+    #[arg(long, default_value = "sops")]
+    pub store: String,
+    /// `SecretStore` or `ClusterSecretStore`.
+    #[arg(long, default_value = "SecretStore", value_parser = ["SecretStore", "ClusterSecretStore"])]
+    pub store_kind: String,
+    /// The ConfigMap's name (default `<secret>-sops`).
+    #[arg(long)]
+    pub configmap: Option<String>,
+    /// The namespace of the manifests (default: the Secret's, else `default`).
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// The ExternalSecret's refreshInterval.
+    #[arg(long, default_value = "1h")]
+    pub refresh_interval: String,
+}
+
+/// Output format of `syncret check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    Text,
+    Json,
+}
+
+/// Flags of `syncret check`.
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// Manifests to check: files, directories (read recursively) or `-` for stdin. Without any, the objects are
+    /// read from the cluster of the current kubeconfig context.
+    #[arg(short = 'f', long = "filename")]
+    pub files: Vec<PathBuf>,
+    /// Read from the cluster even when files are given (both are checked).
+    #[arg(long)]
+    pub cluster: bool,
+    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context (default: the current one).
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Only this namespace (cluster-scoped objects are still read); objects in files without a namespace are
+    /// taken to be in it.
+    #[arg(short = 'n', long, default_value = "")]
+    pub namespace: String,
+    /// The --controller-class syncret will run with: stores of another class are reported as left to it.
+    #[arg(long, default_value = "default")]
+    pub controller_class: String,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = CheckFormat::Text)]
+    pub output: CheckFormat,
+    /// Text output: list supported objects too (by default only those with something to say).
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[cfg(test)]
@@ -267,6 +417,10 @@ mod tests {
         assert!(cli.run.log_filter().starts_with("debug"));
         assert!(o.leader_election.is_none());
         assert_eq!(o.live_addr.as_deref(), Some(":8082"));
+        // Runtime bounds: a minute per reconcile, half the workers per namespace and per store.
+        assert_eq!(o.settings.reconcile_timeout, Duration::from_secs(60));
+        assert_eq!(o.settings.namespace_limit(), 4);
+        assert_eq!(o.settings.store_limit(), 8);
     }
 
     #[test]
@@ -306,6 +460,32 @@ mod tests {
         let cli = Cli::try_parse_from(["syncret", "--enable-leader-election", "crds"]).unwrap();
         assert!(cli.run.enable_leader_election);
         assert!(matches!(cli.command, Some(Command::Crds { .. })));
+    }
+
+    #[test]
+    fn tenant_boundary_flags() {
+        let cli = Cli::try_parse_from(["syncret"]).unwrap();
+        let t = cli.run.options().settings.tenant;
+        assert!(!t.namespaced_operator_identity, "off by default");
+        assert!(t.egress.allow.is_empty() && t.egress.deny.is_empty());
+        assert_eq!(t.file_allowlist, vec![PathBuf::from("/var/run/secrets")]);
+        let cli = Cli::try_parse_from([
+            "syncret",
+            "--allow-namespaced-operator-identity",
+            "--egress-allow=127.0.0.0/8,::1",
+            "--egress-deny=10.0.0.0/8",
+            "--credential-file-allowlist=/var/run/secrets/tokens,/etc/gcp",
+        ])
+        .unwrap();
+        let t = cli.run.options().settings.tenant;
+        assert!(t.namespaced_operator_identity);
+        assert_eq!(t.egress.allow.len(), 2);
+        assert_eq!(t.egress.deny[0].to_string(), "10.0.0.0/8");
+        assert_eq!(t.file_allowlist.len(), 2);
+        let err = Cli::try_parse_from(["syncret", "--egress-allow=nope"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is not an IP address or CIDR"), "{err}");
     }
 
     #[test]

@@ -40,6 +40,17 @@ pub struct Settings {
     /// Bytes the templates of one ExternalSecret (or PushSecret) render may allocate together
     /// (`syncret_template::DEFAULT_BUDGET`, 40 MiB, by default).
     pub template_budget: usize,
+    /// Every reconcile ends by this deadline (`--reconcile-timeout`); provider timeouts are capped by it.
+    pub reconcile_timeout: Duration,
+    /// At most this many reconciles of one namespace in flight per controller while others wait
+    /// (`--max-concurrent-per-namespace`; 0: [`Settings::namespace_limit`]'s default).
+    pub namespace_concurrency: usize,
+    /// At most this many reads of one store in flight at once (`--max-concurrent-per-store`; 0: `concurrent`);
+    /// one for a store whose calls are slow.
+    pub store_concurrency: usize,
+    /// The tenant boundary for providers (`--allow-namespaced-operator-identity`, `--egress-allow`,
+    /// `--egress-deny`, `--credential-file-allowlist`; see `docs/security.md`).
+    pub tenant: Arc<syncret_providers::TenantPolicy>,
 }
 
 impl Default for Settings {
@@ -60,6 +71,10 @@ impl Default for Settings {
             backoff_max: Duration::from_secs(300),
             delims: Delims::default(),
             template_budget: syncret_template::DEFAULT_BUDGET,
+            reconcile_timeout: Duration::from_secs(60),
+            namespace_concurrency: 0,
+            store_concurrency: 0,
+            tenant: Arc::new(syncret_providers::TenantPolicy::default()),
         }
     }
 }
@@ -71,6 +86,39 @@ impl Settings {
             delims: &self.delims,
             budget: self.template_budget,
         }
+    }
+
+    /// Workers of the store controller: store validation is rarer than syncs, and one hung validation must not
+    /// stop the others.
+    pub fn store_workers(&self) -> usize {
+        self.concurrent.max(2)
+    }
+
+    /// The in-flight limit per namespace: as set, or half of `concurrent` (at least 1).
+    pub fn namespace_limit(&self) -> usize {
+        match self.namespace_concurrency {
+            0 => (self.concurrent / 2).max(1),
+            n => n,
+        }
+    }
+
+    /// The in-flight limit per namespace in the store controller's queue.
+    pub fn store_namespace_limit(&self) -> usize {
+        self.namespace_limit().min(self.store_workers() / 2).max(1)
+    }
+
+    /// Reads of one store in flight at once: as set, or `concurrent`.
+    pub fn store_limit(&self) -> usize {
+        match self.store_concurrency {
+            0 => self.concurrent.max(1),
+            n => n,
+        }
+    }
+
+    /// How long a worker waits for one provider read before leaving it to finish on its own, and how long a
+    /// store's call may hold its place before the store counts as slow (one place): 2 s, or half the deadline.
+    pub fn slow_call(&self) -> Duration {
+        (self.reconcile_timeout / 2).min(Duration::from_secs(2))
     }
 
     /// Whether the store reconciler of `kind` runs (`--enable-{secret-store,cluster-store}-reconciler`).
@@ -107,6 +155,18 @@ impl Key {
     }
 }
 
+impl crate::schedule::Tenant for Key {
+    fn tenant(&self) -> &Arc<str> {
+        &self.namespace
+    }
+}
+
+impl crate::schedule::Tenant for (syncret_crds::secretstore::StoreKind, Key) {
+    fn tenant(&self) -> &Arc<str> {
+        &self.1.namespace
+    }
+}
+
 impl std::fmt::Display for Key {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.namespace.is_empty() {
@@ -139,14 +199,13 @@ pub struct Context {
     pub es_queue: Scheduler<Key>,
     pub store_queue: Scheduler<(syncret_crds::secretstore::StoreKind, Key)>,
     pub ces_queue: Scheduler<Key>,
-    /// ExternalSecret statuses this operator wrote and the reflector has not shown yet: a reconcile right after a
-    /// sync (e.g. woken by our own Secret write) sees them, so it does not sync again.
-    pub written_status: std::sync::Mutex<std::collections::HashMap<Key, syncret_crds::ExternalSecretStatus>>,
-    /// When a leased value read for an ExternalSecret must be re-fetched (two thirds into its lease).
-    pub lease_due: std::sync::Mutex<std::collections::HashMap<Key, std::time::Instant>>,
-    /// The stores (uid, generation) each ExternalSecret last read from, keyed by a hash of its key: when a store's
-    /// spec changes, the ExternalSecrets using it read again at once (ESO waits for their next refresh).
-    pub store_seen: std::sync::Mutex<std::collections::HashMap<u64, u64>>,
+    /// Per-ExternalSecret state of the controller, in one map: the status written and not yet seen, when a
+    /// leased value is due, which store specs it last read from.
+    pub es_state: crate::controller::externalsecret::EsStates,
+    /// The in-flight limit per store (`--max-concurrent-per-store`).
+    pub store_gate: Arc<crate::schedule::StoreGate>,
+    /// Whether the controllers' workers make progress (`/healthz`).
+    pub liveness: Arc<crate::controller::kit::Liveness>,
     /// PushSecrets and ClusterPushSecrets: reflectors, queues, the source index.
     pub push: crate::controller::pushsecret::PushState,
 }

@@ -7,12 +7,14 @@
 
 pub mod admin;
 pub mod app;
+pub mod check;
 pub mod cli;
 pub mod context;
 pub mod controller;
 pub mod escache;
 pub mod events;
 pub mod leader;
+pub mod manifests;
 pub mod metrics;
 pub mod push;
 pub mod reads;
@@ -20,6 +22,7 @@ pub mod render;
 pub mod rollout;
 pub mod runtime;
 pub mod schedule;
+pub mod seal;
 pub mod secrets;
 pub mod stores;
 pub mod sync;

@@ -55,6 +55,13 @@ pub struct Metrics {
     pub sync_errors: IntCounterVec,
     /// `leader_election_master_status{name}` (client-go's name): 1 while this replica holds the Lease.
     pub leader_status: IntGaugeVec,
+    /// `syncret_reconcile_panics_total{controller}`: reconciles that panicked (caught; the worker went on).
+    pub reconcile_panics: IntCounterVec,
+    /// `syncret_reconcile_timeouts_total{controller}`: reconciles stopped at `--reconcile-timeout`.
+    pub reconcile_timeouts: IntCounterVec,
+    /// `syncret_store_parked`: reconciles waiting for a place at a store that has `--max-concurrent-per-store`
+    /// reconciles in flight.
+    pub store_parked: IntGauge,
 }
 
 impl Metrics {
@@ -186,6 +193,27 @@ impl Metrics {
         registry.register(Box::new(max_concurrent_reconciles.clone()))?;
         registry.register(Box::new(sync_errors.clone()))?;
         registry.register(Box::new(leader_status.clone()))?;
+        let reconcile_panics = IntCounterVec::new(
+            Opts::new(
+                "syncret_reconcile_panics_total",
+                "Reconciles that panicked; the panic was caught, the object marked and retried with backoff",
+            ),
+            &["controller"],
+        )?;
+        let reconcile_timeouts = IntCounterVec::new(
+            Opts::new(
+                "syncret_reconcile_timeouts_total",
+                "Reconciles stopped at the reconcile deadline (--reconcile-timeout)",
+            ),
+            &["controller"],
+        )?;
+        let store_parked = IntGauge::new(
+            "syncret_store_parked",
+            "Reconciles waiting for a place at a store with --max-concurrent-per-store reconciles in flight",
+        )?;
+        registry.register(Box::new(reconcile_panics.clone()))?;
+        registry.register(Box::new(reconcile_timeouts.clone()))?;
+        registry.register(Box::new(store_parked.clone()))?;
         Ok(Self {
             registry,
             external_secrets,
@@ -210,6 +238,9 @@ impl Metrics {
             max_concurrent_reconciles,
             sync_errors,
             leader_status,
+            reconcile_panics,
+            reconcile_timeouts,
+            store_parked,
         })
     }
 
@@ -229,11 +260,9 @@ impl Metrics {
         }
     }
 
-    /// One failed ExternalSecret sync, counted by the reason its message names (see [`FailureReason`]).
-    pub fn sync_failed(&self, message: &str) {
-        self.sync_errors
-            .with_label_values(&[FailureReason::of(message).as_str()])
-            .inc();
+    /// One failed ExternalSecret sync, counted by its error's reason (see [`FailureReason`]).
+    pub fn sync_failed(&self, reason: FailureReason) {
+        self.sync_errors.with_label_values(&[reason.as_str()]).inc();
     }
 
     /// Records one reconcile of `controller`.
@@ -343,83 +372,7 @@ impl<M: std::ops::Deref<Target = Metrics>> Iterator for Exposition<M> {
     }
 }
 
-/// Why an ExternalSecret sync failed, as a bounded label set for `syncret_sync_errors_total{reason}` (the
-/// "errors by reason" dashboard panel). Derived from the failure message, whose prefixes are ESO's
-/// (`could not get secret data from provider: …`, `could not apply template: …`); unknown messages count
-/// as `Other`, and `tests/tests/integration/ops.rs` checks the reasons of real failures end to end.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FailureReason {
-    InvalidSpec,
-    StoreNotFound,
-    StoreNotReady,
-    StoreNotAllowed,
-    ProviderError,
-    TemplateError,
-    OwnershipConflict,
-    SecretWriteError,
-    KubernetesError,
-    Other,
-}
-
-impl FailureReason {
-    pub const ALL: [FailureReason; 10] = [
-        Self::InvalidSpec,
-        Self::StoreNotFound,
-        Self::StoreNotReady,
-        Self::StoreNotAllowed,
-        Self::ProviderError,
-        Self::TemplateError,
-        Self::OwnershipConflict,
-        Self::SecretWriteError,
-        Self::KubernetesError,
-        Self::Other,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::InvalidSpec => "InvalidSpec",
-            Self::StoreNotFound => "StoreNotFound",
-            Self::StoreNotReady => "StoreNotReady",
-            Self::StoreNotAllowed => "StoreNotAllowed",
-            Self::ProviderError => "ProviderError",
-            Self::TemplateError => "TemplateError",
-            Self::OwnershipConflict => "OwnershipConflict",
-            Self::SecretWriteError => "SecretWriteError",
-            Self::KubernetesError => "KubernetesError",
-            Self::Other => "Other",
-        }
-    }
-
-    /// Classifies a failure message of the ExternalSecret controller.
-    pub fn of(message: &str) -> Self {
-        let m = message;
-        let has = |p: &str| m.starts_with(p);
-        if has("invalid ExternalSecret") || has("spec.target.") || m.contains("creationPolicy=") {
-            Self::InvalidSpec
-        } else if has("could not get secret data from provider") {
-            Self::ProviderError
-        } else if has("could not apply template") || has("error fetching templateFrom data") {
-            Self::TemplateError
-        } else if has("target is owned by another") || has("failed to take ownership") {
-            Self::OwnershipConflict
-        } else if has("could not update secret")
-            || has("could not delete secret")
-            || has("could not delete orphaned secrets")
-        {
-            Self::SecretWriteError
-        } else if has("using cluster store") || has("ClusterSecretStores are disabled") {
-            Self::StoreNotAllowed
-        } else if (has("SecretStore ") || has("ClusterSecretStore ")) && m.ends_with(" not found") {
-            Self::StoreNotFound
-        } else if (has("SecretStore ") || has("ClusterSecretStore ")) && m.ends_with(" is not ready") {
-            Self::StoreNotReady
-        } else if has("could not add finalizer") || has("unable to get Secret") {
-            Self::KubernetesError
-        } else {
-            Self::Other
-        }
-    }
-}
+pub use crate::sync::error::FailureReason;
 
 /// Reports provider calls into the metrics (the providers crate's observer hook).
 pub struct ProviderCallMetrics {
@@ -656,7 +609,7 @@ mod tests {
                 .unwrap()
                 .contains(r#"externalsecret_sync_calls_error{name="tpl",namespace="ns1"} 1"#)
         );
-        m.sync_failed("could not get secret data from provider: fake: key \"x\" not found");
+        m.sync_failed(FailureReason::ProviderError);
         assert!(
             m.render()
                 .unwrap()
@@ -711,94 +664,5 @@ mod tests {
             .find(r#"externalsecret_sync_calls_total{name="es-00003",namespace="ns0"}"#)
             .unwrap();
         assert!(first < second);
-    }
-
-    #[test]
-    fn failure_reasons_from_controller_messages() {
-        use crate::stores::StoreProblem;
-        let cases = [
-            (
-                "invalid ExternalSecret: spec.data[0].remoteRef.key: must not be empty",
-                FailureReason::InvalidSpec,
-            ),
-            (
-                "spec.target.manifest: generic targets are not supported by syncret",
-                FailureReason::InvalidSpec,
-            ),
-            (
-                "could not delete secret: unable to delete secret t: creationPolicy=Merge is not Owner",
-                FailureReason::InvalidSpec,
-            ),
-            (
-                "could not get secret data from provider: fake: boom",
-                FailureReason::ProviderError,
-            ),
-            (
-                "could not apply template: template: x:1: unexpected EOF",
-                FailureReason::TemplateError,
-            ),
-            (
-                "error fetching templateFrom data: forbidden",
-                FailureReason::TemplateError,
-            ),
-            (
-                "target is owned by another ExternalSecret: ...",
-                FailureReason::OwnershipConflict,
-            ),
-            (
-                "failed to take ownership of target secret: ...",
-                FailureReason::OwnershipConflict,
-            ),
-            (
-                "could not update secret: unable to update secret s: 500",
-                FailureReason::SecretWriteError,
-            ),
-            (
-                "could not delete orphaned secrets: boom",
-                FailureReason::SecretWriteError,
-            ),
-            ("could not add finalizer: 409", FailureReason::KubernetesError),
-            ("unable to get Secret \"s\": 500", FailureReason::KubernetesError),
-            ("something new", FailureReason::Other),
-        ];
-        for (message, reason) in cases {
-            assert_eq!(FailureReason::of(message), reason, "{message}");
-        }
-        // Store problems, with the messages the store resolver really produces.
-        for (p, reason) in [
-            (
-                StoreProblem::NotFound {
-                    kind: "SecretStore",
-                    name: "s".into(),
-                },
-                FailureReason::StoreNotFound,
-            ),
-            (
-                StoreProblem::NotFound {
-                    kind: "ClusterSecretStore",
-                    name: "s".into(),
-                },
-                FailureReason::StoreNotFound,
-            ),
-            (
-                StoreProblem::NotReady {
-                    kind: "SecretStore",
-                    name: "s".into(),
-                },
-                FailureReason::StoreNotReady,
-            ),
-            (
-                StoreProblem::NotAllowed {
-                    name: "s".into(),
-                    namespace: "n".into(),
-                },
-                FailureReason::StoreNotAllowed,
-            ),
-            (StoreProblem::ClusterStoresDisabled, FailureReason::StoreNotAllowed),
-        ] {
-            assert_eq!(FailureReason::of(&p.to_string()), reason, "{p}");
-        }
-        let labels: std::collections::HashSet<&str> = FailureReason::ALL.iter().map(|r| r.as_str()).collect();
-        assert_eq!(labels.len(), FailureReason::ALL.len());
     }
 }

@@ -15,7 +15,7 @@ use crate::events::Events;
 use crate::leader::{self, ElectionHandle, Leadership, LeaseConfig};
 use crate::metrics::{Metrics, ProviderCallMetrics};
 use crate::reads::Reads;
-use crate::schedule::{RateLimiter, Scheduler};
+use crate::schedule::{Limit, RateLimiter, Scheduler, StoreGate};
 use crate::secrets::SecretIndex;
 use crate::stores::Stores;
 
@@ -103,6 +103,7 @@ pub async fn start_with_registry(
 ) -> Result<Started, Error> {
     let metrics = Arc::new(Metrics::new().map_err(Error::Metrics)?);
     let readiness = Arc::new(Readiness::default());
+    let liveness = Arc::new(crate::controller::kit::Liveness::default());
     let observer: Arc<dyn CallObserver> = Arc::new(ProviderCallMetrics::new(&metrics));
     let api_limiter = Arc::new(RateLimiter::new(opts.client_qps, opts.client_burst));
     // Events get a bucket of their own of the same size, as in ESO: controller-runtime's event recorder uses its
@@ -120,6 +121,7 @@ pub async fn start_with_registry(
         flood_gate: opts.settings.enable_flood_gate,
         cluster_stores_enabled: opts.settings.enable_cluster_stores,
         specs: Default::default(),
+        max_timeout: opts.settings.reconcile_timeout,
     };
     let reads = Reads::new(
         client.clone(),
@@ -129,8 +131,9 @@ pub async fn start_with_registry(
         metrics.clone(),
         opts.read_coalesce_window,
         (opts.store_qps, opts.store_burst),
+        opts.settings.tenant.clone(),
     );
-    let (push, push_writers) = controller::pushsecret::PushState::new();
+    let (push, push_writers) = controller::pushsecret::PushState::new(&opts.settings);
     let ctx = Arc::new(Context {
         client: client.clone(),
         settings: opts.settings.clone(),
@@ -143,12 +146,14 @@ pub async fn start_with_registry(
         cluster_external_secrets: refl.ces.0.clone(),
         reads,
         secrets: SecretIndex::default(),
-        es_queue: Scheduler::new(),
-        store_queue: Scheduler::new(),
-        ces_queue: Scheduler::new(),
-        written_status: Default::default(),
-        lease_due: Default::default(),
-        store_seen: Default::default(),
+        // Syncs: a soft share per namespace (a lone busy namespace keeps every worker). Store validation, whose
+        // calls are not detached: a strict one.
+        es_queue: Scheduler::new(Limit::Soft(opts.settings.namespace_limit())),
+        store_queue: Scheduler::new(Limit::Strict(opts.settings.store_namespace_limit())),
+        ces_queue: Scheduler::new(Limit::Strict(0)),
+        es_state: Default::default(),
+        store_gate: StoreGate::new(opts.settings.store_limit(), opts.settings.slow_call()),
+        liveness: liveness.clone(),
         push,
     });
     let mut admin = Vec::new();
@@ -157,7 +162,12 @@ pub async fn start_with_registry(
         admin.push(tokio::spawn(admin::serve(
             listener,
             metrics.clone(),
-            readiness.clone(),
+            admin::Health {
+                readiness: readiness.clone(),
+                liveness: liveness.clone(),
+                // Work waiting and nothing finished for twice the deadline: the workers are wedged.
+                wedged_after: opts.settings.reconcile_timeout.saturating_mul(2),
+            },
             shutdown.clone(),
         )));
         local

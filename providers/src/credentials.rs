@@ -86,6 +86,32 @@ impl Credentials {
             })
     }
 
+    /// The text at `selector.key` (UTF-8, surrounding whitespace trimmed), for tokens and IDs; `default_key`
+    /// stands in for an empty `key`.
+    pub async fn secret_text(
+        &self,
+        selector: &SecretKeySelector,
+        default_key: Option<&str>,
+        field: &str,
+    ) -> Result<Unloggable<String>> {
+        let mut selector = selector.clone();
+        if selector.key.is_empty()
+            && let Some(k) = default_key
+        {
+            selector.key = k.to_string();
+        }
+        let value = self.secret_key(&selector, field).await?;
+        let text = value
+            .as_str()
+            .ok_or_else(|| ProviderError::Credentials(format!("{field}: the value is not UTF-8 text")))?
+            .trim()
+            .to_string();
+        if text.is_empty() {
+            return Err(ProviderError::Credentials(format!("{field}: the value is empty")));
+        }
+        Ok(Unloggable(text))
+    }
+
     /// The whole Secret (e.g. a kubeconfig or several keys of one credential).
     pub async fn get_secret(&self, namespace: &str, name: &str, field: &str) -> Result<Secret> {
         let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);

@@ -9,6 +9,8 @@ pub mod cache;
 pub mod client;
 pub mod credentials;
 pub mod error;
+pub mod net;
+pub mod policy;
 pub mod property;
 pub mod registry;
 pub mod value;
@@ -17,12 +19,26 @@ pub mod value;
 pub mod aws;
 #[cfg(feature = "azure")]
 pub mod azure;
+#[cfg(feature = "bitwarden")]
+pub mod bitwarden;
+#[cfg(feature = "doppler")]
+pub mod doppler;
 #[cfg(feature = "fake")]
 pub mod fake;
 #[cfg(feature = "gcp")]
 pub mod gcp;
+#[cfg(feature = "gitlab")]
+pub mod gitlab;
+#[cfg(feature = "infisical")]
+pub mod infisical;
 #[cfg(feature = "kubernetes")]
 pub mod kubernetes;
+#[cfg(feature = "onepassword")]
+pub mod onepassword;
+#[cfg(feature = "rest")]
+pub mod rest;
+#[cfg(feature = "sops")]
+pub mod sops;
 #[cfg(feature = "vault")]
 pub mod vault;
 #[cfg(feature = "webhook")]
@@ -34,5 +50,6 @@ pub use client::{
 };
 pub use credentials::{Credentials, StoreScope};
 pub use error::{ProviderError, Result};
+pub use policy::TenantPolicy;
 pub use registry::{Provider, ProviderContext, Registry, StoreInfo};
-pub use value::{RemoteValue, SecretValue, Unloggable};
+pub use value::{CustomValue, RemoteValue, SecretValue, Select, Unloggable};

@@ -21,6 +21,7 @@ impl RemoteValue {
                 Some(p) if m.contains_key(p) => Ok(m.get(p).cloned().unwrap_or_default()),
                 _ => select(key, &map_to_json(m), property),
             },
+            RemoteValue::Custom(c) => c.0.select(key, property.filter(|p| !p.is_empty())),
         }
     }
 
@@ -28,6 +29,7 @@ impl RemoteValue {
     pub fn into_map(self, key: &str, property: Option<&str>) -> Result<BTreeMap<String, SecretValue>> {
         match (self, property.filter(|p| !p.is_empty())) {
             (RemoteValue::Map(m), None) => Ok(m),
+            (RemoteValue::Custom(c), p) => c.0.extract(key, p),
             (v, p) => to_map(key, &v.select(key, p)?),
         }
     }

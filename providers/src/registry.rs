@@ -7,6 +7,7 @@ use syncret_crds::secretstore::SecretStoreSpec;
 use crate::client::{CallObserver, SecretsClient};
 use crate::credentials::{Credentials, StoreScope};
 use crate::error::{ProviderError, Result};
+use crate::policy::TenantPolicy;
 
 /// The store a client is built for.
 #[derive(Clone, Debug)]
@@ -37,6 +38,8 @@ pub struct ProviderContext {
     pub observer: Arc<dyn CallObserver>,
     /// For ClusterSecretStores: the namespace of the object using the store (referent credentials resolve here).
     pub referent_namespace: Option<String>,
+    /// The tenant boundary: operator identity, files and egress for namespaced stores (see [`crate::policy`]).
+    pub policy: Arc<TenantPolicy>,
 }
 
 impl ProviderContext {
@@ -48,6 +51,22 @@ impl ProviderContext {
             store_namespace: store.namespace.clone(),
             referent_namespace: self.referent_namespace.clone(),
         }
+    }
+
+    /// The egress rules of clients built for `store` (restricted for a namespaced SecretStore).
+    pub fn egress(&self, store: &StoreInfo) -> crate::net::egress::Egress {
+        self.policy.egress_for(store)
+    }
+
+    /// The operator-wide budget every answer being read is charged to.
+    pub fn responses(&self) -> crate::net::body::Budget {
+        self.policy.responses.clone()
+    }
+
+    /// An HTTP client builder for `store`: its egress rules, the operator's answer budget.
+    #[cfg(any(feature = "webhook", feature = "vault", feature = "gcp", feature = "rest"))]
+    pub fn http_client(&self, store: &StoreInfo) -> crate::net::http::HttpClientBuilder {
+        crate::net::http::HttpClientBuilder::new(self.egress(store), self.responses())
     }
 }
 
@@ -100,6 +119,18 @@ impl Registry {
         providers.push(Arc::new(crate::aws::Aws::default()));
         #[cfg(feature = "webhook")]
         providers.push(Arc::new(crate::webhook::Webhook));
+        #[cfg(feature = "onepassword")]
+        providers.push(Arc::new(crate::onepassword::OnePassword));
+        #[cfg(feature = "doppler")]
+        providers.push(Arc::new(crate::doppler::Doppler::default()));
+        #[cfg(feature = "infisical")]
+        providers.push(Arc::new(crate::infisical::Infisical::default()));
+        #[cfg(feature = "bitwarden")]
+        providers.push(Arc::new(crate::bitwarden::Bitwarden));
+        #[cfg(feature = "gitlab")]
+        providers.push(Arc::new(crate::gitlab::Gitlab));
+        #[cfg(feature = "sops")]
+        providers.push(Arc::new(crate::sops::Sops::default()));
         Self { providers }
     }
 

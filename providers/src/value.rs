@@ -76,6 +76,46 @@ pub enum RemoteValue {
     /// A secret that is natively a map of binary values (a Kubernetes Secret): a `property` naming a key
     /// returns its bytes exactly; anything else sees the map as a JSON object of strings, as ESO does.
     Map(std::collections::BTreeMap<String, SecretValue>),
+    /// A secret whose `property` and `dataFrom.extract` rules are the provider's own (a 1Password item's field
+    /// labels, Doppler's ignored property). The whole remote secret is read once; the rules apply afterwards,
+    /// so reads of one secret for several properties are one read.
+    Custom(CustomValue),
+}
+
+/// The rules of a [`RemoteValue::Custom`]. Errors name the key and property, never a value.
+pub trait Select: Send + Sync {
+    /// The value `property` selects (`None`: the provider's default).
+    fn select(&self, key: &str, property: Option<&str>) -> crate::Result<SecretValue>;
+    /// `dataFrom.extract`: the key/value pairs (after `property`).
+    fn extract(
+        &self,
+        key: &str,
+        property: Option<&str>,
+    ) -> crate::Result<std::collections::BTreeMap<String, SecretValue>>;
+}
+
+/// A shared [`Select`]. Equal when it is the same value (it is only compared to detect changes of one read).
+#[derive(Clone)]
+pub struct CustomValue(pub std::sync::Arc<dyn Select>);
+
+impl CustomValue {
+    pub fn new(value: impl Select + 'static) -> Self {
+        Self(std::sync::Arc::new(value))
+    }
+}
+
+impl PartialEq for CustomValue {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for CustomValue {}
+
+impl fmt::Debug for CustomValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CustomValue(<redacted>)")
+    }
 }
 
 impl From<SecretValue> for RemoteValue {

@@ -7,6 +7,8 @@
 //! The script is given `--watch-pid` of the test process, so etcd and kube-apiserver stop even when the test
 //! binary is killed. Each test takes its own namespace from [`ControlPlane::namespace`].
 
+pub mod admission;
+pub mod hostile;
 pub mod http;
 pub mod operator;
 pub mod process;
@@ -92,6 +94,21 @@ impl ControlPlane {
         });
         res.as_ref()
             .map_err(|e| anyhow!("private control plane unavailable: {e}"))
+    }
+
+    /// A new control plane without syncret's CRDs, for tests that install CRDs their own way (Helm). Stop it with
+    /// [`ControlPlane::stop`]; it stops with the test process anyway.
+    pub async fn bare() -> anyhow::Result<ControlPlane> {
+        init_tracing();
+        tokio::task::spawn_blocking(Self::spawn_script).await?
+    }
+
+    /// Stops a control plane this process started (its script stops etcd, kube-apiserver and the controller
+    /// manager and removes its directory).
+    pub fn stop(&self) {
+        if let Some(pid) = self.script_pid {
+            let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+        }
     }
 
     fn start() -> anyhow::Result<ControlPlane> {

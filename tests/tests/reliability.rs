@@ -10,3 +10,7 @@ mod hostile;
 mod isolation;
 #[path = "reliability/outage.rs"]
 mod outage;
+#[path = "reliability/runtime.rs"]
+mod runtime;
+#[path = "reliability/tenant.rs"]
+mod tenant;

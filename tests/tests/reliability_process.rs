@@ -505,3 +505,168 @@ async fn apiserver_and_etcd_restarts_lose_nothing_and_rewrite_nothing() -> anyho
     );
     Ok(())
 }
+
+/// A webhook SecretStore of class `class` calling `url` (a template over `.remoteRef.key`).
+fn webhook_store(name: &str, class: &str, url: &str, timeout: Option<&str>) -> String {
+    let mut webhook = serde_json::json!({"url": url, "result": {"jsonPath": "$.value"}});
+    if let Some(t) = timeout {
+        webhook["timeout"] = t.into();
+    }
+    serde_json::json!({
+        "apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": name},
+        "spec": {"controller": class, "provider": {"webhook": webhook}},
+    })
+    .to_string()
+}
+
+/// A tenant cannot stop syncret (issue 22), against syncret as a real process with its default flags (4 workers,
+/// a 60 s reconcile deadline, half the workers per namespace and per store). In one namespace a hostile tenant:
+/// a webhook store whose server answers `429` with `Retry-After: 18446744073709551615` (4 ExternalSecrets), one
+/// whose server never answers, with `timeout: 8760h` (6), and 50 more ExternalSecrets on a hung store in a second
+/// namespace. In a third, a canary ExternalSecret follows every change of its store within 10 s, 20 new
+/// ExternalSecrets are Ready within 2 s (p99), nothing panics, the hostile objects name the cause, and the
+/// process's peak RSS grows by less than 100 MB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_tenant_cannot_stop_syncret() -> anyhow::Result<()> {
+    let cp = ControlPlane::shared().await?;
+    let hostile = cp.namespace("relp-hostile").await?;
+    let hung50 = cp.namespace("relp-hung50").await?;
+    let canary = cp.namespace("relp-canary").await?;
+    let server = syncret_tests::hostile::by_path::PathServer::start().await?;
+    let class = unique_name("class");
+    let mut op = SyncretProcess::spawn(
+        "hostile",
+        cp.kubeconfig(),
+        // A 20 s deadline instead of the default 60 s: the same clamp, a third of the wait.
+        &[
+            format!("--controller-class={class}"),
+            "--loglevel=info".into(),
+            "--reconcile-timeout=20s".into(),
+        ],
+    )?;
+    op.wait_ready(Duration::from_secs(60)).await?;
+    let mut values = Values::default();
+    let v0 = secret_value("canary");
+    values.add(&v0);
+    common::canary_store(&canary, &class, &v0).await?;
+    apply_yaml(
+        &canary.api::<ExternalSecret>(),
+        &common::reader("canary", "canary", "k", "1h"),
+    )
+    .await?;
+    let secrets = canary.api::<Secret>();
+    eventually(Duration::from_secs(60), "the canary to sync", || async {
+        (common::secret_value_of(&secrets, "canary").await.as_deref() == Some(v0.as_str())).then_some(())
+    })
+    .await?;
+    let rss_before = common::process::usage(op.pid())?.peak_rss_kib;
+
+    let url = |path: &str| format!("{}/{path}/{{{{ .remoteRef.key }}}}", server.url());
+    let ss = hostile.api::<SecretStore>();
+    apply_yaml(&ss, &webhook_store("ratelimited", &class, &url("ratelimit"), None)).await?;
+    apply_yaml(&ss, &webhook_store("hung", &class, &url("hang"), Some("8760h"))).await?;
+    apply_yaml(
+        &hung50.api::<SecretStore>(),
+        &webhook_store("hung", &class, &url("hang"), None),
+    )
+    .await?;
+    let ess = hostile.api::<ExternalSecret>();
+    for i in 0..4 {
+        apply_yaml(&ess, &common::reader(&format!("limited-{i}"), "ratelimited", "k", "1s")).await?;
+    }
+    for i in 0..6 {
+        apply_yaml(&ess, &common::reader(&format!("hung-{i}"), "hung", "k", "1s")).await?;
+    }
+    let ess50 = hung50.api::<ExternalSecret>();
+    for i in 0..50 {
+        apply_yaml(
+            &ess50,
+            &common::reader(&format!("hung-{i}"), "hung", &format!("k{i}"), "1s"),
+        )
+        .await?;
+    }
+    eventually(Duration::from_secs(60), "reads to hang", || async {
+        (server.count("/hang") >= 2).then_some(())
+    })
+    .await?;
+
+    // The canary follows every change of its store within seconds.
+    let mut took = Vec::new();
+    for i in 0..5 {
+        let v = secret_value(&format!("canary{i}"));
+        values.add(&v);
+        took.push(common::canary_follows(&canary, &class, &v).await?);
+    }
+    let slowest = took.iter().max().copied().unwrap_or_default();
+    eprintln!("the canary follows its store in {took:?}");
+    assert!(slowest < Duration::from_secs(10), "the canary took {slowest:?}");
+    // New ExternalSecrets beside the hung ones: Ready within 2 s (p99 of 20, nearest rank: the slowest).
+    let new = canary.api::<ExternalSecret>();
+    let mut lat = Vec::new();
+    for i in 0..20 {
+        let name = format!("new-{i}");
+        let start = Instant::now();
+        apply_yaml(&new, &common::reader(&name, "canary", "k", "1h")).await?;
+        common::wait_es(&new, &name, Duration::from_secs(60), "Ready", |s, _, _| s == "True").await?;
+        lat.push(start.elapsed());
+    }
+    lat.sort();
+    let p99 = lat[lat.len() - 1];
+    eprintln!(
+        "20 new ExternalSecrets beside 56 hung ones: p50 {:?}, p99 {p99:?}; {} reads held by the hung server",
+        lat[lat.len() / 2],
+        server.count("/hang")
+    );
+    assert!(p99 < Duration::from_secs(2), "p99 {p99:?}");
+
+    // The hostile objects say what is wrong: the store its clamp, the ExternalSecrets the 429 and the deadline.
+    let stores = hostile.api::<SecretStore>();
+    let clamp = eventually(Duration::from_secs(60), "the hung store's condition", || async {
+        let c = stores.get("hung").await.ok()?.status?.conditions.into_iter().next()?;
+        c.message.filter(|m| m.contains("clamped"))
+    })
+    .await?;
+    assert!(clamp.contains("spec.provider.webhook.timeout 8760h"), "{clamp}");
+    let (_, _, limited) = common::wait_es(
+        &ess,
+        "limited-0",
+        Duration::from_secs(90),
+        "the rate limit named",
+        |s, _, m| s == "False" && m.contains("throttled"),
+    )
+    .await?;
+    // The hung store has one place (it is slow), so its six reads take turns: any of them names the deadline.
+    let (reason, hung) = eventually(
+        Duration::from_secs(240),
+        "a hung ExternalSecret to name the deadline",
+        || async {
+            for i in 0..6 {
+                let Some((s, r, m)) = common::es_condition(&ess, &format!("hung-{i}")).await else {
+                    continue;
+                };
+                if s == "False" && m.contains("20s") {
+                    return Some((r, m));
+                }
+            }
+            None
+        },
+    )
+    .await?;
+    eprintln!("rate limited: {limited}\nhung: {reason}: {hung}");
+    let metrics = op.scrape().await?;
+    let panics: f64 = metrics
+        .find("syncret_reconcile_panics_total", &[])
+        .map(|s| s.value)
+        .sum();
+    assert_eq!(panics, 0.0, "no reconcile panicked");
+    let parked = metrics.value("syncret_store_parked", &[]).unwrap_or(0.0);
+    let grown = common::process::usage(op.pid())?
+        .peak_rss_kib
+        .saturating_sub(rss_before);
+    eprintln!("parked behind hung stores: {parked}; peak RSS grew by {} KiB", grown);
+    assert!(grown < 100 * 1024, "peak RSS grew by {grown} KiB");
+    let log = op.log();
+    assert!(!log.contains("panicked at"), "a panic in the operator's log");
+    leaks::check(&values, &canary.client, &[&canary.name, &hostile.name], "").await?;
+    Ok(())
+}

@@ -5,6 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::meta::{SecretKeySelector, ServiceAccountSelector};
+use crate::rules::Rule;
 use crate::schema::is_default;
 use crate::validate::{Errors, field};
 
@@ -64,10 +65,6 @@ pub struct AWSProvider {
     pub session_tags_policy: SessionTagsPolicy,
     /// Extra session tags added with `sessionTagsPolicy: Custom`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(extend("x-kubernetes-validations" = [{
-        "rule": "!('esoNamespace' in self) && !('esoStoreName' in self) && !('esoStoreKind' in self)",
-        "message": "customSessionTags cannot contain automatically injected reserved keys: esoNamespace, esoStoreName, esoStoreKind"
-    }]))]
     pub custom_session_tags: BTreeMap<String, String>,
     /// Prefix added to every key read or written.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -131,29 +128,39 @@ pub struct Tag {
 impl AWSProvider {
     pub(crate) fn validate_into(&self, path: &str, errs: &mut Errors) {
         if self.region.trim().is_empty() {
-            errs.push(field(path, "region"), "must not be empty");
+            errs.push(Rule::AwsRegion, field(path, "region"), "must not be empty");
         }
         if let Some(auth) = &self.auth
             && auth.secret_ref.is_some()
             && auth.jwt_auth.is_some()
         {
-            errs.push(field(path, "auth"), "only one of secretRef or jwt may be set");
+            errs.push(
+                Rule::AwsAuthExclusive,
+                field(path, "auth"),
+                "only one of secretRef or jwt may be set",
+            );
         }
         if let Some(sm) = &self.secrets_manager {
             let p = field(path, "secretsManager");
             if sm.force_delete_without_recovery && sm.recovery_window_in_days != 0 {
                 errs.push(
+                    Rule::AwsForceDeleteAndWindow,
                     &p,
                     "forceDeleteWithoutRecovery and recoveryWindowInDays cannot be used together",
                 );
             }
             if sm.recovery_window_in_days != 0 && !(7..=30).contains(&sm.recovery_window_in_days) {
-                errs.push(field(&p, "recoveryWindowInDays"), "must be between 7 and 30");
+                errs.push(
+                    Rule::AwsRecoveryWindow,
+                    field(&p, "recoveryWindowInDays"),
+                    "must be between 7 and 30",
+                );
             }
         }
         for reserved in RESERVED_SESSION_TAGS {
             if self.custom_session_tags.contains_key(reserved) {
                 errs.push(
+                    Rule::AwsReservedSessionTag,
                     field(path, "customSessionTags"),
                     format!("{reserved:?} is added by the controller and cannot be set"),
                 );

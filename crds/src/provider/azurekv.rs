@@ -3,6 +3,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::meta::{SecretKeySelector, ServiceAccountSelector};
+use crate::rules::Rule;
 use crate::validate::{Errors, field};
 
 /// How to authenticate with Azure.
@@ -100,14 +101,19 @@ pub struct AzureCustomCloudConfig {
 impl AzureKVProvider {
     pub(crate) fn validate_into(&self, path: &str, errs: &mut Errors) {
         if self.vault_url.trim().is_empty() {
-            errs.push(field(path, "vaultUrl"), "must not be empty");
+            errs.push(Rule::AzureVaultUrl, field(path, "vaultUrl"), "must not be empty");
         }
         if let Some(cloud) = &self.custom_cloud_config {
             if !self.use_azure_sdk {
-                errs.push(field(path, "customCloudConfig"), "requires useAzureSDK: true");
+                errs.push(
+                    Rule::AzureCustomCloudNeedsSdk,
+                    field(path, "customCloudConfig"),
+                    "requires useAzureSDK: true",
+                );
             }
             if cloud.active_directory_endpoint.trim().is_empty() {
                 errs.push(
+                    Rule::AzureActiveDirectoryEndpoint,
                     field(path, "customCloudConfig.activeDirectoryEndpoint"),
                     "must not be empty",
                 );
@@ -115,6 +121,7 @@ impl AzureKVProvider {
         }
         if self.environment_type == AzureEnvironmentType::AzureStackCloud && self.custom_cloud_config.is_none() {
             errs.push(
+                Rule::AzureStackNeedsCustomCloud,
                 field(path, "customCloudConfig"),
                 "is required when environmentType is AzureStackCloud",
             );

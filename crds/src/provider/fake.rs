@@ -2,6 +2,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::rules::Rule;
 use crate::validate::{Errors, field, index};
 
 /// Configures a store that returns the static values listed in it.
@@ -29,16 +30,17 @@ impl FakeProvider {
         for (i, item) in self.data.iter().enumerate() {
             let p = index(&field(path, "data"), i);
             if item.key.is_empty() {
-                errs.push(field(&p, "key"), "must not be empty");
+                errs.push(Rule::FakeKey, field(&p, "key"), "must not be empty");
             }
             if item.value.is_empty() {
-                errs.push(field(&p, "value"), "must not be empty");
+                errs.push(Rule::FakeValue, field(&p, "value"), "must not be empty");
             }
         }
         if let Some(v) = self.validation_result
             && !(0..=2).contains(&v)
         {
             errs.push(
+                Rule::FakeValidationResult,
                 field(path, "validationResult"),
                 "must be 0 (Ready), 1 (Unknown) or 2 (Error)",
             );

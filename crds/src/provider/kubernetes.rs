@@ -3,6 +3,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::meta::{Base64Data, CAProvider, DNS1123_LABEL, SecretKeySelector, ServiceAccountSelector};
+use crate::rules::Rule;
 use crate::validate::{Errors, field};
 
 /// Configures a store to sync secrets from a Kubernetes cluster.
@@ -109,7 +110,11 @@ impl KubernetesProvider {
         .filter(|x| *x)
         .count();
         if n != 1 {
-            errs.push(&p, "exactly one of cert, token or serviceAccount must be set");
+            errs.push(
+                Rule::KubernetesAuthExactlyOne,
+                &p,
+                "exactly one of cert, token or serviceAccount must be set",
+            );
         }
         if let Some(cert) = &auth.cert {
             for (name, sel) in [("clientCert", &cert.client_cert), ("clientKey", &cert.client_key)] {
@@ -124,9 +129,9 @@ impl KubernetesProvider {
 
 fn check_named_key(errs: &mut Errors, path: &str, sel: &SecretKeySelector) {
     if sel.name.is_empty() {
-        errs.push(field(path, "name"), "must not be empty");
+        errs.push(Rule::KubernetesSelectorName, field(path, "name"), "must not be empty");
     }
     if sel.key.is_empty() {
-        errs.push(field(path, "key"), "must not be empty");
+        errs.push(Rule::KubernetesSelectorKey, field(path, "key"), "must not be empty");
     }
 }

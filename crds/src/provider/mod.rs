@@ -1,6 +1,6 @@
 //! `spec.provider` of a SecretStore / ClusterSecretStore: exactly one provider key.
 //!
-//! syncret implements the providers below. A key ESO knows but syncret does not (`onepassword`, …) or any other
+//! syncret implements the providers below. A key ESO knows but syncret does not (`akeyless`, …) or any other
 //! key is not in the schema, so the apiserver rejects it under strict field validation and otherwise prunes it
 //! (leaving `provider: {}`, which `minProperties: 1` rejects). Objects that got in some other way keep the key
 //! in [`SecretStoreProvider::unsupported`], and [`SecretStoreProvider::kind`] reports it.
@@ -10,23 +10,36 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::rules::Rule;
 use crate::validate::{Errors, field};
 
 pub mod aws;
 pub mod azurekv;
+pub mod bitwarden;
+pub mod doppler;
 pub mod fake;
 pub mod gcpsm;
+pub mod gitlab;
+pub mod infisical;
 pub mod kubernetes;
+pub mod onepassword;
 pub mod openbao;
+pub mod sops;
 pub mod vault;
 pub mod webhook;
 
 pub use aws::AWSProvider;
 pub use azurekv::AzureKVProvider;
+pub use bitwarden::BitwardenSecretsManagerProvider;
+pub use doppler::DopplerProvider;
 pub use fake::FakeProvider;
 pub use gcpsm::GCPSMProvider;
+pub use gitlab::GitlabProvider;
+pub use infisical::InfisicalProvider;
 pub use kubernetes::KubernetesProvider;
+pub use onepassword::OnePasswordProvider;
 pub use openbao::OpenBaoProvider;
+pub use sops::SopsProvider;
 pub use vault::VaultProvider;
 pub use webhook::WebhookProvider;
 
@@ -59,6 +72,26 @@ pub struct SecretStoreProvider {
     /// OpenBao.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open_bao: Option<OpenBaoProvider>,
+    /// 1Password, through a 1Password Connect server.
+    #[serde(default, rename = "onepassword", skip_serializing_if = "Option::is_none")]
+    pub one_password: Option<OnePasswordProvider>,
+    /// Doppler.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doppler: Option<DopplerProvider>,
+    /// Infisical.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub infisical: Option<InfisicalProvider>,
+    /// Bitwarden Secrets Manager, through a Bitwarden SDK server.
+    #[serde(default, rename = "bitwardensecretsmanager", skip_serializing_if = "Option::is_none")]
+    pub bitwarden_secrets_manager: Option<BitwardenSecretsManagerProvider>,
+    /// GitLab CI/CD variables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gitlab: Option<GitlabProvider>,
+    /// SOPS-encrypted documents in ConfigMaps or Secrets of the cluster. A syncret extension, not part of ESO's
+    /// API. Boxed: it embeds several providers' auth blocks, and every store value (and future holding one) would
+    /// otherwise grow by their size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sops: Option<Box<SopsProvider>>,
     /// Keys this build does not implement (not part of the schema; kept so they can be reported).
     #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]
@@ -76,11 +109,17 @@ pub enum ProviderKind {
     Kubernetes,
     Fake,
     OpenBao,
+    OnePassword,
+    Doppler,
+    Infisical,
+    BitwardenSecretsManager,
+    Gitlab,
+    Sops,
 }
 
 impl ProviderKind {
     /// Every provider syncret implements.
-    pub const ALL: [ProviderKind; 8] = [
+    pub const ALL: [ProviderKind; 14] = [
         ProviderKind::Aws,
         ProviderKind::AzureKv,
         ProviderKind::Vault,
@@ -89,6 +128,12 @@ impl ProviderKind {
         ProviderKind::Kubernetes,
         ProviderKind::Fake,
         ProviderKind::OpenBao,
+        ProviderKind::OnePassword,
+        ProviderKind::Doppler,
+        ProviderKind::Infisical,
+        ProviderKind::BitwardenSecretsManager,
+        ProviderKind::Gitlab,
+        ProviderKind::Sops,
     ];
 
     /// The key under `spec.provider`, e.g. `azurekv`, `openBao`.
@@ -102,7 +147,18 @@ impl ProviderKind {
             ProviderKind::Kubernetes => "kubernetes",
             ProviderKind::Fake => "fake",
             ProviderKind::OpenBao => "openBao",
+            ProviderKind::OnePassword => "onepassword",
+            ProviderKind::Doppler => "doppler",
+            ProviderKind::Infisical => "infisical",
+            ProviderKind::BitwardenSecretsManager => "bitwardensecretsmanager",
+            ProviderKind::Gitlab => "gitlab",
+            ProviderKind::Sops => "sops",
         }
+    }
+
+    /// Whether the key is syncret's own (not part of ESO's API): a store using it only works with syncret.
+    pub fn is_extension(self) -> bool {
+        !ESO_PROVIDER_KEYS.contains(&self.key())
     }
 }
 
@@ -181,6 +237,12 @@ pub enum ProviderSpec<'a> {
     Kubernetes(&'a KubernetesProvider),
     Fake(&'a FakeProvider),
     OpenBao(&'a OpenBaoProvider),
+    OnePassword(&'a OnePasswordProvider),
+    Doppler(&'a DopplerProvider),
+    Infisical(&'a InfisicalProvider),
+    BitwardenSecretsManager(&'a BitwardenSecretsManagerProvider),
+    Gitlab(&'a GitlabProvider),
+    Sops(&'a SopsProvider),
 }
 
 impl ProviderSpec<'_> {
@@ -194,6 +256,12 @@ impl ProviderSpec<'_> {
             ProviderSpec::Kubernetes(_) => ProviderKind::Kubernetes,
             ProviderSpec::Fake(_) => ProviderKind::Fake,
             ProviderSpec::OpenBao(_) => ProviderKind::OpenBao,
+            ProviderSpec::OnePassword(_) => ProviderKind::OnePassword,
+            ProviderSpec::Doppler(_) => ProviderKind::Doppler,
+            ProviderSpec::Infisical(_) => ProviderKind::Infisical,
+            ProviderSpec::BitwardenSecretsManager(_) => ProviderKind::BitwardenSecretsManager,
+            ProviderSpec::Gitlab(_) => ProviderKind::Gitlab,
+            ProviderSpec::Sops(_) => ProviderKind::Sops,
         }
     }
 }
@@ -225,6 +293,24 @@ impl SecretStoreProvider {
         if let Some(p) = &self.open_bao {
             set.push(ProviderSpec::OpenBao(p));
         }
+        if let Some(p) = &self.one_password {
+            set.push(ProviderSpec::OnePassword(p));
+        }
+        if let Some(p) = &self.doppler {
+            set.push(ProviderSpec::Doppler(p));
+        }
+        if let Some(p) = &self.infisical {
+            set.push(ProviderSpec::Infisical(p));
+        }
+        if let Some(p) = &self.bitwarden_secrets_manager {
+            set.push(ProviderSpec::BitwardenSecretsManager(p));
+        }
+        if let Some(p) = &self.gitlab {
+            set.push(ProviderSpec::Gitlab(p));
+        }
+        if let Some(p) = self.sops.as_deref() {
+            set.push(ProviderSpec::Sops(p));
+        }
         set
     }
 
@@ -251,7 +337,11 @@ impl SecretStoreProvider {
     /// Appends every problem with the provider block (at `path`, normally `spec.provider`).
     pub(crate) fn validate_into(&self, path: &str, errs: &mut Errors) {
         for key in self.unsupported.keys() {
-            errs.push(path, ProviderError::Unsupported(key.clone()).to_string());
+            errs.push(
+                Rule::StoreProviderUnsupported,
+                path,
+                ProviderError::Unsupported(key.clone()).to_string(),
+            );
         }
         let set = self.set();
         if set.len() != 1 && self.unsupported.is_empty() {
@@ -260,7 +350,7 @@ impl SecretStoreProvider {
             } else {
                 ProviderError::Multiple(set.iter().map(|p| p.kind().key().to_owned()).collect())
             };
-            errs.push(path, err.to_string());
+            errs.push(Rule::StoreProviderCount, path, err.to_string());
         }
         for spec in set {
             let p = field(path, spec.kind().key());
@@ -273,6 +363,12 @@ impl SecretStoreProvider {
                 ProviderSpec::Kubernetes(x) => x.validate_into(&p, errs),
                 ProviderSpec::Fake(x) => x.validate_into(&p, errs),
                 ProviderSpec::OpenBao(x) => x.validate_into(&p, errs),
+                ProviderSpec::OnePassword(x) => x.validate_into(&p, errs),
+                ProviderSpec::Doppler(x) => x.validate_into(&p, errs),
+                ProviderSpec::Infisical(x) => x.validate_into(&p, errs),
+                ProviderSpec::BitwardenSecretsManager(x) => x.validate_into(&p, errs),
+                ProviderSpec::Gitlab(x) => x.validate_into(&p, errs),
+                ProviderSpec::Sops(x) => x.validate_into(&p, errs),
             }
         }
     }
@@ -305,10 +401,10 @@ mod tests {
             both.kind().unwrap_err().to_string(),
             "exactly one provider must be set, found vault, fake"
         );
-        let eso = provider(r#"{"onepassword":{"connectHost":"x"}}"#);
+        let eso = provider(r#"{"akeyless":{"akeylessGWApiURL":"x"}}"#);
         assert_eq!(
             eso.kind().unwrap_err().to_string(),
-            r#"unsupported provider "onepassword" (an External Secrets Operator provider that syncret does not implement)"#
+            r#"unsupported provider "akeyless" (an External Secrets Operator provider that syncret does not implement)"#
         );
         assert_eq!(
             provider(r#"{"x":{}}"#).kind().unwrap_err().to_string(),
@@ -318,8 +414,8 @@ mod tests {
 
     #[test]
     fn unsupported_keys_round_trip() {
-        let p = provider(r#"{"doppler":{"auth":{}}}"#);
-        assert_eq!(serde_json::to_string(&p).unwrap(), r#"{"doppler":{"auth":{}}}"#);
+        let p = provider(r#"{"pulumi":{"auth":{}}}"#);
+        assert_eq!(serde_json::to_string(&p).unwrap(), r#"{"pulumi":{"auth":{}}}"#);
     }
 
     #[test]
@@ -333,7 +429,13 @@ mod tests {
             .collect();
         for kind in ProviderKind::ALL {
             assert!(props.contains(&kind.key()), "{kind}");
-            assert!(ESO_PROVIDER_KEYS.contains(&kind.key()), "{kind}");
+            // Every key is ESO's, except syncret's own extensions.
+            assert_eq!(
+                ESO_PROVIDER_KEYS.contains(&kind.key()),
+                kind != ProviderKind::Sops,
+                "{kind}"
+            );
+            assert_eq!(kind.is_extension(), kind == ProviderKind::Sops, "{kind}");
         }
         assert_eq!(props.len(), ProviderKind::ALL.len());
     }

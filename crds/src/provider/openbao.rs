@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::meta::{Base64Data, CAProvider, SecretKeySelector};
 use crate::provider::vault::VaultKVStoreVersion;
+use crate::rules::Rule;
 use crate::schema::is_default;
 use crate::validate::{Errors, field};
 
@@ -13,10 +14,6 @@ pub type OpenBaoKVStoreVersion = VaultKVStoreVersion;
 /// Configures a store to sync secrets from an OpenBao KV backend.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-#[schemars(extend("x-kubernetes-validations" = [{
-    "rule": "[has(self.caBundle),has(self.caProvider)].filter(x,x==true).size() <= 1",
-    "message": "at most one of the fields in [caBundle caProvider] may be set"
-}]))]
 pub struct OpenBaoProvider {
     /// How to authenticate with the OpenBao server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -43,10 +40,6 @@ pub struct OpenBaoProvider {
 /// How to authenticate with OpenBao: exactly one of `appRole`, `tokenSecretRef` or `userPass`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-#[schemars(extend("x-kubernetes-validations" = [{
-    "rule": "[has(self.appRole),has(self.tokenSecretRef),has(self.userPass)].filter(x,x==true).size() == 1",
-    "message": "exactly one of the fields in [appRole tokenSecretRef userPass] must be set"
-}]))]
 pub struct OpenBaoAuth {
     /// AppRole login.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -72,10 +65,6 @@ fn userpass() -> String {
 /// AppRole login; exactly one of `roleId` or `roleRef`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-#[schemars(extend("x-kubernetes-validations" = [{
-    "rule": "[has(self.roleId),has(self.roleRef)].filter(x,x==true).size() == 1",
-    "message": "exactly one of the fields in [roleId roleRef] must be set"
-}]))]
 pub struct OpenBaoAppRole {
     /// Mount path of the AppRole backend.
     #[serde(default = "approle")]
@@ -108,10 +97,14 @@ pub struct OpenBaoUserPassAuth {
 impl OpenBaoProvider {
     pub(crate) fn validate_into(&self, path: &str, errs: &mut Errors) {
         if self.server.trim().is_empty() {
-            errs.push(field(path, "server"), "must not be empty");
+            errs.push(Rule::OpenBaoServer, field(path, "server"), "must not be empty");
         }
         if self.ca_bundle.is_some() && self.ca_provider.is_some() {
-            errs.push(path, "at most one of caBundle or caProvider may be set");
+            errs.push(
+                Rule::OpenBaoCa,
+                path,
+                "at most one of caBundle or caProvider may be set",
+            );
         }
         if let Some(auth) = &self.auth {
             let p = field(path, "auth");
@@ -124,12 +117,20 @@ impl OpenBaoProvider {
             .filter(|x| *x)
             .count();
             if n != 1 {
-                errs.push(&p, "exactly one of appRole, tokenSecretRef or userPass must be set");
+                errs.push(
+                    Rule::OpenBaoAuthExactlyOne,
+                    &p,
+                    "exactly one of appRole, tokenSecretRef or userPass must be set",
+                );
             }
             if let Some(app_role) = &auth.app_role
                 && app_role.role_id.is_empty() == app_role.role_ref.is_none()
             {
-                errs.push(field(&p, "appRole"), "exactly one of roleId or roleRef must be set");
+                errs.push(
+                    Rule::OpenBaoAppRole,
+                    field(&p, "appRole"),
+                    "exactly one of roleId or roleRef must be set",
+                );
             }
         }
     }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::meta::{Base64Data, CAProvider, SecretKeySelector, ServiceAccountSelector};
 use crate::provider::gcpsm::{GCPSMAuthSecretRef, GCPWorkloadIdentity};
+use crate::rules::Rule;
 use crate::schema::is_default;
 use crate::validate::{Errors, field};
 
@@ -353,13 +354,14 @@ impl VaultAuth {
 impl VaultProvider {
     pub(crate) fn validate_into(&self, path: &str, errs: &mut Errors) {
         if self.server.trim().is_empty() {
-            errs.push(field(path, "server"), "must not be empty");
+            errs.push(Rule::VaultServer, field(path, "server"), "must not be empty");
         }
         if let Some(auth) = &self.auth {
             let p = field(path, "auth");
             let methods = auth.methods();
             if methods.len() > 1 {
                 errs.push(
+                    Rule::VaultOneAuth,
                     &p,
                     format!("only one auth method may be set, found {}", methods.join(", ")),
                 );
@@ -368,13 +370,18 @@ impl VaultProvider {
                 && app_role.role_id.is_empty()
                 && app_role.role_ref.is_none()
             {
-                errs.push(field(&p, "appRole"), "one of roleId or roleRef must be set");
+                errs.push(
+                    Rule::VaultAppRoleRole,
+                    field(&p, "appRole"),
+                    "one of roleId or roleRef must be set",
+                );
             }
             if let Some(jwt) = &auth.jwt
                 && jwt.secret_ref.is_none()
                 && jwt.kubernetes_service_account_token.is_none()
             {
                 errs.push(
+                    Rule::VaultJwtSource,
                     field(&p, "jwt"),
                     "one of secretRef or kubernetesServiceAccountToken must be set",
                 );
@@ -382,12 +389,14 @@ impl VaultProvider {
         }
         if self.client_tls.cert_secret_ref.is_some() != self.client_tls.key_secret_ref.is_some() {
             errs.push(
+                Rule::VaultTlsPair,
                 field(path, "tls"),
                 "certSecretRef and keySecretRef must be set together",
             );
         }
         if self.check_and_set.as_ref().is_some_and(|c| c.required) && self.version == VaultKVStoreVersion::V1 {
             errs.push(
+                Rule::VaultCasWithKvV1,
                 field(path, "checkAndSet"),
                 "checkAndSet is not supported with KV version v1",
             );

@@ -5,6 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::meta::{Base64Data, CAProvider, SecretKeySelector};
+use crate::rules::Rule;
 use crate::schema::is_default;
 use crate::validate::{Errors, check_duration, field, index};
 
@@ -88,15 +89,16 @@ pub struct WebhookSecret {
 impl WebhookProvider {
     pub(crate) fn validate_into(&self, path: &str, errs: &mut Errors) {
         if self.url.trim().is_empty() {
-            errs.push(field(path, "url"), "must not be empty");
+            errs.push(Rule::WebhookUrl, field(path, "url"), "must not be empty");
         }
         if let Some(timeout) = &self.timeout {
-            check_duration(errs, &field(path, "timeout"), timeout);
+            check_duration(errs, Rule::WebhookTimeout, &field(path, "timeout"), timeout);
         }
         let mut seen = std::collections::BTreeSet::new();
         for (i, secret) in self.secrets.iter().enumerate() {
             if !seen.insert(secret.name.as_str()) {
                 errs.push(
+                    Rule::WebhookDuplicateSecretName,
                     field(&index(&field(path, "secrets"), i), "name"),
                     format!("duplicate name {:?}", secret.name),
                 );

@@ -67,6 +67,10 @@ struct Args {
     /// ExternalSecrets created during the second refresh wave.
     #[arg(long, default_value_t = 100)]
     new_es: usize,
+    /// A hostile tenant beside every scenario: this many ExternalSecrets on a SecretStore whose server never
+    /// answers, in a namespace of their own (0: none).
+    #[arg(long, default_value_t = 0)]
+    hung: usize,
     #[arg(long, default_value_t = 32)]
     setup_concurrency: usize,
     #[arg(long, default_value = "bench")]
@@ -115,6 +119,11 @@ async fn main() -> anyhow::Result<()> {
         .map(|p| ProviderKind::parse(p.trim()).with_context(|| format!("unknown provider {p}")))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut operators = vec![OperatorSpec::parse(Some(&a.operator_name), &a.operator)?];
+    // The hung store's server is the bench's own listener on loopback, which syncret's egress policy refuses to
+    // namespaced SecretStores by default (docs/security.md): let the hostile tenant reach it, so it can hang.
+    if a.hung > 0 && !operators[0].args.iter().any(|x| x.starts_with("--egress-allow")) {
+        operators[0].args.push("--egress-allow=127.0.0.0/8".into());
+    }
     if let Some(other) = &a.other_operator {
         operators.push(OperatorSpec::parse(a.other_name.as_deref(), other)?);
     }
@@ -155,6 +164,7 @@ async fn main() -> anyhow::Result<()> {
         waves: !a.no_waves,
         refresh_interval: a.refresh_interval,
         new_es: a.new_es,
+        hung: a.hung,
         setup_concurrency: a.setup_concurrency,
         controller_class: a.controller_class.clone(),
         crds: a.crds.clone(),

@@ -96,6 +96,13 @@ pub fn markdown(r: &Report, command: &str) -> String {
             b.qps, b.burst, b.concurrent, r.namespaces, r.value_size, r.refresh_interval_s, r.total_s
         );
     }
+    if let Some(h) = r.scenarios.iter().map(|s| s.hung).max().filter(|h| *h > 0) {
+        let _ = writeln!(
+            o,
+            "A hostile tenant beside every scenario: {h} ExternalSecrets (refreshed on the same interval) on a \
+             SecretStore whose server accepts connections and never answers (`--hung {h}`)."
+        );
+    }
     for op in &r.operators {
         let _ = writeln!(o, "- `{}`: `{}` {}", op.name, op.program.display(), op.version);
     }

@@ -43,6 +43,9 @@ pub struct Config {
     pub refresh_interval: Option<Duration>,
     /// ExternalSecrets created during the second wave.
     pub new_es: usize,
+    /// A hostile tenant beside every scenario: this many ExternalSecrets, in a namespace of their own, on a
+    /// SecretStore whose server never answers (0: none).
+    pub hung: usize,
     /// Concurrency of the bench's own (untimed) setup and cleanup.
     pub setup_concurrency: usize,
     pub controller_class: String,
@@ -144,6 +147,8 @@ pub struct ScenarioResult {
     pub cpu_sync_s: f64,
     pub cpu_total_s: f64,
     pub refresh_interval_s: u64,
+    /// ExternalSecrets on a hung store beside this scenario (`--hung`).
+    pub hung: usize,
     pub wave: Option<WaveResult>,
     pub new_es: Option<LatencyResult>,
     pub not_ready: Vec<(String, usize)>,
@@ -202,6 +207,21 @@ struct Bench {
     ca: Vec<u8>,
     token: String,
     start: Instant,
+    /// `http://127.0.0.1:<port>` of the bench's own never-answering listener (`--hung`).
+    hung_origin: Option<String>,
+}
+
+/// A listener that accepts connections, reads nothing and never answers; held connections stay open.
+async fn start_hung_listener() -> anyhow::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let origin = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    Ok(origin)
 }
 
 fn log(cfg: &Config, msg: impl AsRef<str>) {
@@ -340,7 +360,37 @@ impl Bench {
     fn all_namespaces(&self) -> Vec<String> {
         let mut v = self.layout.namespaces();
         v.push(self.layout.new_namespace());
+        if self.hung_origin.is_some() {
+            v.push(self.layout.hung_namespace());
+        }
         v
+    }
+
+    /// The hostile tenant of `--hung`: its store and ExternalSecrets (tag `<tag>h`), created before the operator
+    /// starts, as the scenario's own.
+    async fn create_hung(&self, tag: &str, refresh: Duration) -> anyhow::Result<()> {
+        let Some(origin) = &self.hung_origin else { return Ok(()) };
+        let ns = self.layout.hung_namespace();
+        let store = workload::hung_store(&self.layout, &ns, &self.cfg.controller_class, origin);
+        let ss: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), &ns, &workload::ss_resource());
+        ss.patch(
+            "hung",
+            &PatchParams::apply("syncret-bench").force(),
+            &Patch::Apply(&store),
+        )
+        .await?;
+        let es = workload::es_resource();
+        let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), &ns, &es);
+        let failures = bulk((0..self.cfg.hung).collect(), self.cfg.setup_concurrency, |i| {
+            let o = workload::hung_external_secret(&self.layout, tag, i, &ns, refresh);
+            let api = api.clone();
+            async move { api.create(&PostParams::default(), &o).await.map(|_| ()) }
+        })
+        .await;
+        if failures > 0 {
+            bail!("{failures} hung ExternalSecrets could not be created");
+        }
+        Ok(())
     }
 
     /// Deletes the ExternalSecrets of `tags`, every managed Secret and every Event in the bench's namespaces, and
@@ -598,6 +648,15 @@ impl Bench {
             ..Default::default()
         };
         self.apply_store(provider, &store).await?;
+        let hung_tag = format!("{tag}h");
+        if self.cfg.hung > 0 {
+            log(
+                &self.cfg,
+                format!("[{tag}] creating {} ExternalSecrets on a hung store", self.cfg.hung),
+            );
+            self.create_hung(&hung_tag, refresh).await?;
+            r.hung = self.cfg.hung;
+        }
         log(&self.cfg, format!("[{tag}] creating {} ExternalSecrets", set.n));
         r.apply_s = self.create_external_secrets(&set, &store, refresh).await?;
         let tracker = Tracker::start(&self.client, &self.layout, &set, true);
@@ -658,7 +717,7 @@ impl Bench {
         drop(tracker);
         drop(new_tracker);
         log(&self.cfg, format!("[{tag}] cleaning up"));
-        let cleaned = self.cleanup(&[&tag, &new_set.tag]).await;
+        let cleaned = self.cleanup(&[&tag, &new_set.tag, &hung_tag]).await;
         op.stop(Duration::from_secs(30)).await;
         self.delete_store(&store).await;
         cleaned?;
@@ -955,6 +1014,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<Report> {
         ca,
         token,
         start,
+        hung_origin: if cfg.hung > 0 {
+            Some(start_hung_listener().await?)
+        } else {
+            None
+        },
     };
     log(
         &cfg,

@@ -26,6 +26,13 @@ pub fn es_resource() -> ApiResource {
     )
 }
 
+pub fn ss_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("external-secrets.io", "v1", "SecretStore"),
+        "secretstores",
+    )
+}
+
 pub fn css_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("external-secrets.io", "v1", "ClusterSecretStore"),
@@ -89,6 +96,11 @@ impl Layout {
     /// Where ExternalSecrets created during a refresh wave live.
     pub fn new_namespace(&self) -> String {
         format!("bench-{}-new", self.run)
+    }
+
+    /// Where the hostile tenant's ExternalSecrets on a hung store live (`--hung`).
+    pub fn hung_namespace(&self) -> String {
+        format!("bench-{}-hung", self.run)
     }
 
     pub fn key_index(&self, provider: ProviderKind, i: usize) -> usize {
@@ -192,6 +204,40 @@ pub fn source_secret(l: &Layout, j: usize) -> Secret {
         )])),
         ..Default::default()
     }
+}
+
+/// A hostile tenant's SecretStore (webhook) in `namespace` whose server (`origin`, the bench's own listener)
+/// accepts connections and never answers.
+pub fn hung_store(l: &Layout, namespace: &str, class: &str, origin: &str) -> Value {
+    json!({
+        "apiVersion": "external-secrets.io/v1",
+        "kind": "SecretStore",
+        "metadata": {"name": "hung", "namespace": namespace, "labels": {RUN_LABEL: l.run}},
+        "spec": {"controller": class, "provider": {"webhook": {
+            "url": format!("{origin}/{{{{ .remoteRef.key }}}}"),
+            "result": {"jsonPath": "$.value"},
+        }}},
+    })
+}
+
+/// ExternalSecret `i` of the hung set: reads key `k<i>` of the hung store every `refresh`.
+pub fn hung_external_secret(l: &Layout, tag: &str, i: usize, namespace: &str, refresh: Duration) -> DynamicObject {
+    let name = format!("{tag}-{i:05}");
+    let mut o = DynamicObject::new(&name, &es_resource()).within(namespace);
+    o.metadata.labels = Some(
+        [
+            (RUN_LABEL.to_string(), l.run.clone()),
+            (SET_LABEL.to_string(), tag.to_string()),
+        ]
+        .into(),
+    );
+    o.data = json!({"spec": {
+        "refreshInterval": format!("{}s", refresh.as_secs().max(1)),
+        "secretStoreRef": {"kind": "SecretStore", "name": "hung"},
+        "target": {"name": name},
+        "data": [{"secretKey": DATA_KEY, "remoteRef": {"key": format!("k{i}")}}],
+    }});
+    o
 }
 
 /// ExternalSecret `i` of `set`, in `namespace`, reading from store `store`.

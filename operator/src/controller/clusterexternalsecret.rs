@@ -21,9 +21,18 @@ use syncret_crds::condition::ClusterExternalSecretStatusCondition;
 use syncret_crds::externalsecret::ExternalSecret;
 use syncret_crds::labels::{ANNOTATION_FORCE_SYNC, FINALIZER_CLUSTER_EXTERNAL_SECRET_CLEANUP};
 
-use super::externalsecret::Next;
-use super::fanout;
+use std::hash::{Hash, Hasher};
+use std::time::Duration;
+
+use kube::runtime::WatchStreamExt;
+use kube::runtime::reflector;
+use kube::runtime::watcher::{self, Event};
+use tokio_util::sync::CancellationToken;
+
+use super::kit::{self, InitGate, Next, Reconciler};
+use super::{CES_CONTROLLER, Seen, fanout};
 use crate::context::{Context, Key};
+use crate::schedule::{Lane, Scheduler};
 
 /// Field manager for the children.
 pub const FIELD_MANAGER: &str = "syncret/clusterexternalsecret";
@@ -70,6 +79,65 @@ pub fn target_namespaces(
         })
         .map(|(name, _, _)| name.clone())
         .collect()
+}
+
+/// The ClusterExternalSecret controller, as the kit runs it.
+pub struct ClusterExternalSecrets;
+
+impl Reconciler for ClusterExternalSecrets {
+    type Key = Key;
+
+    fn name(&self) -> &'static str {
+        CES_CONTROLLER
+    }
+
+    fn queue<'c>(&self, ctx: &'c Context) -> &'c Scheduler<Key> {
+        &ctx.ces_queue
+    }
+
+    fn workers(&self, _ctx: &Context) -> usize {
+        1
+    }
+
+    fn reconcile(&self, ctx: &Arc<Context>, key: &Key) -> impl std::future::Future<Output = Next> + Send {
+        let store = ctx.cluster_external_secrets.clone();
+        let (ctx, name) = (ctx.clone(), key.name.clone());
+        async move { reconcile(&ctx, &store, &name).await }
+    }
+
+    fn observe(&self, ctx: &Context, key: &Key, _lane: Lane, ok: bool, elapsed: Duration) {
+        ctx.metrics.cluster_external_secrets.reconciled(key, ok, elapsed);
+    }
+}
+
+/// ClusterExternalSecrets: a change of what matters (generation, annotations, finalizers, deletion) wakes one.
+pub(super) async fn watch(
+    ctx: Arc<Context>,
+    writer: reflector::store::Writer<ClusterExternalSecret>,
+    gate: Arc<InitGate>,
+    stop: CancellationToken,
+) {
+    let api: Api<ClusterExternalSecret> = Api::all(ctx.client.clone());
+    let stream = super::watch_stream(api, watcher::Config::default()).reflect(writer);
+    let mut seen = Seen::new();
+    kit::watch(stream, Some(gate), stop, |ev, _| match ev {
+        Event::Apply(c) | Event::InitApply(c) => {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            c.metadata.generation.hash(&mut h);
+            c.annotations().hash(&mut h);
+            c.finalizers().hash(&mut h);
+            c.metadata.deletion_timestamp.is_some().hash(&mut h);
+            if seen.changed(c.name_any(), h.finish()) {
+                ctx.ces_queue.add(key(&c.name_any()), Lane::Fast);
+            }
+        }
+        Event::Delete(c) => {
+            seen.gone(&c.name_any());
+            ctx.ces_queue.add(key(&c.name_any()), Lane::Fast);
+        }
+        Event::Init | Event::InitDone => {}
+    })
+    .await;
 }
 
 /// Reconciles one ClusterExternalSecret.

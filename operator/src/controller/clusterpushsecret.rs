@@ -5,31 +5,27 @@
 //!
 //! As in ESO there is no finalizer: deleting the ClusterPushSecret deletes its children through their owner
 //! references, and each child's own `deletionPolicy` decides what happens to the values it pushed.
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::time::Instant;
 
-use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::core::{Selector, SelectorExt};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::watcher::{self, Event};
-use kube::{Resource, ResourceExt};
-use rand::Rng;
 use syncret_crds::condition::PushSecretStatusCondition;
 use syncret_crds::pushsecret::{
     ClusterPushSecret, ClusterPushSecretNamespaceFailure, ClusterPushSecretStatus, PushSecret,
 };
 use tokio_util::sync::CancellationToken;
 
-use super::InitGate;
-use super::externalsecret::Next;
-use super::fanout;
+use super::kit::{self, InitGate, Next, Reconciler};
+use super::{Seen, fanout};
 use crate::context::{Context, Key};
-use crate::schedule::{Lane, backoff};
+use crate::schedule::{Lane, Scheduler};
 
 /// Controller name in metrics.
 pub const CPS_CONTROLLER: &str = "clusterpushsecret";
@@ -85,6 +81,34 @@ pub(super) fn on_namespaces(ctx: &Context) {
     }
 }
 
+/// The ClusterPushSecret controller, as the kit runs it.
+pub struct ClusterPushSecrets;
+
+impl Reconciler for ClusterPushSecrets {
+    type Key = Key;
+
+    fn name(&self) -> &'static str {
+        CPS_CONTROLLER
+    }
+
+    fn queue<'c>(&self, ctx: &'c Context) -> &'c Scheduler<Key> {
+        &ctx.push.cluster_queue
+    }
+
+    fn workers(&self, _ctx: &Context) -> usize {
+        1
+    }
+
+    fn reconcile(&self, ctx: &Arc<Context>, key: &Key) -> impl std::future::Future<Output = Next> + Send {
+        let (ctx, name) = (ctx.clone(), key.name.clone());
+        async move { reconcile(&ctx, &name).await }
+    }
+
+    fn observe(&self, ctx: &Context, key: &Key, _lane: Lane, ok: bool, elapsed: std::time::Duration) {
+        ctx.metrics.cluster_push_secrets.reconciled(key, ok, elapsed);
+    }
+}
+
 pub(super) async fn watch(
     ctx: Arc<Context>,
     writer: reflector::store::Writer<ClusterPushSecret>,
@@ -92,74 +116,26 @@ pub(super) async fn watch(
     stop: CancellationToken,
 ) {
     let api: Api<ClusterPushSecret> = Api::all(ctx.client.clone());
-    let stream = watcher::watcher(api, watcher::Config::default())
-        .default_backoff()
-        .map_ok(|e| {
-            e.modify(|o| {
-                o.meta_mut().managed_fields = None;
-            })
-        })
-        .reflect(writer);
-    let mut stream = std::pin::pin!(stream);
-    let mut listing = true;
-    let mut seen: HashMap<String, u64> = HashMap::new();
-    loop {
-        let ev = tokio::select! { e = stream.next() => e, _ = stop.cancelled() => break };
-        let Some(ev) = ev else { break };
-        match ev {
-            Ok(Event::Apply(c) | Event::InitApply(c)) => {
-                let mut h = std::collections::hash_map::DefaultHasher::new();
-                c.metadata.generation.hash(&mut h);
-                c.labels().hash(&mut h);
-                c.annotations().hash(&mut h);
-                c.metadata.deletion_timestamp.is_some().hash(&mut h);
-                if seen.insert(c.name_any(), h.finish()) != Some(h.finish()) {
-                    ctx.push.cluster_queue.add(Key::new("", c.name_any()), Lane::Fast);
-                }
-            }
-            Ok(Event::Delete(c)) => {
-                seen.remove(&c.name_any());
+    let stream = super::watch_stream(api, watcher::Config::default()).reflect(writer);
+    let mut seen = Seen::new();
+    kit::watch(stream, Some(gate), stop, |ev, _| match ev {
+        Event::Apply(c) | Event::InitApply(c) => {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            c.metadata.generation.hash(&mut h);
+            c.labels().hash(&mut h);
+            c.annotations().hash(&mut h);
+            c.metadata.deletion_timestamp.is_some().hash(&mut h);
+            if seen.changed(c.name_any(), h.finish()) {
                 ctx.push.cluster_queue.add(Key::new("", c.name_any()), Lane::Fast);
             }
-            Ok(Event::InitDone) if listing => {
-                listing = false;
-                gate.done();
-            }
-            _ => {}
         }
-    }
-}
-
-pub(super) async fn worker(ctx: Arc<Context>) {
-    let mut failures: HashMap<Key, u32> = HashMap::new();
-    while let Some((key, _)) = ctx.push.cluster_queue.next().await {
-        let start = Instant::now();
-        let next = reconcile(&ctx, &key.name).await;
-        let ok = !matches!(next, Next::Retry(_));
-        ctx.metrics.reconciled(CPS_CONTROLLER, ok, start.elapsed());
-        ctx.metrics.cluster_push_secrets.reconciled(&key, ok, start.elapsed());
-        ctx.push.cluster_queue.done(&key);
-        match next {
-            Next::After(Some(d)) => {
-                failures.remove(&key);
-                ctx.push.cluster_queue.add_after(key, Lane::Slow, d);
-            }
-            Next::After(None) | Next::Idle => {
-                failures.remove(&key);
-            }
-            Next::Retry(_) => {
-                let n = failures.entry(key.clone()).or_default();
-                *n = n.saturating_add(1);
-                let d = backoff(
-                    *n,
-                    ctx.settings.backoff_base,
-                    ctx.settings.backoff_max,
-                    rand::rng().random::<f64>(),
-                );
-                ctx.push.cluster_queue.add_after(key, Lane::Slow, d);
-            }
+        Event::Delete(c) => {
+            seen.gone(&c.name_any());
+            ctx.push.cluster_queue.add(Key::new("", c.name_any()), Lane::Fast);
         }
-    }
+        Event::Init | Event::InitDone => {}
+    })
+    .await;
 }
 
 /// Reconciles one ClusterPushSecret.

@@ -1,68 +1,230 @@
-//! The ExternalSecret reconcile: a thin shell that gathers inputs (the ExternalSecret from the reflector, its
-//! stores, remote values, template sources, the existing Secret), calls the pure functions in [`crate::sync`],
-//! and applies what they decide (one server-side apply, a status patch, events).
+//! The ExternalSecret controller: a thin shell that gathers inputs (the ExternalSecret from the cache, its stores,
+//! remote values, template sources, the existing Secret), calls the pure functions in [`crate::sync`] (which
+//! decide whether to read, what to write, which status, when next), and applies what they decide (one write, a
+//! status patch, events). Run by the controller kit ([`super::kit`]).
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Resource, ResourceExt};
-use syncret_crds::condition::{ExternalSecretConditionType, ExternalSecretStatusCondition, es_reason};
+use syncret_crds::condition::es_reason;
 use syncret_crds::externalsecret::{
-    ExternalSecret, ExternalSecretCreationPolicy, ExternalSecretDeletionPolicy, ExternalSecretRefreshPolicy,
-    ExternalSecretStatus, LocalObjectReference,
+    ExternalSecret, ExternalSecretCreationPolicy, ExternalSecretDeletionPolicy, ExternalSecretStatus,
 };
 use syncret_crds::labels::FINALIZER_EXTERNAL_SECRET_CLEANUP;
 use syncret_providers::StoreInfo;
 
-use super::es_key;
+use super::kit::{self, Abort, Next, Reconciler};
+use super::{ES_CONTROLLER, es_key};
 use crate::context::{Context, Key};
 use crate::events::Kind;
+use crate::schedule::{Lane, Scheduler};
 use crate::stores::StoreProblem;
+use crate::sync::deletion::{self, WhenEmpty};
 use crate::sync::desired::{self, Desired, TemplateSources};
+use crate::sync::error::{Retry, SyncError};
 use crate::sync::fetch::{self, StoreId};
+use crate::sync::refresh::{self, Refresh, Since};
 use crate::sync::secret::{self, Write};
-use crate::sync::{hash, refresh};
+use crate::sync::{hash, status};
 
-/// What the worker does next with this ExternalSecret.
-#[derive(Debug, PartialEq)]
-pub enum Next {
-    /// Look again after this long (periodic refresh), or only on change.
-    After(Option<Duration>),
-    /// Failed: retry with backoff (at least the given delay, e.g. a provider's retry-after).
-    Retry(Option<Duration>),
-    /// Not ours, or gone: do nothing until something changes.
-    Idle,
-}
+/// The ExternalSecret controller, as the kit runs it.
+pub struct ExternalSecrets;
 
-/// One failure of a sync, for status, events and metrics. The message names fields and keys, never values.
-struct Failure {
-    message: String,
-    retry: bool,
-    retry_after: Option<Duration>,
-}
+impl Reconciler for ExternalSecrets {
+    type Key = Key;
 
-fn fail(message: impl Into<String>) -> Failure {
-    Failure {
-        message: message.into(),
-        retry: true,
-        retry_after: None,
+    fn name(&self) -> &'static str {
+        ES_CONTROLLER
+    }
+
+    fn queue<'c>(&self, ctx: &'c Context) -> &'c Scheduler<Key> {
+        &ctx.es_queue
+    }
+
+    fn workers(&self, ctx: &Context) -> usize {
+        ctx.settings.concurrent
+    }
+
+    fn reconcile(&self, ctx: &Arc<Context>, key: &Key) -> impl std::future::Future<Output = Next> + Send {
+        reconcile(ctx, key)
+    }
+
+    fn aborted(&self, ctx: &Arc<Context>, key: &Key, why: &Abort) -> impl std::future::Future<Output = ()> + Send {
+        aborted(ctx, key, why)
+    }
+
+    fn jitter_unit(&self, ctx: &Context, key: &Key) -> Option<f64> {
+        ctx.external_secrets.unit(key)
+    }
+
+    fn observe(&self, ctx: &Context, _key: &Key, lane: Lane, _ok: bool, elapsed: Duration) {
+        ctx.metrics
+            .sync_duration
+            .with_label_values(&[lane.as_str()])
+            .observe(elapsed.as_secs_f64());
     }
 }
 
-fn fail_final(message: impl Into<String>) -> Failure {
-    Failure {
-        message: message.into(),
-        retry: false,
-        retry_after: None,
+/// What one ExternalSecret's reconciles remember between runs.
+#[derive(Default)]
+struct EsState {
+    /// The status written and not yet shown by the watch ([`kit::written`]).
+    written: Option<Box<ExternalSecretStatus>>,
+    /// When a leased value read for it must be re-read.
+    lease_due: Option<Instant>,
+    /// The stores (uid, generation) it last read from.
+    stores_seen: Option<u64>,
+    /// A read that outlived the reconcile that started it ([`read_detached`]), for the next one.
+    pending: Option<Box<PendingRead>>,
+}
+
+impl EsState {
+    fn is_empty(&self) -> bool {
+        self.written.is_none() && self.lease_due.is_none() && self.stores_seen.is_none() && self.pending.is_none()
+    }
+}
+
+type ReadResult = Result<fetch::Answers, (StoreId, syncret_providers::ProviderError)>;
+
+/// How a detached read ended: its answers, or the payload of a panic in it (resumed in the reconcile that takes
+/// it, so the kit's supervision reports it as any other panic).
+type Detached = Result<ReadResult, Box<dyn std::any::Any + Send>>;
+
+/// The answers of a read that finished after its reconcile stopped waiting: for the same reads (`fingerprint`:
+/// the ExternalSecret's generation and its stores' specs), taken by the next reconcile if still fresh.
+struct PendingRead {
+    fingerprint: u64,
+    at: Instant,
+    result: Detached,
+}
+
+/// Per-ExternalSecret state, in one map (an entry exists only while it holds something).
+#[derive(Default)]
+pub struct EsStates(Mutex<HashMap<Key, EsState>>);
+
+impl EsStates {
+    fn with<T>(&self, key: &Key, f: impl FnOnce(&mut EsState) -> T) -> T {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = m.remove(key).unwrap_or_default();
+        let out = f(&mut state);
+        if !state.is_empty() {
+            m.insert(key.clone(), state);
+        }
+        out
+    }
+
+    /// The watch shows `status` for `key`.
+    pub fn status_seen(&self, key: &Key, status: Option<&ExternalSecretStatus>) {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(state) = m.get_mut(key) {
+            let mut mine = state.written.take().map(|b| *b);
+            kit::written::seen(&mut mine, status);
+            state.written = mine.map(Box::new);
+            if state.is_empty() {
+                m.remove(key);
+            }
+        }
+    }
+
+    /// The ExternalSecret with the status we last wrote, if the watch has not caught up with it.
+    fn overlay(&self, key: &Key, es: Arc<ExternalSecret>) -> Arc<ExternalSecret> {
+        self.with(key, |s| {
+            let mut mine = s.written.take().map(|b| *b);
+            let es = kit::written::overlay(&mut mine, es, |e| &mut e.status);
+            s.written = mine.map(Box::new);
+            es
+        })
+    }
+
+    fn record_status(&self, key: &Key, status: Option<ExternalSecretStatus>) {
+        self.with(key, |s| s.written = status.map(Box::new));
+    }
+
+    /// Whether a pending lease is due now (it is then cleared), and else how long until it is.
+    fn take_lease(&self, key: &Key, now: Instant) -> (bool, Option<Duration>) {
+        self.with(key, |s| match s.lease_due {
+            Some(at) if at <= now => {
+                s.lease_due = None;
+                (true, None)
+            }
+            Some(at) => (false, Some(at.saturating_duration_since(now))),
+            None => (false, None),
+        })
+    }
+
+    fn set_lease(&self, key: &Key, due_in: Duration) {
+        self.with(key, |s| {
+            s.lease_due = Some(crate::schedule::due_after(Instant::now(), due_in))
+        });
+    }
+
+    /// Whether the stores changed since the last read (unknown at start-up: then recorded, not changed).
+    fn stores_changed(&self, key: &Key, fingerprint: u64) -> bool {
+        self.with(key, |s| match s.stores_seen {
+            Some(fp) => fp != fingerprint,
+            None => {
+                s.stores_seen = Some(fingerprint);
+                false
+            }
+        })
+    }
+
+    fn set_stores(&self, key: &Key, fingerprint: u64) {
+        self.with(key, |s| s.stores_seen = Some(fingerprint));
+    }
+
+    fn set_pending(&self, key: &Key, pending: PendingRead) {
+        self.with(key, |s| s.pending = Some(Box::new(pending)));
+    }
+
+    /// The answers a detached read left for these reads, if any and younger than `max_age`.
+    fn take_pending(&self, key: &Key, fingerprint: u64, max_age: Duration) -> Option<Detached> {
+        self.with(key, |s| {
+            let p = s.pending.take()?;
+            (p.fingerprint == fingerprint && p.at.elapsed() <= max_age).then_some(p.result)
+        })
+    }
+
+    fn remove(&self, key: &Key) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
 fn object_ref(es: &ExternalSecret) -> ObjectReference {
     es.object_ref(&())
+}
+
+/// How a sync that did not fail ended.
+#[derive(Debug)]
+enum Outcome {
+    /// Not this operator's (a store of another controller class): nothing to do until something changes.
+    NotOurs,
+    /// Waiting for something outside (a store's first validation), looked at again after this long.
+    Waiting(Duration),
+    /// A store is at its in-flight limit: parked, sent back to the queue when a place frees.
+    Parked,
+    /// Nothing was due and the Secret is intact; look again after this long.
+    Intact(Option<Duration>),
+    /// Read, rendered and written (or found unchanged), with this `Ready` reason and message; `lease`: the
+    /// shortest lease of the values read.
+    Synced {
+        reason: &'static str,
+        message: &'static str,
+        lease: Option<Duration>,
+    },
 }
 
 /// Reconciles one ExternalSecret.
@@ -71,31 +233,37 @@ pub async fn reconcile(ctx: &Arc<Context>, key: &Key) -> Next {
     let Some(es) = ctx.external_secrets.get(key) else {
         ctx.metrics.external_secrets.remove(key);
         ctx.secrets.remove_es(key);
-        ctx.written_status.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
-        ctx.lease_due.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
-        ctx.store_seen
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&key_hash(key));
+        ctx.es_state.remove(key);
         return Next::Idle;
     };
     if es.metadata.deletion_timestamp.is_some() {
-        ctx.written_status.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+        ctx.es_state.record_status(key, None);
         return finalize(ctx, &es).await;
     }
-    let es = with_written_status(ctx, key, es);
-    let result = sync(ctx, &es, key).await;
-    let ok = !matches!(result, Next::Retry(_));
+    let es = ctx.es_state.overlay(key, es);
+    let now = Utc::now();
+    let next = match sync(ctx, &es, key).await {
+        Ok(Outcome::NotOurs | Outcome::Parked) => Next::Idle,
+        Ok(Outcome::Waiting(d)) => Next::After(Some(d)),
+        Ok(Outcome::Intact(next)) => Next::After(next),
+        Ok(Outcome::Synced { reason, message, lease }) => {
+            let target = es.target_name().unwrap_or_default().to_string();
+            let st = status::synced(&es, &target, reason, message, now);
+            ctx.metrics.external_secrets.set_ready(key, true);
+            let mut synced = (*es).clone();
+            synced.status = Some(st.clone());
+            patch_status(ctx, &es, st).await;
+            let (next, lease_due) = refresh::after_sync(refresh::next_check(&synced, now), lease);
+            if let Some(d) = lease_due {
+                ctx.es_state.set_lease(key, d);
+            }
+            Next::After(next)
+        }
+        Err(e) => failed(ctx, &es, &e).await,
+    };
+    let ok = !matches!(next, Next::Retry(_));
     ctx.metrics.external_secrets.reconciled(key, ok, start.elapsed());
-    result
-}
-
-/// The sooner of two optional waits.
-fn earliest(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
+    next
 }
 
 fn key_hash(key: &Key) -> u64 {
@@ -114,45 +282,19 @@ fn stores_fingerprint(stores: &BTreeMap<StoreId, StoreInfo>) -> u64 {
     h.finish()
 }
 
-/// The ExternalSecret with the status we last wrote, if the reflector has not caught up with it yet.
-fn with_written_status(ctx: &Context, key: &Key, es: Arc<ExternalSecret>) -> Arc<ExternalSecret> {
-    let mut written = ctx.written_status.lock().unwrap_or_else(|e| e.into_inner());
-    match written.get(key) {
-        Some(w) if es.status.as_ref() == Some(w) => {
-            written.remove(key);
-            es
-        }
-        Some(w) => {
-            let mut newer = (*es).clone();
-            newer.status = Some(w.clone());
-            Arc::new(newer)
-        }
-        None => es,
-    }
-}
-
-async fn sync(ctx: &Arc<Context>, es: &Arc<ExternalSecret>, key: &Key) -> Next {
+async fn sync(ctx: &Arc<Context>, es: &Arc<ExternalSecret>, key: &Key) -> Result<Outcome, SyncError> {
     // Spec problems the schema cannot express: a clear condition, no retry until the spec changes.
     let problems = es.spec.validate();
     if !problems.is_empty() {
-        let msg = syncret_crds::validate::join(&problems);
-        return failed(ctx, es, fail_final(format!("invalid ExternalSecret: {msg}"))).await;
+        return Err(SyncError::InvalidSpec(syncret_crds::validate::join(&problems)));
     }
     let Some(target) = es.target_name().map(str::to_string) else {
-        return Next::Idle;
+        return Ok(Outcome::NotOurs);
     };
     if !es.spec.target.is_secret() {
-        return failed(
-            ctx,
-            es,
-            fail_final("spec.target.manifest: generic targets are not supported by syncret"),
-        )
-        .await;
+        return Err(SyncError::UnsupportedTarget);
     }
-    let mut plan = match fetch::plan(es) {
-        Ok(p) => p,
-        Err(e) => return failed(ctx, es, fail_final(format!("invalid ExternalSecret: {e}"))).await,
-    };
+    let mut plan = fetch::plan(es).map_err(SyncError::InvalidPlan)?;
     // Stores: class, existence, readiness (flood gate), ClusterSecretStore conditions.
     let mut stores: BTreeMap<StoreId, StoreInfo> = BTreeMap::new();
     for id in plan.stores() {
@@ -160,15 +302,21 @@ async fn sync(ctx: &Arc<Context>, es: &Arc<ExternalSecret>, key: &Key) -> Next {
             Ok(r) => {
                 stores.insert(id, r.info);
             }
-            Err(StoreProblem::OtherClass { .. }) => return Next::Idle,
+            Err(StoreProblem::OtherClass { .. }) => return Ok(Outcome::NotOurs),
             // Applied together with its store: wait for the store's first validation (its watch wakes us) rather
             // than report a failure that is only a matter of ordering.
             // (Looked at again after a while: a status that never comes turns into "not ready" after the grace.)
             Err(StoreProblem::NotValidated { .. }) if ctx.settings.reconciles(id.kind) => {
-                return Next::After(Some(crate::stores::VALIDATION_RECHECK));
+                return Ok(Outcome::Waiting(crate::stores::VALIDATION_RECHECK));
             }
-            Err(p @ StoreProblem::NotAllowed { .. }) => return failed(ctx, es, fail(p.to_string())).await,
-            Err(p) => return failed(ctx, es, fail(p.to_string())).await,
+            // Just created, and its store not seen yet: the store's watch event may still be on its way (its
+            // arrival wakes us); "not found" only once the grace is over.
+            Err(StoreProblem::NotFound { .. })
+                if crate::stores::created_within(&es.metadata, crate::stores::STORE_APPEAR_GRACE, Utc::now()) =>
+            {
+                return Ok(Outcome::Waiting(crate::stores::STORE_APPEAR_GRACE));
+            }
+            Err(p) => return Err(SyncError::Store(p)),
         }
     }
     for (id, info) in &stores {
@@ -184,82 +332,106 @@ async fn sync(ctx: &Arc<Context>, es: &Arc<ExternalSecret>, key: &Key) -> Next {
     // A finalizer only where deletion has an effect outside GC: deletionPolicy Delete.
     if es.spec.target.deletion_policy == ExternalSecretDeletionPolicy::Delete
         && !es.finalizers().iter().any(|f| f == FINALIZER_EXTERNAL_SECRET_CLEANUP)
-        && let Err(e) = add_finalizer(ctx, es).await
     {
-        return failed(ctx, es, fail(format!("could not add finalizer: {e}"))).await;
+        add_finalizer(ctx, es).await.map_err(SyncError::Finalizer)?;
     }
     let secret_key = key.sibling(&target);
     let previous_target = ctx.secrets.set_target(key, &target);
 
-    // Refresh decision: skip the provider when nothing is due and the Secret is known to be intact.
+    // Refresh decision (pure): skip the provider when nothing is due and the Secret is known to be intact.
     let now = Utc::now();
-    // `lease_wait`: how long until a pending lease is due (kept when an event wakes the ExternalSecret early).
-    let (lease_due, lease_wait) = {
-        let mut leases = ctx.lease_due.lock().unwrap_or_else(|p| p.into_inner());
-        let wait = leases.get(key).map(|at| at.saturating_duration_since(Instant::now()));
-        let due = wait.is_some_and(|w| w.is_zero());
-        if due {
-            leases.remove(key);
-        }
-        (due, wait.filter(|_| !due))
-    };
-    // A store whose spec changed since this ExternalSecret last read from it: a periodically refreshed one reads
-    // again now instead of at its next refresh (CreatedOnce, OnChange and "sync once" keep what they synced).
-    // Unknown at start-up (nothing recorded yet): the stores are taken as they are, as ESO does.
+    let (lease_due, lease_wait) = ctx.es_state.take_lease(key, Instant::now());
     let stores_fp = stores_fingerprint(&stores);
-    let periodic =
-        es.spec.refresh_policy() == ExternalSecretRefreshPolicy::Periodic && !refresh::interval(es).is_zero();
-    let store_changed = periodic && {
-        let mut seen = ctx.store_seen.lock().unwrap_or_else(|e| e.into_inner());
-        match seen.get(&key_hash(key)) {
-            Some(fp) => *fp != stores_fp,
-            None => {
-                seen.insert(key_hash(key), stores_fp);
-                false
-            }
-        }
+    let since = Since {
+        target_changed: previous_target.is_some(),
+        lease_due,
+        store_changed: ctx.es_state.stores_changed(key, stores_fp),
     };
-    if !refresh::should_refresh(es, now) && previous_target.is_none() && !lease_due && !store_changed {
-        let intact = es.spec.target.creation_policy == ExternalSecretCreationPolicy::Orphan
-            || es.spec.target.creation_policy == ExternalSecretCreationPolicy::None
+    if let Refresh::KeepIfIntact { assume_intact, next } = refresh::decide(es, now, since, lease_wait) {
+        let intact = assume_intact
             || ctx.secrets.known_valid(&secret_key)
-            || match read_secret(ctx, &key.namespace, &target).await {
-                Ok(Some(s)) => crate::secrets::is_valid(&s),
-                Ok(None) => false,
-                Err(_) => false,
-            };
+            || matches!(read_secret(ctx, &key.namespace, &target).await, Ok(Some(s)) if crate::secrets::is_valid(&s));
         if intact {
-            return Next::After(earliest(refresh::next_check(es, now), lease_wait));
+            return Ok(Outcome::Intact(next));
         }
     }
 
     // Fetch, render, write.
-    let mut lease = None;
-    let written = fetch_and_write(ctx, es, key, &plan, &stores, &target, &secret_key, &mut lease).await;
-    if written.is_ok() {
-        ctx.store_seen
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key_hash(key), stores_fp);
+    let reads_fp = {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        es.metadata.generation.hash(&mut h);
+        stores_fp.hash(&mut h);
+        h.finish()
+    };
+    let outcome = fetch_and_write(ctx, es, key, &plan, &stores, &target, &secret_key, reads_fp).await?;
+    if matches!(outcome, Outcome::Synced { .. }) {
+        ctx.es_state.set_stores(key, stores_fp);
     }
-    match written {
-        Ok((reason, message)) => match succeeded(ctx, es, &target, reason, message, now).await {
-            // A leased value (Vault dynamic secrets, KV with ttl) is re-fetched at two thirds of its lease.
-            Next::After(next) if lease.is_some() => {
-                let early = lease.map(|l| l.mul_f64(2.0 / 3.0).max(Duration::from_secs(1)));
-                if let Some(e) = early {
-                    // Due a little before the requeue, which refresh jitter may bring forward by up to 10%.
-                    let due = Instant::now() + e.mul_f64(0.85);
-                    ctx.lease_due
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .insert(key.clone(), due);
-                }
-                Next::After(earliest(next, early))
-            }
-            other => other,
-        },
-        Err(f) => failed(ctx, es, f).await,
+    Ok(outcome)
+}
+
+/// Sends a parked ExternalSecret back to its queue (the fast lane: it has waited already).
+fn waker(ctx: &Arc<Context>, key: &Key) -> crate::schedule::Waker {
+    let (ctx, key) = (Arc::downgrade(ctx), key.clone());
+    Box::new(move || {
+        if let Some(ctx) = ctx.upgrade() {
+            ctx.es_queue.add(key, Lane::Fast);
+        }
+    })
+}
+
+/// Reads through the providers without letting a slow one hold the worker: the read runs in a task of its own
+/// (holding the stores' places, bounded by the reconcile deadline); the reconcile waits for it at most
+/// `Settings::slow_call` (2 s). Past that it returns `None` and ends; the task, when done, leaves its answers for the
+/// ExternalSecret's next reconcile and queues it. So a worker spends at most a few seconds on any provider call,
+/// however many stores hang.
+async fn read_detached(
+    ctx: &Arc<Context>,
+    key: &Key,
+    plan: &fetch::Plan,
+    stores: &BTreeMap<StoreId, StoreInfo>,
+    permits: Vec<crate::schedule::Permit>,
+    fingerprint: u64,
+) -> Option<Detached> {
+    let (tx, rx) = tokio::sync::oneshot::channel::<Detached>();
+    let (c, k, plan, stores) = (ctx.clone(), key.clone(), plan.clone(), stores.clone());
+    let deadline = ctx.settings.reconcile_timeout;
+    tokio::spawn(async move {
+        let _places = permits;
+        let read = std::panic::AssertUnwindSafe(tokio::time::timeout(
+            deadline,
+            c.reads.read(&plan, &stores, &k.namespace),
+        ));
+        let result = match futures::FutureExt::catch_unwind(read).await {
+            Err(panic) => Err(panic),
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(_)) => Ok(Err((
+                plan.stores().into_iter().next().unwrap_or(StoreId {
+                    kind: syncret_crds::secretstore::StoreKind::SecretStore,
+                    name: String::new(),
+                }),
+                syncret_providers::ProviderError::Transport(format!(
+                    "no answer within the reconcile deadline ({}s, --reconcile-timeout)",
+                    deadline.as_secs()
+                )),
+            ))),
+        };
+        if let Err(result) = tx.send(result) {
+            // The reconcile moved on: the next one takes the answers.
+            c.es_state.set_pending(
+                &k,
+                PendingRead {
+                    fingerprint,
+                    at: Instant::now(),
+                    result,
+                },
+            );
+            c.es_queue.add(k, Lane::Fast);
+        }
+    });
+    match tokio::time::timeout(ctx.settings.slow_call(), rx).await {
+        Ok(Ok(r)) => Some(r),
+        _ => None,
     }
 }
 
@@ -272,18 +444,34 @@ async fn fetch_and_write(
     stores: &BTreeMap<StoreId, StoreInfo>,
     target: &str,
     secret_key: &Key,
-    lease: &mut Option<Duration>,
-) -> Result<(&'static str, &'static str), Failure> {
-    let answers = ctx
-        .reads
-        .read(plan, stores, &key.namespace)
-        .await
-        .map_err(|(store, e)| Failure {
-            message: format!("could not get secret data from provider: {store}: {e}"),
-            retry: true,
-            retry_after: e.retry_after(),
-        })?;
-    *lease = answers.expires_in;
+    reads_fp: u64,
+) -> Result<Outcome, SyncError> {
+    let detached = match ctx.es_state.take_pending(key, reads_fp, ctx.settings.reconcile_timeout) {
+        // A read this ExternalSecret started earlier finished meanwhile.
+        Some(r) => r,
+        None => {
+            // One place at each store for the reads (none left: park, holding no worker).
+            let Some(permits) =
+                ctx.store_gate
+                    .try_enter_all(stores.values().map(|i| i.uid.as_str()), key_hash(key), || {
+                        waker(ctx, key)
+                    })
+            else {
+                return Ok(Outcome::Parked);
+            };
+            match read_detached(ctx, key, plan, stores, permits, reads_fp).await {
+                Some(r) => r,
+                None => return Ok(Outcome::Parked),
+            }
+        }
+    };
+    // A panic in the read is this reconcile's: the kit's supervision catches and reports it.
+    let answers = detached.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    let answers = answers.map_err(|(store, source)| SyncError::Provider {
+        store: store.to_string(),
+        source,
+    })?;
+    let lease = answers.expires_in;
     let delims = ctx.settings.delims.clone();
     let transform = move |tpl: &str, k: &str| -> Result<String, String> {
         let data: BTreeMap<String, Vec<u8>> = [("value".to_string(), k.as_bytes().to_vec())].into();
@@ -292,12 +480,8 @@ async fn fetch_and_write(
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .map_err(|e| e.message)
     };
-    let deletion = es.spec.target.deletion_policy;
-    let assembled = fetch::assemble(plan, &answers, deletion, &transform).map_err(|e| Failure {
-        message: format!("could not get secret data from provider: {}", e.message),
-        retry: true,
-        retry_after: e.provider.and_then(|p| p.retry_after),
-    })?;
+    let deletion_policy = es.spec.target.deletion_policy;
+    let assembled = fetch::assemble(plan, &answers, deletion_policy, &transform).map_err(SyncError::Fetch)?;
     for m in &assembled.missing {
         let note = if m.key.is_empty() {
             format!("secret does not exist at provider using {}", m.field)
@@ -307,22 +491,17 @@ async fn fetch_and_write(
         ctx.events
             .publish(object_ref(es), Kind::Normal, es_reason::MISSING_PROVIDER_SECRET, note);
     }
+    let synced = |reason, message| Outcome::Synced { reason, message, lease };
 
     // No data at all: deletionPolicy decides.
     if assembled.data.is_empty() {
-        match deletion {
-            ExternalSecretDeletionPolicy::Delete => {
-                if es.spec.target.creation_policy != ExternalSecretCreationPolicy::Owner {
-                    return Err(fail_final(format!(
-                        "could not delete secret: unable to delete secret {target}: creationPolicy={:?} is not Owner",
-                        es.spec.target.creation_policy
-                    )));
-                }
-                if let Some(existing) = read_secret(ctx, &key.namespace, target).await.map_err(fail)? {
-                    secret::check_ownership(es, &existing).map_err(|e| fail_final(e.to_string()))?;
+        match deletion::when_empty(deletion_policy, es.spec.target.creation_policy, target)? {
+            WhenEmpty::DeleteSecret => {
+                if let Some(existing) = read_secret(ctx, &key.namespace, target).await? {
+                    secret::check_ownership(es, &existing)?;
                     delete_secret(ctx, &key.namespace, target)
                         .await
-                        .map_err(|e| fail(format!("could not delete secret: {e}")))?;
+                        .map_err(SyncError::DeleteSecret)?;
                     ctx.events.publish(
                         object_ref(es),
                         Kind::Normal,
@@ -330,29 +509,36 @@ async fn fetch_and_write(
                         "secret deleted due to DeletionPolicy=Delete",
                     );
                 }
-                return Ok((es_reason::SECRET_DELETED, "secret deleted due to DeletionPolicy=Delete"));
+                return Ok(synced(
+                    es_reason::SECRET_DELETED,
+                    "secret deleted due to DeletionPolicy=Delete",
+                ));
             }
-            ExternalSecretDeletionPolicy::Retain => {
-                return Ok((es_reason::SECRET_SYNCED, "secret retained due to DeletionPolicy=Retain"));
+            WhenEmpty::Retain => {
+                return Ok(synced(
+                    es_reason::SECRET_SYNCED,
+                    "secret retained due to DeletionPolicy=Retain",
+                ));
             }
-            ExternalSecretDeletionPolicy::Merge => {}
+            WhenEmpty::Write => {}
         }
     }
 
     // Template sources, then the desired content (pure).
-    let sources = template_sources(ctx, es, &key.namespace).await.map_err(fail)?;
+    let sources = template_sources(ctx, es, &key.namespace)
+        .await
+        .map_err(SyncError::TemplateSource)?;
     let desired = desired::desired(es, assembled.data, &sources, &ctx.settings.delims)
-        .map_err(|e| fail_final(format!("could not apply template: {e}")))?;
+        .map_err(|e| SyncError::Template(e.to_string()))?;
     let fingerprint = fingerprint(es, target, &desired);
+    let owner = es.spec.target.creation_policy == ExternalSecretCreationPolicy::Owner;
 
     // Zero-write fast path: the Secret is intact and holds exactly this.
     if ctx.secrets.unchanged(secret_key, fingerprint) {
-        if es.spec.target.creation_policy == ExternalSecretCreationPolicy::Owner {
-            delete_orphans(ctx, es, target)
-                .await
-                .map_err(|e| fail(format!("could not delete orphaned secrets: {e}")))?;
+        if owner {
+            delete_orphans(ctx, es, target).await?;
         }
-        return Ok((es_reason::SECRET_SYNCED, "secret synced"));
+        return Ok(synced(es_reason::SECRET_SYNCED, "secret synced"));
     }
     // A Secret the index has never seen (no managed Secret of that name) is created with one POST instead of a
     // GET and an apply; if an unmanaged one exists after all, the POST fails and the normal path decides.
@@ -369,36 +555,26 @@ async fn fetch_and_write(
         match create_secret(ctx, es, &secret).await {
             Ok(rv) => {
                 ctx.secrets.record_write(secret_key, &rv, fingerprint);
-                if policy == ExternalSecretCreationPolicy::Owner {
-                    delete_orphans(ctx, es, target)
-                        .await
-                        .map_err(|e| fail(format!("could not delete orphaned secrets: {e}")))?;
+                if owner {
+                    delete_orphans(ctx, es, target).await?;
                 }
                 ctx.events
                     .publish(object_ref(es), Kind::Normal, es_reason::CREATED, "secret created");
                 rollout_if_asked(ctx, es, true, false).await;
-                return Ok((es_reason::SECRET_SYNCED, "secret synced"));
+                return Ok(synced(es_reason::SECRET_SYNCED, "secret synced"));
             }
             Err(CreateError::Exists) => {}
-            Err(CreateError::Other(e)) => return Err(fail(format!("could not update secret: {e}"))),
+            Err(CreateError::Other(e)) => return Err(SyncError::WriteSecret(e)),
         }
     }
-    let existing = read_secret(ctx, &key.namespace, target).await.map_err(fail)?;
-    let write = secret::plan(es, target, &desired, existing.as_ref()).map_err(|e| match e {
-        secret::WriteError::OwnedByOther { .. } => {
-            fail_final(format!("target is owned by another ExternalSecret: {e}"))
-        }
-        secret::WriteError::NotOurs { .. } => fail_final(format!("failed to take ownership of target secret: {e}")),
-        secret::WriteError::Immutable { .. } => fail_final(e.to_string()),
-    })?;
-    if es.spec.target.creation_policy == ExternalSecretCreationPolicy::Owner {
-        delete_orphans(ctx, es, target)
-            .await
-            .map_err(|e| fail(format!("could not delete orphaned secrets: {e}")))?;
+    let existing = read_secret(ctx, &key.namespace, target).await?;
+    let write = secret::plan(es, target, &desired, existing.as_ref())?;
+    if owner {
+        delete_orphans(ctx, es, target).await?;
     }
     match write {
-        Write::Skip => Ok((es_reason::SECRET_SYNCED, "secret synced")),
-        Write::Missing => Ok((
+        Write::Skip => Ok(synced(es_reason::SECRET_SYNCED, "secret synced")),
+        Write::Missing => Ok(synced(
             es_reason::SECRET_MISSING,
             "secret will not be created due to CreationPolicy=Merge",
         )),
@@ -407,7 +583,7 @@ async fn fetch_and_write(
                 ctx.secrets
                     .record_write(secret_key, &s.resource_version().unwrap_or_default(), fingerprint);
             }
-            Ok((es_reason::SECRET_SYNCED, "secret synced"))
+            Ok(synced(es_reason::SECRET_SYNCED, "secret synced"))
         }
         Write::Apply {
             secret,
@@ -417,7 +593,7 @@ async fn fetch_and_write(
         } => {
             let rv = apply_secret(ctx, es, &secret, &remove_keys)
                 .await
-                .map_err(|e| fail(format!("could not update secret: {e}")))?;
+                .map_err(SyncError::WriteSecret)?;
             ctx.secrets.record_write(secret_key, &rv, fingerprint);
             rollout_if_asked(ctx, es, create, data_changed).await;
             let (reason, note) = if create {
@@ -426,7 +602,7 @@ async fn fetch_and_write(
                 (es_reason::UPDATED, "secret updated")
             };
             ctx.events.publish(object_ref(es), Kind::Normal, reason, note);
-            Ok((es_reason::SECRET_SYNCED, "secret synced"))
+            Ok(synced(es_reason::SECRET_SYNCED, "secret synced"))
         }
     }
 }
@@ -491,13 +667,13 @@ fn fingerprint(es: &ExternalSecret, target: &str, d: &Desired) -> u64 {
     h.finish()
 }
 
-async fn read_secret(ctx: &Context, namespace: &str, name: &str) -> Result<Option<Secret>, String> {
+async fn read_secret(ctx: &Context, namespace: &str, name: &str) -> Result<Option<Secret>, SyncError> {
     ctx.secret_limiter.acquire().await;
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
-    let s = api
-        .get_opt(name)
-        .await
-        .map_err(|e| format!("unable to get Secret {name:?}: {e}"))?;
+    let s = api.get_opt(name).await.map_err(|source| SyncError::ReadSecret {
+        name: name.to_string(),
+        source,
+    })?;
     if let Some(s) = &s {
         ctx.secrets.record_read(s);
     }
@@ -536,6 +712,25 @@ async fn delete_secret(ctx: &Context, namespace: &str, name: &str) -> Result<(),
     }
 }
 
+/// Deletes `s` only if it is still the object read (same uid and resourceVersion).
+async fn delete_secret_if_unchanged(ctx: &Context, s: &Secret) -> Result<(), String> {
+    ctx.secret_limiter.acquire().await;
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &s.namespace().unwrap_or_default());
+    ctx.metrics.secret_writes.with_label_values(&["delete"]).inc();
+    let dp = DeleteParams {
+        preconditions: Some(kube::api::Preconditions {
+            uid: s.metadata.uid.clone(),
+            resource_version: s.metadata.resource_version.clone(),
+        }),
+        ..Default::default()
+    };
+    match api.delete(&s.name_any(), &dp).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Server-side apply with the ExternalSecret's field manager; then drops data keys of other writers when this
 /// ExternalSecret owns the whole Secret. Returns the new resourceVersion.
 async fn apply_secret(
@@ -555,11 +750,8 @@ async fn apply_secret(
         .await
         .map_err(|e| format!("unable to update secret {name}: {e}"))?;
     if !remove_keys.is_empty() {
-        let nulls: serde_json::Map<String, serde_json::Value> = remove_keys
-            .iter()
-            .map(|k| (k.clone(), serde_json::Value::Null))
-            .collect();
-        let patch = serde_json::json!({ "data": nulls });
+        // Conditional on the version our apply produced (the apply itself was conditional on what we read).
+        let patch = secret::remove_keys_patch(remove_keys, &applied.resource_version().unwrap_or_default());
         ctx.secret_limiter.acquire().await;
         ctx.metrics.secret_writes.with_label_values(&["remove-keys"]).inc();
         applied = api
@@ -572,8 +764,9 @@ async fn apply_secret(
 
 /// Owner: Secrets this ExternalSecret created under an old `target.name` are deleted (ESO semantics). The Secret
 /// index knows every managed Secret's `created-by` label from the metadata watch, so this costs no API call unless
-/// there is something to delete.
-async fn delete_orphans(ctx: &Context, es: &ExternalSecret, target: &str) -> Result<(), String> {
+/// there is a candidate; a candidate is read and deleted only if it carries this ExternalSecret's own marker
+/// ([`secret::is_orphan_of`]), with the version read as a precondition.
+async fn delete_orphans(ctx: &Context, es: &ExternalSecret, target: &str) -> Result<(), SyncError> {
     let ns = es.namespace().unwrap_or_default();
     let ours = hash::owner_label(&ns, &es.name_any());
     for name in ctx
@@ -582,7 +775,15 @@ async fn delete_orphans(ctx: &Context, es: &ExternalSecret, target: &str) -> Res
         .into_iter()
         .filter(|n| **n != *target)
     {
-        delete_secret(ctx, &ns, &name).await?;
+        let Some(candidate) = read_secret(ctx, &ns, &name).await? else {
+            continue;
+        };
+        if !secret::is_orphan_of(es, &candidate, target) {
+            continue;
+        }
+        delete_secret_if_unchanged(ctx, &candidate)
+            .await
+            .map_err(SyncError::DeleteOrphans)?;
         ctx.secrets.observe_deleted(&Key::new(&ns, &name));
         ctx.events.publish(
             es.object_ref(&()),
@@ -594,7 +795,7 @@ async fn delete_orphans(ctx: &Context, es: &ExternalSecret, target: &str) -> Res
     Ok(())
 }
 
-async fn template_sources(ctx: &Context, es: &ExternalSecret, namespace: &str) -> Result<TemplateSources, String> {
+async fn template_sources(ctx: &Context, es: &ExternalSecret, namespace: &str) -> Result<TemplateSources, kube::Error> {
     super::read_template_sources(ctx, namespace, TemplateSources::needed(es)).await
 }
 
@@ -659,33 +860,6 @@ async fn finalize(ctx: &Arc<Context>, es: &ExternalSecret) -> Next {
     }
 }
 
-fn ready_condition(
-    old: Option<&ExternalSecretStatus>,
-    ready: bool,
-    reason: &str,
-    message: &str,
-) -> ExternalSecretStatusCondition {
-    let prev = old.and_then(|s| {
-        s.conditions
-            .iter()
-            .find(|c| c.type_ == ExternalSecretConditionType::Ready)
-    });
-    let status = if ready { "True" } else { "False" };
-    // lastTransitionTime changes only when the status does (ESO's SetExternalSecretCondition).
-    let ltt = match prev {
-        Some(p) if p.status == status => p.last_transition_time.clone(),
-        _ => None,
-    }
-    .unwrap_or_else(|| refresh::to_time(Utc::now()));
-    ExternalSecretStatusCondition {
-        type_: ExternalSecretConditionType::Ready,
-        status: status.to_string(),
-        reason: Some(reason.to_string()),
-        message: Some(message.to_string()),
-        last_transition_time: Some(ltt),
-    }
-}
-
 async fn patch_status(ctx: &Context, es: &ExternalSecret, status: ExternalSecretStatus) {
     if es.status.as_ref() == Some(&status) {
         return;
@@ -693,93 +867,49 @@ async fn patch_status(ctx: &Context, es: &ExternalSecret, status: ExternalSecret
     let api: Api<ExternalSecret> = Api::namespaced(ctx.client.clone(), &es.namespace().unwrap_or_default());
     let patch = serde_json::json!({ "status": status });
     ctx.api_limiter.acquire().await;
-    let key = Key::new(es.namespace().unwrap_or_default(), es.name_any());
-    ctx.written_status
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(key.clone(), status.clone());
+    let key = es_key(es);
+    ctx.es_state.record_status(&key, Some(status));
     if let Err(e) = api
         .patch_status(&es.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
         .await
     {
-        ctx.written_status
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&key);
+        ctx.es_state.record_status(&key, None);
         tracing::debug!(externalsecret = %es.name_any(), error = %e, "unable to update ExternalSecret status");
     }
 }
 
-async fn succeeded(
-    ctx: &Arc<Context>,
-    es: &ExternalSecret,
-    target: &str,
-    reason: &'static str,
-    message: &'static str,
-    now: chrono::DateTime<Utc>,
-) -> Next {
-    let old = es.status.as_ref();
-    let mut status = ExternalSecretStatus {
-        refresh_time: Some(refresh::to_time(now)),
-        synced_resource_version: refresh::resource_version(es),
-        conditions: vec![ready_condition(old, true, reason, message)],
-        binding: Some(LocalObjectReference {
-            name: target.to_string(),
-        }),
-    };
-    // Keep other condition types (e.g. Deleted) as they are.
-    status.conditions.extend(
-        old.into_iter()
-            .flat_map(|s| s.conditions.iter())
-            .filter(|c| c.type_ != ExternalSecretConditionType::Ready)
-            .cloned(),
-    );
-    ctx.metrics.external_secrets.set_ready(&es_key(es), true);
-    let mut synced = es.clone();
-    synced.status = Some(status.clone());
-    patch_status(ctx, es, status).await;
-    Next::After(refresh::next_check(&synced, now))
+/// A failed sync: `Ready=False` naming the cause, a Warning event, the metric by the error's reason; the
+/// Secret is left as it is.
+async fn failed(ctx: &Arc<Context>, es: &ExternalSecret, e: &SyncError) -> Next {
+    let message = e.to_string();
+    report_failure(ctx, es, e.condition_reason(), e.event_reason(), &message).await;
+    ctx.metrics.sync_failed(e.reason());
+    match e.retry() {
+        Retry::Never => Next::Idle,
+        Retry::Backoff(at_least) => Next::Retry(at_least),
+    }
 }
 
-async fn failed(ctx: &Arc<Context>, es: &ExternalSecret, f: Failure) -> Next {
-    let old = es.status.as_ref();
-    let mut status = old.cloned().unwrap_or_default();
-    let cond = ready_condition(old, false, es_reason::SECRET_SYNCED_ERROR, &f.message);
-    status
-        .conditions
-        .retain(|c| c.type_ != ExternalSecretConditionType::Ready);
-    status.conditions.insert(0, cond);
+/// Writes a failure on the ExternalSecret: status, event, log, the per-object metric.
+async fn report_failure(ctx: &Context, es: &ExternalSecret, reason: &str, event: &'static str, message: &str) {
     let key = es_key(es);
+    let st = status::failed(es.status.as_ref(), reason, message, Utc::now());
     ctx.metrics.external_secrets.set_ready(&key, false);
-    ctx.metrics.sync_failed(&f.message);
-    ctx.events.publish(
-        object_ref(es),
-        Kind::Warning,
-        es_reason::UPDATE_FAILED,
-        f.message.clone(),
-    );
-    tracing::info!(externalsecret = %key, error = %f.message, "sync failed");
-    patch_status(ctx, es, status).await;
-    if f.retry {
-        Next::Retry(f.retry_after)
-    } else {
-        Next::Idle
-    }
+    ctx.events
+        .publish(object_ref(es), Kind::Warning, event, message.to_string());
+    tracing::info!(externalsecret = %key, error = %message, "sync failed");
+    patch_status(ctx, es, st).await;
 }
 
-/// Failure counts per ExternalSecret for backoff.
-#[derive(Default)]
-pub struct Failures(std::sync::Mutex<HashMap<Key, u32>>);
-
-impl Failures {
-    pub fn inc(&self, key: &Key) -> u32 {
-        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let n = m.entry(key.clone()).or_default();
-        *n = n.saturating_add(1);
-        *n
-    }
-
-    pub fn reset(&self, key: &Key) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
-    }
+/// The kit stopped a reconcile (panic or deadline): the ExternalSecret says so; the kit retries with backoff.
+async fn aborted(ctx: &Arc<Context>, key: &Key, why: &Abort) {
+    let Some(es) = ctx.external_secrets.get(key) else {
+        return;
+    };
+    let es = ctx.es_state.overlay(key, es);
+    ctx.metrics.sync_failed(match why {
+        Abort::Panicked(_) => crate::sync::error::FailureReason::InternalError,
+        Abort::DeadlineExceeded(_) => crate::sync::error::FailureReason::DeadlineExceeded,
+    });
+    report_failure(ctx, &es, why.reason(), why.reason(), &why.to_string()).await;
 }

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::time::Duration;
 
-use super::externalsecret::Next;
+use super::kit::Next;
 
 /// How often a fan-out is re-checked when its `refreshTime` is unset or zero. Namespace events wake it sooner.
 const DEFAULT_REFRESH: Duration = Duration::from_secs(3600);

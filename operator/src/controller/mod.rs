@@ -12,6 +12,7 @@ pub mod clusterexternalsecret;
 pub mod clusterpushsecret;
 pub mod externalsecret;
 mod fanout;
+pub mod kit;
 pub mod pushsecret;
 pub mod secretstore;
 
@@ -20,7 +21,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{StreamExt, TryStreamExt};
+use futures::{Stream, TryStreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
 use kube::api::{Api, ListParams};
 use kube::core::PartialObjectMeta;
@@ -28,7 +29,6 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher::{self, Event};
 use kube::{Resource, ResourceExt};
-use rand::Rng;
 use syncret_crds::ClusterExternalSecret;
 use syncret_crds::externalsecret::ExternalSecret;
 use syncret_crds::labels::{LABEL_MANAGED, LABEL_MANAGED_VALUE};
@@ -38,8 +38,8 @@ use tokio_util::sync::CancellationToken;
 use crate::admin::Readiness;
 use crate::context::{Context, Key};
 use crate::leader::Leadership;
-use crate::schedule::{Lane, backoff, jittered};
-use externalsecret::{Failures, Next};
+use crate::schedule::Lane;
+pub use kit::{InitGate, Next, Phase};
 
 /// Controller names used in metrics (`controller_runtime_reconcile_total{controller}`).
 pub const ES_CONTROLLER: &str = "externalsecret";
@@ -122,32 +122,6 @@ fn derive(es: &ExternalSecret) -> crate::escache::Derived {
     }
 }
 
-/// Marks one watch as listed; readiness is set when all are.
-struct InitGate {
-    remaining: std::sync::atomic::AtomicUsize,
-    readiness: Arc<Readiness>,
-    listed: tokio::sync::Notify,
-}
-
-impl InitGate {
-    fn done(&self) {
-        if self.remaining.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
-            self.readiness.set_ready();
-            self.listed.notify_waiters();
-        }
-    }
-
-    async fn wait(&self) {
-        let n = self.listed.notified();
-        tokio::pin!(n);
-        n.as_mut().enable();
-        if self.remaining.load(std::sync::atomic::Ordering::SeqCst) == 0 {
-            return;
-        }
-        n.await;
-    }
-}
-
 /// Handles for a running controller set.
 pub struct Running {
     pub ctx: Arc<Context>,
@@ -200,22 +174,56 @@ impl Default for Reflectors {
 
 /// What no controller here reads, dropped before an object enters a reflector, in place (no copy):
 /// `managedFields`, and kubectl's `last-applied-configuration` annotation, a second copy of the whole spec on
-/// every object applied with `kubectl apply` (so the ExternalSecret fingerprint and `syncedResourceVersion`
-/// ignore it; it changes only together with the spec, labels or annotations it copies).
+/// every object applied with `kubectl apply` (it changes only together with the spec, labels or annotations it
+/// copies), replaced by the `syncedResourceVersion` ESO computes with it (`sync::refresh::drop_last_applied`).
 pub(crate) fn strip<K: Resource>(k: &mut K) {
     let meta = k.meta_mut();
     meta.managed_fields = None;
-    if let Some(a) = meta.annotations.as_mut() {
-        a.remove(LAST_APPLIED);
-        if a.is_empty() {
-            meta.annotations = None;
-        }
+    // ESO's syncedResourceVersion hashes kubectl's copy too: kept as a memo (a move from or to ESO writes nothing).
+    crate::sync::refresh::drop_last_applied(meta);
+}
+
+/// An `Api` over every namespace, or over the one the operator is scoped to (`--namespace`).
+pub(crate) fn scoped<K>(ctx: &Context) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match &ctx.settings.namespace {
+        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
+        None => Api::all(ctx.client.clone()),
     }
 }
 
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+/// A watch of `api` with the common settings: default backoff, and objects stripped of what no controller reads.
+pub(crate) fn watch_stream<K>(api: Api<K>, cfg: watcher::Config) -> impl Stream<Item = Result<Event<K>, watcher::Error>>
+where
+    K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
+{
+    watcher::watcher(api, cfg).default_backoff().map_ok(|e| e.modify(strip))
+}
 
-/// Starts watches and workers. Work stops when `shutdown` fires; [`Running::join`] waits for in-flight syncs.
+/// The fingerprints of objects seen by one watch: a change of what matters wakes the object, status-only updates
+/// do not.
+pub(crate) struct Seen<K>(HashMap<K, u64>);
+
+impl<K: Eq + Hash> Seen<K> {
+    pub fn new() -> Self {
+        Self(HashMap::new())
+    }
+
+    /// Whether `key` is new or its fingerprint changed.
+    pub fn changed(&mut self, key: K, fingerprint: u64) -> bool {
+        self.0.insert(key, fingerprint) != Some(fingerprint)
+    }
+
+    /// Whether `key` was known (it is forgotten).
+    pub fn gone(&mut self, key: &K) -> bool {
+        self.0.remove(key).is_some()
+    }
+}
+
+/// Starts the watches and, once every watch has listed (and this replica leads), the controllers. Work stops
+/// when `shutdown` fires; [`Running::join`] waits for in-flight syncs.
 pub fn start(
     ctx: Arc<Context>,
     writers: Writers,
@@ -223,325 +231,217 @@ pub fn start(
     leadership: Leadership,
     shutdown: CancellationToken,
 ) -> Running {
-    let Writers {
-        ss: ss_w,
-        css: css_w,
-        ns: ns_w,
-        ces: ces_w,
-        push: push_w,
-    } = writers;
-    let ces_enabled = ctx.settings.enable_cluster_external_secrets && ctx.settings.namespace.is_none();
-    let client = ctx.client.clone();
-    let ns_scope = ctx.settings.namespace.clone();
-    let gate = Arc::new(InitGate {
-        remaining: std::sync::atomic::AtomicUsize::new(if ces_enabled { 6 } else { 5 } + pushsecret::gates(&ctx)),
-        readiness,
-        listed: tokio::sync::Notify::new(),
-    });
-    let mut tasks = Vec::new();
-    let cfg = watcher::Config::default();
-
-    // ExternalSecrets.
-    {
-        let api: Api<ExternalSecret> = match &ns_scope {
-            Some(ns) => Api::namespaced(client.clone(), ns),
-            None => Api::all(client.clone()),
-        };
-        let ctx = ctx.clone();
-        let gate = gate.clone();
-        let stop = shutdown.clone();
-        // Not a kube-runtime reflector: the compact cache in the Context (see `crate::escache`).
-        let stream = watcher::watcher(api, cfg.clone())
-            .default_backoff()
-            .map_ok(|e| e.modify(strip));
-        tasks.push(tokio::spawn(async move {
-            let mut stream = std::pin::pin!(stream);
-            let mut listing = true;
-            loop {
-                let ev = tokio::select! { e = stream.next() => e, _ = stop.cancelled() => break };
-                let Some(ev) = ev else { break };
-                let Ok(ev) = ev else { continue };
-                match ev {
-                    Event::Apply(es) | Event::InitApply(es) => {
-                        let applied = ctx.external_secrets.apply(&es, es_fingerprint(&es), || derive(&es));
-                        let k = applied.key;
-                        // The cache now shows the status we wrote: drop our copy (10k of them add up).
-                        {
-                            let mut written = ctx.written_status.lock().unwrap_or_else(|e| e.into_inner());
-                            if written.get(&k).is_some_and(|w| es.status.as_ref() == Some(w)) {
-                                written.remove(&k);
-                            }
-                        }
-                        if applied.changed {
-                            // At start-up (the initial list), ExternalSecrets already synced and Ready only need a
-                            // check that their Secret is intact: they wait in the slow lane, so a new or changed
-                            // one created meanwhile is not stuck behind thousands of them.
-                            let settled = listing && !crate::sync::refresh::changed_since_sync(&es) && is_ready(&es);
-                            ctx.es_queue.add(k, if settled { Lane::Slow } else { Lane::Fast });
-                            if !listing && let Some(ces) = clusterexternalsecret::controller_of(&es) {
-                                ctx.ces_queue.add(clusterexternalsecret::key(&ces), Lane::Fast);
-                            }
-                        }
-                    }
-                    Event::Delete(es) => {
-                        let k = es_key(&es);
-                        ctx.external_secrets.delete(&k);
-                        ctx.es_queue.add(k, Lane::Fast);
-                        if let Some(ces) = clusterexternalsecret::controller_of(&es) {
-                            ctx.ces_queue.add(clusterexternalsecret::key(&ces), Lane::Fast);
-                        }
-                    }
-                    Event::Init => ctx.external_secrets.relist(),
-                    Event::InitDone => {
-                        // Deleted while the watch was down: reconciled as gone (metrics, index, leases).
-                        for k in ctx.external_secrets.relisted() {
-                            ctx.es_queue.add(k, Lane::Fast);
-                        }
-                        if listing {
-                            listing = false;
-                            gate.done();
-                        }
-                    }
-                }
-            }
-        }));
-    }
-
-    {
-        let api: Api<SecretStore> = match &ns_scope {
-            Some(ns) => Api::namespaced(client.clone(), ns),
-            None => Api::all(client.clone()),
-        };
-        let (kind, stop) = (StoreKind::SecretStore, shutdown.clone());
-        tasks.push(tokio::spawn(watch_stores(
+    let Writers { ss, css, ns, ces, push } = writers;
+    let ces_enabled = ces_enabled(&ctx);
+    let watches = 5 + usize::from(ces_enabled) + pushsecret::gates(&ctx);
+    let gate = InitGate::new(watches, readiness);
+    let spawn = |f: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>| tokio::spawn(f);
+    let mut tasks = vec![
+        spawn(Box::pin(watch_external_secrets(
             ctx.clone(),
-            api,
-            cfg.clone(),
-            ss_w,
-            kind,
             gate.clone(),
-            stop,
-        )));
-        let api: Api<ClusterSecretStore> = Api::all(client.clone());
-        let (kind, stop) = (StoreKind::ClusterSecretStore, shutdown.clone());
-        tasks.push(tokio::spawn(watch_stores(
+            shutdown.clone(),
+        ))),
+        spawn(Box::pin(watch_stores(
             ctx.clone(),
-            api,
-            cfg.clone(),
-            css_w,
-            kind,
+            scoped::<SecretStore>(&ctx),
+            ss,
+            StoreKind::SecretStore,
             gate.clone(),
-            stop,
-        )));
-    }
-
-    // Namespaces (metadata only): labels for ClusterSecretStore conditions.
-    {
-        let api: Api<PartialObjectMeta<Namespace>> = Api::all(client.clone());
-        let gate = gate.clone();
-        let stop = shutdown.clone();
-        let stream = watcher::watcher(api, cfg.clone())
-            .default_backoff()
-            .map_ok(|e| e.modify(strip))
-            .reflect(ns_w);
-        let ctx = ctx.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut stream = std::pin::pin!(stream);
-            let mut listing = true;
-            let mut seen: HashMap<String, u64> = HashMap::new();
-            loop {
-                let ev = tokio::select! { e = stream.next() => e, _ = stop.cancelled() => break };
-                let Some(ev) = ev else { break };
-                let changed = match ev {
-                    Ok(Event::Apply(n) | Event::InitApply(n)) => {
-                        let mut h = std::collections::hash_map::DefaultHasher::new();
-                        n.labels().hash(&mut h);
-                        n.metadata.deletion_timestamp.is_some().hash(&mut h);
-                        seen.insert(n.name_any(), h.finish()) != Some(h.finish())
-                    }
-                    Ok(Event::Delete(n)) => seen.remove(&n.name_any()).is_some(),
-                    Ok(Event::InitDone) => {
-                        if listing {
-                            listing = false;
-                            gate.done();
-                        }
-                        false
-                    }
-                    _ => false,
-                };
-                // Namespaces come and go rarely; every ClusterExternalSecret re-evaluates its selection.
-                if changed && !listing && ces_enabled {
-                    for ces in ctx.cluster_external_secrets.state() {
-                        ctx.ces_queue
-                            .add(clusterexternalsecret::key(&ces.name_any()), Lane::Fast);
-                    }
-                }
-                if changed && !listing {
-                    clusterpushsecret::on_namespaces(&ctx);
-                }
-            }
-        }));
-    }
-
-    // ClusterExternalSecrets (cluster-wide operators only).
+            shutdown.clone(),
+        ))),
+        spawn(Box::pin(watch_stores(
+            ctx.clone(),
+            Api::<ClusterSecretStore>::all(ctx.client.clone()),
+            css,
+            StoreKind::ClusterSecretStore,
+            gate.clone(),
+            shutdown.clone(),
+        ))),
+        spawn(Box::pin(watch_namespaces(
+            ctx.clone(),
+            ns,
+            gate.clone(),
+            shutdown.clone(),
+        ))),
+        spawn(Box::pin(watch_managed_secrets(
+            ctx.clone(),
+            gate.clone(),
+            shutdown.clone(),
+        ))),
+    ];
     if ces_enabled {
-        let api: Api<ClusterExternalSecret> = Api::all(client.clone());
-        let ctx = ctx.clone();
-        let gate = gate.clone();
-        let stop = shutdown.clone();
-        let stream = watcher::watcher(api, cfg.clone())
-            .default_backoff()
-            .map_ok(|e| e.modify(strip))
-            .reflect(ces_w);
-        tasks.push(tokio::spawn(async move {
-            let mut stream = std::pin::pin!(stream);
-            let mut listing = true;
-            let mut seen: HashMap<String, u64> = HashMap::new();
-            loop {
-                let ev = tokio::select! { e = stream.next() => e, _ = stop.cancelled() => break };
-                let Some(ev) = ev else { break };
-                match ev {
-                    Ok(Event::Apply(c) | Event::InitApply(c)) => {
-                        let mut h = std::collections::hash_map::DefaultHasher::new();
-                        c.metadata.generation.hash(&mut h);
-                        c.annotations().hash(&mut h);
-                        c.finalizers().hash(&mut h);
-                        c.metadata.deletion_timestamp.is_some().hash(&mut h);
-                        if seen.insert(c.name_any(), h.finish()) != Some(h.finish()) {
-                            ctx.ces_queue.add(clusterexternalsecret::key(&c.name_any()), Lane::Fast);
-                        }
-                    }
-                    Ok(Event::Delete(c)) => {
-                        seen.remove(&c.name_any());
-                        ctx.ces_queue.add(clusterexternalsecret::key(&c.name_any()), Lane::Fast);
-                    }
-                    Ok(Event::InitDone) if listing => {
-                        listing = false;
-                        gate.done();
-                    }
-                    _ => {}
-                }
-            }
-        }));
+        tasks.push(spawn(Box::pin(clusterexternalsecret::watch(
+            ctx.clone(),
+            ces,
+            gate.clone(),
+            shutdown.clone(),
+        ))));
     } else {
-        drop(ces_w);
+        drop(ces);
     }
-
-    // Managed Secrets (metadata only, no store): route changes made by others back to their ExternalSecret.
-    {
-        let api: Api<PartialObjectMeta<Secret>> = match &ns_scope {
-            Some(ns) => Api::namespaced(client.clone(), ns),
-            None => Api::all(client.clone()),
-        };
-        let ctx = ctx.clone();
-        let gate = gate.clone();
-        let stop = shutdown.clone();
-        let scfg = cfg.clone().labels(&format!("{LABEL_MANAGED}={LABEL_MANAGED_VALUE}"));
-        let stream = watcher::watcher(api, scfg).default_backoff();
-        tasks.push(tokio::spawn(async move {
-            let mut stream = std::pin::pin!(stream);
-            let mut listing = true;
-            loop {
-                let ev = tokio::select! { e = stream.next() => e, _ = stop.cancelled() => break };
-                let Some(ev) = ev else { break };
-                let Ok(ev) = ev else { continue };
-                match ev {
-                    Event::Apply(m) | Event::InitApply(m) => {
-                        let key = Key::new(m.namespace().unwrap_or_default(), m.name_any());
-                        let owner = m
-                            .owner_references()
-                            .iter()
-                            .find(|o| o.controller == Some(true) && o.kind == "ExternalSecret")
-                            .map(|o| o.name.clone());
-                        let changed = ctx.secrets.observe(
-                            &key,
-                            &m.resource_version().unwrap_or_default(),
-                            owner,
-                            m.labels().get(syncret_crds::labels::LABEL_CREATED_BY).cloned(),
-                        );
-                        if changed && !listing {
-                            for es in ctx.secrets.owners_of(&key) {
-                                ctx.es_queue.add(key.sibling(es), Lane::Fast);
-                            }
-                        }
-                    }
-                    Event::Delete(m) => {
-                        let key = Key::new(m.namespace().unwrap_or_default(), m.name_any());
-                        let owners = ctx.secrets.owners_of(&key);
-                        ctx.secrets.observe_deleted(&key);
-                        for es in owners {
-                            ctx.es_queue.add(key.sibling(es), Lane::Fast);
-                        }
-                    }
-                    Event::Init => {}
-                    Event::InitDone => {
-                        if listing {
-                            listing = false;
-                            gate.done();
-                        }
-                    }
-                }
-            }
-        }));
-    }
-
-    // PushSecrets and ClusterPushSecrets: their watches, and their workers once the gate opens.
-    pushsecret::start(
-        &ctx,
-        push_w,
-        gate.clone(),
-        leadership.clone(),
-        shutdown.clone(),
-        &mut tasks,
-    );
-
-    // Workers start once every watch has listed and the Secret index is primed.
-    {
-        let ctx = ctx.clone();
-        let gate = gate.clone();
-        let stop = shutdown.clone();
-        tasks.push(tokio::spawn(async move {
-            tokio::select! { _ = gate.wait() => {}, _ = stop.cancelled() => return }
-            // Only the leader runs workers; standbys keep their caches warm for a fast takeover.
-            if !leadership.acquired(&stop).await {
-                return;
-            }
-            match prime_secret_index(&ctx).await {
-                Ok(()) => ctx.secrets.set_primed(),
-                Err(e) => tracing::warn!(error = %e, "could not pre-read managed Secrets; they will be read on demand"),
-            }
-            let failures = Arc::new(Failures::default());
-            let mut workers = Vec::new();
-            for _ in 0..ctx.settings.concurrent.max(1) {
-                workers.push(tokio::spawn(es_worker(ctx.clone(), failures.clone())));
-            }
-            for _ in 0..2 {
-                workers.push(tokio::spawn(store_worker(ctx.clone())));
-            }
-            if ces_enabled {
-                workers.push(tokio::spawn(ces_worker(ctx.clone())));
-            }
-            ctx.metrics.workers_started(&[
-                (ES_CONTROLLER, ctx.settings.concurrent.max(1)),
-                (STORE_CONTROLLER, 2),
-                (CES_CONTROLLER, usize::from(ces_enabled)),
-            ]);
-            workers.push(tokio::spawn(queue_gauges(ctx.clone(), stop.clone())));
-            stop.cancelled().await;
-            ctx.es_queue.close();
-            ctx.store_queue.close();
-            ctx.ces_queue.close();
-            for w in workers {
-                let _ = w.await;
-            }
-        }));
-    }
-
+    pushsecret::watches(&ctx, push, &gate, &shutdown, &mut tasks);
+    tasks.push(tokio::spawn(run_controllers(ctx.clone(), gate, leadership, shutdown)));
     Running { ctx, tasks }
 }
 
+fn ces_enabled(ctx: &Context) -> bool {
+    ctx.settings.enable_cluster_external_secrets && ctx.settings.namespace.is_none()
+}
+
+/// The controllers: each a [`kit::Reconciler`] run by the kit's workers. They start once every watch has listed
+/// and the Secret index is primed, and only on the leader (standbys keep their caches warm for a fast takeover).
+async fn run_controllers(ctx: Arc<Context>, gate: Arc<InitGate>, leadership: Leadership, stop: CancellationToken) {
+    tokio::select! { _ = gate.wait() => {}, _ = stop.cancelled() => return }
+    if !leadership.acquired(&stop).await {
+        return;
+    }
+    match prime_secret_index(&ctx).await {
+        Ok(()) => ctx.secrets.set_primed(),
+        Err(e) => tracing::warn!(error = %e, "could not pre-read managed Secrets; they will be read on demand"),
+    }
+    let (ps, cps) = pushsecret::enabled(&ctx);
+    let mut controllers = vec![
+        kit::run(Arc::new(externalsecret::ExternalSecrets), &ctx, &stop),
+        kit::run(Arc::new(secretstore::Stores), &ctx, &stop),
+    ];
+    if ces_enabled(&ctx) {
+        controllers.push(kit::run(
+            Arc::new(clusterexternalsecret::ClusterExternalSecrets),
+            &ctx,
+            &stop,
+        ));
+    }
+    if ps {
+        controllers.push(kit::run(Arc::new(pushsecret::PushSecrets), &ctx, &stop));
+    }
+    if cps {
+        controllers.push(kit::run(Arc::new(clusterpushsecret::ClusterPushSecrets), &ctx, &stop));
+    }
+    let mut gauges = tokio::spawn(gauges(ctx.clone(), stop.clone()));
+    for c in controllers.into_iter().flatten() {
+        let _ = c.await;
+    }
+    let _ = (&mut gauges).await;
+}
+
+/// ExternalSecrets, into the compact cache (not a kube-runtime reflector: see `crate::escache`).
+async fn watch_external_secrets(ctx: Arc<Context>, gate: Arc<InitGate>, stop: CancellationToken) {
+    let stream = watch_stream(scoped::<ExternalSecret>(&ctx), watcher::Config::default());
+    kit::watch(stream, Some(gate), stop, |ev, phase| match ev {
+        Event::Apply(es) | Event::InitApply(es) => {
+            let applied = ctx.external_secrets.apply(&es, es_fingerprint(&es), || derive(&es));
+            let k = applied.key;
+            // The cache now shows the status we wrote: drop our copy (10k of them add up).
+            ctx.es_state.status_seen(&k, es.status.as_ref());
+            if applied.changed {
+                // At start-up (the initial list), ExternalSecrets already synced and Ready only need a
+                // check that their Secret is intact: they wait in the slow lane, so a new or changed
+                // one created meanwhile is not stuck behind thousands of them.
+                let listing = phase == Phase::Listing;
+                let settled = listing && !crate::sync::refresh::changed_since_sync(&es) && is_ready(&es);
+                ctx.es_queue.add(k, if settled { Lane::Slow } else { Lane::Fast });
+                if !listing && let Some(ces) = clusterexternalsecret::controller_of(&es) {
+                    ctx.ces_queue.add(clusterexternalsecret::key(&ces), Lane::Fast);
+                }
+            }
+        }
+        Event::Delete(es) => {
+            let k = es_key(&es);
+            ctx.external_secrets.delete(&k);
+            ctx.es_queue.add(k, Lane::Fast);
+            if let Some(ces) = clusterexternalsecret::controller_of(&es) {
+                ctx.ces_queue.add(clusterexternalsecret::key(&ces), Lane::Fast);
+            }
+        }
+        Event::Init => ctx.external_secrets.relist(),
+        Event::InitDone => {
+            // Deleted while the watch was down: reconciled as gone (metrics, index, leases).
+            for k in ctx.external_secrets.relisted() {
+                ctx.es_queue.add(k, Lane::Fast);
+            }
+        }
+    })
+    .await;
+}
+
+/// Namespaces (metadata only): labels for ClusterSecretStore conditions and the cluster controllers' selectors.
+async fn watch_namespaces(
+    ctx: Arc<Context>,
+    writer: reflector::store::Writer<PartialObjectMeta<Namespace>>,
+    gate: Arc<InitGate>,
+    stop: CancellationToken,
+) {
+    let stream = watch_stream(
+        Api::<PartialObjectMeta<Namespace>>::all(ctx.client.clone()),
+        watcher::Config::default(),
+    )
+    .reflect(writer);
+    let mut seen = Seen::new();
+    kit::watch(stream, Some(gate), stop, |ev, phase| {
+        let changed = match ev {
+            Event::Apply(n) | Event::InitApply(n) => {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                n.labels().hash(&mut h);
+                n.metadata.deletion_timestamp.is_some().hash(&mut h);
+                seen.changed(n.name_any(), h.finish())
+            }
+            Event::Delete(n) => seen.gone(&n.name_any()),
+            Event::Init | Event::InitDone => false,
+        };
+        // Namespaces come and go rarely; every ClusterExternalSecret re-evaluates its selection.
+        if changed && phase == Phase::Watching {
+            if ces_enabled(&ctx) {
+                for ces in ctx.cluster_external_secrets.state() {
+                    ctx.ces_queue
+                        .add(clusterexternalsecret::key(&ces.name_any()), Lane::Fast);
+                }
+            }
+            clusterpushsecret::on_namespaces(&ctx);
+        }
+    })
+    .await;
+}
+
+/// Managed Secrets (metadata only, no store): route changes made by others back to their ExternalSecret.
+async fn watch_managed_secrets(ctx: Arc<Context>, gate: Arc<InitGate>, stop: CancellationToken) {
+    let cfg = watcher::Config::default().labels(&format!("{LABEL_MANAGED}={LABEL_MANAGED_VALUE}"));
+    let stream = watcher::watcher(scoped::<PartialObjectMeta<Secret>>(&ctx), cfg).default_backoff();
+    kit::watch(stream, Some(gate), stop, |ev, phase| match ev {
+        Event::Apply(m) | Event::InitApply(m) => {
+            let key = Key::new(m.namespace().unwrap_or_default(), m.name_any());
+            let owner = m
+                .owner_references()
+                .iter()
+                .find(|o| o.controller == Some(true) && o.kind == "ExternalSecret")
+                .map(|o| o.name.clone());
+            let changed = ctx.secrets.observe(
+                &key,
+                &m.resource_version().unwrap_or_default(),
+                owner,
+                m.labels().get(syncret_crds::labels::LABEL_CREATED_BY).cloned(),
+            );
+            if changed && phase == Phase::Watching {
+                for es in ctx.secrets.owners_of(&key) {
+                    ctx.es_queue.add(key.sibling(es), Lane::Fast);
+                }
+            }
+        }
+        Event::Delete(m) => {
+            let key = Key::new(m.namespace().unwrap_or_default(), m.name_any());
+            let owners = ctx.secrets.owners_of(&key);
+            ctx.secrets.observe_deleted(&key);
+            for es in owners {
+                ctx.es_queue.add(key.sibling(es), Lane::Fast);
+            }
+        }
+        Event::Init | Event::InitDone => {}
+    })
+    .await;
+}
+
 // SecretStores and ClusterSecretStores: wake the store and the ExternalSecrets using it.
-fn on_store<K>(ctx: &Arc<Context>, kind: StoreKind, obj: &K, seen: &mut HashMap<Key, u64>, deleted: bool)
+fn on_store<K>(ctx: &Arc<Context>, kind: StoreKind, obj: &K, seen: &mut Seen<Key>, deleted: bool)
 where
     K: Resource + ResourceExt,
     K: StoreStatus,
@@ -549,9 +449,9 @@ where
     let key = Key::new(obj.namespace().unwrap_or_default(), obj.name_any());
     let fp = store_fingerprint(obj.meta().generation, obj.readiness(), &obj.meta().uid);
     let changed = if deleted {
-        seen.remove(&key).is_some()
+        seen.gone(&key)
     } else {
-        seen.insert(key.clone(), fp) != Some(fp)
+        seen.changed(key.clone(), fp)
     };
     if !changed {
         return;
@@ -578,7 +478,6 @@ where
 async fn watch_stores<K>(
     ctx: Arc<Context>,
     api: Api<K>,
-    cfg: watcher::Config,
     writer: reflector::store::Writer<K>,
     kind: StoreKind,
     gate: Arc<InitGate>,
@@ -587,35 +486,20 @@ async fn watch_stores<K>(
     K: Resource<DynamicType = ()> + StoreStatus + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
     K: Send + Sync + 'static,
 {
-    let stream = watcher::watcher(api, cfg)
-        .default_backoff()
-        .map_ok(|e| e.modify(strip))
-        .reflect(writer);
-    let mut stream = std::pin::pin!(stream);
-    let mut seen = HashMap::new();
-    let mut listing = true;
-    loop {
-        let ev = tokio::select! { e = stream.next() => e, _ = stop.cancelled() => break };
-        let Some(ev) = ev else { break };
-        match ev {
-            Ok(Event::Apply(s) | Event::InitApply(s)) => on_store(&ctx, kind, &s, &mut seen, false),
-            Ok(Event::Delete(s)) => on_store(&ctx, kind, &s, &mut seen, true),
-            Ok(Event::InitDone) if listing => {
-                listing = false;
-                gate.done();
-            }
-            _ => {}
-        }
-    }
+    let stream = watch_stream(api, watcher::Config::default()).reflect(writer);
+    let mut seen = Seen::new();
+    kit::watch(stream, Some(gate), stop, |ev, _| match ev {
+        Event::Apply(s) | Event::InitApply(s) => on_store(&ctx, kind, &s, &mut seen, false),
+        Event::Delete(s) => on_store(&ctx, kind, &s, &mut seen, true),
+        Event::Init | Event::InitDone => {}
+    })
+    .await;
 }
 
 /// Reads the managed Secrets once, a page at a time, to learn which are intact (data matches its hash) without
 /// keeping their data: after a restart no ExternalSecret needs a provider call or a GET to know its Secret is fine.
 async fn prime_secret_index(ctx: &Context) -> Result<(), kube::Error> {
-    let api: Api<Secret> = match &ctx.settings.namespace {
-        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
-        None => Api::all(ctx.client.clone()),
-    };
+    let api: Api<Secret> = scoped(ctx);
     let mut lp = ListParams::default()
         .labels(&format!("{LABEL_MANAGED}={LABEL_MANAGED_VALUE}"))
         .limit(250);
@@ -632,111 +516,8 @@ async fn prime_secret_index(ctx: &Context) -> Result<(), kube::Error> {
     }
 }
 
-async fn es_worker(ctx: Arc<Context>, failures: Arc<Failures>) {
-    while let Some((key, lane)) = ctx.es_queue.next().await {
-        let start = std::time::Instant::now();
-        let next = externalsecret::reconcile(&ctx, &key).await;
-        let elapsed = start.elapsed();
-        ctx.metrics
-            .reconciled(ES_CONTROLLER, !matches!(next, Next::Retry(_)), elapsed);
-        ctx.metrics
-            .sync_duration
-            .with_label_values(&[lane.as_str()])
-            .observe(elapsed.as_secs_f64());
-        ctx.es_queue.done(&key);
-        match next {
-            Next::After(Some(d)) => {
-                failures.reset(&key);
-                let unit = ctx
-                    .external_secrets
-                    .unit(&key)
-                    .unwrap_or_else(|| rand::rng().random::<f64>());
-                let d = jittered(d, ctx.settings.refresh_jitter, unit);
-                ctx.es_queue.add_after(key, Lane::Slow, d);
-            }
-            Next::After(None) | Next::Idle => failures.reset(&key),
-            Next::Retry(at_least) => {
-                let n = failures.inc(&key);
-                let d = backoff(
-                    n,
-                    ctx.settings.backoff_base,
-                    ctx.settings.backoff_max,
-                    rand::rng().random::<f64>(),
-                );
-                ctx.es_queue
-                    .add_after(key, Lane::Slow, d.max(at_least.unwrap_or_default()));
-            }
-        }
-    }
-}
-
-async fn store_worker(ctx: Arc<Context>) {
-    let mut failures: HashMap<(StoreKind, Key), u32> = HashMap::new();
-    while let Some(((kind, key), _lane)) = ctx.store_queue.next().await {
-        let start = std::time::Instant::now();
-        let next = secretstore::reconcile(&ctx, kind, &key).await;
-        ctx.metrics
-            .reconciled(STORE_CONTROLLER, !matches!(next, Next::Retry(_)), start.elapsed());
-        ctx.store_queue.done(&(kind, key.clone()));
-        match next {
-            Next::After(Some(d)) => {
-                failures.remove(&(kind, key.clone()));
-                ctx.store_queue.add_after((kind, key), Lane::Slow, d);
-            }
-            Next::After(None) | Next::Idle => {
-                failures.remove(&(kind, key));
-            }
-            Next::Retry(_) => {
-                let n = failures.entry((kind, key.clone())).or_default();
-                *n = n.saturating_add(1);
-                let d = backoff(
-                    *n,
-                    ctx.settings.backoff_base,
-                    ctx.settings.backoff_max,
-                    rand::rng().random::<f64>(),
-                );
-                ctx.store_queue.add_after((kind, key), Lane::Slow, d);
-            }
-        }
-    }
-}
-
-async fn ces_worker(ctx: Arc<Context>) {
-    let mut failures: HashMap<Key, u32> = HashMap::new();
-    let store = ctx.cluster_external_secrets.clone();
-    while let Some((key, _)) = ctx.ces_queue.next().await {
-        let start = std::time::Instant::now();
-        let next = clusterexternalsecret::reconcile(&ctx, &store, &key.name).await;
-        let ok = !matches!(next, Next::Retry(_));
-        ctx.metrics.reconciled(CES_CONTROLLER, ok, start.elapsed());
-        ctx.metrics
-            .cluster_external_secrets
-            .reconciled(&key, ok, start.elapsed());
-        ctx.ces_queue.done(&key);
-        match next {
-            Next::After(Some(d)) => {
-                failures.remove(&key);
-                ctx.ces_queue.add_after(key, Lane::Slow, d);
-            }
-            Next::After(None) | Next::Idle => {
-                failures.remove(&key);
-            }
-            Next::Retry(_) => {
-                let n = failures.entry(key.clone()).or_default();
-                *n = n.saturating_add(1);
-                let d = backoff(
-                    *n,
-                    ctx.settings.backoff_base,
-                    ctx.settings.backoff_max,
-                    rand::rng().random::<f64>(),
-                );
-                ctx.ces_queue.add_after(key, Lane::Slow, d);
-            }
-        }
-    }
-}
-
-async fn queue_gauges(ctx: Arc<Context>, stop: CancellationToken) {
+/// Gauges sampled every 2 s: the ExternalSecret queue per lane, parked reconciles, the client cache.
+async fn gauges(ctx: Arc<Context>, stop: CancellationToken) {
     loop {
         let s = ctx.es_queue.stats();
         ctx.metrics
@@ -747,17 +528,7 @@ async fn queue_gauges(ctx: Arc<Context>, stop: CancellationToken) {
             .queue_depth
             .with_label_values(&[ES_CONTROLLER, "slow"])
             .set(s.slow as i64);
-        ctx.metrics
-            .workqueue_depth
-            .with_label_values(&[ES_CONTROLLER])
-            .set((s.fast + s.slow) as i64);
-        let t = ctx.store_queue.stats();
-        ctx.metrics
-            .workqueue_depth
-            .with_label_values(&[STORE_CONTROLLER])
-            .set((t.fast + t.slow) as i64);
-        ctx.metrics
-            .in_flight(&[(ES_CONTROLLER, s.in_flight), (STORE_CONTROLLER, t.in_flight)]);
+        ctx.metrics.store_parked.set(ctx.store_gate.parked() as i64);
         ctx.metrics.client_cache_size.set(ctx.reads.clients.len() as i64);
         tokio::select! { _ = tokio::time::sleep(Duration::from_secs(2)) => {}, _ = stop.cancelled() => return }
     }
@@ -786,27 +557,19 @@ pub(crate) async fn read_template_sources(
     ctx: &Context,
     namespace: &str,
     (cms, secrets): (Vec<String>, Vec<String>),
-) -> Result<crate::sync::desired::TemplateSources, String> {
+) -> Result<crate::sync::desired::TemplateSources, kube::Error> {
     let mut out = crate::sync::desired::TemplateSources::default();
     for name in cms {
         ctx.api_limiter.acquire().await;
         let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), namespace);
-        if let Some(cm) = api
-            .get_opt(&name)
-            .await
-            .map_err(|e| format!("error fetching templateFrom data: {e}"))?
-        {
+        if let Some(cm) = api.get_opt(&name).await? {
             out.config_maps.insert(name, cm.data.unwrap_or_default());
         }
     }
     for name in secrets {
         ctx.secret_limiter.acquire().await;
         let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
-        if let Some(s) = api
-            .get_opt(&name)
-            .await
-            .map_err(|e| format!("error fetching templateFrom data: {e}"))?
-        {
+        if let Some(s) = api.get_opt(&name).await? {
             out.secrets.insert(
                 name,
                 s.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect(),
@@ -871,7 +634,10 @@ mod tests {
                 .annotations
                 .as_ref()
                 .map(|a| a.keys().cloned().collect::<Vec<_>>()),
-            Some(vec!["team".to_string()])
+            Some(vec![
+                crate::sync::refresh::RESOURCE_VERSION_MEMO.to_string(),
+                "team".to_string()
+            ])
         );
         let before = es_fingerprint(&es);
         strip(&mut es);

@@ -15,7 +15,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use chrono::Utc;
-use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::core::{PartialObjectMeta, Selector, SelectorExt};
@@ -23,8 +22,7 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher::{self, Event};
 use kube::{Resource, ResourceExt};
-use rand::Rng;
-use syncret_crds::condition::{PushSecretStatusCondition, push_reason};
+use syncret_crds::condition::push_reason;
 use syncret_crds::labels::{FINALIZER_PUSH_SECRET, FINALIZER_SECRET_STORE};
 use syncret_crds::pushsecret::{
     ClusterPushSecret, PushSecret, PushSecretDeletionPolicy, PushSecretStatus, PushSecretUpdatePolicy,
@@ -34,15 +32,16 @@ use syncret_crds::secretstore::{SecretStoreSpec, StoreKind};
 use syncret_providers::StoreInfo;
 use tokio_util::sync::CancellationToken;
 
-use super::InitGate;
-use super::externalsecret::{Failures, Next};
-use crate::context::{Context, Key};
+use super::kit::{self, Abort, InitGate, Next, Reconciler, Written};
+use super::{Seen, scoped, watch_stream};
+use crate::context::{Context, Key, Settings};
 use crate::events::Kind;
 use crate::push::entries::{self, Target};
+use crate::push::error::PushError;
 use crate::push::guard::{self, Claim};
 use crate::push::sources::SourceIndex;
-use crate::push::{refresh, template};
-use crate::schedule::{Lane, Scheduler, backoff, jittered};
+use crate::push::{refresh, status as push_status, template};
+use crate::schedule::{Lane, Limit, Scheduler};
 use crate::stores::StoreProblem;
 use crate::sync::desired::TemplateSources;
 use crate::sync::fetch::StoreId;
@@ -58,7 +57,7 @@ pub struct PushState {
     pub cluster_queue: Scheduler<Key>,
     pub sources: Mutex<SourceIndex>,
     /// Statuses written and not yet seen by the reflector (read by the next reconcile and by the deletion guard).
-    written: Mutex<HashMap<Key, PushSecretStatus>>,
+    written: Written<Key, PushSecretStatus>,
     source_watch: std::sync::atomic::AtomicBool,
 }
 
@@ -69,17 +68,17 @@ pub struct PushWriters {
 }
 
 impl PushState {
-    pub fn new() -> (Self, PushWriters) {
+    pub fn new(settings: &Settings) -> (Self, PushWriters) {
         let (push_secrets, ps) = reflector::store();
         let (cluster_push_secrets, cps) = reflector::store();
         (
             Self {
                 push_secrets,
                 cluster_push_secrets,
-                queue: Scheduler::new(),
-                cluster_queue: Scheduler::new(),
+                queue: Scheduler::new(Limit::Soft(settings.namespace_limit())),
+                cluster_queue: Scheduler::new(Limit::Strict(0)),
                 sources: Mutex::new(SourceIndex::default()),
-                written: Mutex::new(HashMap::new()),
+                written: Written::default(),
                 source_watch: std::sync::atomic::AtomicBool::new(false),
             },
             PushWriters { ps, cps },
@@ -90,30 +89,14 @@ impl PushState {
         self.sources.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn written(&self) -> std::sync::MutexGuard<'_, HashMap<Key, PushSecretStatus>> {
-        self.written.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// The status this operator last wrote for `key`, else the reflector's.
     fn status_of(&self, key: &Key, ps: &PushSecret) -> Option<PushSecretStatus> {
-        self.written().get(key).cloned().or_else(|| ps.status.clone())
+        self.written.get(key).or_else(|| ps.status.clone())
     }
 
     /// The PushSecret with the status we last wrote, if the reflector has not caught up with it yet.
     fn with_written_status(&self, key: &Key, ps: Arc<PushSecret>) -> Arc<PushSecret> {
-        let mut written = self.written();
-        match written.get(key) {
-            Some(w) if ps.status.as_ref() == Some(w) => {
-                written.remove(key);
-                ps
-            }
-            Some(w) => {
-                let mut newer = (*ps).clone();
-                newer.status = Some(w.clone());
-                Arc::new(newer)
-            }
-            None => ps,
-        }
+        self.written.overlay(key, ps, |p| &mut p.status)
     }
 }
 
@@ -155,13 +138,57 @@ fn spec_unit(ps: &PushSecret) -> f64 {
     (h.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// Starts the PushSecret (and ClusterPushSecret) watches and, once `gate` opens, their workers.
-pub(super) fn start(
+/// The PushSecret controller, as the kit runs it.
+pub struct PushSecrets;
+
+impl Reconciler for PushSecrets {
+    type Key = Key;
+
+    fn name(&self) -> &'static str {
+        PS_CONTROLLER
+    }
+
+    fn queue<'c>(&self, ctx: &'c Context) -> &'c Scheduler<Key> {
+        &ctx.push.queue
+    }
+
+    fn workers(&self, ctx: &Context) -> usize {
+        ctx.settings.concurrent
+    }
+
+    fn reconcile(&self, ctx: &Arc<Context>, key: &Key) -> impl std::future::Future<Output = Next> + Send {
+        reconcile(ctx, key)
+    }
+
+    fn aborted(&self, ctx: &Arc<Context>, key: &Key, why: &Abort) -> impl std::future::Future<Output = ()> + Send {
+        let (ctx, key, why) = (ctx.clone(), key.clone(), why.clone());
+        async move {
+            let Some(ps) = ctx
+                .push
+                .push_secrets
+                .get(&ObjectRef::new(&key.name).within(&key.namespace))
+            else {
+                return;
+            };
+            let ps = ctx.push.with_written_status(&key, ps);
+            report_failure(&ctx, &ps, &key, why.reason(), &why.to_string(), None).await;
+        }
+    }
+
+    fn jitter_unit(&self, ctx: &Context, key: &Key) -> Option<f64> {
+        ctx.push
+            .push_secrets
+            .get(&ObjectRef::new(&key.name).within(&key.namespace))
+            .map(|ps| spec_unit(&ps))
+    }
+}
+
+/// Starts the PushSecret (and ClusterPushSecret) watches.
+pub(super) fn watches(
     ctx: &Arc<Context>,
     writers: PushWriters,
-    gate: Arc<InitGate>,
-    leadership: crate::leader::Leadership,
-    shutdown: CancellationToken,
+    gate: &Arc<InitGate>,
+    stop: &CancellationToken,
     tasks: &mut Vec<tokio::task::JoinHandle<()>>,
 ) {
     let (ps_on, cps_on) = enabled(ctx);
@@ -172,43 +199,16 @@ pub(super) fn start(
         ctx.clone(),
         writers.ps,
         gate.clone(),
-        shutdown.clone(),
+        stop.clone(),
     )));
     if cps_on {
         tasks.push(tokio::spawn(super::clusterpushsecret::watch(
             ctx.clone(),
             writers.cps,
             gate.clone(),
-            shutdown.clone(),
+            stop.clone(),
         )));
     }
-    let ctx = ctx.clone();
-    tasks.push(tokio::spawn(async move {
-        tokio::select! { _ = gate.wait() => {}, _ = shutdown.cancelled() => return }
-        // Only the leader pushes; standbys keep their caches warm.
-        if !leadership.acquired(&shutdown).await {
-            return;
-        }
-        let failures = Arc::new(Failures::default());
-        let mut workers = Vec::new();
-        for _ in 0..ctx.settings.concurrent.max(1) {
-            workers.push(tokio::spawn(worker(ctx.clone(), failures.clone())));
-        }
-        if cps_on {
-            workers.push(tokio::spawn(super::clusterpushsecret::worker(ctx.clone())));
-        }
-        ctx.metrics.workers_started(&[
-            (PS_CONTROLLER, ctx.settings.concurrent.max(1)),
-            (super::clusterpushsecret::CPS_CONTROLLER, usize::from(cps_on)),
-        ]);
-        workers.push(tokio::spawn(queue_gauges(ctx.clone(), shutdown.clone())));
-        shutdown.cancelled().await;
-        ctx.push.queue.close();
-        ctx.push.cluster_queue.close();
-        for w in workers {
-            let _ = w.await;
-        }
-    }));
 }
 
 async fn watch_push_secrets(
@@ -217,80 +217,47 @@ async fn watch_push_secrets(
     gate: Arc<InitGate>,
     stop: CancellationToken,
 ) {
-    let api: Api<PushSecret> = match &ctx.settings.namespace {
-        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
-        None => Api::all(ctx.client.clone()),
-    };
-    let stream = watcher::watcher(api, watcher::Config::default())
-        .default_backoff()
-        .map_ok(|e| e.modify(super::strip))
-        .reflect(writer);
-    let mut stream = std::pin::pin!(stream);
-    let mut listing = true;
-    let mut seen: HashMap<Key, u64> = HashMap::new();
+    let stream = watch_stream(scoped::<PushSecret>(&ctx), watcher::Config::default()).reflect(writer);
+    let mut seen = Seen::new();
     // The stores each PushSecret with deletionPolicy Delete holds (their finalizer follows it).
     let mut holds: HashMap<Key, Vec<(StoreKind, Key)>> = HashMap::new();
-    loop {
-        let ev = tokio::select! { e = stream.next() => e, _ = stop.cancelled() => break };
-        let Some(ev) = ev else { break };
-        let Ok(ev) = ev else { continue };
-        match ev {
-            Event::Apply(ps) | Event::InitApply(ps) => {
-                let key = ps_key(&ps);
-                ctx.push.index().set(&key, &ps);
-                start_source_watch(&ctx, &stop);
-                let fp = fingerprint(&ps);
-                if seen.insert(key.clone(), fp) != Some(fp) {
-                    ctx.push.queue.add(key.clone(), Lane::Fast);
-                    if !listing && let Some(cps) = super::clusterpushsecret::controller_of(&ps) {
-                        ctx.push.cluster_queue.add(Key::new("", cps), Lane::Fast);
-                    }
-                }
-                let now = held_stores(&ctx, &ps);
-                let before = holds.insert(key, now.clone()).unwrap_or_default();
-                if !listing && before != now {
-                    for s in before.into_iter().chain(now) {
-                        ctx.store_queue.add(s, Lane::Fast);
-                    }
-                }
-            }
-            Event::Delete(ps) => {
-                let key = ps_key(&ps);
-                ctx.push.index().remove(&key);
-                seen.remove(&key);
-                for s in holds.remove(&key).unwrap_or_default() {
-                    ctx.store_queue.add(s, Lane::Fast);
-                }
-                ctx.push.queue.add(key, Lane::Fast);
-                if let Some(cps) = super::clusterpushsecret::controller_of(&ps) {
+    let source_stop = stop.clone();
+    kit::watch(stream, Some(gate), stop, |ev, phase| match ev {
+        Event::Apply(ps) | Event::InitApply(ps) => {
+            let key = ps_key(&ps);
+            ctx.push.index().set(&key, &ps);
+            ctx.push.written.seen(&key, ps.status.as_ref());
+            start_source_watch(&ctx, &source_stop);
+            let listing = phase == kit::Phase::Listing;
+            if seen.changed(key.clone(), fingerprint(&ps)) {
+                ctx.push.queue.add(key.clone(), Lane::Fast);
+                if !listing && let Some(cps) = super::clusterpushsecret::controller_of(&ps) {
                     ctx.push.cluster_queue.add(Key::new("", cps), Lane::Fast);
                 }
             }
-            Event::Init => {}
-            Event::InitDone => {
-                if listing {
-                    listing = false;
-                    gate.done();
+            let now = held_stores(&ctx, &ps);
+            let before = holds.insert(key, now.clone()).unwrap_or_default();
+            if !listing && before != now {
+                for s in before.into_iter().chain(now) {
+                    ctx.store_queue.add(s, Lane::Fast);
                 }
             }
         }
-    }
-}
-
-async fn queue_gauges(ctx: Arc<Context>, stop: CancellationToken) {
-    loop {
-        for (name, q) in [
-            (PS_CONTROLLER, &ctx.push.queue),
-            (super::clusterpushsecret::CPS_CONTROLLER, &ctx.push.cluster_queue),
-        ] {
-            let s = q.stats();
-            ctx.metrics
-                .workqueue_depth
-                .with_label_values(&[name])
-                .set((s.fast + s.slow) as i64);
+        Event::Delete(ps) => {
+            let key = ps_key(&ps);
+            ctx.push.index().remove(&key);
+            seen.gone(&key);
+            for s in holds.remove(&key).unwrap_or_default() {
+                ctx.store_queue.add(s, Lane::Fast);
+            }
+            ctx.push.queue.add(key, Lane::Fast);
+            if let Some(cps) = super::clusterpushsecret::controller_of(&ps) {
+                ctx.push.cluster_queue.add(Key::new("", cps), Lane::Fast);
+            }
         }
-        tokio::select! { _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}, _ = stop.cancelled() => return }
-    }
+        Event::Init | Event::InitDone => {}
+    })
+    .await;
 }
 
 /// Starts the metadata-only Secret watch the first time a PushSecret exists (an operator without PushSecrets
@@ -303,16 +270,9 @@ fn start_source_watch(ctx: &Arc<Context>, stop: &CancellationToken) {
 }
 
 async fn watch_sources(ctx: Arc<Context>, stop: CancellationToken) {
-    let api: Api<PartialObjectMeta<Secret>> = match &ctx.settings.namespace {
-        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
-        None => Api::all(ctx.client.clone()),
-    };
-    let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
-    let mut stream = std::pin::pin!(stream);
-    loop {
-        let ev = tokio::select! { e = stream.next() => e, _ = stop.cancelled() => break };
-        let Some(ev) = ev else { break };
-        let Ok(ev) = ev else { continue };
+    let stream =
+        watcher::watcher(scoped::<PartialObjectMeta<Secret>>(&ctx), watcher::Config::default()).default_backoff();
+    kit::watch(stream, None, stop, |ev, _| {
         let seen = |m: &PartialObjectMeta<Secret>, listed: bool| {
             let key = Key::new(m.namespace().unwrap_or_default(), m.name_any());
             let rv = m.resource_version().unwrap_or_default();
@@ -330,7 +290,8 @@ async fn watch_sources(ctx: Arc<Context>, stop: CancellationToken) {
         for k in woken {
             ctx.push.queue.add(k, Lane::Fast);
         }
-    }
+    })
+    .await;
 }
 
 /// A store changed (created, spec or readiness): wake the PushSecrets that use it.
@@ -460,62 +421,6 @@ pub async fn store_finalizer(
     }
 }
 
-async fn worker(ctx: Arc<Context>, failures: Arc<Failures>) {
-    while let Some((key, _lane)) = ctx.push.queue.next().await {
-        let start = Instant::now();
-        let next = reconcile(&ctx, &key).await;
-        ctx.metrics
-            .reconciled(PS_CONTROLLER, !matches!(next, Next::Retry(_)), start.elapsed());
-        ctx.push.queue.done(&key);
-        match next {
-            Next::After(Some(d)) => {
-                failures.reset(&key);
-                let unit = ctx
-                    .push
-                    .push_secrets
-                    .get(&ObjectRef::new(&key.name).within(&key.namespace))
-                    .map(|ps| spec_unit(&ps))
-                    .unwrap_or_else(|| rand::rng().random::<f64>());
-                let d = jittered(d, ctx.settings.refresh_jitter, unit);
-                ctx.push.queue.add_after(key, Lane::Slow, d);
-            }
-            Next::After(None) | Next::Idle => failures.reset(&key),
-            Next::Retry(at_least) => {
-                let n = failures.inc(&key);
-                let d = backoff(
-                    n,
-                    ctx.settings.backoff_base,
-                    ctx.settings.backoff_max,
-                    rand::rng().random::<f64>(),
-                );
-                ctx.push
-                    .queue
-                    .add_after(key, Lane::Slow, d.max(at_least.unwrap_or_default()));
-            }
-        }
-    }
-}
-
-/// One failure: the message names fields, keys and stores, never values.
-struct Failure {
-    message: String,
-    retry: bool,
-}
-
-fn fail(message: impl Into<String>) -> Failure {
-    Failure {
-        message: message.into(),
-        retry: true,
-    }
-}
-
-fn fail_final(message: impl Into<String>) -> Failure {
-    Failure {
-        message: message.into(),
-        retry: false,
-    }
-}
-
 fn object_ref(ps: &PushSecret) -> ObjectReference {
     ps.object_ref(&())
 }
@@ -533,7 +438,7 @@ pub async fn reconcile(ctx: &Arc<Context>, key: &Key) -> Next {
         .get(&ObjectRef::new(&key.name).within(&key.namespace))
     else {
         ctx.metrics.push_secrets.remove(key);
-        ctx.push.written().remove(key);
+        ctx.push.written.forget(key);
         return Next::Idle;
     };
     let ps = ctx.push.with_written_status(key, ps);
@@ -615,31 +520,24 @@ async fn sync(ctx: &Arc<Context>, ps: &Arc<PushSecret>, key: &Key) -> Next {
             // The reflector is behind (our own status write): try again with the newer object.
             Err(kube::Error::Api(s)) if s.code == 409 => return Next::Retry(None),
             Err(e) => {
-                return failed(ctx, ps, key, fail(format!("could not update finalizers: {e}")), None).await;
+                return failed(ctx, ps, key, &PushError::Finalizer(e), None).await;
             }
         }
     }
     let problems = ps.spec.validate();
     if !problems.is_empty() {
         let msg = syncret_crds::validate::join(&problems);
-        return failed(ctx, ps, key, fail_final(format!("invalid PushSecret: {msg}")), None).await;
+        return failed(ctx, ps, key, &PushError::InvalidSpec(msg), None).await;
     }
     if ps.spec.selector.generator_ref.is_some() {
-        return failed(
-            ctx,
-            ps,
-            key,
-            fail_final("spec.selector.generatorRef: generators are not supported by syncret; push a Secret (spec.selector.secret)"),
-            None,
-        )
-        .await;
+        return failed(ctx, ps, key, &PushError::Generator, None).await;
     }
     let dirty = ctx.push.index().take_dirty(key);
     if !dirty && !refresh::failed_last_time(ps) && !refresh::should_refresh(ps, now) {
         return Next::After(refresh::next_check(ps, now));
     }
     if let Err(e) = entries::check_store_refs(&ps.spec) {
-        return failed(ctx, ps, key, fail_final(e), None).await;
+        return failed(ctx, ps, key, &PushError::Spec(e), None).await;
     }
     let old = ctx.push.status_of(key, ps).unwrap_or_default();
 
@@ -652,7 +550,7 @@ async fn sync(ctx: &Arc<Context>, ps: &Arc<PushSecret>, key: &Key) -> Next {
             tracing::info!(pushsecret = %key, secret = %name, "source secret deleted, cleaning up provider secrets");
             return source_deleted(ctx, ps, key, &old.synced_push_secrets).await;
         }
-        Err(e) => return failed(ctx, ps, key, fail(format!("could not get source secret: {e}")), None).await,
+        Err(e) => return failed(ctx, ps, key, &PushError::Source(e.to_string()), None).await,
     };
     // The stores.
     let stores = match resolve_stores(ctx, ps, &key.namespace) {
@@ -665,7 +563,7 @@ async fn sync(ctx: &Arc<Context>, ps: &Arc<PushSecret>, key: &Key) -> Next {
             }
             return Next::After(Some(crate::stores::VALIDATION_RECHECK));
         }
-        Err(Unresolved::Failed(f)) => return failed(ctx, ps, key, f, None).await,
+        Err(Unresolved::Failed(e)) => return failed(ctx, ps, key, &e, None).await,
     };
     if stores.is_empty() {
         // Only stores of other controller classes (or none left): not ours to push.
@@ -673,14 +571,23 @@ async fn sync(ctx: &Arc<Context>, ps: &Arc<PushSecret>, key: &Key) -> Next {
     }
     let targets: Vec<Target<'_>> = stores.iter().map(StoreTarget::target).collect();
     if let Err(e) = entries::check_data_to_selects(&ps.spec, &targets) {
-        return failed(ctx, ps, key, fail_final(e), None).await;
+        return failed(ctx, ps, key, &PushError::Spec(e), None).await;
     }
     let tpl_sources = match template_sources(ctx, ps, &key.namespace).await {
         Ok(s) => s,
-        Err(e) => return failed(ctx, ps, key, fail(e), None).await,
+        Err(e) => return failed(ctx, ps, key, &PushError::TemplateSource(e), None).await,
     };
 
-    // Push.
+    // Push, with a place at each store (none left: park, holding no worker; the change stays pending).
+    let Some(permits) = ctx
+        .store_gate
+        .try_enter_all(stores.iter().map(|s| s.info.uid.as_str()), key_hash(key), || {
+            waker(ctx, key)
+        })
+    else {
+        ctx.push.index().mark_dirty(key);
+        return Next::Idle;
+    };
     let mut synced = SyncedPushSecretsMap::new();
     let pushed = push_all(
         ctx,
@@ -693,43 +600,21 @@ async fn sync(ctx: &Arc<Context>, ps: &Arc<PushSecret>, key: &Key) -> Next {
         &mut synced,
     )
     .await;
-    if let Err(f) = pushed {
+    drop(permits);
+    if let Err(e) = pushed {
         ctx.push.index().mark_dirty(key);
-        let mut merged = old.synced_push_secrets.clone();
-        for (s, m) in &synced {
-            merged.entry(s.clone()).or_default().extend(m.clone());
-        }
-        return failed(ctx, ps, key, f, Some(merged)).await;
+        let partial = push_status::merged(&old.synced_push_secrets, synced);
+        return failed(ctx, ps, key, &e, Some(partial)).await;
     }
 
     // What is no longer pushed: deleted (deletionPolicy Delete) unless still pushed by someone.
-    let mut stale = SyncedPushSecretsMap::new();
-    for (s, m) in &old.synced_push_secrets {
-        for (r, d) in m {
-            if !synced.get(s).is_some_and(|n| n.contains_key(r)) {
-                stale.entry(s.clone()).or_default().insert(r.clone(), d.clone());
-            }
-        }
-    }
+    let stale = push_status::stale(&old.synced_push_secrets, &synced);
     if delete_policy && !stale.is_empty() {
         let mut claims = claims_of_others(ctx, key);
         claims.extend(claims_in(ctx, &key.namespace, &format!("{key}"), &synced));
-        if let Err((f, left)) = delete_entries(ctx, ps, key, stale, &claims).await {
-            let mut merged = synced.clone();
-            for (s, m) in left {
-                merged.entry(s).or_default().extend(m);
-            }
-            return failed(
-                ctx,
-                ps,
-                key,
-                Failure {
-                    message: format!("Failed to Delete Secrets from Provider: {}", f.message),
-                    retry: f.retry,
-                },
-                Some(merged),
-            )
-            .await;
+        if let Err((e, left)) = delete_entries(ctx, ps, key, stale, &claims).await {
+            let left = push_status::merged(&synced, left);
+            return failed(ctx, ps, key, &PushError::DeleteStale(Box::new(e)), Some(left)).await;
         }
     }
     succeeded(ctx, ps, key, synced, now).await
@@ -824,7 +709,7 @@ fn store_view(
 
 /// Why [`resolve_stores`] has no stores to push to.
 enum Unresolved {
-    Failed(Failure),
+    Failed(Box<PushError>),
     /// A store was created moments ago and its reconciler has not validated it yet ([`StoreProblem::NotValidated`]).
     Validating,
 }
@@ -837,7 +722,7 @@ fn resolve_stores(ctx: &Context, ps: &PushSecret, ns: &str) -> Result<Vec<StoreT
         let names: Vec<String> = match &r.label_selector {
             Some(sel) => {
                 let sel = Selector::try_from(sel.clone())
-                    .map_err(|e| Unresolved::Failed(fail_final(format!("could not convert labels: {e}"))))?;
+                    .map_err(|e| Unresolved::Failed(Box::new(PushError::Labels(e.to_string()))))?;
                 match r.kind {
                     StoreKind::SecretStore => ctx
                         .stores
@@ -884,14 +769,14 @@ fn resolve_stores(ctx: &Context, ps: &PushSecret, ns: &str) -> Result<Vec<StoreT
                 Err(StoreProblem::NotValidated { .. }) if ctx.settings.reconciles(id.kind) => {
                     return Err(Unresolved::Validating);
                 }
-                Err(p) => return Err(Unresolved::Failed(fail(p.to_string()))),
+                Err(p) => return Err(Unresolved::Failed(Box::new(PushError::Store(p)))),
             }
         }
     }
     Ok(out.into_values().collect())
 }
 
-async fn template_sources(ctx: &Context, ps: &PushSecret, ns: &str) -> Result<TemplateSources, String> {
+async fn template_sources(ctx: &Context, ps: &PushSecret, ns: &str) -> Result<TemplateSources, kube::Error> {
     super::read_template_sources(ctx, ns, template::needed(ps.spec.template.as_ref())).await
 }
 
@@ -906,7 +791,7 @@ async fn push_all(
     tpl_sources: &TemplateSources,
     old: &SyncedPushSecretsMap,
     synced: &mut SyncedPushSecretsMap,
-) -> Result<(), Failure> {
+) -> Result<(), PushError> {
     let delims = ctx.settings.delims.clone();
     let transform = move |tpl: &str, k: &str| -> Result<String, String> {
         let data: BTreeMap<String, Vec<u8>> = [("value".to_string(), k.as_bytes().to_vec())].into();
@@ -925,28 +810,35 @@ async fn push_all(
             .map(|(k, v)| (k, v.0))
             .collect();
         let data = template::apply(ps.spec.template.as_ref(), data, tpl_sources, &ctx.settings.delims)
-            .map_err(|e| fail_final(format!("could not execute template: {e}")))?;
+            .map_err(|e| PushError::Template(e.to_string()))?;
         for store in stores {
-            let list = entries::entries(&ps.spec, &data, &store.target(), &transform)
-                .map_err(|e| fail_final(format!("store {} {:?}: {e}", store.kind.as_str(), store.name)))?;
+            let list =
+                entries::entries(&ps.spec, &data, &store.target(), &transform).map_err(|e| PushError::Entries {
+                    kind: store.kind.as_str(),
+                    name: store.name.clone(),
+                    message: e.to_string(),
+                })?;
             let (cache_key, client) = ctx
                 .reads
                 .client_for(&store.info, &key.namespace)
                 .await
-                .map_err(|e| fail(format!("could not get secrets client for store {}: {e}", store.name)))?;
+                .map_err(|source| PushError::Client {
+                    store: store.name.clone(),
+                    source,
+                })?;
             let skey = entries::store_key(store.kind, &store.name);
             synced.entry(skey.clone()).or_default();
             for e in list {
                 let sref = entries::status_ref(&e.data);
                 if if_not_exists {
-                    let exists = client.secret_exists(&e.to).await.map_err(|err| {
-                        if err.invalidates_client() {
+                    let exists = client.secret_exists(&e.to).await.map_err(|source| {
+                        if source.invalidates_client() {
                             ctx.reads.clients.invalidate(&cache_key);
                         }
-                        fail(format!(
-                            "could not verify if secret exists in store {}: {err}",
-                            store.name
-                        ))
+                        PushError::Exists {
+                            store: store.name.clone(),
+                            source,
+                        }
                     })?;
                     if exists {
                         // Not overwritten; tracked only if this PushSecret pushed it before.
@@ -965,12 +857,11 @@ async fn push_all(
                     } else {
                         format!("key {:?}", e.data.match_.secret_key)
                     };
-                    return Err(Failure {
-                        message: format!(
-                            "set secret failed: could not write remote ref {sref} ({what}) to target secretstore {}: {err}",
-                            store.name
-                        ),
-                        retry: true,
+                    return Err(PushError::Push {
+                        remote_ref: sref,
+                        what,
+                        store: store.name.clone(),
+                        source: err,
                     });
                 }
                 synced.entry(skey.clone()).or_default().insert(sref, e.data);
@@ -1029,10 +920,10 @@ async fn delete_entries(
     key: &Key,
     stale: SyncedPushSecretsMap,
     claims: &[Claim],
-) -> Result<(), (Failure, SyncedPushSecretsMap)> {
+) -> Result<(), (PushError, SyncedPushSecretsMap)> {
     let ns = &key.namespace;
     let mut left = SyncedPushSecretsMap::new();
-    let mut failure: Option<Failure> = None;
+    let mut failure: Option<PushError> = None;
     for (skey, m) in stale {
         let Some((kind, name)) = entries::parse_store_key(&skey) else {
             continue;
@@ -1089,7 +980,7 @@ async fn delete_entries(
             }
             Err(StoreProblem::OtherClass { .. }) => continue,
             Err(p) => {
-                failure = Some(fail(p.to_string()));
+                failure = Some(PushError::Store(p));
                 left.insert(skey, todo.into_iter().collect());
                 continue;
             }
@@ -1097,7 +988,10 @@ async fn delete_entries(
         let (cache_key, client) = match client {
             Ok(c) => c,
             Err(e) => {
-                failure = Some(fail(format!("could not get secrets client for store {skey}: {e}")));
+                failure = Some(PushError::Client {
+                    store: skey.clone(),
+                    source: e,
+                });
                 left.insert(skey, todo.into_iter().collect());
                 continue;
             }
@@ -1108,7 +1002,11 @@ async fn delete_entries(
                 if e.invalidates_client() {
                     ctx.reads.clients.invalidate(&cache_key);
                 }
-                failure = Some(fail(format!("could not delete remote secret {sref} from {skey}: {e}")));
+                failure = Some(PushError::Delete {
+                    remote_ref: sref.clone(),
+                    store: skey.clone(),
+                    source: e,
+                });
                 left.entry(skey.clone()).or_default().insert(sref, d);
                 break;
             }
@@ -1127,24 +1025,13 @@ async fn delete_entries(
 /// `handleSourceSecretDeleted`).
 async fn source_deleted(ctx: &Arc<Context>, ps: &PushSecret, key: &Key, synced: &SyncedPushSecretsMap) -> Next {
     let claims = claims_of_others(ctx, key);
-    if let Err((f, left)) = delete_entries(ctx, ps, key, synced.clone(), &claims).await {
-        let msg = format!("failed to cleanup provider secrets: {}", f.message);
-        return failed(
-            ctx,
-            ps,
-            key,
-            Failure {
-                message: msg,
-                retry: true,
-            },
-            Some(left),
-        )
-        .await;
+    if let Err((e, left)) = delete_entries(ctx, ps, key, synced.clone(), &claims).await {
+        return failed(ctx, ps, key, &PushError::Cleanup(Box::new(e)), Some(left)).await;
     }
     let msg = "source secret deleted; provider secrets cleaned up";
     let mut status = ps.status.clone().unwrap_or_default();
     status.synced_push_secrets = SyncedPushSecretsMap::new();
-    set_ready(&mut status, false, push_reason::SOURCE_DELETED, msg);
+    push_status::set_ready(&mut status, false, push_reason::SOURCE_DELETED, msg, Utc::now());
     ctx.metrics.push_secrets.set_ready(key, false);
     ctx.events
         .publish(object_ref(ps), Kind::Normal, push_reason::SOURCE_DELETED, msg);
@@ -1164,24 +1051,13 @@ async fn finalize(ctx: &Arc<Context>, ps: &Arc<PushSecret>, key: &Key) -> Next {
             .map(|s| s.synced_push_secrets.clone())
             .unwrap_or_default();
         let claims = claims_of_others(ctx, key);
-        if let Err((f, left)) = delete_entries(ctx, ps, key, synced, &claims).await {
-            let msg = format!("Failed to Delete Secrets from Provider: {}", f.message);
-            return failed(
-                ctx,
-                ps,
-                key,
-                Failure {
-                    message: msg,
-                    retry: true,
-                },
-                Some(left),
-            )
-            .await;
+        if let Err((e, left)) = delete_entries(ctx, ps, key, synced, &claims).await {
+            return failed(ctx, ps, key, &PushError::DeleteStale(Box::new(e)), Some(left)).await;
         }
     }
     match set_finalizer(ctx, ps, false).await {
         Ok(()) => {
-            ctx.push.written().remove(key);
+            ctx.push.written.forget(key);
             Next::Idle
         }
         Err(e) => {
@@ -1214,26 +1090,6 @@ async fn set_finalizer(ctx: &Context, ps: &PushSecret, present: bool) -> Result<
     }
 }
 
-/// Sets the `Ready` condition; `lastTransitionTime` changes only with the status (ESO's
-/// `SetPushSecretCondition`).
-fn set_ready(status: &mut PushSecretStatus, ready: bool, reason: &str, message: &str) {
-    let text = if ready { "True" } else { "False" };
-    let prev = status.conditions.iter().find(|c| c.type_ == "Ready");
-    let ltt = match prev {
-        Some(p) if p.status == text => p.last_transition_time.clone(),
-        _ => None,
-    }
-    .unwrap_or_else(|| crate::sync::refresh::to_time(Utc::now()));
-    status.conditions.retain(|c| c.type_ != "Ready");
-    status.conditions.push(PushSecretStatusCondition {
-        type_: "Ready".into(),
-        status: text.into(),
-        reason: Some(reason.into()),
-        message: Some(message.into()),
-        last_transition_time: Some(ltt),
-    });
-}
-
 async fn patch_status(ctx: &Context, ps: &PushSecret, key: &Key, status: PushSecretStatus) {
     let old = ps.status.clone().unwrap_or_default();
     if old == status {
@@ -1250,7 +1106,7 @@ async fn patch_status(ctx: &Context, ps: &PushSecret, key: &Key, status: PushSec
         .await
     {
         Ok(_) => {
-            ctx.push.written().insert(key.clone(), status);
+            ctx.push.written.record(key.clone(), status);
         }
         Err(e) => tracing::debug!(pushsecret = %key, error = %e, "unable to update PushSecret status"),
     }
@@ -1271,7 +1127,7 @@ async fn succeeded(
     status.refresh_time = Some(crate::sync::refresh::to_time(now));
     status.synced_resource_version = refresh::resource_version(ps);
     status.synced_push_secrets = synced;
-    set_ready(&mut status, true, push_reason::SYNCED, &msg);
+    push_status::set_ready(&mut status, true, push_reason::SYNCED, &msg, now);
     ctx.metrics.push_secrets.set_ready(key, true);
     ctx.events
         .publish(object_ref(ps), Kind::Normal, push_reason::SYNCED, msg);
@@ -1285,18 +1141,48 @@ async fn failed(
     ctx: &Arc<Context>,
     ps: &PushSecret,
     key: &Key,
-    f: Failure,
+    e: &PushError,
     synced: Option<SyncedPushSecretsMap>,
 ) -> Next {
+    report_failure(ctx, ps, key, push_reason::ERRORED, &e.to_string(), synced).await;
+    if e.retry() { Next::Retry(None) } else { Next::Idle }
+}
+
+/// Writes a failure on the PushSecret: `Ready=False` with `reason`, `syncedPushSecrets` as given (else as it
+/// was), a Warning event.
+async fn report_failure(
+    ctx: &Context,
+    ps: &PushSecret,
+    key: &Key,
+    reason: &'static str,
+    message: &str,
+    synced: Option<SyncedPushSecretsMap>,
+) {
     let mut status = ps.status.clone().unwrap_or_default();
     if let Some(s) = synced {
         status.synced_push_secrets = s;
     }
-    set_ready(&mut status, false, push_reason::ERRORED, &f.message);
+    push_status::set_ready(&mut status, false, reason, message, Utc::now());
     ctx.metrics.push_secrets.set_ready(key, false);
     ctx.events
-        .publish(object_ref(ps), Kind::Warning, push_reason::ERRORED, f.message.clone());
-    tracing::info!(pushsecret = %key, error = %f.message, "push failed");
+        .publish(object_ref(ps), Kind::Warning, reason, message.to_string());
+    tracing::info!(pushsecret = %key, error = %message, "push failed");
     patch_status(ctx, ps, key, status).await;
-    if f.retry { Next::Retry(None) } else { Next::Idle }
+}
+
+fn key_hash(key: &Key) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    PS_CONTROLLER.hash(&mut h);
+    key.hash(&mut h);
+    h.finish()
+}
+
+/// Sends a parked PushSecret back to its queue.
+fn waker(ctx: &Arc<Context>, key: &Key) -> crate::schedule::Waker {
+    let (ctx, key) = (Arc::downgrade(ctx), key.clone());
+    Box::new(move || {
+        if let Some(ctx) = ctx.upgrade() {
+            ctx.push.queue.add(key, Lane::Fast);
+        }
+    })
 }

@@ -22,8 +22,8 @@ pub fn location(kind: StoreKind, namespace: &str, name: &str, spec: Option<&Secr
     };
     let Some(spec) = spec else { return own() };
     match spec.provider.spec() {
-        // Each fake store keeps its own values.
-        Ok(ProviderSpec::Fake(_)) | Err(_) => own(),
+        // Each fake store keeps its own values; a sops store is read-only.
+        Ok(ProviderSpec::Fake(_) | ProviderSpec::Sops(_)) | Err(_) => own(),
         Ok(ProviderSpec::Kubernetes(k)) => {
             format!("kubernetes:{}|{}", url(&k.server().url), k.remote_namespace)
         }
@@ -44,6 +44,24 @@ pub fn location(kind: StoreKind, namespace: &str, name: &str, spec: Option<&Secr
         // The account is not in the spec: every store of a region and service counts as one place.
         Ok(ProviderSpec::Aws(a)) => format!("aws:{:?}|{}|{}", a.service, a.region, a.prefix),
         Ok(ProviderSpec::Webhook(w)) => format!("webhook:{}", w.url),
+        // A push goes to the first vault (or the one its metadata names): the server is the place.
+        Ok(ProviderSpec::OnePassword(o)) => format!("onepassword:{}", url(&o.connect_host)),
+        // The API host is an operator setting, not in the spec.
+        Ok(ProviderSpec::Doppler(d)) => format!("doppler:{}|{}", d.project, d.config),
+        Ok(ProviderSpec::Infisical(i)) => format!(
+            "infisical:{}|{}|{}|{}",
+            url(&i.host_api),
+            i.secrets_scope.project_slug,
+            i.secrets_scope.environment_slug,
+            i.secrets_scope.secrets_path.trim_end_matches('/')
+        ),
+        Ok(ProviderSpec::BitwardenSecretsManager(b)) => format!(
+            "bitwardensecretsmanager:{}|{}|{}",
+            url(&b.api_url),
+            b.organization_id,
+            b.project_id
+        ),
+        Ok(ProviderSpec::Gitlab(g)) => format!("gitlab:{}|{}", url(&g.url), g.project_id),
     }
 }
 

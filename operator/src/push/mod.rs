@@ -4,9 +4,11 @@
 //! ([`guard`], ESO #5062), and which Secrets wake which PushSecrets ([`sources`]). No I/O here; the controller in
 //! [`crate::controller::pushsecret`] gathers inputs and applies outputs.
 pub mod entries;
+pub mod error;
 pub mod guard;
 pub mod refresh;
 pub mod sources;
+pub mod status;
 pub mod template;
 
 /// A JSON merge patch (RFC 7386) turning `old` into `new`: members only in `old` become `null`, so a status

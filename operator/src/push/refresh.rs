@@ -1,23 +1,17 @@
 //! When a PushSecret is pushed again: ESO's `shouldRefresh` (spec or metadata changed, or `refreshInterval`
 //! elapsed; `0` pushes once), plus syncret's own triggers decided by the controller (the source Secret changed, or
 //! the last push failed). Pure (time is passed in).
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use syncret_crds::condition::push_reason;
 use syncret_crds::pushsecret::PushSecret;
 
-use crate::sync::{hash, refresh};
+use crate::sync::refresh;
 
 /// `status.syncedResourceVersion` the PushSecret has now: generation plus a hash of labels and annotations.
 pub fn resource_version(ps: &PushSecret) -> String {
-    let empty = BTreeMap::new();
-    hash::synced_resource_version(
-        ps.metadata.generation.unwrap_or_default(),
-        ps.metadata.labels.as_ref().unwrap_or(&empty),
-        ps.metadata.annotations.as_ref().unwrap_or(&empty),
-    )
+    refresh::meta_resource_version(&ps.metadata)
 }
 
 /// The refresh interval (an unparseable one is a validation error elsewhere; 1h here).

@@ -1,12 +1,14 @@
 //! When work happens: the two-lane work queue, jittered refresh times, error backoff and per-store rate limits.
 mod bucket;
 pub mod cron;
+mod gate;
 mod queue;
 mod runner;
 
 pub use bucket::{RateLimiter, TokenBucket};
-pub use queue::{Lane, WorkQueue};
-pub use runner::{Scheduler, SchedulerStats};
+pub use gate::{Permit, StoreGate, Waker};
+pub use queue::{Lane, Limit, Tenant, WorkQueue};
+pub use runner::{MAX_DELAY, Scheduler, SchedulerStats, due_after};
 
 use std::time::Duration;
 

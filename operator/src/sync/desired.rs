@@ -43,7 +43,7 @@ impl<'a> From<&'a Delims> for TemplateOptions<'a> {
 }
 
 /// Annotations of the ExternalSecret never copied to its Secret.
-const NOT_COPIED: &[&str] = &["kubectl.kubernetes.io/last-applied-configuration"];
+const NOT_COPIED: &[&str] = &[super::refresh::LAST_APPLIED, super::refresh::RESOURCE_VERSION_MEMO];
 
 /// The ConfigMaps and Secrets `templateFrom` reads (from the ExternalSecret's namespace).
 #[derive(Clone, Debug, Default)]

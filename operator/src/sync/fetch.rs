@@ -173,6 +173,8 @@ impl std::fmt::Display for PlanError {
     }
 }
 
+impl std::error::Error for PlanError {}
+
 fn err(field: String, message: impl Into<String>) -> PlanError {
     PlanError {
         field,
@@ -375,6 +377,8 @@ impl std::fmt::Display for AssembleError {
         f.write_str(&self.message)
     }
 }
+
+impl std::error::Error for AssembleError {}
 
 /// Builds the data map from the answers, in ESO's order and with ESO's rules.
 pub fn assemble(

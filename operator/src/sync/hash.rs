@@ -104,4 +104,56 @@ mod tests {
         assert_eq!(owner_label("ns", "es"), sha3_hex(b"ns/es"));
         assert_eq!(owner_label("ns", "es").len(), 56);
     }
+
+    /// The values Go computes for ESO's own expressions (`fmt.Sprintf("%+v", x)` and `crypto/sha3.Sum224`, Go
+    /// 1.26, as `esutils.ObjectHash` and `ctrlutil.HashMeta` do in ESO v2.9), so Secrets and statuses ESO wrote
+    /// are recognised after a move, and ESO recognises ours after a move back.
+    #[test]
+    fn matches_values_computed_by_go() {
+        let data: BTreeMap<String, Vec<u8>> = [
+            ("password".to_string(), b"s3cr3t".to_vec()),
+            ("user".to_string(), b"app".to_vec()),
+            ("empty".to_string(), Vec::new()),
+        ]
+        .into();
+        assert_eq!(
+            data_hash(&data),
+            "83e28486f68f9801ececd5dad43439e1c819dde0129e782bf673de1c"
+        );
+        let bin: BTreeMap<String, Vec<u8>> = [
+            ("bin".to_string(), vec![0, 255, 10, 32]),
+            ("b".to_string(), "é".as_bytes().to_vec()),
+        ]
+        .into();
+        assert_eq!(
+            data_hash(&bin),
+            "a6aa0f99a25a376e097a21ace7b6aee285e722df1c5fbf20d2a97495"
+        );
+        assert_eq!(
+            data_hash::<Vec<u8>>(&BTreeMap::new()),
+            "74a974446e359fb3e6baff9bd0058950e6edd0f040888d9989b0a11b"
+        );
+        assert_eq!(
+            owner_label("team-a", "db-credentials"),
+            "fc7e00f9b9f72fb8092e5e82de71007794da4f246024bd0142ebd45e"
+        );
+        let labels: BTreeMap<String, String> = [
+            ("app".to_string(), "web".to_string()),
+            ("team".to_string(), "a".to_string()),
+        ]
+        .into();
+        let annotations: BTreeMap<String, String> = [
+            ("force-sync".to_string(), "1700000000".to_string()),
+            ("note".to_string(), "a b".to_string()),
+        ]
+        .into();
+        assert_eq!(
+            synced_resource_version(7, &labels, &annotations),
+            "7-94e9591673fb06b3eb0b01376f85a087c2e715bd91ca0165678306b0"
+        );
+        assert_eq!(
+            synced_resource_version(1, &BTreeMap::new(), &BTreeMap::new()),
+            "1-f47fe3c0b255b6dd8047cdffa772587bb829efe7a1cb70febeda2eb2"
+        );
+    }
 }

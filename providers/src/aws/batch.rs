@@ -1,15 +1,17 @@
 //! The micro-batcher behind cross-ExternalSecret batching.
 //!
 //! Reads of current values from every ExternalSecret using one client land here. The first read opens a
-//! batch; the batch closes when it holds [`MAX_BATCH`] distinct ids, when no new id has arrived for
+//! batch; the batch closes when it holds the service's maximum of distinct ids (20 for Secrets Manager's
+//! `BatchGetSecretValue`, 10 for Parameter Store's `GetParameters`), when no new id has arrived for
 //! a fifth of the window (the burst is over), or when it has been open for the window (default 50 ms), whichever comes
-//! first, and is read with one call ([`FetchMany`]: `BatchGetSecretValue` for AWS). Each
+//! first, and is read with one call ([`FetchMany`]). Each
 //! waiter gets the answer for its id; identical ids are read once, within a batch and while a batch
 //! holding the id is being read. The call runs in its own
 //! task, so a reconcile that is cancelled while waiting does not cancel the others' reads.
 //!
 //! With reads arriving together (a refresh wave, a restart, a bulk apply), the number of calls is
-//! ⌈distinct ids / 20⌉ instead of one per ExternalSecret and key.
+//! ⌈distinct ids / maximum⌉ instead of one per ExternalSecret and key.
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,16 +23,71 @@ use super::errors;
 use crate::error::{ProviderError, Result};
 use crate::value::SecretValue;
 
-/// At most this many ids per call (`BatchGetSecretValue`'s limit for `SecretIdList`).
-pub(crate) const MAX_BATCH: usize = 20;
 /// A batch closes when no new id arrived for a fifth of the window (10 ms by default; a lone read waits that
 /// long), at least this long.
 const MIN_IDLE: Duration = Duration::from_millis(1);
 
+/// After the service refused a batch call (it needs its own IAM permission, which policies written for ESO often
+/// lack), reads go one by one for a while; then batching is tried again.
+#[derive(Default)]
+pub(crate) struct BatchDenied(Mutex<Option<std::time::Instant>>);
+
+impl BatchDenied {
+    /// Whether batch calls are off now.
+    pub(crate) fn active(&self) -> bool {
+        let until = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        until.is_some_and(|t| std::time::Instant::now() < t)
+    }
+
+    /// Turns batch calls off for `pause`.
+    pub(crate) fn trip(&self, pause: Duration) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now().checked_add(pause);
+    }
+}
+
+/// One answer per id, in the order of `ids`, from what a batch call (`call`) answered: ids the answer does not
+/// mention (another spelling of the id, e.g. a partial ARN) are read one by one with `single`; when the service
+/// denied the batch call itself, every id is read one by one and batch calls pause for `pause`; any other
+/// failure answers every id.
+pub(crate) async fn per_id<Fut>(
+    ids: &[String],
+    answered: Result<HashMap<String, Result<SecretValue>>>,
+    denied: &BatchDenied,
+    pause: Duration,
+    call: &'static str,
+    single: impl Fn(Vec<String>) -> Fut,
+) -> Vec<Result<SecretValue>>
+where
+    Fut: std::future::Future<Output = Vec<Result<SecretValue>>>,
+{
+    match answered {
+        Ok(mut answers) => {
+            let missing: Vec<String> = ids.iter().filter(|id| !answers.contains_key(*id)).cloned().collect();
+            for (id, r) in missing.clone().into_iter().zip(single(missing).await) {
+                answers.insert(id, r);
+            }
+            ids.iter()
+                .map(|id| {
+                    answers
+                        .get(id)
+                        .map(errors::duplicate_result)
+                        .unwrap_or_else(|| Err(ProviderError::Transport(format!("no answer for {id:?}"))))
+                })
+                .collect()
+        }
+        Err(ProviderError::AccessDenied(message)) => {
+            tracing::info!(%message, call, "the batch call is not allowed; reading one by one");
+            denied.trip(pause);
+            single(ids.to_vec()).await
+        }
+        Err(e) => ids.iter().map(|id| Err(errors::for_key(&e, id))).collect(),
+    }
+}
+
 /// Reads a batch of ids with as few remote calls as possible.
 #[async_trait]
 pub(crate) trait FetchMany: Send + Sync + 'static {
-    /// One answer per id, in the order of `ids` (at most [`MAX_BATCH`] distinct ids).
+    /// One answer per id, in the order of `ids` (at most the batcher's maximum of distinct ids).
     async fn fetch_many(&self, ids: &[String]) -> Vec<Result<SecretValue>>;
 }
 
@@ -40,7 +97,7 @@ type Waiters = Vec<oneshot::Sender<Result<SecretValue>>>;
 struct State {
     pending: Vec<(String, Waiters)>,
     /// Ids of batches being read, with the waiters that joined after their batch closed.
-    inflight: std::collections::HashMap<String, Waiters>,
+    inflight: HashMap<String, Waiters>,
     /// Bumped whenever a batch is taken, so a window timer only closes the batch it opened.
     epoch: u64,
     /// When the open batch got its first and its latest id.
@@ -51,6 +108,8 @@ struct State {
 struct Inner<F> {
     fetch: F,
     window: Duration,
+    /// A batch closes when it holds this many distinct ids (at least 1).
+    max: usize,
     state: Mutex<State>,
 }
 
@@ -60,11 +119,13 @@ pub(crate) struct Batcher<F> {
 }
 
 impl<F: FetchMany> Batcher<F> {
-    pub(crate) fn new(fetch: F, window: Duration) -> Self {
+    /// A batcher whose calls carry at most `max` ids (the service's limit per call).
+    pub(crate) fn new(fetch: F, window: Duration, max: usize) -> Self {
         Self {
             inner: Arc::new(Inner {
                 fetch,
                 window,
+                max: max.max(1),
                 state: Mutex::new(State::default()),
             }),
         }
@@ -93,7 +154,7 @@ impl<F: FetchMany> Batcher<F> {
                 if st.pending.len() == 1 {
                     st.opened = Some(now);
                 }
-                if st.pending.len() >= MAX_BATCH {
+                if st.pending.len() >= self.inner.max {
                     (Some(st.take()), None)
                 } else if st.pending.len() == 1 {
                     (None, Some(st.epoch))
@@ -215,7 +276,7 @@ mod tests {
     #[tokio::test]
     async fn concurrent_reads_share_batches_of_twenty() {
         let calls = Arc::new(Mutex::new(Vec::new()));
-        let b = Batcher::new(Recorder(calls.clone()), Duration::from_millis(20));
+        let b = Batcher::new(Recorder(calls.clone()), Duration::from_millis(20), 20);
         // 100 readers over 60 distinct ids, 3 of them missing.
         let ids: Vec<String> = (0..100)
             .map(|i| {
@@ -248,9 +309,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn batches_close_at_the_services_maximum() {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let b = Batcher::new(Recorder(calls.clone()), Duration::from_millis(20), 10);
+        let reads: Vec<_> = (0..50).map(|i| b.get(format!("p{i}"))).collect();
+        for r in futures::future::join_all(reads).await {
+            r.unwrap();
+        }
+        let calls = calls.lock().unwrap();
+        assert_eq!(calls.len(), 5, "⌈50/10⌉ calls: {calls:?}");
+        assert!(calls.iter().all(|c| c.len() == 10));
+    }
+
+    #[tokio::test]
     async fn a_lone_read_waits_only_for_the_window() {
         let calls = Arc::new(Mutex::new(Vec::new()));
-        let b = Batcher::new(Recorder(calls.clone()), Duration::from_millis(10));
+        let b = Batcher::new(Recorder(calls.clone()), Duration::from_millis(10), 20);
         let start = std::time::Instant::now();
         assert_eq!(b.get("a".into()).await.unwrap().as_str(), Some("value-of-a"));
         assert!(start.elapsed() < Duration::from_secs(1));
@@ -266,7 +340,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_burst_stays_one_batch_while_reads_keep_coming() {
         let calls = Arc::new(Mutex::new(Vec::new()));
-        let b = Arc::new(Batcher::new(Recorder(calls.clone()), Duration::from_millis(50)));
+        let b = Arc::new(Batcher::new(Recorder(calls.clone()), Duration::from_millis(50), 20));
         // 10 reads 3 ms apart (less than the 10 ms idle gap): one batch, although it spans 27 ms.
         let mut reads = Vec::new();
         for i in 0..10 {
@@ -302,7 +376,7 @@ mod tests {
     #[tokio::test]
     async fn a_cancelled_reader_does_not_cancel_the_batch() {
         let calls = Arc::new(Mutex::new(Vec::new()));
-        let b = Arc::new(Batcher::new(Recorder(calls.clone()), Duration::from_millis(20)));
+        let b = Arc::new(Batcher::new(Recorder(calls.clone()), Duration::from_millis(20), 20));
         let b2 = b.clone();
         let cancelled = tokio::spawn(async move { b2.get("x".into()).await });
         tokio::time::sleep(Duration::from_millis(2)).await;

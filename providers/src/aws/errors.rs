@@ -61,7 +61,10 @@ pub(crate) fn from_code(
         format!("{code}: {}", sanitize(message))
     };
     match code {
-        "ResourceNotFoundException" => ProviderError::NotFound { key: key.to_string() },
+        // Secrets Manager; Parameter Store (a name, or a `name:version` / `name:label` selector, that is not there).
+        "ResourceNotFoundException" | "ParameterNotFound" | "ParameterVersionNotFound" => {
+            ProviderError::NotFound { key: key.to_string() }
+        }
         // A secret scheduled for deletion reads as absent (ESO: NoSecretErr), so deletionPolicy applies.
         // AWS says "marked for deletion", moto "marked deleted".
         "InvalidRequestException" | "InvalidParameterException"
@@ -169,6 +172,15 @@ pub(crate) fn sanitize(message: &str) -> String {
     out.trim().trim_end_matches([',', ':']).trim().to_string()
 }
 
+/// A store validation from a signed probe call: an `AccessDenied` answer still proves the credentials authenticate
+/// (permissions are checked per secret or parameter at read time); anything else that failed is the store's error.
+pub(crate) fn validation<T>(probe: Result<T, ProviderError>) -> Result<crate::client::Validation, ProviderError> {
+    match probe {
+        Ok(_) | Err(ProviderError::AccessDenied(_)) => Ok(crate::client::Validation::Ready),
+        Err(e) => Err(e),
+    }
+}
+
 /// A copy of a provider error (errors fan out to every waiter of a batched read).
 pub(crate) fn duplicate(e: &ProviderError) -> ProviderError {
     match e {
@@ -194,6 +206,10 @@ pub(crate) fn duplicate(e: &ProviderError) -> ProviderError {
         },
         ProviderError::Transport(m) => ProviderError::Transport(m.clone()),
         ProviderError::Kube(e) => ProviderError::Transport(format!("kubernetes API: {e}")),
+        ProviderError::Policy { field, message } => ProviderError::Policy {
+            field: field.clone(),
+            message: message.clone(),
+        },
     }
 }
 
@@ -229,6 +245,9 @@ mod tests {
             None,
         );
         assert!(matches!(nf, ProviderError::NotFound { ref key } if key == "db"));
+        for code in ["ParameterNotFound", "ParameterVersionNotFound"] {
+            assert!(from_code(code, "Parameter /db not found.", Some(400), "/db", None).is_not_found());
+        }
         let deleted = from_code(
             "InvalidRequestException",
             "You can't perform this operation on the secret because it was marked for deletion.",
@@ -301,6 +320,17 @@ mod tests {
             Some("The security token included in the request is invalid.")
         );
         assert_eq!(xml_element("{}", "Code"), None);
+    }
+
+    #[test]
+    fn a_denied_probe_still_validates() {
+        use crate::client::Validation;
+        assert_eq!(validation(Ok(())).unwrap(), Validation::Ready);
+        assert_eq!(
+            validation::<()>(Err(ProviderError::AccessDenied("x".into()))).unwrap(),
+            Validation::Ready
+        );
+        assert!(validation::<()>(Err(ProviderError::Auth("x".into()))).is_err());
     }
 
     #[test]

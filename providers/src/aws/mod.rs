@@ -1,4 +1,6 @@
-//! `spec.provider.aws` with `service: SecretsManager`: AWS Secrets Manager, as ESO's aws provider.
+//! `spec.provider.aws`: AWS Secrets Manager (`service: SecretsManager`) and Systems Manager Parameter Store
+//! (`service: ParameterStore`), as ESO's aws provider. `CertificateManager` is refused with an `Unsupported`
+//! error naming `spec.provider.aws.service`, which the store's condition shows.
 //!
 //! - Auth ([`auth`]): static keys from a Secret (`auth.secretRef`), IRSA (`auth.jwt.serviceAccountRef`: a
 //!   TokenRequest for the ServiceAccount exchanged with `AssumeRoleWithWebIdentity`), or the operator pod's
@@ -7,15 +9,19 @@
 //! - Reads ([`secretsmanager`]): `GetSecretValue` / `BatchGetSecretValue` (cross-ExternalSecret batching,
 //!   [`batch`]), `DescribeSecret` for `metadataPolicy: Fetch`, `ListSecrets` for `dataFrom.find`.
 //! - Writes ([`push`]): `CreateSecret` / `PutSecretValue` / `DeleteSecret` with ESO's `managed-by` tag.
+//! - Parameter Store ([`parameterstore`]): `GetParameter` / `GetParameters` (batched like Secrets Manager, at
+//!   most 10 names a call), `GetParametersByPath` / `DescribeParameters` for `find`, `PutParameter` /
+//!   `DeleteParameter` for PushSecret, with the same auth.
 //! - Errors ([`errors`]) map to NotFound / AccessDenied / Auth / Throttled / Transport; the SDK retries
 //!   throttling and transient errors as `spec.retrySettings` says.
 //!
-//! Endpoints: the SDK's `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_SECRETS_MANAGER`, `AWS_ENDPOINT_URL_STS`, and
-//! ESO's `AWS_SECRETSMANAGER_ENDPOINT` / `AWS_STS_ENDPOINT` (private endpoints, LocalStack); tests use
-//! [`Aws::with_endpoint`].
-mod auth;
+//! Endpoints: the SDK's `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_SECRETS_MANAGER`, `AWS_ENDPOINT_URL_SSM`,
+//! `AWS_ENDPOINT_URL_STS`, and ESO's `AWS_SECRETSMANAGER_ENDPOINT` / `AWS_SSM_ENDPOINT` / `AWS_STS_ENDPOINT`
+//! (private endpoints, LocalStack); tests use [`Aws::with_endpoint`].
+pub(crate) mod auth;
 mod batch;
-mod errors;
+pub(crate) mod errors;
+mod parameterstore;
 mod push;
 mod secretsmanager;
 
@@ -47,25 +53,29 @@ const BASE: &str = "spec.provider.aws";
 /// How long a batch stays open at most while reads keep arriving (see [`batch`]).
 const DEFAULT_BATCH_WINDOW: Duration = Duration::from_millis(50);
 
-/// Where Secrets Manager and STS are reached; `None`: the SDK's resolution (region, env, profile).
+/// Where Secrets Manager, Parameter Store and STS are reached; `None`: the SDK's resolution (region, env,
+/// profile).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Endpoints {
     pub secrets_manager: Option<String>,
+    pub parameter_store: Option<String>,
     pub sts: Option<String>,
 }
 
 impl Endpoints {
-    /// ESO's environment variables `AWS_SECRETSMANAGER_ENDPOINT` and `AWS_STS_ENDPOINT`.
+    /// ESO's environment variables `AWS_SECRETSMANAGER_ENDPOINT`, `AWS_SSM_ENDPOINT` and `AWS_STS_ENDPOINT`.
     pub fn from_env() -> Self {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
         Self {
             secrets_manager: var("AWS_SECRETSMANAGER_ENDPOINT"),
+            parameter_store: var("AWS_SSM_ENDPOINT"),
             sts: var("AWS_STS_ENDPOINT"),
         }
     }
 }
 
-/// The factory. Holds one HTTPS client (rustls on ring) shared by every store's client.
+/// The factory. Holds one HTTPS client (rustls on ring) shared by every store's client (clones share it).
+#[derive(Clone)]
 pub struct Aws {
     endpoints: Endpoints,
     batch_window: Duration,
@@ -81,9 +91,11 @@ impl Default for Aws {
 
 impl Aws {
     pub fn new(endpoints: Endpoints) -> Self {
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-            .build_https();
+        let http = capped(
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+                .build_https(),
+        );
         Self {
             endpoints,
             batch_window: DEFAULT_BATCH_WINDOW,
@@ -97,12 +109,14 @@ impl Aws {
         let url = url.into();
         Self::new(Endpoints {
             secrets_manager: Some(url.clone()),
+            parameter_store: Some(url.clone()),
             sts: Some(url),
         })
     }
 
     /// How long a batch of reads stays open at most while reads keep arriving (default 50 ms); a batch also
-    /// closes at 20 ids, or a fifth of this (10 ms) after the latest read.
+    /// closes at the service's maximum of ids (20 secrets, 10 parameters), or a fifth of this (10 ms) after the
+    /// latest read.
     pub fn batch_window(mut self, window: Duration) -> Self {
         self.batch_window = window;
         self
@@ -134,6 +148,62 @@ fn is_referent_spec(spec: &AWSProvider) -> bool {
             || r.session_token.as_ref().is_some_and(|t| no_ns(&t.namespace))
     });
     jwt || keys || spec.session_tags_policy != SessionTagsPolicy::None
+}
+
+/// The SDK's HTTP client with every response body limited to [`crate::net::body::MAX_RESPONSE_BYTES`] (the SDK
+/// buffers whole bodies before parsing them; a larger one fails the call instead of growing memory).
+fn capped(inner: SharedHttpClient) -> SharedHttpClient {
+    SharedHttpClient::new(capped_http::Client(inner))
+}
+
+mod capped_http {
+    use aws_smithy_runtime_api::client::http::{
+        HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+    };
+    use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+    use aws_smithy_types::body::SdkBody;
+
+    #[derive(Debug)]
+    pub(super) struct Client(pub(super) SharedHttpClient);
+
+    impl HttpClient for Client {
+        fn http_connector(
+            &self,
+            settings: &HttpConnectorSettings,
+            components: &RuntimeComponents,
+        ) -> SharedHttpConnector {
+            SharedHttpConnector::new(Connector(self.0.http_connector(settings, components)))
+        }
+
+        fn connector_metadata(&self) -> Option<aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata> {
+            self.0.connector_metadata()
+        }
+    }
+
+    #[derive(Debug)]
+    struct Connector(SharedHttpConnector);
+
+    impl HttpConnector for Connector {
+        fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+            let fut = self.0.call(request);
+            HttpConnectorFuture::new(async move {
+                let resp = fut.await?;
+                Ok(resp.map(|body| {
+                    SdkBody::from_body_1_x(http_body_util::Limited::new(body, crate::net::body::MAX_RESPONSE_BYTES))
+                }))
+            })
+        }
+    }
+}
+
+/// An AWS region name (`eu-west-1`, `us-gov-west-1`, `cn-north-1`): it becomes part of the endpoint's host name.
+fn is_region(region: &str) -> bool {
+    !region.is_empty()
+        && region.len() <= 32
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// The SDK retry policy for `spec.retrySettings`: `maxRetries` retries after the first attempt, a fixed
@@ -190,31 +260,28 @@ fn session_tags(spec: &AWSProvider, store: &StoreInfo, namespace: &str) -> Vec<(
     tags
 }
 
-#[async_trait]
-impl Provider for Aws {
-    fn key(&self) -> &'static str {
-        "aws"
-    }
+/// The operator's own AWS identity (environment, web-identity token file, EKS Pod Identity / ECS, instance
+/// metadata), loaded by the SDK's default chain: the one place the AWS provider uses it, for a store without
+/// `auth` (and Vault's `auth.iam` without `secretRef` or `jwt`).
+fn ambient_credentials(base: &aws_config::SdkConfig) -> Result<SharedCredentialsProvider> {
+    base.credentials_provider()
+        .ok_or_else(|| ProviderError::Auth("no AWS credentials: set auth, or give the operator an AWS identity".into()))
+}
 
-    fn is_referent(&self, store: &StoreInfo) -> bool {
-        store.scope == StoreScope::ClusterSecretStore && spec(store).is_ok_and(is_referent_spec)
-    }
-
-    async fn new_client(&self, store: &StoreInfo, ctx: &ProviderContext) -> Result<Arc<dyn SecretsClient>> {
-        let spec = spec(store)?.clone();
-        match spec.service {
-            AWSServiceType::SecretsManager => {}
-            other => {
-                return Err(ProviderError::invalid_config(
-                    format!("{BASE}.service"),
-                    format!("{other:?} is not supported by this syncret build (SecretsManager is)"),
-                ));
-            }
-        }
-        if spec.region.trim().is_empty() {
-            return Err(ProviderError::invalid_config(format!("{BASE}.region"), "must be set"));
-        }
-        let (retry, throttle_wait) = retry_config(store)?;
+impl Aws {
+    /// The SDK configuration of a store (region, HTTP client, retries, timeouts) and its credential chain (see
+    /// [`auth`]): the source (`auth.secretRef`, `auth.jwt`, or the operator's own default chain when neither is
+    /// set), then `additionalRoles` and `role`. `base_field` is where `spec` sits and `auth_field` where its
+    /// `secretRef` and `jwt` sit, for errors.
+    async fn chain(
+        &self,
+        spec: &AWSProvider,
+        base_field: &str,
+        auth_field: &str,
+        store: &StoreInfo,
+        ctx: &ProviderContext,
+        retry: RetryConfig,
+    ) -> Result<(aws_config::SdkConfig, SharedCredentialsProvider)> {
         let creds = ctx.credentials(store);
         let namespace = ctx
             .referent_namespace
@@ -222,9 +289,35 @@ impl Provider for Aws {
             .or_else(|| store.namespace.clone())
             .unwrap_or_default();
 
+        if !is_region(&spec.region) {
+            return Err(ProviderError::invalid_config(
+                format!("{BASE}.region"),
+                format!("{:?} is not an AWS region name", spec.region),
+            ));
+        }
+        let auth = spec.auth.clone().unwrap_or_default();
+        if auth.secret_ref.is_none() && auth.jwt_auth.is_none() {
+            // No auth: the SDK's default chain is the operator pod's own AWS identity.
+            ctx.policy.operator_identity(
+                store,
+                &format!("{BASE}.auth"),
+                "the operator pod's AWS credentials (environment, web identity token file, EKS Pod Identity, IMDS)",
+            )?;
+        }
+        // A namespaced store's connections go through the egress policy (names are checked when resolved).
+        let egress = ctx.egress(store);
+        let http = if egress.is_restricted() {
+            capped(
+                aws_smithy_http_client::Builder::new()
+                    .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+                    .build_with_resolver(egress.resolver()),
+            )
+        } else {
+            self.http.clone()
+        };
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(spec.region.clone()))
-            .http_client(self.http.clone())
+            .http_client(http)
             .retry_config(retry)
             .timeout_config(
                 TimeoutConfig::builder()
@@ -233,7 +326,6 @@ impl Provider for Aws {
                     .build(),
             )
             .identity_cache(IdentityCache::no_cache());
-        let auth = spec.auth.clone().unwrap_or_default();
         if auth.secret_ref.is_some() || auth.jwt_auth.is_some() {
             loader = loader.no_credentials();
         }
@@ -263,7 +355,7 @@ impl Provider for Aws {
         }
         let mut role_in_chain = !spec.role.is_empty();
         let mut current: SharedCredentialsProvider = if let Some(keys) = &auth.secret_ref {
-            let field = format!("{BASE}.auth.secretRef");
+            let field = format!("{auth_field}.secretRef");
             let akid = creds
                 .secret_key(&keys.access_key_id, &format!("{field}.accessKeyIDSecretRef"))
                 .await?;
@@ -288,7 +380,7 @@ impl Provider for Aws {
             );
             SharedCredentialsProvider::new(static_creds)
         } else if let Some(jwt) = &auth.jwt_auth {
-            let field = format!("{BASE}.auth.jwt.serviceAccountRef");
+            let field = format!("{auth_field}.jwt.serviceAccountRef");
             let sa_ref = jwt
                 .service_account_ref
                 .clone()
@@ -296,22 +388,22 @@ impl Provider for Aws {
             let sa = creds.service_account(&sa_ref, &field).await?;
             let annotations = sa.metadata.annotations.clone().unwrap_or_default();
             let plan = auth::plan_irsa(&annotations, &sa_ref.audiences, &spec.additional_roles, &spec.role)
-                .ok_or_else(|| {
-                    ProviderError::invalid_config(
-                        field.clone(),
-                        format!(
-                            "an IAM role must be associated with ServiceAccount {:?} (annotation {}) or set in {BASE}.role",
-                            sa_ref.name,
-                            auth::ROLE_ARN_ANNOTATION
-                        ),
-                    )
-                })?;
+                    .ok_or_else(|| {
+                        ProviderError::invalid_config(
+                            field.clone(),
+                            format!(
+                                "an IAM role must be associated with ServiceAccount {:?} (annotation {}) or set in {base_field}.role",
+                                sa_ref.name,
+                                auth::ROLE_ARN_ANNOTATION
+                            ),
+                        )
+                    })?;
             if !plan.role_assumed
                 && !spec.role.is_empty()
-                && (!spec.external_id.is_empty() || !session_tags(&spec, store, &namespace).is_empty())
+                && (!spec.external_id.is_empty() || !session_tags(spec, store, &namespace).is_empty())
             {
                 return Err(ProviderError::invalid_config(
-                    format!("{BASE}.role"),
+                    format!("{base_field}.role"),
                     "externalID and session tags need role to be assumed with AssumeRole: annotate the ServiceAccount with eks.amazonaws.com/role-arn",
                 ));
             }
@@ -329,9 +421,7 @@ impl Provider for Aws {
                 observer: ctx.observer.clone(),
             })
         } else {
-            base.credentials_provider().ok_or_else(|| {
-                ProviderError::Auth("no AWS credentials: set auth, or give the operator an AWS identity".into())
-            })?
+            ambient_credentials(&base)?
         };
         current = wrap(current);
         let last = roles.len();
@@ -342,7 +432,7 @@ impl Provider for Aws {
                 role_arn,
                 external_id: (is_role && !spec.external_id.is_empty()).then(|| spec.external_id.clone()),
                 tags: if is_role {
-                    session_tags(&spec, store, &namespace)
+                    session_tags(spec, store, &namespace)
                 } else {
                     Vec::new()
                 },
@@ -355,20 +445,119 @@ impl Provider for Aws {
             }));
         }
 
-        let mut sm = aws_sdk_secretsmanager::config::Builder::from(&base)
-            .credentials_provider(current)
-            .identity_cache(IdentityCache::no_cache());
-        if let Some(url) = &self.endpoints.secrets_manager {
-            sm = sm.endpoint_url(url);
-        }
-        Ok(Arc::new(secretsmanager::SecretsManager::new(
-            aws_sdk_secretsmanager::Client::from_conf(sm.build()),
-            spec.prefix.clone(),
-            spec.secrets_manager.clone(),
-            ctx.observer.clone(),
+        Ok((base, current))
+    }
+
+    /// The credentials of `spec`'s chain, for a login that signs with AWS credentials (Vault's `auth.iam`, whose
+    /// `secretRef`, `jwt` and `role` sit at `field`).
+    #[cfg(feature = "vault")]
+    pub(crate) async fn credentials(
+        &self,
+        spec: &AWSProvider,
+        field: &str,
+        store: &StoreInfo,
+        ctx: &ProviderContext,
+    ) -> Result<SharedCredentialsProvider> {
+        let (retry, _) = retry_config(store)?;
+        Ok(self.chain(spec, field, field, store, ctx, retry).await?.1)
+    }
+
+    /// The credential chain of `spec` with errors naming fields under `base` (`base.auth…`, `base.role`), for
+    /// other providers that call AWS with a store's AWS auth (the sops provider's KMS).
+    #[cfg(feature = "sops")]
+    pub(crate) async fn credential_chain(
+        &self,
+        spec: &AWSProvider,
+        base: &str,
+        store: &StoreInfo,
+        ctx: &ProviderContext,
+    ) -> Result<CredentialChain> {
+        let (retry, throttle_wait) = retry_config(store)?;
+        let (config, credentials) = self
+            .chain(spec, base, &format!("{base}.auth"), store, ctx, retry)
+            .await?;
+        Ok(CredentialChain {
+            config,
+            credentials,
             throttle_wait,
-            self.batch_window,
-        )))
+        })
+    }
+
+    /// Where STS is reached when it is not the SDK's default for the region (`AWS_STS_ENDPOINT`, tests).
+    #[cfg(feature = "vault")]
+    pub(crate) fn sts_endpoint(&self) -> Option<&str> {
+        self.endpoints.sts.as_deref()
+    }
+}
+
+/// The SDK configuration and credentials a store's auth block gives (what every AWS service client is built from).
+#[cfg(feature = "sops")]
+pub(crate) struct CredentialChain {
+    pub config: aws_config::SdkConfig,
+    pub credentials: SharedCredentialsProvider,
+    /// `retrySettings.retryInterval`, waited again by the operator after throttling.
+    pub throttle_wait: Option<Duration>,
+}
+
+#[async_trait]
+impl Provider for Aws {
+    fn key(&self) -> &'static str {
+        "aws"
+    }
+
+    fn is_referent(&self, store: &StoreInfo) -> bool {
+        // A CertificateManager store is never referent: its client is refused at once, with the reason.
+        store.scope == StoreScope::ClusterSecretStore
+            && spec(store).is_ok_and(|s| s.service != AWSServiceType::CertificateManager && is_referent_spec(s))
+    }
+
+    async fn new_client(&self, store: &StoreInfo, ctx: &ProviderContext) -> Result<Arc<dyn SecretsClient>> {
+        let spec = spec(store)?.clone();
+        if spec.service == AWSServiceType::CertificateManager {
+            return Err(ProviderError::Unsupported(format!(
+                "{BASE}.service: CertificateManager is not supported by syncret (SecretsManager and ParameterStore are)"
+            )));
+        }
+        if spec.region.trim().is_empty() {
+            return Err(ProviderError::invalid_config(format!("{BASE}.region"), "must be set"));
+        }
+        let (retry, throttle_wait) = retry_config(store)?;
+        let (base, current) = self
+            .chain(&spec, BASE, &format!("{BASE}.auth"), store, ctx, retry)
+            .await?;
+        match spec.service {
+            AWSServiceType::ParameterStore => {
+                let mut ssm = aws_sdk_ssm::config::Builder::from(&base)
+                    .credentials_provider(current)
+                    .identity_cache(IdentityCache::no_cache());
+                if let Some(url) = &self.endpoints.parameter_store {
+                    ssm = ssm.endpoint_url(url);
+                }
+                Ok(Arc::new(parameterstore::ParameterStore::new(
+                    aws_sdk_ssm::Client::from_conf(ssm.build()),
+                    spec.prefix.clone(),
+                    ctx.observer.clone(),
+                    throttle_wait,
+                    self.batch_window,
+                )))
+            }
+            _ => {
+                let mut sm = aws_sdk_secretsmanager::config::Builder::from(&base)
+                    .credentials_provider(current)
+                    .identity_cache(IdentityCache::no_cache());
+                if let Some(url) = &self.endpoints.secrets_manager {
+                    sm = sm.endpoint_url(url);
+                }
+                Ok(Arc::new(secretsmanager::SecretsManager::new(
+                    aws_sdk_secretsmanager::Client::from_conf(sm.build()),
+                    spec.prefix.clone(),
+                    spec.secrets_manager.clone(),
+                    ctx.observer.clone(),
+                    throttle_wait,
+                    self.batch_window,
+                )))
+            }
+        }
     }
 }
 
@@ -418,6 +607,12 @@ mod tests {
             r#"{"provider":{"aws":{"service":"SecretsManager","region":"eu-west-1","sessionTagsPolicy":"Simple"}}}"#,
         );
         assert!(Aws::default().is_referent(&s));
+    }
+
+    #[test]
+    fn regions_are_host_labels() {
+        assert!(is_region("eu-west-1") && is_region("us-gov-west-1"));
+        assert!(!is_region("") && !is_region("evil.example/") && !is_region("127.0.0.1:1#"));
     }
 
     #[test]

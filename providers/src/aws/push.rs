@@ -24,14 +24,56 @@ pub(crate) const INITIAL_VERSION: &str = "00000000-0000-0000-0000-000000000001";
 const METADATA_API_VERSION: &str = "kubernetes.external-secrets.io/v1alpha1";
 const METADATA_KIND: &str = "PushSecretMetadata";
 
+/// The `PushSecretMetadata` envelope; `spec` is the provider's own (Secrets Manager's or Parameter Store's).
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawMetadata {
+#[serde(deny_unknown_fields, bound(deserialize = "S: serde::de::DeserializeOwned + Default"))]
+struct RawMetadata<S> {
     #[serde(rename = "apiVersion")]
     api_version: String,
     kind: String,
-    #[serde(default)]
-    spec: RawSpec,
+    #[serde(default = "S::default")]
+    spec: S,
+}
+
+fn invalid_metadata(message: String) -> ProviderError {
+    ProviderError::InvalidValue {
+        key: "metadata".into(),
+        message,
+    }
+}
+
+/// Parses `data[].metadata` (JSON) as a `kubernetes.external-secrets.io/v1alpha1` `PushSecretMetadata` and returns
+/// its `spec` (unknown fields refused, as ESO); `None`, empty or `null` give the spec's defaults.
+pub(crate) fn parse_spec<S: serde::de::DeserializeOwned + Default>(raw: Option<&str>) -> Result<S> {
+    let Some(text) = raw.map(str::trim).filter(|r| !r.is_empty() && *r != "null") else {
+        return Ok(S::default());
+    };
+    let m: RawMetadata<S> = serde_json::from_str(text)
+        .map_err(|e| invalid_metadata(format!("failed to parse {METADATA_API_VERSION} {METADATA_KIND}: {e}")))?;
+    if m.api_version != METADATA_API_VERSION {
+        return Err(invalid_metadata(format!(
+            "unexpected apiVersion {:?}, expected {METADATA_API_VERSION:?}",
+            m.api_version
+        )));
+    }
+    if m.kind != METADATA_KIND {
+        return Err(invalid_metadata(format!(
+            "unexpected kind {:?}, expected {METADATA_KIND:?}",
+            m.kind
+        )));
+    }
+    Ok(m.spec)
+}
+
+/// The tags a pushed secret or parameter should carry: `tags` plus ESO's managed-by tag, which `tags` may not set.
+pub(crate) fn with_managed_by(mut tags: BTreeMap<String, String>) -> Result<BTreeMap<String, String>> {
+    if tags.contains_key(MANAGED_BY_KEY) {
+        return Err(invalid_metadata(format!(
+            "error parsing tags in metadata: cannot specify a {MANAGED_BY_KEY:?} tag"
+        )));
+    }
+    tags.insert(MANAGED_BY_KEY.into(), MANAGED_BY_VALUE.into());
+    Ok(tags)
 }
 
 #[derive(Deserialize, Default)]
@@ -72,30 +114,8 @@ pub(crate) struct PushMetadata {
 
 /// Parses `data[].metadata` (JSON); `None` means ESO's defaults.
 pub(crate) fn parse_metadata(raw: Option<&str>) -> Result<PushMetadata> {
-    let invalid = |m: String| ProviderError::InvalidValue {
-        key: "metadata".into(),
-        message: m,
-    };
-    let spec = match raw.map(str::trim).filter(|r| !r.is_empty() && *r != "null") {
-        None => RawSpec::default(),
-        Some(text) => {
-            let m: RawMetadata = serde_json::from_str(text)
-                .map_err(|e| invalid(format!("failed to parse {METADATA_API_VERSION} {METADATA_KIND}: {e}")))?;
-            if m.api_version != METADATA_API_VERSION {
-                return Err(invalid(format!(
-                    "unexpected apiVersion {:?}, expected {METADATA_API_VERSION:?}",
-                    m.api_version
-                )));
-            }
-            if m.kind != METADATA_KIND {
-                return Err(invalid(format!(
-                    "unexpected kind {:?}, expected {METADATA_KIND:?}",
-                    m.kind
-                )));
-            }
-            m.spec
-        }
-    };
+    let invalid = invalid_metadata;
+    let spec: RawSpec = parse_spec(raw)?;
     if spec.resource_policy.is_some() {
         return Err(ProviderError::Unsupported(
             "PushSecret metadata spec.resourcePolicy is not supported by syncret's AWS provider".into(),
@@ -106,24 +126,17 @@ pub(crate) fn parse_metadata(raw: Option<&str>) -> Result<PushMetadata> {
             "PushSecret metadata spec.replicationLocations is not supported by syncret's AWS provider".into(),
         ));
     }
-    if spec.tags.contains_key(MANAGED_BY_KEY) {
-        return Err(invalid(format!(
-            "error parsing tags in metadata: cannot specify a {MANAGED_BY_KEY:?} tag"
-        )));
-    }
     let format = match spec.secret_push_format.as_str() {
         "" | "binary" => Format::Binary,
         "string" => Format::String,
         other => return Err(invalid(format!("invalid secret push format: {other}"))),
     };
     let manage_tags = !spec.tags.is_empty();
-    let mut tags = spec.tags;
-    tags.insert(MANAGED_BY_KEY.into(), MANAGED_BY_VALUE.into());
     Ok(PushMetadata {
-        tags,
+        tags: with_managed_by(spec.tags)?,
         manage_tags,
         description: if spec.description.is_empty() {
-            format!("secret '{MANAGED_BY_KEY}:{MANAGED_BY_VALUE}'")
+            default_description()
         } else {
             spec.description
         },
@@ -132,10 +145,33 @@ pub(crate) fn parse_metadata(raw: Option<&str>) -> Result<PushMetadata> {
     })
 }
 
+/// The description of what a PushSecret creates, unless its metadata gives one (ESO's).
+pub(crate) fn default_description() -> String {
+    format!("secret '{MANAGED_BY_KEY}:{MANAGED_BY_VALUE}'")
+}
+
 /// Whether a secret's tags mark it as created by ESO or syncret.
 pub(crate) fn is_managed<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> bool {
     tags.into_iter()
         .any(|(k, v)| k == MANAGED_BY_KEY && v == MANAGED_BY_VALUE)
+}
+
+/// What to change on a resource's tags to reach `desired`: the keys to remove, and whether a tag must be added or
+/// changed (then the whole `desired` set is written; AWS's tag calls add or overwrite).
+pub(crate) fn tag_changes<'a>(
+    current: impl IntoIterator<Item = (&'a str, &'a str)>,
+    desired: &BTreeMap<String, String>,
+) -> (Vec<String>, bool) {
+    let current: BTreeMap<&str, &str> = current.into_iter().collect();
+    let remove = current
+        .keys()
+        .filter(|k| !desired.contains_key(**k))
+        .map(|k| k.to_string())
+        .collect();
+    let changed = desired
+        .iter()
+        .any(|(k, v)| current.get(k.as_str()) != Some(&v.as_str()));
+    (remove, changed)
 }
 
 /// Splits a property path on unescaped dots (`a.b` → `a`, `b`; `a\.b` → `a.b`).
@@ -326,6 +362,20 @@ mod tests {
         let rest = without_property("k", &cur, "db.password").unwrap().unwrap();
         assert_eq!(rest.as_str(), Some(r#"{"user":"admin"}"#));
         assert_eq!(without_property("k", &rest, "user").unwrap(), None);
+    }
+
+    #[test]
+    fn tags_are_reconciled_to_the_desired_set() {
+        let desired: BTreeMap<String, String> = [("team", "a"), ("managed-by", "external-secrets")]
+            .map(|(k, v)| (k.into(), v.into()))
+            .into();
+        let (remove, changed) = tag_changes([("managed-by", "external-secrets"), ("old", "x")], &desired);
+        assert_eq!(remove, vec!["old".to_string()]);
+        assert!(changed, "team is missing");
+        let (remove, changed) = tag_changes([("managed-by", "external-secrets"), ("team", "a")], &desired);
+        assert!(remove.is_empty() && !changed);
+        let (_, changed) = tag_changes([("managed-by", "external-secrets"), ("team", "b")], &desired);
+        assert!(changed, "a changed value");
     }
 
     #[test]

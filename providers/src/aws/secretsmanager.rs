@@ -7,8 +7,8 @@
 //! set up for ESO may lack: when AWS denies it, the client reads one by one (as ESO) and tries batching again
 //! after [`BATCH_DENIED_BACKOFF`].
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::config::http::HttpResponse;
@@ -16,7 +16,7 @@ use aws_sdk_secretsmanager::primitives::Blob;
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
 use syncret_crds::provider::aws::SecretsManager as DeleteSettings;
 
-use super::batch::{Batcher, FetchMany, MAX_BATCH};
+use super::batch::{self, BatchDenied, Batcher, FetchMany};
 use super::push::{self, Format};
 use super::{LABEL, errors};
 use crate::client::{CallObserver, Capabilities, FindQuery, PushRef, RemoteKey, SecretsClient, Validation, observed};
@@ -27,6 +27,8 @@ use crate::value::{RemoteValue, SecretValue};
 const BATCH_DENIED_BACKOFF: Duration = Duration::from_secs(15 * 60);
 /// `ListSecrets` page size (AWS's maximum).
 const LIST_PAGE: i32 = 100;
+/// At most this many ids per `BatchGetSecretValue` (its limit for `SecretIdList`).
+pub(crate) const MAX_BATCH: usize = 20;
 /// At most this many matches of a `find` are read at once (5 batches).
 const FIND_READS_AT_ONCE: usize = 5 * MAX_BATCH;
 
@@ -67,7 +69,7 @@ pub(crate) struct Api {
     sm: aws_sdk_secretsmanager::Client,
     observer: Arc<dyn CallObserver>,
     throttle_wait: Option<Duration>,
-    batch_denied_until: Mutex<Option<Instant>>,
+    batch_denied: BatchDenied,
 }
 
 impl Api {
@@ -134,11 +136,6 @@ impl Api {
         }
     }
 
-    fn batch_denied(&self) -> bool {
-        let until = self.batch_denied_until.lock().unwrap_or_else(|e| e.into_inner());
-        until.is_some_and(|t| Instant::now() < t)
-    }
-
     async fn one_by_one(&self, ids: &[String]) -> Vec<Result<SecretValue>> {
         futures::future::join_all(ids.iter().map(|id| self.get_value(id, &Version::Current))).await
     }
@@ -163,33 +160,19 @@ impl Api {
 #[async_trait]
 impl FetchMany for Api {
     async fn fetch_many(&self, ids: &[String]) -> Vec<Result<SecretValue>> {
-        if ids.len() == 1 || self.batch_denied() {
+        if ids.len() == 1 || self.batch_denied.active() {
             return self.one_by_one(ids).await;
         }
-        match self.batch_get(ids).await {
-            Ok(mut answers) => {
-                let missing: Vec<String> = ids.iter().filter(|id| !answers.contains_key(*id)).cloned().collect();
-                // Ids the batch did not echo (e.g. partial ARNs) are read one by one.
-                for (id, r) in missing.iter().zip(self.one_by_one(&missing).await) {
-                    answers.insert(id.clone(), r);
-                }
-                ids.iter()
-                    .map(|id| {
-                        answers
-                            .get(id)
-                            .map(errors::duplicate_result)
-                            .unwrap_or_else(|| Err(ProviderError::Transport(format!("no answer for {id:?}"))))
-                    })
-                    .collect()
-            }
-            Err(ProviderError::AccessDenied(message)) => {
-                tracing::info!(%message, "BatchGetSecretValue is not allowed; reading secrets one by one");
-                *self.batch_denied_until.lock().unwrap_or_else(|e| e.into_inner()) =
-                    Some(Instant::now() + BATCH_DENIED_BACKOFF);
-                self.one_by_one(ids).await
-            }
-            Err(e) => ids.iter().map(|id| Err(errors::for_key(&e, id))).collect(),
-        }
+        let answered = self.batch_get(ids).await;
+        batch::per_id(
+            ids,
+            answered,
+            &self.batch_denied,
+            BATCH_DENIED_BACKOFF,
+            "BatchGetSecretValue",
+            |missing| async move { self.one_by_one(&missing).await },
+        )
+        .await
     }
 }
 
@@ -213,10 +196,10 @@ impl SecretsManager {
             sm,
             observer,
             throttle_wait,
-            batch_denied_until: Mutex::new(None),
+            batch_denied: BatchDenied::default(),
         };
         Self {
-            reads: Batcher::new(api, batch_window),
+            reads: Batcher::new(api, batch_window, MAX_BATCH),
             prefix,
             delete_settings,
         }
@@ -292,15 +275,12 @@ impl SecretsManager {
         if !meta.manage_tags {
             return Ok(());
         }
-        let current: BTreeMap<&str, &str> = current
-            .iter()
-            .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()))
-            .collect();
-        let remove: Vec<String> = current
-            .keys()
-            .filter(|k| !meta.tags.contains_key(**k))
-            .map(|k| k.to_string())
-            .collect();
+        let (remove, changed) = push::tag_changes(
+            current
+                .iter()
+                .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
+            &meta.tags,
+        );
         if !remove.is_empty() {
             observed(&self.api().observer, LABEL, "UntagResource", async {
                 self.api()
@@ -314,10 +294,6 @@ impl SecretsManager {
             })
             .await?;
         }
-        let changed = meta
-            .tags
-            .iter()
-            .any(|(k, v)| current.get(k.as_str()) != Some(&v.as_str()));
         if changed {
             observed(&self.api().observer, LABEL, "TagResource", async {
                 self.api()
@@ -543,9 +519,8 @@ impl SecretsClient for SecretsManager {
     }
 
     async fn validate(&self) -> Result<Validation> {
-        // Signs a request with the client's credentials (logging in first if needed). An AccessDenied answer
-        // still proves the credentials authenticate: permissions are checked per secret at read time.
-        let res = observed(&self.api().observer, LABEL, "ListSecrets", async {
+        // Signs a request with the client's credentials (logging in first if needed).
+        let probe = observed(&self.api().observer, LABEL, "ListSecrets", async {
             self.api()
                 .sm
                 .list_secrets()
@@ -555,10 +530,7 @@ impl SecretsClient for SecretsManager {
                 .map_err(|e| self.api().err(e, "ListSecrets", "*"))
         })
         .await;
-        match res {
-            Ok(_) | Err(ProviderError::AccessDenied(_)) => Ok(Validation::Ready),
-            Err(e) => Err(e),
-        }
+        errors::validation(probe)
     }
 
     fn capabilities(&self) -> Capabilities {

@@ -138,7 +138,11 @@ fn with_default_key(sel: &SecretKeySelector, key: &str) -> SecretKeySelector {
     s
 }
 
+/// `method` names the login for messages: the method, and the role where the method has one.
 fn login_error(method: &str, mount: &str, e: CallError) -> ProviderError {
+    if let Some(refused) = e.refusal() {
+        return refused;
+    }
     match e.status {
         None => ProviderError::Transport(format!("{method} login at auth/{mount}: {}", e.message)),
         Some(429) => ProviderError::Throttled { retry_after: None },
@@ -147,12 +151,88 @@ fn login_error(method: &str, mount: &str, e: CallError) -> ProviderError {
     }
 }
 
+/// Logins that sign with a cloud identity (`iam`, `gcp`): their credentials are set up once per client by the
+/// provider factory (see `Vault::new_client`), then each login signs afresh.
+#[derive(Default)]
+pub struct CloudLogins {
+    #[cfg(feature = "aws")]
+    pub iam: Option<super::iam::IamLogin>,
+    #[cfg(feature = "gcp")]
+    pub gcp: Option<super::gcp::GcpLogin>,
+}
+
+/// `POST auth/<mount>/login` with a JSON body (the `iam` and `gcp` logins).
+struct JsonLogin {
+    mount: String,
+    body: serde_json::Value,
+}
+
+impl rustify::endpoint::Endpoint for JsonLogin {
+    type Response = ();
+    const REQUEST_BODY_TYPE: rustify::enums::RequestType = rustify::enums::RequestType::JSON;
+    const RESPONSE_BODY_TYPE: rustify::enums::ResponseType = rustify::enums::ResponseType::JSON;
+
+    fn path(&self) -> String {
+        format!("auth/{}/login", self.mount)
+    }
+
+    fn method(&self) -> rustify::enums::RequestMethod {
+        rustify::enums::RequestMethod::POST
+    }
+
+    fn body(&self) -> std::result::Result<Option<Vec<u8>>, rustify::errors::ClientError> {
+        Ok(Some(self.body.to_string().into_bytes()))
+    }
+}
+
 fn built<T, E: std::fmt::Display>(r: std::result::Result<T, E>) -> Result<T> {
     r.map_err(|e| ProviderError::Transport(format!("building a Vault request: {e}")))
 }
 
+/// The `iam` login request (see [`super::iam`]) and how messages name it.
+#[cfg(feature = "aws")]
+async fn iam_request(cloud: &CloudLogins, field: &str) -> Result<(String, JsonLogin)> {
+    let iam = cloud
+        .iam
+        .as_ref()
+        .ok_or_else(|| ProviderError::invalid_config(field, "the AWS credentials were not set up"))?;
+    let req = JsonLogin {
+        mount: iam.mount.clone(),
+        body: iam.body().await?,
+    };
+    Ok((format!("iam (role {:?})", iam.role), req))
+}
+
+#[cfg(not(feature = "aws"))]
+async fn iam_request(_: &CloudLogins, field: &str) -> Result<(String, JsonLogin)> {
+    Err(ProviderError::Unsupported(format!(
+        "{field}: this syncret build has no AWS support (the aws feature)"
+    )))
+}
+
+/// The `gcp` login request (see [`super::gcp`]) and how messages name it.
+#[cfg(feature = "gcp")]
+async fn gcp_request(cloud: &CloudLogins, field: &str) -> Result<(String, JsonLogin)> {
+    let gcp = cloud
+        .gcp
+        .as_ref()
+        .ok_or_else(|| ProviderError::invalid_config(field, "the Google credentials were not set up"))?;
+    let req = JsonLogin {
+        mount: gcp.mount.clone(),
+        body: gcp.body().await?,
+    };
+    Ok((format!("gcp {} (role {:?})", gcp.kind(), gcp.role), req))
+}
+
+#[cfg(not(feature = "gcp"))]
+async fn gcp_request(_: &CloudLogins, field: &str) -> Result<(String, JsonLogin)> {
+    Err(ProviderError::Unsupported(format!(
+        "{field}: this syncret build has no Google Cloud support (the gcp feature)"
+    )))
+}
+
 /// Reads the auth block's credentials and logs in (one `Login` call), or returns the static token.
-pub async fn login(s: &Settings, creds: &Credentials, http: &Http) -> Result<Token> {
+pub async fn login(s: &Settings, creds: &Credentials, http: &Http, cloud: &CloudLogins) -> Result<Token> {
     let base = s.base;
     let Some(auth) = &s.auth else {
         // No auth block: requests go without a token (ESO does the same).
@@ -161,7 +241,7 @@ pub async fn login(s: &Settings, creds: &Credentials, http: &Http) -> Result<Tok
     let ns = s.auth_namespace();
     let f = |rest: &str| format!("{base}.auth.{rest}");
     let (method, mount, res): (
-        &str,
+        String,
         String,
         std::result::Result<Envelope<serde_json::Value>, CallError>,
     ) = if let Some(sel) = &auth.token_secret_ref {
@@ -191,7 +271,7 @@ pub async fn login(s: &Settings, creds: &Credentials, http: &Http) -> Result<Tok
                 .secret_id(secret_id.trim())
                 .build(),
         )?;
-        ("appRole", a.path.clone(), http.call(&req, None, ns).await)
+        ("appRole".to_string(), a.path.clone(), http.call(&req, None, ns).await)
     } else if let Some(k) = &auth.kubernetes {
         let jwt = if let Some(sa) = &k.service_account_ref {
             creds
@@ -220,7 +300,11 @@ pub async fn login(s: &Settings, creds: &Credentials, http: &Http) -> Result<Tok
                 .jwt(jwt.trim())
                 .build(),
         )?;
-        ("kubernetes", k.path.clone(), http.call(&req, None, ns).await)
+        (
+            "kubernetes".to_string(),
+            k.path.clone(),
+            http.call(&req, None, ns).await,
+        )
     } else if let Some(l) = &auth.ldap {
         // LDAP's login has userpass's shape: POST auth/<mount>/login/<username> {"password"}.
         let password = text(
@@ -234,7 +318,7 @@ pub async fn login(s: &Settings, creds: &Credentials, http: &Http) -> Result<Tok
                 .password(password)
                 .build(),
         )?;
-        ("ldap", l.path.clone(), http.call(&req, None, ns).await)
+        ("ldap".to_string(), l.path.clone(), http.call(&req, None, ns).await)
     } else if let Some(u) = &auth.user_pass {
         let password = text(
             creds.secret_key(&u.secret_ref, &f("userPass.secretRef")).await?,
@@ -247,7 +331,7 @@ pub async fn login(s: &Settings, creds: &Credentials, http: &Http) -> Result<Tok
                 .password(password)
                 .build(),
         )?;
-        ("userPass", u.path.clone(), http.call(&req, None, ns).await)
+        ("userPass".to_string(), u.path.clone(), http.call(&req, None, ns).await)
     } else if let Some(j) = &auth.jwt {
         let jwt = if let Some(sel) = &j.secret_ref {
             text(creds.secret_key(sel, &f("jwt.secretRef")).await?, &f("jwt.secretRef"))?
@@ -280,28 +364,27 @@ pub async fn login(s: &Settings, creds: &Credentials, http: &Http) -> Result<Tok
             b.role(j.role.trim());
         }
         let req = built(b.build())?;
-        ("jwt", j.path.clone(), http.call(&req, None, ns).await)
+        ("jwt".to_string(), j.path.clone(), http.call(&req, None, ns).await)
     } else if let Some(c) = &auth.cert {
         // The client certificate is in the TLS configuration (see `new_client`); the login names the role.
         let req = CertLogin {
             mount: c.path.clone(),
             name: c.vault_role.trim().to_string(),
         };
-        ("cert", c.path.clone(), http.call(&req, None, ns).await)
-    } else if auth.iam.is_some() || auth.gcp.is_some() {
-        let m = if auth.iam.is_some() { "iam" } else { "gcp" };
-        return Err(ProviderError::Unsupported(format!(
-            "{}: the {m} auth method is not supported by syncret yet (use kubernetes, jwt, appRole, cert, \
-                 userPass, ldap or tokenSecretRef)",
-            f(m)
-        )));
+        ("cert".to_string(), c.path.clone(), http.call(&req, None, ns).await)
+    } else if auth.iam.is_some() {
+        let (what, req) = iam_request(cloud, &f("iam")).await?;
+        (what, req.mount.clone(), http.call(&req, None, ns).await)
+    } else if auth.gcp.is_some() {
+        let (what, req) = gcp_request(cloud, &f("gcp")).await?;
+        (what, req.mount.clone(), http.call(&req, None, ns).await)
     } else {
         return Err(ProviderError::invalid_config(
             format!("{base}.auth"),
             "no auth method is set",
         ));
     };
-    let env = res.map_err(|e| login_error(method, &mount, e))?;
+    let env = res.map_err(|e| login_error(&method, &mount, e))?;
     let auth = env
         .auth
         .ok_or_else(|| ProviderError::Auth(format!("{method} login at auth/{mount}: the answer carries no token")))?;
@@ -345,15 +428,13 @@ impl rustify::endpoint::Endpoint for CertLogin {
 
 /// `auth/token/renew-self`.
 pub async fn renew(http: &Http, token: &Token, ns: Option<&str>) -> std::result::Result<(u64, bool), CallError> {
-    let req = RenewTokenSelfRequest::builder().build().map_err(|e| CallError {
-        status: None,
-        message: e.to_string(),
-    })?;
+    let req = RenewTokenSelfRequest::builder()
+        .build()
+        .map_err(|e| CallError::transport(e.to_string()))?;
     let env: Envelope<serde_json::Value> = http.call(&req, Some(&token.value), ns).await?;
-    let auth = env.auth.ok_or(CallError {
-        status: None,
-        message: "renewal answer without auth".into(),
-    })?;
+    let auth = env
+        .auth
+        .ok_or_else(|| CallError::transport("renewal answer without auth"))?;
     Ok((auth.lease_duration, auth.renewable))
 }
 
@@ -368,20 +449,18 @@ pub struct Lookup {
 
 /// `auth/token/lookup-self`.
 pub async fn lookup(http: &Http, token: &str, ns: Option<&str>) -> std::result::Result<Lookup, CallError> {
-    let req = LookupTokenSelfRequest::builder().build().map_err(|e| CallError {
-        status: None,
-        message: e.to_string(),
-    })?;
+    let req = LookupTokenSelfRequest::builder()
+        .build()
+        .map_err(|e| CallError::transport(e.to_string()))?;
     let env: Envelope<Lookup> = http.call(&req, Some(token), ns).await?;
     Ok(env.data.unwrap_or_default())
 }
 
 /// `auth/token/revoke-self`.
 pub async fn revoke(http: &Http, token: &str, ns: Option<&str>) -> std::result::Result<(), CallError> {
-    let req = RevokeTokenSelfRequest::builder().build().map_err(|e| CallError {
-        status: None,
-        message: e.to_string(),
-    })?;
+    let req = RevokeTokenSelfRequest::builder()
+        .build()
+        .map_err(|e| CallError::transport(e.to_string()))?;
     let _: Envelope<serde_json::Value> = http.call(&req, Some(token), ns).await?;
     Ok(())
 }

@@ -11,7 +11,8 @@
 //!   external-secrets` (KV v1: a `custom_metadata` data key, as ESO); KV v2 writes carry a check-and-set version
 //!   (0 for a new key), so a key created or changed by someone else in between is never overwritten.
 //! - Auth (see [`auth`]): tokenSecretRef, appRole, kubernetes (TokenRequest, a token Secret, or the pod's own),
-//!   jwt (a Secret or `kubernetesServiceAccountToken`), cert, userPass, ldap. The token lives in the client,
+//!   jwt (a Secret or `kubernetesServiceAccountToken`), cert, userPass, ldap, iam (a signed
+//!   `sts:GetCallerIdentity`, see `iam`), gcp (a signed JWT, see `gcp`). The token lives in the client,
 //!   which the [`crate::ClientCache`] shares across reconciles and ExternalSecrets; it is renewed before it
 //!   expires, replaced by one new login when it cannot be, and revoked by [`crate::SecretsClient::close`].
 //! - Leases: a read whose answer carries a `lease_duration` (a KV v1 secret with `ttl`, dynamic credentials read
@@ -39,8 +40,12 @@ use crate::error::{ProviderError, Result};
 use crate::registry::{Provider, ProviderContext, StoreInfo};
 
 pub mod auth;
-mod client;
+pub(crate) mod client;
+#[cfg(feature = "gcp")]
+pub mod gcp;
 pub mod http;
+#[cfg(feature = "aws")]
+pub mod iam;
 pub mod paths;
 
 /// Which spec key a store uses.
@@ -77,11 +82,61 @@ impl Flavor {
 /// The factory for one spec key; [`providers`] gives both.
 pub struct Vault {
     flavor: Flavor,
+    /// `auth.iam`: where the AWS credentials come from and STS is (the AWS provider's endpoints).
+    #[cfg(feature = "aws")]
+    aws: crate::aws::Aws,
+    /// `auth.gcp`: where Google's endpoints (metadata server, IAM Credentials) are.
+    #[cfg(feature = "gcp")]
+    gcp: Arc<crate::gcp::Endpoints>,
 }
 
 impl Vault {
     pub fn new(flavor: Flavor) -> Self {
-        Self { flavor }
+        Self {
+            flavor,
+            #[cfg(feature = "aws")]
+            aws: crate::aws::Aws::default(),
+            #[cfg(feature = "gcp")]
+            gcp: Arc::new(crate::gcp::Endpoints::default()),
+        }
+    }
+
+    /// `auth.iam` logins take their AWS credentials and STS endpoint from this AWS factory (tests: moto).
+    #[cfg(feature = "aws")]
+    pub fn with_aws(mut self, aws: crate::aws::Aws) -> Self {
+        self.aws = aws;
+        self
+    }
+
+    /// `auth.gcp` logins reach Google's endpoints here (tests: a server on loopback).
+    #[cfg(feature = "gcp")]
+    pub fn with_gcp_endpoints(mut self, endpoints: crate::gcp::Endpoints) -> Self {
+        self.gcp = Arc::new(endpoints);
+        self
+    }
+
+    /// The credentials of an `iam` or `gcp` login, set up once per client.
+    pub(crate) async fn cloud_logins(
+        &self,
+        s: &Settings,
+        store: &StoreInfo,
+        ctx: &ProviderContext,
+    ) -> Result<auth::CloudLogins> {
+        #[allow(unused_mut)]
+        let mut cloud = auth::CloudLogins::default();
+        let Some(a) = &s.auth else { return Ok(cloud) };
+        #[cfg(feature = "aws")]
+        if let Some(iam) = &a.iam {
+            let field = format!("{}.auth.iam", s.base);
+            cloud.iam = Some(iam::IamLogin::build(iam, &field, &self.aws, store, ctx).await?);
+        }
+        #[cfg(feature = "gcp")]
+        if let Some(g) = &a.gcp {
+            let field = format!("{}.auth.gcp", s.base);
+            cloud.gcp = Some(gcp::GcpLogin::build(g, &field, self.gcp.clone(), store, ctx).await?);
+        }
+        let _ = (a, store, ctx);
+        Ok(cloud)
     }
 }
 
@@ -203,7 +258,26 @@ impl Settings {
                         .as_ref()
                         .is_some_and(|k| none(&k.service_account_ref.namespace))
             })
-            || a.cert.as_ref().is_some_and(|c| none(&c.secret_ref.namespace));
+            || a.cert.as_ref().is_some_and(|c| none(&c.secret_ref.namespace))
+            || a.iam.as_ref().is_some_and(|i| {
+                i.secret_ref.as_ref().is_some_and(|r| {
+                    none(&r.access_key_id.namespace)
+                        || none(&r.secret_access_key.namespace)
+                        || r.session_token.as_ref().is_some_and(|t| none(&t.namespace))
+                }) || i
+                    .jwt_auth
+                    .as_ref()
+                    .and_then(|j| j.service_account_ref.as_ref())
+                    .is_some_and(|sa| none(&sa.namespace))
+            })
+            || a.gcp.as_ref().is_some_and(|g| {
+                g.secret_ref
+                    .as_ref()
+                    .is_some_and(|r| none(&r.secret_access_key.namespace))
+                    || g.workload_identity
+                        .as_ref()
+                        .is_some_and(|w| none(&w.service_account_ref.namespace))
+            });
         let ca = self.flavor == Flavor::OpenBao && self.ca_provider.as_ref().is_some_and(|c| none(&c.namespace));
         refs || ca
     }
@@ -232,7 +306,27 @@ impl Provider for Vault {
 
     async fn new_client(&self, store: &StoreInfo, ctx: &ProviderContext) -> Result<Arc<dyn SecretsClient>> {
         let settings = self.settings(store)?;
-        let client = client::VaultClient::connect(settings, ctx.credentials(store), ctx.observer.clone()).await?;
+        // Kubernetes auth without a ref logs in with the operator's own service-account token: not on a tenant's
+        // behalf unless the operator allows it.
+        if let Some(k) = settings.auth.as_ref().and_then(|a| a.kubernetes.as_ref())
+            && k.service_account_ref.is_none()
+            && k.secret_ref.is_none()
+        {
+            ctx.policy.operator_identity(
+                store,
+                &format!("{}.auth.kubernetes", settings.base),
+                "the operator's own service-account token (kubernetes auth without serviceAccountRef or secretRef)",
+            )?;
+        }
+        let cloud = self.cloud_logins(&settings, store, ctx).await?;
+        let client = client::VaultClient::connect(
+            settings,
+            ctx.credentials(store),
+            ctx.observer.clone(),
+            cloud,
+            ctx.http_client(store),
+        )
+        .await?;
         Ok(Arc::new(client))
     }
 }

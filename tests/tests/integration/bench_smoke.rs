@@ -58,6 +58,8 @@ async fn bench_smoke_n100() -> anyhow::Result<()> {
         waves: true,
         refresh_interval: Some(Duration::from_secs(5)),
         new_es: 10,
+        // A hostile tenant beside each scenario: ExternalSecrets on a store whose server never answers.
+        hung: 10,
         setup_concurrency: 16,
         controller_class: unique_name("bench"),
         crds: Vec::new(),

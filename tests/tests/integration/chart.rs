@@ -31,7 +31,7 @@ fn values(file: &str) -> PathBuf {
 }
 
 /// The helm binary (built on first use).
-fn helm() -> anyhow::Result<PathBuf> {
+pub(crate) fn helm() -> anyhow::Result<PathBuf> {
     static HELM: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     HELM.get_or_init(|| {
         let out = Command::new("bash")
@@ -51,7 +51,7 @@ fn helm() -> anyhow::Result<PathBuf> {
     .map_err(|e| anyhow!(e))
 }
 
-fn run(cmd: &mut Command) -> anyhow::Result<String> {
+pub(crate) fn run(cmd: &mut Command) -> anyhow::Result<String> {
     let out = cmd.output().with_context(|| format!("{cmd:?}"))?;
     if !out.status.success() {
         bail!(
@@ -119,6 +119,72 @@ fn chart_crds_are_the_generated_ones() {
          deploy/charts/syncret/crds`:\n  {}",
         drift.join("\n  ")
     );
+}
+
+#[test]
+fn chart_admission_policies_are_the_generated_ones() {
+    let file = chart().join("files/validating-admission-policies.yaml");
+    let drift = syncret_crds::admission::check(&file).unwrap();
+    assert!(
+        drift.is_none(),
+        "run `cargo run -p syncret -- crds --dir deploy/crds --dir deploy/charts/syncret/crds --policy \
+         deploy/admission/validating-admission-policies.yaml --policy \
+         deploy/charts/syncret/files/validating-admission-policies.yaml`: {drift:?}"
+    );
+}
+
+/// The chart installs the generated ValidatingAdmissionPolicies and bindings (on by default), with its labels;
+/// a value turns them off, another sets the bindings' actions; a scoped install binds its namespace only.
+#[test]
+fn chart_renders_the_admission_policies() -> anyhow::Result<()> {
+    let generated = syncret_crds::admission::documents();
+    let docs = render("rel", "syncret-system", None, &[])?;
+    let of = |docs: &[serde_json::Value], kind: &str| -> Vec<serde_json::Value> {
+        docs.iter().filter(|d| d["kind"] == kind).cloned().collect()
+    };
+    let policies = of(&docs, "ValidatingAdmissionPolicy");
+    let bindings = of(&docs, "ValidatingAdmissionPolicyBinding");
+    assert_eq!(policies.len(), 6);
+    assert_eq!(bindings.len(), 6);
+    for p in &policies {
+        let want = generated
+            .iter()
+            .find(|g| g["metadata"]["name"] == p["metadata"]["name"])
+            .unwrap();
+        assert_eq!(
+            p["spec"], want["spec"],
+            "the chart renders the generated policy unchanged"
+        );
+        assert_eq!(p["metadata"]["labels"]["app.kubernetes.io/managed-by"], "Helm");
+        assert_eq!(
+            p["metadata"]["labels"]["app.kubernetes.io/component"],
+            "admission-policy"
+        );
+    }
+    for b in &bindings {
+        assert_eq!(b["spec"]["validationActions"], serde_json::json!(["Deny"]));
+        assert!(b["spec"].get("matchResources").is_none(), "cluster-wide by default");
+    }
+    let off = render("rel", "syncret-system", None, &["admissionPolicy.enabled=false"])?;
+    assert!(of(&off, "ValidatingAdmissionPolicy").is_empty());
+    assert!(of(&off, "ValidatingAdmissionPolicyBinding").is_empty());
+    let warn = render(
+        "rel",
+        "syncret-system",
+        None,
+        &["admissionPolicy.validationActions={Warn,Audit}"],
+    )?;
+    for b in of(&warn, "ValidatingAdmissionPolicyBinding") {
+        assert_eq!(b["spec"]["validationActions"], serde_json::json!(["Warn", "Audit"]));
+    }
+    let scoped = render("rel", "syncret-system", Some("scoped-values.yaml"), &[])?;
+    for b in of(&scoped, "ValidatingAdmissionPolicyBinding") {
+        assert!(
+            b["spec"]["matchResources"]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"].is_string(),
+            "{b}"
+        );
+    }
+    Ok(())
 }
 
 #[test]
@@ -237,6 +303,11 @@ fn every_flag_has_a_value_and_the_rendered_arguments_parse() -> anyhow::Result<(
         (o.settings.delims.left.as_str(), o.settings.delims.right.as_str()),
         ("<<", ">>")
     );
+    let t = &o.settings.tenant;
+    assert!(t.namespaced_operator_identity);
+    assert_eq!(t.egress.allow.len(), 2);
+    assert_eq!(t.egress.deny[0].to_string(), "10.0.0.0/8");
+    assert_eq!(t.file_allowlist.len(), 2);
     assert_eq!(cli.run.log_format, syncret::cli::LogFormat::Text);
     assert!(cli.run.log_filter().starts_with("debug"));
     // Everything optional is rendered.

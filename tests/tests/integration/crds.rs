@@ -18,7 +18,8 @@ use syncret_tests::{ControlPlane, TestNamespace, eventually, repo_root};
 
 const MANAGER: &str = "syncret-tests-crds";
 
-fn fixtures(dir: &Path) -> anyhow::Result<Vec<(String, String, Value)>> {
+/// `(file name, text, manifest)` of every `*.yaml` in `dir`, sorted by name.
+pub(crate) fn fixtures(dir: &Path) -> anyhow::Result<Vec<(String, String, Value)>> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(Result::ok)
         .map(|e| e.path())
@@ -52,12 +53,19 @@ fn resource(value: &Value) -> anyhow::Result<(ApiResource, bool)> {
     })
 }
 
-/// Typed view of an object read back from the apiserver: deserializes and returns `validate()`'s errors.
-fn validate(value: &Value) -> anyhow::Result<Vec<FieldError>> {
+/// Typed view of an object: deserializes and returns `validate()`'s errors (for a SecretStore, with the checks
+/// that depend on its `metadata.namespace`).
+pub(crate) fn validate(value: &Value) -> anyhow::Result<Vec<FieldError>> {
     let v = value.clone();
     Ok(match value["kind"].as_str().unwrap_or_default() {
         "ExternalSecret" => serde_json::from_value::<ExternalSecret>(v)?.spec.validate(),
-        "SecretStore" => serde_json::from_value::<SecretStore>(v)?.spec.validate(),
+        "SecretStore" => {
+            let store = serde_json::from_value::<SecretStore>(v)?;
+            store.spec.validate_for(
+                syncret_crds::StoreKind::SecretStore,
+                store.metadata.namespace.as_deref(),
+            )
+        }
         "ClusterSecretStore" => serde_json::from_value::<ClusterSecretStore>(v)?.spec.validate(),
         "ClusterExternalSecret" => serde_json::from_value::<ClusterExternalSecret>(v)?.spec.validate(),
         "PushSecret" => serde_json::from_value::<PushSecret>(v)?.spec.validate(),

@@ -9,6 +9,7 @@
 //!
 //! Three areas stay binaries of their own because they install a process-wide log subscriber to check that no
 //! secret value reaches a log: `provider_webhook`, `reliability` and `reliability_process`.
+mod admission;
 mod bench_smoke;
 mod chart;
 mod cluster_external_secret;
@@ -16,14 +17,24 @@ mod cluster_push_secret;
 mod controlplane;
 mod crds;
 mod leader;
+mod migration;
 mod ops;
 mod provider_aws;
+mod provider_aws_parameter_store;
 mod provider_azure;
+mod provider_bitwarden;
+mod provider_doppler;
 mod provider_gcp;
+mod provider_gitlab;
+mod provider_infisical;
 mod provider_kubernetes;
+mod provider_onepassword;
+mod provider_sops;
 mod provider_vault;
+mod provider_vault_cloud_auth;
 mod push_secret;
 mod rollout;
+mod saas;
 mod servers;
 mod sync_basic;
 mod sync_engine;

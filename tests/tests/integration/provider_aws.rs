@@ -30,25 +30,25 @@ use syncret_tests::servers::{Moto, MotoRequest};
 use syncret_tests::{ControlPlane, TestNamespace, apply_yaml as apply, eventually};
 use tokio_util::sync::CancellationToken;
 
-const REGION: &str = "us-east-1";
-const WAIT: Duration = Duration::from_secs(60);
+pub(crate) const REGION: &str = "us-east-1";
+pub(crate) const WAIT: Duration = Duration::from_secs(60);
 
 // --- moto set-up ----------------------------------------------------------------------------------------------
 
 /// moto plus a plain HTTP client for set-up calls (unsigned: made while moto does not check signatures).
-struct Aws2 {
-    moto: Moto,
-    http: reqwest::Client,
+pub(crate) struct Aws2 {
+    pub(crate) moto: Moto,
+    pub(crate) http: reqwest::Client,
 }
 
-fn auth_header(service: &str) -> String {
+pub(crate) fn auth_header(service: &str) -> String {
     format!(
         "AWS4-HMAC-SHA256 Credential=setup/20260101/{REGION}/{service}/aws4_request, SignedHeaders=host, Signature=00"
     )
 }
 
 impl Aws2 {
-    async fn start() -> anyhow::Result<Aws2> {
+    pub(crate) async fn start() -> anyhow::Result<Aws2> {
         Ok(Aws2 {
             moto: Moto::start().await?,
             http: reqwest::Client::new(),
@@ -56,7 +56,7 @@ impl Aws2 {
     }
 
     /// A Secrets Manager call (JSON protocol).
-    async fn sm(&self, op: &str, body: Value) -> anyhow::Result<Value> {
+    pub(crate) async fn sm(&self, op: &str, body: Value) -> anyhow::Result<Value> {
         let resp = self
             .http
             .post(self.moto.endpoint())
@@ -72,7 +72,7 @@ impl Aws2 {
         Ok(serde_json::from_str(&text)?)
     }
 
-    async fn create(&self, name: &str, value: &str, tags: &[(&str, &str)]) -> anyhow::Result<()> {
+    pub(crate) async fn create(&self, name: &str, value: &str, tags: &[(&str, &str)]) -> anyhow::Result<()> {
         let tags: Vec<Value> = tags.iter().map(|(k, v)| json!({"Key": k, "Value": v})).collect();
         self.sm(
             "CreateSecret",
@@ -83,7 +83,7 @@ impl Aws2 {
     }
 
     /// An IAM or STS call (query protocol); returns the XML answer.
-    async fn query(&self, service: &str, version: &str, params: &[(&str, &str)]) -> anyhow::Result<String> {
+    pub(crate) async fn query(&self, service: &str, version: &str, params: &[(&str, &str)]) -> anyhow::Result<String> {
         let mut form: Vec<(&str, &str)> = vec![("Version", version)];
         form.extend_from_slice(params);
         let resp = self
@@ -99,12 +99,12 @@ impl Aws2 {
         Ok(text)
     }
 
-    async fn iam(&self, params: &[(&str, &str)]) -> anyhow::Result<String> {
+    pub(crate) async fn iam(&self, params: &[(&str, &str)]) -> anyhow::Result<String> {
         self.query("iam", "2010-05-08", params).await
     }
 
     /// A role anyone may assume (moto checks trust policies once IAM enforcement is on) with `actions` allowed.
-    async fn role(&self, name: &str, actions: &str) -> anyhow::Result<String> {
+    pub(crate) async fn role(&self, name: &str, actions: &str) -> anyhow::Result<String> {
         let trust = json!({"Version": "2012-10-17", "Statement": [
             {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": ["sts:AssumeRole", "sts:TagSession"]},
             {"Effect": "Allow", "Principal": {"Federated": "*"}, "Action": "sts:AssumeRoleWithWebIdentity"}]});
@@ -125,7 +125,7 @@ impl Aws2 {
     }
 
     /// An IAM user allowed `actions`, and its access key (id, secret).
-    async fn user(&self, name: &str, actions: &str) -> anyhow::Result<(String, String)> {
+    pub(crate) async fn user(&self, name: &str, actions: &str) -> anyhow::Result<(String, String)> {
         self.iam(&[("Action", "CreateUser"), ("UserName", name)]).await?;
         self.iam(&[
             ("Action", "PutUserPolicy"),
@@ -139,7 +139,7 @@ impl Aws2 {
     }
 
     /// From now on moto checks signatures and IAM policies (`POST /moto-api/reset-auth` with body `0`).
-    async fn enforce_auth(&self) -> anyhow::Result<()> {
+    pub(crate) async fn enforce_auth(&self) -> anyhow::Result<()> {
         let resp = self
             .http
             .post(format!("{}/moto-api/reset-auth", self.moto.endpoint()))
@@ -151,7 +151,7 @@ impl Aws2 {
         Ok(())
     }
 
-    fn requests_of(&self, op: &str) -> anyhow::Result<Vec<MotoRequest>> {
+    pub(crate) fn requests_of(&self, op: &str) -> anyhow::Result<Vec<MotoRequest>> {
         Ok(self
             .moto
             .requests()?
@@ -161,11 +161,11 @@ impl Aws2 {
     }
 }
 
-fn allow(actions: &str) -> String {
+pub(crate) fn allow(actions: &str) -> String {
     json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}).to_string()
 }
 
-fn element(xml: &str, name: &str) -> anyhow::Result<String> {
+pub(crate) fn element(xml: &str, name: &str) -> anyhow::Result<String> {
     let open = format!("<{name}>");
     let start = xml.find(&open).ok_or_else(|| anyhow!("no <{name}> in {xml}"))? + open.len();
     let end = xml[start..]
@@ -176,7 +176,7 @@ fn element(xml: &str, name: &str) -> anyhow::Result<String> {
 }
 
 /// A form parameter of a recorded query-protocol request, percent-decoded.
-fn form_param(req: &MotoRequest, name: &str) -> Option<String> {
+pub(crate) fn form_param(req: &MotoRequest, name: &str) -> Option<String> {
     let body = String::from_utf8_lossy(&req.body);
     body.split('&').find_map(|kv| {
         let (k, v) = kv.split_once('=')?;
@@ -184,7 +184,7 @@ fn form_param(req: &MotoRequest, name: &str) -> Option<String> {
     })
 }
 
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -209,7 +209,7 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// The access key id a request was signed with (`Credential=AKID/...`).
-fn signed_with(req: &MotoRequest) -> String {
+pub(crate) fn signed_with(req: &MotoRequest) -> String {
     req.headers
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
@@ -219,7 +219,7 @@ fn signed_with(req: &MotoRequest) -> String {
         .to_string()
 }
 
-fn header<'a>(req: &'a MotoRequest, name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(req: &'a MotoRequest, name: &str) -> Option<&'a str> {
     req.headers
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -229,12 +229,12 @@ fn header<'a>(req: &'a MotoRequest, name: &str) -> Option<&'a str> {
 // --- syncret set-up -------------------------------------------------------------------------------------------
 
 /// syncret in-process with the AWS provider pointed at moto.
-async fn operator(ns: &TestNamespace, moto: &Moto, concurrent: usize) -> anyhow::Result<Operator> {
+pub(crate) async fn operator(ns: &TestNamespace, moto: &Moto, concurrent: usize) -> anyhow::Result<Operator> {
     operator_with_class(ns, moto, concurrent, &syncret_tests::unique_name("class")).await
 }
 
 /// [`operator`] with a given controller class (to take over the stores of a stopped operator).
-async fn operator_with_class(
+pub(crate) async fn operator_with_class(
     ns: &TestNamespace,
     moto: &Moto,
     concurrent: usize,
@@ -244,8 +244,14 @@ async fn operator_with_class(
 }
 
 /// [`operator`] with a given AWS provider factory and controller class.
-async fn operator_with(ns: &TestNamespace, aws: Aws, concurrent: usize, class: &str) -> anyhow::Result<Operator> {
+pub(crate) async fn operator_with(
+    ns: &TestNamespace,
+    aws: Aws,
+    concurrent: usize,
+    class: &str,
+) -> anyhow::Result<Operator> {
     let mut opts = syncret::runtime::Options::default();
+    opts.settings.tenant = Arc::new(syncret_tests::operator::loopback_allowed());
     opts.settings.controller_class = class.to_string();
     opts.settings.namespace = Some(ns.name.clone());
     opts.settings.backoff_base = Duration::from_millis(200);
@@ -265,7 +271,7 @@ async fn operator_with(ns: &TestNamespace, aws: Aws, concurrent: usize, class: &
     })
 }
 
-async fn key_secret(ns: &TestNamespace, name: &str, id: &str, secret: &str) -> anyhow::Result<()> {
+pub(crate) async fn key_secret(ns: &TestNamespace, name: &str, id: &str, secret: &str) -> anyhow::Result<()> {
     let api: Api<Secret> = ns.api();
     let s: Secret = serde_json::from_value(json!({
         "metadata": {"name": name},
@@ -276,7 +282,25 @@ async fn key_secret(ns: &TestNamespace, name: &str, id: &str, secret: &str) -> a
 }
 
 /// A SecretStore `name` with static keys from Secret `creds` and extra provider fields.
-async fn static_store(ns: &TestNamespace, class: &str, name: &str, creds: &str, extra: &str) -> anyhow::Result<()> {
+pub(crate) async fn static_store(
+    ns: &TestNamespace,
+    class: &str,
+    name: &str,
+    creds: &str,
+    extra: &str,
+) -> anyhow::Result<()> {
+    keys_store(ns, class, name, "SecretsManager", creds, extra).await
+}
+
+/// [`static_store`] for an AWS `service` (`SecretsManager`, `ParameterStore`).
+pub(crate) async fn keys_store(
+    ns: &TestNamespace,
+    class: &str,
+    name: &str,
+    service: &str,
+    creds: &str,
+    extra: &str,
+) -> anyhow::Result<()> {
     let stores: Api<SecretStore> = ns.api();
     apply(
         &stores,
@@ -289,7 +313,7 @@ spec:
   controller: {class}
   provider:
     aws:
-      service: SecretsManager
+      service: {service}
       region: {REGION}
       auth:
         secretRef:
@@ -303,7 +327,7 @@ spec:
 }
 
 /// The Ready condition of a store once it has one: (status, reason, message).
-async fn store_ready(ns: &TestNamespace, name: &str) -> anyhow::Result<(String, String, String)> {
+pub(crate) async fn store_ready(ns: &TestNamespace, name: &str) -> anyhow::Result<(String, String, String)> {
     let stores: Api<SecretStore> = ns.api();
     eventually(WAIT, &format!("store {name} status"), || async {
         let s = stores.get(name).await.ok()?;
@@ -323,7 +347,7 @@ async fn store_ready(ns: &TestNamespace, name: &str) -> anyhow::Result<(String, 
 }
 
 /// Waits for the Ready condition of an ExternalSecret to satisfy `f`; returns (status, reason, message).
-async fn es_condition(
+pub(crate) async fn es_condition(
     ns: &TestNamespace,
     name: &str,
     what: &str,
@@ -351,7 +375,7 @@ async fn es_condition(
     res.with_context(|| format!("last condition: {:?}", last.lock().unwrap()))
 }
 
-async fn secret_data(ns: &TestNamespace, name: &str) -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
+pub(crate) async fn secret_data(ns: &TestNamespace, name: &str) -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
     let secrets: Api<Secret> = ns.api();
     let s = eventually(WAIT, &format!("Secret {name}"), || async {
         secrets.get_opt(name).await.ok().flatten()
@@ -360,7 +384,7 @@ async fn secret_data(ns: &TestNamespace, name: &str) -> anyhow::Result<BTreeMap<
     Ok(s.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect())
 }
 
-fn text(data: &BTreeMap<String, Vec<u8>>, key: &str) -> String {
+pub(crate) fn text(data: &BTreeMap<String, Vec<u8>>, key: &str) -> String {
     data.get(key)
         .map(|v| String::from_utf8_lossy(v).into_owned())
         .unwrap_or_else(|| format!("<no key {key}>"))
@@ -370,7 +394,7 @@ fn text(data: &BTreeMap<String, Vec<u8>>, key: &str) -> String {
 
 /// Counts calls per (provider, call).
 #[derive(Default)]
-struct Calls(std::sync::Mutex<BTreeMap<(String, String), usize>>);
+pub(crate) struct Calls(std::sync::Mutex<BTreeMap<(String, String), usize>>);
 
 impl CallObserver for Calls {
     fn observe(&self, provider: &'static str, call: &'static str, _ok: bool, _elapsed: Duration) {
@@ -384,7 +408,7 @@ impl CallObserver for Calls {
 }
 
 impl Calls {
-    fn get(&self, provider: &str, call: &str) -> usize {
+    pub(crate) fn get(&self, provider: &str, call: &str) -> usize {
         self.0
             .lock()
             .unwrap()
@@ -394,7 +418,7 @@ impl Calls {
     }
 }
 
-fn store_info(ns: &str, provider: Value, retry: Option<Value>) -> anyhow::Result<StoreInfo> {
+pub(crate) fn store_info(ns: &str, provider: Value, retry: Option<Value>) -> anyhow::Result<StoreInfo> {
     let mut spec = json!({"provider": {"aws": provider}});
     if let Some(r) = retry {
         spec["retrySettings"] = r;
@@ -409,24 +433,25 @@ fn store_info(ns: &str, provider: Value, retry: Option<Value>) -> anyhow::Result
     })
 }
 
-fn ctx(client: kube::Client, calls: &Arc<Calls>) -> ProviderContext {
+pub(crate) fn ctx(client: kube::Client, calls: &Arc<Calls>) -> ProviderContext {
     ProviderContext {
         client,
         observer: calls.clone(),
         referent_namespace: None,
+        policy: Arc::new(syncret_tests::operator::loopback_allowed()),
     }
 }
 
-fn static_auth(secret: &str) -> Value {
+pub(crate) fn static_auth(secret: &str) -> Value {
     json!({"secretRef": {
         "accessKeyIDSecretRef": {"name": secret, "key": "id"},
         "secretAccessKeySecretRef": {"name": secret, "key": "secret"}}})
 }
 
-async fn get(client: &dyn syncret_providers::SecretsClient, key: &str) -> Result<String, ProviderError> {
+pub(crate) async fn get(client: &dyn syncret_providers::SecretsClient, key: &str) -> Result<String, ProviderError> {
     match client.get_secret(&RemoteKey::new(key)).await? {
         RemoteValue::Bytes(v) => Ok(String::from_utf8_lossy(v.as_bytes()).into_owned()),
-        RemoteValue::Map(_) => Err(ProviderError::Transport("a map".into())),
+        _ => Err(ProviderError::Transport("not a plain value".into())),
     }
 }
 
@@ -1238,9 +1263,24 @@ async fn ambient_child() -> anyhow::Result<()> {
     let kube = kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse()?))?;
     let calls = Arc::new(Calls::default());
     let store = store_info("default", json!({"service": "SecretsManager", "region": REGION}), None)?;
-    let client = Aws::with_endpoint(&endpoint)
-        .new_client(&store, &ctx(kube, &calls))
-        .await?;
+    // The pod's own credentials: refused for a namespaced SecretStore by default, used with the opt-in.
+    let refused = Aws::with_endpoint(&endpoint)
+        .new_client(&store, &ctx(kube.clone(), &calls))
+        .await
+        .err()
+        .expect("refused without the opt-in");
+    assert!(
+        refused
+            .to_string()
+            .starts_with("spec.provider.aws.auth: the operator pod's AWS credentials"),
+        "{refused}"
+    );
+    let mut opted_in = ctx(kube, &calls);
+    opted_in.policy = Arc::new(syncret_providers::TenantPolicy {
+        namespaced_operator_identity: true,
+        ..syncret_tests::operator::loopback_allowed()
+    });
+    let client = Aws::with_endpoint(&endpoint).new_client(&store, &opted_in).await?;
     assert_eq!(get(client.as_ref(), "ambient").await?, "from-the-pod");
     Ok(())
 }

@@ -217,6 +217,7 @@ async fn client_for(
         client: ns.client.clone(),
         observer,
         referent_namespace: None,
+        policy: Arc::new(syncret_tests::operator::loopback_allowed()),
     };
     provider.new_client(&info, &ctx).await
 }

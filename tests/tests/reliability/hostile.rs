@@ -477,3 +477,92 @@ async fn hostile_specs_get_clear_conditions_and_harm_nothing() -> anyhow::Result
     op.stop().await;
     Ok(())
 }
+
+/// Hostile specs ESO v2.9 refuses at apply (its CRD schema, or its webhook decoding `metav1.Duration`); the
+/// cross-namespace SecretStore too (its kubernetes provider's `ValidateStore`).
+const ESO_REFUSES: &[&str] = &[
+    "dur-unit",
+    "dur-huge",
+    "dur-nounit",
+    "dur-dots",
+    "dur-junk",
+    "tpl-engine",
+    "key-slash",
+    "target-name-bad",
+    "target-name-long",
+    "store-wrong-kind",
+];
+
+/// The same hostile specs against the generated admission policies (`deploy/admission/`, bound to this
+/// test's objects only), by server-side dry-run: each is refused at apply exactly when the schema refuses it
+/// or `validate()` finds a problem the rule table enforces at apply, naming the field; the ones that only a
+/// reconcile can judge (remote values, templates, missing stores) are accepted. So is every spec ESO refuses,
+/// and the SecretStore whose token is in another namespace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_specs_at_apply_with_the_admission_policies() -> anyhow::Result<()> {
+    use syncret_crds::FieldError;
+    use syncret_tests::admission::{Policies, names_field};
+    crate::common::init();
+    let cp = ControlPlane::shared().await?;
+    let ns = cp.namespace("rel-hostile-admission").await?;
+    let policies = Policies::install(&ns.client, &ns.name).await?;
+    let mut problems = Vec::new();
+    let (mut by_schema, mut by_policy, mut accepted) = (0, 0, 0);
+    let all = cases("excluded");
+    for case in &all {
+        let manifest: serde_json::Value = serde_yaml::from_str(&es(case.name, &case.spec))?;
+        let enforced: Vec<FieldError> = serde_json::from_value::<ExternalSecret>(manifest.clone())
+            .map(|e| e.spec.validate())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e.rule.is_some_and(|r| r.def().refused_at_apply()))
+            .collect();
+        let schema = matches!(case.expect, Expect::Admission(_));
+        match policies.verdict(&ns.name, &manifest).await? {
+            Some(message) if schema => {
+                by_schema += 1;
+                if let Expect::Admission(parts) = &case.expect
+                    && !parts.iter().all(|p| message.contains(p))
+                {
+                    problems.push(format!("{}: refused without {parts:?}: {message}", case.name));
+                }
+            }
+            Some(message) => {
+                by_policy += 1;
+                let found = serde_json::from_value::<ExternalSecret>(manifest.clone())
+                    .map(|e| e.spec.validate())
+                    .unwrap_or_default();
+                if !found.iter().any(|e| names_field(&message, e)) {
+                    problems.push(format!(
+                        "{}: refused, but not naming what validate() finds ({found:?}): {message}",
+                        case.name
+                    ));
+                }
+            }
+            None => {
+                accepted += 1;
+                if schema || !enforced.is_empty() || ESO_REFUSES.contains(&case.name) {
+                    problems.push(format!(
+                        "{} ({}): accepted at apply; validate() finds {enforced:?}",
+                        case.name, case.what
+                    ));
+                }
+            }
+        }
+    }
+    let cross = kube_store(cp, "crossns", "c", "elsewhere", Some("elsewhere"))?;
+    let cross: serde_json::Value = serde_json::from_str(&cross)?;
+    match policies.verdict(&ns.name, &cross).await? {
+        Some(m) if m.contains("bearerToken.namespace") => by_policy += 1,
+        other => problems.push(format!("the cross-namespace SecretStore: {other:?}")),
+    }
+    eprintln!(
+        "hostile specs at apply: {} specs; {by_schema} refused by the CRD schema, {by_policy} by the admission \
+         policies (with the cross-namespace SecretStore), {accepted} accepted (runtime problems only a reconcile \
+         can see)",
+        all.len() + 1
+    );
+    policies.uninstall().await;
+    anyhow::ensure!(problems.is_empty(), "{}", problems.join("\n"));
+    Ok(())
+}

@@ -101,3 +101,43 @@ pub async fn vault_put(addr: &str, token: &str, path: &str, data: serde_json::Va
     anyhow::ensure!(r.status().is_success(), "vault write {path}: {}", r.status());
     Ok(())
 }
+
+/// An ExternalSecret reading `key` from store `store` into Secret `name` under `value`.
+pub fn reader(name: &str, store: &str, key: &str, refresh: &str) -> String {
+    es(
+        name,
+        &format!(
+            "  refreshInterval: {refresh}\n  secretStoreRef: {{name: {store}}}\n  target: {{name: {name}}}\n  data:\n  - {{secretKey: value, remoteRef: {{key: {key}}}}}\n"
+        ),
+    )
+}
+
+pub async fn secret_value_of(api: &Api<k8s_openapi::api::core::v1::Secret>, name: &str) -> Option<String> {
+    let s = api.get_opt(name).await.ok()??;
+    let v = s.data?.get("value")?.0.clone();
+    String::from_utf8(v).ok()
+}
+
+/// Sets the value of the canary's (fake) store.
+pub async fn canary_store(ns: &syncret_tests::TestNamespace, class: &str, value: &str) -> anyhow::Result<()> {
+    syncret_tests::apply_yaml(
+        &ns.api::<syncret_crds::SecretStore>(),
+        &fake_store("canary", class, &[("k".into(), value.into())]),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Changes the canary's store value and returns how long until its Secret shows it.
+pub async fn canary_follows(ns: &syncret_tests::TestNamespace, class: &str, value: &str) -> anyhow::Result<Duration> {
+    let start = std::time::Instant::now();
+    canary_store(ns, class, value).await?;
+    let secrets = ns.api::<k8s_openapi::api::core::v1::Secret>();
+    eventually(
+        Duration::from_secs(60),
+        "the canary Secret to follow its store",
+        || async { (secret_value_of(&secrets, "canary").await.as_deref() == Some(value)).then_some(()) },
+    )
+    .await?;
+    Ok(start.elapsed())
+}
