@@ -5,7 +5,8 @@
 #
 # 1. formatting and clippy (warnings are errors);
 # 2. builds (or takes from the cache) the control plane: etcd, kube-apiserver, kube-controller-manager from Go
-#    modules, and helm for the chart tests, and installs the provider API servers the integration tests talk to;
+#    modules, and helm for the chart tests, installs the provider API servers the integration tests talk to, and
+#    builds e2e/gotemplate (Go's text/template + ESO's sprig: the oracle of operator/template/tests/differential.rs);
 # 3. starts one real control plane on loopback and runs every unit and integration test against it
 #    (SYNCRET_TEST_KUBECONFIG); the control plane is stopped afterwards, whatever happens.
 set -euo pipefail
@@ -33,6 +34,17 @@ if [ -x e2e/providers/install.sh ]; then
 fi
 step "sops and age CLIs (the sops provider's tests)"
 e2e/build-sops.sh >/dev/null
+step "Go's text/template with ESO's functions (the template engine's differential test)"
+# Cached under ~/.cache/syncret/tools by a hash of its sources: instant when cached, ~1 min cold (a few MB of
+# pinned modules from the Go module proxy, checked against go.sum). The comparison itself takes seconds. If the
+# build fails or hangs (no Go, proxy trouble), the differential tests are skipped with this warning rather than
+# failing the suite: the engine's recorded Go results (go_cases.json) still run.
+if gotemplate=$(timeout 600 e2e/gotemplate/build.sh); then
+  export SYNCRET_GOTEMPLATE=$gotemplate
+else
+  echo "WARNING: e2e/gotemplate could not be built: the template engine's differential test against Go is SKIPPED" >&2
+  export SYNCRET_GOTEMPLATE=skip
+fi
 step "Go build caches (not needed once the binaries are cached)"
 e2e/go-env.sh --clean
 step "build tests"

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use syncret::sync::rewrite::{Merge, Rewrite, apply};
-use syncret::template::{Delims, Limits, Template, Value};
+use syncret_template::{Delims, Limits, Template, Value};
 
 fn step(u: &mut Unstructured<'_>) -> Result<Option<Rewrite>> {
     Ok(match u.int_in_range(0..=2u8)? {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use libfuzzer_sys::fuzz_target;
-use syncret::template::{Delims, Limits, Template, Value};
+use syncret_template::{Delims, Limits, Template, Value};
 
 fn data() -> Value {
     let mut m: BTreeMap<String, Vec<u8>> = BTreeMap::new();

@@ -12,7 +12,7 @@ use syncret_providers::net::egress::{EgressPolicy, IpNet};
 use crate::context::Settings;
 use crate::leader::{self, LeaseConfig};
 use crate::runtime::Options;
-use crate::template::Delims;
+use syncret_template::Delims;
 
 /// Keeps Kubernetes Secrets in sync with external secret stores (External Secrets Operator v1 compatible).
 ///
@@ -243,6 +243,7 @@ impl RunArgs {
                     left: self.template_left_delimiter.clone(),
                     right: self.template_right_delimiter.clone(),
                 },
+                template_budget: syncret_template::DEFAULT_BUDGET,
                 reconcile_timeout: self.reconcile_timeout.max(Duration::from_secs(1)),
                 namespace_concurrency: self.max_concurrent_per_namespace,
                 store_concurrency: self.max_concurrent_per_store,

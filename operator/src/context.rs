@@ -11,7 +11,7 @@ use crate::reads::Reads;
 use crate::schedule::{RateLimiter, Scheduler};
 use crate::secrets::SecretIndex;
 use crate::stores::Stores;
-use crate::template::Delims;
+use syncret_template::Delims;
 
 /// Settings of a running operator (from the command line).
 #[derive(Clone, Debug)]
@@ -37,6 +37,9 @@ pub struct Settings {
     pub backoff_base: Duration,
     pub backoff_max: Duration,
     pub delims: Delims,
+    /// Bytes the templates of one ExternalSecret (or PushSecret) render may allocate together
+    /// (`syncret_template::DEFAULT_BUDGET`, 40 MiB, by default).
+    pub template_budget: usize,
     /// Every reconcile ends by this deadline (`--reconcile-timeout`); provider timeouts are capped by it.
     pub reconcile_timeout: Duration,
     /// At most this many reconciles of one namespace in flight per controller while others wait
@@ -67,6 +70,7 @@ impl Default for Settings {
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
             delims: Delims::default(),
+            template_budget: syncret_template::DEFAULT_BUDGET,
             reconcile_timeout: Duration::from_secs(60),
             namespace_concurrency: 0,
             store_concurrency: 0,
@@ -76,6 +80,14 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// The delimiters and memory budget templates render with.
+    pub fn template_options(&self) -> crate::sync::desired::TemplateOptions<'_> {
+        crate::sync::desired::TemplateOptions {
+            delims: &self.delims,
+            budget: self.template_budget,
+        }
+    }
+
     /// Workers of the store controller: store validation is rarer than syncs, and one hung validation must not
     /// stop the others.
     pub fn store_workers(&self) -> usize {

@@ -1,7 +1,7 @@
 //! syncret: keeps Kubernetes Secrets in sync with external secret stores.
 //!
 //! `crds` holds the API types, `providers` the backends; this crate decides and wires: the pure sync core
-//! ([`sync`]), the Go-template engine ([`template`]), scheduling ([`schedule`]), the controllers
+//! ([`sync`]) over the Go-template engine (the `syncret-template` crate), scheduling ([`schedule`]), the controllers
 //! ([`controller`]) around a shared [`context::Context`], metrics and the admin server.
 #![forbid(unsafe_code)]
 
@@ -26,7 +26,6 @@ pub mod seal;
 pub mod secrets;
 pub mod stores;
 pub mod sync;
-pub mod template;
 
 /// Errors of the operator crate (start-up; reconcile failures become status conditions, not errors).
 #[derive(Debug, thiserror::Error)]

@@ -89,7 +89,6 @@ impl Reads {
             client: self.client.clone(),
             observer: self.observer.clone(),
             referent_namespace: referent.then(|| namespace.to_string()),
-            templates: Some(Arc::new(crate::template::providers::ProviderTemplates)),
             policy: self.tenant.clone(),
         };
         let metrics = self.metrics.clone();

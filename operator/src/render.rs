@@ -31,7 +31,7 @@ use crate::push::{entries, template as push_template};
 use crate::sync::desired::{self, TemplateSources};
 use crate::sync::fetch::{self, Answers, Item, ReadError, StoreId};
 use crate::sync::secret::{self, Write};
-use crate::template::{Delims, Template, Value};
+use syncret_template::{Delims, Template, Value};
 
 /// (key, version) → value.
 type Values = BTreeMap<(String, String), String>;

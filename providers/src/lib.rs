@@ -51,5 +51,5 @@ pub use client::{
 pub use credentials::{Credentials, StoreScope};
 pub use error::{ProviderError, Result};
 pub use policy::TenantPolicy;
-pub use registry::{Provider, ProviderContext, Registry, StoreInfo, TemplateData, TemplateRenderer};
+pub use registry::{Provider, ProviderContext, Registry, StoreInfo};
 pub use value::{CustomValue, RemoteValue, SecretValue, Select, Unloggable};

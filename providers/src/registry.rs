@@ -1,5 +1,4 @@
 //! The [`Provider`] factory trait and the registry that picks one from a store's `spec.provider`.
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -9,7 +8,6 @@ use crate::client::{CallObserver, SecretsClient};
 use crate::credentials::{Credentials, StoreScope};
 use crate::error::{ProviderError, Result};
 use crate::policy::TenantPolicy;
-use crate::value::SecretValue;
 
 /// The store a client is built for.
 #[derive(Clone, Debug)]
@@ -40,23 +38,8 @@ pub struct ProviderContext {
     pub observer: Arc<dyn CallObserver>,
     /// For ClusterSecretStores: the namespace of the object using the store (referent credentials resolve here).
     pub referent_namespace: Option<String>,
-    /// The operator's Go-template engine, for providers whose requests are templates (`webhook`). `None` where no
-    /// engine is wired in (such a provider then refuses to build a client).
-    pub templates: Option<Arc<dyn TemplateRenderer>>,
     /// The tenant boundary: operator identity, files and egress for namespaced stores (see [`crate::policy`]).
     pub policy: Arc<TenantPolicy>,
-}
-
-/// Data for a [`TemplateRenderer`]: seen by the template as Go's `map[string]map[string]string`
-/// (`.remoteRef.key`, `.auth.password`).
-pub type TemplateData = BTreeMap<String, BTreeMap<String, SecretValue>>;
-
-/// Renders Go templates (`text/template` + sprig + ESO's helpers, default delimiters) for providers, which cannot
-/// depend on the operator crate that holds the engine. Implemented by the operator.
-pub trait TemplateRenderer: Send + Sync {
-    /// Renders `template` over `data`. `name` identifies the template in errors (e.g. `url`); errors carry the
-    /// name, position and template text, never data.
-    fn render(&self, name: &str, template: &str, data: &TemplateData) -> std::result::Result<SecretValue, String>;
 }
 
 impl ProviderContext {

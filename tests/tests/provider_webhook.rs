@@ -577,7 +577,6 @@ async fn client(ns: &TestNamespace, webhook: serde_json::Value) -> anyhow::Resul
         client: ns.client.clone(),
         observer: Arc::new(NoopObserver),
         referent_namespace: None,
-        templates: Some(Arc::new(syncret::template::providers::ProviderTemplates)),
         policy: Arc::new(syncret_tests::operator::loopback_allowed()),
     };
     let provider = Registry::with_default_providers().provider_for(&info.spec)?;

@@ -3,7 +3,9 @@
 //!   kill each Secret holds one complete generation of values (never a mix, never a missing key), there is exactly
 //!   one Secret per ExternalSecret, and after the last restart everything converges;
 //! - kube-apiserver and etcd restarts mid-run (a private control plane): watches resume, later changes sync, a
-//!   new ExternalSecret syncs, a deleted Secret comes back, and no Secret is rewritten because of the restart.
+//!   new ExternalSecret syncs, a deleted Secret comes back, and no Secret is rewritten because of the restart;
+//! - template memory bombs fail by key within the render budget, next to a canary that keeps syncing
+//!   ([`template_budget`]).
 //!
 //! The operators log at debug level; every test ends by grepping those logs, the Events, conditions and metrics for
 //! the secret values it used.
@@ -11,6 +13,8 @@
 //! `SYNCRET_CRASH_KILLS=<n>` (or `SYNCRET_LONG=1`: 50) sets the number of kills; the default keeps CI short.
 #[path = "reliability/mod.rs"]
 mod common;
+#[path = "reliability/template_budget.rs"]
+mod template_budget;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};

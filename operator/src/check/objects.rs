@@ -19,7 +19,7 @@ use super::schema::{self, Issue};
 use super::{Facts, Finding, Input, Level, ObjectReport, Settings, Verdict, verdict};
 use crate::sync::secret::{self as write, ANNOTATION_ADOPT, WriteError};
 use crate::sync::{fetch, hash};
-use crate::template::{Delims, Template};
+use syncret_template::{Delims, Template};
 
 /// The API group of ESO's generators (none of which syncret serves).
 pub const GENERATORS_GROUP: &str = "generators.external-secrets.io";

@@ -795,8 +795,8 @@ async fn push_all(
     let delims = ctx.settings.delims.clone();
     let transform = move |tpl: &str, k: &str| -> Result<String, String> {
         let data: BTreeMap<String, Vec<u8>> = [("value".to_string(), k.as_bytes().to_vec())].into();
-        crate::template::Template::parse("transform", tpl, &delims)
-            .and_then(|t| t.execute(&crate::template::Value::from_data(&data)))
+        syncret_template::Template::parse("transform", tpl, &delims)
+            .and_then(|t| t.execute(&syncret_template::Value::from_data(&data)))
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .map_err(|e| e.message)
     };

@@ -8,7 +8,7 @@ use syncret_crds::externalsecret::{
 };
 
 use crate::sync::desired::{self, TemplateSources};
-use crate::template::Delims;
+use syncret_template::Delims;
 
 /// The ExternalSecret the shared engine renders: only `target.template` matters, forced to `Merge`.
 fn carrier(template: &ExternalSecretTemplate) -> ExternalSecret {

@@ -9,12 +9,38 @@
 //! 6. `template.metadata.labels`, then `.annotations`, rendered.
 //!
 //! Pure: the ConfigMaps/Secrets `templateFrom` names are passed in.
+//!
+//! Everything one ExternalSecret renders (its data context, every `templateFrom` item, every `template.data` key,
+//! the labels and annotations) shares one template memory [`Budget`]; a hostile template fails with an error
+//! naming its key before it can allocate more. The result is refused when its data would not fit in a Kubernetes
+//! Secret (1 MiB), before anything hashes or serialises it.
 use std::collections::BTreeMap;
 
 use syncret_crds::externalsecret::{ExternalSecret, TemplateMergePolicy, TemplateScope, TemplateTarget};
 
 use super::decode::{self, Decoding};
-use crate::template::{Delims, Template, Value};
+use syncret_template::{Budget, DEFAULT_BUDGET, Delims, Template, Value};
+
+/// The most data a Secret may hold: the apiserver sums the lengths of the `data` values (keys not counted) and
+/// refuses more than 1 MiB (`MaxSecretSize`).
+pub const MAX_SECRET_DATA: usize = 1 << 20;
+
+/// How templates render: the action delimiters and the memory budget of one ExternalSecret's render.
+#[derive(Clone, Copy, Debug)]
+pub struct TemplateOptions<'a> {
+    pub delims: &'a Delims,
+    /// Bytes all the templates of one render may allocate together ([`DEFAULT_BUDGET`] by default).
+    pub budget: usize,
+}
+
+impl<'a> From<&'a Delims> for TemplateOptions<'a> {
+    fn from(delims: &'a Delims) -> TemplateOptions<'a> {
+        TemplateOptions {
+            delims,
+            budget: DEFAULT_BUDGET,
+        }
+    }
+}
 
 /// Annotations of the ExternalSecret never copied to its Secret.
 const NOT_COPIED: &[&str] = &[super::refresh::LAST_APPLIED, super::refresh::RESOURCE_VERSION_MEMO];
@@ -85,16 +111,35 @@ fn decoding(d: syncret_crds::externalsecret::ExternalSecretDecodingStrategy) -> 
     }
 }
 
+/// Renders the templates of one ExternalSecret: one data context, one budget.
 struct Renderer<'a> {
     delims: &'a Delims,
+    budget: Budget,
     data: Value,
 }
 
 impl Renderer<'_> {
     fn render(&self, field: &str, name: &str, src: &str) -> Result<Vec<u8>, DesiredError> {
         let t = Template::parse(name, src, self.delims).map_err(|e| derr(field, e.message))?;
-        t.execute(&self.data).map_err(|e| derr(field, e.message))
+        t.execute_in(&self.data, &self.budget)
+            .map_err(|e| derr(field, e.message))
     }
+}
+
+/// Refuse data that the apiserver would refuse: more than [`MAX_SECRET_DATA`] bytes of values in all.
+fn check_size(es: &ExternalSecret, out: &Desired) -> Result<(), DesiredError> {
+    let total = out.data.values().fold(0usize, |sum, v| sum.saturating_add(v.len()));
+    if total > MAX_SECRET_DATA {
+        let target = es.target_name().unwrap_or_default();
+        return Err(derr(
+            "spec.target",
+            format!(
+                "the Secret {target:?} would hold {total} bytes of data; a Kubernetes Secret holds at most \
+                 {MAX_SECRET_DATA} bytes (1 MiB)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn put(out: &mut Desired, target: TemplateTarget, key: String, value: Vec<u8>) {
@@ -153,12 +198,24 @@ fn yaml_reason(e: &serde_yaml::Error) -> String {
     }
 }
 
-/// Builds the desired Secret content. `fetched` is the assembled provider data.
-pub fn desired(
+/// Builds the desired Secret content. `fetched` is the assembled provider data; `templates` are the delimiters
+/// (and the render's memory budget, [`DEFAULT_BUDGET`] when only delimiters are given).
+pub fn desired<'a>(
     es: &ExternalSecret,
     fetched: BTreeMap<String, Vec<u8>>,
     sources: &TemplateSources,
-    delims: &Delims,
+    templates: impl Into<TemplateOptions<'a>>,
+) -> Result<Desired, DesiredError> {
+    let out = content(es, fetched, sources, templates.into())?;
+    check_size(es, &out)?;
+    Ok(out)
+}
+
+fn content(
+    es: &ExternalSecret,
+    fetched: BTreeMap<String, Vec<u8>>,
+    sources: &TemplateSources,
+    templates: TemplateOptions<'_>,
 ) -> Result<Desired, DesiredError> {
     let Some(tpl) = &es.spec.target.template else {
         let labels = es.metadata.labels.clone().unwrap_or_default();
@@ -183,9 +240,17 @@ pub fn desired(
     if tpl.merge_policy == TemplateMergePolicy::Merge || no_templates {
         out.data.extend(fetched.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
+    let budget = Budget::new(templates.budget);
+    let data = Value::from_data_in(&fetched, &budget).map_err(|e| {
+        derr(
+            "spec.target.template",
+            format!("the fetched data does not fit the template memory budget: {e}"),
+        )
+    })?;
     let r = Renderer {
-        delims,
-        data: Value::from_data(&fetched),
+        delims: templates.delims,
+        budget,
+        data,
     };
     for (i, from) in tpl.template_from.iter().enumerate() {
         let base = format!("spec.target.template.templateFrom[{i}]");
@@ -452,5 +517,135 @@ spec:
         let got = desired(&e, BTreeMap::new(), &TemplateSources::default(), &Delims::default()).unwrap_err();
         assert_eq!(got.field, "spec.target.template.templateFrom[0].configMap.name");
         assert_eq!(TemplateSources::needed(&e), (vec!["nope".to_string()], vec![]));
+    }
+
+    /// Four keys of 16 MB each (issue 22): one budget for the whole ExternalSecret stops the second key, by name.
+    #[test]
+    fn all_keys_of_an_external_secret_share_one_budget() {
+        let e = es(r#"
+apiVersion: external-secrets.io/v1
+kind: ExternalSecret
+metadata: {name: hostile, namespace: app}
+spec:
+  secretStoreRef: {name: s}
+  target:
+    template:
+      data:
+        a: '{{ repeat 16000000 "A" }}'
+        b: '{{ repeat 16000000 "A" }}'
+        c: '{{ repeat 16000000 "A" }}'
+        d: '{{ repeat 16000000 "A" }}'
+"#);
+        let got = desired(&e, data(&[("k", "v")]), &TemplateSources::default(), &Delims::default()).unwrap_err();
+        assert_eq!(got.field, "spec.target.template.data[b]", "{got}");
+        assert!(got.message.contains("memory budget of 41943040 bytes"), "{got}");
+        // A bigger budget lets the keys render, and the 1 MiB Secret limit names the target instead.
+        let opts = TemplateOptions {
+            delims: &Delims::default(),
+            budget: 256 << 20,
+        };
+        let got = desired(&e, data(&[("k", "v")]), &TemplateSources::default(), opts).unwrap_err();
+        assert_eq!(got.field, "spec.target");
+        assert!(
+            got.message
+                .contains(r#"the Secret "hostile" would hold 64000000 bytes"#),
+            "{got}"
+        );
+        // The same ExternalSecret with one small key is fine.
+        let ok = es(r#"
+apiVersion: external-secrets.io/v1
+kind: ExternalSecret
+metadata: {name: fine, namespace: app}
+spec:
+  secretStoreRef: {name: s}
+  target:
+    template:
+      data:
+        a: '{{ repeat 1000 "A" }}'
+"#);
+        let d = desired(
+            &ok,
+            data(&[("k", "v")]),
+            &TemplateSources::default(),
+            &Delims::default(),
+        )
+        .unwrap();
+        assert_eq!(d.data["a"].len(), 1000);
+    }
+
+    #[test]
+    fn a_hostile_list_fails_naming_the_key_and_template_from_counts_too() {
+        let e = es(r#"
+apiVersion: external-secrets.io/v1
+kind: ExternalSecret
+metadata: {name: hostile, namespace: app}
+spec:
+  secretStoreRef: {name: s}
+  target:
+    template:
+      templateFrom:
+      - literal: 'x: {{ len (until 400000) }}'
+      data:
+        n: '{{ len (until 16777216) }}'
+"#);
+        let got = desired(&e, data(&[("k", "v")]), &TemplateSources::default(), &Delims::default()).unwrap_err();
+        assert_eq!(got.field, "spec.target.template.data[n]", "{got}");
+        assert!(got.message.contains("memory budget"), "{got}");
+        // templateFrom used part of the same budget: with room for only the literal's list, the key fails.
+        let opts = TemplateOptions {
+            delims: &Delims::default(),
+            budget: 20 << 20,
+        };
+        let small = es(r#"
+apiVersion: external-secrets.io/v1
+kind: ExternalSecret
+metadata: {name: two, namespace: app}
+spec:
+  secretStoreRef: {name: s}
+  target:
+    template:
+      templateFrom:
+      - literal: 'x: {{ len (until 400000) }}'
+      data:
+        n: '{{ len (until 400000) }}'
+"#);
+        let got = desired(&small, data(&[("k", "v")]), &TemplateSources::default(), opts).unwrap_err();
+        assert_eq!(got.field, "spec.target.template.data[n]", "{got}");
+        let alone = es(r#"
+apiVersion: external-secrets.io/v1
+kind: ExternalSecret
+metadata: {name: one, namespace: app}
+spec:
+  secretStoreRef: {name: s}
+  target:
+    template:
+      data:
+        n: '{{ len (until 400000) }}'
+"#);
+        let d = desired(&alone, data(&[("k", "v")]), &TemplateSources::default(), opts).unwrap();
+        assert_eq!(d.data["n"], b"400000");
+    }
+
+    #[test]
+    fn data_without_a_template_is_size_checked_too() {
+        let e = es(r#"
+apiVersion: external-secrets.io/v1
+kind: ExternalSecret
+metadata: {name: big, namespace: app}
+spec:
+  secretStoreRef: {name: s}
+  target: {name: big-secret}
+"#);
+        let mut fetched = BTreeMap::new();
+        fetched.insert("a".to_string(), vec![b'x'; 600 << 10]);
+        fetched.insert("b".to_string(), vec![b'x'; 600 << 10]);
+        let got = desired(&e, fetched.clone(), &TemplateSources::default(), &Delims::default()).unwrap_err();
+        assert_eq!(got.field, "spec.target");
+        assert!(
+            got.message.contains(r#""big-secret" would hold 1228800 bytes"#),
+            "{got}"
+        );
+        fetched.remove("b");
+        assert!(desired(&e, fetched, &TemplateSources::default(), &Delims::default()).is_ok());
     }
 }

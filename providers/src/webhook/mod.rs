@@ -1,7 +1,6 @@
 //! `spec.provider.webhook`: a templated HTTP call per secret, as ESO's webhook provider (`providers/v1/webhook`).
 //!
-//! - `url`, `headers`, `body` and `result.jsonPath` are Go templates, rendered by the operator's engine (through
-//!   [`crate::TemplateRenderer`] in the [`ProviderContext`]) over ESO's data: `.remoteRef.key`, `.version`,
+//! - `url`, `headers`, `body` and `result.jsonPath` are Go templates, rendered by `syncret-template` over ESO's data: `.remoteRef.key`, `.version`,
 //!   `.property`, `.namespace` for reads (`.remoteRef.remoteKey`, `.secretKey` and `.remoteRef.<remoteKey>` = the
 //!   value for pushes) and `.<name>.<key>` for every key of each `secrets[]` Secret. In the URL the `remoteRef` values are
 //!   query-escaped (Go's `url.QueryEscape`), elsewhere they are raw. A string without `{{` is used as is.
@@ -26,12 +25,16 @@ use async_trait::async_trait;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use syncret_crds::labels::{LABEL_TYPE, LABEL_TYPE_WEBHOOK_VALUE};
 use syncret_crds::provider::webhook::WebhookProvider as Spec;
+use syncret_template::{Budget, Delims, Template, Value};
 
 use crate::client::{CallObserver, Capabilities, PushRef, RemoteKey, SecretsClient, Validation, observed};
 use crate::credentials::{Credentials, StoreScope};
 use crate::error::{ProviderError, Result};
-use crate::registry::{Provider, ProviderContext, StoreInfo, TemplateData, TemplateRenderer};
+use crate::registry::{Provider, ProviderContext, StoreInfo};
 use crate::value::{RemoteValue, SecretValue};
+
+/// Template data, seen by the templates as Go's `map[string]map[string]string` (`.remoteRef.key`, `.auth.password`).
+type TemplateData = BTreeMap<String, BTreeMap<String, SecretValue>>;
 
 const LABEL: &str = "Webhook";
 const CALL: &str = "HTTPRequest";
@@ -125,7 +128,6 @@ impl Provider for Webhook {
             http,
             secrets,
             namespace,
-            templates: ctx.templates.clone(),
             observer: ctx.observer.clone(),
         }))
     }
@@ -202,7 +204,6 @@ struct WebhookClient {
     secrets: TemplateData,
     /// `.remoteRef.namespace`: the store's namespace, or for a ClusterSecretStore the ExternalSecret's.
     namespace: String,
-    templates: Option<Arc<dyn TemplateRenderer>>,
     observer: Arc<dyn CallObserver>,
 }
 
@@ -237,22 +238,6 @@ impl WebhookClient {
         r
     }
 
-    /// Renders one template (`field` names it for errors); text without `{{` is used as is.
-    fn render(&self, field: &str, template: &str, data: &TemplateData) -> Result<SecretValue> {
-        if !template.contains("{{") {
-            return Ok(SecretValue::from(template));
-        }
-        let Some(engine) = &self.templates else {
-            return Err(ProviderError::invalid_config(
-                format!("{BASE}.{field}"),
-                "is a template, but no template engine is wired into this client",
-            ));
-        };
-        engine
-            .render(field, template, data)
-            .map_err(|e| ProviderError::invalid_config(format!("{BASE}.{field}"), e))
-    }
-
     /// The request for `remote_ref` (raw values; escaped for the URL here), with `body` rendered unless given.
     fn request(
         &self,
@@ -262,7 +247,7 @@ impl WebhookClient {
     ) -> Result<Request> {
         let escaped = self.data(remote_ref.clone(), true);
         let raw = self.data(remote_ref, false);
-        let url = self.render("url", &self.spec.url, &escaped)?;
+        let url = render("url", &self.spec.url, &escaped)?;
         let url = url
             .as_str()
             .ok_or_else(|| ProviderError::invalid_config(format!("{BASE}.url"), "the rendered URL is not UTF-8"))?;
@@ -279,7 +264,7 @@ impl WebhookClient {
         let mut headers = HeaderMap::new();
         for (name, template) in &self.spec.headers {
             let field = format!("headers.{name}");
-            let value = self.render(&field, template, &raw)?;
+            let value = render(&field, template, &raw)?;
             let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
                 ProviderError::invalid_config(format!("{BASE}.headers"), format!("invalid header name {name:?}"))
             })?;
@@ -294,7 +279,7 @@ impl WebhookClient {
         }
         let body = match body {
             Some(b) => b,
-            None => self.render("body", &self.spec.body, &raw)?,
+            None => render("body", &self.spec.body, &raw)?,
         };
         Ok(Request {
             method,
@@ -327,12 +312,33 @@ impl WebhookClient {
         let resp = self.call(req).await?;
         read_status(&resp, &key.key)?;
         let raw = self.data(remote_ref, false);
-        let json_path = self.render("result.jsonPath", &self.spec.result.json_path, &raw)?;
+        let json_path = render("result.jsonPath", &self.spec.result.json_path, &raw)?;
         let json_path = json_path.as_str().ok_or_else(|| {
             ProviderError::invalid_config(format!("{BASE}.result.jsonPath"), "the rendered path is not UTF-8")
         })?;
         response::select(&key.key, resp.body.as_bytes(), json_path.trim())
     }
+}
+
+/// Renders one template (`field` names it for errors); text without `{{` is used as is. ESO's webhook renders with
+/// the default delimiters, whatever the operator's delimiter flags say.
+fn render(field: &str, template: &str, data: &TemplateData) -> Result<SecretValue> {
+    if !template.contains("{{") {
+        return Ok(SecretValue::from(template));
+    }
+    let invalid = |message: String| ProviderError::invalid_config(format!("{BASE}.{field}"), message);
+    // One budget for the data and the template: a template cannot make the operator allocate without bound.
+    let budget = Budget::default();
+    let dot = Value::from_nested(
+        data.iter()
+            .map(|(k, values)| (k.as_str(), values.iter().map(|(k, v)| (k.as_str(), v.as_bytes())))),
+        &budget,
+    )
+    .map_err(|e| invalid(e.to_string()))?;
+    Template::parse(field, template, &Delims::default())
+        .and_then(|t| t.execute_in(&dot, &budget))
+        .map(SecretValue::from)
+        .map_err(|e| invalid(e.message))
 }
 
 /// PushSecret's template data: `.remoteRef.remoteKey` and `.remoteRef.secretKey` (`match.secretKey`; empty when
@@ -516,6 +522,42 @@ mod tests {
         assert!(Webhook.is_referent(&info(css, no_ns)));
         let ns = serde_json::json!({"url": "http://h/", "headers": {"X-Ns": "{{ .remoteRef.namespace }}"}});
         assert!(Webhook.is_referent(&info(css, ns)));
+    }
+
+    fn template_data() -> TemplateData {
+        let mut d = TemplateData::new();
+        d.entry("remoteRef".into())
+            .or_default()
+            .insert("key".into(), SecretValue::from("db"));
+        d.entry("auth".into())
+            .or_default()
+            .insert("password".into(), SecretValue::from("hunter2"));
+        d
+    }
+
+    #[test]
+    fn renders_two_level_data_with_sprig() {
+        let out = render(
+            "headers.Authorization",
+            r#"Basic {{ print .remoteRef.key ":" .auth.password | b64enc }}"#,
+            &template_data(),
+        )
+        .unwrap();
+        assert_eq!(out.as_bytes(), b"Basic ZGI6aHVudGVyMg==");
+        assert_eq!(
+            render("url", "http://x/", &template_data()).unwrap().as_bytes(),
+            b"http://x/"
+        );
+    }
+
+    #[test]
+    fn template_errors_name_the_field_not_the_data() {
+        let e = render("url", "http://x/{{ .auth.nope }}", &template_data())
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("spec.provider.webhook.url: template: url:1:"), "{e}");
+        assert!(e.contains(r#"map has no entry for key "nope""#), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
     }
 
     #[test]

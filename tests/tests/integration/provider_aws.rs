@@ -425,7 +425,6 @@ pub(crate) fn ctx(client: kube::Client, calls: &Arc<Calls>) -> ProviderContext {
         client,
         observer: calls.clone(),
         referent_namespace: None,
-        templates: None,
         policy: Arc::new(syncret_tests::operator::loopback_allowed()),
     }
 }

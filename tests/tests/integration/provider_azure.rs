@@ -850,7 +850,6 @@ async fn push_secret_set_exists_delete_at_the_client() -> anyhow::Result<()> {
         client: ns.client.clone(),
         observer: calls.clone(),
         referent_namespace: None,
-        templates: None,
         policy: Arc::new(syncret_tests::operator::loopback_allowed()),
     };
     let client = AzureProvider::new(fake.settings()?).new_client(&info, &ctx).await?;

@@ -354,7 +354,6 @@ async fn client_as(
         client: ns.client.clone(),
         observer: calls,
         referent_namespace: None,
-        templates: None,
         policy: Arc::new(policy),
     };
     Gcp::with_endpoints(endpoints).new_client(&store, &ctx).await

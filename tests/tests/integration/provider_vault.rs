@@ -217,7 +217,6 @@ async fn client_for(
         client: ns.client.clone(),
         observer,
         referent_namespace: None,
-        templates: None,
         policy: Arc::new(syncret_tests::operator::loopback_allowed()),
     };
     provider.new_client(&info, &ctx).await

@@ -136,7 +136,7 @@ fn cases(excluded_css: &str) -> Vec<Case> {
         c("val-not-json", "property of a value that is not JSON", one("s", "{key: k, property: a}"), Condition(&["spec.data[0]", "not JSON"])),
         c("val-missing-prop", "property absent", one("s", "{key: json, property: nope}"), Condition(&["spec.data[0]", "nope"])),
         c("val-extract-notjson", "dataFrom.extract of a value that is not JSON", from("  - extract: {key: k}\n"), Condition(&["spec.dataFrom[0]", "not a JSON object"])),
-        c("val-10mb", "a 10 MB remote value", one("bao", "{key: big, property: v}"), Condition(&["too large"])),
+        c("val-10mb", "a 10 MB remote value", one("bao", "{key: big, property: v}"), Condition(&["spec.target", "would hold 10485760 bytes", "at most 1048576 bytes"])),
         c("val-10mb-template", "a 10 MB value doubled by a template", "  secretStoreRef: {name: bao}\n  target:\n    template:\n      data: {x: '{{ .v }}{{ .v }}'}\n  data:\n  - {secretKey: v, remoteRef: {key: big, property: v}}\n".into(), Condition(&["spec.target.template.data[x]"])),
         c("val-missing-key", "remote key absent", one("s", "{key: absent}"), Condition(&["spec.data[0]", "absent"])),
         // Keys and names.

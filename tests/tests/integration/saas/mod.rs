@@ -320,7 +320,6 @@ pub async fn client(
         client: ns.client.clone(),
         observer: Arc::new(Calls::default()),
         referent_namespace: None,
-        templates: None,
         policy: Arc::new(syncret_tests::operator::loopback_allowed()),
     };
     provider.new_client(&info, &ctx).await
