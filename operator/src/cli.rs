@@ -193,6 +193,11 @@ pub struct RunArgs {
     /// gets one. The others wait without holding a worker.
     #[arg(long, env = "SYNCRET_MAX_CONCURRENT_PER_STORE", default_value_t = 0)]
     pub max_concurrent_per_store: usize,
+    /// Memory one ExternalSecret's template render may build, all keys together (MiB): lists, maps, strings and
+    /// parsed JSON/YAML are charged before they are allocated; a render over it fails with a condition naming the
+    /// key. Keep it well below the pod's memory limit divided by --concurrent.
+    #[arg(long, env = "SYNCRET_TEMPLATE_MEMORY_BUDGET_MIB", default_value_t = 40, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub template_memory_budget_mib: u32,
     /// Let namespaced SecretStores use the operator's own identity (its service-account token, the pod's cloud
     /// credentials, workload identity token files, the metadata server). Off: only ClusterSecretStores may.
     #[arg(long, env = "SYNCRET_ALLOW_NAMESPACED_OPERATOR_IDENTITY", default_value_t = false, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
@@ -243,7 +248,9 @@ impl RunArgs {
                     left: self.template_left_delimiter.clone(),
                     right: self.template_right_delimiter.clone(),
                 },
-                template_budget: syncret_template::DEFAULT_BUDGET,
+                template_budget: usize::try_from(self.template_memory_budget_mib)
+                    .unwrap_or(usize::MAX >> 20)
+                    .saturating_mul(1 << 20),
                 reconcile_timeout: self.reconcile_timeout.max(Duration::from_secs(1)),
                 namespace_concurrency: self.max_concurrent_per_namespace,
                 store_concurrency: self.max_concurrent_per_store,
@@ -419,6 +426,7 @@ mod tests {
         assert_eq!(o.live_addr.as_deref(), Some(":8082"));
         // Runtime bounds: a minute per reconcile, half the workers per namespace and per store.
         assert_eq!(o.settings.reconcile_timeout, Duration::from_secs(60));
+        assert_eq!(o.settings.template_budget, 40 << 20);
         assert_eq!(o.settings.namespace_limit(), 4);
         assert_eq!(o.settings.store_limit(), 8);
     }

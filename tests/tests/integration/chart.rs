@@ -298,6 +298,7 @@ fn every_flag_has_a_value_and_the_rendered_arguments_parse() -> anyhow::Result<(
     assert_eq!(o.read_coalesce_window, Duration::from_secs(5));
     assert_eq!(o.client_max_age, Duration::from_secs(1800));
     assert_eq!(o.settings.backoff_max, Duration::from_secs(120));
+    assert_eq!(o.settings.template_budget, 32 << 20);
     assert_eq!(o.settings.refresh_jitter, 0.2);
     assert_eq!(
         (o.settings.delims.left.as_str(), o.settings.delims.right.as_str()),
