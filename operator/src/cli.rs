@@ -187,6 +187,20 @@ pub struct RunArgs {
     /// gets one. The others wait without holding a worker.
     #[arg(long, env = "SYNCRET_MAX_CONCURRENT_PER_STORE", default_value_t = 0)]
     pub max_concurrent_per_store: usize,
+    /// Let ExternalSecrets write a ConfigMap or custom resource instead of a Secret (`spec.target.manifest`),
+    /// ESO's flag. Only the resources of --generic-target-resources, in the ExternalSecret's own namespace.
+    #[arg(long, env = "SYNCRET_UNSAFE_ALLOW_GENERIC_TARGETS", default_value_t = false, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub unsafe_allow_generic_targets: bool,
+    /// The resources generic targets may be, comma-separated: `configmaps`, `<plural>.<group>` for others
+    /// (`applications.argoproj.io`). RBAC, Pods, ServiceAccounts, leases, syncret's own API and cluster-scoped kinds
+    /// are refused whatever this says (docs/generic-targets.md).
+    #[arg(
+        long,
+        env = "SYNCRET_GENERIC_TARGET_RESOURCES",
+        default_value = "configmaps",
+        value_delimiter = ','
+    )]
+    pub generic_target_resources: Vec<String>,
 }
 
 impl RunArgs {
@@ -214,6 +228,13 @@ impl RunArgs {
                 reconcile_timeout: self.reconcile_timeout.max(Duration::from_secs(1)),
                 namespace_concurrency: self.max_concurrent_per_namespace,
                 store_concurrency: self.max_concurrent_per_store,
+                generic_targets: crate::sync::manifest::GenericTargets {
+                    enabled: self.unsafe_allow_generic_targets,
+                    resources: (self.generic_target_resources.iter())
+                        .map(|r| r.trim().to_ascii_lowercase())
+                        .filter(|r| !r.is_empty())
+                        .collect(),
+                },
             },
             client_qps: self.client_qps,
             client_burst: self.client_burst,
@@ -340,6 +361,17 @@ mod tests {
         assert_eq!(o.settings.reconcile_timeout, Duration::from_secs(60));
         assert_eq!(o.settings.namespace_limit(), 4);
         assert_eq!(o.settings.store_limit(), 8);
+        // Generic targets: off, and ConfigMaps only once on.
+        assert_eq!(o.settings.generic_targets, Default::default());
+        let cli = Cli::try_parse_from([
+            "syncret",
+            "--unsafe-allow-generic-targets",
+            "--generic-target-resources=configmaps, Applications.argoproj.io",
+        ])
+        .unwrap();
+        let g = cli.run.options().settings.generic_targets;
+        assert!(g.enabled);
+        assert_eq!(g.resources, ["configmaps", "applications.argoproj.io"]);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use super::decode::{self, Decoding};
 use crate::template::{Delims, Template, Value};
 
 /// Annotations of the ExternalSecret never copied to its Secret.
-const NOT_COPIED: &[&str] = &[super::refresh::LAST_APPLIED, super::refresh::RESOURCE_VERSION_MEMO];
+pub(crate) const NOT_COPIED: &[&str] = &[super::refresh::LAST_APPLIED, super::refresh::RESOURCE_VERSION_MEMO];
 
 /// The ConfigMaps and Secrets `templateFrom` reads (from the ExternalSecret's namespace).
 #[derive(Clone, Debug, Default)]
