@@ -52,7 +52,7 @@ fn id_of(o: &ObjectRef) -> Id {
 
 /// A resourceVersion as a number (only compared for equality; the apiserver's are decimal, anything else is
 /// hashed).
-fn rv(s: &str) -> u64 {
+pub fn rv(s: &str) -> u64 {
     s.parse().unwrap_or_else(|_| {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         s.hash(&mut h);
@@ -296,25 +296,47 @@ impl DependencyIndex {
         woken
     }
 
-    /// A fingerprint of the versions of what `who` reads (its [`Role::Source`] dependencies): it changes when one
-    /// of them does. `None` when it reads nothing, or when a watch has not listed yet (the versions are not known).
+    /// A fingerprint of the versions of what `who` reads (its [`Role::Source`] dependencies) as the watches show
+    /// them: it changes when one of them does. `None` when it reads nothing, or when a watch has not listed yet
+    /// (the versions are not known).
     pub fn sources_fingerprint(&self, who: &Dependent) -> Option<u64> {
+        self.fingerprint_with(who, &[])
+    }
+
+    /// The same fingerprint, with the versions a render actually read (`read`: object, version; `None`: it did not
+    /// exist) in place of the watch's: what the render used, comparable with [`Self::sources_fingerprint`] later,
+    /// and known even before the watch has listed. Sorted by object, so the order of reads does not matter.
+    pub fn fingerprint_with(&self, who: &Dependent, read: &[(ObjectRef, Option<u64>)]) -> Option<u64> {
         let mine = self.of.get(who)?;
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        let mut any = false;
+        let read: Vec<(Id, Option<u64>)> = read.iter().map(|(o, v)| (id_of(o), *v)).collect();
+        let mut versions: Vec<(Id, Option<u64>)> = Vec::new();
         for (id, role) in mine {
             if *role != Role::Source {
+                continue;
+            }
+            if let Some((_, v)) = read.iter().find(|(r, _)| r == id) {
+                versions.push((*id, *v));
                 continue;
             }
             let e = self.objects.get(id)?;
             if !self.kinds.get(usize::from(e.kind)).is_some_and(|k| k.synced) {
                 return None;
             }
-            any = true;
-            id.hash(&mut h);
-            e.rv.hash(&mut h);
+            versions.push((*id, e.rv));
         }
-        any.then(|| h.finish())
+        if versions.is_empty() {
+            return None;
+        }
+        versions.sort_unstable();
+        versions.dedup();
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        versions.hash(&mut h);
+        Some(h.finish())
+    }
+
+    /// The version of `o` the watch shows now.
+    pub fn version(&self, o: &ObjectRef) -> Option<u64> {
+        self.objects.get(&id_of(o))?.rv
     }
 
     /// We wrote the target object `o`: it is now at `version` with content `fingerprint`. The watch's echo of
@@ -344,9 +366,14 @@ impl DependencyIndex {
 
     /// The cached data of `o`, if it was read at the version the watch shows now.
     pub fn cached(&self, o: &ObjectRef) -> Option<Arc<Data>> {
+        self.cached_at(o).map(|(_, d)| d)
+    }
+
+    /// The cached data of `o` and its version, if it was read at the version the watch shows now.
+    pub fn cached_at(&self, o: &ObjectRef) -> Option<(u64, Arc<Data>)> {
         let e = self.objects.get(&id_of(o))?;
         let c = e.cached.as_ref()?;
-        (Some(c.rv) == e.rv).then(|| c.data.clone())
+        (Some(c.rv) == e.rv).then(|| (c.rv, c.data.clone()))
     }
 
     /// Keeps `data`, read from `o` at `version`, if something depends on `o` and it fits the budget.
@@ -502,6 +529,38 @@ mod tests {
         // Reads nothing, or unknown: none.
         assert_eq!(idx.sources_fingerprint(&es("none")), None);
         assert_eq!(idx.sources_fingerprint(&es("nobody")), None);
+    }
+
+    #[test]
+    fn what_a_render_read_compares_with_what_the_watch_shows_later() {
+        let mut idx = DependencyIndex::default();
+        idx.set(&es("a"), &[src(CM, "tpl"), src(ObjectKind::Secret, "s")]);
+        let tpl = ObjectRef::new(CM, "app", "tpl");
+        let s = ObjectRef::new(ObjectKind::Secret, "app", "s");
+        // Rendered before any watch listed: the versions read are the fingerprint (the order of reads is not).
+        let read = idx.fingerprint_with(&es("a"), &[(s.clone(), None), (tpl.clone(), Some(7))]);
+        assert!(read.is_some());
+        assert_eq!(
+            read,
+            idx.fingerprint_with(&es("a"), &[(tpl.clone(), Some(7)), (s.clone(), None)])
+        );
+        assert_eq!(idx.sources_fingerprint(&es("a")), None);
+        // The watches list: the ConfigMap at the version read, the Secret still missing: unchanged.
+        idx.list_started(&CM);
+        idx.observed(&CM, "app", "tpl", "7", true);
+        idx.list_done(&CM);
+        assert_eq!(
+            idx.sources_fingerprint(&es("a")),
+            None,
+            "the Secret watch has not listed"
+        );
+        idx.list_started(&ObjectKind::Secret);
+        idx.list_done(&ObjectKind::Secret);
+        assert_eq!(idx.sources_fingerprint(&es("a")), read);
+        // A later change is a change.
+        idx.observed(&CM, "app", "tpl", "8", false);
+        assert_ne!(idx.sources_fingerprint(&es("a")), read);
+        assert_eq!(idx.version(&tpl), Some(8));
     }
 
     #[test]

@@ -246,6 +246,7 @@ impl World {
                 .filter(|((ns, _), _)| ns == namespace)
                 .map(|((_, n), s)| (n.clone(), s.data.clone()))
                 .collect(),
+            versions: Vec::new(),
         }
     }
 }

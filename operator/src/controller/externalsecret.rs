@@ -397,6 +397,7 @@ async fn sync(ctx: &Arc<Context>, es: &Arc<ExternalSecret>, key: &Key) -> Result
         stores_fp.hash(&mut h);
         h.finish()
     };
+    let mut rendered_with = None;
     let outcome = fetch_and_write(
         ctx,
         es,
@@ -407,11 +408,13 @@ async fn sync(ctx: &Arc<Context>, es: &Arc<ExternalSecret>, key: &Key) -> Result
         &secret_key,
         reads_fp,
         generic.as_ref(),
+        &mut rendered_with,
     )
     .await?;
     if matches!(outcome, Outcome::Synced { .. }) {
         ctx.es_state.set_stores(key, stores_fp);
-        ctx.es_state.set_sources(key, sources_fp);
+        // The versions the render read (known even before the watch listed), else the watch's.
+        ctx.es_state.set_sources(key, rendered_with.or(sources_fp));
     }
     Ok(outcome)
 }
@@ -492,6 +495,7 @@ async fn fetch_and_write(
     secret_key: &Key,
     reads_fp: u64,
     generic: Option<&generic::Target>,
+    rendered_with: &mut Option<u64>,
 ) -> Result<Outcome, SyncError> {
     let detached = match ctx.es_state.take_pending(key, reads_fp, ctx.settings.reconcile_timeout) {
         // A read this ExternalSecret started earlier finished meanwhile.
@@ -563,6 +567,7 @@ async fn fetch_and_write(
         let sources = template_sources(ctx, es, &key.namespace)
             .await
             .map_err(SyncError::TemplateSource)?;
+        *rendered_with = rendered_fingerprint(ctx, key, &sources);
         let (reason, message) = generic::write(ctx, es, t, &assembled.data, &sources).await?;
         return Ok(synced(reason, message));
     }
@@ -602,6 +607,7 @@ async fn fetch_and_write(
     let sources = template_sources(ctx, es, &key.namespace)
         .await
         .map_err(SyncError::TemplateSource)?;
+    *rendered_with = rendered_fingerprint(ctx, key, &sources);
     let desired = desired::desired(es, assembled.data, &sources, &ctx.settings.delims)
         .map_err(|e| SyncError::Template(e.to_string()))?;
     let fingerprint = fingerprint(es, target, &desired);
@@ -842,6 +848,13 @@ async fn delete_orphans(ctx: &Context, es: &ExternalSecret, target: &str) -> Res
         );
     }
     Ok(())
+}
+
+/// The fingerprint of the template sources' versions this render read ([`crate::dependents`]).
+fn rendered_fingerprint(ctx: &Context, key: &Key, sources: &TemplateSources) -> Option<u64> {
+    ctx.dependents
+        .index()
+        .fingerprint_with(&Dependent::ExternalSecret(key.clone()), &sources.versions)
 }
 
 async fn template_sources(ctx: &Context, es: &ExternalSecret, namespace: &str) -> Result<TemplateSources, kube::Error> {

@@ -584,21 +584,26 @@ pub(crate) async fn read_template_sources(
     let mut out = crate::sync::desired::TemplateSources::default();
     for name in cms {
         let object = ObjectRef::new(ObjectKind::ConfigMap, namespace, name.as_str());
-        let cached = ctx.dependents.index().cached(&object);
+        let cached = ctx.dependents.index().cached_at(&object);
         let data = match cached {
-            Some(d) => Some(d),
+            Some((v, d)) => {
+                out.versions.push((object, Some(v)));
+                Some(d)
+            }
             None => {
                 ctx.api_limiter.acquire().await;
                 let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), namespace);
-                api.get_opt(&name).await?.map(|cm| {
+                let found = api.get_opt(&name).await?.map(|cm| {
                     let data: crate::dependents::Data = (cm.data.unwrap_or_default().into_iter())
                         .map(|(k, v)| (k, v.into_bytes()))
                         .collect();
                     let data = Arc::new(data);
                     let rv = cm.metadata.resource_version.unwrap_or_default();
                     ctx.dependents.index().keep(&object, &rv, data.clone());
-                    data
-                })
+                    (crate::dependents::rv(&rv), data)
+                });
+                out.versions.push((object, found.as_ref().map(|(v, _)| *v)));
+                found.map(|(_, d)| d)
             }
         };
         if let Some(d) = data {
@@ -611,21 +616,26 @@ pub(crate) async fn read_template_sources(
     }
     for name in secrets {
         let object = ObjectRef::new(ObjectKind::Secret, namespace, name.as_str());
-        let cached = ctx.dependents.index().cached(&object);
+        let cached = ctx.dependents.index().cached_at(&object);
         let data = match cached {
-            Some(d) => Some(d),
+            Some((v, d)) => {
+                out.versions.push((object, Some(v)));
+                Some(d)
+            }
             None => {
                 ctx.secret_limiter.acquire().await;
                 let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
-                api.get_opt(&name).await?.map(|s| {
+                let found = api.get_opt(&name).await?.map(|s| {
                     let data: crate::dependents::Data = (s.data.unwrap_or_default().into_iter())
                         .map(|(k, v)| (k, v.0))
                         .collect();
                     let data = Arc::new(data);
                     let rv = s.metadata.resource_version.unwrap_or_default();
                     ctx.dependents.index().keep(&object, &rv, data.clone());
-                    data
-                })
+                    (crate::dependents::rv(&rv), data)
+                });
+                out.versions.push((object, found.as_ref().map(|(v, _)| *v)));
+                found.map(|(_, d)| d)
             }
         };
         if let Some(d) = data {

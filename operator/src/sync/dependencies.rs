@@ -111,20 +111,18 @@ pub fn generic_target(es: &ExternalSecret) -> Option<ObjectRef> {
     ))
 }
 
-/// Everything an ExternalSecret depends on.
+/// What an ExternalSecret depends on, as its spec alone says: the ConfigMaps and Secrets its `templateFrom`
+/// reads. Its generic target ([`generic_target`]) is added by the reconcile once the target's kind passed the
+/// operator's policy, so that naming a kind never makes the operator watch a kind it may not write.
 pub fn of_external_secret(es: &ExternalSecret) -> Vec<Dependency> {
     let ns = es.metadata.namespace.as_deref().unwrap_or_default();
-    let sources = template_from(ns, es.spec.target.template.as_ref())
+    template_from(ns, es.spec.target.template.as_ref())
         .into_iter()
         .map(|object| Dependency {
             object,
             role: Role::Source,
-        });
-    let target = generic_target(es).map(|object| Dependency {
-        object,
-        role: Role::Target,
-    });
-    sources.chain(target).collect()
+        })
+        .collect()
 }
 
 /// Everything a PushSecret depends on besides its source Secret (which [`crate::push::sources`] follows).
@@ -181,7 +179,7 @@ spec:
     }
 
     #[test]
-    fn a_generic_target_is_a_target_dependency_and_a_secret_manifest_is_not() {
+    fn a_generic_target_is_not_a_dependency_of_the_spec_alone_and_a_secret_manifest_is_no_target() {
         let e = es(r#"
 metadata: {name: db, namespace: app}
 spec:
@@ -193,21 +191,20 @@ spec:
       - configMap: {name: tpl, items: [{key: a}]}
         target: spec.database
 "#);
+        // Only the template source: the target is registered once its kind is allowed (the reconcile).
         let deps = of_external_secret(&e);
-        assert_eq!(deps.len(), 2);
+        assert_eq!(deps.len(), 1);
+        assert_eq!(deps[0].role, Role::Source);
         assert_eq!(
-            deps[1],
-            Dependency {
-                object: ObjectRef::new(
-                    ObjectKind::Resource {
-                        api_version: "config.example.com/v1".into(),
-                        kind: "AppConfig".into()
-                    },
-                    "app",
-                    "settings"
-                ),
-                role: Role::Target
-            }
+            generic_target(&e),
+            Some(ObjectRef::new(
+                ObjectKind::Resource {
+                    api_version: "config.example.com/v1".into(),
+                    kind: "AppConfig".into()
+                },
+                "app",
+                "settings"
+            ))
         );
         let cm =
             es("metadata: {name: db, namespace: app}\nspec: {target: {manifest: {apiVersion: v1, kind: ConfigMap}}}\n");

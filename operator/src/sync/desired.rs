@@ -24,6 +24,9 @@ pub(crate) const NOT_COPIED: &[&str] = &[super::refresh::LAST_APPLIED, super::re
 pub struct TemplateSources {
     pub config_maps: BTreeMap<String, BTreeMap<String, String>>,
     pub secrets: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
+    /// The version each source was read at (`None`: it did not exist), for the watch of template sources
+    /// ([`crate::dependents::DependencyIndex::fingerprint_with`]).
+    pub versions: Vec<(super::dependencies::ObjectRef, Option<u64>)>,
 }
 
 impl TemplateSources {

@@ -760,6 +760,23 @@ fn str_map<'a>(o: &'a Value, path: &[&str]) -> impl Iterator<Item = (&'a String,
     cur.and_then(Value::as_object).into_iter().flat_map(|m| m.iter())
 }
 
+/// Whether `theirs` holds everything `ours` says: maps key by key (other keys may be there: other field
+/// managers'), anything else equal. Deeper than [`MAX_CONTAINS_DEPTH`]: not known, so no (the object is written).
+fn contains(theirs: &Value, ours: &Value, depth: usize) -> bool {
+    if depth > MAX_CONTAINS_DEPTH {
+        return false;
+    }
+    match (theirs, ours) {
+        (Value::Object(t), Value::Object(o)) => o
+            .iter()
+            .all(|(k, v)| t.get(k).is_some_and(|tv| contains(tv, v, depth.saturating_add(1)))),
+        _ => theirs == ours,
+    }
+}
+
+/// Nesting [`contains`] follows (rendered documents are bounded well below it).
+const MAX_CONTAINS_DEPTH: usize = 64;
+
 fn controller_of(o: &Value) -> Option<(&str, &str)> {
     o.pointer("/metadata/ownerReferences")?
         .as_array()?
@@ -840,7 +857,12 @@ pub fn plan(
         .all(|(key, v)| existing.pointer("/metadata/annotations").and_then(|l| l.get(key)) == Some(v));
     let owner_there = policy != C::Owner || controller_of(existing) == Some(("ExternalSecret", es.name_any().as_str()));
     let hash_there = content_hash(existing).as_deref() == Some(rendered.hash.as_str());
-    if labels_there && annotations_there && owner_there && hash_there {
+    // ESO's hash covers `spec` only when there is one: an object with both `spec` and `data` (a custom resource
+    // written through `template.data`) must also hold every field we write.
+    let content_there = (rendered.object.as_object().into_iter().flatten())
+        .filter(|(key, _)| !matches!(key.as_str(), "apiVersion" | "kind" | "metadata"))
+        .all(|(key, ours)| existing.get(key).is_some_and(|theirs| contains(theirs, ours, 0)));
+    if labels_there && annotations_there && owner_there && hash_there && content_there {
         return Ok(ObjectWrite::Unchanged);
     }
     Ok(ObjectWrite::Apply {

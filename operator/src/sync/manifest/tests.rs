@@ -529,6 +529,31 @@ spec:
         Ok(ObjectWrite::Apply { create: false, .. })
     ));
     assert!(!is_intact(&e, None));
+    // A custom resource with both spec and data: ESO's hash covers spec only, a change of data is still written.
+    let cr = es(r#"
+metadata: {name: app, namespace: team, uid: u-1}
+spec:
+  target:
+    name: settings
+    manifest: {apiVersion: config.example.com/v1, kind: AppConfig}
+    template:
+      templateFrom:
+      - {literal: "level: info", target: spec.logging}
+      data: {banner: "welcome to {{ .host }}"}
+"#);
+    let k = crd("config.example.com", "AppConfig", "appconfigs");
+    let r = render(&cr, &k, &fetched, &no_sources(), &Delims::default(), None).unwrap();
+    let mut there = r.object.clone();
+    there["metadata"]["resourceVersion"] = json!("9");
+    let again = render(&cr, &k, &fetched, &no_sources(), &Delims::default(), Some(&there)).unwrap();
+    assert_eq!(plan(&cr, &k, again, Some(&there)), Ok(ObjectWrite::Unchanged));
+    let moved = data(&[("host", "replica")]);
+    let again = render(&cr, &k, &moved, &no_sources(), &Delims::default(), Some(&there)).unwrap();
+    assert_eq!(again.hash, content_hash(&there).unwrap(), "spec is the same");
+    assert!(matches!(
+        plan(&cr, &k, again, Some(&there)),
+        Ok(ObjectWrite::Apply { create: false, .. })
+    ));
     // Orphan: nothing to check (ESO).
     let orphan = es(r#"
 metadata: {name: app, namespace: team}
