@@ -47,6 +47,9 @@ pub struct Settings {
     pub store_concurrency: usize,
     /// Generic targets (`spec.target.manifest`): `--unsafe-allow-generic-targets`, `--generic-target-resources`.
     pub generic_targets: crate::sync::manifest::GenericTargets,
+    /// The tenant boundary for providers (`--allow-namespaced-operator-identity`, `--egress-allow`,
+    /// `--egress-deny`, `--credential-file-allowlist`; see `docs/security.md`).
+    pub tenant: Arc<syncret_providers::TenantPolicy>,
 }
 
 impl Default for Settings {
@@ -70,6 +73,7 @@ impl Default for Settings {
             namespace_concurrency: 0,
             store_concurrency: 0,
             generic_targets: Default::default(),
+            tenant: Arc::new(syncret_providers::TenantPolicy::default()),
         }
     }
 }
