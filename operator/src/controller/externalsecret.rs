@@ -353,6 +353,18 @@ async fn sync(ctx: &Arc<Context>, es: &Arc<ExternalSecret>, key: &Key) -> Result
             plan.pass_property(id);
         }
     }
+    // SOPS documents it reads from ConfigMaps/Secrets: watched like template sources (a new document re-syncs it).
+    let documents = crate::sync::dependencies::sops_documents(es, &stores);
+    if !documents.is_empty() {
+        let who = Dependent::ExternalSecret(key.clone());
+        let added = {
+            let mut index = ctx.dependents.index();
+            documents.iter().fold(false, |added, d| index.add(&who, d) || added)
+        };
+        if added {
+            super::objects::ensure(ctx);
+        }
+    }
     // A finalizer only where deletion has an effect outside GC: deletionPolicy Delete.
     if es.spec.target.deletion_policy == ExternalSecretDeletionPolicy::Delete
         && !es.finalizers().iter().any(|f| f == FINALIZER_EXTERNAL_SECRET_CLEANUP)

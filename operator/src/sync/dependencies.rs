@@ -1,11 +1,16 @@
 //! Which objects of the cluster an ExternalSecret or PushSecret depends on, besides its stores: the ConfigMaps
 //! and Secrets its `templateFrom` reads (a change re-renders it, ESO #1430) and the object a generic target
 //! (`spec.target.manifest`) writes (a change by someone else is healed). One pure function per source of
-//! dependencies; [`of_external_secret`] and [`of_push_secret`] list them all. The watch of
-//! [`crate::dependents`] wakes the dependents of a changed object; a new kind of dependency (e.g. SOPS documents
-//! read from ConfigMaps or Secrets) is one more function here, added to the lists below.
+//! dependencies; [`of_external_secret`] and [`of_push_secret`] list what the spec alone says, the reconcile adds
+//! the generic target (once its kind is allowed) and [`sops_documents`] (once the stores are known). The watch of
+//! [`crate::dependents`] wakes the dependents of a changed object; a new kind of dependency is one more function
+//! here.
 use syncret_crds::externalsecret::{ExternalSecret, ExternalSecretTemplate};
+use syncret_crds::provider::sops::SopsSourceKind;
 use syncret_crds::pushsecret::PushSecret;
+use syncret_providers::StoreInfo;
+
+use super::fetch::StoreId;
 
 /// The kind of a depended-on object, as its watch sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -125,6 +130,35 @@ pub fn of_external_secret(es: &ExternalSecret) -> Vec<Dependency> {
         .collect()
 }
 
+/// The ConfigMaps and Secrets holding the SOPS documents `es` reads through the sops stores among `stores`
+/// (issue 30: a changed encrypted document re-syncs its ExternalSecrets at once). They depend on the stores'
+/// specs, so the reconcile adds them once it has resolved the stores.
+pub fn sops_documents<'a>(
+    es: &ExternalSecret,
+    stores: impl IntoIterator<Item = (&'a StoreId, &'a StoreInfo)>,
+) -> Vec<Dependency> {
+    let mut out: Vec<Dependency> = Vec::new();
+    for (id, info) in stores {
+        let Some(spec) = info.spec.provider.sops.as_deref() else {
+            continue;
+        };
+        for d in syncret_providers::sops::documents_read(es, id.kind, &id.name, info.namespace.as_deref(), spec) {
+            let kind = match d.kind {
+                SopsSourceKind::ConfigMap => ObjectKind::ConfigMap,
+                SopsSourceKind::Secret => ObjectKind::Secret,
+            };
+            let dep = Dependency {
+                object: ObjectRef::new(kind, d.namespace, d.name),
+                role: Role::Source,
+            };
+            if !out.contains(&dep) {
+                out.push(dep);
+            }
+        }
+    }
+    out
+}
+
 /// Everything a PushSecret depends on besides its source Secret (which [`crate::push::sources`] follows).
 pub fn of_push_secret(ps: &PushSecret) -> Vec<Dependency> {
     let ns = ps.metadata.namespace.as_deref().unwrap_or_default();
@@ -215,6 +249,60 @@ spec:
         let secret =
             es("metadata: {name: db, namespace: app}\nspec: {target: {manifest: {apiVersion: v1, kind: Secret}}}\n");
         assert_eq!(generic_target(&secret), None);
+    }
+
+    #[test]
+    fn sops_stores_make_their_documents_sources_other_stores_do_not() {
+        use std::sync::Arc;
+        use syncret_crds::secretstore::{SecretStoreSpec, StoreKind};
+        use syncret_providers::StoreScope;
+        let e = es(r#"
+metadata: {name: app, namespace: team}
+spec:
+  secretStoreRef: {name: sops}
+  data:
+  - {secretKey: a, remoteRef: {key: docs/app.yaml, property: db.password}}
+  - {secretKey: b, remoteRef: {key: docs/app.yaml, property: db.user}}
+  - {secretKey: c, remoteRef: {key: other/x.env}}
+  - {secretKey: d, remoteRef: {key: plain}, sourceRef: {storeRef: {name: fake}}}
+"#);
+        let store = |name: &str, spec: &str| {
+            let spec: SecretStoreSpec = serde_yaml::from_str(spec).unwrap();
+            (
+                StoreId {
+                    kind: StoreKind::SecretStore,
+                    name: name.into(),
+                },
+                StoreInfo {
+                    scope: StoreScope::SecretStore,
+                    name: name.into(),
+                    namespace: Some("team".into()),
+                    uid: String::new(),
+                    generation: 1,
+                    spec: Arc::new(spec),
+                },
+            )
+        };
+        let stores = [
+            store(
+                "sops",
+                "provider: {sops: {keys: {age: [{secretRef: {name: k, key: keys.txt}}]}}}",
+            ),
+            store("fake", "provider: {fake: {data: []}}"),
+        ];
+        let deps = sops_documents(&e, stores.iter().map(|(i, s)| (i, s)));
+        let cm = |name: &str| Dependency {
+            object: ObjectRef::new(ObjectKind::ConfigMap, "team", name),
+            role: Role::Source,
+        };
+        assert_eq!(deps, vec![cm("docs"), cm("other")]);
+        // Documents in Secrets are Secrets.
+        let secrets = [store(
+            "sops",
+            "provider: {sops: {sourceKind: Secret, keys: {age: [{secretRef: {name: k, key: keys.txt}}]}}}",
+        )];
+        let deps = sops_documents(&e, secrets.iter().map(|(i, s)| (i, s)));
+        assert_eq!(deps[0].object.kind, ObjectKind::Secret);
     }
 
     #[test]
