@@ -334,6 +334,13 @@ impl DependencyIndex {
         Some(h.finish())
     }
 
+    /// Whether `who` reads anything ([`Role::Source`] dependencies).
+    pub fn reads_anything(&self, who: &Dependent) -> bool {
+        self.of
+            .get(who)
+            .is_some_and(|mine| mine.iter().any(|(_, role)| *role == Role::Source))
+    }
+
     /// The version of `o` the watch shows now.
     pub fn version(&self, o: &ObjectRef) -> Option<u64> {
         self.objects.get(&id_of(o))?.rv

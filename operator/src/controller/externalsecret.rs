@@ -359,7 +359,11 @@ async fn sync(ctx: &Arc<Context>, es: &Arc<ExternalSecret>, key: &Key) -> Result
         let who = Dependent::ExternalSecret(key.clone());
         let added = {
             let mut index = ctx.dependents.index();
-            documents.iter().fold(false, |added, d| index.add(&who, d) || added)
+            let mut added = false;
+            for d in &documents {
+                added |= index.add(&who, d);
+            }
+            added
         };
         if added {
             super::objects::ensure(ctx);
@@ -432,8 +436,16 @@ async fn sync(ctx: &Arc<Context>, es: &Arc<ExternalSecret>, key: &Key) -> Result
     .await?;
     if matches!(outcome, Outcome::Synced { .. }) {
         ctx.es_state.set_stores(key, stores_fp);
-        // The versions the render read (known even before the watch listed), else the watch's.
-        ctx.es_state.set_sources(key, rendered_with.or(sources_fp));
+        // The versions the render read (known even before the watch listed), else the watch's; else, for an
+        // ExternalSecret that reads sources whose versions nobody knows yet (a SOPS document read by the provider
+        // before the watch listed), "unknown": the first versions the watch shows count as a change (one more
+        // read), rather than a change after this render going unnoticed until the next refresh.
+        let reads = ctx
+            .dependents
+            .index()
+            .reads_anything(&Dependent::ExternalSecret(key.clone()));
+        let seen = rendered_with.or(sources_fp).or(reads.then_some(SOURCES_UNKNOWN));
+        ctx.es_state.set_sources(key, seen);
     }
     Ok(outcome)
 }
@@ -893,6 +905,9 @@ async fn delete_orphans(ctx: &Context, es: &ExternalSecret, target: &str) -> Res
     }
     Ok(())
 }
+
+/// The recorded fingerprint of sources read at versions nobody knew (no fingerprint is this value but by chance).
+const SOURCES_UNKNOWN: u64 = 0;
 
 /// The fingerprint of the template sources' versions this render read ([`crate::dependents`]).
 fn rendered_fingerprint(ctx: &Context, key: &Key, sources: &TemplateSources) -> Option<u64> {
