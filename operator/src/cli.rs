@@ -198,6 +198,20 @@ pub struct RunArgs {
     /// key. Keep it well below the pod's memory limit divided by --concurrent.
     #[arg(long, env = "SYNCRET_TEMPLATE_MEMORY_BUDGET_MIB", default_value_t = 40, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub template_memory_budget_mib: u32,
+    /// Let ExternalSecrets write a ConfigMap or custom resource instead of a Secret (`spec.target.manifest`),
+    /// ESO's flag. Only the resources of --generic-target-resources, in the ExternalSecret's own namespace.
+    #[arg(long, env = "SYNCRET_UNSAFE_ALLOW_GENERIC_TARGETS", default_value_t = false, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub unsafe_allow_generic_targets: bool,
+    /// The resources generic targets may be, comma-separated: `configmaps`, `<plural>.<group>` for others
+    /// (`applications.argoproj.io`). RBAC, Pods, ServiceAccounts, leases, syncret's own API and cluster-scoped kinds
+    /// are refused whatever this says (docs/generic-targets.md).
+    #[arg(
+        long,
+        env = "SYNCRET_GENERIC_TARGET_RESOURCES",
+        default_value = "configmaps",
+        value_delimiter = ','
+    )]
+    pub generic_target_resources: Vec<String>,
     /// Let namespaced SecretStores use the operator's own identity (its service-account token, the pod's cloud
     /// credentials, workload identity token files, the metadata server). Off: only ClusterSecretStores may.
     #[arg(long, env = "SYNCRET_ALLOW_NAMESPACED_OPERATOR_IDENTITY", default_value_t = false, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
@@ -254,6 +268,13 @@ impl RunArgs {
                 reconcile_timeout: self.reconcile_timeout.max(Duration::from_secs(1)),
                 namespace_concurrency: self.max_concurrent_per_namespace,
                 store_concurrency: self.max_concurrent_per_store,
+                generic_targets: crate::sync::manifest::GenericTargets {
+                    enabled: self.unsafe_allow_generic_targets,
+                    resources: (self.generic_target_resources.iter())
+                        .map(|r| r.trim().to_ascii_lowercase())
+                        .filter(|r| !r.is_empty())
+                        .collect(),
+                },
                 tenant: std::sync::Arc::new(self.tenant_policy()),
             },
             client_qps: self.client_qps,
@@ -429,6 +450,17 @@ mod tests {
         assert_eq!(o.settings.template_budget, 40 << 20);
         assert_eq!(o.settings.namespace_limit(), 4);
         assert_eq!(o.settings.store_limit(), 8);
+        // Generic targets: off, and ConfigMaps only once on.
+        assert_eq!(o.settings.generic_targets, Default::default());
+        let cli = Cli::try_parse_from([
+            "syncret",
+            "--unsafe-allow-generic-targets",
+            "--generic-target-resources=configmaps, Applications.argoproj.io",
+        ])
+        .unwrap();
+        let g = cli.run.options().settings.generic_targets;
+        assert!(g.enabled);
+        assert_eq!(g.resources, ["configmaps", "applications.argoproj.io"]);
     }
 
     #[test]

@@ -48,6 +48,8 @@ pub struct Settings {
     /// At most this many reads of one store in flight at once (`--max-concurrent-per-store`; 0: `concurrent`);
     /// one for a store whose calls are slow.
     pub store_concurrency: usize,
+    /// Generic targets (`spec.target.manifest`): `--unsafe-allow-generic-targets`, `--generic-target-resources`.
+    pub generic_targets: crate::sync::manifest::GenericTargets,
     /// The tenant boundary for providers (`--allow-namespaced-operator-identity`, `--egress-allow`,
     /// `--egress-deny`, `--credential-file-allowlist`; see `docs/security.md`).
     pub tenant: Arc<syncret_providers::TenantPolicy>,
@@ -74,6 +76,7 @@ impl Default for Settings {
             reconcile_timeout: Duration::from_secs(60),
             namespace_concurrency: 0,
             store_concurrency: 0,
+            generic_targets: Default::default(),
             tenant: Arc::new(syncret_providers::TenantPolicy::default()),
         }
     }
@@ -208,4 +211,9 @@ pub struct Context {
     pub liveness: Arc<crate::controller::kit::Liveness>,
     /// PushSecrets and ClusterPushSecrets: reflectors, queues, the source index.
     pub push: crate::controller::pushsecret::PushState,
+    /// Which ExternalSecrets and PushSecrets depend on which ConfigMaps, Secrets and generic targets, their
+    /// versions, and template sources' data (`crate::dependents`).
+    pub dependents: crate::dependents::Dependents,
+    /// Kinds of generic targets, as discovery found them (cached).
+    pub generic_kinds: crate::controller::generic::Kinds,
 }

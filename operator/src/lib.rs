@@ -11,6 +11,7 @@ pub mod check;
 pub mod cli;
 pub mod context;
 pub mod controller;
+pub mod dependents;
 pub mod escache;
 pub mod events;
 pub mod leader;

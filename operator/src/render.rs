@@ -262,6 +262,7 @@ impl World {
                 .filter(|((ns, _), _)| ns == namespace)
                 .map(|((_, n), s)| (n.clone(), s.data.clone()))
                 .collect(),
+            versions: Vec::new(),
         }
     }
 }

@@ -155,6 +155,8 @@ pub async fn start_with_registry(
         store_gate: StoreGate::new(opts.settings.store_limit(), opts.settings.slow_call()),
         liveness: liveness.clone(),
         push,
+        dependents: Default::default(),
+        generic_kinds: Default::default(),
     });
     let mut admin = Vec::new();
     let mut serve = |listener: tokio::net::TcpListener| {

@@ -81,13 +81,6 @@ pub const UNSUPPORTED: &[Rule] = &[
     },
     Rule {
         kinds: EXTERNAL_SECRETS,
-        when: &[("target.manifest.kind", Test::NoneOf(&["Secret"]))],
-        level: Level::Unsupported,
-        message: "generic targets (a ConfigMap or custom resource instead of a Secret) are not supported",
-        action: "target a Secret, or keep this ExternalSecret on ESO",
-    },
-    Rule {
-        kinds: EXTERNAL_SECRETS,
         when: &[("dataFrom[*].sourceRef.generatorRef", Test::Present)],
         level: Level::Unsupported,
         message: "generators are not supported",
@@ -218,6 +211,18 @@ pub const DIFFERENCES: &[Rule] = &[
                   token, client-certificate-data, client-key-data, tls-server-name, insecure-skip-tls-verify); \
                   exec plugins, auth providers, file paths, username/password, impersonation and proxy-url are refused",
         action: "make sure the kubeconfig in that Secret holds its credentials inline",
+    },
+    Rule {
+        kinds: EXTERNAL_SECRETS,
+        when: &[("target.manifest.kind", Test::NoneOf(&["Secret"]))],
+        level: Level::Difference,
+        message: "a generic target (a ConfigMap or custom resource instead of a Secret) needs \
+                  --unsafe-allow-generic-targets as in ESO and, unlike ESO, its resource listed in \
+                  --generic-target-resources (default configmaps); RBAC, Pods, ServiceAccounts, leases, syncret's \
+                  own API and cluster-scoped kinds are never written, and Owner/Orphan do not take over an object \
+                  they did not write",
+        action: "run syncret with --unsafe-allow-generic-targets and the resource in --generic-target-resources \
+                 (chart: genericTargets.enabled, genericTargets.resources; docs/generic-targets.md)",
     },
     Rule {
         kinds: PUSH_SECRETS,

@@ -19,8 +19,9 @@ use syncret_crds::labels::FINALIZER_EXTERNAL_SECRET_CLEANUP;
 use syncret_providers::StoreInfo;
 
 use super::kit::{self, Abort, Next, Reconciler};
-use super::{ES_CONTROLLER, es_key};
+use super::{ES_CONTROLLER, es_key, generic};
 use crate::context::{Context, Key};
+use crate::dependents::Dependent;
 use crate::events::Kind;
 use crate::schedule::{Lane, Scheduler};
 use crate::stores::StoreProblem;
@@ -30,7 +31,7 @@ use crate::sync::error::{Retry, SyncError};
 use crate::sync::fetch::{self, StoreId};
 use crate::sync::refresh::{self, Refresh, Since};
 use crate::sync::secret::{self, Write};
-use crate::sync::{hash, status};
+use crate::sync::{hash, manifest, status};
 
 /// The ExternalSecret controller, as the kit runs it.
 pub struct ExternalSecrets;
@@ -79,13 +80,19 @@ struct EsState {
     lease_due: Option<Instant>,
     /// The stores (uid, generation) it last read from.
     stores_seen: Option<u64>,
+    /// The versions of the template sources it last rendered with (only with `templateFrom` ConfigMaps/Secrets).
+    sources_seen: Option<u64>,
     /// A read that outlived the reconcile that started it ([`read_detached`]), for the next one.
     pending: Option<Box<PendingRead>>,
 }
 
 impl EsState {
     fn is_empty(&self) -> bool {
-        self.written.is_none() && self.lease_due.is_none() && self.stores_seen.is_none() && self.pending.is_none()
+        self.written.is_none()
+            && self.lease_due.is_none()
+            && self.stores_seen.is_none()
+            && self.sources_seen.is_none()
+            && self.pending.is_none()
     }
 }
 
@@ -178,6 +185,23 @@ impl EsStates {
         self.with(key, |s| s.stores_seen = Some(fingerprint));
     }
 
+    /// Whether the template sources changed since the last render (`fingerprint`: their versions now, `None` when
+    /// not known; unknown before, as at start-up: then recorded, not changed).
+    fn sources_changed(&self, key: &Key, fingerprint: Option<u64>) -> bool {
+        let Some(fp) = fingerprint else { return false };
+        self.with(key, |s| match s.sources_seen {
+            Some(seen) => seen != fp,
+            None => {
+                s.sources_seen = Some(fp);
+                false
+            }
+        })
+    }
+
+    fn set_sources(&self, key: &Key, fingerprint: Option<u64>) {
+        self.with(key, |s| s.sources_seen = fingerprint);
+    }
+
     fn set_pending(&self, key: &Key, pending: PendingRead) {
         self.with(key, |s| s.pending = Some(Box::new(pending)));
     }
@@ -247,8 +271,9 @@ pub async fn reconcile(ctx: &Arc<Context>, key: &Key) -> Next {
         Ok(Outcome::Waiting(d)) => Next::After(Some(d)),
         Ok(Outcome::Intact(next)) => Next::After(next),
         Ok(Outcome::Synced { reason, message, lease }) => {
-            let target = es.target_name().unwrap_or_default().to_string();
-            let st = status::synced(&es, &target, reason, message, now);
+            // A Secret target is the status' binding; a generic target is not (ESO).
+            let binding = es.target_name().filter(|_| es.spec.target.is_secret());
+            let st = status::synced(&es, binding, reason, message, now);
             ctx.metrics.external_secrets.set_ready(key, true);
             let mut synced = (*es).clone();
             synced.status = Some(st.clone());
@@ -291,9 +316,8 @@ async fn sync(ctx: &Arc<Context>, es: &Arc<ExternalSecret>, key: &Key) -> Result
     let Some(target) = es.target_name().map(str::to_string) else {
         return Ok(Outcome::NotOurs);
     };
-    if !es.spec.target.is_secret() {
-        return Err(SyncError::UnsupportedTarget);
-    }
+    // A generic target: refused (naming the field) unless this operator writes its kind.
+    let generic = generic::resolve(ctx, es, key).await?;
     let mut plan = fetch::plan(es).map_err(SyncError::InvalidPlan)?;
     // Stores: class, existence, readiness (flood gate), ClusterSecretStore conditions.
     let mut stores: BTreeMap<StoreId, StoreInfo> = BTreeMap::new();
@@ -329,6 +353,22 @@ async fn sync(ctx: &Arc<Context>, es: &Arc<ExternalSecret>, key: &Key) -> Result
             plan.pass_property(id);
         }
     }
+    // SOPS documents it reads from ConfigMaps/Secrets: watched like template sources (a new document re-syncs it).
+    let documents = crate::sync::dependencies::sops_documents(es, &stores);
+    if !documents.is_empty() {
+        let who = Dependent::ExternalSecret(key.clone());
+        let added = {
+            let mut index = ctx.dependents.index();
+            let mut added = false;
+            for d in &documents {
+                added |= index.add(&who, d);
+            }
+            added
+        };
+        if added {
+            super::objects::ensure(ctx);
+        }
+    }
     // A finalizer only where deletion has an effect outside GC: deletionPolicy Delete.
     if es.spec.target.deletion_policy == ExternalSecretDeletionPolicy::Delete
         && !es.finalizers().iter().any(|f| f == FINALIZER_EXTERNAL_SECRET_CLEANUP)
@@ -336,21 +376,38 @@ async fn sync(ctx: &Arc<Context>, es: &Arc<ExternalSecret>, key: &Key) -> Result
         add_finalizer(ctx, es).await.map_err(SyncError::Finalizer)?;
     }
     let secret_key = key.sibling(&target);
-    let previous_target = ctx.secrets.set_target(key, &target);
+    let previous_target = match &generic {
+        None => ctx.secrets.set_target(key, &target),
+        Some(_) => None,
+    };
 
     // Refresh decision (pure): skip the provider when nothing is due and the Secret is known to be intact.
     let now = Utc::now();
     let (lease_due, lease_wait) = ctx.es_state.take_lease(key, Instant::now());
     let stores_fp = stores_fingerprint(&stores);
+    // The template sources' versions as the watch shows them now (before they are read for the render).
+    let sources_fp = ctx
+        .dependents
+        .index()
+        .sources_fingerprint(&Dependent::ExternalSecret(key.clone()));
     let since = Since {
         target_changed: previous_target.is_some(),
         lease_due,
         store_changed: ctx.es_state.stores_changed(key, stores_fp),
+        sources_changed: ctx.es_state.sources_changed(key, sources_fp),
     };
     if let Refresh::KeepIfIntact { assume_intact, next } = refresh::decide(es, now, since, lease_wait) {
         let intact = assume_intact
-            || ctx.secrets.known_valid(&secret_key)
-            || matches!(read_secret(ctx, &key.namespace, &target).await, Ok(Some(s)) if crate::secrets::is_valid(&s));
+            || match &generic {
+                None => {
+                    ctx.secrets.known_valid(&secret_key)
+                        || matches!(read_secret(ctx, &key.namespace, &target).await, Ok(Some(s)) if crate::secrets::is_valid(&s))
+                }
+                Some(t) => {
+                    generic::known_intact(ctx, t)
+                        || matches!(generic::read(ctx, t).await, Ok(o) if manifest::is_intact(es, o.as_ref()))
+                }
+            };
         if intact {
             return Ok(Outcome::Intact(next));
         }
@@ -363,9 +420,32 @@ async fn sync(ctx: &Arc<Context>, es: &Arc<ExternalSecret>, key: &Key) -> Result
         stores_fp.hash(&mut h);
         h.finish()
     };
-    let outcome = fetch_and_write(ctx, es, key, &plan, &stores, &target, &secret_key, reads_fp).await?;
+    let mut rendered_with = None;
+    let outcome = fetch_and_write(
+        ctx,
+        es,
+        key,
+        &plan,
+        &stores,
+        &target,
+        &secret_key,
+        reads_fp,
+        generic.as_ref(),
+        &mut rendered_with,
+    )
+    .await?;
     if matches!(outcome, Outcome::Synced { .. }) {
         ctx.es_state.set_stores(key, stores_fp);
+        // The versions the render read (known even before the watch listed), else the watch's; else, for an
+        // ExternalSecret that reads sources whose versions nobody knows yet (a SOPS document read by the provider
+        // before the watch listed), "unknown": the first versions the watch shows count as a change (one more
+        // read), rather than a change after this render going unnoticed until the next refresh.
+        let reads = ctx
+            .dependents
+            .index()
+            .reads_anything(&Dependent::ExternalSecret(key.clone()));
+        let seen = rendered_with.or(sources_fp).or(reads.then_some(SOURCES_UNKNOWN));
+        ctx.es_state.set_sources(key, seen);
     }
     Ok(outcome)
 }
@@ -445,6 +525,8 @@ async fn fetch_and_write(
     target: &str,
     secret_key: &Key,
     reads_fp: u64,
+    generic: Option<&generic::Target>,
+    rendered_with: &mut Option<u64>,
 ) -> Result<Outcome, SyncError> {
     let detached = match ctx.es_state.take_pending(key, reads_fp, ctx.settings.reconcile_timeout) {
         // A read this ExternalSecret started earlier finished meanwhile.
@@ -493,6 +575,34 @@ async fn fetch_and_write(
     }
     let synced = |reason, message| Outcome::Synced { reason, message, lease };
 
+    // A generic target: deletionPolicy, render and write (ESO's `reconcileGenericTarget`).
+    if let Some(t) = generic {
+        if assembled.data.is_empty() {
+            match deletion::when_empty(deletion_policy, es.spec.target.creation_policy, target)? {
+                WhenEmpty::DeleteSecret => {
+                    generic::delete_if_ours(ctx, es, t).await?;
+                    return Ok(synced(
+                        es_reason::RESOURCE_DELETED,
+                        "secret deleted due to DeletionPolicy=Delete",
+                    ));
+                }
+                WhenEmpty::Retain => {
+                    return Ok(synced(
+                        es_reason::RESOURCE_SYNCED,
+                        "secret retained due to DeletionPolicy=Retain",
+                    ));
+                }
+                WhenEmpty::Write => {}
+            }
+        }
+        let sources = template_sources(ctx, es, &key.namespace)
+            .await
+            .map_err(SyncError::TemplateSource)?;
+        *rendered_with = rendered_fingerprint(ctx, key, &sources);
+        let (reason, message) = generic::write(ctx, es, t, &assembled.data, &sources).await?;
+        return Ok(synced(reason, message));
+    }
+
     // No data at all: deletionPolicy decides.
     if assembled.data.is_empty() {
         match deletion::when_empty(deletion_policy, es.spec.target.creation_policy, target)? {
@@ -528,6 +638,7 @@ async fn fetch_and_write(
     let sources = template_sources(ctx, es, &key.namespace)
         .await
         .map_err(SyncError::TemplateSource)?;
+    *rendered_with = rendered_fingerprint(ctx, key, &sources);
     let desired = desired::desired(es, assembled.data, &sources, &ctx.settings.delims)
         .map_err(|e| SyncError::Template(e.to_string()))?;
     let fingerprint = fingerprint(es, target, &desired);
@@ -795,6 +906,16 @@ async fn delete_orphans(ctx: &Context, es: &ExternalSecret, target: &str) -> Res
     Ok(())
 }
 
+/// The recorded fingerprint of sources read at versions nobody knew (no fingerprint is this value but by chance).
+const SOURCES_UNKNOWN: u64 = 0;
+
+/// The fingerprint of the template sources' versions this render read ([`crate::dependents`]).
+fn rendered_fingerprint(ctx: &Context, key: &Key, sources: &TemplateSources) -> Option<u64> {
+    ctx.dependents
+        .index()
+        .fingerprint_with(&Dependent::ExternalSecret(key.clone()), &sources.versions)
+}
+
 async fn template_sources(ctx: &Context, es: &ExternalSecret, namespace: &str) -> Result<TemplateSources, kube::Error> {
     super::read_template_sources(ctx, namespace, TemplateSources::needed(es)).await
 }
@@ -817,7 +938,23 @@ async fn finalize(ctx: &Arc<Context>, es: &ExternalSecret) -> Next {
     if !es.finalizers().iter().any(|f| f == FINALIZER_EXTERNAL_SECRET_CLEANUP) {
         return Next::Idle;
     }
-    if es.spec.target.deletion_policy == ExternalSecretDeletionPolicy::Delete
+    if es.spec.target.deletion_policy == ExternalSecretDeletionPolicy::Delete && !es.spec.target.is_secret() {
+        // A generic target: deleted if this ExternalSecret controls it (nothing to do when generic targets are
+        // off, as in ESO).
+        match generic::resolve(ctx, es, &key).await {
+            Ok(Some(t)) => {
+                if let Err(e) = generic::delete_if_ours(ctx, es, &t).await {
+                    tracing::warn!(externalsecret = %key, error = %e, "could not delete managed resource");
+                    return Next::Retry(None);
+                }
+            }
+            Ok(None) | Err(SyncError::Target(_)) => {}
+            Err(e) => {
+                tracing::warn!(externalsecret = %key, error = %e, "could not read managed resource");
+                return Next::Retry(None);
+            }
+        }
+    } else if es.spec.target.deletion_policy == ExternalSecretDeletionPolicy::Delete
         && let Some(target) = es.target_name()
     {
         match read_secret(ctx, &ns, target).await {
@@ -882,7 +1019,8 @@ async fn patch_status(ctx: &Context, es: &ExternalSecret, status: ExternalSecret
 /// Secret is left as it is.
 async fn failed(ctx: &Arc<Context>, es: &ExternalSecret, e: &SyncError) -> Next {
     let message = e.to_string();
-    report_failure(ctx, es, e.condition_reason(), e.event_reason(), &message).await;
+    let reason = e.condition_reason(!es.spec.target.is_secret());
+    report_failure(ctx, es, reason, e.event_reason(), &message).await;
     ctx.metrics.sync_failed(e.reason());
     match e.retry() {
         Retry::Never => Next::Idle,

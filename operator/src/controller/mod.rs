@@ -7,12 +7,16 @@
 //! - a store created, changed, or its readiness changed → the store (fast) and every ExternalSecret using it
 //!   (fast), so an ExternalSecret waiting for its store syncs as soon as the store is Ready (ESO #4340);
 //! - a managed Secret changed by someone else, or deleted → its ExternalSecret (fast);
+//! - a ConfigMap or Secret a `templateFrom` reads changed, created or deleted → every ExternalSecret and
+//!   PushSecret using it (fast; `objects`, watches started when a first one needs them);
 //! - periodic refreshes (jittered) and error retries (exponential backoff) → slow lane.
 pub mod clusterexternalsecret;
 pub mod clusterpushsecret;
 pub mod externalsecret;
 mod fanout;
+pub(crate) mod generic;
 pub mod kit;
+pub(crate) mod objects;
 pub mod pushsecret;
 pub mod secretstore;
 
@@ -232,6 +236,8 @@ pub fn start(
     shutdown: CancellationToken,
 ) -> Running {
     let Writers { ss, css, ns, ces, push } = writers;
+    // Watches of template sources and generic targets start when a first ExternalSecret needs them.
+    ctx.dependents.set_stop(shutdown.clone());
     let ces_enabled = ces_enabled(&ctx);
     let watches = 5 + usize::from(ces_enabled) + pushsecret::gates(&ctx);
     let gate = InitGate::new(watches, readiness);
@@ -335,6 +341,14 @@ async fn watch_external_secrets(ctx: Arc<Context>, gate: Arc<InitGate>, stop: Ca
             // The cache now shows the status we wrote: drop our copy (10k of them add up).
             ctx.es_state.status_seen(&k, es.status.as_ref());
             if applied.changed {
+                // What it depends on (template sources, a generic target), watched from now on.
+                let deps = crate::sync::dependencies::of_external_secret(&es);
+                ctx.dependents
+                    .index()
+                    .set(&crate::dependents::Dependent::ExternalSecret(k.clone()), &deps);
+                if !deps.is_empty() {
+                    objects::ensure(&ctx);
+                }
                 // At start-up (the initial list), ExternalSecrets already synced and Ready only need a
                 // check that their Secret is intact: they wait in the slow lane, so a new or changed
                 // one created meanwhile is not stuck behind thousands of them.
@@ -349,6 +363,9 @@ async fn watch_external_secrets(ctx: Arc<Context>, gate: Arc<InitGate>, stop: Ca
         Event::Delete(es) => {
             let k = es_key(&es);
             ctx.external_secrets.delete(&k);
+            ctx.dependents
+                .index()
+                .remove(&crate::dependents::Dependent::ExternalSecret(k.clone()));
             ctx.es_queue.add(k, Lane::Fast);
             if let Some(ces) = clusterexternalsecret::controller_of(&es) {
                 ctx.ces_queue.add(clusterexternalsecret::key(&ces), Lane::Fast);
@@ -358,6 +375,9 @@ async fn watch_external_secrets(ctx: Arc<Context>, gate: Arc<InitGate>, stop: Ca
         Event::InitDone => {
             // Deleted while the watch was down: reconciled as gone (metrics, index, leases).
             for k in ctx.external_secrets.relisted() {
+                ctx.dependents
+                    .index()
+                    .remove(&crate::dependents::Dependent::ExternalSecret(k.clone()));
                 ctx.es_queue.add(k, Lane::Fast);
             }
         }
@@ -552,28 +572,74 @@ impl StoreStatus for ClusterSecretStore {
 }
 
 /// Reads the ConfigMaps and Secrets a template's `templateFrom` names (`needed`: ConfigMap names, Secret names) in
-/// `namespace`; a missing one is left out (the template reports what it lacks).
+/// `namespace`; a missing one is left out (the template reports what it lacks). A source the watch shows at the
+/// version last read is not read again ([`crate::dependents`]): a template ConfigMap shared by thousands of
+/// ExternalSecrets costs one GET per change, not one per render.
 pub(crate) async fn read_template_sources(
     ctx: &Context,
     namespace: &str,
     (cms, secrets): (Vec<String>, Vec<String>),
 ) -> Result<crate::sync::desired::TemplateSources, kube::Error> {
+    use crate::sync::dependencies::{ObjectKind, ObjectRef};
     let mut out = crate::sync::desired::TemplateSources::default();
     for name in cms {
-        ctx.api_limiter.acquire().await;
-        let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), namespace);
-        if let Some(cm) = api.get_opt(&name).await? {
-            out.config_maps.insert(name, cm.data.unwrap_or_default());
+        let object = ObjectRef::new(ObjectKind::ConfigMap, namespace, name.as_str());
+        let cached = ctx.dependents.index().cached_at(&object);
+        let data = match cached {
+            Some((v, d)) => {
+                out.versions.push((object, Some(v)));
+                Some(d)
+            }
+            None => {
+                ctx.api_limiter.acquire().await;
+                let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), namespace);
+                let found = api.get_opt(&name).await?.map(|cm| {
+                    let data: crate::dependents::Data = (cm.data.unwrap_or_default().into_iter())
+                        .map(|(k, v)| (k, v.into_bytes()))
+                        .collect();
+                    let data = Arc::new(data);
+                    let rv = cm.metadata.resource_version.unwrap_or_default();
+                    ctx.dependents.index().keep(&object, &rv, data.clone());
+                    (crate::dependents::rv(&rv), data)
+                });
+                out.versions.push((object, found.as_ref().map(|(v, _)| *v)));
+                found.map(|(_, d)| d)
+            }
+        };
+        if let Some(d) = data {
+            // ConfigMap data is UTF-8 (the apiserver refuses anything else).
+            let text = (d.iter())
+                .map(|(k, v)| (k.clone(), String::from_utf8_lossy(v).into_owned()))
+                .collect();
+            out.config_maps.insert(name, text);
         }
     }
     for name in secrets {
-        ctx.secret_limiter.acquire().await;
-        let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
-        if let Some(s) = api.get_opt(&name).await? {
-            out.secrets.insert(
-                name,
-                s.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect(),
-            );
+        let object = ObjectRef::new(ObjectKind::Secret, namespace, name.as_str());
+        let cached = ctx.dependents.index().cached_at(&object);
+        let data = match cached {
+            Some((v, d)) => {
+                out.versions.push((object, Some(v)));
+                Some(d)
+            }
+            None => {
+                ctx.secret_limiter.acquire().await;
+                let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+                let found = api.get_opt(&name).await?.map(|s| {
+                    let data: crate::dependents::Data = (s.data.unwrap_or_default().into_iter())
+                        .map(|(k, v)| (k, v.0))
+                        .collect();
+                    let data = Arc::new(data);
+                    let rv = s.metadata.resource_version.unwrap_or_default();
+                    ctx.dependents.index().keep(&object, &rv, data.clone());
+                    (crate::dependents::rv(&rv), data)
+                });
+                out.versions.push((object, found.as_ref().map(|(v, _)| *v)));
+                found.map(|(_, d)| d)
+            }
+        };
+        if let Some(d) = data {
+            out.secrets.insert(name, (*d).clone());
         }
     }
     Ok(out)

@@ -35,6 +35,7 @@ use tokio_util::sync::CancellationToken;
 use super::kit::{self, Abort, InitGate, Next, Reconciler, Written};
 use super::{Seen, scoped, watch_stream};
 use crate::context::{Context, Key, Settings};
+use crate::dependents::Dependent;
 use crate::events::Kind;
 use crate::push::entries::{self, Target};
 use crate::push::error::PushError;
@@ -58,7 +59,6 @@ pub struct PushState {
     pub sources: Mutex<SourceIndex>,
     /// Statuses written and not yet seen by the reflector (read by the next reconcile and by the deletion guard).
     written: Written<Key, PushSecretStatus>,
-    source_watch: std::sync::atomic::AtomicBool,
 }
 
 /// The reflector writers the watches feed.
@@ -79,13 +79,12 @@ impl PushState {
                 cluster_queue: Scheduler::new(Limit::Strict(0)),
                 sources: Mutex::new(SourceIndex::default()),
                 written: Written::default(),
-                source_watch: std::sync::atomic::AtomicBool::new(false),
             },
             PushWriters { ps, cps },
         )
     }
 
-    fn index(&self) -> std::sync::MutexGuard<'_, SourceIndex> {
+    pub(super) fn index(&self) -> std::sync::MutexGuard<'_, SourceIndex> {
         self.sources.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -221,13 +220,17 @@ async fn watch_push_secrets(
     let mut seen = Seen::new();
     // The stores each PushSecret with deletionPolicy Delete holds (their finalizer follows it).
     let mut holds: HashMap<Key, Vec<(StoreKind, Key)>> = HashMap::new();
-    let source_stop = stop.clone();
     kit::watch(stream, Some(gate), stop, |ev, phase| match ev {
         Event::Apply(ps) | Event::InitApply(ps) => {
             let key = ps_key(&ps);
             ctx.push.index().set(&key, &ps);
             ctx.push.written.seen(&key, ps.status.as_ref());
-            start_source_watch(&ctx, &source_stop);
+            start_source_watch(&ctx);
+            let deps = crate::sync::dependencies::of_push_secret(&ps);
+            ctx.dependents.index().set(&Dependent::PushSecret(key.clone()), &deps);
+            if !deps.is_empty() {
+                super::objects::ensure(&ctx);
+            }
             let listing = phase == kit::Phase::Listing;
             if seen.changed(key.clone(), fingerprint(&ps)) {
                 ctx.push.queue.add(key.clone(), Lane::Fast);
@@ -246,6 +249,7 @@ async fn watch_push_secrets(
         Event::Delete(ps) => {
             let key = ps_key(&ps);
             ctx.push.index().remove(&key);
+            ctx.dependents.index().remove(&Dependent::PushSecret(key.clone()));
             seen.gone(&key);
             for s in holds.remove(&key).unwrap_or_default() {
                 ctx.store_queue.add(s, Lane::Fast);
@@ -260,38 +264,37 @@ async fn watch_push_secrets(
     .await;
 }
 
-/// Starts the metadata-only Secret watch the first time a PushSecret exists (an operator without PushSecrets
-/// never lists every Secret).
-fn start_source_watch(ctx: &Arc<Context>, stop: &CancellationToken) {
-    if ctx.push.index().is_empty() || ctx.push.source_watch.swap(true, std::sync::atomic::Ordering::SeqCst) {
+/// Starts the metadata-only Secret watch (shared with template sources, `super::objects`) the first time a
+/// PushSecret exists (an operator without PushSecrets or template Secrets never lists every Secret).
+fn start_source_watch(ctx: &Arc<Context>) {
+    if ctx.push.index().is_empty() {
         return;
     }
-    tokio::spawn(watch_sources(ctx.clone(), stop.clone()));
+    super::objects::ensure_secrets(ctx);
 }
 
-async fn watch_sources(ctx: Arc<Context>, stop: CancellationToken) {
-    let stream =
-        watcher::watcher(scoped::<PartialObjectMeta<Secret>>(&ctx), watcher::Config::default()).default_backoff();
-    kit::watch(stream, None, stop, |ev, _| {
-        let seen = |m: &PartialObjectMeta<Secret>, listed: bool| {
+/// One event of the Secret watch: PushSecrets whose source Secret changed are pushed again.
+pub(super) fn on_secret_event(ctx: &Context, ev: &Event<PartialObjectMeta<Secret>>) {
+    if !ctx.settings.enable_push_secrets {
+        return;
+    }
+    let seen = |m: &PartialObjectMeta<Secret>, listed: bool| {
+        let key = Key::new(m.namespace().unwrap_or_default(), m.name_any());
+        let rv = m.resource_version().unwrap_or_default();
+        ctx.push.index().secret_seen(&key, m.labels(), &rv, listed)
+    };
+    let woken = match ev {
+        Event::Apply(m) => seen(m, false),
+        Event::InitApply(m) => seen(m, true),
+        Event::Delete(m) => {
             let key = Key::new(m.namespace().unwrap_or_default(), m.name_any());
-            let rv = m.resource_version().unwrap_or_default();
-            ctx.push.index().secret_seen(&key, m.labels(), &rv, listed)
-        };
-        let woken = match ev {
-            Event::Apply(m) => seen(&m, false),
-            Event::InitApply(m) => seen(&m, true),
-            Event::Delete(m) => {
-                let key = Key::new(m.namespace().unwrap_or_default(), m.name_any());
-                ctx.push.index().secret_deleted(&key, m.labels())
-            }
-            Event::Init | Event::InitDone => Vec::new(),
-        };
-        for k in woken {
-            ctx.push.queue.add(k, Lane::Fast);
+            ctx.push.index().secret_deleted(&key, m.labels())
         }
-    })
-    .await;
+        Event::Init | Event::InitDone => Vec::new(),
+    };
+    for k in woken {
+        ctx.push.queue.add(k, Lane::Fast);
+    }
 }
 
 /// A store changed (created, spec or readiness): wake the PushSecrets that use it.

@@ -43,13 +43,16 @@ impl<'a> From<&'a Delims> for TemplateOptions<'a> {
 }
 
 /// Annotations of the ExternalSecret never copied to its Secret.
-const NOT_COPIED: &[&str] = &[super::refresh::LAST_APPLIED, super::refresh::RESOURCE_VERSION_MEMO];
+pub(crate) const NOT_COPIED: &[&str] = &[super::refresh::LAST_APPLIED, super::refresh::RESOURCE_VERSION_MEMO];
 
 /// The ConfigMaps and Secrets `templateFrom` reads (from the ExternalSecret's namespace).
 #[derive(Clone, Debug, Default)]
 pub struct TemplateSources {
     pub config_maps: BTreeMap<String, BTreeMap<String, String>>,
     pub secrets: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
+    /// The version each source was read at (`None`: it did not exist), for the watch of template sources
+    /// ([`crate::dependents::DependencyIndex::fingerprint_with`]).
+    pub versions: Vec<(super::dependencies::ObjectRef, Option<u64>)>,
 }
 
 impl TemplateSources {
@@ -112,14 +115,14 @@ fn decoding(d: syncret_crds::externalsecret::ExternalSecretDecodingStrategy) -> 
 }
 
 /// Renders the templates of one ExternalSecret: one data context, one budget.
-struct Renderer<'a> {
-    delims: &'a Delims,
-    budget: Budget,
-    data: Value,
+pub(super) struct Renderer<'a> {
+    pub(super) delims: &'a Delims,
+    pub(super) budget: Budget,
+    pub(super) data: Value,
 }
 
 impl Renderer<'_> {
-    fn render(&self, field: &str, name: &str, src: &str) -> Result<Vec<u8>, DesiredError> {
+    pub(super) fn render(&self, field: &str, name: &str, src: &str) -> Result<Vec<u8>, DesiredError> {
         let t = Template::parse(name, src, self.delims).map_err(|e| derr(field, e.message))?;
         t.execute_in(&self.data, &self.budget)
             .map_err(|e| derr(field, e.message))

@@ -8,6 +8,7 @@ use syncret_crds::condition::es_reason;
 use syncret_crds::externalsecret::ExternalSecretCreationPolicy;
 
 use super::fetch::{AssembleError, PlanError};
+use super::manifest::{OwnershipError, TargetError};
 use super::secret::WriteError;
 use crate::stores::StoreProblem;
 
@@ -20,8 +21,22 @@ pub enum SyncError {
     /// The reads cannot be planned (bad regex, property path, …).
     #[error("invalid ExternalSecret: {0}")]
     InvalidPlan(#[source] PlanError),
-    #[error("spec.target.manifest: generic targets are not supported by syncret")]
-    UnsupportedTarget,
+    /// A generic target (`spec.target.manifest`) this operator does not write (the message names the field).
+    #[error("{0}")]
+    Target(#[source] TargetError),
+    /// A generic target exists and belongs to someone else.
+    #[error("{0}")]
+    TargetOwnership(#[source] OwnershipError),
+    #[error("could not get target resource {name:?}: {source}")]
+    ReadTarget {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("could not update resource: {0}")]
+    WriteTarget(String),
+    #[error("could not delete resource: {0}")]
+    DeleteTarget(String),
     /// A store cannot be used (missing, not ready, not allowed from this namespace).
     #[error("{0}")]
     Store(#[source] StoreProblem),
@@ -129,7 +144,7 @@ impl SyncError {
     /// The metric label.
     pub fn reason(&self) -> FailureReason {
         match self {
-            Self::InvalidSpec(_) | Self::InvalidPlan(_) | Self::UnsupportedTarget | Self::DeleteNotOwner { .. } => {
+            Self::InvalidSpec(_) | Self::InvalidPlan(_) | Self::Target(_) | Self::DeleteNotOwner { .. } => {
                 FailureReason::InvalidSpec
             }
             Self::Store(p) => match p {
@@ -141,20 +156,26 @@ impl SyncError {
             },
             Self::Provider { .. } | Self::Fetch(_) => FailureReason::ProviderError,
             Self::TemplateSource(_) | Self::Template(_) => FailureReason::TemplateError,
-            Self::OwnedByOther(_) | Self::NotOurs(_) => FailureReason::OwnershipConflict,
-            Self::Immutable(_) | Self::WriteSecret(_) | Self::DeleteSecret(_) | Self::DeleteOrphans(_) => {
-                FailureReason::SecretWriteError
-            }
-            Self::Finalizer(_) | Self::ReadSecret { .. } => FailureReason::KubernetesError,
+            Self::OwnedByOther(_) | Self::NotOurs(_) | Self::TargetOwnership(_) => FailureReason::OwnershipConflict,
+            Self::Immutable(_)
+            | Self::WriteSecret(_)
+            | Self::DeleteSecret(_)
+            | Self::DeleteOrphans(_)
+            | Self::WriteTarget(_)
+            | Self::DeleteTarget(_) => FailureReason::SecretWriteError,
+            Self::Finalizer(_) | Self::ReadSecret { .. } | Self::ReadTarget { .. } => FailureReason::KubernetesError,
         }
     }
 
     /// Whether and when to try again.
     pub fn retry(&self) -> Retry {
         match self {
+            // A kind not (yet) known to the apiserver may come with its CRD.
+            Self::Target(TargetError::UnknownKind { .. }) => Retry::Backoff(None),
             Self::InvalidSpec(_)
             | Self::InvalidPlan(_)
-            | Self::UnsupportedTarget
+            | Self::Target(_)
+            | Self::TargetOwnership(_)
             | Self::Template(_)
             | Self::OwnedByOther(_)
             | Self::NotOurs(_)
@@ -166,15 +187,24 @@ impl SyncError {
             | Self::Finalizer(_)
             | Self::TemplateSource(_)
             | Self::ReadSecret { .. }
+            | Self::ReadTarget { .. }
+            | Self::WriteTarget(_)
+            | Self::DeleteTarget(_)
             | Self::WriteSecret(_)
             | Self::DeleteSecret(_)
             | Self::DeleteOrphans(_) => Retry::Backoff(None),
         }
     }
 
-    /// The `Ready` condition's reason (ESO's, for every sync failure).
-    pub fn condition_reason(&self) -> &'static str {
-        es_reason::SECRET_SYNCED_ERROR
+    /// The `Ready` condition's reason (ESO's): `SecretSyncedError`, or for an ExternalSecret with a generic
+    /// target (`generic`) `ResourceSyncedError`, except when the target itself is refused (ESO's
+    /// `validateGenericTarget` reports that as `SecretSyncedError`).
+    pub fn condition_reason(&self, generic: bool) -> &'static str {
+        match self {
+            Self::Target(e) if !matches!(e, TargetError::UnknownKind { .. }) => es_reason::SECRET_SYNCED_ERROR,
+            _ if generic => es_reason::RESOURCE_SYNCED_ERROR,
+            _ => es_reason::SECRET_SYNCED_ERROR,
+        }
     }
 
     /// The Warning event's reason (ESO's).
@@ -208,10 +238,29 @@ mod tests {
                 "invalid ExternalSecret: spec.refreshInterval: bad",
             ),
             (
-                SyncError::UnsupportedTarget,
+                SyncError::Target(TargetError::Disabled),
                 FailureReason::InvalidSpec,
                 Retry::Never,
-                "spec.target.manifest: generic targets are not supported by syncret",
+                "spec.target.manifest: generic targets are disabled. Enable with --unsafe-allow-generic-targets flag",
+            ),
+            (
+                SyncError::Target(TargetError::UnknownKind {
+                    api_version: "example.com/v1".into(),
+                    kind: "Thing".into(),
+                    reason: "404".into(),
+                }),
+                FailureReason::InvalidSpec,
+                Retry::Backoff(None),
+                "spec.target.manifest: no kind \"Thing\" in apiVersion \"example.com/v1\"",
+            ),
+            (
+                SyncError::TargetOwnership(OwnershipError::NotOurs {
+                    kind: "ConfigMap".into(),
+                    name: "cfg".into(),
+                }),
+                FailureReason::OwnershipConflict,
+                Retry::Never,
+                "ConfigMap \"cfg\" already exists and is not managed by this ExternalSecret",
             ),
             (
                 store(StoreProblem::NotFound {
@@ -289,9 +338,26 @@ mod tests {
             assert_eq!(e.reason(), reason, "{e}");
             assert_eq!(e.retry(), retry, "{e}");
             assert!(e.to_string().starts_with(message), "{e} / {message}");
-            assert_eq!(e.condition_reason(), "SecretSyncedError");
+            assert_eq!(e.condition_reason(false), "SecretSyncedError");
             assert_eq!(e.event_reason(), "UpdateFailed");
         }
         assert_eq!(FailureReason::ALL.len(), 11);
+    }
+
+    #[test]
+    fn generic_targets_fail_with_esos_resource_reason_except_when_refused() {
+        let provider = SyncError::WriteTarget("boom".into());
+        assert_eq!(provider.condition_reason(true), "ResourceSyncedError");
+        assert_eq!(provider.condition_reason(false), "SecretSyncedError");
+        assert_eq!(
+            SyncError::Target(TargetError::Disabled).condition_reason(true),
+            "SecretSyncedError"
+        );
+        let unknown = SyncError::Target(TargetError::UnknownKind {
+            api_version: "v1".into(),
+            kind: "X".into(),
+            reason: String::new(),
+        });
+        assert_eq!(unknown.condition_reason(true), "ResourceSyncedError");
     }
 }

@@ -178,6 +178,8 @@ pub struct Since {
     pub lease_due: bool,
     /// A store it reads from changed its spec (uid or generation).
     pub store_changed: bool,
+    /// A ConfigMap or Secret its `templateFrom` reads changed (ESO #1430).
+    pub sources_changed: bool,
 }
 
 /// Whether to read the provider now, or only to check that the Secret is still intact.
@@ -194,11 +196,13 @@ pub enum Refresh {
 }
 
 /// The refresh decision of one reconcile: ESO's `shouldRefresh`, plus the reasons to read again that ESO lacks
-/// (a renamed target, a due lease, a changed store spec: the last only for periodic refreshes; `CreatedOnce`,
-/// `OnChange` and "sync once" keep what they synced). `lease_wait`: how long until a pending lease is due.
+/// (a renamed target, a due lease, a changed store spec, a changed template source: the last two only for
+/// periodic refreshes, which would pick them up at their next refresh anyway; `CreatedOnce`, `OnChange` and "sync
+/// once" keep what they synced). `lease_wait`: how long until a pending lease is due.
 pub fn decide(es: &ExternalSecret, now: DateTime<Utc>, since: Since, lease_wait: Option<Duration>) -> Refresh {
     let periodic = es.spec.refresh_policy() == ExternalSecretRefreshPolicy::Periodic && !interval(es).is_zero();
-    if should_refresh(es, now) || since.target_changed || since.lease_due || (periodic && since.store_changed) {
+    let inputs_changed = since.store_changed || since.sources_changed;
+    if should_refresh(es, now) || since.target_changed || since.lease_due || (periodic && inputs_changed) {
         return Refresh::Fetch;
     }
     let assume_intact = matches!(
@@ -337,6 +341,10 @@ spec:
                 store_changed: true,
                 ..Since::default()
             },
+            Since {
+                sources_changed: true,
+                ..Since::default()
+            },
         ] {
             assert_eq!(decide(&e, now, since, None), Refresh::Fetch, "{since:?}");
         }
@@ -369,6 +377,22 @@ spec:
                 next: None
             }
         );
+        // Nor does a changed template source: only periodic refreshes pick it up early.
+        let sources_changed = Since {
+            sources_changed: true,
+            ..Since::default()
+        };
+        for policy in [
+            "  refreshPolicy: CreatedOnce",
+            "  refreshPolicy: OnChange",
+            "  refreshInterval: 0s",
+        ] {
+            let e = synced(es(policy), t("2026-01-01T11:30:00Z"));
+            assert!(
+                matches!(decide(&e, now, sources_changed, None), Refresh::KeepIfIntact { .. }),
+                "{policy}"
+            );
+        }
     }
 
     #[test]

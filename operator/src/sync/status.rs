@@ -35,10 +35,11 @@ pub fn ready_condition(
 }
 
 /// After a successful sync into `target`: refreshed now, at the ExternalSecret's current resource version, Ready;
-/// other condition types are kept as they are.
+/// other condition types are kept as they are. `binding` names the target Secret (none for a generic target, as
+/// in ESO).
 pub fn synced(
     es: &ExternalSecret,
-    target: &str,
+    binding: Option<&str>,
     reason: &str,
     message: &str,
     now: DateTime<Utc>,
@@ -48,9 +49,7 @@ pub fn synced(
         refresh_time: Some(refresh::to_time(now)),
         synced_resource_version: refresh::resource_version(es),
         conditions: vec![ready_condition(old, true, reason, message, now)],
-        binding: Some(LocalObjectReference {
-            name: target.to_string(),
-        }),
+        binding: binding.map(|name| LocalObjectReference { name: name.to_string() }),
     };
     status.conditions.extend(
         old.into_iter()
@@ -98,7 +97,7 @@ mod tests {
         let e = es(
             "status:\n  conditions:\n  - {type: Ready, status: 'True', reason: SecretSynced, lastTransitionTime: '2026-01-01T00:00:00Z'}\n  - {type: Deleted, status: 'False'}\n",
         );
-        let s = synced(&e, "db", "SecretSynced", "secret synced", at(1_800_000_000));
+        let s = synced(&e, Some("db"), "SecretSynced", "secret synced", at(1_800_000_000));
         assert_eq!(s.conditions.len(), 2);
         assert_eq!(s.conditions[0].status, "True");
         assert_eq!(
@@ -108,6 +107,8 @@ mod tests {
         assert_eq!(s.synced_resource_version, refresh::resource_version(&e));
         assert_eq!(s.binding.as_ref().unwrap().name, "db");
         assert_eq!(s.refresh_time, Some(refresh::to_time(at(1_800_000_000))));
+        let generic = synced(&e, None, "ResourceSynced", "secret synced", at(1_800_000_000));
+        assert_eq!(generic.binding, None);
     }
 
     #[test]

@@ -246,6 +246,75 @@ fn default_render_is_locked_down() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Generic targets are off by default; `genericTargets.enabled` passes ESO's flag and grants writes on ConfigMaps,
+/// each listed resource gets its verbs (a full set by default) and is the only other kind syncret writes.
+#[test]
+fn generic_targets_get_rbac_and_flags_only_when_enabled() -> anyhow::Result<()> {
+    let rules = |docs: &[serde_json::Value]| -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
+        for role in docs.iter().filter(|d| d["kind"] == "ClusterRole") {
+            for r in role["rules"].as_array().into_iter().flatten() {
+                for g in r["apiGroups"].as_array().into_iter().flatten() {
+                    for res in r["resources"].as_array().into_iter().flatten() {
+                        for v in r["verbs"].as_array().into_iter().flatten() {
+                            out.push((
+                                v.as_str().unwrap_or_default().to_string(),
+                                g.as_str().unwrap_or_default().to_string(),
+                                res.as_str().unwrap_or_default().to_string(),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        out
+    };
+    let has = |rules: &[(String, String, String)], verb: &str, group: &str, res: &str| {
+        rules.iter().any(|(v, g, r)| v == verb && g == group && r == res)
+    };
+    let off = render("rel", "syncret-system", None, &[])?;
+    let r = rules(&off);
+    assert!(has(&r, "watch", "", "configmaps"), "templateFrom sources are watched");
+    assert!(!has(&r, "create", "", "configmaps") && !has(&r, "patch", "", "configmaps"));
+    assert!(!container_args(&off).iter().any(|a| a.contains("generic-target")));
+    let on = render(
+        "rel",
+        "syncret-system",
+        None,
+        &[
+            "genericTargets.enabled=true",
+            "genericTargets.resources[0].apiGroup=config.example.com",
+            "genericTargets.resources[0].resources={appconfigs,appsettings}",
+            "genericTargets.resources[1].apiGroup=argoproj.io",
+            "genericTargets.resources[1].resources={applications}",
+            "genericTargets.resources[1].verbs={get,patch}",
+        ],
+    )?;
+    let r = rules(&on);
+    for verb in ["create", "patch", "delete"] {
+        assert!(has(&r, verb, "", "configmaps"), "{verb} configmaps");
+    }
+    for verb in ["get", "list", "watch", "create", "patch", "delete"] {
+        assert!(has(&r, verb, "config.example.com", "appsettings"), "{verb} appsettings");
+    }
+    assert!(has(&r, "patch", "argoproj.io", "applications"));
+    assert!(!has(&r, "delete", "argoproj.io", "applications"));
+    let args = container_args(&on);
+    assert!(
+        args.contains(&"--unsafe-allow-generic-targets=true".to_string()),
+        "{args:?}"
+    );
+    assert!(
+        args.contains(
+            &"--generic-target-resources=configmaps,appconfigs.config.example.com,appsettings.config.example.com,\
+              applications.argoproj.io"
+                .to_string()
+        ),
+        "{args:?}"
+    );
+    Ok(())
+}
+
 /// Flags deliberately without a chart value (set them with `extraArgs`).
 const FLAGS_WITHOUT_VALUES: &[(&str, &str)] = &[
     ("help", "not a setting"),
@@ -311,6 +380,9 @@ fn every_flag_has_a_value_and_the_rendered_arguments_parse() -> anyhow::Result<(
     assert_eq!(t.file_allowlist.len(), 2);
     assert_eq!(cli.run.log_format, syncret::cli::LogFormat::Text);
     assert!(cli.run.log_filter().starts_with("debug"));
+    let g = &o.settings.generic_targets;
+    assert!(g.enabled);
+    assert_eq!(g.resources, ["configmaps", "applications.argoproj.io"]);
     // Everything optional is rendered.
     let k = kinds(&docs);
     for want in [
@@ -573,6 +645,8 @@ const NEEDED: &[(&str, &str, &str)] = &[
     ("patch", "", "secrets"),
     ("delete", "", "secrets"),
     ("get", "", "configmaps"),
+    ("list", "", "configmaps"),
+    ("watch", "", "configmaps"),
     ("create", "events.k8s.io", "events"),
     ("get", "", "serviceaccounts"),
     ("create", "", "serviceaccounts/token"),
@@ -586,8 +660,9 @@ const NEEDED: &[(&str, &str, &str)] = &[
 const DENIED: &[(&str, &str, &str)] = &[
     ("update", "", "secrets"),
     ("deletecollection", "", "secrets"),
-    ("list", "", "configmaps"),
     ("create", "", "configmaps"),
+    ("patch", "", "configmaps"),
+    ("delete", "", "configmaps"),
     ("update", "external-secrets.io", "externalsecrets"),
     ("update", "external-secrets.io", "clusterexternalsecrets"),
     ("patch", "apps", "deployments"),

@@ -87,7 +87,7 @@ async fn remote(env: &Env, store: &str, key: &str) -> anyhow::Result<Option<Stri
     }
 }
 
-async fn remote_is(env: &Env, store: &str, key: &str, want: Option<&str>) -> anyhow::Result<()> {
+pub(crate) async fn remote_is(env: &Env, store: &str, key: &str, want: Option<&str>) -> anyhow::Result<()> {
     eventually(
         Duration::from_secs(30),
         &format!("{store}/{key} to be {want:?}"),

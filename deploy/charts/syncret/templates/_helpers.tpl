@@ -65,7 +65,9 @@ Least privilege, derived from what syncret calls:
 - SecretStores / ClusterSecretStores: watched; status patched.
 - Secrets: watched (metadata only, managed ones), listed, read; written with server-side apply (patch, and create
   for new ones); deleted (deletionPolicy Delete, orphans); read for store credentials and templateFrom.
-- ConfigMaps: read (templateFrom, CA bundles). Namespaces: watched (ClusterSecretStore conditions).
+- ConfigMaps: read (templateFrom, CA bundles) and watched metadata-only (a changed templateFrom source re-renders
+  its ExternalSecrets). With genericTargets.enabled also created, applied and deleted (ConfigMap targets), and
+  every resource of genericTargets.resources gets its verbs. Namespaces: watched (ClusterSecretStore conditions).
 - Events (events.k8s.io): created. ServiceAccounts: read (workload-identity annotations), tokens minted.
 - ClusterExternalSecrets (processClusterExternalSecret, cluster-wide installs only): watched; finalizers patched;
   status patched; /finalizers update for the ownerReferences of their ExternalSecrets, which are created, applied
@@ -96,7 +98,17 @@ Least privilege, derived from what syncret calls:
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: [""]
   resources: ["configmaps"]
-  verbs: ["get"]
+  verbs: ["get", "list", "watch"]
+{{- if .Values.genericTargets.enabled }}
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["create", "patch", "delete"]
+{{- range .Values.genericTargets.resources }}
+- apiGroups: [{{ .apiGroup | default "" | quote }}]
+  resources: {{ toJson .resources }}
+  verbs: {{ toJson (.verbs | default (list "get" "list" "watch" "create" "patch" "delete")) }}
+{{- end }}
+{{- end }}
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create"]
@@ -168,4 +180,20 @@ Least privilege, derived from what syncret calls:
   resources: ["pushsecrets"]
   verbs: ["create", "delete"]
 {{- end }}
+{{- end }}
+
+{{/* --generic-target-resources: configmaps and every listed resource as <plural>[.<group>]. */}}
+{{- define "syncret.genericTargetResources" -}}
+{{- $out := list "configmaps" }}
+{{- range .Values.genericTargets.resources }}
+{{- $group := .apiGroup | default "" }}
+{{- range .resources }}
+{{- if $group }}
+{{- $out = append $out (printf "%s.%s" . $group) }}
+{{- else }}
+{{- $out = append $out . }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- $out | uniq | join "," }}
 {{- end }}
