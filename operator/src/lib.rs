@@ -23,6 +23,7 @@ pub mod rollout;
 pub mod runtime;
 pub mod schedule;
 pub mod secrets;
+pub mod shard;
 pub mod stores;
 pub mod sync;
 pub mod template;
