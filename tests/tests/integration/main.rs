@@ -35,5 +35,6 @@ mod push_secret;
 mod rollout;
 mod saas;
 mod servers;
+mod shard;
 mod sync_basic;
 mod sync_engine;
