@@ -223,6 +223,22 @@ pub fn run<R: Reconciler>(r: Arc<R>, ctx: &Arc<Context>, stop: &CancellationToke
 /// How often queue gauges and liveness are sampled.
 const SAMPLE: Duration = Duration::from_secs(2);
 
+/// How soon a key of a unit still held but past its fence is taken again (its renewal is late, not lost).
+const FENCED_RETRY: Duration = Duration::from_secs(1);
+
+/// A key this replica may not reconcile now: forgotten when its unit is held elsewhere (queued again by
+/// [`crate::controller`]'s priming if the unit comes here), put back for a moment when the unit is still this
+/// replica's but its fence is closed (a late renewal), so nothing is lost if the renewal lands.
+fn set_aside<R: Reconciler>(r: &R, ctx: &Context, key: R::Key, unit: Unit) {
+    let queue = r.queue(ctx);
+    queue.done(&key);
+    if ctx.shards.assigned(unit) {
+        queue.add_after(key, Lane::Fast, FENCED_RETRY);
+    } else {
+        queue.forget(&key);
+    }
+}
+
 async fn worker<R: Reconciler>(r: Arc<R>, ctx: Arc<Context>, failures: Arc<Failures<R::Key>>, progress: Arc<Progress>) {
     let deadline = ctx.settings.reconcile_timeout;
     while let Some((key, lane)) = r.queue(&ctx).next().await {
@@ -231,9 +247,7 @@ async fn worker<R: Reconciler>(r: Arc<R>, ctx: Arc<Context>, failures: Arc<Failu
         // closes (its in-flight requests dropped), so a replica writes nothing for a unit it no longer holds.
         let unit = r.unit(&ctx, &key);
         let Some(tenure) = ctx.shards.tenure(unit) else {
-            let queue = r.queue(&ctx);
-            queue.done(&key);
-            queue.forget(&key);
+            set_aside(&*r, &ctx, key, unit);
             continue;
         };
         let start = Instant::now();
@@ -243,10 +257,8 @@ async fn worker<R: Reconciler>(r: Arc<R>, ctx: Arc<Context>, failures: Arc<Failu
             n = supervised(r.reconcile(&ctx, &key), deadline) => Some(n),
         };
         let Some(outcome) = held else {
-            tracing::debug!(controller = r.name(), object = ?key, %unit, "reconcile stopped: the unit was given up");
-            let queue = r.queue(&ctx);
-            queue.done(&key);
-            queue.forget(&key);
+            tracing::debug!(controller = r.name(), object = ?key, %unit, "reconcile stopped: the unit was given up or its fence closed");
+            set_aside(&*r, &ctx, key, unit);
             continue;
         };
         if ctx.shards.is_sharded() {

@@ -149,6 +149,11 @@ impl Ownership {
         self.check(unit).is_ok()
     }
 
+    /// Whether this replica holds `unit`, its fence open or not (a late renewal does not give it up).
+    pub fn assigned(&self, unit: Unit) -> bool {
+        !self.is_sharded() || self.slots().get(self.index(unit)).is_some_and(Option::is_some)
+    }
+
     /// Whether the watches keep objects of `namespace` (its unit is held; the fence is not looked at, so a
     /// unit renewed late does not drop its cache).
     pub fn accepts(&self, namespace: &str) -> bool {
@@ -350,6 +355,7 @@ mod tests {
         );
         assert!(matches!(o.check(unit), Err(fence::Fenced::Expired(_))));
         assert!(o.accepts(ns), "the cache stays until the unit is revoked");
+        assert!(o.assigned(unit), "held, fence closed: its keys wait");
         assert!(o.tenure(unit).is_none(), "no new reconcile past the fence");
         drop(t);
         assert_eq!(o.in_flight(unit), 0);
@@ -364,6 +370,7 @@ mod tests {
             .expect("revocation ends the tenure");
         assert!(!o.revoke(unit));
         assert!(!o.accepts(ns));
+        assert!(!o.assigned(unit), "given up: its keys are forgotten");
         assert!(o.held().is_empty());
     }
 

@@ -47,7 +47,9 @@ fn args(class: &str, lease: &str, lease_ns: &str) -> Vec<String> {
         "--enable-cluster-push-secret-reconciler=false".into(),
         "--enable-push-secret-reconciler=false".into(),
         "--client-qps=0".into(),
-        "--loglevel=info".into(),
+        std::env::var("SHARD_TEST_LOGLEVEL")
+            .map(|l| format!("--loglevel={l}"))
+            .unwrap_or_else(|_| "--loglevel=info".into()),
     ]
 }
 
