@@ -45,6 +45,9 @@ pub struct Settings {
     /// At most this many reads of one store in flight at once (`--max-concurrent-per-store`; 0: `concurrent`);
     /// one for a store whose calls are slow.
     pub store_concurrency: usize,
+    /// The tenant boundary for providers (`--allow-namespaced-operator-identity`, `--egress-allow`,
+    /// `--egress-deny`, `--credential-file-allowlist`; see `docs/security.md`).
+    pub tenant: Arc<syncret_providers::TenantPolicy>,
 }
 
 impl Default for Settings {
@@ -67,6 +70,7 @@ impl Default for Settings {
             reconcile_timeout: Duration::from_secs(60),
             namespace_concurrency: 0,
             store_concurrency: 0,
+            tenant: Arc::new(syncret_providers::TenantPolicy::default()),
         }
     }
 }

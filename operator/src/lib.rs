@@ -22,6 +22,7 @@ pub mod render;
 pub mod rollout;
 pub mod runtime;
 pub mod schedule;
+pub mod seal;
 pub mod secrets;
 pub mod shard;
 pub mod stores;

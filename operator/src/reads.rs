@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use syncret_providers::{
     CacheKey, CallObserver, ClientCache, ProviderContext, ProviderError, Registry, RemoteKey, RemoteValue,
-    SecretsClient, StoreInfo, StoreScope,
+    SecretsClient, StoreInfo, StoreScope, TenantPolicy,
 };
 use tokio::sync::watch;
 
@@ -32,11 +32,14 @@ pub struct Reads {
     metrics: Arc<Metrics>,
     window: Duration,
     store_rate: (f64, u32),
+    /// The tenant boundary every provider client is built under.
+    tenant: Arc<TenantPolicy>,
     limiters: Mutex<HashMap<String, Arc<RateLimiter>>>,
     slots: Mutex<HashMap<(CacheKey, RemoteKey), Slot>>,
 }
 
 impl Reads {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         client: kube::Client,
         registry: Registry,
@@ -45,6 +48,7 @@ impl Reads {
         metrics: Arc<Metrics>,
         window: Duration,
         store_rate: (f64, u32),
+        tenant: Arc<TenantPolicy>,
     ) -> Self {
         Self {
             client,
@@ -54,6 +58,7 @@ impl Reads {
             metrics,
             window,
             store_rate,
+            tenant,
             limiters: Mutex::new(HashMap::new()),
             slots: Mutex::new(HashMap::new()),
         }
@@ -85,6 +90,7 @@ impl Reads {
             observer: self.observer.clone(),
             referent_namespace: referent.then(|| namespace.to_string()),
             templates: Some(Arc::new(crate::template::providers::ProviderTemplates)),
+            policy: self.tenant.clone(),
         };
         let metrics = self.metrics.clone();
         let provider_key = provider.key();

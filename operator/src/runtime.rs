@@ -142,6 +142,7 @@ pub async fn start_with_registry(
         metrics.clone(),
         opts.read_coalesce_window,
         (opts.store_qps, opts.store_burst),
+        opts.settings.tenant.clone(),
     );
     let (push, push_writers) = controller::pushsecret::PushState::new(&opts.settings);
     // Sharding: the Leases' names and timings come from the leader-election settings, defaulted like them.

@@ -9,6 +9,8 @@ pub mod cache;
 pub mod client;
 pub mod credentials;
 pub mod error;
+pub mod net;
+pub mod policy;
 pub mod property;
 pub mod registry;
 pub mod value;
@@ -35,6 +37,8 @@ pub mod kubernetes;
 pub mod onepassword;
 #[cfg(feature = "rest")]
 pub mod rest;
+#[cfg(feature = "sops")]
+pub mod sops;
 #[cfg(feature = "vault")]
 pub mod vault;
 #[cfg(feature = "webhook")]
@@ -46,5 +50,6 @@ pub use client::{
 };
 pub use credentials::{Credentials, StoreScope};
 pub use error::{ProviderError, Result};
+pub use policy::TenantPolicy;
 pub use registry::{Provider, ProviderContext, Registry, StoreInfo, TemplateData, TemplateRenderer};
 pub use value::{CustomValue, RemoteValue, SecretValue, Select, Unloggable};

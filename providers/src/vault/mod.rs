@@ -40,7 +40,7 @@ use crate::error::{ProviderError, Result};
 use crate::registry::{Provider, ProviderContext, StoreInfo};
 
 pub mod auth;
-mod client;
+pub(crate) mod client;
 #[cfg(feature = "gcp")]
 pub mod gcp;
 pub mod http;
@@ -116,7 +116,12 @@ impl Vault {
     }
 
     /// The credentials of an `iam` or `gcp` login, set up once per client.
-    async fn cloud_logins(&self, s: &Settings, store: &StoreInfo, ctx: &ProviderContext) -> Result<auth::CloudLogins> {
+    pub(crate) async fn cloud_logins(
+        &self,
+        s: &Settings,
+        store: &StoreInfo,
+        ctx: &ProviderContext,
+    ) -> Result<auth::CloudLogins> {
         #[allow(unused_mut)]
         let mut cloud = auth::CloudLogins::default();
         let Some(a) = &s.auth else { return Ok(cloud) };
@@ -301,9 +306,27 @@ impl Provider for Vault {
 
     async fn new_client(&self, store: &StoreInfo, ctx: &ProviderContext) -> Result<Arc<dyn SecretsClient>> {
         let settings = self.settings(store)?;
+        // Kubernetes auth without a ref logs in with the operator's own service-account token: not on a tenant's
+        // behalf unless the operator allows it.
+        if let Some(k) = settings.auth.as_ref().and_then(|a| a.kubernetes.as_ref())
+            && k.service_account_ref.is_none()
+            && k.secret_ref.is_none()
+        {
+            ctx.policy.operator_identity(
+                store,
+                &format!("{}.auth.kubernetes", settings.base),
+                "the operator's own service-account token (kubernetes auth without serviceAccountRef or secretRef)",
+            )?;
+        }
         let cloud = self.cloud_logins(&settings, store, ctx).await?;
-        let client =
-            client::VaultClient::connect(settings, ctx.credentials(store), ctx.observer.clone(), cloud).await?;
+        let client = client::VaultClient::connect(
+            settings,
+            ctx.credentials(store),
+            ctx.observer.clone(),
+            cloud,
+            ctx.http_client(store),
+        )
+        .await?;
         Ok(Arc::new(client))
     }
 }
