@@ -24,25 +24,13 @@ impl Operator {
         .await
     }
 
-    /// Starts an operator with options adjusted by `f` (a unique controller class is preset, and loopback is
-    /// allowed by the egress policy: every provider server of the tests listens there).
+    /// Starts an operator with options adjusted by `f` (from [`options`]: a unique controller class, loopback
+    /// allowed by the egress policy — every provider server of the tests listens there).
     pub async fn start_with(client: Client, f: impl FnOnce(&mut Options)) -> anyhow::Result<Operator> {
-        let mut opts = Options::default();
-        opts.settings.tenant = std::sync::Arc::new(loopback_allowed());
-        opts.settings.controller_class = crate::unique_name("class");
-        opts.settings.backoff_base = Duration::from_millis(200);
-        opts.settings.backoff_max = Duration::from_secs(5);
+        let mut opts = options();
         opts.admin_addr = Some("127.0.0.1:0".into());
-        opts.client_qps = 0.0;
         f(&mut opts);
-        let class = opts.settings.controller_class.clone();
-        let shutdown = CancellationToken::new();
-        let started = syncret::runtime::start(client, opts, shutdown.clone()).await?;
-        Ok(Operator {
-            started: Some(started),
-            shutdown,
-            class,
-        })
+        Self::start_registry(client, opts, syncret_providers::Registry::with_default_providers()).await
     }
 
     /// [`Operator::start`] with `provider` replacing the default factory of its key (e.g. one pointed at a test
@@ -51,19 +39,22 @@ impl Operator {
         ns: &TestNamespace,
         provider: std::sync::Arc<dyn syncret_providers::Provider>,
     ) -> anyhow::Result<Operator> {
-        let mut opts = Options::default();
-        opts.settings.controller_class = crate::unique_name("class");
+        let mut opts = options();
         opts.settings.namespace = Some(ns.name.clone());
-        opts.settings.backoff_base = Duration::from_millis(200);
-        opts.settings.backoff_max = Duration::from_secs(5);
-        opts.admin_addr = None;
-        opts.client_qps = 0.0;
-        let class = opts.settings.controller_class.clone();
         let mut registry = syncret_providers::Registry::with_default_providers();
         registry.register(provider);
+        Self::start_registry(ns.client.clone(), opts, registry).await
+    }
+
+    /// Starts an operator with exactly these options and providers (see [`options`] for the usual base).
+    pub async fn start_registry(
+        client: Client,
+        opts: Options,
+        registry: syncret_providers::Registry,
+    ) -> anyhow::Result<Operator> {
+        let class = opts.settings.controller_class.clone();
         let shutdown = CancellationToken::new();
-        let started =
-            syncret::runtime::start_with_registry(ns.client.clone(), opts, registry, shutdown.clone()).await?;
+        let started = syncret::runtime::start_with_registry(client, opts, registry, shutdown.clone()).await?;
         Ok(Operator {
             started: Some(started),
             shutdown,
@@ -88,6 +79,19 @@ impl Operator {
             let _ = tokio::time::timeout(Duration::from_secs(30), s.join()).await;
         }
     }
+}
+
+/// The options every in-process test operator starts from: a controller class of its own, loopback allowed by the
+/// egress policy ([`loopback_allowed`]), fast backoff (200 ms to 5 s), no client rate limit, no admin server.
+pub fn options() -> Options {
+    let mut opts = Options::default();
+    opts.settings.tenant = std::sync::Arc::new(loopback_allowed());
+    opts.settings.controller_class = crate::unique_name("class");
+    opts.settings.backoff_base = Duration::from_millis(200);
+    opts.settings.backoff_max = Duration::from_secs(5);
+    opts.admin_addr = None;
+    opts.client_qps = 0.0;
+    opts
 }
 
 /// The default tenant policy, with loopback (`127.0.0.0/8`, `::1`) exempt from the egress deny list, as the

@@ -44,7 +44,9 @@ pub struct SopsProvider {
     pub keys: SopsKeys,
 }
 
-/// Decryption keys of a SOPS store. At least one must be set.
+/// Decryption keys of a SOPS store. At least one must be set. The provider blocks are boxed: inline, serde's
+/// visitor for this struct holds all of them on the stack at once (it overflowed a 2 MiB worker stack in debug
+/// builds while a store watch decoded a sops store).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SopsKeys {
@@ -56,17 +58,17 @@ pub struct SopsKeys {
     /// this auth (the `vault` provider's fields; `path` and `version` are not used). The transit mount and key
     /// come from the document; the token's policies decide which it may use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vault: Option<VaultProvider>,
+    pub vault: Option<Box<VaultProvider>>,
     /// OpenBao transit, as `vault` with the `openBao` provider's fields.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub open_bao: Option<OpenBaoProvider>,
+    pub open_bao: Option<Box<OpenBaoProvider>>,
     /// AWS KMS: data keys wrapped with `sops --kms` are unwrapped with these credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aws: Option<SopsAWSKMS>,
+    pub aws: Option<Box<SopsAWSKMS>>,
     /// Azure Key Vault: data keys wrapped with `sops --azure-kv` are unwrapped with this auth (the `azurekv`
     /// provider's fields; `vaultUrl` must be the vault the document's keys are in).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub azure: Option<AzureKVProvider>,
+    pub azure: Option<Box<AzureKVProvider>>,
 }
 
 /// An age identity file in a Secret.

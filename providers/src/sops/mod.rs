@@ -279,8 +279,8 @@ fn check_named_credentials(store: &StoreInfo, s: &SopsProvider, policy: &crate::
         )?;
     }
     let transit = [
-        ("vault", s.keys.vault.as_ref().map(Settings::from_vault)),
-        ("openBao", s.keys.open_bao.as_ref().map(Settings::from_openbao)),
+        ("vault", s.keys.vault.as_deref().map(Settings::from_vault)),
+        ("openBao", s.keys.open_bao.as_deref().map(Settings::from_openbao)),
     ];
     for (field, v) in transit {
         if let Some(k) = v
@@ -413,8 +413,8 @@ impl Provider for Sops {
             )?));
         }
         for (field, settings) in [
-            ("vault", s.keys.vault.as_ref().map(Settings::from_vault)),
-            ("openBao", s.keys.open_bao.as_ref().map(Settings::from_openbao)),
+            ("vault", s.keys.vault.as_deref().map(Settings::from_vault)),
+            ("openBao", s.keys.open_bao.as_deref().map(Settings::from_openbao)),
         ] {
             let Some(mut settings) = settings else { continue };
             settings.base = if field == "vault" {
@@ -423,10 +423,9 @@ impl Provider for Sops {
                 "spec.provider.sops.keys.openBao"
             };
             // `auth.iam` / `auth.gcp` logins: the same AWS factory as this provider's KMS keys.
-            let cloud = crate::vault::Vault::new(settings.flavor)
-                .with_aws(self.aws.clone())
-                .cloud_logins(&settings, store, ctx)
-                .await?;
+            // On the heap, as `transit`: the AWS config loader inside is a large future.
+            let vault = crate::vault::Vault::new(settings.flavor).with_aws(self.aws.clone());
+            let cloud = Box::pin(vault.cloud_logins(&settings, store, ctx)).await?;
             unwrappers.push(
                 transit(
                     field,

@@ -28,7 +28,6 @@ use syncret_providers::{
 use syncret_tests::operator::Operator;
 use syncret_tests::servers::{Moto, MotoRequest};
 use syncret_tests::{ControlPlane, TestNamespace, apply_yaml as apply, eventually};
-use tokio_util::sync::CancellationToken;
 
 pub(crate) const REGION: &str = "us-east-1";
 pub(crate) const WAIT: Duration = Duration::from_secs(60);
@@ -250,25 +249,13 @@ pub(crate) async fn operator_with(
     concurrent: usize,
     class: &str,
 ) -> anyhow::Result<Operator> {
-    let mut opts = syncret::runtime::Options::default();
-    opts.settings.tenant = Arc::new(syncret_tests::operator::loopback_allowed());
+    let mut opts = syncret_tests::operator::options();
     opts.settings.controller_class = class.to_string();
     opts.settings.namespace = Some(ns.name.clone());
-    opts.settings.backoff_base = Duration::from_millis(200);
-    opts.settings.backoff_max = Duration::from_secs(5);
     opts.settings.concurrent = concurrent;
-    opts.admin_addr = None;
-    opts.client_qps = 0.0;
-    let class = opts.settings.controller_class.clone();
     let mut registry = syncret_providers::Registry::with_default_providers();
     registry.register(Arc::new(aws));
-    let shutdown = CancellationToken::new();
-    let started = syncret::runtime::start_with_registry(ns.client.clone(), opts, registry, shutdown.clone()).await?;
-    Ok(Operator {
-        started: Some(started),
-        shutdown,
-        class,
-    })
+    Operator::start_registry(ns.client.clone(), opts, registry).await
 }
 
 pub(crate) async fn key_secret(ns: &TestNamespace, name: &str, id: &str, secret: &str) -> anyhow::Result<()> {

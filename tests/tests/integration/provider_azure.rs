@@ -138,22 +138,10 @@ async fn operator_with(
 ) -> anyhow::Result<Operator> {
     let mut registry = Registry::with_default_providers();
     registry.register(Arc::new(AzureProvider::new(fake.settings()?)));
-    let mut opts = syncret::runtime::Options::default();
+    let mut opts = syncret_tests::operator::options();
     opts.settings.tenant = Arc::new(tenant);
-    opts.settings.controller_class = syncret_tests::unique_name("class");
     opts.settings.namespace = Some(ns.name.clone());
-    opts.settings.backoff_base = Duration::from_millis(200);
-    opts.settings.backoff_max = Duration::from_secs(5);
-    opts.admin_addr = None;
-    opts.client_qps = 0.0;
-    let class = opts.settings.controller_class.clone();
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let started = syncret::runtime::start_with_registry(ns.client.clone(), opts, registry, shutdown.clone()).await?;
-    Ok(Operator {
-        started: Some(started),
-        shutdown,
-        class,
-    })
+    Operator::start_registry(ns.client.clone(), opts, registry).await
 }
 
 async fn secret(ns: &TestNamespace, name: &str, data: &[(&str, &str)]) -> anyhow::Result<()> {

@@ -224,22 +224,11 @@ async fn operator_with(
 ) -> anyhow::Result<Operator> {
     let mut registry = Registry::with_default_providers();
     registry.register(Arc::new(Gcp::with_endpoints(endpoints)));
-    let mut opts = syncret::runtime::Options::default();
+    let mut opts = syncret_tests::operator::options();
     opts.settings.tenant = Arc::new(tenant);
-    opts.settings.controller_class = syncret_tests::unique_name("class");
-    opts.settings.backoff_base = Duration::from_millis(200);
-    opts.settings.backoff_max = Duration::from_secs(5);
     opts.settings.namespace = Some(ns.name.clone());
     opts.admin_addr = Some("127.0.0.1:0".into());
-    opts.client_qps = 0.0;
-    let class = opts.settings.controller_class.clone();
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let started = syncret::runtime::start_with_registry(ns.client.clone(), opts, registry, shutdown.clone()).await?;
-    Ok(Operator {
-        started: Some(started),
-        shutdown,
-        class,
-    })
+    Operator::start_registry(ns.client.clone(), opts, registry).await
 }
 
 async fn secret_data(ns: &TestNamespace, name: &str, keys: usize) -> anyhow::Result<BTreeMap<String, String>> {

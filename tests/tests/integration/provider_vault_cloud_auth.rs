@@ -28,7 +28,6 @@ use syncret_providers::vault::{Flavor, Vault};
 use syncret_tests::operator::Operator;
 use syncret_tests::servers::{Moto, OpenBao};
 use syncret_tests::{ControlPlane, TestNamespace, apply_yaml as apply, eventually};
-use tokio_util::sync::CancellationToken;
 use vault_front::{AwsRole, Config, GcpRole, VaultFront};
 
 use super::provider_aws::{Aws2, key_secret, signed_with};
@@ -69,16 +68,10 @@ fn aws_role(bound_arn: &str, ttl: &str) -> AwsRole {
 
 /// syncret in-process with the Vault provider's AWS side pointed at moto and its Google side at `google`.
 async fn operator(ns: &TestNamespace, moto: Option<&Moto>, google: Option<Endpoints>) -> anyhow::Result<Operator> {
-    let mut opts = syncret::runtime::Options::default();
-    opts.settings.controller_class = syncret_tests::unique_name("class");
+    let mut opts = syncret_tests::operator::options();
     opts.settings.namespace = Some(ns.name.clone());
-    opts.settings.backoff_base = Duration::from_millis(200);
-    opts.settings.backoff_max = Duration::from_secs(5);
-    opts.admin_addr = None;
-    opts.client_qps = 0.0;
     // Every reconcile reads (no sharing of a read between ExternalSecrets), so logins can be compared to reads.
     opts.read_coalesce_window = Duration::ZERO;
-    let class = opts.settings.controller_class.clone();
     let mut vault = Vault::new(Flavor::Vault);
     if let Some(m) = moto {
         vault = vault.with_aws(Aws::with_endpoint(m.endpoint()));
@@ -88,13 +81,7 @@ async fn operator(ns: &TestNamespace, moto: Option<&Moto>, google: Option<Endpoi
     }
     let mut registry = syncret_providers::Registry::with_default_providers();
     registry.register(Arc::new(vault));
-    let shutdown = CancellationToken::new();
-    let started = syncret::runtime::start_with_registry(ns.client.clone(), opts, registry, shutdown.clone()).await?;
-    Ok(Operator {
-        started: Some(started),
-        shutdown,
-        class,
-    })
+    Operator::start_registry(ns.client.clone(), opts, registry).await
 }
 
 async fn store(ns: &TestNamespace, class: &str, name: &str, server: &str, auth: &str) -> anyhow::Result<()> {

@@ -760,29 +760,14 @@ async fn aws_push_secret_end_to_end_and_the_store_switch_of_5062() -> anyhow::Re
     let cp = ControlPlane::shared().await?;
     let moto = syncret_tests::servers::Moto::start().await?;
     let ns = cp.namespace("push-aws").await?;
-    let mut opts = syncret::runtime::Options::default();
-    opts.settings.tenant = std::sync::Arc::new(syncret_tests::operator::loopback_allowed());
-    opts.settings.controller_class = syncret_tests::unique_name("class");
+    let mut opts = syncret_tests::operator::options();
     opts.settings.namespace = Some(ns.name.clone());
-    opts.settings.backoff_base = Duration::from_millis(200);
-    opts.settings.backoff_max = Duration::from_secs(5);
-    opts.admin_addr = None;
-    opts.client_qps = 0.0;
-    let class = opts.settings.controller_class.clone();
     let mut registry = syncret_providers::Registry::with_default_providers();
     registry.register(std::sync::Arc::new(syncret_providers::aws::Aws::with_endpoint(
         moto.endpoint(),
     )));
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let started = syncret::runtime::start_with_registry(ns.client.clone(), opts, registry, shutdown.clone()).await?;
-    let env = Env {
-        ns,
-        op: syncret_tests::operator::Operator {
-            started: Some(started),
-            shutdown,
-            class,
-        },
-    };
+    let op = syncret_tests::operator::Operator::start_registry(ns.client.clone(), opts, registry).await?;
+    let env = Env { ns, op };
     source(&env, "creds", &[("id", "AKIDSTATIC"), ("secret", "s")]).await?;
     for (store, force) in [("a", true), ("b", false)] {
         env.apply::<SecretStore>(&format!(

@@ -109,25 +109,12 @@ async fn misbehaving_operator(
         inner: Arc::new(syncret_providers::fake::Fake::default()),
         panics: panics.clone(),
     }));
-    let mut opts = syncret::runtime::Options::default();
-    opts.settings.controller_class = syncret_tests::unique_name("class");
-    opts.settings.backoff_base = Duration::from_millis(200);
+    let mut opts = syncret_tests::operator::options();
     opts.settings.backoff_max = Duration::from_secs(2);
     opts.settings.namespace = None;
     opts.admin_addr = Some("127.0.0.1:0".into());
-    opts.client_qps = 0.0;
     f(&mut opts);
-    let class = opts.settings.controller_class.clone();
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let started = syncret::runtime::start_with_registry(client, opts, registry, shutdown.clone()).await?;
-    Ok((
-        Operator {
-            started: Some(started),
-            shutdown,
-            class,
-        },
-        panics,
-    ))
+    Ok((Operator::start_registry(client, opts, registry).await?, panics))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -279,22 +279,11 @@ pub fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 
 /// An in-process operator for `ns` with `registry`, fast backoff, and reads shared for `window`.
 pub async fn operator(ns: &TestNamespace, registry: Registry, window: Duration) -> anyhow::Result<Operator> {
-    let mut opts = syncret::runtime::Options::default();
-    opts.settings.controller_class = syncret_tests::unique_name("class");
+    let mut opts = syncret_tests::operator::options();
     opts.settings.namespace = Some(ns.name.clone());
-    opts.settings.backoff_base = Duration::from_millis(200);
     opts.settings.backoff_max = Duration::from_secs(3);
-    opts.admin_addr = None;
-    opts.client_qps = 0.0;
     opts.read_coalesce_window = window;
-    let class = opts.settings.controller_class.clone();
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let started = syncret::runtime::start_with_registry(ns.client.clone(), opts, registry, shutdown.clone()).await?;
-    Ok(Operator {
-        started: Some(started),
-        shutdown,
-        class,
-    })
+    Operator::start_registry(ns.client.clone(), opts, registry).await
 }
 
 /// Counts provider calls by `(provider, call)`.
