@@ -106,6 +106,11 @@ pub struct RunArgs {
     /// Pause between attempts to acquire or renew the Lease.
     #[arg(long, env = "SYNCRET_LEADER_ELECTION_RETRY_PERIOD", default_value = "2s", value_parser = duration)]
     pub leader_election_retry_period: Duration,
+    /// Split the namespaces into this many shards, held by the running replicas through Leases (named after
+    /// --leader-election-id, with its timings): every replica works on its shards at once (active-active). The
+    /// number of replicas is discovered. 0: not sharded (with --enable-leader-election, only the leader works).
+    #[arg(long, env = "SYNCRET_SHARDS", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=crate::shard::MAX_SHARDS as i64))]
+    pub shards: u32,
     /// Client-side limit on requests to the apiserver per second (watches excluded), one bucket per kind as in
     /// ESO: Secrets, Events, and everything else each have a bucket of this size.
     #[arg(long, env = "SYNCRET_CLIENT_QPS", default_value_t = 50.0)]
@@ -285,7 +290,7 @@ impl RunArgs {
             client_max_age: self.provider_client_max_age,
             admin_addr: Some(self.metrics_addr.clone()).filter(|a| !a.is_empty()),
             live_addr: Some(self.live_addr.clone()).filter(|a| !a.is_empty()),
-            leader_election: self.enable_leader_election.then(|| LeaseConfig {
+            leader_election: (self.enable_leader_election || self.shards > 0).then(|| LeaseConfig {
                 // Empty: the client's default namespace (filled in by `runtime::start`).
                 namespace: self.leader_election_namespace.clone(),
                 name: self.leader_election_id.clone(),
@@ -294,6 +299,7 @@ impl RunArgs {
                 renew_deadline: self.leader_election_renew_deadline,
                 retry_period: self.leader_election_retry_period,
             }),
+            shards: self.shards,
             instance: std::env::var("POD_NAME").unwrap_or_else(|_| "syncret".into()),
         }
     }
@@ -444,6 +450,7 @@ mod tests {
         assert_eq!(o.settings.store_requeue_interval, Duration::from_secs(60));
         assert!(cli.run.log_filter().starts_with("debug"));
         assert!(o.leader_election.is_none());
+        assert_eq!(o.shards, 0);
         assert_eq!(o.live_addr.as_deref(), Some(":8082"));
         // Runtime bounds: a minute per reconcile, half the workers per namespace and per store.
         assert_eq!(o.settings.reconcile_timeout, Duration::from_secs(60));
@@ -500,6 +507,17 @@ mod tests {
         let cli = Cli::try_parse_from(["syncret", "--enable-leader-election", "crds"]).unwrap();
         assert!(cli.run.enable_leader_election);
         assert!(matches!(cli.command, Some(Command::Crds { .. })));
+    }
+
+    #[test]
+    fn shards_use_the_lease_settings() {
+        let cli = Cli::try_parse_from(["syncret", "--shards=16", "--leader-election-lease-duration=4s"]).unwrap();
+        let o = cli.run.options();
+        assert_eq!(o.shards, 16);
+        let le = o.leader_election.unwrap();
+        assert_eq!(le.name, "external-secrets-controller");
+        assert_eq!(le.lease_duration, Duration::from_secs(4));
+        assert!(Cli::try_parse_from(["syncret", "--shards=100000"]).is_err());
     }
 
     #[test]

@@ -182,7 +182,14 @@ impl std::fmt::Display for Key {
 
 /// See the module docs.
 pub struct Context {
+    /// The client of the ExternalSecret and PushSecret controllers (and every read). With `--shards`, its writes
+    /// pass the fence: a write into a namespace needs that namespace's shard ([`crate::shard::fence`]).
     pub client: kube::Client,
+    /// The client of the cluster-wide duties (store validation, ClusterExternalSecret, ClusterPushSecret): with
+    /// `--shards`, its writes need the cluster unit. The same client as `client` otherwise.
+    pub cluster_client: kube::Client,
+    /// Which units (shards of the namespaces, the cluster duties) this replica holds; everything without `--shards`.
+    pub shards: Arc<crate::shard::Ownership>,
     pub settings: Settings,
     pub metrics: Arc<Metrics>,
     pub events: Events,

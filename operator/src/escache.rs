@@ -42,6 +42,17 @@ struct Entry {
     derived: Derived,
     /// The list this entry was last seen in (see [`EsCache::relist`]).
     list: u64,
+    /// Its resourceVersion as a number (0: not a number), to keep the newer of a list and a watch event.
+    rv: u64,
+}
+
+/// A resourceVersion as a number: the apiserver's are etcd revisions; anything else compares as 0 (unknown).
+fn rv_number(es: &ExternalSecret) -> u64 {
+    es.metadata
+        .resource_version
+        .as_deref()
+        .and_then(|rv| rv.parse().ok())
+        .unwrap_or(0)
 }
 
 /// What an entry's JSON holds: the object without what its key and type say (see the module docs).
@@ -66,6 +77,9 @@ pub struct Applied {
 #[derive(Default)]
 pub struct EsCache {
     inner: RwLock<Inner>,
+    /// While a shard is being primed ([`EsCache::begin_priming`]): deletions seen by the watch, with their
+    /// resourceVersion, so a list that started before a deletion does not bring the object back.
+    deleted: std::sync::Mutex<(usize, HashMap<Key, u64>)>,
     /// Encoding buffer, reused: each entry is then one allocation of its exact size (no growth reallocations
     /// left behind as holes in the heap, 20,000 times during a 10k sync).
     scratch: std::sync::Mutex<Vec<u8>>,
@@ -131,6 +145,7 @@ impl EsCache {
             fingerprint,
             derived,
             list,
+            rv: rv_number(es),
         };
         inner.map.insert(key.clone(), entry);
         Applied { key, changed }
@@ -139,6 +154,79 @@ impl EsCache {
     /// Forgets an ExternalSecret; whether it was cached.
     pub fn delete(&self, key: &Key) -> bool {
         self.write().map.remove(key).is_some()
+    }
+
+    /// The watch saw `es` deleted: forgets it, and while a shard is being primed remembers the deletion so the
+    /// priming list cannot bring it back. Whether it was cached.
+    pub fn deleted(&self, es: &ExternalSecret) -> bool {
+        let key = Key::new(
+            es.metadata.namespace.as_deref().unwrap_or_default(),
+            es.metadata.name.as_deref().unwrap_or_default(),
+        );
+        {
+            let mut d = self.deleted.lock().unwrap_or_else(|e| e.into_inner());
+            if d.0 > 0 {
+                d.1.insert(key.clone(), rv_number(es));
+            }
+        }
+        self.delete(&key)
+    }
+
+    /// A shard's objects are about to be listed (see [`EsCache::apply_listed`]); pair with
+    /// [`EsCache::end_priming`].
+    pub fn begin_priming(&self) {
+        self.deleted.lock().unwrap_or_else(|e| e.into_inner()).0 += 1;
+    }
+
+    /// The listing of [`EsCache::begin_priming`] is over.
+    pub fn end_priming(&self) {
+        let mut d = self.deleted.lock().unwrap_or_else(|e| e.into_inner());
+        d.0 = d.0.saturating_sub(1);
+        if d.0 == 0 {
+            d.1 = HashMap::new();
+        }
+    }
+
+    /// An ExternalSecret from a list made to prime a shard while the watch already delivers that shard's events:
+    /// stored unless the cache holds a newer version or the watch saw it deleted since. `None`: not stored.
+    pub fn apply_listed(
+        &self,
+        es: &ExternalSecret,
+        fingerprint: u64,
+        derive: impl FnOnce() -> Derived,
+    ) -> Option<Applied> {
+        let rv = rv_number(es);
+        let key = Key::new(
+            es.metadata.namespace.as_deref().unwrap_or_default(),
+            es.metadata.name.as_deref().unwrap_or_default(),
+        );
+        let gone = self
+            .deleted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .1
+            .get(&key)
+            .is_some_and(|d| *d >= rv);
+        let newer = self.read().map.get(&key).is_some_and(|e| e.rv >= rv && rv > 0);
+        (!gone && !newer).then(|| self.apply(es, fingerprint, derive))
+    }
+
+    /// Drops the entries `keep` refuses (a shard given up); returns their keys.
+    pub fn retain(&self, keep: impl Fn(&Key) -> bool) -> Vec<Key> {
+        let mut gone = Vec::new();
+        self.write().map.retain(|k, _| {
+            let kept = keep(k);
+            if !kept {
+                gone.push(k.clone());
+            }
+            kept
+        });
+        gone
+    }
+
+    /// Every key, for counting (shared strings: no copies of names).
+    pub fn keys(&self) -> Vec<Key> {
+        self.read().map.keys().cloned().collect()
     }
 
     /// The ExternalSecret, decoded.
@@ -278,6 +366,43 @@ mod tests {
         assert!(cache.delete(&a.key));
         assert!(!cache.delete(&a.key));
         assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn a_priming_list_keeps_the_newer_version_and_does_not_resurrect_deletions() {
+        let cache = EsCache::default();
+        let at = |rv: &str, key: &str| {
+            let mut e = es("ns1", "db", key);
+            e.metadata.resource_version = Some(rv.into());
+            e
+        };
+        cache.begin_priming();
+        // The watch delivered version 9; a list that read version 7 does not replace it.
+        cache.apply(&at("9", "new"), 2, || derived(0.0));
+        assert!(cache.apply_listed(&at("7", "old"), 1, || derived(0.0)).is_none());
+        assert_eq!(
+            cache
+                .get(&Key::new("ns1", "db"))
+                .unwrap()
+                .metadata
+                .resource_version
+                .as_deref(),
+            Some("9")
+        );
+        // A newer listed version does.
+        assert!(cache.apply_listed(&at("11", "newer"), 3, || derived(0.0)).is_some());
+        // Deleted (watch, version 12) while the list ran: the list's version 11 stays out.
+        assert!(cache.deleted(&at("12", "newer")));
+        assert!(cache.apply_listed(&at("11", "newer"), 3, || derived(0.0)).is_none());
+        assert!(cache.is_empty());
+        cache.end_priming();
+        // After priming, deletions are not remembered.
+        assert!(!cache.deleted(&at("13", "x")));
+        assert!(cache.apply_listed(&at("11", "newer"), 3, || derived(0.0)).is_some());
+        // A shard given up: its entries go.
+        cache.apply(&es("ns2", "a", "k"), 1, || derived(0.0));
+        assert_eq!(cache.retain(|k| &*k.namespace != "ns1"), vec![Key::new("ns1", "db")]);
+        assert_eq!(cache.keys(), vec![Key::new("ns2", "a")]);
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub mod runtime;
 pub mod schedule;
 pub mod seal;
 pub mod secrets;
+pub mod shard;
 pub mod stores;
 pub mod sync;
 

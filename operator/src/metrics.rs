@@ -62,6 +62,19 @@ pub struct Metrics {
     /// `syncret_store_parked`: reconciles waiting for a place at a store that has `--max-concurrent-per-store`
     /// reconciles in flight.
     pub store_parked: IntGauge,
+    /// `syncret_shards`: `--shards` (0: not sharded).
+    pub shards: IntGauge,
+    /// `syncret_shard_owned{shard}`: 1 while this replica holds the unit (`shard` a number, or `cluster`).
+    pub shard_owned: IntGaugeVec,
+    /// `syncret_shard_members`: live replicas this one sees (itself included).
+    pub shard_members: IntGauge,
+    /// `syncret_shard_transitions_total{shard,transition}`: `acquired`, `released` (given back), `lost` (taken
+    /// by another replica), `expired` (not renewed within the renew deadline).
+    pub shard_transitions: IntCounterVec,
+    /// `syncret_shard_reconciles_total{shard,controller}`: reconciles by unit.
+    pub shard_reconciles: IntCounterVec,
+    /// `syncret_shard_external_secrets{shard}`: ExternalSecrets this replica holds in its cache, per shard.
+    pub shard_external_secrets: IntGaugeVec,
 }
 
 impl Metrics {
@@ -214,6 +227,45 @@ impl Metrics {
         registry.register(Box::new(reconcile_panics.clone()))?;
         registry.register(Box::new(reconcile_timeouts.clone()))?;
         registry.register(Box::new(store_parked.clone()))?;
+        let shards = IntGauge::new(
+            "syncret_shards",
+            "Shards the namespaces are split into (--shards; 0: not sharded)",
+        )?;
+        let shard_owned = IntGaugeVec::new(
+            Opts::new(
+                "syncret_shard_owned",
+                "1 while this replica holds the unit: a shard of the namespaces, or cluster (store validation, cluster controllers)",
+            ),
+            &["shard"],
+        )?;
+        let shard_members = IntGauge::new(
+            "syncret_shard_members",
+            "Live replicas this replica sees, itself included",
+        )?;
+        let shard_transitions = IntCounterVec::new(
+            Opts::new(
+                "syncret_shard_transitions_total",
+                "Changes of this replica's hold on a unit: acquired, released, lost, expired",
+            ),
+            &["shard", "transition"],
+        )?;
+        let shard_reconciles = IntCounterVec::new(
+            Opts::new("syncret_shard_reconciles_total", "Reconciles by unit and controller"),
+            &["shard", "controller"],
+        )?;
+        let shard_external_secrets = IntGaugeVec::new(
+            Opts::new(
+                "syncret_shard_external_secrets",
+                "ExternalSecrets held in this replica's cache, per shard",
+            ),
+            &["shard"],
+        )?;
+        registry.register(Box::new(shards.clone()))?;
+        registry.register(Box::new(shard_owned.clone()))?;
+        registry.register(Box::new(shard_members.clone()))?;
+        registry.register(Box::new(shard_transitions.clone()))?;
+        registry.register(Box::new(shard_reconciles.clone()))?;
+        registry.register(Box::new(shard_external_secrets.clone()))?;
         Ok(Self {
             registry,
             external_secrets,
@@ -241,6 +293,12 @@ impl Metrics {
             reconcile_panics,
             reconcile_timeouts,
             store_parked,
+            shards,
+            shard_owned,
+            shard_members,
+            shard_transitions,
+            shard_reconciles,
+            shard_external_secrets,
         })
     }
 
@@ -471,6 +529,12 @@ impl ObjectMetrics {
     /// The object is gone: its series disappear (ESO deletes them too).
     pub fn remove(&self, key: &Key) {
         self.lock().remove(key);
+    }
+
+    /// Keeps the series of the objects `keep` accepts (a replica that gave a shard up drops its objects': their
+    /// new owner exports them).
+    pub fn retain(&self, keep: impl Fn(&Key) -> bool) {
+        self.lock().retain(|k, _| keep(k));
     }
 
     pub fn len(&self) -> usize {

@@ -17,6 +17,8 @@ use crate::metrics::{Metrics, ProviderCallMetrics};
 use crate::reads::Reads;
 use crate::schedule::{Limit, RateLimiter, Scheduler, StoreGate};
 use crate::secrets::SecretIndex;
+use crate::shard::coordinator::{ShardConfig, ShardHandle};
+use crate::shard::{Ownership, fence};
 use crate::stores::Stores;
 
 /// Everything configurable about a running operator.
@@ -37,8 +39,12 @@ pub struct Options {
     pub admin_addr: Option<String>,
     /// A second listener for `/healthz` and `/readyz` (`--live-addr`); `None` or equal to `admin_addr`: none.
     pub live_addr: Option<String>,
-    /// Leader election on a Lease; `None`: this instance always leads.
+    /// Leader election on a Lease; `None`: this instance always leads. With `shards` > 0 it names the Leases of
+    /// sharding and their timings instead, and no replica-wide leader is elected.
     pub leader_election: Option<LeaseConfig>,
+    /// `--shards`: split the namespaces into this many shards held by the replicas through Leases
+    /// ([`crate::shard`]); 0: not sharded.
+    pub shards: u32,
     /// Reporting instance for Events (pod name).
     pub instance: String,
 }
@@ -56,6 +62,7 @@ impl Default for Options {
             admin_addr: Some(":8080".into()),
             live_addr: None,
             leader_election: None,
+            shards: 0,
             instance: std::env::var("POD_NAME").unwrap_or_else(|_| "syncret".into()),
         }
     }
@@ -73,6 +80,7 @@ pub struct Started {
     running: Running,
     admin: Vec<tokio::task::JoinHandle<()>>,
     election: Option<ElectionHandle>,
+    sharding: Option<ShardHandle>,
 }
 
 impl Started {
@@ -82,6 +90,9 @@ impl Started {
         self.running.join().await;
         if let Some(e) = self.election {
             e.release().await;
+        }
+        if let Some(s) = self.sharding {
+            s.release().await;
         }
         for a in self.admin {
             let _ = a.await;
@@ -134,8 +145,51 @@ pub async fn start_with_registry(
         opts.settings.tenant.clone(),
     );
     let (push, push_writers) = controller::pushsecret::PushState::new(&opts.settings);
+    // Sharding: the Leases' names and timings come from the leader-election settings, defaulted like them.
+    let sharding = match (opts.shards, &opts.leader_election) {
+        (0, _) => None,
+        (_, None) => {
+            return Err(Error::Config(
+                "--shards needs the lease settings (--leader-election-id and friends)".into(),
+            ));
+        }
+        (n, Some(cfg)) => {
+            let mut lease = cfg.clone();
+            if lease.namespace.is_empty() {
+                lease.namespace = client.default_namespace().to_string();
+            }
+            let cfg = ShardConfig { lease, shards: n };
+            cfg.validate().map_err(|e| Error::Config(e.to_string()))?;
+            Some(cfg)
+        }
+    };
+    let shards = Arc::new(match &sharding {
+        Some(cfg) => Ownership::sharded(cfg.shards),
+        None => Ownership::unsharded(),
+    });
+    // With sharding every write passes the fence: namespaced work needs its shard, cluster-wide work the
+    // cluster unit. Provider credentials (reads, TokenRequests) and Events use the plain client.
+    let (fenced, cluster_client) = match &sharding {
+        Some(cfg) => (
+            fence::client(
+                client.clone(),
+                shards.clone(),
+                fence::Scope::Namespace,
+                &cfg.lease.identity,
+            ),
+            fence::client(
+                client.clone(),
+                shards.clone(),
+                fence::Scope::Cluster,
+                &cfg.lease.identity,
+            ),
+        ),
+        None => (client.clone(), client.clone()),
+    };
     let ctx = Arc::new(Context {
-        client: client.clone(),
+        client: fenced,
+        cluster_client,
+        shards: shards.clone(),
         settings: opts.settings.clone(),
         metrics: metrics.clone(),
         events,
@@ -187,6 +241,8 @@ pub async fn start_with_registry(
     // Workers stop on shutdown, and at once when leadership is lost.
     let stop = shutdown.child_token();
     let (leadership, election) = match &opts.leader_election {
+        // Sharded: every replica works, on the units it holds.
+        Some(_) if sharding.is_some() => (Leadership::always(), None),
         Some(cfg) => {
             let mut cfg = cfg.clone();
             if cfg.namespace.is_empty() {
@@ -203,6 +259,8 @@ pub async fn start_with_registry(
         }
         None => (Leadership::always(), None),
     };
+    let sharding = sharding
+        .map(|cfg| crate::shard::coordinator::start(client.clone(), cfg, shards, metrics.clone(), shutdown.clone()));
     let running = controller::start(
         ctx.clone(),
         controller::Writers {
@@ -225,5 +283,6 @@ pub async fn start_with_registry(
         running,
         admin,
         election,
+        sharding,
     })
 }

@@ -214,6 +214,11 @@ impl SecretIndex {
         let rv = secret.resource_version().unwrap_or_default();
         let valid = is_valid(secret);
         let created_by = secret.labels().get(syncret_crds::labels::LABEL_CREATED_BY).cloned();
+        let owner = secret
+            .owner_references()
+            .iter()
+            .find(|o| o.controller == Some(true) && o.kind == "ExternalSecret")
+            .map(|o| o.name.as_str());
         let managed = secret.labels().get(LABEL_MANAGED).map(String::as_str) == Some(LABEL_MANAGED_VALUE);
         let mut g = self.lock();
         if !managed && !g.secrets.contains_key(&key) {
@@ -225,6 +230,9 @@ impl SecretIndex {
         e.verified = valid.then_some(e.resource_version);
         if !valid {
             e.applied = None;
+        }
+        if e.owner.as_deref() != owner {
+            e.owner = owner.map(Arc::from);
         }
         g.set_creator(&key, created_by.as_deref());
     }
@@ -250,6 +258,15 @@ impl SecretIndex {
         g.secrets
             .get(secret)
             .is_some_and(|e| e.verified_now() && e.applied == Some(applied))
+    }
+
+    /// Forgets every Secret and ExternalSecret in the namespaces `keep` refuses (a shard given up).
+    pub fn retain_namespaces(&self, keep: impl Fn(&str) -> bool) {
+        let mut g = self.lock();
+        g.secrets.retain(|k, _| keep(&k.namespace));
+        g.targets.retain(|k, _| keep(&k.namespace));
+        g.es_target.retain(|k, _| keep(&k.namespace));
+        g.creators.retain(|k, _| keep(&k.namespace));
     }
 
     /// Marks the start-up read as done.
@@ -314,5 +331,22 @@ mod tests {
         assert_eq!(idx.owners_of(&Key::new("ns", "a")), [Arc::from("es2")]);
         idx.remove_es(&Key::new("ns", "es2"));
         assert!(idx.owners_of(&Key::new("ns", "a")).is_empty());
+    }
+
+    #[test]
+    fn a_shard_given_up_leaves_nothing_of_its_namespaces() {
+        let idx = SecretIndex::default();
+        for ns in ["keep", "drop"] {
+            idx.set_target(&Key::new(ns, "es"), "s");
+            idx.record_write(&Key::new(ns, "s"), "1", 1);
+            idx.observe(&Key::new(ns, "s"), "1", Some("es".into()), Some("h".into()));
+        }
+        idx.retain_namespaces(|ns| ns == "keep");
+        assert_eq!(idx.len(), 1);
+        assert!(idx.known_valid(&Key::new("keep", "s")));
+        assert!(!idx.exists(&Key::new("drop", "s")));
+        assert!(idx.owners_of(&Key::new("drop", "s")).is_empty());
+        assert!(idx.created_by("drop", "h").is_empty());
+        assert_eq!(idx.created_by("keep", "h").len(), 1);
     }
 }

@@ -91,6 +91,13 @@ struct Args {
     command: Option<String>,
     #[arg(long)]
     quiet: bool,
+    /// Also run syncret as this many sharded replicas (`--shards`, active-active) on the same workload, right
+    /// after its single-process run, and compare: time to all synced and per-replica peak RSS (no refresh waves).
+    #[arg(long, default_value_t = 1)]
+    replicas: usize,
+    /// `--shards` of the sharded replicas.
+    #[arg(long, default_value_t = 16)]
+    shards: u32,
 }
 
 fn humantime(s: &str) -> Result<Duration, String> {
@@ -173,6 +180,8 @@ async fn main() -> anyhow::Result<()> {
         phase_timeout: a.phase_timeout,
         settle: a.settle,
         verbose: !a.quiet,
+        replicas: a.replicas.max(1),
+        shards: a.shards,
     };
     let report = syncret_bench::run(cfg).await?;
     let command = a

@@ -43,6 +43,11 @@ fn thousands(n: usize) -> String {
     out
 }
 
+/// Goals of issue 28 for sharded replicas against one process: time to all synced, and each replica's peak RSS
+/// as a share of the single process's.
+pub const TARGET_SPEEDUP: f64 = 2.7;
+pub const TARGET_REPLICA_RSS_SHARE: f64 = 0.40;
+
 /// Targets of issue 13.
 pub const TARGET_RATIO: f64 = 1.2;
 pub const TARGET_PEAK_MB: f64 = 60.0;
@@ -342,6 +347,7 @@ pub fn markdown(r: &Report, command: &str) -> String {
         let _ = writeln!(o, "- {}: {}", col(s), parts.join("; "));
     }
     let _ = writeln!(o);
+    replicas(&mut o, r);
     // Breakdowns.
     breakdown(
         &mut o,
@@ -358,6 +364,84 @@ pub fn markdown(r: &Report, command: &str) -> String {
         |s| s.wave.as_ref().map(|w| &w.window),
     );
     o
+}
+
+/// Sharded replicas against the single process of the same operator and provider.
+fn replicas(o: &mut String, r: &Report) {
+    for multi in r.scenarios.iter().filter(|s| !s.replicas.is_empty()) {
+        let Some(single) = r.scenarios.iter().find(|s| {
+            s.replicas.is_empty()
+                && s.provider == multi.provider
+                && multi.operator.starts_with(&format!("{} ×", s.operator))
+        }) else {
+            continue;
+        };
+        let n = multi.replicas.len();
+        let _ = writeln!(
+            o,
+            "Sharded replicas, {} (`{}`, {n} processes with `--shards {}`, each with the budget above; cold start, \
+             no refresh waves):\n",
+            multi.provider, multi.operator, r.shards
+        );
+        let _ = writeln!(o, "|  | {} (1 process) | {} |", single.operator, multi.operator);
+        let _ = writeln!(o, "| --- | --- | --- |");
+        let t = |s: &ScenarioResult| opt(s.sync_s, f2);
+        let _ = writeln!(o, "| time to all synced (s) | {} | {} |", t(single), t(multi));
+        let speedup = match (single.sync_s, multi.sync_s) {
+            (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+            _ => None,
+        };
+        let _ = writeln!(
+            o,
+            "| speed-up (goal ≥ {TARGET_SPEEDUP}×) |  | {} |",
+            speedup
+                .map(|x| format!("{x:.2}× {}", if x >= TARGET_SPEEDUP { "✅" } else { "❌" }))
+                .unwrap_or_else(|| "–".into())
+        );
+        let peaks: Vec<String> = multi.replicas.iter().map(|x| f1(mb(x.peak_rss_kib))).collect();
+        let _ = writeln!(
+            o,
+            "| peak RSS per process (MB, VmHWM) | {} | {} |",
+            f1(mb(single.peak_rss_kib)),
+            peaks.join(" / ")
+        );
+        let share = (single.peak_rss_kib > 0).then(|| multi.peak_rss_kib as f64 / single.peak_rss_kib as f64);
+        let _ = writeln!(
+            o,
+            "| largest replica peak / single process (goal ≤ {:.0}%) |  | {} |",
+            TARGET_REPLICA_RSS_SHARE * 100.0,
+            share
+                .map(|x| format!(
+                    "{:.0}% {}",
+                    x * 100.0,
+                    if x <= TARGET_REPLICA_RSS_SHARE { "✅" } else { "❌" }
+                ))
+                .unwrap_or_else(|| "–".into())
+        );
+        let held: Vec<String> = multi
+            .replicas
+            .iter()
+            .map(|x| format!("{} / {}", x.units, thousands(x.external_secrets)))
+            .collect();
+        let _ = writeln!(
+            o,
+            "| units held / ExternalSecrets cached, per replica |  | {} |",
+            held.join(" · ")
+        );
+        let cpu: Vec<String> = multi.replicas.iter().map(|x| f1(x.cpu_sync_s)).collect();
+        let _ = writeln!(
+            o,
+            "| operator CPU s during sync, per process | {} | {} |",
+            f1(single.cpu_sync_s),
+            cpu.join(" / ")
+        );
+        let _ = writeln!(
+            o,
+            "| machine CPU busy during sync | {:.0}% | {:.0}% |\n",
+            single.sync_window.machine_util() * 100.0,
+            multi.sync_window.machine_util() * 100.0
+        );
+    }
 }
 
 fn breakdown<'a>(

@@ -60,6 +60,11 @@ pub struct Config {
     pub settle: Duration,
     /// Print progress to stderr.
     pub verbose: bool,
+    /// `--replicas`: besides the single process, run syncret as this many sharded replicas (> 1) on the same
+    /// workload and compare.
+    pub replicas: usize,
+    /// `--shards` of the sharded replicas.
+    pub shards: u32,
 }
 
 /// CPU and request figures of a time window.
@@ -155,6 +160,21 @@ pub struct ScenarioResult {
     pub log: String,
     pub error: Option<String>,
     pub rss_timeline: Vec<(f64, u64)>,
+    /// Sharded replicas (`--replicas`): one entry per process; empty for a single process.
+    pub replicas: Vec<ReplicaResult>,
+}
+
+/// One replica of a sharded scenario.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ReplicaResult {
+    pub peak_rss_kib: u64,
+    pub steady_rss_kib: u64,
+    pub cpu_sync_s: f64,
+    pub cpu_total_s: f64,
+    /// Units held at the end of the sync (`syncret_shard_owned`), and ExternalSecrets in its cache.
+    pub units: usize,
+    pub external_secrets: usize,
+    pub log: String,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -182,6 +202,8 @@ pub struct Report {
     pub scenarios: Vec<ScenarioResult>,
     pub operators: Vec<OperatorSpec>,
     pub refresh_interval_s: u64,
+    /// `--shards` of the sharded replicas scenarios (`--replicas`).
+    pub shards: u32,
     pub controlplane_pids: Option<(u32, u32)>,
     pub total_s: f64,
 }
@@ -360,6 +382,9 @@ impl Bench {
     fn all_namespaces(&self) -> Vec<String> {
         let mut v = self.layout.namespaces();
         v.push(self.layout.new_namespace());
+        if self.cfg.replicas > 1 {
+            v.push(self.layout.lease_namespace());
+        }
         if self.hung_origin.is_some() {
             v.push(self.layout.hung_namespace());
         }
@@ -724,6 +749,154 @@ impl Bench {
         Ok(r)
     }
 
+    /// The operator as `--replicas` sharded processes (`--shards`, Leases in a namespace of the run) on a cold
+    /// start with N ExternalSecrets: time to all synced, and each replica's peak RSS and CPU. No refresh waves.
+    async fn replicas_scenario(&self, spec: &OperatorSpec, provider: ProviderKind) -> anyhow::Result<ScenarioResult> {
+        let n_rep = self.cfg.replicas;
+        let tag = format!("r{}", &provider.name()[..1]);
+        let set = Set {
+            tag: tag.clone(),
+            provider,
+            n: self.cfg.n,
+            namespace: None,
+        };
+        let store = workload::store_name(&self.layout.run, &tag);
+        let refresh = Duration::from_secs(3600);
+        let mut r = ScenarioResult {
+            operator: format!("{} ×{n_rep}", spec.name),
+            provider: provider.name().into(),
+            n: self.cfg.n,
+            refresh_interval_s: refresh.as_secs(),
+            ..Default::default()
+        };
+        self.apply_store(provider, &store).await?;
+        log(&self.cfg, format!("[{tag}] creating {} ExternalSecrets", set.n));
+        r.apply_s = self.create_external_secrets(&set, &store, refresh).await?;
+        let tracker = Tracker::start(&self.client, &self.layout, &set, true);
+        if !tracker.wait_listed(Duration::from_secs(120)).await {
+            bail!("watches did not list");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let s0 = self.snap(None).await?;
+        let logs = self.cfg.out_dir.join("logs");
+        let mut sharded = spec.clone();
+        sharded.args.extend([
+            format!("--shards={}", self.cfg.shards),
+            format!("--leader-election-id=bench-{}", self.layout.run),
+            format!("--leader-election-namespace={}", self.layout.lease_namespace()),
+        ]);
+        let mut ops = Vec::new();
+        for i in 0..n_rep {
+            let op = operator::spawn(
+                &sharded,
+                &self.cfg.budget,
+                &self.cfg.controller_class,
+                &self.cfg.kubeconfig,
+                &logs,
+                &format!("{tag}{i}"),
+            )?;
+            log(&self.cfg, format!("[{tag}] replica {i} started (pid {})", op.pid));
+            ops.push(op);
+        }
+        r.command = ops.first().map(|o| o.command.clone()).unwrap_or_default();
+        r.log = ops.first().map(|o| o.log.display().to_string()).unwrap_or_default();
+        let started = ops.iter().map(|o| o.started).min().unwrap_or_else(Instant::now);
+        let samplers: Vec<Sampler> = ops
+            .iter()
+            .map(|o| Sampler::start(o.pid, o.started, Duration::from_millis(250)))
+            .collect();
+        let res = async {
+            let deadline = Instant::now() + self.cfg.phase_timeout;
+            loop {
+                if tracker.wait_complete(Duration::from_millis(500)).await {
+                    break;
+                }
+                if let Some(dead) = ops.iter_mut().position(|o| !o.alive()) {
+                    bail!("replica {dead} exited:\n{}", ops[dead].log_tail(30));
+                }
+                if Instant::now() > deadline {
+                    let (ready, ok) = tracker.with(|s| (s.ready, s.secrets_ok));
+                    bail!(
+                        "not synced after {:?}: {ready}/{} Ready, {ok} Secrets right",
+                        self.cfg.phase_timeout,
+                        set.n
+                    );
+                }
+            }
+            let done = tracker.with(|s| s.done_at).unwrap_or_else(Instant::now);
+            r.sync_s = Some(done.duration_since(started).as_secs_f64());
+            log(
+                &self.cfg,
+                format!(
+                    "[{tag}] {n_rep} replicas synced {} in {:.1}s",
+                    set.n,
+                    r.sync_s.unwrap_or_default()
+                ),
+            );
+            let cpu_sync: Vec<f64> = ops
+                .iter()
+                .map(|o| procfs::sample(o.pid).map(|p| p.cpu_s).unwrap_or_default())
+                .collect();
+            tokio::time::sleep(self.cfg.settle).await;
+            let s1 = self.snap(None).await?;
+            let mut w = self.window(&s0, &s1, &Counts::default());
+            w.operator_cpu_s = Some(cpu_sync.iter().sum());
+            r.sync_window = w;
+            r.cpu_sync_s = cpu_sync.iter().sum();
+            tokio::time::sleep(self.cfg.settle).await;
+            for (o, cpu) in ops.iter().zip(&cpu_sync) {
+                let p = procfs::sample(o.pid).unwrap_or_default();
+                let metrics = o.scrape().await;
+                let sum = |family: &str| -> f64 {
+                    metrics
+                        .lines()
+                        .filter(|l| l.starts_with(family) && !l.starts_with('#'))
+                        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                        .sum()
+                };
+                r.replicas.push(ReplicaResult {
+                    peak_rss_kib: 0,
+                    steady_rss_kib: p.rss_kib,
+                    cpu_sync_s: *cpu,
+                    cpu_total_s: 0.0,
+                    units: sum("syncret_shard_owned{") as usize,
+                    external_secrets: sum("syncret_shard_external_secrets{") as usize,
+                    log: o.log.display().to_string(),
+                });
+            }
+            r.steady_rss_kib = r.replicas.iter().map(|x| x.steady_rss_kib).max().unwrap_or(0);
+            anyhow::Ok(())
+        }
+        .await;
+        if let Err(e) = &res {
+            r.error = Some(format!("{e:#}"));
+            log(&self.cfg, format!("[{tag}] error: {e:#}"));
+        }
+        r.ready = tracker.with(|s| s.ready);
+        r.secrets_ok = tracker.with(|s| s.secrets_ok);
+        r.not_ready = tracker.with(|s| s.not_ready.iter().map(|(k, v)| (k.clone(), *v)).collect());
+        for (i, (o, sampler)) in ops.iter().zip(&samplers).enumerate() {
+            let p = procfs::sample(o.pid).or_else(|| sampler.last()).unwrap_or_default();
+            if let Some(rep) = r.replicas.get_mut(i) {
+                rep.peak_rss_kib = p.hwm_kib;
+                rep.cpu_total_s = p.cpu_s;
+            }
+            sampler.stop();
+            let metrics = o.scrape().await;
+            let _ = std::fs::write(logs.join(format!("{}-{tag}{i}.metrics.txt", spec.name)), metrics);
+        }
+        r.peak_rss_kib = r.replicas.iter().map(|x| x.peak_rss_kib).max().unwrap_or(0);
+        r.cpu_total_s = r.replicas.iter().map(|x| x.cpu_total_s).sum();
+        r.rss_timeline = samplers.first().map(|s| s.timeline()).unwrap_or_default();
+        drop(tracker);
+        log(&self.cfg, format!("[{tag}] cleaning up"));
+        let cleaned = self.cleanup(&[&tag]).await;
+        futures::future::join_all(ops.into_iter().map(|o| o.stop(Duration::from_secs(30)))).await;
+        self.delete_store(&store).await;
+        cleaned?;
+        Ok(r)
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn measure(
         &self,
@@ -1002,6 +1175,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<Report> {
         budget: Some(cfg.budget),
         machine: machine_now(),
         operators: cfg.operators.clone(),
+        shards: cfg.shards,
         controlplane_pids: cp,
         ..Default::default()
     };
@@ -1095,6 +1269,19 @@ pub async fn run(cfg: Config) -> anyhow::Result<Report> {
                 }),
             }
             let _ = std::fs::write(cfg.out_dir.join("report.json"), serde_json::to_vec_pretty(&report)?);
+            // The same operator as sharded replicas, right after its single-process run.
+            if idx == 0 && cfg.replicas > 1 {
+                let name = format!("{} ×{}", spec.name, cfg.replicas);
+                let res = b.replicas_scenario(spec, provider).await;
+                report.scenarios.push(res.unwrap_or_else(|e| ScenarioResult {
+                    operator: name,
+                    provider: provider.name().into(),
+                    n: cfg.n,
+                    error: Some(format!("{e:#}")),
+                    ..Default::default()
+                }));
+                let _ = std::fs::write(cfg.out_dir.join("report.json"), serde_json::to_vec_pretty(&report)?);
+            }
         }
     }
     // Leave nothing behind: the namespaces go (the namespace controller finishes in the background).

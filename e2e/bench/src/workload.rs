@@ -88,6 +88,11 @@ impl Layout {
         (0..self.namespaces.max(1)).map(|i| self.namespace(i)).collect()
     }
 
+    /// Where sharded replicas keep their Leases (`--replicas`).
+    pub fn lease_namespace(&self) -> String {
+        format!("bench-{}-leases", self.run)
+    }
+
     /// Where the kubernetes provider reads from.
     pub fn source_namespace(&self) -> String {
         format!("bench-{}-src", self.run)

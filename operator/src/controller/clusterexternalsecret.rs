@@ -117,7 +117,7 @@ pub(super) async fn watch(
     gate: Arc<InitGate>,
     stop: CancellationToken,
 ) {
-    let api: Api<ClusterExternalSecret> = Api::all(ctx.client.clone());
+    let api: Api<ClusterExternalSecret> = Api::all(ctx.cluster_client.clone());
     let stream = super::watch_stream(api, watcher::Config::default()).reflect(writer);
     let mut seen = Seen::new();
     kit::watch(stream, Some(gate), stop, |ev, _| match ev {
@@ -146,7 +146,7 @@ pub async fn reconcile(ctx: &Arc<Context>, ces_store: &Store<ClusterExternalSecr
         ctx.metrics.cluster_external_secrets.remove(&key(name));
         return Next::Idle;
     };
-    let api: Api<ClusterExternalSecret> = Api::all(ctx.client.clone());
+    let api: Api<ClusterExternalSecret> = Api::all(ctx.cluster_client.clone());
     if ces.metadata.deletion_timestamp.is_some() {
         return finalize(ctx, &api, &ces).await;
     }
@@ -241,7 +241,7 @@ pub async fn reconcile(ctx: &Arc<Context>, ces_store: &Store<ClusterExternalSecr
 }
 
 async fn ensure_child(ctx: &Context, ces: &ClusterExternalSecret, ns: &str, es_name: &str) -> Result<(), String> {
-    let api: Api<ExternalSecret> = Api::namespaced(ctx.client.clone(), ns);
+    let api: Api<ExternalSecret> = Api::namespaced(ctx.cluster_client.clone(), ns);
     let existing = ctx.external_secrets.get(&Key::new(ns, es_name));
     let existing = match existing {
         Some(e) => Some((*e).clone()),
@@ -298,7 +298,7 @@ async fn ensure_child(ctx: &Context, ces: &ClusterExternalSecret, ns: &str, es_n
 }
 
 async fn delete_child(ctx: &Context, ns: &str, es_name: &str, ces_name: &str) -> Result<(), String> {
-    let api: Api<ExternalSecret> = Api::namespaced(ctx.client.clone(), ns);
+    let api: Api<ExternalSecret> = Api::namespaced(ctx.cluster_client.clone(), ns);
     ctx.api_limiter.acquire().await;
     let Some(existing) = api.get_opt(es_name).await.map_err(|e| e.to_string())? else {
         return Ok(());

@@ -115,7 +115,7 @@ pub(super) async fn watch(
     gate: Arc<InitGate>,
     stop: CancellationToken,
 ) {
-    let api: Api<ClusterPushSecret> = Api::all(ctx.client.clone());
+    let api: Api<ClusterPushSecret> = Api::all(ctx.cluster_client.clone());
     let stream = super::watch_stream(api, watcher::Config::default()).reflect(writer);
     let mut seen = Seen::new();
     kit::watch(stream, Some(gate), stop, |ev, _| match ev {
@@ -216,7 +216,7 @@ pub async fn reconcile(ctx: &Arc<Context>, name: &str) -> Next {
         .cluster_push_secrets
         .set_ready(&Key::new("", name), failed.is_empty());
     if cps.status.as_ref() != Some(&status) {
-        let api: Api<ClusterPushSecret> = Api::all(ctx.client.clone());
+        let api: Api<ClusterPushSecret> = Api::all(ctx.cluster_client.clone());
         // Lists are replaced by a merge patch; an emptied list is sent as null.
         let mut body = serde_json::to_value(&status).unwrap_or_default();
         if let Some(o) = body.as_object_mut() {
@@ -240,7 +240,7 @@ pub async fn reconcile(ctx: &Arc<Context>, name: &str) -> Next {
 }
 
 async fn ensure_child(ctx: &Context, cps: &ClusterPushSecret, ns: &str, ps_name: &str) -> Result<(), String> {
-    let api: Api<PushSecret> = Api::namespaced(ctx.client.clone(), ns);
+    let api: Api<PushSecret> = Api::namespaced(ctx.cluster_client.clone(), ns);
     let existing = match ctx.push.push_secrets.get(&ObjectRef::new(ps_name).within(ns)) {
         Some(p) => Some((*p).clone()),
         None => {
@@ -294,7 +294,7 @@ async fn ensure_child(ctx: &Context, cps: &ClusterPushSecret, ns: &str, ps_name:
 }
 
 async fn delete_child(ctx: &Context, ns: &str, ps_name: &str, cps_name: &str) -> Result<(), String> {
-    let api: Api<PushSecret> = Api::namespaced(ctx.client.clone(), ns);
+    let api: Api<PushSecret> = Api::namespaced(ctx.cluster_client.clone(), ns);
     ctx.api_limiter.acquire().await;
     let Some(existing) = api.get_opt(ps_name).await.map_err(|e| e.to_string())? else {
         return Ok(());

@@ -63,6 +63,10 @@ impl Reconciler for ExternalSecrets {
         ctx.external_secrets.unit(key)
     }
 
+    fn unit(&self, ctx: &Context, key: &Key) -> crate::shard::Unit {
+        ctx.shards.unit_of(&key.namespace)
+    }
+
     fn observe(&self, ctx: &Context, _key: &Key, lane: Lane, _ok: bool, elapsed: Duration) {
         ctx.metrics
             .sync_duration
@@ -216,6 +220,11 @@ impl EsStates {
 
     fn remove(&self, key: &Key) {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+    }
+
+    /// Keeps the state of the ExternalSecrets `keep` accepts (a shard given up).
+    pub fn retain(&self, keep: impl Fn(&Key) -> bool) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).retain(|k, _| keep(k));
     }
 
     pub fn len(&self) -> usize {

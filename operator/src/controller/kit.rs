@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use crate::admin::Readiness;
 use crate::context::Context;
 use crate::schedule::{Lane, Scheduler, Tenant, backoff, jittered};
+use crate::shard::Unit;
 
 /// What the worker does next with an object after a reconcile.
 #[derive(Debug, PartialEq)]
@@ -107,6 +108,13 @@ pub trait Reconciler: Send + Sync + 'static {
     /// Called after each reconcile (per-controller metrics).
     fn observe(&self, ctx: &Context, key: &Self::Key, lane: Lane, ok: bool, elapsed: Duration) {
         let _ = (ctx, key, lane, ok, elapsed);
+    }
+
+    /// The unit of ownership the object belongs to with `--shards` ([`crate::shard`]): its namespace's shard for
+    /// namespaced work split among replicas, else the cluster unit (the default: one replica does it).
+    fn unit(&self, ctx: &Context, key: &Self::Key) -> Unit {
+        let _ = (ctx, key);
+        Unit::Cluster
     }
 }
 
@@ -215,11 +223,51 @@ pub fn run<R: Reconciler>(r: Arc<R>, ctx: &Arc<Context>, stop: &CancellationToke
 /// How often queue gauges and liveness are sampled.
 const SAMPLE: Duration = Duration::from_secs(2);
 
+/// How soon a key of a unit still held but past its fence is taken again (its renewal is late, not lost).
+const FENCED_RETRY: Duration = Duration::from_secs(1);
+
+/// A key this replica may not reconcile now: forgotten when its unit is held elsewhere (queued again by
+/// [`crate::controller`]'s priming if the unit comes here), put back for a moment when the unit is still this
+/// replica's but its fence is closed (a late renewal), so nothing is lost if the renewal lands.
+fn set_aside<R: Reconciler>(r: &R, ctx: &Context, key: R::Key, unit: Unit) {
+    let queue = r.queue(ctx);
+    queue.done(&key);
+    if ctx.shards.assigned(unit) {
+        queue.add_after(key, Lane::Fast, FENCED_RETRY);
+    } else {
+        queue.forget(&key);
+    }
+}
+
 async fn worker<R: Reconciler>(r: Arc<R>, ctx: Arc<Context>, failures: Arc<Failures<R::Key>>, progress: Arc<Progress>) {
     let deadline = ctx.settings.reconcile_timeout;
     while let Some((key, lane)) = r.queue(&ctx).next().await {
+        // Sharding: only keys of units this replica holds; the others are their holder's (dropped here, queued
+        // again if the unit comes to this replica). The reconcile stops when the unit is given up or its fence
+        // closes (its in-flight requests dropped), so a replica writes nothing for a unit it no longer holds.
+        let unit = r.unit(&ctx, &key);
+        let Some(tenure) = ctx.shards.tenure(unit) else {
+            set_aside(&*r, &ctx, key, unit);
+            continue;
+        };
         let start = Instant::now();
-        let next = match supervised(r.reconcile(&ctx, &key), deadline).await {
+        let held = tokio::select! {
+            biased;
+            _ = tenure.lost() => None,
+            n = supervised(r.reconcile(&ctx, &key), deadline) => Some(n),
+        };
+        let Some(outcome) = held else {
+            tracing::debug!(controller = r.name(), object = ?key, %unit, "reconcile stopped: the unit was given up or its fence closed");
+            set_aside(&*r, &ctx, key, unit);
+            continue;
+        };
+        if ctx.shards.is_sharded() {
+            ctx.metrics
+                .shard_reconciles
+                .with_label_values(&[&unit.label(), r.name()])
+                .inc();
+        }
+        let next = match outcome {
             Ok(next) => next,
             Err(abort) => {
                 match &abort {
@@ -240,6 +288,7 @@ async fn worker<R: Reconciler>(r: Arc<R>, ctx: Arc<Context>, failures: Arc<Failu
                 Next::Retry(None)
             }
         };
+        drop(tenure);
         let elapsed = start.elapsed();
         let ok = !matches!(next, Next::Retry(_));
         ctx.metrics.reconciled(r.name(), ok, elapsed);
@@ -251,10 +300,10 @@ async fn worker<R: Reconciler>(r: Arc<R>, ctx: Arc<Context>, failures: Arc<Failu
         } else {
             failures.inc(key.clone())
         };
-        let unit = r.jitter_unit(&ctx, &key).unwrap_or_else(|| rand::rng().random::<f64>());
+        let jitter = r.jitter_unit(&ctx, &key).unwrap_or_else(|| rand::rng().random::<f64>());
         let queue = r.queue(&ctx);
         queue.done(&key);
-        if let Some(d) = requeue(&next, n, &ctx.settings, unit, rand::rng().random::<f64>()) {
+        if let Some(d) = requeue(&next, n, &ctx.settings, jitter, rand::rng().random::<f64>()) {
             queue.add_after(key, Lane::Slow, d);
         }
     }
@@ -318,6 +367,11 @@ impl<K: Eq + Hash + Clone, S: PartialEq + Clone> Written<K, S> {
     /// The write failed, or the object is gone: forget it.
     pub fn forget(&self, key: &K) {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+    }
+
+    /// Keeps the statuses of the objects `keep` accepts (a shard given up).
+    pub fn retain(&self, keep: impl Fn(&K) -> bool) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).retain(|k, _| keep(k));
     }
 
     /// The watch shows `status`.

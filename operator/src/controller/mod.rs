@@ -287,6 +287,9 @@ pub fn start(
         drop(ces);
     }
     pushsecret::watches(&ctx, push, &gate, &shutdown, &mut tasks);
+    if ctx.shards.is_sharded() {
+        tasks.push(tokio::spawn(follow_shards(ctx.clone(), gate.clone(), shutdown.clone())));
+    }
     tasks.push(tokio::spawn(run_controllers(ctx.clone(), gate, leadership, shutdown)));
     Running { ctx, tasks }
 }
@@ -302,9 +305,14 @@ async fn run_controllers(ctx: Arc<Context>, gate: Arc<InitGate>, leadership: Lea
     if !leadership.acquired(&stop).await {
         return;
     }
-    match prime_secret_index(&ctx).await {
-        Ok(()) => ctx.secrets.set_primed(),
-        Err(e) => tracing::warn!(error = %e, "could not pre-read managed Secrets; they will be read on demand"),
+    if ctx.shards.is_sharded() {
+        // Each shard's managed Secrets are read when the shard is taken, before its ExternalSecrets are queued.
+        ctx.secrets.set_primed();
+    } else {
+        match prime_secret_index(&ctx, None).await {
+            Ok(()) => ctx.secrets.set_primed(),
+            Err(e) => tracing::warn!(error = %e, "could not pre-read managed Secrets; they will be read on demand"),
+        }
     }
     let (ps, cps) = pushsecret::enabled(&ctx);
     let mut controllers = vec![
@@ -331,11 +339,25 @@ async fn run_controllers(ctx: Arc<Context>, gate: Arc<InitGate>, leadership: Lea
     let _ = (&mut gauges).await;
 }
 
-/// ExternalSecrets, into the compact cache (not a kube-runtime reflector: see `crate::escache`).
+/// ExternalSecrets, into the compact cache (not a kube-runtime reflector: see `crate::escache`). With `--shards`,
+/// only those of the shards this replica holds are kept (filtered here, client-side: see [`follow_shards`]).
 async fn watch_external_secrets(ctx: Arc<Context>, gate: Arc<InitGate>, stop: CancellationToken) {
     let stream = watch_stream(scoped::<ExternalSecret>(&ctx), watcher::Config::default());
+    // Children of ClusterExternalSecrets in shards held elsewhere: their fingerprints only, so the cluster unit's
+    // holder still hears of a child edited or deleted anywhere.
+    let mut children: Seen<Key> = Seen::new();
     kit::watch(stream, Some(gate), stop, |ev, phase| match ev {
         Event::Apply(es) | Event::InitApply(es) => {
+            let listing = phase == Phase::Listing;
+            if !ctx.shards.accepts(&es.namespace().unwrap_or_default()) {
+                if let Some(ces) = clusterexternalsecret::controller_of(&es)
+                    && children.changed(es_key(&es), es_fingerprint(&es))
+                    && !listing
+                {
+                    ctx.ces_queue.add(clusterexternalsecret::key(&ces), Lane::Fast);
+                }
+                return;
+            }
             let applied = ctx.external_secrets.apply(&es, es_fingerprint(&es), || derive(&es));
             let k = applied.key;
             // The cache now shows the status we wrote: drop our copy (10k of them add up).
@@ -352,7 +374,6 @@ async fn watch_external_secrets(ctx: Arc<Context>, gate: Arc<InitGate>, stop: Ca
                 // At start-up (the initial list), ExternalSecrets already synced and Ready only need a
                 // check that their Secret is intact: they wait in the slow lane, so a new or changed
                 // one created meanwhile is not stuck behind thousands of them.
-                let listing = phase == Phase::Listing;
                 let settled = listing && !crate::sync::refresh::changed_since_sync(&es) && is_ready(&es);
                 ctx.es_queue.add(k, if settled { Lane::Slow } else { Lane::Fast });
                 if !listing && let Some(ces) = clusterexternalsecret::controller_of(&es) {
@@ -362,11 +383,14 @@ async fn watch_external_secrets(ctx: Arc<Context>, gate: Arc<InitGate>, stop: Ca
         }
         Event::Delete(es) => {
             let k = es_key(&es);
-            ctx.external_secrets.delete(&k);
+            children.gone(&k);
+            let cached = ctx.external_secrets.deleted(&es);
             ctx.dependents
                 .index()
                 .remove(&crate::dependents::Dependent::ExternalSecret(k.clone()));
-            ctx.es_queue.add(k, Lane::Fast);
+            if cached || ctx.shards.accepts(&k.namespace) {
+                ctx.es_queue.add(k, Lane::Fast);
+            }
             if let Some(ces) = clusterexternalsecret::controller_of(&es) {
                 ctx.ces_queue.add(clusterexternalsecret::key(&ces), Lane::Fast);
             }
@@ -423,11 +447,14 @@ async fn watch_namespaces(
     .await;
 }
 
-/// Managed Secrets (metadata only, no store): route changes made by others back to their ExternalSecret.
+/// Managed Secrets (metadata only, no store): route changes made by others back to their ExternalSecret. With
+/// `--shards`, selected by label server-side and by shard client-side.
 async fn watch_managed_secrets(ctx: Arc<Context>, gate: Arc<InitGate>, stop: CancellationToken) {
     let cfg = watcher::Config::default().labels(&format!("{LABEL_MANAGED}={LABEL_MANAGED_VALUE}"));
     let stream = watcher::watcher(scoped::<PartialObjectMeta<Secret>>(&ctx), cfg).default_backoff();
     kit::watch(stream, Some(gate), stop, |ev, phase| match ev {
+        Event::Apply(m) | Event::InitApply(m) if !ctx.shards.accepts(&m.namespace().unwrap_or_default()) => {}
+        Event::Delete(m) if !ctx.shards.accepts(&m.namespace().unwrap_or_default()) => {}
         Event::Apply(m) | Event::InitApply(m) => {
             let key = Key::new(m.namespace().unwrap_or_default(), m.name_any());
             let owner = m
@@ -516,10 +543,14 @@ async fn watch_stores<K>(
     .await;
 }
 
-/// Reads the managed Secrets once, a page at a time, to learn which are intact (data matches its hash) without
-/// keeping their data: after a restart no ExternalSecret needs a provider call or a GET to know its Secret is fine.
-async fn prime_secret_index(ctx: &Context) -> Result<(), kube::Error> {
-    let api: Api<Secret> = scoped(ctx);
+/// Reads the managed Secrets once (of one namespace, or all), a page at a time, to learn which are intact (data
+/// matches its hash) without keeping their data: after a restart, or a shard taken over, no ExternalSecret needs
+/// a provider call or a GET to know its Secret is fine.
+async fn prime_secret_index(ctx: &Context, namespace: Option<&str>) -> Result<(), kube::Error> {
+    let api: Api<Secret> = match namespace {
+        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
+        None => scoped(ctx),
+    };
     let mut lp = ListParams::default()
         .labels(&format!("{LABEL_MANAGED}={LABEL_MANAGED_VALUE}"))
         .limit(250);
@@ -550,7 +581,197 @@ async fn gauges(ctx: Arc<Context>, stop: CancellationToken) {
             .set(s.slow as i64);
         ctx.metrics.store_parked.set(ctx.store_gate.parked() as i64);
         ctx.metrics.client_cache_size.set(ctx.reads.clients.len() as i64);
+        if ctx.shards.is_sharded() {
+            shard_gauges(&ctx);
+        }
         tokio::select! { _ = tokio::time::sleep(Duration::from_secs(2)) => {}, _ = stop.cancelled() => return }
+    }
+}
+
+/// `syncret_shard_external_secrets{shard}`: the cache's ExternalSecrets per held shard.
+fn shard_gauges(ctx: &Context) {
+    let mut counts: std::collections::BTreeMap<crate::shard::Unit, i64> =
+        ctx.shards.held().into_iter().map(|u| (u, 0)).collect();
+    let mut last: Option<(Arc<str>, crate::shard::Unit)> = None;
+    for k in ctx.external_secrets.keys() {
+        // Keys of one namespace share its string: hash each namespace once per run of keys.
+        let unit = match &last {
+            Some((ns, u)) if Arc::ptr_eq(ns, &k.namespace) => *u,
+            _ => {
+                let u = ctx.shards.unit_of(&k.namespace);
+                last = Some((k.namespace.clone(), u));
+                u
+            }
+        };
+        *counts.entry(unit).or_default() += 1;
+    }
+    let gauge = &ctx.metrics.shard_external_secrets;
+    gauge.reset();
+    for (unit, n) in counts {
+        gauge.with_label_values(&[&unit.label()]).set(n);
+    }
+}
+
+/// With `--shards`: follows the units this replica holds. A unit given up (or lost) leaves the caches, indexes,
+/// queues and per-object metrics at once; a unit taken is primed — its namespaces' managed Secrets read (data
+/// hashed and dropped), then their ExternalSecrets listed into the cache and queued — while the watches already
+/// keep its events, so nothing changed in between is missed. Lists are per namespace (server-side), so taking
+/// a shard reads that shard's objects, not the cluster's. The cluster unit brings store validation and the
+/// cluster controllers' keys.
+async fn follow_shards(ctx: Arc<Context>, gate: Arc<InitGate>, stop: CancellationToken) {
+    let mut changes = ctx.shards.subscribe();
+    tokio::select! { _ = gate.wait() => {}, _ = stop.cancelled() => return }
+    let mut current: std::collections::BTreeMap<crate::shard::Unit, u64> = Default::default();
+    loop {
+        let now = changes.borrow_and_update().clone();
+        // Given up, or given up and taken again since the last look (its cache missed events meanwhile).
+        for (unit, grant) in &current {
+            if now.get(unit) != Some(grant) {
+                evict(&ctx, *unit);
+            }
+        }
+        for (unit, grant) in &now {
+            if current.get(unit) != Some(grant) {
+                let started = std::time::Instant::now();
+                let n = prime(&ctx, *unit).await;
+                tracing::info!(%unit, external_secrets = n, took = ?started.elapsed(), "sharding: took over");
+            }
+        }
+        current = now;
+        tokio::select! {
+            changed = changes.changed() => if changed.is_err() { return },
+            _ = stop.cancelled() => return,
+        }
+    }
+}
+
+/// Drops everything of a unit this replica no longer holds (see [`follow_shards`]).
+fn evict(ctx: &Context, unit: crate::shard::Unit) {
+    use crate::shard::Unit;
+    let own = &ctx.shards;
+    let keep = |k: &Key| own.unit_of(&k.namespace) != unit;
+    if unit == Unit::Cluster {
+        for m in [
+            &ctx.metrics.secret_stores,
+            &ctx.metrics.cluster_secret_stores,
+            &ctx.metrics.cluster_external_secrets,
+            &ctx.metrics.cluster_push_secrets,
+        ] {
+            m.retain(|_| false);
+        }
+        return;
+    }
+    let gone = ctx.external_secrets.retain(keep);
+    for k in &gone {
+        ctx.es_queue.forget(k);
+    }
+    ctx.es_state.retain(keep);
+    ctx.metrics.external_secrets.retain(keep);
+    ctx.metrics.push_secrets.retain(keep);
+    ctx.push.retain_written(keep);
+    ctx.secrets.retain_namespaces(|ns| own.unit_of(ns) != unit);
+    for ps in ctx.push.push_secrets.state() {
+        let k = Key::new(ps.namespace().unwrap_or_default(), ps.name_any());
+        if !keep(&k) {
+            ctx.push.queue.forget(&k);
+        }
+    }
+    tracing::info!(%unit, external_secrets = gone.len(), "sharding: handed over");
+}
+
+/// Reads a unit just taken into the caches and queues its objects (see [`follow_shards`]); the number of
+/// ExternalSecrets queued.
+async fn prime(ctx: &Arc<Context>, unit: crate::shard::Unit) -> usize {
+    use crate::shard::Unit;
+    if unit == Unit::Cluster {
+        for s in ctx.stores.secret_stores.state() {
+            ctx.store_queue.add(
+                (
+                    StoreKind::SecretStore,
+                    Key::new(s.namespace().unwrap_or_default(), s.name_any()),
+                ),
+                Lane::Fast,
+            );
+        }
+        for s in ctx.stores.cluster_secret_stores.state() {
+            ctx.store_queue
+                .add((StoreKind::ClusterSecretStore, Key::new("", s.name_any())), Lane::Fast);
+        }
+        let (_, cps) = pushsecret::enabled(ctx);
+        if ces_enabled(ctx) {
+            for c in ctx.cluster_external_secrets.state() {
+                ctx.ces_queue.add(clusterexternalsecret::key(&c.name_any()), Lane::Fast);
+            }
+        }
+        if cps {
+            for c in ctx.push.cluster_push_secrets.state() {
+                ctx.push.cluster_queue.add(Key::new("", c.name_any()), Lane::Fast);
+            }
+        }
+        return 0;
+    }
+    let namespaces: Vec<String> = ctx
+        .stores
+        .namespaces
+        .state()
+        .iter()
+        .map(|n| n.name_any())
+        .filter(|n| ctx.settings.namespace.as_ref().is_none_or(|only| only == n))
+        .filter(|n| ctx.shards.unit_of(n) == unit)
+        .collect();
+    let mut queued = 0;
+    ctx.external_secrets.begin_priming();
+    for ns in &namespaces {
+        if !ctx.shards.accepts(ns) {
+            break; // given up meanwhile
+        }
+        if let Err(e) = prime_secret_index(ctx, Some(ns)).await {
+            tracing::warn!(namespace = %ns, error = %e, "sharding: could not pre-read managed Secrets; they are read on demand");
+        }
+        match prime_external_secrets(ctx, ns).await {
+            Ok(n) => queued += n,
+            Err(e) => {
+                // The watch still delivers every change; a relist of the watch would bring the rest.
+                tracing::warn!(namespace = %ns, error = %e, "sharding: could not list ExternalSecrets");
+            }
+        }
+    }
+    ctx.external_secrets.end_priming();
+    let push = ctx.settings.enable_push_secrets;
+    for ps in ctx.push.push_secrets.state().into_iter().filter(|_| push) {
+        let k = Key::new(ps.namespace().unwrap_or_default(), ps.name_any());
+        if ctx.shards.unit_of(&k.namespace) == unit {
+            ctx.push.queue.add(k, Lane::Fast);
+        }
+    }
+    queued
+}
+
+/// Lists one namespace's ExternalSecrets into the cache and queues them (settled ones in the slow lane, as at
+/// start-up); the number queued.
+async fn prime_external_secrets(ctx: &Context, namespace: &str) -> Result<usize, kube::Error> {
+    let api: Api<ExternalSecret> = Api::namespaced(ctx.client.clone(), namespace);
+    let mut lp = ListParams::default().limit(500);
+    let mut queued = 0;
+    loop {
+        let page = api.list(&lp).await?;
+        for mut es in page.items {
+            strip(&mut es);
+            if let Some(applied) = ctx
+                .external_secrets
+                .apply_listed(&es, es_fingerprint(&es), || derive(&es))
+            {
+                ctx.es_state.status_seen(&applied.key, es.status.as_ref());
+                let settled = !crate::sync::refresh::changed_since_sync(&es) && is_ready(&es);
+                ctx.es_queue
+                    .add(applied.key, if settled { Lane::Slow } else { Lane::Fast });
+                queued += 1;
+            }
+        }
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(c) => lp = lp.continue_token(&c),
+            None => return Ok(queued),
+        }
     }
 }
 

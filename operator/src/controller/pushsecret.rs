@@ -93,6 +93,11 @@ impl PushState {
         self.written.get(key).or_else(|| ps.status.clone())
     }
 
+    /// Keeps the written statuses of the PushSecrets `keep` accepts (a shard given up).
+    pub(super) fn retain_written(&self, keep: impl Fn(&Key) -> bool) {
+        self.written.retain(keep);
+    }
+
     /// The PushSecret with the status we last wrote, if the reflector has not caught up with it yet.
     fn with_written_status(&self, key: &Key, ps: Arc<PushSecret>) -> Arc<PushSecret> {
         self.written.overlay(key, ps, |p| &mut p.status)
@@ -172,6 +177,10 @@ impl Reconciler for PushSecrets {
             let ps = ctx.push.with_written_status(&key, ps);
             report_failure(&ctx, &ps, &key, why.reason(), &why.to_string(), None).await;
         }
+    }
+
+    fn unit(&self, ctx: &Context, key: &Key) -> crate::shard::Unit {
+        ctx.shards.unit_of(&key.namespace)
     }
 
     fn jitter_unit(&self, ctx: &Context, key: &Key) -> Option<f64> {
@@ -409,11 +418,13 @@ pub async fn store_finalizer(
     let patch = serde_json::json!({"metadata": {"finalizers": finalizers, "resourceVersion": meta.resource_version}});
     ctx.api_limiter.acquire().await;
     let res = match kind {
-        StoreKind::SecretStore => Api::<syncret_crds::SecretStore>::namespaced(ctx.client.clone(), &key.namespace)
-            .patch(&key.name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map(|_| ()),
-        StoreKind::ClusterSecretStore => Api::<syncret_crds::ClusterSecretStore>::all(ctx.client.clone())
+        StoreKind::SecretStore => {
+            Api::<syncret_crds::SecretStore>::namespaced(ctx.cluster_client.clone(), &key.namespace)
+                .patch(&key.name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .map(|_| ())
+        }
+        StoreKind::ClusterSecretStore => Api::<syncret_crds::ClusterSecretStore>::all(ctx.cluster_client.clone())
             .patch(&key.name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
             .map(|_| ()),

@@ -264,13 +264,13 @@ async fn write_status(
     ctx.api_limiter.acquire().await;
     let res = match kind {
         StoreKind::SecretStore => {
-            let api: Api<SecretStore> = Api::namespaced(ctx.client.clone(), &key.namespace);
+            let api: Api<SecretStore> = Api::namespaced(ctx.cluster_client.clone(), &key.namespace);
             api.patch_status(&key.name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
                 .map(|s| s.name_any())
         }
         StoreKind::ClusterSecretStore => {
-            let api: Api<ClusterSecretStore> = Api::all(ctx.client.clone());
+            let api: Api<ClusterSecretStore> = Api::all(ctx.cluster_client.clone());
             api.patch_status(&key.name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
                 .map(|s| s.name_any())

@@ -68,6 +68,9 @@ async fn bench_smoke_n100() -> anyhow::Result<()> {
         phase_timeout: Duration::from_secs(120),
         settle: Duration::from_millis(500),
         verbose: true,
+        // The same workload once more as two sharded replicas.
+        replicas: 2,
+        shards: 4,
     };
     let r = syncret_bench::run(cfg).await?;
     let md = report::markdown(&r, "cargo test -p syncret-tests --test integration bench_smoke::");
@@ -77,8 +80,28 @@ async fn bench_smoke_n100() -> anyhow::Result<()> {
         r.direct.window.requests_total >= n as f64,
         "the apiserver counted the direct writes"
     );
-    assert_eq!(r.scenarios.len(), 2);
-    for s in &r.scenarios {
+    assert_eq!(r.scenarios.len(), 4, "single and 2 replicas, for each provider");
+    for s in r.scenarios.iter().filter(|s| !s.replicas.is_empty()) {
+        let what = format!("{} · {}", s.operator, s.provider);
+        assert!(s.error.is_none(), "{what}: {:?} (logs in {})", s.error, out.display());
+        assert_eq!((s.ready, s.secrets_ok), (n, n), "{what}: everything synced");
+        assert_eq!(s.replicas.len(), 2);
+        assert!(
+            s.replicas.iter().all(|x| x.peak_rss_kib > 0),
+            "{what}: each replica measured"
+        );
+        assert_eq!(
+            s.replicas.iter().map(|x| x.units).sum::<usize>(),
+            5,
+            "{what}: 4 shards + cluster, each held once"
+        );
+        // Each ExternalSecret is cached by one replica (other tests' ExternalSecrets on this control plane too).
+        assert!(
+            s.replicas.iter().map(|x| x.external_secrets).sum::<usize>() >= n,
+            "{what}: cached"
+        );
+    }
+    for s in r.scenarios.iter().filter(|s| s.replicas.is_empty()) {
         let what = format!("{} · {}", s.operator, s.provider);
         assert!(s.error.is_none(), "{what}: {:?} (logs in {})", s.error, out.display());
         assert_eq!((s.ready, s.secrets_ok), (n, n), "{what}: everything synced");
@@ -100,6 +123,10 @@ async fn bench_smoke_n100() -> anyhow::Result<()> {
         );
     }
     assert!(md.contains("direct write") && md.contains("syncret · kubernetes"));
+    assert!(
+        md.contains("syncret ×2 · fake") && md.contains("Sharded replicas"),
+        "{md}"
+    );
     let _ = std::fs::remove_dir_all(&out);
     Ok(())
 }

@@ -200,6 +200,24 @@ fn helm_lint_passes_with_every_values_file() -> anyhow::Result<()> {
     // Two replicas without leader election would both write: the chart refuses to render.
     let err = render("r", "ns", None, &["replicaCount=2"]).unwrap_err();
     assert!(format!("{err:#}").contains("needs leaderElect"), "{err:#}");
+    // Sharded replicas are active-active: any number renders, with the Lease permissions sharding needs.
+    let docs = render(
+        "r",
+        "ns",
+        None,
+        &["replicaCount=3", "sharding.enabled=true", "sharding.shards=12"],
+    )?;
+    assert!(container_args(&docs).contains(&"--shards=12".to_string()));
+    let role = docs
+        .iter()
+        .find(|d| d["kind"] == "Role" && d["rules"][0]["resources"][0] == "leases")
+        .expect("a Role for the Leases");
+    assert_eq!(
+        role["rules"][0]["verbs"],
+        serde_json::json!(["get", "list", "create", "update", "delete"])
+    );
+    let err = render("r", "ns", None, &["sharding.enabled=true", "sharding.shards=0"]).unwrap_err();
+    assert!(format!("{err:#}").contains("between 1 and 256"), "{err:#}");
     Ok(())
 }
 
@@ -357,6 +375,7 @@ fn every_flag_has_a_value_and_the_rendered_arguments_parse() -> anyhow::Result<(
     assert_eq!(le.lease_duration, Duration::from_secs(20));
     assert_eq!(le.renew_deadline, Duration::from_secs(15));
     assert_eq!(le.retry_period, Duration::from_secs(3));
+    assert_eq!(o.shards, 32);
     assert_eq!(o.settings.concurrent, 8);
     assert_eq!(o.settings.controller_class, "team-a");
     assert_eq!(o.settings.namespace.as_deref(), Some("team-a-secrets"));

@@ -18,8 +18,9 @@ fn syncret_process() {
     syncret_tests::process::run_child();
 }
 
-/// The tests measure timings: they run one at a time (each starts processes of its own).
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// The tests measure timings: they run one at a time (each starts processes of its own); the sharding tests
+/// (`shard.rs`) take the same lock.
+pub(crate) static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Lease timings of these tests: short, so a failover takes seconds.
 struct Timings {

@@ -37,6 +37,7 @@ mod push_secret;
 mod rollout;
 mod saas;
 mod servers;
+mod shard;
 mod sync_basic;
 mod sync_engine;
 mod template_watch;

@@ -78,7 +78,8 @@ Least privilege, derived from what syncret calls:
   store finalizer (patch of SecretStores / ClusterSecretStores) while a PushSecret with deletionPolicy Delete uses
   them. ClusterPushSecrets (processClusterPushSecret, cluster-wide installs only): watched, status patched,
   /finalizers update for the ownerReferences of their PushSecrets, which are created, applied and deleted.
-- Leases: the leader-election Lease, in the release namespace only (Role below).
+- Leases: the leader-election Lease, in the release namespace only (Role below); with sharding also list (every
+  replica reads the shard and membership Leases) and delete (a dead replica's membership Lease).
 */}}
 {{- define "syncret.rules.namespaced" }}
 - apiGroups: ["external-secrets.io"]
