@@ -9,6 +9,9 @@ pub mod cache;
 pub mod client;
 pub mod credentials;
 pub mod error;
+#[cfg(feature = "generators")]
+pub mod generators;
+pub mod lease;
 pub mod property;
 pub mod registry;
 pub mod value;
@@ -46,5 +49,6 @@ pub use client::{
 };
 pub use credentials::{Credentials, StoreScope};
 pub use error::{ProviderError, Result};
+pub use lease::Lease;
 pub use registry::{Provider, ProviderContext, Registry, StoreInfo, TemplateData, TemplateRenderer};
 pub use value::{CustomValue, RemoteValue, SecretValue, Select, Unloggable};
