@@ -187,6 +187,10 @@ pub struct RunArgs {
     /// gets one. The others wait without holding a worker.
     #[arg(long, env = "SYNCRET_MAX_CONCURRENT_PER_STORE", default_value_t = 0)]
     pub max_concurrent_per_store: usize,
+    /// How long a superseded GeneratorState (a generated credential replaced by a newer one) lives before its
+    /// lease is revoked and it is deleted (ESO's flag).
+    #[arg(long, env = "SYNCRET_GENERATOR_GC_GRACE_PERIOD", default_value = "2m", value_parser = duration)]
+    pub generator_gc_grace_period: Duration,
 }
 
 impl RunArgs {
@@ -214,6 +218,7 @@ impl RunArgs {
                 reconcile_timeout: self.reconcile_timeout.max(Duration::from_secs(1)),
                 namespace_concurrency: self.max_concurrent_per_namespace,
                 store_concurrency: self.max_concurrent_per_store,
+                generator_gc_grace: self.generator_gc_grace_period,
             },
             client_qps: self.client_qps,
             client_burst: self.client_burst,

@@ -45,6 +45,8 @@ pub struct Settings {
     /// At most this many reads of one store in flight at once (`--max-concurrent-per-store`; 0: `concurrent`);
     /// one for a store whose calls are slow.
     pub store_concurrency: usize,
+    /// How long a superseded GeneratorState waits before its lease is revoked (`--generator-gc-grace-period`).
+    pub generator_gc_grace: Duration,
 }
 
 impl Default for Settings {
@@ -67,6 +69,7 @@ impl Default for Settings {
             reconcile_timeout: Duration::from_secs(60),
             namespace_concurrency: 0,
             store_concurrency: 0,
+            generator_gc_grace: Duration::from_secs(120),
         }
     }
 }
@@ -192,4 +195,6 @@ pub struct Context {
     pub liveness: Arc<crate::controller::kit::Liveness>,
     /// PushSecrets and ClusterPushSecrets: reflectors, queues, the source index.
     pub push: crate::controller::pushsecret::PushState,
+    /// GeneratorStates: the watched states and the controller's queue (leases renewed, superseded ones revoked).
+    pub generator_states: crate::controller::generatorstate::GeneratorStates,
 }

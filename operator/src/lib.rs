@@ -13,6 +13,7 @@ pub mod context;
 pub mod controller;
 pub mod escache;
 pub mod events;
+pub mod generate;
 pub mod leader;
 pub mod manifests;
 pub mod metrics;

@@ -34,6 +34,8 @@ pub struct Reads {
     store_rate: (f64, u32),
     limiters: Mutex<HashMap<String, Arc<RateLimiter>>>,
     slots: Mutex<HashMap<(CacheKey, RemoteKey), Slot>>,
+    /// Generators: their clients (cached like store clients) and calls.
+    pub generators: crate::generate::Generators,
 }
 
 impl Reads {
@@ -46,7 +48,10 @@ impl Reads {
         window: Duration,
         store_rate: (f64, u32),
     ) -> Self {
+        let generators =
+            crate::generate::Generators::new(client.clone(), clients.max_age(), metrics.clone(), observer.clone());
         Self {
+            generators,
             client,
             registry,
             clients,
@@ -157,6 +162,29 @@ impl Reads {
                     self.clients.invalidate(cache_key);
                 }
                 answers.finds.insert(*index, r.map_err(|e| ReadError::from(&e)));
+            }
+        }
+        for (index, generator) in plan.generators() {
+            let made = match self.generators.resolve(namespace, generator).await {
+                Ok(resolved) => self
+                    .generators
+                    .generate(&resolved, &self.registry)
+                    .await
+                    .map(|g| (resolved, g)),
+                Err(e) => Err(e),
+            };
+            match made {
+                Ok((resolved, generated)) => {
+                    if let Some(lease) = generated.lease {
+                        answers
+                            .leases
+                            .push(crate::sync::fetch::GeneratedLease { index, resolved, lease });
+                    }
+                    answers.generated.insert(index, Ok(generated.data));
+                }
+                Err(e) => {
+                    answers.generated.insert(index, Err(ReadError::from(&e)));
+                }
             }
         }
         Ok(answers)

@@ -133,6 +133,7 @@ pub async fn start_with_registry(
         (opts.store_qps, opts.store_burst),
     );
     let (push, push_writers) = controller::pushsecret::PushState::new(&opts.settings);
+    let (generator_states, gs_writer) = controller::generatorstate::GeneratorStates::new(&opts.settings);
     let ctx = Arc::new(Context {
         client: client.clone(),
         settings: opts.settings.clone(),
@@ -154,6 +155,7 @@ pub async fn start_with_registry(
         store_gate: StoreGate::new(opts.settings.store_limit(), opts.settings.slow_call()),
         liveness: liveness.clone(),
         push,
+        generator_states,
     });
     let mut admin = Vec::new();
     let mut serve = |listener: tokio::net::TcpListener| {
@@ -208,6 +210,7 @@ pub async fn start_with_registry(
             ns: refl.ns.1,
             ces: refl.ces.1,
             push: push_writers,
+            gs: gs_writer,
         },
         readiness.clone(),
         leadership.clone(),

@@ -88,9 +88,22 @@ pub const UNSUPPORTED: &[Rule] = &[
     },
     Rule {
         kinds: EXTERNAL_SECRETS,
-        when: &[("dataFrom[*].sourceRef.generatorRef", Test::Present)],
+        when: &[(
+            "dataFrom[*].sourceRef.generatorRef.kind",
+            Test::OneOf(&[
+                "ACRAccessToken",
+                "BeyondtrustWorkloadCredentialsDynamicSecret",
+                "CloudsmithAccessToken",
+                "GCRAccessToken",
+                "GithubAccessToken",
+                "GitlabDeployToken",
+                "QuayAccessToken",
+                "Grafana",
+                "MFA",
+            ]),
+        )],
         level: Level::Unsupported,
-        message: "generators are not supported",
+        message: "this generator kind is not supported (see docs/generators.md for those syncret runs)",
         action: "keep this ExternalSecret (and its generator) on ESO with the controller-class route",
     },
     Rule {
@@ -102,9 +115,22 @@ pub const UNSUPPORTED: &[Rule] = &[
     },
     Rule {
         kinds: PUSH_SECRETS,
-        when: &[("selector.generatorRef", Test::Present)],
+        when: &[(
+            "selector.generatorRef.kind",
+            Test::OneOf(&[
+                "ACRAccessToken",
+                "BeyondtrustWorkloadCredentialsDynamicSecret",
+                "CloudsmithAccessToken",
+                "GCRAccessToken",
+                "GithubAccessToken",
+                "GitlabDeployToken",
+                "QuayAccessToken",
+                "Grafana",
+                "MFA",
+            ]),
+        )],
         level: Level::Unsupported,
-        message: "pushing a generator's output is not supported",
+        message: "this generator kind is not supported (see docs/generators.md for those syncret runs)",
         action: "push a Secret (spec.selector.secret), or keep this PushSecret on ESO",
     },
     Rule {

@@ -12,6 +12,7 @@ pub mod clusterexternalsecret;
 pub mod clusterpushsecret;
 pub mod externalsecret;
 mod fanout;
+pub mod generatorstate;
 pub mod kit;
 pub mod pushsecret;
 pub mod secretstore;
@@ -135,6 +136,7 @@ impl Running {
             let _ = t.await;
         }
         self.ctx.reads.clients.close().await;
+        self.ctx.reads.generators.close().await;
     }
 }
 
@@ -159,6 +161,7 @@ pub struct Writers {
     pub ns: reflector::store::Writer<PartialObjectMeta<Namespace>>,
     pub ces: reflector::store::Writer<ClusterExternalSecret>,
     pub push: pushsecret::PushWriters,
+    pub gs: reflector::store::Writer<syncret_crds::generator::GeneratorState>,
 }
 
 impl Default for Reflectors {
@@ -231,7 +234,14 @@ pub fn start(
     leadership: Leadership,
     shutdown: CancellationToken,
 ) -> Running {
-    let Writers { ss, css, ns, ces, push } = writers;
+    let Writers {
+        ss,
+        css,
+        ns,
+        ces,
+        push,
+        gs,
+    } = writers;
     let ces_enabled = ces_enabled(&ctx);
     let watches = 5 + usize::from(ces_enabled) + pushsecret::gates(&ctx);
     let gate = InitGate::new(watches, readiness);
@@ -269,6 +279,8 @@ pub fn start(
             gate.clone(),
             shutdown.clone(),
         ))),
+        // Not part of the readiness gate: a cluster without the GeneratorState CRD still runs everything else.
+        spawn(Box::pin(generatorstate::watch(ctx.clone(), gs, shutdown.clone()))),
     ];
     if ces_enabled {
         tasks.push(spawn(Box::pin(clusterexternalsecret::watch(
@@ -304,6 +316,7 @@ async fn run_controllers(ctx: Arc<Context>, gate: Arc<InitGate>, leadership: Lea
     let mut controllers = vec![
         kit::run(Arc::new(externalsecret::ExternalSecrets), &ctx, &stop),
         kit::run(Arc::new(secretstore::Stores), &ctx, &stop),
+        kit::run(Arc::new(generatorstate::GeneratorStateController), &ctx, &stop),
     ];
     if ces_enabled(&ctx) {
         controllers.push(kit::run(

@@ -7,6 +7,7 @@ pub mod error;
 pub mod fetch;
 pub mod hash;
 pub mod keys;
+pub mod lease;
 pub mod refresh;
 pub mod rewrite;
 pub mod secret;
