@@ -21,21 +21,24 @@ impl LeaseStep {
     }
 }
 
-/// The shortest wait between two steps (a lease of a second is not renewed in a busy loop).
-const MIN_STEP: Duration = Duration::seconds(1);
+/// The least time kept before a lease's end (a lease of a second still gets a step before it ends).
+const MIN_MARGIN: Duration = Duration::seconds(1);
 
-/// Renew at two thirds of what is left, while a renewal can give a whole lease period again: the lease is
-/// renewable, the last renewal was not cut short by its max TTL, and the token that created it (Vault ends a
-/// token's leases with it) lives at least one more period. Otherwise rotate, at two thirds of what is left.
+/// Act when a third of the lease period is left (at two thirds of a fresh lease): renew, while a renewal can
+/// give a whole lease period again (the lease is renewable, the last renewal was not cut short by its max TTL,
+/// and the token that created it, which Vault ends the token's leases with, lives at least one more period);
+/// otherwise rotate. The time is fixed by the lease's end, not by when it is looked at (a plan of "two thirds of
+/// what is left", recomputed at each look, would never arrive before the end). Already due: `now`.
 pub fn plan(lease: &Lease, now: DateTime<Utc>) -> LeaseStep {
     let end = lease.hard_end();
     let left = (end - now).max(Duration::zero());
-    let at = now + (left * 2 / 3).max(MIN_STEP.min(left));
     let period = Duration::seconds(
         i64::try_from(lease.duration_seconds)
             .unwrap_or(i64::MAX / 2)
             .min(i64::MAX / 2),
     );
+    let margin = (period / 3).max(MIN_MARGIN);
+    let at = end.checked_sub_signed(margin).unwrap_or(now).max(now);
     let token_lasts = lease
         .token_expire_time
         .is_none_or(|t| now.checked_add_signed(period).is_none_or(|p| t >= p));
@@ -102,7 +105,10 @@ mod tests {
     #[test]
     fn renewed_at_two_thirds_while_renewals_extend_it() {
         assert_eq!(plan(&lease(90, 90), t(0)), LeaseStep::Renew(t(60)));
-        assert_eq!(plan(&lease(90, 90), t(60)), LeaseStep::Renew(t(80)));
+        // Looked at again when due (or later): due now, not two thirds of what is left.
+        assert_eq!(plan(&lease(90, 90), t(60)), LeaseStep::Renew(t(60)));
+        assert_eq!(plan(&lease(90, 90), t(70)), LeaseStep::Renew(t(70)));
+        assert_eq!(plan(&lease(90, 90), t(30)), LeaseStep::Renew(t(60)));
         // A token that outlives another period does not stop renewal.
         let mut l = lease(90, 90);
         l.token_expire_time = Some(t(3600));
@@ -116,15 +122,17 @@ mod tests {
         assert_eq!(plan(&capped, t(0)), LeaseStep::Rotate(t(60)));
         let mut fixed = lease(90, 90);
         fixed.renewable = false;
-        assert_eq!(plan(&fixed, t(30)), LeaseStep::Rotate(t(70)));
+        assert_eq!(plan(&fixed, t(30)), LeaseStep::Rotate(t(60)));
+        assert_eq!(plan(&fixed, t(59)), LeaseStep::Rotate(t(60)));
         // The token that created it (after a restart nobody renews it) ends first: rotate before it does.
         let mut orphan = lease(90, 90);
         orphan.token_expire_time = Some(t(60));
-        assert_eq!(plan(&orphan, t(0)), LeaseStep::Rotate(t(40)));
+        assert_eq!(plan(&orphan, t(0)), LeaseStep::Rotate(t(30)));
         // Already over: rotate now.
         assert_eq!(plan(&lease(10, 90), t(20)), LeaseStep::Rotate(t(20)));
-        // A tiny lease is not renewed in a busy loop.
-        assert_eq!(plan(&lease(1, 1), t(0)), LeaseStep::Renew(t(1)));
+        // A tiny lease: a second before its end (the shell waits at least a second between steps).
+        assert_eq!(plan(&lease(1, 1), t(0)), LeaseStep::Renew(t(0)));
+        assert_eq!(plan(&lease(10, 3), t(0)), LeaseStep::Renew(t(9)));
     }
 
     #[test]
