@@ -39,6 +39,21 @@ fn generator_calls(op: &Operator, kind: &str, call: &str) -> u64 {
         .sum::<f64>() as u64
 }
 
+/// The ExternalSecret's status conditions and the namespace's events, for a failing wait's message.
+async fn explain(ns: &TestNamespace, es: &str) -> String {
+    let status = match ns.api::<ExternalSecret>().get(es).await {
+        Ok(e) => serde_json::to_string(&e.status).unwrap_or_default(),
+        Err(e) => e.to_string(),
+    };
+    let events: Api<k8s_openapi::api::events::v1::Event> = ns.api();
+    let notes: Vec<String> = events
+        .list(&Default::default())
+        .await
+        .map(|l| l.items.into_iter().filter_map(|e| e.note).collect())
+        .unwrap_or_default();
+    format!("ExternalSecret {es} status {status}; events {notes:?}")
+}
+
 async fn annotate(env: &Env, es: &str, value: &str) -> anyhow::Result<()> {
     let api = env.ns.api::<ExternalSecret>();
     let patch = json!({"metadata": {"annotations": {"force-sync": value}}});
@@ -54,7 +69,7 @@ async fn local_generators_feed_external_secrets_with_new_values_per_refresh() ->
 apiVersion: generators.external-secrets.io/v1alpha1
 kind: Password
 metadata: {name: pw}
-spec: {length: 20, digits: 5, symbols: 3, symbolCharacters: "-_", noUpper: true, secretKeys: [a, b]}
+spec: {length: 20, digits: 5, symbols: 3, symbolCharacters: "-_", allowRepeat: true, noUpper: true, secretKeys: [a, b]}
 "#,
     )
     .await?;
@@ -110,12 +125,15 @@ spec:
 "#
     ))
     .await?;
-    let first = text(
-        &env.secret_where("gen", "generated Secret", |s| {
+    let first = match env
+        .secret_where("gen", "generated Secret", |s| {
             s.data.as_ref().is_some_and(|d| d.len() >= 9)
         })
-        .await?,
-    );
+        .await
+    {
+        Ok(s) => text(&s),
+        Err(e) => bail!("{e}: {}", explain(&env.ns, "gen").await),
+    };
     for k in ["a", "b"] {
         let p = &first[k];
         assert_eq!(p.len(), 20, "{k}");
@@ -353,10 +371,10 @@ async fn sts_session_tokens_and_ecr_authorization_tokens_from_moto() -> anyhow::
         r#"
 apiVersion: external-secrets.io/v1
 kind: ExternalSecret
-metadata: {name: aws}
+metadata: {name: tokens}
 spec:
   refreshInterval: 1h
-  target: {name: aws}
+  target: {name: tokens}
   dataFrom:
   - sourceRef: {generatorRef: {kind: STSSessionToken, name: sts}}
   - sourceRef: {generatorRef: {kind: ECRAuthorizationToken, name: ecr}}
@@ -364,11 +382,11 @@ spec:
     )
     .await?;
     let data = eventually(Duration::from_secs(60), "Secret aws", || async {
-        secrets.get_opt("aws").await.ok().flatten().map(|s| text(&s))
+        secrets.get_opt("tokens").await.ok().flatten().map(|s| text(&s))
     })
     .await?;
     for k in ["access_key_id", "secret_access_key", "session_token", "expiration"] {
-        assert!(!data[k].is_empty(), "{k}");
+        assert!(data.get(k).is_some_and(|v| !v.is_empty()), "{k} in {:?}", data.keys());
     }
     assert!(data["expiration"].parse::<i64>().is_ok());
     assert_eq!(data["username"], "AWS");
@@ -397,8 +415,40 @@ struct Pki {
 }
 
 impl Pki {
+    /// OpenBao with a Redis server and the database secrets engine: `database/creds/app` makes Redis users with
+    /// renewable leases of `ttl`, renewable up to `max_ttl`.
+    async fn start_database(ttl: &str, max_ttl: &str) -> anyhow::Result<Pki> {
+        let bao = OpenBao::start_with_redis().await?;
+        let (addr, password) = bao.redis().context("no redis")?;
+        let (host, port) = addr.split_once(':').context("redis address")?;
+        let (host, port, password) = (host.to_string(), port.parse::<u16>()?, password.to_string());
+        let p = Pki::setup(bao, "5m", "1h").await?;
+        p.call("POST", "sys/mounts/database", Some(json!({"type": "database"})))
+            .await?;
+        p.call(
+            "POST",
+            "database/config/redis",
+            Some(
+                json!({"plugin_name": "redis-database-plugin", "host": host, "port": port,
+                        "username": "default", "password": password, "allowed_roles": "app", "tls": false}),
+            ),
+        )
+        .await?;
+        p.call(
+            "POST",
+            "database/roles/app",
+            Some(json!({"db_name": "redis", "creation_statements": "[\"+@read\"]",
+                        "default_ttl": ttl, "max_ttl": max_ttl})),
+        )
+        .await?;
+        Ok(p)
+    }
+
     async fn start(lease_ttl: &str, lease_max_ttl: &str) -> anyhow::Result<Pki> {
-        let bao = OpenBao::start().await?;
+        Pki::setup(OpenBao::start().await?, lease_ttl, lease_max_ttl).await
+    }
+
+    async fn setup(bao: OpenBao, lease_ttl: &str, lease_max_ttl: &str) -> anyhow::Result<Pki> {
         let mut p = Pki {
             bao,
             http: reqwest::Client::new(),
@@ -428,6 +478,7 @@ impl Pki {
         .await?;
         let policy = r#"
 path "pki/issue/web" { capabilities = ["update"] }
+path "database/creds/app" { capabilities = ["read"] }
 path "sys/leases/renew" { capabilities = ["update"] }
 path "sys/leases/lookup" { capabilities = ["update"] }
 path "sys/leases/revoke" { capabilities = ["update"] }
@@ -482,8 +533,20 @@ path "sys/leases/revoke" { capabilities = ["update"] }
             .is_ok()
     }
 
-    /// The generator and the AppRole secret it logs in with, in `ns`.
+    /// The generator (PKI certificates) and the AppRole secret it logs in with, in `ns`.
     async fn generator(&self, ns: &TestNamespace) -> anyhow::Result<()> {
+        self.generator_for(ns, "POST", "pki/issue/web", "{common_name: app.example.com}")
+            .await
+    }
+
+    /// A generator `cert` calling `method path` with `parameters`, and the AppRole secret it logs in with.
+    async fn generator_for(
+        &self,
+        ns: &TestNamespace,
+        method: &str,
+        path: &str,
+        parameters: &str,
+    ) -> anyhow::Result<()> {
         let secrets: Api<Secret> = ns.api();
         let s: Secret = serde_json::from_value(
             json!({"metadata": {"name": "approle"}, "stringData": {"secret_id": self.secret_id}}),
@@ -497,9 +560,9 @@ apiVersion: generators.external-secrets.io/v1alpha1
 kind: VaultDynamicSecret
 metadata: {{name: cert}}
 spec:
-  method: POST
-  path: pki/issue/web
-  parameters: {{common_name: app.example.com}}
+  method: {method}
+  path: {path}
+  parameters: {parameters}
   provider:
     server: {}
     auth:
@@ -569,13 +632,16 @@ async fn current_lease(ns: &TestNamespace) -> anyhow::Result<String> {
 
 /// Fails on main (generatorRef refused); with the fix the credential written into the Secret stays valid while
 /// the generator's client is rebuilt (its login token, which the lease depends on, is kept, not revoked) and
-/// across an operator restart, where the new operator renews the lease (seen in OpenBao's audit log).
+/// across an operator restart, where the new operator takes the lease over from the GeneratorState (PKI leases are
+/// not renewable: it is neither re-issued nor revoked; it is rotated before it ends, see the next test).
 #[tokio::test]
 async fn a_vault_dynamic_secret_survives_client_rebuilds_and_restarts() -> anyhow::Result<()> {
-    let pki = Pki::start("20s", "1h").await?;
+    let pki = Pki::start("90s", "1h").await?;
     let cp = ControlPlane::shared().await?;
     let ns = cp.namespace("gen-vault-life").await?;
     pki.generator(&ns).await?;
+    // The harness's own set-up revokes its bootstrap token: count from here.
+    let revoked_tokens = pki.bao.count("update", "auth/token/revoke-self")?;
     let op = vault_operator(&ns, Duration::from_secs(2), Duration::from_secs(1)).await?;
     apply_yaml(&ns.api::<ExternalSecret>(), CERT_ES).await?;
     let secrets: Api<Secret> = ns.api();
@@ -593,51 +659,53 @@ async fn a_vault_dynamic_secret_survives_client_rebuilds_and_restarts() -> anyho
     let logins = pki.bao.count("update", "auth/approle/login")?;
     apply_yaml(
         &ns.api::<ExternalSecret>(),
-        &CERT_ES.replace("name: cert}", "name: cert2}"),
+        &CERT_ES
+            .replace("metadata: {name: cert}", "metadata: {name: cert2}")
+            .replace("target: {name: cert}", "target: {name: cert2}"),
     )
     .await?;
-    eventually(Duration::from_secs(60), "Secret cert2", || async {
+    if let Err(e) = eventually(Duration::from_secs(60), "Secret cert2", || async {
         secrets.get_opt("cert2").await.ok().flatten()
     })
-    .await?;
+    .await
+    {
+        bail!("{e}: {}", explain(&ns, "cert2").await);
+    }
     assert!(
         pki.bao.count("update", "auth/approle/login")? > logins,
         "the client was rebuilt"
     );
     assert_eq!(
         pki.bao.count("update", "auth/token/revoke-self")?,
-        0,
+        revoked_tokens,
         "no token with leases revoked"
     );
     assert!(pki.alive(&lease).await, "the lease outlives the client that made it");
 
-    // Restart: the new operator renews the lease it finds in the GeneratorState.
+    // Restart: the new operator finds the lease in the GeneratorState; the credential stays as it is.
     op.stop().await;
     assert!(pki.alive(&lease).await, "a shutdown revokes nothing");
     pki.bao.clear_requests()?;
     let op = vault_operator(&ns, Duration::from_secs(3600), Duration::from_secs(1)).await?;
-    tokio::time::sleep(Duration::from_secs(25)).await;
-    assert!(pki.alive(&lease).await, "renewed past its 20s TTL");
-    assert!(
-        pki.bao.count("update", "sys/leases/renew")? >= 1,
-        "renewal in the audit log"
-    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(pki.alive(&lease).await, "alive after the restart");
     let after = text(&secrets.get("cert").await?);
     assert_eq!(
         after["serial_number"], cert["serial_number"],
-        "renewed in place, not re-issued"
+        "not re-issued by the restart"
     );
-    assert!(generator_calls(&op, "VaultDynamicSecret", "RenewLease") >= 1);
+    assert_eq!(pki.bao.count("update", "pki/issue/web")?, 0, "nothing made anew");
     op.stop().await;
     Ok(())
 }
 
-/// A lease renewed up to its max TTL is rotated (a new certificate written); a superseded lease (here: values
-/// made anew by a refresh) is revoked after the grace period and its GeneratorState deleted; deleting the
+/// A lease renewals cannot extend (PKI leases are not renewable) is rotated before it ends: a new certificate is
+/// written first, then the superseded lease is revoked (before its own end); a superseded lease (here: values made
+/// anew by a refresh) is revoked after the grace period and its GeneratorState deleted; deleting the
 /// ExternalSecret revokes the last one.
 #[tokio::test]
-async fn leases_are_rotated_at_their_max_ttl_and_superseded_ones_revoked() -> anyhow::Result<()> {
-    let pki = Pki::start("5s", "15s").await?;
+async fn leases_are_rotated_before_they_end_and_superseded_ones_revoked() -> anyhow::Result<()> {
+    let pki = Pki::start("20s", "1h").await?;
     let cp = ControlPlane::shared().await?;
     let ns = cp.namespace("gen-vault-rotate").await?;
     pki.generator(&ns).await?;
@@ -648,16 +716,28 @@ async fn leases_are_rotated_at_their_max_ttl_and_superseded_ones_revoked() -> an
         secrets.get_opt("cert").await.ok().flatten().map(|s| text(&s))
     })
     .await?;
-    // Renewed up to its 15s max TTL, then rotated: a new certificate in the Secret.
+    let first_lease = current_lease(&ns).await?;
+    // Not renewable: rotated at two thirds of its 20s, a new certificate in the Secret.
     let second = eventually(Duration::from_secs(45), "a rotated certificate", || async {
         let s = text(&secrets.get("cert").await.ok()?);
         (s["serial_number"] != first["serial_number"]).then_some(s)
     })
     .await?;
     assert!(second["certificate"].starts_with("-----BEGIN CERTIFICATE-----"));
+    // The rotated lease is revoked once superseded (the grace period is 1s), before its 20s are over.
+    eventually(Duration::from_secs(5), "the rotated lease revoked", || async {
+        (!pki.alive(&first_lease).await).then_some(())
+    })
+    .await?;
+    let paths: Vec<String> = pki
+        .bao
+        .requests()?
+        .into_iter()
+        .map(|r| format!("{} {}", r.operation, r.path))
+        .collect();
     assert!(
-        pki.bao.count("update", "sys/leases/renew")? >= 1,
-        "renewed before it was rotated"
+        pki.bao.count("update", "sys/leases/revoke")? >= 1,
+        "revoked, not expired: {paths:?}"
     );
 
     // A refresh makes new values; the lease they replace is revoked after the grace period, its state deleted.
@@ -695,6 +775,143 @@ async fn leases_are_rotated_at_their_max_ttl_and_superseded_ones_revoked() -> an
         (!pki.alive(&current).await).then_some(())
     })
     .await?;
+    op.stop().await;
+    Ok(())
+}
+
+/// A loopback HTTP server answering every request with `{"token": "t-<n>", "user": "svc"}` (n counts requests).
+async fn token_server(stop: CancellationToken) -> anyhow::Result<std::net::SocketAddr> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let mut n = 0u32;
+        loop {
+            let accepted = tokio::select! {
+                _ = stop.cancelled() => return,
+                a = listener.accept() => a,
+            };
+            let Ok((mut sock, _)) = accepted else { continue };
+            n += 1;
+            let body = json!({"token": format!("t-{n}"), "user": "svc"}).to_string();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let mut seen = Vec::new();
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(k) => seen.extend_from_slice(&buf[..k]),
+                    }
+                }
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = sock.write_all(resp.as_bytes()).await;
+                let _ = sock.shutdown().await;
+            });
+        }
+    });
+    Ok(addr)
+}
+
+/// The Webhook generator: the webhook provider's call made on each refresh, the answer's keys as values.
+#[tokio::test]
+async fn a_webhook_generator_calls_its_endpoint_on_each_refresh() -> anyhow::Result<()> {
+    let stop = CancellationToken::new();
+    let addr = token_server(stop.clone()).await?;
+    let env = Env::new("gen-webhook").await?;
+    env.apply::<syncret_crds::generator::Webhook>(&format!(
+        r#"
+apiVersion: generators.external-secrets.io/v1alpha1
+kind: Webhook
+metadata: {{name: tokens}}
+spec:
+  method: POST
+  url: "http://{addr}/token"
+  result: {{jsonPath: "$"}}
+"#
+    ))
+    .await?;
+    env.apply::<ExternalSecret>(
+        r#"
+apiVersion: external-secrets.io/v1
+kind: ExternalSecret
+metadata: {name: hook}
+spec:
+  refreshInterval: 1h
+  target: {name: hook}
+  dataFrom:
+  - sourceRef: {generatorRef: {kind: Webhook, name: tokens}}
+"#,
+    )
+    .await?;
+    let first = text(&env.secret("hook").await?);
+    assert_eq!(first["user"], "svc");
+    assert!(first["token"].starts_with("t-"), "{first:?}");
+    annotate(&env, "hook", "1").await?;
+    let second = eventually(Duration::from_secs(30), "a new token", || async {
+        let s = text(&env.secret("hook").await.ok()?);
+        (s["token"] != first["token"]).then_some(s)
+    })
+    .await?;
+    assert_eq!(second["user"], "svc");
+    assert!(generator_calls(&env.op, "Webhook", "Generate") >= 2);
+    stop.cancel();
+    Ok(())
+}
+
+/// Renewable leases (Redis users made by the database secrets engine) are renewed in place up to their max TTL
+/// (`sys/leases/renew` in OpenBao's audit log, the same user in the Secret, the lease alive past its TTL), then
+/// rotated: new credentials written first, the superseded lease revoked afterwards.
+#[tokio::test]
+async fn renewable_leases_are_renewed_in_place_then_rotated_at_their_max_ttl() -> anyhow::Result<()> {
+    let db = Pki::start_database("6s", "20s").await?;
+    let cp = ControlPlane::shared().await?;
+    let ns = cp.namespace("gen-vault-renew").await?;
+    db.generator_for(&ns, "GET", "database/creds/app", "{}").await?;
+    let op = vault_operator(&ns, Duration::from_secs(3600), Duration::from_secs(1)).await?;
+    apply_yaml(&ns.api::<ExternalSecret>(), CERT_ES).await?;
+    let secrets: Api<Secret> = ns.api();
+    let first = match eventually(Duration::from_secs(60), "Secret cert", || async {
+        secrets.get_opt("cert").await.ok().flatten().map(|s| text(&s))
+    })
+    .await
+    {
+        Ok(s) => s,
+        Err(e) => bail!("{e}: {}", explain(&ns, "cert").await),
+    };
+    assert!(first["username"].starts_with("V_"), "{:?}", first.keys());
+    let lease = current_lease(&ns).await?;
+    assert!(lease.starts_with("database/creds/app/"), "{lease}");
+    // Past its 6s TTL: renewed in place, the same user.
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    assert!(db.alive(&lease).await, "renewed past its 6s TTL");
+    assert!(
+        db.bao.count("update", "sys/leases/renew")? >= 1,
+        "renewal in the audit log"
+    );
+    assert_eq!(
+        text(&secrets.get("cert").await?)["username"],
+        first["username"],
+        "renewed, not re-made"
+    );
+    assert!(generator_calls(&op, "VaultDynamicSecret", "RenewLease") >= 1);
+    // At its 20s max TTL: rotated (a new user), the old lease revoked before it runs out.
+    let second = eventually(Duration::from_secs(30), "rotated credentials", || async {
+        let s = text(&secrets.get("cert").await.ok()?);
+        (s["username"] != first["username"]).then_some(s)
+    })
+    .await?;
+    assert!(second["username"].starts_with("V_"));
+    eventually(Duration::from_secs(10), "the superseded lease revoked", || async {
+        (!db.alive(&lease).await).then_some(())
+    })
+    .await?;
+    assert!(
+        db.bao.count("update", "sys/leases/revoke")? >= 1,
+        "revoked, not expired"
+    );
     op.stop().await;
     Ok(())
 }
