@@ -399,7 +399,12 @@ fn enums_never_list_null() {
         let schema = serde_json::to_value(&crd.spec.versions[0].schema).unwrap();
         let mut found = Vec::new();
         enums(&schema, &mut found);
-        assert!(!found.is_empty());
+        // Every external-secrets.io CRD has enums (the walk works); some generators (UUID, Fake) have none.
+        assert!(
+            !found.is_empty() || crd.spec.group == "generators.external-secrets.io",
+            "{}",
+            crd.spec.names.kind
+        );
         for values in found {
             assert!(
                 values.as_array().unwrap().iter().all(Value::is_string),
