@@ -31,6 +31,8 @@ if [ -x e2e/providers/install.sh ]; then
   step "provider API servers"
   e2e/providers/install.sh all >/dev/null
 fi
+step "sops and age CLIs (the sops provider's tests)"
+e2e/build-sops.sh >/dev/null
 step "Go build caches (not needed once the binaries are cached)"
 e2e/go-env.sh --clean
 step "build tests"

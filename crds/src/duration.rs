@@ -145,15 +145,10 @@ pub fn parse_go(input: &str) -> Result<i64, DurationError> {
                 clippy::cast_precision_loss
             )]
             let frac = (f as f64 * (unit as f64 / scale)) as u64;
-            v += frac;
-            if v > LIMIT {
-                return Err(invalid());
-            }
+            v = v.checked_add(frac).filter(|v| *v <= LIMIT).ok_or_else(invalid)?;
         }
-        total += v;
-        if total > LIMIT {
-            return Err(invalid());
-        }
+        // Checked: two terms of 2^63 each would wrap a u64 (Go's own parser wraps here and accepts the result).
+        total = total.checked_add(v).filter(|t| *t <= LIMIT).ok_or_else(invalid)?;
     }
     if neg {
         // total <= 2^63, so the negation fits (i64::MIN for exactly 2^63).
@@ -367,6 +362,15 @@ mod tests {
             (
                 "-9223372036854775809ns",
                 r#"time: invalid duration "-9223372036854775809ns""#,
+            ),
+            // Two terms of 2^63 each: their sum wraps a u64 (a panic in a debug build before the checked add).
+            (
+                "-9223372036854775808ns9223372036854775808ns",
+                r#"time: invalid duration "-9223372036854775808ns9223372036854775808ns""#,
+            ),
+            (
+                "2562047h47m16.854775808s2562047h",
+                r#"time: invalid duration "2562047h47m16.854775808s2562047h""#,
             ),
         ];
         for (input, want) in cases {

@@ -609,6 +609,21 @@ rules! {
         "@.organizationID.trim() != ''",
         "must not be empty",
     ), sample!(SS, "  provider: {bitwardensecretsmanager: {bitwardenServerSDKURL: 'https://sdk:9998', organizationID: '', projectID: p, auth: {secretRef: {credentials: {name: t, key: k}}}}}\n")),
+    /// sops (a syncret extension): a store names at least one way to recover data keys.
+    SopsKeys => def(Store, &["provider.sops"], "keys", policy(
+        "has(@.keys) && ((has(@.keys.age) && size(@.keys.age) > 0) || has(@.keys.vault) || has(@.keys.openBao) || has(@.keys.aws) || has(@.keys.azure))",
+        "at least one of age, vault, openBao, aws or azure must be set",
+    ), sample!(SS, "  provider: {sops: {keys: {}}}\n")),
+    /// sops: an age identity's Secret selector names the Secret.
+    SopsAgeSecretName => def(Store, &["provider.sops.keys.age[].secretRef"], "name", policy(
+        "has(@.name) && @.name != ''",
+        "must not be empty",
+    ), sample!(SS, "  provider: {sops: {keys: {age: [{secretRef: {key: k}}]}}}\n")),
+    /// sops: an age identity's Secret selector names the key.
+    SopsAgeSecretKey => def(Store, &["provider.sops.keys.age[].secretRef"], "key", policy(
+        "has(@.key) && @.key != ''",
+        "must not be empty",
+    ), sample!(SS, "  provider: {sops: {keys: {age: [{secretRef: {name: n}}]}}}\n")),
     /// Bitwarden: `projectID` is set.
     BitwardenProjectId => def(Store, &["provider.bitwardensecretsmanager"], "projectID", policy(
         "@.projectID.trim() != ''",

@@ -159,6 +159,7 @@ fn store_provider_is_exactly_one_known_key() {
                 "kubernetes",
                 "onepassword",
                 "openBao",
+                "sops",
                 "vault",
                 "webhook"
             ]

@@ -61,6 +61,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Some(Command::Render(args)) => crate::render::main(&args),
         Some(Command::Check(args)) => crate::check::main(&args),
+        Some(Command::Seal(args)) => {
+            let out = crate::seal::run(&args)?;
+            std::io::stdout().write_all(out.as_bytes())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::Run(args)) => run(*args).map(|()| ExitCode::SUCCESS),
         None => run(cli.run).map(|()| ExitCode::SUCCESS),
     }
@@ -70,10 +75,12 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     init_logging(&args);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
-        let client = kube::Client::try_default()
+        let config = kube::Config::infer()
             .await
             .context("connecting to the Kubernetes API")?;
-        let opts = args.options();
+        let mut opts = args.options();
+        opts.settings.tenant = std::sync::Arc::new(with_apiserver(opts.settings.tenant.as_ref(), &config).await);
+        let client = kube::Client::try_from(config).context("connecting to the Kubernetes API")?;
         let election = opts.leader_election.clone();
         let shutdown = CancellationToken::new();
         let started = crate::runtime::start(client, opts, shutdown.clone()).await?;
@@ -108,6 +115,32 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             }
         }
     })
+}
+
+/// The tenant policy with the apiserver's own addresses on the egress deny list: the address this process reaches
+/// it at, and the `kubernetes` Service's cluster IP.
+async fn with_apiserver(
+    policy: &syncret_providers::TenantPolicy,
+    config: &kube::Config,
+) -> syncret_providers::TenantPolicy {
+    let mut hosts: Vec<String> = config.cluster_url.host().map(str::to_string).into_iter().collect();
+    hosts.extend(std::env::var("KUBERNETES_SERVICE_HOST").ok().filter(|h| !h.is_empty()));
+    let mut addrs = Vec::new();
+    for host in hosts {
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        match tokio::net::lookup_host((host.as_str(), 443)).await {
+            Ok(found) => addrs.extend(found.map(|a| a.ip())),
+            Err(e) => tracing::warn!(host, error = %e, "could not resolve the apiserver for the egress deny list"),
+        }
+    }
+    addrs.sort();
+    addrs.dedup();
+    let mut egress = (*policy.egress).clone();
+    egress.apiserver = addrs;
+    syncret_providers::TenantPolicy {
+        egress: std::sync::Arc::new(egress),
+        ..policy.clone()
+    }
 }
 
 async fn wait_for_signal() {

@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use syncret_providers::TenantPolicy;
+use syncret_providers::net::egress::{EgressPolicy, IpNet};
+
 use crate::context::Settings;
 use crate::leader::{self, LeaseConfig};
 use crate::runtime::Options;
@@ -47,6 +50,9 @@ pub enum Command {
     /// supported, supported with a difference, or not supported (with what to do). Exit status 1 when anything
     /// is not supported.
     Check(CheckArgs),
+    /// Encrypt a Secret manifest for the cluster's age public key into a SOPS-encrypted ConfigMap manifest (safe
+    /// to commit) plus the ExternalSecret that turns it back into the Secret through a `sops` store.
+    Seal(SealArgs),
 }
 
 /// Log output format.
@@ -191,6 +197,32 @@ pub struct RunArgs {
     /// lease is revoked and it is deleted (ESO's flag).
     #[arg(long, env = "SYNCRET_GENERATOR_GC_GRACE_PERIOD", default_value = "2m", value_parser = duration)]
     pub generator_gc_grace_period: Duration,
+    /// Let namespaced SecretStores use the operator's own identity (its service-account token, the pod's cloud
+    /// credentials, workload identity token files, the metadata server). Off: only ClusterSecretStores may.
+    #[arg(long, env = "SYNCRET_ALLOW_NAMESPACED_OPERATOR_IDENTITY", default_value_t = false, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub allow_namespaced_operator_identity: bool,
+    /// Addresses (CIDRs, comma-separated) namespaced SecretStores may reach although the egress deny list
+    /// (loopback, link-local, cloud metadata, the apiserver) refuses them, e.g. `10.96.0.0/12` for in-cluster
+    /// endpoints on a refused range, `127.0.0.0/8` for a sidecar.
+    #[arg(long, env = "SYNCRET_EGRESS_ALLOW", value_delimiter = ',', value_parser = net)]
+    pub egress_allow: Vec<IpNet>,
+    /// Addresses (CIDRs, comma-separated) namespaced SecretStores may not reach, besides the built-in deny list
+    /// (e.g. `10.0.0.0/8` to keep tenants off every cluster-internal address).
+    #[arg(long, env = "SYNCRET_EGRESS_DENY", value_delimiter = ',', value_parser = net)]
+    pub egress_deny: Vec<IpNet>,
+    /// Directories (comma-separated) whose files a ClusterSecretStore may name (GCP `credential_source.file`);
+    /// paths are canonicalized first. Namespaced SecretStores may name no file at all.
+    #[arg(
+        long,
+        env = "SYNCRET_CREDENTIAL_FILE_ALLOWLIST",
+        value_delimiter = ',',
+        default_value = "/var/run/secrets"
+    )]
+    pub credential_file_allowlist: Vec<PathBuf>,
+}
+
+fn net(s: &str) -> Result<IpNet, String> {
+    syncret_providers::net::egress::parse_net(s)
 }
 
 impl RunArgs {
@@ -219,6 +251,7 @@ impl RunArgs {
                 namespace_concurrency: self.max_concurrent_per_namespace,
                 store_concurrency: self.max_concurrent_per_store,
                 generator_gc_grace: self.generator_gc_grace_period,
+                tenant: std::sync::Arc::new(self.tenant_policy()),
             },
             client_qps: self.client_qps,
             client_burst: self.client_burst,
@@ -238,6 +271,20 @@ impl RunArgs {
                 retry_period: self.leader_election_retry_period,
             }),
             instance: std::env::var("POD_NAME").unwrap_or_else(|_| "syncret".into()),
+        }
+    }
+
+    /// The tenant boundary these flags describe (the apiserver's addresses are added at start-up).
+    pub fn tenant_policy(&self) -> TenantPolicy {
+        TenantPolicy {
+            namespaced_operator_identity: self.allow_namespaced_operator_identity,
+            egress: std::sync::Arc::new(EgressPolicy {
+                allow: self.egress_allow.clone(),
+                deny: self.egress_deny.clone(),
+                apiserver: Vec::new(),
+            }),
+            file_allowlist: self.credential_file_allowlist.clone(),
+            responses: Default::default(),
         }
     }
 
@@ -275,6 +322,39 @@ pub struct RenderArgs {
     /// Namespace of objects that do not name one.
     #[arg(short = 'n', long, default_value = "default")]
     pub namespace: String,
+    /// With a `sops` store: the ConfigMaps/Secrets holding the encrypted documents (YAML, several documents
+    /// allowed; e.g. `syncret seal` output).
+    #[arg(long = "sops-documents")]
+    pub sops_documents: Vec<PathBuf>,
+    /// With a `sops` store: an age identity file to decrypt with (repeatable; default: `$SOPS_AGE_KEY_FILE`).
+    #[arg(long = "age-identity", env = "SOPS_AGE_KEY_FILE")]
+    pub age_identity: Vec<PathBuf>,
+}
+
+/// Flags of `syncret seal`.
+#[derive(Debug, Clone, Args)]
+pub struct SealArgs {
+    /// The Secret manifest (YAML); stdin when absent or `-`.
+    #[arg(short = 'f', long = "filename")]
+    pub file: Option<PathBuf>,
+    /// An age recipient (`age1…`, the cluster's public key) the document is encrypted for (repeatable).
+    #[arg(long, required = true)]
+    pub age: Vec<String>,
+    /// The name of the `sops` store the ExternalSecret reads through.
+    #[arg(long, default_value = "sops")]
+    pub store: String,
+    /// `SecretStore` or `ClusterSecretStore`.
+    #[arg(long, default_value = "SecretStore", value_parser = ["SecretStore", "ClusterSecretStore"])]
+    pub store_kind: String,
+    /// The ConfigMap's name (default `<secret>-sops`).
+    #[arg(long)]
+    pub configmap: Option<String>,
+    /// The namespace of the manifests (default: the Secret's, else `default`).
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// The ExternalSecret's refreshInterval.
+    #[arg(long, default_value = "1h")]
+    pub refresh_interval: String,
 }
 
 /// Output format of `syncret check`.
@@ -384,6 +464,32 @@ mod tests {
         let cli = Cli::try_parse_from(["syncret", "--enable-leader-election", "crds"]).unwrap();
         assert!(cli.run.enable_leader_election);
         assert!(matches!(cli.command, Some(Command::Crds { .. })));
+    }
+
+    #[test]
+    fn tenant_boundary_flags() {
+        let cli = Cli::try_parse_from(["syncret"]).unwrap();
+        let t = cli.run.options().settings.tenant;
+        assert!(!t.namespaced_operator_identity, "off by default");
+        assert!(t.egress.allow.is_empty() && t.egress.deny.is_empty());
+        assert_eq!(t.file_allowlist, vec![PathBuf::from("/var/run/secrets")]);
+        let cli = Cli::try_parse_from([
+            "syncret",
+            "--allow-namespaced-operator-identity",
+            "--egress-allow=127.0.0.0/8,::1",
+            "--egress-deny=10.0.0.0/8",
+            "--credential-file-allowlist=/var/run/secrets/tokens,/etc/gcp",
+        ])
+        .unwrap();
+        let t = cli.run.options().settings.tenant;
+        assert!(t.namespaced_operator_identity);
+        assert_eq!(t.egress.allow.len(), 2);
+        assert_eq!(t.egress.deny[0].to_string(), "10.0.0.0/8");
+        assert_eq!(t.file_allowlist.len(), 2);
+        let err = Cli::try_parse_from(["syncret", "--egress-allow=nope"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is not an IP address or CIDR"), "{err}");
     }
 
     #[test]

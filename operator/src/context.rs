@@ -47,6 +47,9 @@ pub struct Settings {
     pub store_concurrency: usize,
     /// How long a superseded GeneratorState waits before its lease is revoked (`--generator-gc-grace-period`).
     pub generator_gc_grace: Duration,
+    /// The tenant boundary for providers (`--allow-namespaced-operator-identity`, `--egress-allow`,
+    /// `--egress-deny`, `--credential-file-allowlist`; see `docs/security.md`).
+    pub tenant: Arc<syncret_providers::TenantPolicy>,
 }
 
 impl Default for Settings {
@@ -70,6 +73,7 @@ impl Default for Settings {
             namespace_concurrency: 0,
             store_concurrency: 0,
             generator_gc_grace: Duration::from_secs(120),
+            tenant: Arc::new(syncret_providers::TenantPolicy::default()),
         }
     }
 }

@@ -23,6 +23,7 @@ pub mod render;
 pub mod rollout;
 pub mod runtime;
 pub mod schedule;
+pub mod seal;
 pub mod secrets;
 pub mod stores;
 pub mod sync;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use syncret_providers::{
     CacheKey, CallObserver, ClientCache, ProviderContext, ProviderError, Registry, RemoteKey, RemoteValue,
-    SecretsClient, StoreInfo, StoreScope,
+    SecretsClient, StoreInfo, StoreScope, TenantPolicy,
 };
 use tokio::sync::watch;
 
@@ -32,6 +32,8 @@ pub struct Reads {
     metrics: Arc<Metrics>,
     window: Duration,
     store_rate: (f64, u32),
+    /// The tenant boundary every provider client is built under.
+    tenant: Arc<TenantPolicy>,
     limiters: Mutex<HashMap<String, Arc<RateLimiter>>>,
     slots: Mutex<HashMap<(CacheKey, RemoteKey), Slot>>,
     /// Generators: their clients (cached like store clients) and calls.
@@ -39,6 +41,7 @@ pub struct Reads {
 }
 
 impl Reads {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         client: kube::Client,
         registry: Registry,
@@ -47,6 +50,7 @@ impl Reads {
         metrics: Arc<Metrics>,
         window: Duration,
         store_rate: (f64, u32),
+        tenant: Arc<TenantPolicy>,
     ) -> Self {
         let generators =
             crate::generate::Generators::new(client.clone(), clients.max_age(), metrics.clone(), observer.clone());
@@ -59,6 +63,7 @@ impl Reads {
             metrics,
             window,
             store_rate,
+            tenant,
             limiters: Mutex::new(HashMap::new()),
             slots: Mutex::new(HashMap::new()),
         }
@@ -90,6 +95,7 @@ impl Reads {
             observer: self.observer.clone(),
             referent_namespace: referent.then(|| namespace.to_string()),
             templates: Some(Arc::new(crate::template::providers::ProviderTemplates)),
+            policy: self.tenant.clone(),
         };
         let metrics = self.metrics.clone();
         let provider_key = provider.key();

@@ -51,6 +51,8 @@ pub enum RenderError {
     Data { path: PathBuf, message: String },
     #[error("no ExternalSecret or PushSecret in the input")]
     Nothing,
+    #[error("--age-identity {}: {message}", path.display())]
+    Identity { path: PathBuf, message: String },
 }
 
 /// Why one object could not be rendered. Messages name fields and keys, never values.
@@ -75,6 +77,8 @@ pub enum ObjectError {
     },
     #[error("could not get secret data: {0}")]
     Assemble(String),
+    #[error("sops: {0}")]
+    Sops(String),
     #[error("could not apply template: {0}")]
     Template(String),
     #[error("{0}")]
@@ -131,6 +135,18 @@ struct World {
     config_maps: BTreeMap<(String, String), BTreeMap<String, String>>,
     secrets: BTreeMap<(String, String), SourceSecret>,
     data: Option<Values>,
+    /// `--age-identity`: the keys a sops store decrypts with offline.
+    age_identities: AgeIdentities,
+}
+
+/// Private keys: `Debug` prints how many, never the keys.
+#[derive(Default)]
+struct AgeIdentities(Vec<syncret_providers::sops::agekey::Identity>);
+
+impl std::fmt::Debug for AgeIdentities {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} age identities", self.0.len())
+    }
 }
 
 fn ns_of(m: &Manifest, default: &str) -> String {
@@ -286,9 +302,13 @@ fn values_from_json(path: &Path) -> Result<Values, RenderError> {
         .collect())
 }
 
-/// The remote values a store holds offline: the fake provider's data.
-fn values_from_store(store: &Store) -> Result<Values, ObjectError> {
+/// The remote values a store holds offline: the fake provider's data, or a sops store's documents (from the
+/// input's ConfigMaps and Secrets) decrypted with the `--age-identity` keys, for the keys `plan` reads.
+fn values_from_store(store: &Store, world: &World, namespace: &str, plan: &fetch::Plan) -> Result<Values, ObjectError> {
     let provider = store.spec.as_ref().map(|s| &s.provider);
+    if let Some(sops) = provider.and_then(|p| p.sops.as_deref()) {
+        return sops_values(sops, world, store.namespace.as_deref().unwrap_or(namespace), plan);
+    }
     let Some(fake) = provider.and_then(|p| p.fake.as_ref()) else {
         let provider = match provider.map(|p| p.kind()) {
             Some(Ok(k)) => k.key().to_string(),
@@ -306,6 +326,57 @@ fn values_from_store(store: &Store) -> Result<Values, ObjectError> {
         .iter()
         .map(|d| ((d.key.clone(), d.version.clone()), d.value.clone()))
         .collect())
+}
+
+/// A sops store's values: each `<name>/<key>` the plan reads, found among the input's ConfigMaps (or Secrets, with
+/// `sourceKind: Secret`) in the store's namespace, MAC-checked and decrypted with the `--age-identity` keys.
+fn sops_values(
+    spec: &syncret_crds::provider::SopsProvider,
+    world: &World,
+    namespace: &str,
+    plan: &fetch::Plan,
+) -> Result<Values, ObjectError> {
+    use syncret_providers::sops::{document, keys, split_key};
+    let sops_error = |m: String| ObjectError::Sops(m);
+    if world.age_identities.0.is_empty() {
+        return Err(sops_error(
+            "the sops provider: give --age-identity keys.txt (or SOPS_AGE_KEY_FILE); KMS keys are not used offline"
+                .into(),
+        ));
+    }
+    let ring = keys::KeyRing {
+        base: "--age-identity".into(),
+        unwrappers: vec![Box::new(keys::AgeIdentities {
+            field: "--age-identity".into(),
+            identities: world.age_identities.0.clone(),
+        })],
+    };
+    let ns = spec.namespace.as_deref().unwrap_or(namespace);
+    let mut values = Values::new();
+    for keys in plan.gets().values() {
+        for k in keys {
+            let (name, key) = split_key(&k.key).map_err(|e| sops_error(e.to_string()))?;
+            let at = (ns.to_string(), name.to_string());
+            let text = match spec.source_kind {
+                syncret_crds::provider::sops::SopsSourceKind::Secret => world
+                    .secrets
+                    .get(&at)
+                    .and_then(|s| s.data.get(key))
+                    .map(|v| String::from_utf8_lossy(v).into_owned()),
+                _ => world.config_maps.get(&at).and_then(|d| d.get(key)).cloned(),
+            };
+            let Some(text) = text else { continue };
+            let doc = document::Document::parse(document::Format::detect(key, &text), &text)
+                .map_err(|e| sops_error(format!("{}: {}", k.key, e.into_provider(&k.key))))?;
+            let data_key = futures::executor::block_on(ring.data_key(&doc.metadata, &k.key))
+                .map_err(|e| sops_error(e.into_provider(&k.key).to_string()))?;
+            let plain = doc
+                .decrypt(&data_key)
+                .map_err(|e| sops_error(e.into_provider(&k.key).to_string()))?;
+            values.insert((k.key.clone(), String::new()), plain.to_json().to_string());
+        }
+    }
+    Ok(values)
 }
 
 fn not_found(key: &str) -> ReadError {
@@ -406,7 +477,7 @@ fn render_external_secret(
                         kind: id.kind,
                         name: id.name.clone(),
                     })?;
-                values_from_store(store)?
+                values_from_store(store, world, &namespace, &plan)?
             }
         };
         values.insert(id, v);
@@ -632,7 +703,9 @@ pub fn run(args: &RenderArgs) -> Result<Rendered, RenderError> {
     };
     let main = manifests::load(&args.files)?;
     let stores = manifests::load(&args.stores)?;
-    let sources = manifests::load(&args.template_from)?;
+    let mut source_files = args.template_from.clone();
+    source_files.extend(args.sops_documents.iter().cloned());
+    let sources = manifests::load(&source_files)?;
     for s in main.skipped.iter().chain(&stores.skipped).chain(&sources.skipped) {
         out.warnings.push(format!("{}: skipped: {}", s.source, s.reason));
     }
@@ -649,6 +722,17 @@ pub fn run(args: &RenderArgs) -> Result<Rendered, RenderError> {
     }
     if let Some(path) = &args.data {
         world.data = Some(values_from_json(path)?);
+    }
+    for p in &args.age_identity {
+        let bytes = std::fs::read(p).map_err(|source| RenderError::Read {
+            path: p.clone(),
+            source,
+        })?;
+        let ids = syncret_providers::sops::agekey::parse_identities(&bytes).map_err(|e| RenderError::Identity {
+            path: p.clone(),
+            message: e.to_string(),
+        })?;
+        world.age_identities.0.extend(ids);
     }
     let mut docs = Vec::new();
     for m in main.objects.iter().filter(|m| is_eso(m)) {
@@ -720,6 +804,8 @@ mod tests {
             template_from: vec![],
             decode: true,
             namespace: "default".into(),
+            sops_documents: vec![],
+            age_identity: vec![],
         }
     }
 
@@ -975,6 +1061,63 @@ spec:
             run(&args(vec![root().join("deploy/crds")])),
             Err(RenderError::Nothing)
         ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn renders_a_sealed_secret_through_a_sops_store_with_a_local_identity() {
+        use age::secrecy::ExposeSecret as _;
+        let dir = std::env::temp_dir().join(format!("syncret-render-sops-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let id = age::x25519::Identity::generate();
+        std::fs::write(dir.join("keys.txt"), format!("{}\n", id.to_string().expose_secret())).unwrap();
+        let other = age::x25519::Identity::generate();
+        std::fs::write(
+            dir.join("other.txt"),
+            format!("{}\n", other.to_string().expose_secret()),
+        )
+        .unwrap();
+        let seal_args = crate::cli::SealArgs {
+            file: None,
+            age: vec![id.to_public().to_string()],
+            store: "sops".into(),
+            store_kind: "SecretStore".into(),
+            configmap: None,
+            namespace: Some("app".into()),
+            refresh_interval: "1h".into(),
+        };
+        let sealed = crate::seal::seal(
+            &seal_args,
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: s3cr3t\n",
+            "2026-01-01T00:00:00Z",
+        )
+        .unwrap();
+        std::fs::write(dir.join("sealed.yaml"), &sealed).unwrap();
+        std::fs::write(dir.join("es.yaml"), sealed.split("\n---\n").nth(1).unwrap()).unwrap();
+        std::fs::write(
+            dir.join("store.yaml"),
+            "apiVersion: external-secrets.io/v1\nkind: SecretStore\nmetadata:\n  name: sops\n  namespace: app\n\
+             spec:\n  provider:\n    sops:\n      keys:\n        age:\n          - secretRef: {name: sops-age, key: keys.txt}\n",
+        )
+        .unwrap();
+        let args = RenderArgs {
+            stores: vec![dir.join("store.yaml")],
+            sops_documents: vec![dir.join("sealed.yaml")],
+            age_identity: vec![dir.join("keys.txt")],
+            ..args(vec![dir.join("es.yaml")])
+        };
+        let out = run(&args).unwrap();
+        assert!(out.errors.is_empty(), "{:?}", out.errors);
+        assert!(out.output.contains("password: s3cr3t"), "{}", out.output);
+        let args = RenderArgs {
+            age_identity: vec![dir.join("other.txt")],
+            ..args
+        };
+        let err = match run(&args) {
+            Ok(out) => format!("{:?}", out.errors),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("--age-identity") && !err.contains("s3cr3t"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

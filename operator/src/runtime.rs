@@ -131,6 +131,7 @@ pub async fn start_with_registry(
         metrics.clone(),
         opts.read_coalesce_window,
         (opts.store_qps, opts.store_burst),
+        opts.settings.tenant.clone(),
     );
     let (push, push_writers) = controller::pushsecret::PushState::new(&opts.settings);
     let (generator_states, gs_writer) = controller::generatorstate::GeneratorStates::new(&opts.settings);

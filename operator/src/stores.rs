@@ -106,6 +106,20 @@ impl StoreMeta {
 }
 
 fn just_created(meta: &kube::api::ObjectMeta) -> bool {
+    created_within(meta, VALIDATION_GRACE, chrono::Utc::now())
+}
+
+/// How long after its creation an ExternalSecret whose store does not exist (yet) waits for it to appear before
+/// it reports "not found": a store and its ExternalSecrets applied together reach the operator through separate
+/// watches, in either order.
+pub const STORE_APPEAR_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Whether the object was created less than `grace` before `now`. Pure.
+pub fn created_within(
+    meta: &kube::api::ObjectMeta,
+    grace: std::time::Duration,
+    now: chrono::DateTime<chrono::Utc>,
+) -> bool {
     let Some(created) = meta
         .creation_timestamp
         .as_ref()
@@ -113,7 +127,7 @@ fn just_created(meta: &kube::api::ObjectMeta) -> bool {
     else {
         return false;
     };
-    chrono::Duration::from_std(VALIDATION_GRACE).is_ok_and(|grace| chrono::Utc::now() < created + grace)
+    chrono::Duration::from_std(grace).is_ok_and(|grace| created.checked_add_signed(grace).is_some_and(|end| now < end))
 }
 
 /// A store's `Ready` condition: `None` before its reconciler validated it.
@@ -225,7 +239,9 @@ impl Stores {
     }
 
     /// ClusterSecretStore `spec.conditions`: allowed if there are none, or any condition matches (selector,
-    /// names or regexes).
+    /// names or regexes). Fails closed: a namespace the cache does not hold yet matches no selector (its labels
+    /// are unknown, and `NotIn`/`DoesNotExist` selectors would match an empty label set); names and regexes need
+    /// only the name.
     pub fn namespace_allowed(&self, spec: &SecretStoreSpec, namespace: &str) -> bool {
         if spec.conditions.is_empty() {
             return true;
@@ -233,14 +249,13 @@ impl Stores {
         let labels = self
             .namespaces
             .get(&ObjectRef::new(namespace))
-            .map(|n| n.labels().clone())
-            .unwrap_or_default();
+            .map(|n| n.labels().clone());
         spec.conditions.iter().any(|c| {
             let by_selector = c
                 .namespace_selector
                 .as_ref()
                 .and_then(|s| Selector::try_from(s.clone()).ok())
-                .is_some_and(|s| s.matches(&labels));
+                .is_some_and(|s| labels.as_ref().is_some_and(|l| s.matches(l)));
             let by_name = c.namespaces.iter().any(|n| n == namespace);
             let by_regex = c.namespace_regexes.iter().any(|r| {
                 regex::RegexBuilder::new(r)
@@ -256,6 +271,29 @@ impl Stores {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn created_within_a_grace() {
+        let meta: kube::api::ObjectMeta =
+            serde_yaml::from_str("name: es\ncreationTimestamp: '2026-01-01T00:00:00Z'").unwrap();
+        let at = |s: &str| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .unwrap()
+                .with_timezone(&chrono::Utc)
+        };
+        let grace = std::time::Duration::from_secs(10);
+        assert!(created_within(&meta, grace, at("2026-01-01T00:00:09Z")));
+        assert!(!created_within(&meta, grace, at("2026-01-01T00:00:10Z")));
+        assert!(!created_within(
+            &kube::api::ObjectMeta::default(),
+            grace,
+            at("2026-01-01T00:00:01Z")
+        ));
+        assert!(
+            !created_within(&meta, std::time::Duration::MAX, at("2026-01-01T00:00:01Z")),
+            "no overflow"
+        );
+    }
     use kube::runtime::reflector::store as reflector_store;
     use kube::runtime::watcher::Event;
 
@@ -333,6 +371,33 @@ mod tests {
         }
         .to_string();
         assert!(msg.contains("\"s\" is not ready"), "{msg}");
+    }
+
+    #[test]
+    fn cluster_store_conditions_fail_closed_for_a_namespace_not_in_the_cache() {
+        let (ns_store, mut ns_w) = reflector_store::<PartialObjectMeta<Namespace>>();
+        let stores = Stores {
+            namespaces: ns_store,
+            ..stores_with(&store("2020-01-01T00:00:00Z", ""))
+        };
+        let spec: SecretStoreSpec = serde_yaml::from_str(
+            "provider: {fake: {data: []}}\nconditions:\n- namespaceSelector: {matchExpressions: [{key: tier, operator: NotIn, values: [prod]}]}\n",
+        )
+        .unwrap();
+        assert!(
+            !stores.namespace_allowed(&spec, "new-ns"),
+            "unknown labels: no selector matches"
+        );
+        let mut ns: PartialObjectMeta<Namespace> = PartialObjectMeta::default();
+        ns.metadata.name = Some("new-ns".into());
+        ns.metadata.labels = Some([("tier".to_string(), "dev".to_string())].into());
+        ns_w.apply_watcher_event(&Event::Apply(ns));
+        assert!(stores.namespace_allowed(&spec, "new-ns"), "known and not prod");
+        // Names and regexes need only the name.
+        let by_name: SecretStoreSpec =
+            serde_yaml::from_str("provider: {fake: {data: []}}\nconditions:\n- namespaces: [other]\n").unwrap();
+        assert!(stores.namespace_allowed(&by_name, "other"));
+        assert!(!stores.namespace_allowed(&by_name, "new-ns"));
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub enum ProviderError {
     Auth(String),
 
     /// The provider asked us to slow down.
-    #[error("throttled by the provider{}", .retry_after.map(|d| format!(", retry after {}s", d.as_secs())).unwrap_or_default())]
+    #[error("throttled by the provider{}", .retry_after.map(|d| format!(", retry after {}s", d.min(MAX_RETRY_AFTER).as_secs())).unwrap_or_default())]
     Throttled { retry_after: Option<Duration> },
 
     /// The store spec cannot work: the field path names what is wrong.
@@ -47,7 +47,16 @@ pub enum ProviderError {
     /// A Kubernetes API call made on the provider's behalf failed.
     #[error("kubernetes API: {0}")]
     Kube(#[source] kube::Error),
+
+    /// The tenant boundary refuses what the store asks for (the operator's own identity, a file, an endpoint the
+    /// egress policy denies, a kubeconfig field that would run a command or read a file). The field path names it.
+    #[error("{field}: {message}")]
+    Policy { field: String, message: String },
 }
+
+/// The longest wait a provider may ask for (`Retry-After`, a throttling hint): longer ones are cut to this, so a
+/// server's number can never overflow a deadline computed from it.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
 
 impl ProviderError {
     /// A stable, CamelCase reason for conditions, events and metric labels.
@@ -64,6 +73,7 @@ impl ProviderError {
             ProviderError::InvalidValue { .. } => "InvalidRemoteValue",
             ProviderError::Transport(_) => "ProviderUnavailable",
             ProviderError::Kube(_) => "KubernetesAPIError",
+            ProviderError::Policy { .. } => "RefusedByPolicy",
         }
     }
 
@@ -77,10 +87,10 @@ impl ProviderError {
         matches!(self, ProviderError::Auth(_) | ProviderError::AccessDenied(_))
     }
 
-    /// How long the provider asked us to wait, if it said.
+    /// How long the provider asked us to wait, if it said, at most [`MAX_RETRY_AFTER`].
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            ProviderError::Throttled { retry_after } => *retry_after,
+            ProviderError::Throttled { retry_after } => retry_after.map(|d| d.min(MAX_RETRY_AFTER)),
             _ => None,
         }
     }
@@ -109,4 +119,23 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         cur = s.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_providers_retry_after_is_capped() {
+        let huge = ProviderError::Throttled {
+            retry_after: Some(Duration::from_secs(u64::MAX)),
+        };
+        assert_eq!(huge.retry_after(), Some(MAX_RETRY_AFTER));
+        assert_eq!(huge.to_string(), "throttled by the provider, retry after 600s");
+        let small = ProviderError::Throttled {
+            retry_after: Some(Duration::from_secs(3)),
+        };
+        assert_eq!(small.retry_after(), Some(Duration::from_secs(3)));
+        assert_eq!(ProviderError::Transport("x".into()).retry_after(), None);
+    }
 }

@@ -12,34 +12,34 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use base64::Engine as _;
 use k8s_openapi::api::authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::config::Kubeconfig;
 use syncret_crds::provider::kubernetes::KubernetesProvider as KubeSpec;
 use tokio::sync::Mutex;
 
 use crate::client::{CallObserver, Capabilities, FindQuery, PushRef, RemoteKey, SecretsClient, Validation, observed};
 use crate::credentials::Credentials;
 use crate::error::{ProviderError, Result};
+use crate::net::body::Budget;
+use crate::net::egress::Egress;
 use crate::registry::{Provider, ProviderContext, StoreInfo};
-use crate::value::{RemoteValue, SecretValue};
+use crate::value::{RemoteValue, SecretValue, Unloggable};
+
+mod remote;
 
 const LABEL: &str = "Kubernetes";
 /// Lifetime of tokens minted for `auth.serviceAccount`; renewed at 80%.
 const SA_TOKEN_SECONDS: i64 = 3600;
 /// A remote apiserver that accepts a request and never answers fails it after this long (kube's default is no
-/// read timeout at all: one hung connection would hold a sync, and its worker, forever).
-const READ_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The remote client's timeouts: a read timeout counted from each request (not from when a pooled connection
-/// went idle).
-fn with_timeouts(mut config: kube::Config) -> kube::Config {
-    config.read_timeout = Some(READ_TIMEOUT);
-    config.reset_reader_on_write = true;
-    config
-}
+/// read timeout at all: one hung connection would hold a sync, and its worker, forever). Counted from the request
+/// to the end of the body.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Secrets per page of a `dataFrom.find` listing: with Secrets of up to 1 MiB, a page stays under the response
+/// cap ([`crate::net::body::MAX_RESPONSE_BYTES`]).
+const LIST_PAGE: u32 = 8;
 
 /// The factory.
 pub struct Kubernetes;
@@ -79,10 +79,16 @@ impl Provider for Kubernetes {
     async fn new_client(&self, store: &StoreInfo, ctx: &ProviderContext) -> Result<Arc<dyn SecretsClient>> {
         let spec = spec(store)?.clone();
         let creds = ctx.credentials(store);
-        let remote = connect(&spec, &creds).await?;
+        // A remote apiserver is this provider's legitimate target, even when it is this cluster's own.
+        let egress = ctx.egress(store).reaching_apiserver();
+        let budget = ctx.responses();
+        let remote = connect(&spec, &creds, &egress, &budget).await?;
         Ok(Arc::new(KubeClient {
+            server_field: server_field(&spec),
             spec,
             creds,
+            egress,
+            budget,
             remote: Mutex::new(remote),
             observer: ctx.observer.clone(),
         }))
@@ -96,23 +102,29 @@ struct Remote {
 
 const BASE: &str = "spec.provider.kubernetes";
 
-async fn connect(spec: &KubeSpec, creds: &Credentials) -> Result<Remote> {
+/// The store field that chose the remote server (a refused connection names it).
+fn server_field(spec: &KubeSpec) -> String {
+    if spec.auth_ref.is_some() {
+        format!("{BASE}.authRef")
+    } else {
+        format!("{BASE}.server.url")
+    }
+}
+
+async fn connect(spec: &KubeSpec, creds: &Credentials, egress: &Egress, budget: &Budget) -> Result<Remote> {
     if let Some(auth_ref) = &spec.auth_ref {
-        let text = creds.secret_key(auth_ref, &format!("{BASE}.authRef")).await?;
+        let field = format!("{BASE}.authRef");
+        let text = creds.secret_key(auth_ref, &field).await?;
         let text = text
             .as_str()
-            .ok_or_else(|| ProviderError::invalid_config(format!("{BASE}.authRef"), "kubeconfig is not UTF-8"))?;
-        let kc = Kubeconfig::from_yaml(text).map_err(|e| {
-            ProviderError::invalid_config(format!("{BASE}.authRef"), format!("invalid kubeconfig: {e}"))
+            .ok_or_else(|| ProviderError::invalid_config(&field, "kubeconfig is not UTF-8"))?;
+        // Parsed into kube's typed kubeconfig only to be inspected; the client is built from the allowed inline
+        // fields ([`remote::from_kubeconfig`]), never by kube's kubeconfig loader.
+        let kc = Kubeconfig::from_yaml(text).map_err(|_| {
+            ProviderError::invalid_config(&field, "invalid kubeconfig: it is not a kubeconfig YAML document")
         })?;
-        let mut config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-            .await
-            .map_err(|e| {
-                ProviderError::invalid_config(format!("{BASE}.authRef"), format!("invalid kubeconfig: {e}"))
-            })?;
-        config.default_namespace = spec.remote_namespace.clone();
-        let client = kube::Client::try_from(with_timeouts(config))
-            .map_err(|e| ProviderError::Transport(format!("building client: {e}")))?;
+        let settings = remote::from_kubeconfig(&kc, &field)?;
+        let client = remote::client(settings, &spec.remote_namespace, (egress, budget), &field)?;
         return Ok(Remote { client, renew_at: None });
     }
     let Some(auth) = &spec.auth else {
@@ -121,8 +133,7 @@ async fn connect(spec: &KubeSpec, creds: &Credentials) -> Result<Remote> {
             "one of auth or authRef must be set",
         ));
     };
-    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
-    let mut user = serde_json::Map::new();
+    let mut settings = remote::Settings::default();
     let mut renew_at = None;
     if let Some(token) = &auth.token {
         let t = creds
@@ -131,7 +142,7 @@ async fn connect(spec: &KubeSpec, creds: &Credentials) -> Result<Remote> {
         let t = t.as_str().ok_or_else(|| {
             ProviderError::invalid_config(format!("{BASE}.auth.token.bearerToken"), "token is not UTF-8")
         })?;
-        user.insert("token".into(), t.trim().into());
+        settings.token = Some(Unloggable(t.trim().to_string()));
     } else if let Some(cert) = &auth.cert {
         let c = creds
             .secret_key(&cert.client_cert, &format!("{BASE}.auth.cert.clientCert"))
@@ -139,14 +150,15 @@ async fn connect(spec: &KubeSpec, creds: &Credentials) -> Result<Remote> {
         let k = creds
             .secret_key(&cert.client_key, &format!("{BASE}.auth.cert.clientKey"))
             .await?;
-        user.insert("client-certificate-data".into(), b64(c.as_bytes()).into());
-        user.insert("client-key-data".into(), b64(k.as_bytes()).into());
+        settings.client_cert_pem = Some(c.to_vec());
+        settings.client_key_pem = Some(Unloggable(k.to_vec()));
     } else if let Some(sa) = &auth.service_account {
         let t = creds
             .service_account_token(sa, &[], SA_TOKEN_SECONDS, &format!("{BASE}.auth.serviceAccount"))
             .await?;
-        user.insert("token".into(), t.0.clone().into());
-        renew_at = Some(Instant::now() + Duration::from_secs((SA_TOKEN_SECONDS as u64) * 4 / 5));
+        settings.token = Some(t);
+        let lifetime = Duration::from_secs(SA_TOKEN_SECONDS.unsigned_abs()).mul_f64(0.8);
+        renew_at = Instant::now().checked_add(lifetime);
     } else {
         return Err(ProviderError::invalid_config(
             format!("{BASE}.auth"),
@@ -154,7 +166,7 @@ async fn connect(spec: &KubeSpec, creds: &Credentials) -> Result<Remote> {
         ));
     }
     let server = spec.server();
-    let ca = creds
+    settings.ca_pem = creds
         .ca_bundle(
             server
                 .ca_bundle
@@ -167,39 +179,27 @@ async fn connect(spec: &KubeSpec, creds: &Credentials) -> Result<Remote> {
             &format!("{BASE}.server"),
         )
         .await?;
-    let url = if server.url.contains("://") {
+    settings.server = if server.url.contains("://") {
         server.url.clone()
     } else {
         format!("https://{}", server.url)
     };
-    let mut cluster = serde_json::Map::new();
-    cluster.insert("server".into(), url.into());
-    if !ca.is_empty() {
-        cluster.insert("certificate-authority-data".into(), b64(&ca).into());
-    }
-    let kubeconfig = serde_json::json!({
-        "apiVersion": "v1", "kind": "Config",
-        "clusters": [{"name": "remote", "cluster": cluster}],
-        "users": [{"name": "remote", "user": user}],
-        "contexts": [{"name": "remote", "context": {"cluster": "remote", "user": "remote", "namespace": spec.remote_namespace}}],
-        "current-context": "remote",
-    });
-    let kc: Kubeconfig = serde_json::from_value(kubeconfig).map_err(|e| {
-        ProviderError::invalid_config(format!("{BASE}.server"), format!("invalid server settings: {e}"))
-    })?;
-    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-        .await
-        .map_err(|e| {
-            ProviderError::invalid_config(format!("{BASE}.server"), format!("invalid server settings: {e}"))
-        })?;
-    let client = kube::Client::try_from(with_timeouts(config))
-        .map_err(|e| ProviderError::Transport(format!("building client: {e}")))?;
+    let client = remote::client(
+        settings,
+        &spec.remote_namespace,
+        (egress, budget),
+        &format!("{BASE}.server"),
+    )?;
     Ok(Remote { client, renew_at })
 }
 
 struct KubeClient {
     spec: KubeSpec,
     creds: Credentials,
+    egress: Egress,
+    budget: Budget,
+    /// The field a refusal by the egress policy names.
+    server_field: String,
     remote: Mutex<Remote>,
     observer: Arc<dyn CallObserver>,
 }
@@ -210,7 +210,7 @@ fn map_err(e: kube::Error, key: &str) -> ProviderError {
         kube::Error::Api(s) if s.code == 401 => ProviderError::Auth(s.message.clone()),
         kube::Error::Api(s) if s.code == 403 => ProviderError::AccessDenied(s.message.clone()),
         kube::Error::Api(s) if s.code == 429 => ProviderError::Throttled { retry_after: None },
-        _ => ProviderError::Transport(e.to_string()),
+        _ => ProviderError::Transport(crate::error::error_chain(&e)),
     }
 }
 
@@ -219,9 +219,27 @@ impl KubeClient {
     async fn client(&self) -> Result<kube::Client> {
         let mut remote = self.remote.lock().await;
         if remote.renew_at.is_some_and(|at| Instant::now() >= at) {
-            *remote = connect(&self.spec, &self.creds).await?;
+            *remote = connect(&self.spec, &self.creds, &self.egress, &self.budget).await?;
         }
         Ok(remote.client.clone())
+    }
+
+    /// A failed call as a provider error; a refusal by the egress policy names the field that chose the server.
+    fn err(&self, e: kube::Error, key: &str) -> ProviderError {
+        match crate::net::egress::find_denied(&e) {
+            Some(denied) => ProviderError::Policy {
+                field: self.server_field.clone(),
+                message: denied.to_string(),
+            },
+            None => map_err(e, key),
+        }
+    }
+
+    fn ignore_404(&self, e: kube::Error) -> Result<()> {
+        match e {
+            kube::Error::Api(s) if s.code == 404 => Ok(()),
+            e => Err(self.err(e, "")),
+        }
     }
 
     async fn secrets(&self) -> Result<Api<Secret>> {
@@ -259,7 +277,7 @@ impl SecretsClient for KubeClient {
                 .await?
                 .get(&key.key)
                 .await
-                .map_err(|e| map_err(e, &key.key))?;
+                .map_err(|e| self.err(e, &key.key))?;
             Ok(if key.fetch_metadata {
                 RemoteValue::Bytes(metadata_json(&secret.metadata))
             } else {
@@ -272,14 +290,14 @@ impl SecretsClient for KubeClient {
     async fn get_all_secrets(&self, find: &FindQuery) -> Result<BTreeMap<String, SecretValue>> {
         observed(&self.observer, LABEL, "ListSecrets", async {
             let selector: Vec<String> = find.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            let mut lp = ListParams::default().limit(500);
+            let mut lp = ListParams::default().limit(LIST_PAGE);
             if !selector.is_empty() {
                 lp = lp.labels(&selector.join(","));
             }
             let api = self.secrets().await?;
             let mut out = BTreeMap::new();
             loop {
-                let page = api.list(&lp).await.map_err(|e| map_err(e, "*"))?;
+                let page = api.list(&lp).await.map_err(|e| self.err(e, "*"))?;
                 for s in &page.items {
                     let name = s.metadata.name.clone().unwrap_or_default();
                     if find.matches_name(&name) {
@@ -328,7 +346,7 @@ impl SecretsClient for KubeClient {
                 &Patch::Apply(&secret),
             )
             .await
-            .map_err(|e| map_err(e, &to.remote_key))?;
+            .map_err(|e| self.err(e, &to.remote_key))?;
             Ok(())
         })
         .await
@@ -342,7 +360,7 @@ impl SecretsClient for KubeClient {
                     let Some(existing) = api
                         .get_opt(&at.remote_key)
                         .await
-                        .map_err(|e| map_err(e, &at.remote_key))?
+                        .map_err(|e| self.err(e, &at.remote_key))?
                     else {
                         return Ok(());
                     };
@@ -355,12 +373,12 @@ impl SecretsClient for KubeClient {
                         api.delete(&at.remote_key, &Default::default())
                             .await
                             .map(|_| ())
-                            .or_else(ignore_404)?;
+                            .or_else(|e| self.ignore_404(e))?;
                     } else {
                         let patch = serde_json::json!({"data": {p: null}});
                         api.patch(&at.remote_key, &PatchParams::default(), &Patch::Merge(&patch))
                             .await
-                            .map_err(|e| map_err(e, &at.remote_key))?;
+                            .map_err(|e| self.err(e, &at.remote_key))?;
                     }
                     Ok(())
                 }
@@ -368,7 +386,7 @@ impl SecretsClient for KubeClient {
                     .delete(&at.remote_key, &Default::default())
                     .await
                     .map(|_| ())
-                    .or_else(ignore_404),
+                    .or_else(|e| self.ignore_404(e)),
             }
         })
         .await
@@ -379,7 +397,7 @@ impl SecretsClient for KubeClient {
         let existing = api
             .get_opt(&at.remote_key)
             .await
-            .map_err(|e| map_err(e, &at.remote_key))?;
+            .map_err(|e| self.err(e, &at.remote_key))?;
         Ok(match (existing, at.property.as_deref().filter(|p| !p.is_empty())) {
             (Some(s), Some(p)) => s.data.is_some_and(|d| d.contains_key(p)),
             (Some(_), None) => true,
@@ -405,7 +423,7 @@ impl SecretsClient for KubeClient {
             let resp = Api::<SelfSubjectAccessReview>::all(client)
                 .create(&PostParams::default(), &review)
                 .await
-                .map_err(|e| map_err(e, "SelfSubjectAccessReview"))?;
+                .map_err(|e| self.err(e, "SelfSubjectAccessReview"))?;
             if resp.status.is_some_and(|s| s.allowed) {
                 Ok(Validation::Ready)
             } else {
@@ -420,12 +438,5 @@ impl SecretsClient for KubeClient {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities::ReadWrite
-    }
-}
-
-fn ignore_404(e: kube::Error) -> Result<()> {
-    match e {
-        kube::Error::Api(s) if s.code == 404 => Ok(()),
-        e => Err(map_err(e, "")),
     }
 }

@@ -12,6 +12,8 @@ pub mod error;
 #[cfg(feature = "generators")]
 pub mod generators;
 pub mod lease;
+pub mod net;
+pub mod policy;
 pub mod property;
 pub mod registry;
 pub mod value;
@@ -38,6 +40,8 @@ pub mod kubernetes;
 pub mod onepassword;
 #[cfg(feature = "rest")]
 pub mod rest;
+#[cfg(feature = "sops")]
+pub mod sops;
 #[cfg(feature = "vault")]
 pub mod vault;
 #[cfg(feature = "webhook")]
@@ -50,5 +54,6 @@ pub use client::{
 pub use credentials::{Credentials, StoreScope};
 pub use error::{ProviderError, Result};
 pub use lease::Lease;
+pub use policy::TenantPolicy;
 pub use registry::{Provider, ProviderContext, Registry, StoreInfo, TemplateData, TemplateRenderer};
 pub use value::{CustomValue, RemoteValue, SecretValue, Select, Unloggable};

@@ -8,6 +8,7 @@ use syncret_crds::secretstore::SecretStoreSpec;
 use crate::client::{CallObserver, SecretsClient};
 use crate::credentials::{Credentials, StoreScope};
 use crate::error::{ProviderError, Result};
+use crate::policy::TenantPolicy;
 use crate::value::SecretValue;
 
 /// The store a client is built for.
@@ -42,6 +43,8 @@ pub struct ProviderContext {
     /// The operator's Go-template engine, for providers whose requests are templates (`webhook`). `None` where no
     /// engine is wired in (such a provider then refuses to build a client).
     pub templates: Option<Arc<dyn TemplateRenderer>>,
+    /// The tenant boundary: operator identity, files and egress for namespaced stores (see [`crate::policy`]).
+    pub policy: Arc<TenantPolicy>,
 }
 
 /// Data for a [`TemplateRenderer`]: seen by the template as Go's `map[string]map[string]string`
@@ -65,6 +68,22 @@ impl ProviderContext {
             store_namespace: store.namespace.clone(),
             referent_namespace: self.referent_namespace.clone(),
         }
+    }
+
+    /// The egress rules of clients built for `store` (restricted for a namespaced SecretStore).
+    pub fn egress(&self, store: &StoreInfo) -> crate::net::egress::Egress {
+        self.policy.egress_for(store)
+    }
+
+    /// The operator-wide budget every answer being read is charged to.
+    pub fn responses(&self) -> crate::net::body::Budget {
+        self.policy.responses.clone()
+    }
+
+    /// An HTTP client builder for `store`: its egress rules, the operator's answer budget.
+    #[cfg(any(feature = "webhook", feature = "vault", feature = "gcp", feature = "rest"))]
+    pub fn http_client(&self, store: &StoreInfo) -> crate::net::http::HttpClientBuilder {
+        crate::net::http::HttpClientBuilder::new(self.egress(store), self.responses())
     }
 }
 
@@ -130,6 +149,8 @@ impl Registry {
         providers.push(Arc::new(crate::bitwarden::Bitwarden));
         #[cfg(feature = "gitlab")]
         providers.push(Arc::new(crate::gitlab::Gitlab));
+        #[cfg(feature = "sops")]
+        providers.push(Arc::new(crate::sops::Sops::default()));
         Self {
             providers,
             #[cfg(feature = "generators")]

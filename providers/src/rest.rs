@@ -6,15 +6,15 @@
 //!   every body is read through a cap ([`MAX_BODY`]): a server that never answers or answers forever fails.
 //! - No redirects: the credential headers (`PRIVATE-TOKEN`, `Warden-Access-Token`, …) must not follow a `3xx` to
 //!   another host.
+//! - The store's egress rules and the operator's answer budget: the client comes from
+//!   [`crate::ProviderContext::http_client`], so a namespaced SecretStore cannot point it at loopback, link-local
+//!   or metadata addresses (`docs/security.md`).
 //! - `429` (and `503` with `Retry-After`) is [`ProviderError::Throttled`] with the server's `Retry-After`
 //!   (seconds or an HTTP date), capped at [`MAX_RETRY_AFTER`] with checked time arithmetic. Until then the client
 //!   answers `Throttled` itself without calling the server: one store's ExternalSecrets share the client, so a
 //!   rate-limited provider sees one request, not one per ExternalSecret.
 //! - Errors carry the call, the status and the provider's own short message, never a URL (queries can carry
 //!   names), a header or a response body.
-//!
-//! TODO(lead): the tenant-boundary work adds a shared capped body reader and an egress policy to this crate;
-//! this module's [`Rest::send`] is the one place to switch over.
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,7 +28,9 @@ use rustls::pki_types::pem::PemObject as _;
 use serde::de::DeserializeOwned;
 
 use crate::client::{CallObserver, observed};
-use crate::error::{ProviderError, Result, error_chain};
+use crate::error::{ProviderError, Result};
+use crate::net::body::Limits;
+use crate::net::http::{HttpClient, HttpClientBuilder, HttpError, Request};
 
 /// The largest response body read (a secret, a page of variables or an item with its files is far smaller).
 pub const MAX_BODY: usize = 16 << 20;
@@ -45,11 +47,13 @@ const MAX_MESSAGE: usize = 200;
 
 /// One provider endpoint of one store.
 pub struct Rest {
-    http: reqwest::Client,
+    http: HttpClient,
     base: Url,
     label: &'static str,
     observer: Arc<dyn CallObserver>,
     timeout: Duration,
+    /// The store field of the base URL (an egress refusal names it).
+    field: String,
     /// While set and in the future, calls fail as throttled without reaching the server.
     throttled_until: Mutex<Option<Instant>>,
 }
@@ -152,16 +156,18 @@ pub fn retry_after(headers: &HeaderMap, now: chrono::DateTime<chrono::Utc>) -> O
 }
 
 impl Rest {
-    /// A client for `base` (an `http(s)://` URL; `field` names it for errors). `ca_pem` empty: the platform's
-    /// roots. `label` is the provider label of the call metrics.
+    /// A client for `base` (an `http(s)://` URL; `field` names it for errors) built from `http` (the store's
+    /// [`crate::ProviderContext::http_client`]). `ca_pem` empty: the platform's roots. `label` is the provider
+    /// label of the call metrics.
     pub fn new(
         base: &str,
         ca_pem: &[u8],
         field: &str,
         label: &'static str,
         observer: Arc<dyn CallObserver>,
+        http: HttpClientBuilder,
     ) -> Result<Self> {
-        Self::with_timeout(base, ca_pem, field, label, observer, REQUEST_TIMEOUT)
+        Self::with_timeout(base, ca_pem, field, label, observer, http, REQUEST_TIMEOUT)
     }
 
     fn with_timeout(
@@ -170,24 +176,35 @@ impl Rest {
         field: &str,
         label: &'static str,
         observer: Arc<dyn CallObserver>,
+        http: HttpClientBuilder,
         timeout: Duration,
     ) -> Result<Self> {
         let base = parse_base(base, field)?;
         let tls = tls_config(ca_pem, field)?;
-        let http = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            reqwest::header::USER_AGENT,
+            HeaderValue::from_static(concat!("syncret/", env!("CARGO_PKG_VERSION"))),
+        );
+        let http = http
+            .tls(tls)
             .timeout(timeout)
             .connect_timeout(CONNECT_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("syncret/", env!("CARGO_PKG_VERSION")))
+            .no_redirects()
+            .default_headers(headers)
+            .limits(Limits {
+                bytes: MAX_BODY,
+                ..Limits::default()
+            })
             .build()
-            .map_err(|e| ProviderError::Transport(format!("building the HTTP client: {}", error_chain(&e))))?;
+            .map_err(|e| e.into_provider(field, "building the HTTP client"))?;
         Ok(Self {
             http,
             base,
             label,
             observer,
             timeout,
+            field: field.to_string(),
             throttled_until: Mutex::new(None),
         })
     }
@@ -211,7 +228,7 @@ impl Rest {
     }
 
     /// A request builder (add headers and a body, then [`Rest::send`]).
-    pub fn request(&self, method: Method, url: Url) -> reqwest::RequestBuilder {
+    pub fn request(&self, method: Method, url: Url) -> Request<'_> {
         self.http.request(method, url)
     }
 
@@ -235,7 +252,7 @@ impl Rest {
 
     /// Sends one request as call `call` (the metric label) and reads the answer through the cap. `429` (and a
     /// `503` with `Retry-After`) is `Throttled`; every other status is returned for the caller to map.
-    pub async fn send(&self, call: &'static str, req: reqwest::RequestBuilder) -> Result<Response> {
+    pub async fn send(&self, call: &'static str, req: Request<'_>) -> Result<Response> {
         if let Some(wait) = self.throttled_for() {
             return Err(ProviderError::Throttled {
                 retry_after: Some(wait),
@@ -251,35 +268,28 @@ impl Rest {
         res
     }
 
-    async fn exchange(&self, call: &'static str, req: reqwest::RequestBuilder) -> Result<Response> {
-        let mut resp = req.send().await.map_err(|e| transport(call, e, self.timeout))?;
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let throttled = status == StatusCode::TOO_MANY_REQUESTS
-            || (status == StatusCode::SERVICE_UNAVAILABLE && headers.contains_key(reqwest::header::RETRY_AFTER));
+    async fn exchange(&self, call: &'static str, req: Request<'_>) -> Result<Response> {
+        let resp = req.send().await.map_err(|e| match e {
+            HttpError::Body(_) => too_large(call),
+            HttpError::Timeout(_) => ProviderError::Transport(format!(
+                "{call}: no complete answer within {}",
+                syncret_crds::duration::format(self.timeout)
+            )),
+            other => other.into_provider(&self.field, call),
+        })?;
+        let throttled = resp.status == StatusCode::TOO_MANY_REQUESTS
+            || (resp.status == StatusCode::SERVICE_UNAVAILABLE
+                && resp.headers.contains_key(reqwest::header::RETRY_AFTER));
         if throttled {
-            // The body is not needed: not read at all.
-            let wait = retry_after(&headers, chrono::Utc::now()).unwrap_or(DEFAULT_RETRY_AFTER);
+            let wait = retry_after(&resp.headers, chrono::Utc::now()).unwrap_or(DEFAULT_RETRY_AFTER);
             return Err(ProviderError::Throttled {
                 retry_after: Some(wait),
             });
         }
-        if let Some(len) = resp.content_length()
-            && len > MAX_BODY as u64
-        {
-            return Err(too_large(call));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| transport(call, e, self.timeout))? {
-            if body.len().saturating_add(chunk.len()) > MAX_BODY {
-                return Err(too_large(call));
-            }
-            body.extend_from_slice(&chunk);
-        }
         Ok(Response {
-            status,
-            headers,
-            body: Bytes::from(body),
+            status: resp.status,
+            headers: resp.headers,
+            body: resp.body,
         })
     }
 
@@ -320,17 +330,6 @@ pub fn secret_header(value: &str, field: &str) -> Result<HeaderValue> {
 
 fn too_large(call: &str) -> ProviderError {
     ProviderError::Transport(format!("{call}: the answer is larger than {} MiB", MAX_BODY >> 20))
-}
-
-/// A transport error without the URL (its query can carry names the store does not publish).
-fn transport(call: &str, e: reqwest::Error, timeout: Duration) -> ProviderError {
-    if e.is_timeout() {
-        return ProviderError::Transport(format!(
-            "{call}: no complete answer within {}",
-            syncret_crds::duration::format(timeout)
-        ));
-    }
-    ProviderError::Transport(format!("{call}: {}", error_chain(&e.without_url())))
 }
 
 fn parse_base(base: &str, field: &str) -> Result<Url> {
@@ -409,6 +408,11 @@ fn tls_config(ca_pem: &[u8], field: &str) -> Result<rustls::ClientConfig> {
 mod tests {
     use super::*;
 
+    /// A client builder without egress rules (these tests' servers are on loopback).
+    fn open() -> HttpClientBuilder {
+        HttpClientBuilder::new(crate::net::egress::Egress::unrestricted(), Default::default())
+    }
+
     fn headers(v: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
         h.insert(reqwest::header::RETRY_AFTER, HeaderValue::from_str(v).unwrap());
@@ -465,6 +469,7 @@ mod tests {
             "spec.provider.gitlab.url",
             "GitLab",
             Arc::new(crate::NoopObserver),
+            open(),
         )
         .unwrap();
         assert_eq!(
@@ -481,6 +486,7 @@ mod tests {
             "spec.provider.x.url",
             "X",
             Arc::new(crate::NoopObserver),
+            open(),
         )
         .err();
         assert_eq!(
@@ -526,7 +532,7 @@ mod tests {
     }
 
     fn client(origin: &str, timeout: Duration) -> Rest {
-        Rest::with_timeout(origin, b"", "f", "X", Arc::new(crate::NoopObserver), timeout).unwrap()
+        Rest::with_timeout(origin, b"", "f", "X", Arc::new(crate::NoopObserver), open(), timeout).unwrap()
     }
 
     async fn get(rest: &Rest) -> Result<Response> {
@@ -574,7 +580,15 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_throttled_client_holds_calls_back() {
-        let rest = Rest::new("http://127.0.0.1:9/", b"", "f", "X", Arc::new(crate::NoopObserver)).unwrap();
+        let rest = Rest::new(
+            "http://127.0.0.1:9/",
+            b"",
+            "f",
+            "X",
+            Arc::new(crate::NoopObserver),
+            open(),
+        )
+        .unwrap();
         rest.throttle(Duration::from_secs(30));
         let e = rest
             .send("Get", rest.request(Method::GET, rest.url(&["x"], &[])))

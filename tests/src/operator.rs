@@ -24,9 +24,11 @@ impl Operator {
         .await
     }
 
-    /// Starts an operator with options adjusted by `f` (a unique controller class is preset).
+    /// Starts an operator with options adjusted by `f` (a unique controller class is preset, and loopback is
+    /// allowed by the egress policy: every provider server of the tests listens there).
     pub async fn start_with(client: Client, f: impl FnOnce(&mut Options)) -> anyhow::Result<Operator> {
         let mut opts = Options::default();
+        opts.settings.tenant = std::sync::Arc::new(loopback_allowed());
         opts.settings.controller_class = crate::unique_name("class");
         opts.settings.backoff_base = Duration::from_millis(200);
         opts.settings.backoff_max = Duration::from_secs(5);
@@ -36,6 +38,32 @@ impl Operator {
         let class = opts.settings.controller_class.clone();
         let shutdown = CancellationToken::new();
         let started = syncret::runtime::start(client, opts, shutdown.clone()).await?;
+        Ok(Operator {
+            started: Some(started),
+            shutdown,
+            class,
+        })
+    }
+
+    /// [`Operator::start`] with `provider` replacing the default factory of its key (e.g. one pointed at a test
+    /// server).
+    pub async fn start_with_provider(
+        ns: &TestNamespace,
+        provider: std::sync::Arc<dyn syncret_providers::Provider>,
+    ) -> anyhow::Result<Operator> {
+        let mut opts = Options::default();
+        opts.settings.controller_class = crate::unique_name("class");
+        opts.settings.namespace = Some(ns.name.clone());
+        opts.settings.backoff_base = Duration::from_millis(200);
+        opts.settings.backoff_max = Duration::from_secs(5);
+        opts.admin_addr = None;
+        opts.client_qps = 0.0;
+        let class = opts.settings.controller_class.clone();
+        let mut registry = syncret_providers::Registry::with_default_providers();
+        registry.register(provider);
+        let shutdown = CancellationToken::new();
+        let started =
+            syncret::runtime::start_with_registry(ns.client.clone(), opts, registry, shutdown.clone()).await?;
         Ok(Operator {
             started: Some(started),
             shutdown,
@@ -61,6 +89,23 @@ impl Operator {
         }
     }
 }
+
+/// The default tenant policy, with loopback (`127.0.0.0/8`, `::1`) exempt from the egress deny list, as the
+/// operator runs with `--egress-allow=127.0.0.0/8,::1` (what the test harness passes: the provider servers of the
+/// tests listen on loopback). Operator identity stays off for namespaced stores, as by default.
+pub fn loopback_allowed() -> syncret_providers::TenantPolicy {
+    let mut egress = syncret_providers::net::egress::EgressPolicy::default();
+    egress.allow =
+        syncret_providers::net::egress::parse_nets(&LOOPBACK.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            .unwrap_or_default();
+    syncret_providers::TenantPolicy {
+        egress: std::sync::Arc::new(egress),
+        ..Default::default()
+    }
+}
+
+/// The loopback networks, as `--egress-allow` takes them.
+pub const LOOPBACK: [&str; 2] = ["127.0.0.0/8", "::1/128"];
 
 impl Drop for Operator {
     fn drop(&mut self) {

@@ -54,11 +54,16 @@ pub fn free_addr() -> anyhow::Result<SocketAddr> {
 }
 
 impl SyncretProcess {
-    /// Starts `syncret <args> --metrics-addr=127.0.0.1:<free> --live-addr=` with `KUBECONFIG=kubeconfig` and
+    /// Starts `syncret <args> --egress-allow=127.0.0.0/8,::1/128 --metrics-addr=127.0.0.1:<free> --live-addr=` (the
+    /// allowlist unless `args` set one) with `KUBECONFIG=kubeconfig` and
     /// `POD_NAME=name` (the Lease identity is `<name>_<random>`). Logs go to a temporary file ([`Self::log`]).
     pub fn spawn(name: &str, kubeconfig: &Path, args: &[String]) -> anyhow::Result<SyncretProcess> {
         let metrics = free_addr()?;
         let mut all = args.to_vec();
+        // The test provider servers listen on loopback, which the egress policy refuses by default.
+        if !all.iter().any(|a| a.starts_with("--egress-allow")) {
+            all.push(format!("--egress-allow={}", crate::operator::LOOPBACK.join(",")));
+        }
         all.push(format!("--metrics-addr={metrics}"));
         all.push("--live-addr=".into());
         let log = std::env::temp_dir().join(format!("{}-{}.log", crate::unique_name("syncret"), name));

@@ -578,6 +578,7 @@ async fn client(ns: &TestNamespace, webhook: serde_json::Value) -> anyhow::Resul
         observer: Arc::new(NoopObserver),
         referent_namespace: None,
         templates: Some(Arc::new(syncret::template::providers::ProviderTemplates)),
+        policy: Arc::new(syncret_tests::operator::loopback_allowed()),
     };
     let provider = Registry::with_default_providers().provider_for(&info.spec)?;
     assert!(provider.takes_property());

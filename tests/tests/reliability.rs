@@ -12,3 +12,5 @@ mod isolation;
 mod outage;
 #[path = "reliability/runtime.rs"]
 mod runtime;
+#[path = "reliability/tenant.rs"]
+mod tenant;

@@ -24,6 +24,7 @@ pub mod infisical;
 pub mod kubernetes;
 pub mod onepassword;
 pub mod openbao;
+pub mod sops;
 pub mod vault;
 pub mod webhook;
 
@@ -38,6 +39,7 @@ pub use infisical::InfisicalProvider;
 pub use kubernetes::KubernetesProvider;
 pub use onepassword::OnePasswordProvider;
 pub use openbao::OpenBaoProvider;
+pub use sops::SopsProvider;
 pub use vault::VaultProvider;
 pub use webhook::WebhookProvider;
 
@@ -85,6 +87,11 @@ pub struct SecretStoreProvider {
     /// GitLab CI/CD variables.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gitlab: Option<GitlabProvider>,
+    /// SOPS-encrypted documents in ConfigMaps or Secrets of the cluster. A syncret extension, not part of ESO's
+    /// API. Boxed: it embeds several providers' auth blocks, and every store value (and future holding one) would
+    /// otherwise grow by their size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sops: Option<Box<SopsProvider>>,
     /// Keys this build does not implement (not part of the schema; kept so they can be reported).
     #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]
@@ -107,11 +114,12 @@ pub enum ProviderKind {
     Infisical,
     BitwardenSecretsManager,
     Gitlab,
+    Sops,
 }
 
 impl ProviderKind {
     /// Every provider syncret implements.
-    pub const ALL: [ProviderKind; 13] = [
+    pub const ALL: [ProviderKind; 14] = [
         ProviderKind::Aws,
         ProviderKind::AzureKv,
         ProviderKind::Vault,
@@ -125,6 +133,7 @@ impl ProviderKind {
         ProviderKind::Infisical,
         ProviderKind::BitwardenSecretsManager,
         ProviderKind::Gitlab,
+        ProviderKind::Sops,
     ];
 
     /// The key under `spec.provider`, e.g. `azurekv`, `openBao`.
@@ -143,7 +152,13 @@ impl ProviderKind {
             ProviderKind::Infisical => "infisical",
             ProviderKind::BitwardenSecretsManager => "bitwardensecretsmanager",
             ProviderKind::Gitlab => "gitlab",
+            ProviderKind::Sops => "sops",
         }
+    }
+
+    /// Whether the key is syncret's own (not part of ESO's API): a store using it only works with syncret.
+    pub fn is_extension(self) -> bool {
+        !ESO_PROVIDER_KEYS.contains(&self.key())
     }
 }
 
@@ -227,6 +242,7 @@ pub enum ProviderSpec<'a> {
     Infisical(&'a InfisicalProvider),
     BitwardenSecretsManager(&'a BitwardenSecretsManagerProvider),
     Gitlab(&'a GitlabProvider),
+    Sops(&'a SopsProvider),
 }
 
 impl ProviderSpec<'_> {
@@ -245,6 +261,7 @@ impl ProviderSpec<'_> {
             ProviderSpec::Infisical(_) => ProviderKind::Infisical,
             ProviderSpec::BitwardenSecretsManager(_) => ProviderKind::BitwardenSecretsManager,
             ProviderSpec::Gitlab(_) => ProviderKind::Gitlab,
+            ProviderSpec::Sops(_) => ProviderKind::Sops,
         }
     }
 }
@@ -290,6 +307,9 @@ impl SecretStoreProvider {
         }
         if let Some(p) = &self.gitlab {
             set.push(ProviderSpec::Gitlab(p));
+        }
+        if let Some(p) = self.sops.as_deref() {
+            set.push(ProviderSpec::Sops(p));
         }
         set
     }
@@ -348,6 +368,7 @@ impl SecretStoreProvider {
                 ProviderSpec::Infisical(x) => x.validate_into(&p, errs),
                 ProviderSpec::BitwardenSecretsManager(x) => x.validate_into(&p, errs),
                 ProviderSpec::Gitlab(x) => x.validate_into(&p, errs),
+                ProviderSpec::Sops(x) => x.validate_into(&p, errs),
             }
         }
     }
@@ -408,7 +429,13 @@ mod tests {
             .collect();
         for kind in ProviderKind::ALL {
             assert!(props.contains(&kind.key()), "{kind}");
-            assert!(ESO_PROVIDER_KEYS.contains(&kind.key()), "{kind}");
+            // Every key is ESO's, except syncret's own extensions.
+            assert_eq!(
+                ESO_PROVIDER_KEYS.contains(&kind.key()),
+                kind != ProviderKind::Sops,
+                "{kind}"
+            );
+            assert_eq!(kind.is_extension(), kind == ProviderKind::Sops, "{kind}");
         }
         assert_eq!(props.len(), ProviderKind::ALL.len());
     }

@@ -119,6 +119,11 @@ async fn main() -> anyhow::Result<()> {
         .map(|p| ProviderKind::parse(p.trim()).with_context(|| format!("unknown provider {p}")))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut operators = vec![OperatorSpec::parse(Some(&a.operator_name), &a.operator)?];
+    // The hung store's server is the bench's own listener on loopback, which syncret's egress policy refuses to
+    // namespaced SecretStores by default (docs/security.md): let the hostile tenant reach it, so it can hang.
+    if a.hung > 0 && !operators[0].args.iter().any(|x| x.starts_with("--egress-allow")) {
+        operators[0].args.push("--egress-allow=127.0.0.0/8".into());
+    }
     if let Some(other) = &a.other_operator {
         operators.push(OperatorSpec::parse(a.other_name.as_deref(), other)?);
     }

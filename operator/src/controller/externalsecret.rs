@@ -314,6 +314,13 @@ async fn sync(ctx: &Arc<Context>, es: &Arc<ExternalSecret>, key: &Key) -> Result
             Err(StoreProblem::NotValidated { .. }) if ctx.settings.reconciles(id.kind) => {
                 return Ok(Outcome::Waiting(crate::stores::VALIDATION_RECHECK));
             }
+            // Just created, and its store not seen yet: the store's watch event may still be on its way (its
+            // arrival wakes us); "not found" only once the grace is over.
+            Err(StoreProblem::NotFound { .. })
+                if crate::stores::created_within(&es.metadata, crate::stores::STORE_APPEAR_GRACE, Utc::now()) =>
+            {
+                return Ok(Outcome::Waiting(crate::stores::STORE_APPEAR_GRACE));
+            }
             Err(p) => return Err(SyncError::Store(p)),
         }
     }
@@ -764,6 +771,25 @@ async fn delete_secret(ctx: &Context, namespace: &str, name: &str) -> Result<(),
     }
 }
 
+/// Deletes `s` only if it is still the object read (same uid and resourceVersion).
+async fn delete_secret_if_unchanged(ctx: &Context, s: &Secret) -> Result<(), String> {
+    ctx.secret_limiter.acquire().await;
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &s.namespace().unwrap_or_default());
+    ctx.metrics.secret_writes.with_label_values(&["delete"]).inc();
+    let dp = DeleteParams {
+        preconditions: Some(kube::api::Preconditions {
+            uid: s.metadata.uid.clone(),
+            resource_version: s.metadata.resource_version.clone(),
+        }),
+        ..Default::default()
+    };
+    match api.delete(&s.name_any(), &dp).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Server-side apply with the ExternalSecret's field manager; then drops data keys of other writers when this
 /// ExternalSecret owns the whole Secret. Returns the new resourceVersion.
 async fn apply_secret(
@@ -783,11 +809,8 @@ async fn apply_secret(
         .await
         .map_err(|e| format!("unable to update secret {name}: {e}"))?;
     if !remove_keys.is_empty() {
-        let nulls: serde_json::Map<String, serde_json::Value> = remove_keys
-            .iter()
-            .map(|k| (k.clone(), serde_json::Value::Null))
-            .collect();
-        let patch = serde_json::json!({ "data": nulls });
+        // Conditional on the version our apply produced (the apply itself was conditional on what we read).
+        let patch = secret::remove_keys_patch(remove_keys, &applied.resource_version().unwrap_or_default());
         ctx.secret_limiter.acquire().await;
         ctx.metrics.secret_writes.with_label_values(&["remove-keys"]).inc();
         applied = api
@@ -800,7 +823,8 @@ async fn apply_secret(
 
 /// Owner: Secrets this ExternalSecret created under an old `target.name` are deleted (ESO semantics). The Secret
 /// index knows every managed Secret's `created-by` label from the metadata watch, so this costs no API call unless
-/// there is something to delete.
+/// there is a candidate; a candidate is read and deleted only if it carries this ExternalSecret's own marker
+/// ([`secret::is_orphan_of`]), with the version read as a precondition.
 async fn delete_orphans(ctx: &Context, es: &ExternalSecret, target: &str) -> Result<(), SyncError> {
     let ns = es.namespace().unwrap_or_default();
     let ours = hash::owner_label(&ns, &es.name_any());
@@ -810,7 +834,15 @@ async fn delete_orphans(ctx: &Context, es: &ExternalSecret, target: &str) -> Res
         .into_iter()
         .filter(|n| **n != *target)
     {
-        delete_secret(ctx, &ns, &name).await.map_err(SyncError::DeleteOrphans)?;
+        let Some(candidate) = read_secret(ctx, &ns, &name).await? else {
+            continue;
+        };
+        if !secret::is_orphan_of(es, &candidate, target) {
+            continue;
+        }
+        delete_secret_if_unchanged(ctx, &candidate)
+            .await
+            .map_err(SyncError::DeleteOrphans)?;
         ctx.secrets.observe_deleted(&Key::new(&ns, &name));
         ctx.events.publish(
             es.object_ref(&()),

@@ -22,8 +22,8 @@ pub fn location(kind: StoreKind, namespace: &str, name: &str, spec: Option<&Secr
     };
     let Some(spec) = spec else { return own() };
     match spec.provider.spec() {
-        // Each fake store keeps its own values.
-        Ok(ProviderSpec::Fake(_)) | Err(_) => own(),
+        // Each fake store keeps its own values; a sops store is read-only.
+        Ok(ProviderSpec::Fake(_) | ProviderSpec::Sops(_)) | Err(_) => own(),
         Ok(ProviderSpec::Kubernetes(k)) => {
             format!("kubernetes:{}|{}", url(&k.server().url), k.remote_namespace)
         }

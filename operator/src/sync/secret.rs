@@ -111,7 +111,11 @@ pub fn owner_reference(es: &ExternalSecret) -> OwnerReference {
     }
 }
 
-/// ESO's ownership rules, plus syncret's refusal to take over a foreign Secret with `Owner` (ESO #2346).
+/// ESO's ownership rules, plus syncret's refusal to take over a foreign Secret with `Owner` or `Orphan` (ESO
+/// #2346: ESO overwrites any existing Secret of the target name). A Secret is this ExternalSecret's when it
+/// carries one of its markers — its controller reference, its `created-by` label, its field manager (ESO's and
+/// ours are the same names) — or when the ExternalSecret is annotated to adopt it. `Merge` and `CreateOrMerge`
+/// write into others' Secrets by design and never remove what they did not write.
 pub fn check_ownership(es: &ExternalSecret, existing: &Secret) -> Result<(), WriteError> {
     let secret = existing.name_any();
     let controller = controller_ref(existing);
@@ -124,7 +128,10 @@ pub fn check_ownership(es: &ExternalSecret, existing: &Secret) -> Result<(), Wri
             owner: c.name.clone(),
         });
     }
-    if es.spec.target.creation_policy != ExternalSecretCreationPolicy::Owner {
+    if !matches!(
+        es.spec.target.creation_policy,
+        ExternalSecretCreationPolicy::Owner | ExternalSecretCreationPolicy::Orphan
+    ) {
         return Ok(());
     }
     let ns = es.namespace().unwrap_or_default();
@@ -142,6 +149,29 @@ pub fn check_ownership(es: &ExternalSecret, existing: &Secret) -> Result<(), Wri
     } else {
         Err(WriteError::NotOurs { secret })
     }
+}
+
+/// Whether `secret` is an orphan this `Owner` ExternalSecret may delete (a Secret it created under an old
+/// `target.name`): it must carry this ExternalSecret's controller reference (by uid) *and* its `created-by`
+/// label. The label alone is not enough: a template (`target.template.metadata.labels`) of any ExternalSecret in
+/// the namespace can write it onto a Secret it merges into.
+pub fn is_orphan_of(es: &ExternalSecret, secret: &Secret, target: &str) -> bool {
+    let Some(uid) = es.metadata.uid.as_deref().filter(|u| !u.is_empty()) else {
+        return false;
+    };
+    let ns = es.namespace().unwrap_or_default();
+    secret.name_any() != target
+        && controller_ref(secret).is_some_and(|c| is_es_kind(c) && c.uid == uid && c.name == es.name_any())
+        && secret.labels().get(LABEL_CREATED_BY) == Some(&hash::owner_label(&ns, &es.name_any()))
+}
+
+/// The merge patch that removes other writers' data keys from a Secret this ExternalSecret fully owns, conditional
+/// on `resource_version` (the version our apply produced): if anyone wrote the Secret in between, the apiserver
+/// refuses it (409) and the next sync decides again, instead of deleting keys it has not seen.
+pub fn remove_keys_patch(keys: &[String], resource_version: &str) -> serde_json::Value {
+    let nulls: serde_json::Map<String, serde_json::Value> =
+        keys.iter().map(|k| (k.clone(), serde_json::Value::Null)).collect();
+    serde_json::json!({ "metadata": { "resourceVersion": resource_version }, "data": nulls })
 }
 
 fn data_of(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
@@ -238,10 +268,16 @@ pub fn plan(
         }
     }
 
+    // Removing other writers' keys is decided on what we read: the apply is conditional on that version, so a
+    // write made in between (a new key) is never removed unseen.
+    let precondition = existing
+        .filter(|_| !remove_keys.is_empty())
+        .and_then(|s| s.metadata.resource_version.clone());
     let secret = Secret {
         metadata: ObjectMeta {
             name: Some(secret_name.to_string()),
             namespace: es.namespace(),
+            resource_version: precondition,
             labels: Some(labels),
             annotations: Some(annotations),
             owner_references,
@@ -420,6 +456,101 @@ spec:
             plan(&super::tests::es("Merge"), "db", &desired(&[]), Some(&other)),
             Err(WriteError::OwnedByOther { .. })
         ));
+    }
+
+    fn foreign(name: &str, pairs: &[(&str, &str)]) -> Secret {
+        Secret {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                namespace: Some("app".into()),
+                resource_version: Some("7".into()),
+                ..Default::default()
+            },
+            data: Some(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+                    .collect(),
+            ),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn orphan_never_overwrites_a_secret_it_does_not_own() {
+        let es = es("Orphan");
+        let app_config = foreign("app-config", &[("a", "1"), ("b", "2")]);
+        assert_eq!(
+            plan(&es, "app-config", &desired(&[("x", "y")]), Some(&app_config)),
+            Err(WriteError::NotOurs {
+                secret: "app-config".into()
+            })
+        );
+        // Its own (created by it: its field manager), it updates; and adopting is explicit.
+        let (created, _, _) = applied(plan(&es, "app-config", &desired(&[("x", "y")]), None).unwrap());
+        let ours = existing_from(&created, &[], &field_manager("db"));
+        assert!(plan(&es, "app-config", &desired(&[("x", "z")]), Some(&ours)).is_ok());
+        let mut adopt = es.clone();
+        adopt.metadata.annotations = Some([(ANNOTATION_ADOPT.to_string(), "true".to_string())].into());
+        let (_, _, remove) = applied(plan(&adopt, "app-config", &desired(&[("x", "y")]), Some(&app_config)).unwrap());
+        assert_eq!(remove, ["a", "b"], "an adopted Secret is fully owned");
+    }
+
+    #[test]
+    fn removing_foreign_keys_is_conditional_on_what_was_read() {
+        let es = es("Owner");
+        let (secret, _, _) = applied(plan(&es, "db", &desired(&[("a", "1")]), None).unwrap());
+        assert!(
+            secret.metadata.resource_version.is_none(),
+            "a create has no precondition"
+        );
+        let mut existing = existing_from(&secret, &[("added-by-hand", "x")], &field_manager("db"));
+        existing.metadata.resource_version = Some("41".into());
+        let (apply, _, remove) = applied(plan(&es, "db", &desired(&[("a", "1")]), Some(&existing)).unwrap());
+        assert_eq!(remove, ["added-by-hand"]);
+        assert_eq!(apply.metadata.resource_version.as_deref(), Some("41"));
+        // Nothing to remove: no precondition (a plain apply never conflicts).
+        let clean = existing_from(&secret, &[], &field_manager("db"));
+        let (apply, _, _) = applied(plan(&es, "db", &desired(&[("a", "2")]), Some(&clean)).unwrap());
+        assert!(apply.metadata.resource_version.is_none());
+        assert_eq!(
+            remove_keys_patch(&["k".into()], "42"),
+            serde_json::json!({"metadata": {"resourceVersion": "42"}, "data": {"k": null}})
+        );
+    }
+
+    #[test]
+    fn merge_never_removes_keys_it_did_not_write() {
+        for policy in ["Merge", "CreateOrMerge"] {
+            let es = es(policy);
+            let theirs = foreign("db", &[("theirs", "t"), ("also", "u")]);
+            let (secret, _, remove) = applied(plan(&es, "db", &desired(&[("a", "1")]), Some(&theirs)).unwrap());
+            assert!(remove.is_empty(), "{policy}");
+            assert_eq!(
+                secret.data.unwrap().keys().cloned().collect::<Vec<_>>(),
+                ["a"],
+                "{policy}: the apply carries only its own keys (server-side apply keeps the others)"
+            );
+        }
+    }
+
+    #[test]
+    fn orphans_are_only_secrets_with_this_externalsecrets_own_marker() {
+        let es = es("Owner");
+        let (mine, _, _) = applied(plan(&es, "old-name", &desired(&[("a", "1")]), None).unwrap());
+        assert!(is_orphan_of(&es, &mine, "new-name"));
+        assert!(
+            !is_orphan_of(&es, &mine, "old-name"),
+            "the current target is not an orphan"
+        );
+        // The created-by label alone (a template can set it on a Secret it merges into): not an orphan.
+        let mut labelled = foreign("users-secret", &[("k", "v")]);
+        labelled.metadata.labels = Some([(LABEL_CREATED_BY.to_string(), hash::owner_label("app", "db"))].into());
+        assert!(!is_orphan_of(&es, &labelled, "new-name"));
+        // Another ExternalSecret of the same name (recreated: another uid) does not own it either.
+        let mut recreated = es.clone();
+        recreated.metadata.uid = Some("u-2".into());
+        assert!(!is_orphan_of(&recreated, &mine, "new-name"));
     }
 
     #[test]

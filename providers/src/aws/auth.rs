@@ -57,7 +57,8 @@ pub(crate) fn refresh_at(now: SystemTime, expiry: Option<SystemTime>) -> Option<
     let expiry = expiry?;
     let lifetime = expiry.duration_since(now).unwrap_or_default();
     let margin = MAX_REFRESH_MARGIN.min(lifetime / 2);
-    Some(expiry - margin)
+    // Checked: an expiry the STS answer put near the edge of `SystemTime` renews at once instead of panicking.
+    Some(expiry.checked_sub(margin).unwrap_or(now))
 }
 
 struct Held {
@@ -108,9 +109,13 @@ impl Refreshing {
             }
             Err(e) => match held.as_mut() {
                 // Renewal failed but what we hold is still good: use it, try again a little later.
-                Some(h) if h.creds.expiry().is_none_or(|exp| now + Duration::from_secs(30) < exp) => {
+                Some(h)
+                    if h.creds
+                        .expiry()
+                        .is_none_or(|exp| now.checked_add(Duration::from_secs(30)).is_some_and(|t| t < exp)) =>
+                {
                     tracing::warn!(error = %errors::error_chain(&e), "renewing AWS credentials failed; using the current ones until they expire");
-                    h.refresh_at = Some(now + RETRY_AFTER_FAILURE);
+                    h.refresh_at = Some(now.checked_add(RETRY_AFTER_FAILURE).unwrap_or(now));
                     Ok(h.creds.clone())
                 }
                 _ => {
@@ -347,6 +352,11 @@ mod tests {
         assert_eq!(
             refresh_at(now, Some(now - Duration::from_secs(1))),
             Some(now - Duration::from_secs(1))
+        );
+        // An expiry at the epoch (or any date an STS answer could carry): no underflow.
+        assert_eq!(
+            refresh_at(now, Some(SystemTime::UNIX_EPOCH)),
+            Some(SystemTime::UNIX_EPOCH)
         );
     }
 

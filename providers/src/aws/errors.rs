@@ -206,6 +206,10 @@ pub(crate) fn duplicate(e: &ProviderError) -> ProviderError {
         },
         ProviderError::Transport(m) => ProviderError::Transport(m.clone()),
         ProviderError::Kube(e) => ProviderError::Transport(format!("kubernetes API: {e}")),
+        ProviderError::Policy { field, message } => ProviderError::Policy {
+            field: field.clone(),
+            message: message.clone(),
+        },
     }
 }
 

@@ -79,7 +79,8 @@ impl Endpoints {
     }
 }
 
-/// The factory. Holds one HTTPS client (rustls on ring) shared by every store's client.
+/// The factory. Holds one HTTPS client (rustls on ring) shared by every store's client (clones share it).
+#[derive(Clone)]
 pub struct Aws {
     endpoints: Endpoints,
     batch_window: Duration,
@@ -95,9 +96,11 @@ impl Default for Aws {
 
 impl Aws {
     pub fn new(endpoints: Endpoints) -> Self {
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-            .build_https();
+        let http = capped(
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+                .build_https(),
+        );
         Self {
             endpoints,
             batch_window: DEFAULT_BATCH_WINDOW,
@@ -152,6 +155,62 @@ fn is_referent_spec(spec: &AWSProvider) -> bool {
             || r.session_token.as_ref().is_some_and(|t| no_ns(&t.namespace))
     });
     jwt || keys || spec.session_tags_policy != SessionTagsPolicy::None
+}
+
+/// The SDK's HTTP client with every response body limited to [`crate::net::body::MAX_RESPONSE_BYTES`] (the SDK
+/// buffers whole bodies before parsing them; a larger one fails the call instead of growing memory).
+fn capped(inner: SharedHttpClient) -> SharedHttpClient {
+    SharedHttpClient::new(capped_http::Client(inner))
+}
+
+mod capped_http {
+    use aws_smithy_runtime_api::client::http::{
+        HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+    };
+    use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+    use aws_smithy_types::body::SdkBody;
+
+    #[derive(Debug)]
+    pub(super) struct Client(pub(super) SharedHttpClient);
+
+    impl HttpClient for Client {
+        fn http_connector(
+            &self,
+            settings: &HttpConnectorSettings,
+            components: &RuntimeComponents,
+        ) -> SharedHttpConnector {
+            SharedHttpConnector::new(Connector(self.0.http_connector(settings, components)))
+        }
+
+        fn connector_metadata(&self) -> Option<aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata> {
+            self.0.connector_metadata()
+        }
+    }
+
+    #[derive(Debug)]
+    struct Connector(SharedHttpConnector);
+
+    impl HttpConnector for Connector {
+        fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+            let fut = self.0.call(request);
+            HttpConnectorFuture::new(async move {
+                let resp = fut.await?;
+                Ok(resp.map(|body| {
+                    SdkBody::from_body_1_x(http_body_util::Limited::new(body, crate::net::body::MAX_RESPONSE_BYTES))
+                }))
+            })
+        }
+    }
+}
+
+/// An AWS region name (`eu-west-1`, `us-gov-west-1`, `cn-north-1`): it becomes part of the endpoint's host name.
+fn is_region(region: &str) -> bool {
+    !region.is_empty()
+        && region.len() <= 32
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// The SDK retry policy for `spec.retrySettings`: `maxRetries` retries after the first attempt, a fixed
@@ -237,9 +296,35 @@ impl Aws {
             .or_else(|| store.namespace.clone())
             .unwrap_or_default();
 
+        if !is_region(&spec.region) {
+            return Err(ProviderError::invalid_config(
+                format!("{BASE}.region"),
+                format!("{:?} is not an AWS region name", spec.region),
+            ));
+        }
+        let auth = spec.auth.clone().unwrap_or_default();
+        if auth.secret_ref.is_none() && auth.jwt_auth.is_none() {
+            // No auth: the SDK's default chain is the operator pod's own AWS identity.
+            ctx.policy.operator_identity(
+                store,
+                &format!("{BASE}.auth"),
+                "the operator pod's AWS credentials (environment, web identity token file, EKS Pod Identity, IMDS)",
+            )?;
+        }
+        // A namespaced store's connections go through the egress policy (names are checked when resolved).
+        let egress = ctx.egress(store);
+        let http = if egress.is_restricted() {
+            capped(
+                aws_smithy_http_client::Builder::new()
+                    .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+                    .build_with_resolver(egress.resolver()),
+            )
+        } else {
+            self.http.clone()
+        };
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(spec.region.clone()))
-            .http_client(self.http.clone())
+            .http_client(http)
             .retry_config(retry)
             .timeout_config(
                 TimeoutConfig::builder()
@@ -248,7 +333,6 @@ impl Aws {
                     .build(),
             )
             .identity_cache(IdentityCache::no_cache());
-        let auth = spec.auth.clone().unwrap_or_default();
         if auth.secret_ref.is_some() || auth.jwt_auth.is_some() {
             loader = loader.no_credentials();
         }
@@ -411,11 +495,41 @@ impl Aws {
         &self.endpoints
     }
 
+    /// The credential chain of `spec` with errors naming fields under `base` (`base.auth…`, `base.role`), for
+    /// other providers that call AWS with a store's AWS auth (the sops provider's KMS).
+    #[cfg(feature = "sops")]
+    pub(crate) async fn credential_chain(
+        &self,
+        spec: &AWSProvider,
+        base: &str,
+        store: &StoreInfo,
+        ctx: &ProviderContext,
+    ) -> Result<CredentialChain> {
+        let (retry, throttle_wait) = retry_config(store)?;
+        let (config, credentials) = self
+            .chain(spec, base, &format!("{base}.auth"), store, ctx, retry)
+            .await?;
+        Ok(CredentialChain {
+            config,
+            credentials,
+            throttle_wait,
+        })
+    }
+
     /// Where STS is reached when it is not the SDK's default for the region (`AWS_STS_ENDPOINT`, tests).
     #[cfg(feature = "vault")]
     pub(crate) fn sts_endpoint(&self) -> Option<&str> {
         self.endpoints.sts.as_deref()
     }
+}
+
+/// The SDK configuration and credentials a store's auth block gives (what every AWS service client is built from).
+#[cfg(feature = "sops")]
+pub(crate) struct CredentialChain {
+    pub config: aws_config::SdkConfig,
+    pub credentials: SharedCredentialsProvider,
+    /// `retrySettings.retryInterval`, waited again by the operator after throttling.
+    pub throttle_wait: Option<Duration>,
 }
 
 #[async_trait]
@@ -526,6 +640,12 @@ mod tests {
             r#"{"provider":{"aws":{"service":"SecretsManager","region":"eu-west-1","sessionTagsPolicy":"Simple"}}}"#,
         );
         assert!(Aws::default().is_referent(&s));
+    }
+
+    #[test]
+    fn regions_are_host_labels() {
+        assert!(is_region("eu-west-1") && is_region("us-gov-west-1"));
+        assert!(!is_region("") && !is_region("evil.example/") && !is_region("127.0.0.1:1#"));
     }
 
     #[test]

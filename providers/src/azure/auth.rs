@@ -47,9 +47,29 @@ const SA_TOKEN_SECONDS: i64 = 3600;
 /// Tokens are renewed this long before they expire (as the Azure SDKs do).
 pub const REFRESH_BEFORE_EXPIRY: std::time::Duration = std::time::Duration::from_secs(300);
 
-/// Whether a token expiring at `expires_on` must be renewed at `now`.
+/// The longest token lifetime believed: an `expires_on`/`expires_in` further out (a hostile endpoint's number) is
+/// read as this, so no date arithmetic on it can overflow.
+pub const MAX_TOKEN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Whether a token expiring at `expires_on` must be renewed at `now` (checked arithmetic: any date is fine).
 pub fn needs_refresh(expires_on: OffsetDateTime, now: OffsetDateTime) -> bool {
-    expires_on - AzDuration::seconds(REFRESH_BEFORE_EXPIRY.as_secs() as i64) <= now
+    let margin = AzDuration::seconds(REFRESH_BEFORE_EXPIRY.as_secs().try_into().unwrap_or(i64::MAX));
+    expires_on.checked_sub(margin).is_none_or(|at| at <= now)
+}
+
+/// When an IMDS token expires: `expires_on` (Unix seconds) or `expires_in` (seconds from `now`), 5 minutes when
+/// neither is given, never more than [`MAX_TOKEN_LIFETIME`] from `now`.
+fn imds_expiry(now: OffsetDateTime, expires_on: Option<i64>, expires_in: Option<i64>) -> OffsetDateTime {
+    let max_secs = i64::try_from(MAX_TOKEN_LIFETIME.as_secs()).unwrap_or(i64::MAX);
+    let latest = now.checked_add(AzDuration::seconds(max_secs)).unwrap_or(now);
+    let at = match (expires_on, expires_in) {
+        (Some(at), _) => OffsetDateTime::from_unix_timestamp(at).unwrap_or(now),
+        (None, Some(secs)) => now
+            .checked_add(AzDuration::seconds(secs.clamp(0, max_secs)))
+            .unwrap_or(now),
+        (None, None) => now.checked_add(AzDuration::seconds(300)).unwrap_or(now),
+    };
+    at.min(latest)
 }
 
 /// The Entra ID authority host for a store: `customCloudConfig.activeDirectoryEndpoint` when set, else the
@@ -233,12 +253,11 @@ impl TokenCredential for ImdsCredential {
         }
         let tok: ImdsToken = serde_json::from_slice(&body)
             .map_err(|e| Error::with_error(ErrorKind::Credential, e, "ManagedIdentity: invalid IMDS token response"))?;
-        let now = OffsetDateTime::now_utc();
-        let expires_on = match (json_i64(&tok.expires_on), json_i64(&tok.expires_in)) {
-            (Some(at), _) => OffsetDateTime::from_unix_timestamp(at).unwrap_or(now),
-            (None, Some(secs)) => now + AzDuration::seconds(secs),
-            (None, None) => now + AzDuration::seconds(300),
-        };
+        let expires_on = imds_expiry(
+            OffsetDateTime::now_utc(),
+            json_i64(&tok.expires_on),
+            json_i64(&tok.expires_in),
+        );
         Ok(AccessToken::new(tok.access_token, expires_on))
     }
 }
@@ -389,8 +408,8 @@ pub async fn credential(
     creds: &Credentials,
     settings: &Settings,
     transport: Arc<dyn HttpClient>,
+    policy: &crate::TenantPolicy,
 ) -> Result<Arc<dyn TokenCredential>> {
-    let _ = store;
     let authority = authority_host(spec)?;
     let client_options = || {
         let mut custom = azure_core::cloud::CustomConfiguration::default();
@@ -462,12 +481,27 @@ pub async fn credential(
                 }
             }
         }
-        AzureAuthType::ManagedIdentity => Ok(Arc::new(ImdsCredential::new(
-            &settings.imds_endpoint,
-            spec.identity_id.clone(),
-            transport,
-        )?)),
+        AzureAuthType::ManagedIdentity => {
+            policy.operator_identity(
+                store,
+                &format!("{BASE}.authType"),
+                "the node's managed identity (ManagedIdentity, IMDS)",
+            )?;
+            Ok(Arc::new(ImdsCredential::new(
+                &settings.imds_endpoint,
+                spec.identity_id.clone(),
+                transport,
+            )?))
+        }
         AzureAuthType::WorkloadIdentity => {
+            if spec.service_account_ref.is_none() {
+                policy.operator_identity(
+                    store,
+                    &format!("{BASE}.serviceAccountRef"),
+                    "the operator's federated token (AZURE_FEDERATED_TOKEN_FILE; WorkloadIdentity without \
+                     serviceAccountRef)",
+                )?;
+            }
             let ids = workload_identity_ids(spec, creds, settings).await?;
             let opts = Some(ClientAssertionCredentialOptions {
                 client_options: client_options(),
@@ -642,6 +676,21 @@ mod tests {
         assert!(needs_refresh(now + AzDuration::seconds(300), now));
         assert!(needs_refresh(now + AzDuration::seconds(10), now));
         assert!(needs_refresh(now - AzDuration::seconds(10), now));
+        // The earliest representable date: no overflow, renewed.
+        let earliest = OffsetDateTime::from_unix_timestamp(-377_705_116_800).unwrap();
+        assert!(needs_refresh(earliest, now));
+    }
+
+    #[test]
+    fn imds_expiry_is_bounded() {
+        let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        let max = now + AzDuration::seconds(24 * 3600);
+        assert_eq!(imds_expiry(now, None, Some(60)), now + AzDuration::seconds(60));
+        assert_eq!(imds_expiry(now, None, Some(i64::MAX)), max);
+        assert_eq!(imds_expiry(now, None, Some(i64::MIN)), now);
+        assert_eq!(imds_expiry(now, Some(i64::MAX), None), now, "out of range: expired");
+        assert_eq!(imds_expiry(now, Some(253_402_300_799), None), max, "year 9999: capped");
+        assert_eq!(imds_expiry(now, None, None), now + AzDuration::seconds(300));
     }
 
     fn spec(yaml: &str) -> AzureKVProvider {
@@ -739,7 +788,14 @@ mod tests {
 
     #[test]
     fn imds_url_names_the_identity() {
-        let t: Arc<dyn HttpClient> = Arc::new(super::super::transport::HyperTransport::new(&[]).unwrap());
+        let t: Arc<dyn HttpClient> = Arc::new(
+            super::super::transport::HyperTransport::new(
+                &[],
+                &crate::net::egress::Egress::unrestricted(),
+                crate::net::body::Budget::default(),
+            )
+            .unwrap(),
+        );
         let c = ImdsCredential::new("http://169.254.169.254", Some("abc".into()), t.clone()).unwrap();
         let u = c.token_url("https://vault.azure.net/.default");
         assert_eq!(

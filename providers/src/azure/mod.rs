@@ -150,11 +150,11 @@ impl Provider for AzureKeyVault {
             ));
         }
         let transport: Arc<dyn azure_core::http::HttpClient> = Arc::new(
-            transport::HyperTransport::new(&self.settings.extra_ca_pem)
+            transport::HyperTransport::new(&self.settings.extra_ca_pem, &ctx.egress(store), ctx.responses())
                 .map_err(|e| ProviderError::invalid_config("SYNCRET_AZURE_CA_FILE", e))?,
         );
         let creds = ctx.credentials(store);
-        let inner = auth::credential(spec, store, &creds, &self.settings, transport.clone()).await?;
+        let inner = auth::credential(spec, store, &creds, &self.settings, transport.clone(), &ctx.policy).await?;
         let credential = auth::CachingCredential::new(inner, ctx.observer.clone());
         let client_options = azure_core::http::ClientOptions {
             transport: Some(azure_core::http::Transport::new(transport)),

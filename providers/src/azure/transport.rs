@@ -2,6 +2,9 @@
 //! kube already compiles), instead of azure_core's default reqwest 0.13 client, which would pull aws-lc-rs. The
 //! trusted roots are the system's (`rustls-native-certs`, which honours `SSL_CERT_FILE`), falling back to the
 //! Mozilla roots when the system has none, plus any extra PEM CAs the factory was given (tests: the fake's CA).
+//! Connections go through the store's egress rules ([`crate::net::connect`]) and answers are read up to
+//! [`crate::net::body::MAX_RESPONSE_BYTES`]: Key Vault, Entra ID (`customCloudConfig.activeDirectoryEndpoint`, a
+//! tenant's choice for a SecretStore) and IMDS are all read through here.
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,9 +12,8 @@ use async_trait::async_trait;
 use azure_core::error::{Error, ErrorKind};
 use azure_core::http::headers::{HeaderName, HeaderValue, Headers};
 use azure_core::http::{AsyncRawResponse, Body, HttpClient, Method, Request};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
@@ -22,7 +24,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// An [`HttpClient`] over hyper-rustls; cheap to clone (one connection pool).
 #[derive(Clone)]
 pub(crate) struct HyperTransport {
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<bytes::Bytes>>,
+    client: Client<hyper_rustls::HttpsConnector<crate::net::connect::EgressConnector>, Full<bytes::Bytes>>,
+    budget: crate::net::body::Budget,
 }
 
 impl std::fmt::Debug for HyperTransport {
@@ -49,16 +52,18 @@ pub(crate) fn root_store(extra_pem: &[u8]) -> Result<rustls::RootCertStore, Stri
 }
 
 impl HyperTransport {
-    pub(crate) fn new(extra_ca_pem: &[u8]) -> Result<Self, String> {
+    pub(crate) fn new(
+        extra_ca_pem: &[u8],
+        egress: &crate::net::egress::Egress,
+        budget: crate::net::body::Budget,
+    ) -> Result<Self, String> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| format!("TLS configuration: {e}"))?
             .with_root_certificates(root_store(extra_ca_pem)?)
             .with_no_client_auth();
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(Duration::from_secs(10)));
+        let http = crate::net::connect::http_connector(egress, Duration::from_secs(10));
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
@@ -67,7 +72,7 @@ impl HyperTransport {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .build(https);
-        Ok(Self { client })
+        Ok(Self { client, budget })
     }
 }
 
@@ -105,11 +110,19 @@ impl HttpClient for HyperTransport {
                 .await
                 .map_err(|e| Error::with_error(ErrorKind::Connection, e, "sending the HTTP request"))?;
             let (parts, body) = resp.into_parts();
-            let bytes = body
-                .collect()
+            let bytes = crate::net::body::read(body, crate::net::body::MAX_RESPONSE_BYTES, &self.budget)
                 .await
-                .map_err(|e| Error::with_error(ErrorKind::Io, e, "reading the HTTP response"))?
-                .to_bytes();
+                .map_err(|e| Error::with_error(ErrorKind::Io, e, "reading the HTTP response"))?;
+            // The SDK parses JSON answers into its models: their values are counted first.
+            let json = parts
+                .headers
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("json"));
+            if json {
+                crate::net::body::check_json(&bytes, crate::net::body::MAX_JSON_VALUES)
+                    .map_err(|e| Error::with_error(ErrorKind::Io, e, "reading the HTTP response"))?;
+            }
             Ok::<_, Error>((parts, bytes))
         };
         let (parts, bytes) = tokio::time::timeout(REQUEST_TIMEOUT, send)
@@ -129,5 +142,58 @@ impl HttpClient for HyperTransport {
             headers,
             bytes,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A server that answers every connection with a chunked body that never ends.
+    async fn endless() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = conn.read(&mut buf).await;
+                    let _ = conn
+                        .write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+                        .await;
+                    let chunk = format!("{:x}\r\n{}\r\n", 65536, "0".repeat(65536));
+                    while conn.write_all(chunk.as_bytes()).await.is_ok() {}
+                });
+            }
+        });
+        format!("http://{addr}/token")
+    }
+
+    /// The error of a GET to the endless server through a transport with these egress rules.
+    async fn failure(egress: crate::net::egress::Egress) -> String {
+        let t = HyperTransport::new(&[], &egress, crate::net::body::Budget::default()).unwrap();
+        let url = azure_core::http::Url::parse(&endless().await).unwrap();
+        let err = t
+            .execute_request(&Request::new(url, Method::Get))
+            .await
+            .expect_err("refused");
+        crate::error::error_chain(&err)
+    }
+
+    #[tokio::test]
+    async fn an_endless_answer_ends_at_the_cap() {
+        let chain = failure(crate::net::egress::Egress::unrestricted()).await;
+        assert!(chain.contains("larger than the limit of 16 MiB"), "{chain}");
+    }
+
+    #[tokio::test]
+    async fn a_namespaced_stores_transport_does_not_reach_loopback() {
+        let policy = std::sync::Arc::new(crate::net::egress::EgressPolicy::default());
+        let chain = failure(crate::net::egress::Egress::restricted(policy)).await;
+        assert!(
+            chain.contains("refused by syncret's egress policy: loopback"),
+            "{chain}"
+        );
     }
 }

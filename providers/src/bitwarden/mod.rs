@@ -101,6 +101,7 @@ impl Provider for Bitwarden {
             &format!("{BASE}.bitwardenServerSDKURL"),
             LABEL,
             ctx.observer.clone(),
+            ctx.http_client(store),
         )?;
         let token = secret_header(&token, TOKEN_FIELD)?;
         Ok(Arc::new(BitwardenClient::new(spec, rest, token)?))

@@ -94,7 +94,14 @@ impl Provider for Doppler {
 
     async fn new_client(&self, store: &StoreInfo, ctx: &ProviderContext) -> Result<Arc<dyn SecretsClient>> {
         let spec = spec(store)?.clone();
-        let rest = Rest::new(&self.base_url, b"", "DOPPLER_BASE_URL", LABEL, ctx.observer.clone())?;
+        let rest = Rest::new(
+            &self.base_url,
+            b"",
+            "DOPPLER_BASE_URL",
+            LABEL,
+            ctx.observer.clone(),
+            ctx.http_client(store),
+        )?;
         let auth = client::Auth::new(&spec, store, ctx, &self.base_url)?;
         let client = DopplerClient::new(spec, rest, auth);
         // Reads the token (or exchanges the OIDC token) now: a missing Secret fails the store at once.

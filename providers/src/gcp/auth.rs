@@ -29,6 +29,8 @@ use super::jwt::RsaKey;
 use crate::client::{CallObserver, observed};
 use crate::credentials::Credentials;
 use crate::error::{ProviderError, Result};
+use crate::net::http::HttpClient;
+use crate::registry::StoreInfo;
 use crate::value::Unloggable;
 
 pub(crate) const LABEL: &str = "GCP/SecretManager";
@@ -46,13 +48,18 @@ pub(crate) const IDENTITY_BINDING_URL: &str = "https://securetoken.googleapis.co
 pub(crate) const IAM_CREDENTIALS_URL: &str = "https://iamcredentials.googleapis.com";
 pub(crate) const METADATA_URL: &str = "http://metadata.google.internal";
 
+/// The longest token lifetime believed: a token endpoint's `expires_in` (up to 2^64-1 seconds from a hostile
+/// server) or `expireTime` is cut to this before any deadline is computed from it.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
 /// When a token that lives `lifetime` from `now` should be replaced: a fifth of its life early, at least 10 s and
-/// at most 5 minutes (never before `now`).
+/// at most 5 minutes (never before `now`). Lifetimes are capped at [`MAX_TOKEN_LIFETIME`].
 pub fn refresh_at(now: Instant, lifetime: Duration) -> Instant {
+    let lifetime = lifetime.min(MAX_TOKEN_LIFETIME);
     let margin = (lifetime / 5)
         .clamp(Duration::from_secs(10), Duration::from_secs(300))
         .min(lifetime);
-    now + (lifetime - margin)
+    now.checked_add(lifetime.saturating_sub(margin)).unwrap_or(now)
 }
 
 /// A cached access token.
@@ -67,7 +74,8 @@ struct Cached {
 pub(crate) enum Subject {
     /// A TokenRequest token of this ServiceAccount (`serviceAccountRef`).
     ServiceAccount { sa: ServiceAccountSelector, field: String },
-    /// `credential_source.file` of the credential configuration (a file in the operator's pod).
+    /// `credential_source.file` of the credential configuration (a file in the operator's pod; read through the
+    /// tenant policy: ClusterSecretStores only, allowlisted, size-capped).
     File { path: String, format: Format },
     /// `credential_source.url`, fetched with `headers`.
     Url {
@@ -126,7 +134,10 @@ pub(crate) enum Flow {
 pub struct TokenSource {
     flow: Flow,
     kube: Credentials,
-    http: reqwest::Client,
+    http: HttpClient,
+    /// The store and the tenant policy (credential files are read through it).
+    store: StoreInfo,
+    policy: Arc<crate::TenantPolicy>,
     endpoints: Arc<Endpoints>,
     observer: Arc<dyn CallObserver>,
     cached: tokio::sync::Mutex<Option<Cached>>,
@@ -156,13 +167,12 @@ impl TokenAnswer {
             (Some(serde_json::Value::Number(n)), _) => n.as_u64(),
             (Some(serde_json::Value::String(s)), _) => s.parse().ok(),
             (_, Some(t)) => chrono::DateTime::parse_from_rfc3339(t).ok().map(|t| {
-                (t.with_timezone(&chrono::Utc) - chrono::Utc::now())
-                    .num_seconds()
-                    .max(0) as u64
+                let left = t.with_timezone(&chrono::Utc).signed_duration_since(chrono::Utc::now());
+                u64::try_from(left.num_seconds()).unwrap_or(0)
             }),
             _ => None,
         };
-        Duration::from_secs(secs.unwrap_or(3600))
+        Duration::from_secs(secs.unwrap_or(3600)).min(MAX_TOKEN_LIFETIME)
     }
 }
 
@@ -170,7 +180,8 @@ impl TokenSource {
     pub(crate) fn new(
         flow: Flow,
         kube: Credentials,
-        http: reqwest::Client,
+        http: HttpClient,
+        (store, policy): (StoreInfo, Arc<crate::TenantPolicy>),
         endpoints: Arc<Endpoints>,
         observer: Arc<dyn CallObserver>,
     ) -> Self {
@@ -178,6 +189,8 @@ impl TokenSource {
             flow,
             kube,
             http,
+            store,
+            policy,
             endpoints,
             observer,
             cached: tokio::sync::Mutex::new(None),
@@ -252,7 +265,7 @@ impl TokenSource {
                 let assertion = Unloggable(key.sign(Some(key_id), &claims)?);
                 let req = self
                     .http
-                    .post(self.endpoints.url(token_uri))
+                    .post(parse_url(&self.endpoints.url(token_uri), "token_uri")?)
                     .form(&[("grant_type", JWT_BEARER), ("assertion", assertion.0.as_str())]);
                 let answer = self
                     .send("GetAccessToken", "the service-account key's token_uri", req)
@@ -280,7 +293,13 @@ impl TokenSource {
                     "audience": format!("identitynamespace:{pool}:{provider}"),
                     "scope": SCOPE,
                 });
-                let req = self.http.post(self.endpoints.url(IDENTITY_BINDING_URL)).json(&body);
+                let req = self
+                    .http
+                    .post(parse_url(
+                        &self.endpoints.url(IDENTITY_BINDING_URL),
+                        "identity binding URL",
+                    )?)
+                    .json(&body);
                 let answer = self
                     .send("GenerateIDBindToken", "the identity binding token exchange", req)
                     .await?;
@@ -318,49 +337,57 @@ impl TokenSource {
                         (self.subject_token(sa, field).await?, imp)
                     }
                     Subject::File { path, format } => {
-                        let text = tokio::fs::read_to_string(path)
-                            .await
-                            .map_err(|e| ProviderError::Credentials(format!("credential_source.file {path:?}: {e}")))?;
+                        let text = self
+                            .policy
+                            .read_file(
+                                &self.store,
+                                &format!("{}.credential_source.file", self.cred_field()),
+                                path,
+                            )
+                            .await?;
                         (
-                            parse_subject(&text, format, "credential_source.file")?,
+                            parse_subject(&text.0, format, "credential_source.file")?,
                             impersonation.clone(),
                         )
                     }
                     Subject::Url { url, headers, format } => {
-                        let mut req = self.http.get(url);
+                        let mut req = self.http.get(parse_url(url, "credential_source.url")?);
                         for (k, v) in headers {
-                            req = req.header(k, v);
+                            req = req.header(k.as_str(), v.as_str());
                         }
                         let text = observed(&self.observer, LABEL, "GetSubjectToken", async {
-                            let resp = req
-                                .send()
-                                .await
-                                .map_err(|e| ProviderError::Transport(format!("credential_source.url: {e}")))?;
-                            let status = resp.status();
-                            let text = resp
-                                .text()
-                                .await
-                                .map_err(|e| ProviderError::Transport(format!("credential_source.url: {e}")))?;
-                            if !status.is_success() {
-                                return Err(ProviderError::Auth(format!("credential_source.url answered {status}")));
+                            let resp = req.send().await.map_err(|e| {
+                                e.into_provider(
+                                    &format!("{}.externalTokenEndpoint", self.federation_field()),
+                                    "credential_source.url",
+                                )
+                            })?;
+                            if !resp.status.is_success() {
+                                return Err(ProviderError::Auth(format!(
+                                    "credential_source.url answered {}",
+                                    resp.status
+                                )));
                             }
-                            Ok(Unloggable(text))
+                            Ok(Unloggable(resp.text()))
                         })
                         .await?;
                         (
-                            parse_subject(&text, format, "credential_source.url")?,
+                            parse_subject(&text.0, format, "credential_source.url")?,
                             impersonation.clone(),
                         )
                     }
                 };
-                let req = self.http.post(self.endpoints.url(token_url)).form(&[
-                    ("grant_type", TOKEN_EXCHANGE),
-                    ("audience", audience.as_str()),
-                    ("scope", SCOPE),
-                    ("requested_token_type", ACCESS_TOKEN_TYPE),
-                    ("subject_token", subject_token.0.as_str()),
-                    ("subject_token_type", subject_token_type.as_str()),
-                ]);
+                let req = self
+                    .http
+                    .post(parse_url(&self.endpoints.url(token_url), "token_url")?)
+                    .form(&[
+                        ("grant_type", TOKEN_EXCHANGE),
+                        ("audience", audience.as_str()),
+                        ("scope", SCOPE),
+                        ("requested_token_type", ACCESS_TOKEN_TYPE),
+                        ("subject_token", subject_token.0.as_str()),
+                        ("subject_token_type", subject_token_type.as_str()),
+                    ]);
                 let answer = self.send("ExchangeToken", "the STS token exchange", req).await?;
                 let token = Unloggable(answer.access_token.clone());
                 match impersonation {
@@ -396,7 +423,10 @@ impl TokenSource {
         }
         let req = self
             .http
-            .post(self.endpoints.url(url))
+            .post(parse_url(
+                &self.endpoints.url(url),
+                "service account impersonation URL",
+            )?)
             .bearer_auth(&bearer.0)
             .json(&body);
         let answer = self
@@ -409,36 +439,49 @@ impl TokenSource {
         Ok((Unloggable(answer.access_token.clone()), answer.lifetime()))
     }
 
-    /// Sends a token request and maps its errors; `what` names the endpoint for messages.
-    async fn send(&self, call: &'static str, what: &str, req: reqwest::RequestBuilder) -> Result<TokenAnswer> {
+    /// Sends a token request and maps its errors; `what` names the endpoint for messages. The answer is read
+    /// within the client's limits.
+    async fn send(&self, call: &'static str, what: &str, req: crate::net::http::Request<'_>) -> Result<TokenAnswer> {
         observed(&self.observer, LABEL, call, async {
             let resp = req
                 .send()
                 .await
-                .map_err(|e| ProviderError::Transport(format!("{what}: {}", without_url(&e))))?;
-            let status = resp.status();
-            let retry_after = resp
-                .headers()
-                .get(http::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok())
-                .map(Duration::from_secs);
-            let body = resp
-                .bytes()
-                .await
-                .map_err(|e| ProviderError::Transport(format!("{what}: {}", without_url(&e))))?;
-            if status.is_success() {
-                let answer: TokenAnswer = serde_json::from_slice(&body)
+                .map_err(|e| e.into_provider(&self.endpoint_field(), what))?;
+            if resp.status.is_success() {
+                let answer: TokenAnswer = resp
+                    .json()
                     .map_err(|e| ProviderError::Auth(format!("{what}: unexpected answer: {e}")))?;
                 if answer.access_token.is_empty() {
                     return Err(ProviderError::Auth(format!("{what}: the answer has no access token")));
                 }
                 return Ok(answer);
             }
-            Err(token_error(status.as_u16(), retry_after, what, &body))
+            Err(token_error(resp.status.as_u16(), resp.retry_after(), what, &resp.body))
         })
         .await
     }
+
+    /// The store field that chose the endpoints of this flow (for a refusal by the egress policy).
+    fn endpoint_field(&self) -> String {
+        match &self.flow {
+            Flow::ServiceAccountKey { .. } => "spec.provider.gcpsm.auth.secretRef.secretAccessKeySecretRef".into(),
+            Flow::Federation { .. } => format!("{}.credConfig", self.federation_field()),
+            _ => "spec.provider.gcpsm.auth".into(),
+        }
+    }
+
+    fn federation_field(&self) -> &'static str {
+        "spec.provider.gcpsm.auth.workloadIdentityFederation"
+    }
+
+    fn cred_field(&self) -> String {
+        format!("{}.credConfig", self.federation_field())
+    }
+}
+
+/// A URL of a flow, parsed (`what` names it for errors; the URL itself is not quoted: it may carry a credential).
+fn parse_url(url: &str, what: &str) -> Result<reqwest::Url> {
+    reqwest::Url::parse(url).map_err(|e| ProviderError::Auth(format!("{what} is not a valid URL: {e}")))
 }
 
 /// Maps a failed token endpoint answer: 429 throttled, 5xx transport, other 4xx authentication errors with the
@@ -455,26 +498,16 @@ pub(crate) fn token_error(status: u16, retry_after: Option<Duration>, what: &str
             parts.join(": ")
         })
         .filter(|d| !d.is_empty())
-        .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).trim().to_string());
+        .unwrap_or_else(|| {
+            String::from_utf8_lossy(body.get(..200).unwrap_or(body))
+                .trim()
+                .to_string()
+        });
     match status {
         429 => ProviderError::Throttled { retry_after },
         500.. => ProviderError::Transport(format!("{what} answered {status}: {detail}")),
         _ => ProviderError::Auth(format!("{what} answered {status}: {detail}")),
     }
-}
-
-/// A reqwest error without its URL (query strings of token URLs are not ours to log).
-fn without_url(e: &reqwest::Error) -> String {
-    let mut s = e.to_string();
-    if let Some(url) = e.url() {
-        s = s.replace(url.as_str(), "<url>");
-    }
-    let mut source = std::error::Error::source(e);
-    while let Some(inner) = source {
-        s = format!("{s}: {inner}");
-        source = inner.source();
-    }
-    s
 }
 
 /// The Google service account a ServiceAccount's GKE Workload Identity impersonates (its annotation).
@@ -553,6 +586,11 @@ mod tests {
         assert_eq!(refresh_at(now, Duration::from_secs(30)), now + Duration::from_secs(20));
         assert_eq!(refresh_at(now, Duration::from_secs(5)), now);
         assert_eq!(refresh_at(now, Duration::ZERO), now);
+        // A hostile `expires_in`: capped, no overflow.
+        assert_eq!(
+            refresh_at(now, Duration::from_secs(u64::MAX)),
+            now + MAX_TOKEN_LIFETIME - Duration::from_secs(300)
+        );
     }
 
     #[test]
@@ -567,6 +605,14 @@ mod tests {
         assert!((998..=1000).contains(&a.lifetime().as_secs()));
         let a: TokenAnswer = serde_json::from_str(r#"{"access_token":"t"}"#).unwrap();
         assert_eq!(a.lifetime(), Duration::from_secs(3600));
+        let a: TokenAnswer = serde_json::from_str(r#"{"access_token":"t","expires_in":18446744073709551615}"#).unwrap();
+        assert_eq!(a.lifetime(), MAX_TOKEN_LIFETIME);
+        let a: TokenAnswer =
+            serde_json::from_str(r#"{"accessToken":"t","expireTime":"9999-12-31T23:59:59Z"}"#).unwrap();
+        assert_eq!(a.lifetime(), MAX_TOKEN_LIFETIME);
+        let a: TokenAnswer =
+            serde_json::from_str(r#"{"accessToken":"t","expireTime":"1970-01-01T00:00:00Z"}"#).unwrap();
+        assert_eq!(a.lifetime(), Duration::ZERO);
     }
 
     #[test]

@@ -55,21 +55,22 @@ impl RsaKey {
     }
 }
 
-/// The label and decoded body of the first PEM block.
+/// The label and decoded body of the first PEM block: `-----BEGIN <label>-----`, the base64 body, then
+/// `-----END <label>-----` after the body. Every cut is taken with `split_once` on what is left, so markers that
+/// overlap (`-----BEGIN X-----END X-----`) or are missing give `None`, never a slice out of range.
 fn pem_body(pem: &str) -> Option<(String, Vec<u8>)> {
-    let begin = pem.find("-----BEGIN ")?;
-    let rest = &pem[begin + "-----BEGIN ".len()..];
-    let label_end = rest.find("-----")?;
-    let label = rest[..label_end].to_string();
-    let body_start = label_end + 5;
-    let end_marker = format!("-----END {label}-----");
-    let body_end = rest.find(&end_marker)?;
-    let b64: String = rest[body_start..body_end]
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
+    let (_, after_begin) = pem.split_once("-----BEGIN ")?;
+    let (label, body_and_rest) = after_begin.split_once("-----")?;
+    if label.is_empty() || label.contains(['\n', '\r']) {
+        return None;
+    }
+    let (body, _) = body_and_rest.split_once(&format!("-----END {label}-----"))?;
+    let b64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+    if b64.is_empty() {
+        return None;
+    }
     let der = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
-    Some((label, der))
+    Some((label.to_string(), der))
 }
 
 /// The claims of a JWT, unverified (for tests and diagnostics).
@@ -87,6 +88,20 @@ mod tests {
         let pem = "junk\n-----BEGIN PRIVATE KEY-----\nAAEC\nAw==\n-----END PRIVATE KEY-----\n";
         assert_eq!(pem_body(pem), Some(("PRIVATE KEY".into(), vec![0, 1, 2, 3])));
         assert_eq!(pem_body("no pem"), None);
+        // Overlapping and truncated markers (a hostile key's `private_key`): no block, no panic.
+        for bad in [
+            "-----BEGIN X-----END X-----",
+            "-----BEGIN X-----",
+            "-----BEGIN -----END -----",
+            "-----BEGIN ",
+            "-----BEGIN X-----\n-----END Y-----",
+            "-----BEGIN X----END X-----",
+            "-----BEGIN PRIVATE KEY-----\n\n-----END PRIVATE KEY-----",
+        ] {
+            assert_eq!(pem_body(bad), None, "{bad:?}");
+            let e = RsaKey::from_pem(bad, "spec.x").unwrap_err().to_string();
+            assert_eq!(e, "spec.x: private_key is not a PEM block", "{bad:?}");
+        }
         let err = RsaKey::from_pem(pem, "spec.x").unwrap_err().to_string();
         assert!(err.starts_with("spec.x: private_key is not a usable RSA key"), "{err}");
         let err = RsaKey::from_pem(

@@ -27,6 +27,7 @@ use syncret_crds::provider::gcpsm::{GCPSMProvider, GCPWorkloadIdentity, GCPWorkl
 use crate::client::{CallObserver, SecretsClient, observed};
 use crate::credentials::Credentials;
 use crate::error::{ProviderError, Result};
+use crate::net::http::HttpClient;
 use crate::registry::{Provider, ProviderContext, StoreInfo};
 use crate::value::Unloggable;
 
@@ -79,7 +80,6 @@ impl Endpoints {
 #[derive(Default)]
 pub struct Gcp {
     endpoints: Arc<Endpoints>,
-    http: OnceLock<reqwest::Client>,
 }
 
 impl Gcp {
@@ -87,22 +87,17 @@ impl Gcp {
     pub fn with_endpoints(endpoints: Endpoints) -> Self {
         Self {
             endpoints: Arc::new(endpoints),
-            http: OnceLock::new(),
         }
     }
 
-    /// The HTTP client for token endpoints, shared by every client of this factory.
-    fn http(&self) -> Result<reqwest::Client> {
-        if let Some(c) = self.http.get() {
-            return Ok(c.clone());
-        }
-        install_crypto();
-        let c = reqwest::Client::builder()
+    /// The HTTP client for the token endpoints and the metadata server of one store: its egress rules, capped
+    /// answers.
+    fn http(&self, store: &StoreInfo, ctx: &ProviderContext) -> Result<HttpClient> {
+        ctx.http_client(store)
             .timeout(Duration::from_secs(30))
             .connect_timeout(Duration::from_secs(10))
             .build()
-            .map_err(|e| ProviderError::Transport(format!("building the HTTP client: {e}")))?;
-        Ok(self.http.get_or_init(|| c).clone())
+            .map_err(|e| ProviderError::Transport(e.to_string()))
     }
 }
 
@@ -117,17 +112,20 @@ impl Gcp {
         store: &StoreInfo,
         ctx: &ProviderContext,
     ) -> Result<Arc<TokenSource>> {
-        let http = self.http()?;
+        let http = self.http(store, ctx)?;
         let meta = Metadata {
             http: &http,
             endpoints: &self.endpoints,
             observer: &ctx.observer,
+            store,
+            policy: &ctx.policy,
         };
         let flow = gke_flow_at(wi, field, &meta).await?;
         Ok(Arc::new(TokenSource::new(
             flow,
             ctx.credentials(store),
             http,
+            (store.clone(), ctx.policy.clone()),
             self.endpoints.clone(),
             ctx.observer.clone(),
         )))
@@ -180,12 +178,23 @@ impl Provider for Gcp {
 
     async fn new_client(&self, store: &StoreInfo, ctx: &ProviderContext) -> Result<Arc<dyn SecretsClient>> {
         let spec = spec(store)?.clone();
+        if !is_location(&spec.location) {
+            return Err(ProviderError::invalid_config(
+                format!("{BASE}.location"),
+                format!(
+                    "{:?} is not a Google Cloud location (lowercase letters, digits and '-')",
+                    spec.location
+                ),
+            ));
+        }
         let creds = ctx.credentials(store);
-        let http = self.http()?;
+        let http = self.http(store, ctx)?;
         let meta = Metadata {
             http: &http,
             endpoints: &self.endpoints,
             observer: &ctx.observer,
+            store,
+            policy: &ctx.policy,
         };
         let flow = flow(&spec, &creds, &meta, &self.endpoints).await?;
         let project = match (&spec.project_id, &flow) {
@@ -197,17 +206,22 @@ impl Provider for Gcp {
                     "must be set when authenticating with a service-account key",
                 ));
             }
-            _ => meta.get("project/project-id").await.map_err(|e| {
-                ProviderError::invalid_config(
-                    format!("{BASE}.projectID"),
-                    format!("not set, and the GKE metadata server could not tell the project: {e}"),
-                )
-            })?,
+            _ => meta
+                .get(&format!("{BASE}.projectID"), "project/project-id")
+                .await
+                .map_err(|e| match e {
+                    refused @ ProviderError::Policy { .. } => refused,
+                    e => ProviderError::invalid_config(
+                        format!("{BASE}.projectID"),
+                        format!("not set, and the GKE metadata server could not tell the project: {e}"),
+                    ),
+                })?,
         };
         let source = Arc::new(TokenSource::new(
             flow,
             creds,
             http,
+            (store.clone(), ctx.policy.clone()),
             self.endpoints.clone(),
             ctx.observer.clone(),
         ));
@@ -247,17 +261,23 @@ impl Provider for Gcp {
     }
 }
 
-/// The GCE/GKE metadata server (`http://metadata.google.internal`), for values a store leaves out.
+/// The GCE/GKE metadata server (`http://metadata.google.internal`), for values a store leaves out. It is part of
+/// the operator's environment: a namespaced SecretStore may ask it only with `--allow-namespaced-operator-identity`.
 struct Metadata<'a> {
-    http: &'a reqwest::Client,
+    http: &'a HttpClient,
     endpoints: &'a Endpoints,
     observer: &'a Arc<dyn CallObserver>,
+    store: &'a StoreInfo,
+    policy: &'a crate::TenantPolicy,
 }
 
 impl Metadata<'_> {
-    /// `GET /computeMetadata/v1/<path>` with `Metadata-Flavor: Google`.
-    async fn get(&self, path: &str) -> Result<String> {
-        let url = self.endpoints.url(&format!("{METADATA_URL}/computeMetadata/v1/{path}"));
+    /// `GET /computeMetadata/v1/<path>` with `Metadata-Flavor: Google`, for the value of `field`.
+    async fn get(&self, field: &str, path: &str) -> Result<String> {
+        self.policy
+            .operator_identity(self.store, field, "the GKE metadata server")?;
+        let url = reqwest::Url::parse(&self.endpoints.url(&format!("{METADATA_URL}/computeMetadata/v1/{path}")))
+            .map_err(|e| ProviderError::Transport(format!("metadata server URL: {e}")))?;
         observed(self.observer, LABEL, "GetMetadata", async {
             let resp = self
                 .http
@@ -267,14 +287,11 @@ impl Metadata<'_> {
                 .send()
                 .await
                 .map_err(|e| ProviderError::Transport(format!("metadata server ({path}): {e}")))?;
-            let status = resp.status();
-            let text = resp
-                .text()
-                .await
-                .map_err(|e| ProviderError::Transport(format!("metadata server ({path}): {e}")))?;
-            if !status.is_success() || text.trim().is_empty() {
+            let text = resp.text();
+            if !resp.status.is_success() || text.trim().is_empty() {
                 return Err(ProviderError::Transport(format!(
-                    "metadata server ({path}) answered {status}"
+                    "metadata server ({path}) answered {}",
+                    resp.status
                 )));
             }
             Ok(text.trim().to_string())
@@ -353,6 +370,11 @@ async fn flow(spec: &GCPSMProvider, creds: &Credentials, meta: &Metadata<'_>, en
     if let Some(wif) = &auth.workload_identity_federation {
         return federation_flow(wif, creds).await;
     }
+    meta.policy.operator_identity(
+        meta.store,
+        &format!("{BASE}.auth"),
+        "the operator pod's Application Default Credentials (no auth set)",
+    )?;
     let ambient = match endpoints.hosts.get("metadata.google.internal") {
         Some(origin) => google_cloud_auth::credentials::mds::Builder::default()
             .with_endpoint(origin.clone())
@@ -381,11 +403,13 @@ async fn gke_flow_at(wi: &GCPWorkloadIdentity, field: &str, meta: &Metadata<'_>)
     }
     let field_ref = &field;
     let from_meta = |what: &'static str, path: &'static str| async move {
-        meta.get(path).await.map_err(|e| {
-            ProviderError::invalid_config(
-                format!("{field_ref}.{what}"),
+        let field = format!("{field_ref}.{what}");
+        meta.get(&field, path).await.map_err(|e| match e {
+            refused @ ProviderError::Policy { .. } => refused,
+            e => ProviderError::invalid_config(
+                field.clone(),
                 format!("not set, and the GKE metadata server could not tell it: {e}"),
-            )
+            ),
         })
     };
     let project = match wi.cluster_project_id.as_str() {
@@ -459,11 +483,32 @@ struct SourceFormat {
     subject_token_field_name: String,
 }
 
-/// `^https://sts\.[^/\s]+/v1/token$` (ESO's check on `token_url`).
+/// `token_url` must be Google's STS: `https://sts.googleapis.com/v1/token`, or a regional or Private Service Connect
+/// name of it (`sts.<region>.rep.googleapis.com`, `sts-<endpoint>.p.googleapis.com`). ESO's pattern
+/// (`^https://sts\.[^/]+/v1/token$`) accepts any host named `sts.<anything>`, which would post the subject token to
+/// a server of the tenant's choosing.
 fn is_sts_url(url: &str) -> bool {
-    url.strip_prefix("https://sts.")
-        .and_then(|r| r.strip_suffix("/v1/token"))
-        .is_some_and(|host| !host.is_empty() && !host.contains(['/', ' ', '\t', '\n']))
+    let Some(host) = url.strip_prefix("https://").and_then(|r| r.strip_suffix("/v1/token")) else {
+        return false;
+    };
+    let Some(name) = host.strip_suffix(".googleapis.com") else {
+        return false;
+    };
+    let labels_ok = name.split('.').all(|l| {
+        !l.is_empty()
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    });
+    labels_ok && (name == "sts" || name.starts_with("sts.") || name.starts_with("sts-"))
+}
+
+/// A Google Cloud location (`us-east1`, `europe-west4`), or empty for the global endpoint: it becomes part of the
+/// Secret Manager host name, so nothing else may pass.
+fn is_location(location: &str) -> bool {
+    location.len() <= 63
+        && location
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// ESO's check on `service_account_impersonation_url`.
@@ -552,7 +597,7 @@ async fn federation_flow(wif: &GCPWorkloadIdentityFederation, creds: &Credential
     if !is_sts_url(&token_url) {
         return Err(ProviderError::invalid_config(
             format!("{field}.credConfig"),
-            format!("token_url {token_url:?} must match ^https://sts\\.[^/\\s]+/v1/token$"),
+            format!("token_url {token_url:?} must be Google's STS endpoint (https://sts.googleapis.com/v1/token)"),
         ));
     }
     let impersonation = if !wif.gcp_service_account_email.is_empty() {
@@ -695,6 +740,16 @@ mod tests {
         assert!(!is_sts_url("https://evil.example/v1/token"));
         assert!(!is_sts_url("https://sts.googleapis.com/v1/token/x"));
         assert!(!is_sts_url("http://sts.googleapis.com/v1/token"));
+        // ESO's pattern accepts these; each would send the subject token to the tenant's server.
+        assert!(!is_sts_url("https://sts.evil.example/v1/token"));
+        assert!(!is_sts_url("https://sts.127.0.0.1.nip.io/v1/token"));
+        assert!(!is_sts_url("https://sts.googleapis.com.evil.example/v1/token"));
+        assert!(!is_sts_url("https://sts.googleapis.com@evil.example/v1/token"));
+        assert!(!is_sts_url("https://sts.googleapis.com:443@evil/v1/token"));
+        assert!(is_sts_url("https://sts.us-east1.rep.googleapis.com/v1/token"));
+        assert!(is_sts_url("https://sts-psc1.p.googleapis.com/v1/token"));
+        assert!(is_location("") && is_location("europe-west4"));
+        assert!(!is_location("x.evil.example/") && !is_location("127.0.0.1:8080#"));
         assert!(is_impersonation_url(
             "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/app@proj-1.iam.gserviceaccount.com:generateAccessToken"
         ));

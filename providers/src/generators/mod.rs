@@ -181,11 +181,11 @@ pub(crate) fn os_random(buf: &mut [u8]) -> Result<()> {
 }
 
 /// A ChaCha RNG seeded from the OS RNG (key generation needs an infallible RNG; the seed is the fallible part).
-pub(crate) fn seeded_rng() -> Result<rand::rngs::StdRng> {
-    use rand::SeedableRng as _;
+pub(crate) fn seeded_rng() -> Result<rand_keys::rngs::StdRng> {
+    use rand_keys::SeedableRng as _;
     let mut seed = [0u8; 32];
     os_random(&mut seed)?;
-    Ok(rand::rngs::StdRng::from_seed(seed))
+    Ok(rand_keys::rngs::StdRng::from_seed(seed))
 }
 
 /// A random version 4 UUID, as ESO's (`github.com/google/uuid.New()`).

@@ -96,6 +96,7 @@ impl Provider for Gitlab {
             &format!("{BASE}.url"),
             LABEL,
             ctx.observer.clone(),
+            ctx.http_client(store),
         )?;
         let token = secret_header(&token, TOKEN_FIELD)?;
         Ok(Arc::new(GitlabClient::new(spec, rest, token)))

@@ -8,7 +8,7 @@ use syncret_crds::meta::SecretKeySelector;
 use syncret_crds::provider::infisical::{InfisicalAuth, InfisicalProvider as Spec};
 
 use super::BASE;
-use crate::credentials::{Credentials, StoreScope};
+use crate::credentials::Credentials;
 use crate::error::{ProviderError, Result};
 use crate::registry::StoreInfo;
 use crate::rest::Rest;
@@ -85,6 +85,7 @@ impl Login {
         store: &StoreInfo,
         creds: &Credentials,
         token_path: &Path,
+        policy: &crate::TenantPolicy,
     ) -> Result<(Login, String)> {
         let auth = &spec.auth;
         let methods = auth.methods();
@@ -128,13 +129,13 @@ impl Login {
                 token: text(creds, &x.access_token, &field, "accessToken").await?,
             }
         } else if let Some(x) = &auth.kubernetes_auth_credentials {
-            if store.scope != StoreScope::ClusterSecretStore {
-                return Err(ProviderError::invalid_config(
-                    &field,
-                    "presents the operator's own ServiceAccount token, which a namespaced SecretStore may not use; \
-                     use a ClusterSecretStore, or jwtAuthCredentials with a token of your own",
-                ));
-            }
+            // A namespaced store: only with --allow-namespaced-operator-identity (else use jwtAuthCredentials
+            // with a token of the namespace's own).
+            policy.operator_identity(
+                store,
+                &field,
+                "the operator's own ServiceAccount token (kubernetesAuthCredentials)",
+            )?;
             if !x.service_account_token_path.name.is_empty() {
                 let path = text(creds, &x.service_account_token_path, &field, "serviceAccountTokenPath").await?;
                 if Path::new(path.as_str()) != token_path {

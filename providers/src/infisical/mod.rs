@@ -122,8 +122,9 @@ impl Provider for Infisical {
             &format!("{BASE}.hostAPI"),
             LABEL,
             ctx.observer.clone(),
+            ctx.http_client(store),
         )?;
-        let (login, auth_field) = auth::Login::resolve(&spec, store, &creds, &self.token_path).await?;
+        let (login, auth_field) = auth::Login::resolve(&spec, store, &creds, &self.token_path, &ctx.policy).await?;
         let client = InfisicalClient::new(spec, rest, login, auth_field);
         client.token().await?;
         Ok(Arc::new(client))

@@ -90,6 +90,7 @@ impl Provider for OnePassword {
             &format!("{BASE}.connectHost"),
             LABEL,
             ctx.observer.clone(),
+            ctx.http_client(store),
         )?;
         let bearer = secret_header(&format!("Bearer {}", token.0), TOKEN_FIELD)?;
         Ok(Arc::new(OnePasswordClient::new(&spec, rest, bearer)))

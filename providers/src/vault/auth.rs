@@ -168,6 +168,9 @@ fn with_default_key(sel: &SecretKeySelector, key: &str) -> SecretKeySelector {
 
 /// `method` names the login for messages: the method, and the role where the method has one.
 fn login_error(method: &str, mount: &str, e: CallError) -> ProviderError {
+    if let Some(refused) = e.refusal() {
+        return refused;
+    }
     match e.status {
         None => ProviderError::Transport(format!("{method} login at auth/{mount}: {}", e.message)),
         Some(429) => ProviderError::Throttled { retry_after: None },
@@ -450,15 +453,13 @@ impl rustify::endpoint::Endpoint for CertLogin {
 
 /// `auth/token/renew-self`.
 pub async fn renew(http: &Http, token: &Token, ns: Option<&str>) -> std::result::Result<(u64, bool), CallError> {
-    let req = RenewTokenSelfRequest::builder().build().map_err(|e| CallError {
-        status: None,
-        message: e.to_string(),
-    })?;
+    let req = RenewTokenSelfRequest::builder()
+        .build()
+        .map_err(|e| CallError::transport(e.to_string()))?;
     let env: Envelope<serde_json::Value> = http.call(&req, Some(&token.value), ns).await?;
-    let auth = env.auth.ok_or(CallError {
-        status: None,
-        message: "renewal answer without auth".into(),
-    })?;
+    let auth = env
+        .auth
+        .ok_or_else(|| CallError::transport("renewal answer without auth"))?;
     Ok((auth.lease_duration, auth.renewable))
 }
 
@@ -473,20 +474,18 @@ pub struct Lookup {
 
 /// `auth/token/lookup-self`.
 pub async fn lookup(http: &Http, token: &str, ns: Option<&str>) -> std::result::Result<Lookup, CallError> {
-    let req = LookupTokenSelfRequest::builder().build().map_err(|e| CallError {
-        status: None,
-        message: e.to_string(),
-    })?;
+    let req = LookupTokenSelfRequest::builder()
+        .build()
+        .map_err(|e| CallError::transport(e.to_string()))?;
     let env: Envelope<Lookup> = http.call(&req, Some(token), ns).await?;
     Ok(env.data.unwrap_or_default())
 }
 
 /// `auth/token/revoke-self`.
 pub async fn revoke(http: &Http, token: &str, ns: Option<&str>) -> std::result::Result<(), CallError> {
-    let req = RevokeTokenSelfRequest::builder().build().map_err(|e| CallError {
-        status: None,
-        message: e.to_string(),
-    })?;
+    let req = RevokeTokenSelfRequest::builder()
+        .build()
+        .map_err(|e| CallError::transport(e.to_string()))?;
     let _: Envelope<serde_json::Value> = http.call(&req, Some(token), ns).await?;
     Ok(())
 }

@@ -80,6 +80,9 @@ fn built<T, E: std::fmt::Display>(r: std::result::Result<T, E>) -> Result<T> {
 
 /// Maps a failed data call. 401/403: Vault says `permission denied` both for a bad token and a policy denial.
 fn map_err(e: CallError, key: &str) -> ProviderError {
+    if let Some(refused) = e.refusal() {
+        return refused;
+    }
     match e.status {
         None => ProviderError::Transport(e.message),
         Some(404) => ProviderError::NotFound { key: key.to_string() },
@@ -87,6 +90,18 @@ fn map_err(e: CallError, key: &str) -> ProviderError {
         Some(429) => ProviderError::Throttled { retry_after: None },
         Some(s) => ProviderError::Transport(format!("{key:?}: HTTP {s}: {}", e.message)),
     }
+}
+
+/// The longest lease honoured: a `lease_duration` beyond it (the server's number, up to 2^64-1 seconds) is read as
+/// this, so the expiry computed from it cannot overflow.
+pub(crate) const MAX_LEASE: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// When a value read at `now` with `lease` expires; `None` for no lease.
+fn lease_end(now: Instant, lease: Duration) -> Option<Instant> {
+    if lease.is_zero() {
+        return None;
+    }
+    now.checked_add(lease.min(MAX_LEASE))
 }
 
 /// JSON text as Go's `json.Marshal` writes it (ESO's rendering of a whole secret): keys sorted, `<`, `>`, `&`,
@@ -150,6 +165,7 @@ impl VaultClient {
         observer: Arc<dyn CallObserver>,
         cloud: CloudLogins,
         keeper: Arc<TokenKeeper>,
+        client: crate::net::http::HttpClientBuilder,
     ) -> Result<Self> {
         let base = s.base;
         let inline_ca = s
@@ -185,7 +201,7 @@ impl VaultClient {
         } else {
             None
         };
-        let http = Arc::new(Http::new(&Options {
+        let http = Arc::new(Http::new(Options {
             server: &s.server,
             ca_pem: &ca,
             identity: identity.as_ref().map(|(c, k, _)| (c.as_bytes(), k.as_bytes())),
@@ -194,6 +210,7 @@ impl VaultClient {
             read_your_writes: s.read_your_writes,
             forward_inconsistent: s.forward_inconsistent,
             base,
+            client,
         })?);
         let label = s.flavor.label();
         let token = if s.logs_in() {
@@ -429,6 +446,29 @@ impl VaultClient {
         }
     }
 
+    /// Transit `decrypt` with key `name` of the transit engine at `mount` (the sops provider's data keys): the
+    /// plaintext as Vault returns it, base64. Reported as the call `TransitDecrypt`.
+    pub(crate) async fn transit_decrypt(
+        &self,
+        mount: &str,
+        name: &str,
+        ciphertext: &str,
+    ) -> Result<crate::value::Unloggable<String>> {
+        let req = built(
+            vaultrs::api::transit::requests::DecryptDataRequest::builder()
+                .mount(mount.trim_matches('/'))
+                .name(name)
+                .ciphertext(ciphertext)
+                .build(),
+        )?;
+        let at = format!("{}/decrypt/{name}", mount.trim_matches('/'));
+        let env: Envelope<vaultrs::api::transit::responses::DecryptDataResponse> =
+            self.call("TransitDecrypt", &req, &at).await?;
+        env.data
+            .map(|d| crate::value::Unloggable(d.plaintext))
+            .ok_or_else(|| ProviderError::Transport(format!("{at}: Vault returned no plaintext")))
+    }
+
     /// KV v2 metadata: `None` when the key has none.
     async fn read_metadata(&self, key: &str) -> Result<Option<Map<String, Value>>> {
         let loc = self.locate(key)?;
@@ -514,10 +554,13 @@ impl VaultClient {
 
     fn note_lease(&self, key: &RemoteKey, lease: Duration) {
         let mut leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
-        if lease.is_zero() {
-            leases.remove(key);
-        } else {
-            leases.insert(key.clone(), Instant::now() + lease);
+        match lease_end(Instant::now(), lease) {
+            None => {
+                leases.remove(key);
+            }
+            Some(end) => {
+                leases.insert(key.clone(), end);
+            }
         }
     }
 
@@ -1002,6 +1045,7 @@ impl SecretsClient for VaultClient {
         let ns = self.s.auth_namespace();
         observed(&self.observer, self.label, "LookupSelf", async {
             auth::lookup(&self.http, &token, ns).await.map_err(|e| match e.status {
+                _ if e.refused_field.is_some() => e.refusal().unwrap_or_else(|| ProviderError::Transport(e.message)),
                 None => ProviderError::Transport(e.message),
                 Some(s) if s >= 500 => ProviderError::Transport(e.message),
                 Some(_) => ProviderError::Auth(format!("the Vault token does not work: {}", e.message)),
@@ -1067,12 +1111,36 @@ mod tests {
         let e = |status: Option<u16>| CallError {
             status,
             message: "m".into(),
+            refused_field: None,
         };
         assert!(map_err(e(Some(404)), "k").is_not_found());
         assert!(matches!(map_err(e(Some(403)), "k"), ProviderError::AccessDenied(_)));
         assert!(matches!(map_err(e(Some(429)), "k"), ProviderError::Throttled { .. }));
         assert!(matches!(map_err(e(Some(500)), "k"), ProviderError::Transport(_)));
         assert!(matches!(map_err(e(None), "k"), ProviderError::Transport(_)));
+    }
+
+    #[test]
+    fn leases_from_the_server_cannot_overflow() {
+        let now = Instant::now();
+        assert_eq!(lease_end(now, Duration::ZERO), None);
+        assert_eq!(
+            lease_end(now, Duration::from_secs(60)),
+            Some(now + Duration::from_secs(60))
+        );
+        // `lease_duration: 18446744073709551615`
+        assert_eq!(lease_end(now, Duration::from_secs(u64::MAX)), Some(now + MAX_LEASE));
+        let refused = CallError {
+            status: None,
+            message: "connection to 127.0.0.1 refused".into(),
+            refused_field: Some("spec.provider.vault.server".into()),
+        };
+        let e = map_err(refused, "k");
+        assert_eq!(e.reason(), "RefusedByPolicy");
+        assert!(
+            e.to_string().starts_with("spec.provider.vault.server: connection"),
+            "{e}"
+        );
     }
 
     #[test]

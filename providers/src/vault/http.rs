@@ -12,17 +12,16 @@
 //!   forward-active-node` (both set, as ESO); a `412` (index not replicated yet) is retried briefly;
 //! - the whole response envelope (`data`, `auth`, `lease_duration`, `lease_id`, `renewable`) is returned;
 //! - errors carry Vault's `errors` list and the HTTP status, never a request or response body.
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use rustify::endpoint::Endpoint;
-use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ProviderError, Result};
+use crate::net::http::{HttpClient, HttpClientBuilder, HttpError};
 use crate::value::Unloggable;
 
 const INDEX_HEADER: &str = "x-vault-index";
@@ -43,11 +42,15 @@ pub struct Options<'a> {
     pub forward_inconsistent: bool,
     /// Field prefix for errors (`spec.provider.vault`).
     pub base: &'a str,
+    /// The HTTP client to build on: the store's egress rules, the operator's answer budget.
+    pub client: HttpClientBuilder,
 }
 
 /// One Vault server.
 pub struct Http {
-    client: reqwest::Client,
+    client: HttpClient,
+    /// `spec.provider.vault.server` (or openBao's): the field a refused connection names.
+    server_field: String,
     /// `server/v1`.
     base: reqwest::Url,
     track_index: bool,
@@ -105,14 +108,25 @@ fn unloggable<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Unl
 pub struct CallError {
     pub status: Option<u16>,
     pub message: String,
+    /// Set when the egress policy refused the connection: the store field that named the server.
+    pub refused_field: Option<String>,
 }
 
 impl CallError {
-    fn transport(message: impl Into<String>) -> Self {
+    pub fn transport(message: impl Into<String>) -> Self {
         Self {
             status: None,
             message: message.into(),
+            refused_field: None,
         }
+    }
+
+    /// The refusal by the egress policy, as the provider error naming the field, if that is what this is.
+    pub fn refusal(&self) -> Option<ProviderError> {
+        self.refused_field.as_ref().map(|field| ProviderError::Policy {
+            field: field.clone(),
+            message: self.message.clone(),
+        })
     }
 }
 
@@ -125,64 +139,6 @@ fn vault_errors(body: &[u8]) -> Option<String> {
     }
     let e: Errors = serde_json::from_slice(body).ok()?;
     (!e.errors.is_empty()).then(|| e.errors.join("; "))
-}
-
-/// The rustls configuration: *ring*, the given roots or the platform verifier, an optional client certificate.
-pub fn tls_config(
-    ca_pem: &[u8],
-    identity: Option<(&[u8], &[u8])>,
-    identity_field: &str,
-    base: &str,
-) -> Result<rustls::ClientConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ProviderError::Transport(format!("TLS setup: {e}")))?;
-    let builder = if ca_pem.iter().any(|b| !b.is_ascii_whitespace()) {
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_slice_iter(ca_pem) {
-            let cert = cert.map_err(|e| {
-                ProviderError::invalid_config(format!("{base}.caBundle"), format!("invalid PEM certificate: {e}"))
-            })?;
-            roots.add(cert).map_err(|e| {
-                ProviderError::invalid_config(format!("{base}.caBundle"), format!("unusable CA certificate: {e}"))
-            })?;
-        }
-        if roots.is_empty() {
-            return Err(ProviderError::invalid_config(
-                format!("{base}.caBundle"),
-                "no PEM certificate found",
-            ));
-        }
-        builder.with_root_certificates(roots)
-    } else {
-        let verifier = rustls_platform_verifier::Verifier::new(provider)
-            .map_err(|e| ProviderError::Transport(format!("TLS setup (system roots): {e}")))?;
-        builder.dangerous().with_custom_certificate_verifier(Arc::new(verifier))
-    };
-    match identity {
-        None => Ok(builder.with_no_client_auth()),
-        Some((cert_pem, key_pem)) => {
-            let certs = CertificateDer::pem_slice_iter(cert_pem)
-                .collect::<std::result::Result<Vec<_>, _>>()
-                .map_err(|e| {
-                    ProviderError::invalid_config(identity_field, format!("invalid client certificate PEM: {e}"))
-                })?;
-            if certs.is_empty() {
-                return Err(ProviderError::invalid_config(
-                    identity_field,
-                    "no client certificate found in the PEM",
-                ));
-            }
-            // The key's parse error is not shown: it could quote key material.
-            let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|_| {
-                ProviderError::invalid_config(identity_field, "the client private key is not a PEM private key")
-            })?;
-            builder
-                .with_client_auth_cert(certs, key)
-                .map_err(|e| ProviderError::invalid_config(identity_field, format!("client certificate and key: {e}")))
-        }
-    }
 }
 
 /// The headers every request carries.
@@ -249,21 +205,26 @@ pub fn endpoint_url(base: &reqwest::Url, path: &str, query: Option<&str>) -> req
 }
 
 impl Http {
-    pub fn new(o: &Options<'_>) -> Result<Self> {
+    pub fn new(o: Options<'_>) -> Result<Self> {
         let base = api_base(o.server, o.base)?;
         let headers = default_headers(o.headers, o.read_your_writes, o.forward_inconsistent, o.base)?;
-        let tls = tls_config(o.ca_pem, o.identity, o.identity_field.unwrap_or(o.base), o.base)?;
-        let client = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
+        let identity = o.identity.map(|(cert_pem, key_pem)| crate::net::tls::Identity {
+            cert_pem,
+            key_pem,
+            field: o.identity_field.unwrap_or(o.base),
+        });
+        let tls = crate::net::tls::client_config(o.ca_pem, identity, o.base)?;
+        let client = o
+            .client
+            .tls(tls)
             .default_headers(headers)
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
             .build()
-            .map_err(|e| {
-                ProviderError::Transport(format!("building the HTTP client: {}", crate::error::error_chain(&e)))
-            })?;
+            .map_err(|e| ProviderError::Transport(e.to_string()))?;
         Ok(Self {
             client,
+            server_field: format!("{}.server", o.base),
             base,
             track_index: o.read_your_writes || o.forward_inconsistent,
             index: Mutex::new(None),
@@ -288,13 +249,11 @@ impl Http {
                 renewable: false,
             });
         }
-        // The parse error is not shown: it can quote the body, which holds secret values.
-        serde_json::from_slice(&body).map_err(|e| {
+        // Parsed within the JSON budget; the parse error names a position only (the body holds secret values).
+        crate::net::body::json(&body, self.client.limits()).map_err(|e| {
             CallError::transport(format!(
-                "unexpected answer from Vault for {} (line {}, column {})",
-                endpoint.path().trim(),
-                e.line(),
-                e.column()
+                "unexpected answer from Vault for {}: {e}",
+                endpoint.path().trim()
             ))
         })
     }
@@ -326,7 +285,7 @@ impl Http {
         endpoint: &E,
         token: Option<&str>,
         namespace: Option<&str>,
-    ) -> std::result::Result<Vec<u8>, CallError> {
+    ) -> std::result::Result<bytes::Bytes, CallError> {
         let path = endpoint.path();
         let query = endpoint
             .query()
@@ -359,25 +318,23 @@ impl Http {
             if !body.is_empty() {
                 req = req.header("content-type", "application/json").body(body.clone());
             }
-            let resp = req.send().await.map_err(|e| {
-                CallError::transport(format!("{} {}: {}", method, url.path(), crate::error::error_chain(&e)))
+            let resp = req.send().await.map_err(|e| match e {
+                HttpError::Denied(d) => CallError {
+                    status: None,
+                    message: d.to_string(),
+                    refused_field: Some(self.server_field.clone()),
+                },
+                e => CallError::transport(format!("{} {}: {e}", method, url.path())),
             })?;
-            let status = resp.status().as_u16();
+            let status = resp.status.as_u16();
             if self.track_index
-                && let Some(index) = resp.headers().get(INDEX_HEADER)
+                && let Some(index) = resp.headers.get(INDEX_HEADER)
             {
                 *self.index.lock().unwrap_or_else(|e| e.into_inner()) = Some(index.clone());
             }
-            let bytes = resp.bytes().await.map_err(|e| {
-                CallError::transport(format!(
-                    "reading the answer to {} {}: {}",
-                    method,
-                    url.path(),
-                    crate::error::error_chain(&e)
-                ))
-            })?;
+            let bytes = resp.body;
             if (200..300).contains(&status) {
-                return Ok(bytes.to_vec());
+                return Ok(bytes);
             }
             // 412: this node has not caught up with the X-Vault-Index we sent yet (Vault's client retries too).
             if status == 412 && self.track_index && attempt < 3 {
@@ -395,6 +352,7 @@ impl Http {
             return Err(CallError {
                 status: Some(status),
                 message,
+                refused_field: None,
             });
         }
     }
@@ -404,6 +362,9 @@ impl Http {
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use crate::net::egress::Egress;
 
     #[test]
     fn urls() {
@@ -457,18 +418,6 @@ mod tests {
         );
         assert_eq!(vault_errors(br#"{"errors":[]}"#), None);
         assert_eq!(vault_errors(b"<html>s3cr3t</html>"), None);
-    }
-
-    #[test]
-    fn tls_config_validates_inputs() {
-        assert!(tls_config(b"", None, "b", "b").is_ok(), "platform roots");
-        assert!(matches!(
-            tls_config(b"not a pem", None, "b", "spec.provider.vault"),
-            Err(ProviderError::InvalidConfig { field, .. }) if field == "spec.provider.vault.caBundle"
-        ));
-        let key = b"-----BEGIN PRIVATE KEY-----\ns3cr3t\n-----END PRIVATE KEY-----\n";
-        let err = tls_config(b"", Some((b"", key)), "b", "b").unwrap_err();
-        assert!(!err.to_string().contains("s3cr3t"));
     }
 
     /// A one-port HTTP/1.1 server that answers with `script` in order and records each request head.
@@ -528,7 +477,7 @@ mod tests {
         ])
         .await;
         let custom: BTreeMap<String, String> = [("X-Team".to_string(), "blue".to_string())].into();
-        let http = Http::new(&Options {
+        let http = Http::new(Options {
             server: &server,
             ca_pem: b"",
             identity: None,
@@ -537,6 +486,7 @@ mod tests {
             read_your_writes: true,
             forward_inconsistent: true,
             base: "b",
+            client: HttpClientBuilder::new(Egress::unrestricted(), crate::net::body::Budget::default()),
         })
         .unwrap();
         let req = vaultrs::api::token::requests::LookupTokenSelfRequest::builder()
@@ -578,7 +528,7 @@ mod tests {
     #[tokio::test]
     async fn without_read_your_writes_no_index_is_sent_and_412_fails() {
         let (server, seen) = scripted(vec![(200, "x-vault-index: idx-1\r\n"), (412, "")]).await;
-        let http = Http::new(&Options {
+        let http = Http::new(Options {
             server: &server,
             ca_pem: b"",
             identity: None,
@@ -587,6 +537,7 @@ mod tests {
             read_your_writes: false,
             forward_inconsistent: false,
             base: "b",
+            client: HttpClientBuilder::new(Egress::unrestricted(), crate::net::body::Budget::default()),
         })
         .unwrap();
         let req = vaultrs::api::token::requests::LookupTokenSelfRequest::builder()

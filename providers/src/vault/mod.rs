@@ -120,7 +120,12 @@ impl Vault {
     }
 
     /// The credentials of an `iam` or `gcp` login, set up once per client.
-    async fn cloud_logins(&self, s: &Settings, store: &StoreInfo, ctx: &ProviderContext) -> Result<auth::CloudLogins> {
+    pub(crate) async fn cloud_logins(
+        &self,
+        s: &Settings,
+        store: &StoreInfo,
+        ctx: &ProviderContext,
+    ) -> Result<auth::CloudLogins> {
         #[allow(unused_mut)]
         let mut cloud = auth::CloudLogins::default();
         let Some(a) = &s.auth else { return Ok(cloud) };
@@ -157,6 +162,7 @@ impl Vault {
             ctx.observer.clone(),
             cloud,
             self.keeper.clone(),
+            ctx.http_client(store),
         )
         .await
     }
@@ -339,6 +345,18 @@ impl Provider for Vault {
 
     async fn new_client(&self, store: &StoreInfo, ctx: &ProviderContext) -> Result<Arc<dyn SecretsClient>> {
         let settings = self.settings(store)?;
+        // Kubernetes auth without a ref logs in with the operator's own service-account token: not on a tenant's
+        // behalf unless the operator allows it.
+        if let Some(k) = settings.auth.as_ref().and_then(|a| a.kubernetes.as_ref())
+            && k.service_account_ref.is_none()
+            && k.secret_ref.is_none()
+        {
+            ctx.policy.operator_identity(
+                store,
+                &format!("{}.auth.kubernetes", settings.base),
+                "the operator's own service-account token (kubernetes auth without serviceAccountRef or secretRef)",
+            )?;
+        }
         let cloud = self.cloud_logins(&settings, store, ctx).await?;
         let client = client::VaultClient::connect(
             settings,
@@ -346,6 +364,7 @@ impl Provider for Vault {
             ctx.observer.clone(),
             cloud,
             self.keeper.clone(),
+            ctx.http_client(store),
         )
         .await?;
         Ok(Arc::new(client))

@@ -111,7 +111,7 @@ impl Provider for Webhook {
         let ca = creds
             .ca_bundle(inline_ca.as_deref(), spec.ca_provider.as_ref(), BASE)
             .await?;
-        let http = http::Http::new(&ca, timeout, BASE)?;
+        let http = http::Http::new(&ca, timeout, ctx.http_client(store), BASE)?;
         let secrets = read_secrets(&spec, &creds).await?;
         let namespace = match store.scope {
             StoreScope::SecretStore => store.namespace.clone(),
@@ -436,7 +436,28 @@ impl SecretsClient for WebhookClient {
         let Some((host, port)) = dial_target(&self.spec.url)? else {
             return Ok(Validation::Unknown);
         };
-        match tokio::time::timeout(DIAL_TIMEOUT, tokio::net::TcpStream::connect((host.as_str(), port))).await {
+        // The dial goes through the store's egress rules, like every request.
+        let addrs = match tokio::time::timeout(DIAL_TIMEOUT, self.http.egress().resolve(&host, port)).await {
+            Ok(Ok(addrs)) => addrs,
+            Ok(Err(crate::net::egress::ResolveError::Denied(d))) => {
+                return Err(ProviderError::Policy {
+                    field: format!("{BASE}.url"),
+                    message: d.to_string(),
+                });
+            }
+            Ok(Err(e)) => {
+                return Err(ProviderError::Transport(format!(
+                    "error accessing external store: dial tcp {host}:{port}: {e}"
+                )));
+            }
+            Err(_) => {
+                return Err(ProviderError::Transport(format!(
+                    "error accessing external store: dial tcp {host}:{port}: no address within {}s",
+                    DIAL_TIMEOUT.as_secs()
+                )));
+            }
+        };
+        match tokio::time::timeout(DIAL_TIMEOUT, tokio::net::TcpStream::connect(&addrs[..])).await {
             Ok(Ok(_)) => Ok(Validation::Ready),
             Ok(Err(e)) => Err(ProviderError::Transport(format!(
                 "error accessing external store: dial tcp {host}:{port}: {e}"

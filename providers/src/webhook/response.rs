@@ -23,7 +23,8 @@ pub fn select(key: &str, body: &[u8], json_path: &str) -> Result<SecretValue> {
         key: key.to_string(),
         message,
     };
-    // The parse error is not shown: serde_json quotes the offending input.
+    // Values counted before parsing; the parse error is not shown (serde_json quotes the offending input).
+    crate::net::body::check_json(body, crate::net::body::MAX_JSON_VALUES).map_err(|e| invalid(e.to_string()))?;
     let doc: Value = serde_json::from_slice(body).map_err(|e| {
         invalid(format!(
             "result.jsonPath {json_path:?} is set but the response is not JSON (line {}, column {})",

@@ -303,6 +303,11 @@ fn every_flag_has_a_value_and_the_rendered_arguments_parse() -> anyhow::Result<(
         (o.settings.delims.left.as_str(), o.settings.delims.right.as_str()),
         ("<<", ">>")
     );
+    let t = &o.settings.tenant;
+    assert!(t.namespaced_operator_identity);
+    assert_eq!(t.egress.allow.len(), 2);
+    assert_eq!(t.egress.deny[0].to_string(), "10.0.0.0/8");
+    assert_eq!(t.file_allowlist.len(), 2);
     assert_eq!(cli.run.log_format, syncret::cli::LogFormat::Text);
     assert!(cli.run.log_filter().starts_with("debug"));
     // Everything optional is rendered.

@@ -30,6 +30,7 @@ mod provider_gitlab;
 mod provider_infisical;
 mod provider_kubernetes;
 mod provider_onepassword;
+mod provider_sops;
 mod provider_vault;
 mod provider_vault_cloud_auth;
 mod push_secret;

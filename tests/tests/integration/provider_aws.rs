@@ -251,6 +251,7 @@ pub(crate) async fn operator_with(
     class: &str,
 ) -> anyhow::Result<Operator> {
     let mut opts = syncret::runtime::Options::default();
+    opts.settings.tenant = Arc::new(syncret_tests::operator::loopback_allowed());
     opts.settings.controller_class = class.to_string();
     opts.settings.namespace = Some(ns.name.clone());
     opts.settings.backoff_base = Duration::from_millis(200);
@@ -438,6 +439,7 @@ pub(crate) fn ctx(client: kube::Client, calls: &Arc<Calls>) -> ProviderContext {
         observer: calls.clone(),
         referent_namespace: None,
         templates: None,
+        policy: Arc::new(syncret_tests::operator::loopback_allowed()),
     }
 }
 
@@ -1262,9 +1264,24 @@ async fn ambient_child() -> anyhow::Result<()> {
     let kube = kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse()?))?;
     let calls = Arc::new(Calls::default());
     let store = store_info("default", json!({"service": "SecretsManager", "region": REGION}), None)?;
-    let client = Aws::with_endpoint(&endpoint)
-        .new_client(&store, &ctx(kube, &calls))
-        .await?;
+    // The pod's own credentials: refused for a namespaced SecretStore by default, used with the opt-in.
+    let refused = Aws::with_endpoint(&endpoint)
+        .new_client(&store, &ctx(kube.clone(), &calls))
+        .await
+        .err()
+        .expect("refused without the opt-in");
+    assert!(
+        refused
+            .to_string()
+            .starts_with("spec.provider.aws.auth: the operator pod's AWS credentials"),
+        "{refused}"
+    );
+    let mut opted_in = ctx(kube, &calls);
+    opted_in.policy = Arc::new(syncret_providers::TenantPolicy {
+        namespaced_operator_identity: true,
+        ..syncret_tests::operator::loopback_allowed()
+    });
+    let client = Aws::with_endpoint(&endpoint).new_client(&store, &opted_in).await?;
     assert_eq!(get(client.as_ref(), "ambient").await?, "from-the-pod");
     Ok(())
 }

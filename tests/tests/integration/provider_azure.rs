@@ -127,9 +127,19 @@ impl Fake {
 
 /// syncret with the Azure provider configured for this fake (its CA, its IMDS endpoint).
 async fn operator(ns: &TestNamespace, fake: &Fake) -> anyhow::Result<Operator> {
+    operator_with(ns, fake, syncret_tests::operator::loopback_allowed()).await
+}
+
+/// [`operator`] under this tenant policy.
+async fn operator_with(
+    ns: &TestNamespace,
+    fake: &Fake,
+    tenant: syncret_providers::TenantPolicy,
+) -> anyhow::Result<Operator> {
     let mut registry = Registry::with_default_providers();
     registry.register(Arc::new(AzureProvider::new(fake.settings()?)));
     let mut opts = syncret::runtime::Options::default();
+    opts.settings.tenant = Arc::new(tenant);
     opts.settings.controller_class = syncret_tests::unique_name("class");
     opts.settings.namespace = Some(ns.name.clone());
     opts.settings.backoff_base = Duration::from_millis(200);
@@ -679,7 +689,16 @@ async fn managed_identity_uses_the_imds_endpoint() -> anyhow::Result<()> {
     fake.admin("managed-identities/mi-client", serde_json::json!({}))
         .await?;
     fake.put("db", "from-mi", serde_json::json!({})).await?;
-    let op = operator(&ns, &fake).await?;
+    // Managed identity is the node's own identity: a namespaced SecretStore may use it only with the opt-in.
+    let op = operator_with(
+        &ns,
+        &fake,
+        syncret_providers::TenantPolicy {
+            namespaced_operator_identity: true,
+            ..syncret_tests::operator::loopback_allowed()
+        },
+    )
+    .await?;
     store(
         &ns,
         &op,
@@ -844,6 +863,7 @@ async fn push_secret_set_exists_delete_at_the_client() -> anyhow::Result<()> {
         observer: calls.clone(),
         referent_namespace: None,
         templates: None,
+        policy: Arc::new(syncret_tests::operator::loopback_allowed()),
     };
     let client = AzureProvider::new(fake.settings()?).new_client(&info, &ctx).await?;
     let at = |key: &str, property: Option<&str>, metadata: Option<&str>| PushRef {

@@ -213,9 +213,19 @@ impl Seed {
 
 /// syncret with the GCP provider pointed at the test servers.
 async fn operator(ns: &TestNamespace, endpoints: Endpoints) -> anyhow::Result<Operator> {
+    operator_with(ns, endpoints, syncret_tests::operator::loopback_allowed()).await
+}
+
+/// [`operator`] under this tenant policy.
+async fn operator_with(
+    ns: &TestNamespace,
+    endpoints: Endpoints,
+    tenant: syncret_providers::TenantPolicy,
+) -> anyhow::Result<Operator> {
     let mut registry = Registry::with_default_providers();
     registry.register(Arc::new(Gcp::with_endpoints(endpoints)));
     let mut opts = syncret::runtime::Options::default();
+    opts.settings.tenant = Arc::new(tenant);
     opts.settings.controller_class = syncret_tests::unique_name("class");
     opts.settings.backoff_base = Duration::from_millis(200);
     opts.settings.backoff_max = Duration::from_secs(5);
@@ -298,19 +308,55 @@ impl Calls {
     }
 }
 
-/// A client built directly by the provider (no operator), for a SecretStore `store` with this `gcpsm` spec.
+/// A client built directly by the provider (no operator), for a SecretStore `store` with this `gcpsm` spec,
+/// under the operator's default tenant policy (loopback allowed: the test servers listen there).
 async fn client(
     ns: &TestNamespace,
     gcpsm: &str,
     endpoints: Endpoints,
     calls: Arc<Calls>,
 ) -> Result<Arc<dyn SecretsClient>, ProviderError> {
+    client_as(
+        ns,
+        gcpsm,
+        endpoints,
+        calls,
+        StoreScope::SecretStore,
+        syncret_tests::operator::loopback_allowed(),
+    )
+    .await
+}
+
+/// [`client`] for a store without `auth`: the pod's ambient credentials (here the test's metadata server), the
+/// operator's own identity, which a namespaced store may use only with `--allow-namespaced-operator-identity`.
+async fn ambient_client(
+    ns: &TestNamespace,
+    gcpsm: &str,
+    endpoints: Endpoints,
+    calls: Arc<Calls>,
+) -> Result<Arc<dyn SecretsClient>, ProviderError> {
+    let opted_in = syncret_providers::TenantPolicy {
+        namespaced_operator_identity: true,
+        ..syncret_tests::operator::loopback_allowed()
+    };
+    client_as(ns, gcpsm, endpoints, calls, StoreScope::SecretStore, opted_in).await
+}
+
+/// [`client`] for a store of `scope` under `policy`.
+async fn client_as(
+    ns: &TestNamespace,
+    gcpsm: &str,
+    endpoints: Endpoints,
+    calls: Arc<Calls>,
+    scope: StoreScope,
+    policy: syncret_providers::TenantPolicy,
+) -> Result<Arc<dyn SecretsClient>, ProviderError> {
     let spec: syncret_crds::secretstore::SecretStoreSpec =
         serde_yaml::from_str(&format!("provider:\n  gcpsm:\n{}", indent(gcpsm, 4))).expect("store spec");
     let store = StoreInfo {
-        scope: StoreScope::SecretStore,
+        scope,
         name: "store".into(),
-        namespace: Some(ns.name.clone()),
+        namespace: (scope == StoreScope::SecretStore).then(|| ns.name.clone()),
         uid: "uid".into(),
         generation: 1,
         spec: Arc::new(spec),
@@ -320,6 +366,7 @@ async fn client(
         observer: calls,
         referent_namespace: None,
         templates: None,
+        policy: Arc::new(policy),
     };
     Gcp::with_endpoints(endpoints).new_client(&store, &ctx).await
 }
@@ -622,7 +669,13 @@ async fn gke_workload_identity_exchanges_a_service_account_token_and_impersonate
     let gcp = GcpEmulator::start_requiring_token(&token).await?;
     Seed::new(&gcp, &token).secret("db", &[], &[], &["gke-value"]).await?;
     service_account(&ns, "app-ksa", Some(IMPERSONATED)).await?;
-    let op = operator(&ns, endpoints(&gcp, &auth)).await?;
+    // The cluster's location and name come from the metadata server, part of the operator's own environment: a
+    // namespaced SecretStore may ask it only with the opt-in (`--allow-namespaced-operator-identity`).
+    let opted_in = syncret_providers::TenantPolicy {
+        namespaced_operator_identity: true,
+        ..syncret_tests::operator::loopback_allowed()
+    };
+    let op = operator_with(&ns, endpoints(&gcp, &auth), opted_in).await?;
     let stores: Api<SecretStore> = ns.api();
     apply(
         &stores,
@@ -835,7 +888,8 @@ async fn federation_from_a_credential_configuration() -> anyhow::Result<()> {
 }
 
 /// No `auth` and no `projectID`: the pod's ambient credentials (google-cloud-auth's metadata-server credentials)
-/// and the project from the metadata server.
+/// and the project from the metadata server — the operator's own identity, so a namespaced SecretStore is refused
+/// (without asking the metadata server anything) unless the operator opts in; a ClusterSecretStore may.
 #[tokio::test]
 async fn ambient_credentials_and_project_from_the_metadata_server() -> anyhow::Result<()> {
     let cp = ControlPlane::shared().await?;
@@ -845,8 +899,45 @@ async fn ambient_credentials_and_project_from_the_metadata_server() -> anyhow::R
     let gcp = GcpEmulator::start_requiring_token(&token).await?;
     Seed::new(&gcp, &token).secret("db", &[], &[], &["ambient"]).await?;
     let calls = Arc::new(Calls::default());
-    let c = client(&ns, "{}", endpoints(&gcp, &auth), calls.clone()).await?;
+    let refused = client(&ns, "{}", endpoints(&gcp, &auth), calls.clone())
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(refused.reason(), "RefusedByPolicy");
+    assert!(
+        refused
+            .to_string()
+            .starts_with("spec.provider.gcpsm.auth: the operator pod's Application Default Credentials (no auth set) is the operator's own identity"),
+        "{refused}"
+    );
+    assert!(
+        auth.records().iter().all(|r| r.endpoint != "metadata"),
+        "the metadata server was not asked"
+    );
+    let opted_in = syncret_providers::TenantPolicy {
+        namespaced_operator_identity: true,
+        ..syncret_tests::operator::loopback_allowed()
+    };
+    let c = client_as(
+        &ns,
+        "{}",
+        endpoints(&gcp, &auth),
+        calls.clone(),
+        StoreScope::SecretStore,
+        opted_in,
+    )
+    .await?;
     assert_eq!(read(&c, RemoteKey::new("db")).await?, "ambient");
+    let css = client_as(
+        &ns,
+        "{}",
+        endpoints(&gcp, &auth),
+        calls.clone(),
+        StoreScope::ClusterSecretStore,
+        syncret_tests::operator::loopback_allowed(),
+    )
+    .await?;
+    assert_eq!(read(&css, RemoteKey::new("db")).await?, "ambient");
     let meta: Vec<String> = auth
         .records()
         .into_iter()
@@ -907,7 +998,7 @@ async fn a_rejected_token_is_an_authentication_error() -> anyhow::Result<()> {
     let ns = cp.namespace("gcp-rejected").await?;
     let auth = GoogleAuth::start(auth_config(), ns.client.clone()).await?;
     let gcp = GcpEmulator::start_requiring_token("some-other-token").await?;
-    let c = client(
+    let c = ambient_client(
         &ns,
         &format!("projectID: {PROJECT}"),
         endpoints(&gcp, &auth),
@@ -946,7 +1037,7 @@ async fn versions_selection_policy_regional_and_not_found() -> anyhow::Result<()
     .await?;
     let e = endpoints(&gcp, &auth);
     let calls = Arc::new(Calls::default());
-    let fail = client(&ns, &format!("projectID: {PROJECT}"), e.clone(), calls.clone()).await?;
+    let fail = ambient_client(&ns, &format!("projectID: {PROJECT}"), e.clone(), calls.clone()).await?;
     let err = fail.get_secret(&RemoteKey::new("db")).await.unwrap_err();
     assert!(
         matches!(&err, ProviderError::InvalidValue { message, .. } if message.contains("DISABLED")),
@@ -966,7 +1057,7 @@ async fn versions_selection_policy_regional_and_not_found() -> anyhow::Result<()
     );
     let missing = fail.get_secret(&RemoteKey::new("nope")).await.unwrap_err();
     assert!(missing.is_not_found(), "{missing:?}");
-    let fetch = client(
+    let fetch = ambient_client(
         &ns,
         &format!("projectID: {PROJECT}\nsecretVersionSelectionPolicy: LatestOrFetch"),
         e.clone(),
@@ -986,7 +1077,7 @@ async fn versions_selection_policy_regional_and_not_found() -> anyhow::Result<()
             .await
             .is_err()
     );
-    let regional = client(&ns, &format!("projectID: {PROJECT}\nlocation: europe-west1"), e, calls).await?;
+    let regional = ambient_client(&ns, &format!("projectID: {PROJECT}\nlocation: europe-west1"), e, calls).await?;
     assert_eq!(read(&regional, RemoteKey::new("regional")).await?, "eu");
     let find = FindQuery {
         name: Some(regex::Regex::new("^reg")?),
@@ -1017,7 +1108,7 @@ async fn push_delete_and_exists_against_the_server() -> anyhow::Result<()> {
     let seed = Seed::new(&gcp, &token);
     seed.secret("foreign", &[("owner", "someone")], &[], &["theirs"])
         .await?;
-    let c = client(
+    let c = ambient_client(
         &ns,
         &format!("projectID: {PROJECT}"),
         endpoints(&gcp, &auth),

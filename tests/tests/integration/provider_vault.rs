@@ -218,6 +218,7 @@ async fn client_for(
         observer,
         referent_namespace: None,
         templates: None,
+        policy: Arc::new(syncret_tests::operator::loopback_allowed()),
     };
     provider.new_client(&info, &ctx).await
 }

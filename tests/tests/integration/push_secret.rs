@@ -761,6 +761,7 @@ async fn aws_push_secret_end_to_end_and_the_store_switch_of_5062() -> anyhow::Re
     let moto = syncret_tests::servers::Moto::start().await?;
     let ns = cp.namespace("push-aws").await?;
     let mut opts = syncret::runtime::Options::default();
+    opts.settings.tenant = std::sync::Arc::new(syncret_tests::operator::loopback_allowed());
     opts.settings.controller_class = syncret_tests::unique_name("class");
     opts.settings.namespace = Some(ns.name.clone());
     opts.settings.backoff_base = Duration::from_millis(200);

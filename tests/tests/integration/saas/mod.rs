@@ -332,6 +332,7 @@ pub async fn client(
         observer: Arc::new(Calls::default()),
         referent_namespace: None,
         templates: None,
+        policy: Arc::new(syncret_tests::operator::loopback_allowed()),
     };
     provider.new_client(&info, &ctx).await
 }
