@@ -722,7 +722,7 @@ mod url_encoded {
     }
 }
 
-fn lease_end(now: chrono::DateTime<chrono::Utc>, seconds: u64) -> chrono::DateTime<chrono::Utc> {
+fn lease_expiry(now: chrono::DateTime<chrono::Utc>, seconds: u64) -> chrono::DateTime<chrono::Utc> {
     let secs = i64::try_from(seconds).unwrap_or(i64::MAX).min(10 * 365 * 24 * 3600);
     now.checked_add_signed(chrono::Duration::seconds(secs)).unwrap_or(now)
 }
@@ -786,7 +786,7 @@ impl VaultClient {
                 lease_id: fields.lease_id,
                 renewable: fields.renewable,
                 duration_seconds: fields.lease_duration,
-                expire_time: lease_end(now, fields.lease_duration),
+                expire_time: lease_expiry(now, fields.lease_duration),
                 capped: false,
                 token_accessor: entry.accessor.clone(),
                 token_expire_time: entry.expires_at(Instant::now()),
@@ -826,7 +826,7 @@ impl VaultClient {
         let at = chrono::Utc::now();
         Ok(crate::lease::Lease {
             renewable: fields.renewable,
-            expire_time: lease_end(at, fields.lease_duration),
+            expire_time: lease_expiry(at, fields.lease_duration),
             // Vault grants less than asked only when the lease's max TTL is near.
             capped: fields.lease_duration.saturating_add(2) < lease.duration_seconds,
             token_expire_time: token_end,
