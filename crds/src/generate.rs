@@ -38,6 +38,16 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         crate::ClusterSecretStore::crd(),
         crate::PushSecret::crd(),
         crate::ClusterPushSecret::crd(),
+        crate::generator::Password::crd(),
+        crate::generator::UUID::crd(),
+        crate::generator::SSHKey::crd(),
+        crate::generator::Fake::crd(),
+        crate::generator::ECRAuthorizationToken::crd(),
+        crate::generator::STSSessionToken::crd(),
+        crate::generator::VaultDynamicSecret::crd(),
+        crate::generator::Webhook::crd(),
+        crate::generator::ClusterGenerator::crd(),
+        crate::generator::GeneratorState::crd(),
     ]
     .into_iter()
     .map(finish)
@@ -47,6 +57,20 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
 /// Applies the post-processing described in the module docs.
 fn finish(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
     crd.spec.names.list_kind = Some(format!("{}List", crd.spec.names.kind));
+    // ESO's generators have a status subresource and no status; GeneratorState has a status and no subresource.
+    if crd.spec.group == crate::generator::GROUP {
+        let generator = crd.spec.names.kind != "GeneratorState";
+        for v in &mut crd.spec.versions {
+            v.subresources = generator.then(|| {
+                k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceSubresources {
+                    status: Some(k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceSubresourceStatus(
+                        serde_json::json!({}),
+                    )),
+                    scale: None,
+                }
+            });
+        }
+    }
     let Ok(mut value) = serde_json::to_value(&crd) else {
         return crd;
     };
@@ -236,6 +260,16 @@ mod tests {
                 "clustersecretstores.external-secrets.io.yaml",
                 "pushsecrets.external-secrets.io.yaml",
                 "clusterpushsecrets.external-secrets.io.yaml",
+                "passwords.generators.external-secrets.io.yaml",
+                "uuids.generators.external-secrets.io.yaml",
+                "sshkeys.generators.external-secrets.io.yaml",
+                "fakes.generators.external-secrets.io.yaml",
+                "ecrauthorizationtokens.generators.external-secrets.io.yaml",
+                "stssessiontokens.generators.external-secrets.io.yaml",
+                "vaultdynamicsecrets.generators.external-secrets.io.yaml",
+                "webhooks.generators.external-secrets.io.yaml",
+                "clustergenerators.generators.external-secrets.io.yaml",
+                "generatorstates.generators.external-secrets.io.yaml",
             ]
         );
     }

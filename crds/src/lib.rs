@@ -1,7 +1,8 @@
 //! `external-secrets.io` custom resource types, wire-compatible with External Secrets Operator v1.
 //!
 //! - [`ExternalSecret`], [`ClusterExternalSecret`], [`SecretStore`], [`ClusterSecretStore`] (`external-secrets.io/v1`)
-//!   and [`PushSecret`], [`ClusterPushSecret`] (`external-secrets.io/v1alpha1`), with ESO's field names, enums,
+//!   and [`PushSecret`], [`ClusterPushSecret`] (`external-secrets.io/v1alpha1`), and the generators of
+//!   `generators.external-secrets.io/v1alpha1` ([`generator`]), with ESO's field names, enums,
 //!   defaults, short names, printer columns and status subresources.
 //! - Every spec has `validate() -> Vec<FieldError>` for what the OpenAPI schema cannot express.
 //! - [`generate`] renders the CRDs (`deploy/crds/`, `syncret crds`); [`admission`] the ValidatingAdmissionPolicies
@@ -17,6 +18,7 @@ pub mod condition;
 pub mod duration;
 pub mod externalsecret;
 pub mod generate;
+pub mod generator;
 pub mod labels;
 pub mod meta;
 pub mod provider;

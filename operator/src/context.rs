@@ -50,6 +50,8 @@ pub struct Settings {
     pub store_concurrency: usize,
     /// Generic targets (`spec.target.manifest`): `--unsafe-allow-generic-targets`, `--generic-target-resources`.
     pub generic_targets: crate::sync::manifest::GenericTargets,
+    /// How long a superseded GeneratorState waits before its lease is revoked (`--generator-gc-grace-period`).
+    pub generator_gc_grace: Duration,
     /// The tenant boundary for providers (`--allow-namespaced-operator-identity`, `--egress-allow`,
     /// `--egress-deny`, `--credential-file-allowlist`; see `docs/security.md`).
     pub tenant: Arc<syncret_providers::TenantPolicy>,
@@ -77,6 +79,7 @@ impl Default for Settings {
             namespace_concurrency: 0,
             store_concurrency: 0,
             generic_targets: Default::default(),
+            generator_gc_grace: Duration::from_secs(120),
             tenant: Arc::new(syncret_providers::TenantPolicy::default()),
         }
     }
@@ -223,4 +226,6 @@ pub struct Context {
     pub dependents: crate::dependents::Dependents,
     /// Kinds of generic targets, as discovery found them (cached).
     pub generic_kinds: crate::controller::generic::Kinds,
+    /// GeneratorStates: the watched states and the controller's queue (leases renewed, superseded ones revoked).
+    pub generator_states: crate::controller::generatorstate::GeneratorStates,
 }

@@ -14,6 +14,7 @@ pub mod controller;
 pub mod dependents;
 pub mod escache;
 pub mod events;
+pub mod generate;
 pub mod leader;
 pub mod manifests;
 pub mod metrics;

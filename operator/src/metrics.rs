@@ -75,6 +75,14 @@ pub struct Metrics {
     pub shard_reconciles: IntCounterVec,
     /// `syncret_shard_external_secrets{shard}`: ExternalSecrets this replica holds in its cache, per shard.
     pub shard_external_secrets: IntGaugeVec,
+    /// `syncret_generator_calls_total{kind,call,status}`: generator calls (`Generate`, `RenewLease`,
+    /// `RevokeLease`) by generated kind (`Password`, `VaultDynamicSecret`, …) and outcome (`success`/`error`).
+    pub generator_calls: IntCounterVec,
+    /// `syncret_generator_call_duration_seconds{kind,call}`.
+    pub generator_latency: HistogramVec,
+    /// `syncret_generator_states{phase}`: GeneratorStates this operator tracks, `current` (a lease in use) or
+    /// `superseded` (waiting for garbage collection).
+    pub generator_states: IntGaugeVec,
 }
 
 impl Metrics {
@@ -266,6 +274,29 @@ impl Metrics {
         registry.register(Box::new(shard_transitions.clone()))?;
         registry.register(Box::new(shard_reconciles.clone()))?;
         registry.register(Box::new(shard_external_secrets.clone()))?;
+        let generator_calls = IntCounterVec::new(
+            Opts::new(
+                "syncret_generator_calls_total",
+                "Generator calls (Generate, RenewLease, RevokeLease) by generated kind and outcome",
+            ),
+            &["kind", "call", "status"],
+        )?;
+        let generator_latency = HistogramVec::new(
+            HistogramOpts::new("syncret_generator_call_duration_seconds", "Latency of generator calls").buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ]),
+            &["kind", "call"],
+        )?;
+        let generator_states = IntGaugeVec::new(
+            Opts::new(
+                "syncret_generator_states",
+                "GeneratorStates tracked: current (a lease in use) or superseded (awaiting garbage collection)",
+            ),
+            &["phase"],
+        )?;
+        registry.register(Box::new(generator_calls.clone()))?;
+        registry.register(Box::new(generator_latency.clone()))?;
+        registry.register(Box::new(generator_states.clone()))?;
         Ok(Self {
             registry,
             external_secrets,
@@ -299,7 +330,20 @@ impl Metrics {
             shard_transitions,
             shard_reconciles,
             shard_external_secrets,
+            generator_calls,
+            generator_latency,
+            generator_states,
         })
+    }
+
+    /// Records one generator call.
+    pub fn generator_call(&self, kind: &str, call: &str, ok: bool, elapsed: Duration) {
+        self.generator_calls
+            .with_label_values(&[kind, call, if ok { "success" } else { "error" }])
+            .inc();
+        self.generator_latency
+            .with_label_values(&[kind, call])
+            .observe(elapsed.as_secs_f64());
     }
 
     /// Workers started per controller (`controller_runtime_max_concurrent_reconciles`).

@@ -36,6 +36,8 @@ pub struct Reads {
     tenant: Arc<TenantPolicy>,
     limiters: Mutex<HashMap<String, Arc<RateLimiter>>>,
     slots: Mutex<HashMap<(CacheKey, RemoteKey), Slot>>,
+    /// Generators: their clients (cached like store clients) and calls.
+    pub generators: crate::generate::Generators,
 }
 
 impl Reads {
@@ -50,7 +52,15 @@ impl Reads {
         store_rate: (f64, u32),
         tenant: Arc<TenantPolicy>,
     ) -> Self {
+        let generators = crate::generate::Generators::new(
+            client.clone(),
+            clients.max_age(),
+            metrics.clone(),
+            observer.clone(),
+            tenant.clone(),
+        );
         Self {
+            generators,
             client,
             registry,
             clients,
@@ -162,6 +172,29 @@ impl Reads {
                     self.clients.invalidate(cache_key);
                 }
                 answers.finds.insert(*index, r.map_err(|e| ReadError::from(&e)));
+            }
+        }
+        for (index, generator) in plan.generators() {
+            let made = match self.generators.resolve(namespace, generator).await {
+                Ok(resolved) => self
+                    .generators
+                    .generate(&resolved, &self.registry)
+                    .await
+                    .map(|g| (resolved, g)),
+                Err(e) => Err(e),
+            };
+            match made {
+                Ok((resolved, generated)) => {
+                    if let Some(lease) = generated.lease {
+                        answers
+                            .leases
+                            .push(crate::sync::fetch::GeneratedLease { index, resolved, lease });
+                    }
+                    answers.generated.insert(index, Ok(generated.data));
+                }
+                Err(e) => {
+                    answers.generated.insert(index, Err(ReadError::from(&e)));
+                }
             }
         }
         Ok(answers)

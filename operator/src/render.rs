@@ -425,6 +425,17 @@ fn answers(plan: &fetch::Plan, values: &BTreeMap<StoreId, Values>) -> Answers {
             answers.finds.insert(*index, Ok(found));
         }
     }
+    for (index, _) in plan.generators() {
+        answers.generated.insert(
+            index,
+            Err(ReadError {
+                reason: "Unsupported",
+                message: "generators are not run offline (syncret render makes no credentials)".into(),
+                not_found: false,
+                retry_after: None,
+            }),
+        );
+    }
     answers
 }
 

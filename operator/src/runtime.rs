@@ -186,6 +186,7 @@ pub async fn start_with_registry(
         ),
         None => (client.clone(), client.clone()),
     };
+    let (generator_states, gs_writer) = controller::generatorstate::GeneratorStates::new(&opts.settings);
     let ctx = Arc::new(Context {
         client: fenced,
         cluster_client,
@@ -211,6 +212,7 @@ pub async fn start_with_registry(
         push,
         dependents: Default::default(),
         generic_kinds: Default::default(),
+        generator_states,
     });
     let mut admin = Vec::new();
     let mut serve = |listener: tokio::net::TcpListener| {
@@ -269,6 +271,7 @@ pub async fn start_with_registry(
             ns: refl.ns.1,
             ces: refl.ces.1,
             push: push_writers,
+            gs: gs_writer,
         },
         readiness.clone(),
         leadership.clone(),

@@ -8,10 +8,32 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use tokio::sync::OnceCell;
 
 use crate::client::SecretsClient;
 use crate::error::Result;
+
+/// What the cache can hold: something to close when it is dropped (revoking what it holds remotely).
+#[async_trait]
+pub trait Closable: Send + Sync {
+    async fn close_client(&self);
+}
+
+#[async_trait]
+impl Closable for dyn SecretsClient {
+    async fn close_client(&self) {
+        self.close().await
+    }
+}
+
+#[cfg(feature = "generators")]
+#[async_trait]
+impl Closable for dyn crate::generators::GeneratorClient {
+    async fn close_client(&self) {
+        self.close().await
+    }
+}
 
 /// Identifies one cached client.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -28,19 +50,20 @@ pub struct CacheKey {
     pub referent_namespace: Option<String>,
 }
 
-struct Slot {
-    cell: OnceCell<Arc<dyn SecretsClient>>,
+struct Slot<C: ?Sized> {
+    cell: OnceCell<Arc<C>>,
     created: Instant,
 }
 
-/// See the module docs.
-pub struct ClientCache {
-    slots: Mutex<HashMap<CacheKey, Arc<Slot>>>,
+/// See the module docs. Holds store clients by default; generator clients with
+/// `ClientCache<dyn GeneratorClient>`.
+pub struct ClientCache<C: ?Sized + Closable + 'static = dyn SecretsClient> {
+    slots: Mutex<HashMap<CacheKey, Arc<Slot<C>>>>,
     max_age: Duration,
     builds: AtomicU64,
 }
 
-impl ClientCache {
+impl<C: ?Sized + Closable + 'static> ClientCache<C> {
     /// A cache whose entries are rebuilt after `max_age`.
     pub fn new(max_age: Duration) -> Self {
         Self {
@@ -52,10 +75,10 @@ impl ClientCache {
 
     /// The cached client for `key`, building it with `build` if there is none (concurrent callers share one
     /// build). Entries of older generations of the same store are dropped and closed.
-    pub async fn get_or_build<F, Fut>(&self, key: &CacheKey, build: F) -> Result<Arc<dyn SecretsClient>>
+    pub async fn get_or_build<F, Fut>(&self, key: &CacheKey, build: F) -> Result<Arc<C>>
     where
         F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Result<Arc<dyn SecretsClient>>>,
+        Fut: std::future::Future<Output = Result<Arc<C>>>,
     {
         let (slot, stale) = {
             let mut slots = self.lock();
@@ -72,7 +95,7 @@ impl ClientCache {
                         .filter(|k| k.uid == key.uid && (k.generation != key.generation || *k == key))
                         .cloned()
                         .collect();
-                    let stale: Vec<Arc<Slot>> = stale_keys.iter().filter_map(|k| slots.remove(k)).collect();
+                    let stale: Vec<Arc<Slot<C>>> = stale_keys.iter().filter_map(|k| slots.remove(k)).collect();
                     let slot = Arc::new(Slot {
                         cell: OnceCell::new(),
                         created: Instant::now(),
@@ -101,7 +124,7 @@ impl ClientCache {
 
     /// Drops every client of the store with this UID (the store was deleted) and closes them.
     pub fn remove_store(&self, uid: &str) {
-        let removed: Vec<Arc<Slot>> = {
+        let removed: Vec<Arc<Slot<C>>> = {
             let mut slots = self.lock();
             let keys: Vec<CacheKey> = slots.keys().filter(|k| k.uid == uid).cloned().collect();
             keys.iter().filter_map(|k| slots.remove(k)).collect()
@@ -111,12 +134,17 @@ impl ClientCache {
 
     /// Closes every client (operator shutdown): revokes tokens the clients logged in for.
     pub async fn close(&self) {
-        let all: Vec<Arc<Slot>> = self.lock().drain().map(|(_, v)| v).collect();
+        let all: Vec<Arc<Slot<C>>> = self.lock().drain().map(|(_, v)| v).collect();
         for slot in all {
             if let Some(client) = slot.cell.get() {
-                client.close().await;
+                client.close_client().await;
             }
         }
+    }
+
+    /// How long an entry is used before it is rebuilt.
+    pub fn max_age(&self) -> Duration {
+        self.max_age
     }
 
     /// Number of cached clients.
@@ -133,18 +161,18 @@ impl ClientCache {
         self.builds.load(Ordering::Relaxed)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, Arc<Slot>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, Arc<Slot<C>>>> {
         // A panic while holding this lock cannot leave the map inconsistent (single insert/remove calls).
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
-fn close_all(slots: Vec<Arc<Slot>>) {
+fn close_all<C: ?Sized + Closable + 'static>(slots: Vec<Arc<Slot<C>>>) {
     for slot in slots {
         if let Some(client) = slot.cell.get().cloned()
             && let Ok(handle) = tokio::runtime::Handle::try_current()
         {
-            handle.spawn(async move { client.close().await });
+            handle.spawn(async move { client.close_client().await });
         }
     }
 }
@@ -187,7 +215,7 @@ mod tests {
 
     #[tokio::test]
     async fn builds_once_per_generation_and_closes_old_ones() {
-        let cache = ClientCache::new(Duration::from_secs(3600));
+        let cache: ClientCache = ClientCache::new(Duration::from_secs(3600));
         let closed = Arc::new(AtomicUsize::new(0));
         let mk = || {
             let closed = closed.clone();
@@ -214,7 +242,7 @@ mod tests {
 
     #[tokio::test]
     async fn failed_build_is_retried() {
-        let cache = ClientCache::new(Duration::from_secs(3600));
+        let cache: ClientCache = ClientCache::new(Duration::from_secs(3600));
         let err = cache
             .get_or_build(&key(1, None), || async {
                 Err(crate::ProviderError::Auth("denied".into()))
@@ -233,7 +261,7 @@ mod tests {
 
     #[tokio::test]
     async fn entries_age_out() {
-        let cache = ClientCache::new(Duration::from_millis(0));
+        let cache: ClientCache = ClientCache::new(Duration::from_millis(0));
         let closed = Arc::new(AtomicUsize::new(0));
         for _ in 0..3 {
             let c = closed.clone();

@@ -9,6 +9,9 @@ pub mod cache;
 pub mod client;
 pub mod credentials;
 pub mod error;
+#[cfg(feature = "generators")]
+pub mod generators;
+pub mod lease;
 pub mod net;
 pub mod policy;
 pub mod property;
@@ -50,6 +53,7 @@ pub use client::{
 };
 pub use credentials::{Credentials, StoreScope};
 pub use error::{ProviderError, Result};
+pub use lease::Lease;
 pub use policy::TenantPolicy;
 pub use registry::{Provider, ProviderContext, Registry, StoreInfo};
 pub use value::{CustomValue, RemoteValue, SecretValue, Select, Unloggable};

@@ -94,9 +94,12 @@ pub trait Provider: Send + Sync {
     async fn new_client(&self, store: &StoreInfo, ctx: &ProviderContext) -> Result<Arc<dyn SecretsClient>>;
 }
 
-/// All compiled-in providers.
+/// All compiled-in providers, and the generators (which reuse their auth and clients).
 pub struct Registry {
     providers: Vec<Arc<dyn Provider>>,
+    /// The generator factory (`generators.external-secrets.io`); tests point its AWS and Vault parts elsewhere.
+    #[cfg(feature = "generators")]
+    pub generators: crate::generators::Generators,
 }
 
 impl Registry {
@@ -131,7 +134,11 @@ impl Registry {
         providers.push(Arc::new(crate::gitlab::Gitlab));
         #[cfg(feature = "sops")]
         providers.push(Arc::new(crate::sops::Sops::default()));
-        Self { providers }
+        Self {
+            providers,
+            #[cfg(feature = "generators")]
+            generators: crate::generators::Generators::default(),
+        }
     }
 
     /// Adds (or replaces) a provider.

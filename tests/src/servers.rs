@@ -299,6 +299,7 @@ pub struct OpenBao {
     token: String,
     audit_log: PathBuf,
     ca_cert: Option<PathBuf>,
+    redis: Option<(String, String)>,
 }
 
 /// One request OpenBao audited.
@@ -324,12 +325,30 @@ impl OpenBao {
         Self::from_process(ServerProcess::start("vault", &["--tls"]).await?)
     }
 
+    /// Starts a fresh OpenBao dev server with a Redis server beside it ([`OpenBao::redis`]): a database for the
+    /// database secrets engine, whose credentials have renewable leases.
+    pub async fn start_with_redis() -> anyhow::Result<OpenBao> {
+        Self::from_process(ServerProcess::start("vault", &["--redis"]).await?)
+    }
+
+    /// The Redis server of [`OpenBao::start_with_redis`]: (`127.0.0.1:PORT`, password of user `default`).
+    pub fn redis(&self) -> Option<(&str, &str)> {
+        self.redis.as_ref().map(|(a, p)| (a.as_str(), p.as_str()))
+    }
+
     fn from_process(process: ServerProcess) -> anyhow::Result<OpenBao> {
         Ok(OpenBao {
             addr: process.var("SYNCRET_VAULT_ENDPOINT")?.to_string(),
             token: process.var("SYNCRET_VAULT_TOKEN")?.to_string(),
             audit_log: PathBuf::from(process.var("SYNCRET_VAULT_AUDIT_LOG")?),
             ca_cert: process.vars.get("SYNCRET_VAULT_CACERT").map(PathBuf::from),
+            redis: match (
+                process.vars.get("SYNCRET_VAULT_REDIS_ADDR"),
+                process.vars.get("SYNCRET_VAULT_REDIS_PASSWORD"),
+            ) {
+                (Some(a), Some(p)) => Some((a.to_string(), p.to_string())),
+                _ => None,
+            },
             process,
         })
     }

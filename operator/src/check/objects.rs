@@ -171,6 +171,61 @@ fn group(v: &Value) -> &str {
         .unwrap_or_default()
 }
 
+/// A `generators.external-secrets.io` object: the kinds syncret runs are checked like the operator checks them
+/// (a spec that cannot work names its field); the others are not supported.
+fn check_generator(v: &Value, kind: &str, f: &mut Vec<Finding>) {
+    use syncret_crds::externalsecret::GeneratorKind;
+    if kind == "GeneratorState" {
+        return;
+    }
+    let unsupported = |f: &mut Vec<Finding>, what: &str| {
+        f.push(finding(
+            Level::Unsupported,
+            "kind",
+            format!("syncret does not run {what} generators"),
+            Some(
+                "keep the generator and the ExternalSecrets and PushSecrets using it on ESO, or replace it with a \
+                 value kept in a store",
+            ),
+        ))
+    };
+    let Ok(k) = serde_json::from_value::<GeneratorKind>(Value::String(kind.to_string())) else {
+        unsupported(f, kind);
+        return;
+    };
+    if !k.is_supported() {
+        unsupported(f, kind);
+        return;
+    }
+    let spec = v.get("spec").cloned().unwrap_or_else(|| serde_json::json!({}));
+    let name = v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+    let ns = v.pointer("/metadata/namespace").and_then(Value::as_str);
+    match crate::generate::resolve_object(k, name, ns.unwrap_or_default(), ns, spec) {
+        Ok(r) => {
+            for p in r.info.generator.validate(r.info.base) {
+                f.push(finding(
+                    Level::Unsupported,
+                    p.path,
+                    p.message,
+                    Some("fix the generator's spec"),
+                ));
+            }
+        }
+        Err(syncret_providers::ProviderError::InvalidConfig { field, message })
+            if message.contains("not supported by syncret") =>
+        {
+            let _ = field;
+            unsupported(f, &message);
+        }
+        Err(e) => f.push(finding(
+            Level::Unsupported,
+            "spec",
+            e.to_string(),
+            Some("fix the generator's spec"),
+        )),
+    }
+}
+
 fn check_one(ctx: &Ctx<'_>, input: &Input) -> Checked {
     let v = &input.value;
     let kind = v.get("kind").and_then(Value::as_str).unwrap_or_default().to_string();
@@ -208,16 +263,15 @@ fn check_one(ctx: &Ctx<'_>, input: &Input) -> Checked {
         verdict: Verdict::Supported,
         findings: Vec::new(),
     };
-    let Some(known) = known else {
-        let (message, action) = if group(v) == GENERATORS_GROUP {
-            (
-                format!("syncret has no generators ({kind})"),
-                "keep the generator and the ExternalSecrets and PushSecrets using it on ESO, or replace it with \
-                 a value kept in a store",
-            )
-        } else {
-            (format!("syncret does not serve the {kind} kind"), "keep it on ESO")
+    if group(v) == GENERATORS_GROUP {
+        check_generator(v, &kind, &mut report.findings);
+        return Checked {
+            report,
+            parsed: Parsed::Other,
         };
+    }
+    let Some(known) = known else {
+        let (message, action) = { (format!("syncret does not serve the {kind} kind"), "keep it on ESO") };
         report
             .findings
             .push(finding(Level::Unsupported, "kind", message, Some(action)));

@@ -81,9 +81,22 @@ pub const UNSUPPORTED: &[Rule] = &[
     },
     Rule {
         kinds: EXTERNAL_SECRETS,
-        when: &[("dataFrom[*].sourceRef.generatorRef", Test::Present)],
+        when: &[(
+            "dataFrom[*].sourceRef.generatorRef.kind",
+            Test::OneOf(&[
+                "ACRAccessToken",
+                "BeyondtrustWorkloadCredentialsDynamicSecret",
+                "CloudsmithAccessToken",
+                "GCRAccessToken",
+                "GithubAccessToken",
+                "GitlabDeployToken",
+                "QuayAccessToken",
+                "Grafana",
+                "MFA",
+            ]),
+        )],
         level: Level::Unsupported,
-        message: "generators are not supported",
+        message: "this generator kind is not supported (see docs/generators.md for those syncret runs)",
         action: "keep this ExternalSecret (and its generator) on ESO with the controller-class route",
     },
     Rule {
@@ -95,9 +108,22 @@ pub const UNSUPPORTED: &[Rule] = &[
     },
     Rule {
         kinds: PUSH_SECRETS,
-        when: &[("selector.generatorRef", Test::Present)],
+        when: &[(
+            "selector.generatorRef.kind",
+            Test::OneOf(&[
+                "ACRAccessToken",
+                "BeyondtrustWorkloadCredentialsDynamicSecret",
+                "CloudsmithAccessToken",
+                "GCRAccessToken",
+                "GithubAccessToken",
+                "GitlabDeployToken",
+                "QuayAccessToken",
+                "Grafana",
+                "MFA",
+            ]),
+        )],
         level: Level::Unsupported,
-        message: "pushing a generator's output is not supported",
+        message: "this generator kind is not supported (see docs/generators.md for those syncret runs)",
         action: "push a Secret (spec.selector.secret), or keep this PushSecret on ESO",
     },
     Rule {
@@ -467,9 +493,15 @@ mod tests {
             ["spec.provider.vault.auth.kubernetes", "spec.provider.vault.server"]
         );
 
+        // Password is one of the generators syncret runs; GithubAccessToken is not.
         let es = json!({"dataFrom": [{"extract": {"key": "a"}}, {"sourceRef": {"generatorRef": {"kind": "Password", "name": "p"}}}]});
+        assert!(apply(UNSUPPORTED, "ClusterExternalSecret", &es, "spec.externalSecretSpec").is_empty());
+        let es = json!({"dataFrom": [{"extract": {"key": "a"}}, {"sourceRef": {"generatorRef": {"kind": "GithubAccessToken", "name": "p"}}}]});
         let f = apply(UNSUPPORTED, "ClusterExternalSecret", &es, "spec.externalSecretSpec");
-        assert_eq!(f[0].field, "spec.externalSecretSpec.dataFrom[1].sourceRef.generatorRef");
+        assert_eq!(
+            f[0].field,
+            "spec.externalSecretSpec.dataFrom[1].sourceRef.generatorRef.kind"
+        );
         assert_eq!(f[0].level, Level::Unsupported);
     }
 

@@ -168,6 +168,11 @@ impl EsStates {
         })
     }
 
+    /// A generator's lease must be rotated: the ExternalSecret's next reconcile makes new values.
+    pub fn rotation_due(&self, key: &Key) {
+        self.set_lease(key, Duration::ZERO);
+    }
+
     fn set_lease(&self, key: &Key, due_in: Duration) {
         self.with(key, |s| {
             s.lease_due = Some(crate::schedule::due_after(Instant::now(), due_in))
@@ -558,10 +563,76 @@ async fn fetch_and_write(
     };
     // A panic in the read is this reconcile's: the kit's supervision catches and reports it.
     let answers = detached.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-    let answers = answers.map_err(|(store, source)| SyncError::Provider {
+    let mut answers = answers.map_err(|(store, source)| SyncError::Provider {
         store: store.to_string(),
         source,
     })?;
+    // Leased generated values: recorded once written (the superseded ones are then flagged for revocation),
+    // revoked at once if this sync does not write them.
+    let leases = std::mem::take(&mut answers.leases);
+    let outcome = write_answers(
+        ctx,
+        es,
+        key,
+        plan,
+        &answers,
+        (target, secret_key),
+        generic,
+        rendered_with,
+    )
+    .await;
+    if !leases.is_empty() {
+        settle_leases(ctx, es, &leases, matches!(outcome, Ok(Outcome::Synced { .. }))).await;
+    }
+    outcome
+}
+
+/// The owner of an ExternalSecret's GeneratorStates.
+fn state_owner(es: &ExternalSecret) -> crate::generate::state::Owner {
+    crate::generate::state::Owner {
+        kind: "ExternalSecret",
+        api_version: "external-secrets.io/v1",
+        namespace: es.namespace().unwrap_or_default(),
+        name: es.name_any(),
+        uid: es.metadata.uid.clone().unwrap_or_default(),
+    }
+}
+
+/// Records the leases of written values (and supersedes older ones), or revokes those of values not written.
+async fn settle_leases(ctx: &Context, es: &ExternalSecret, leases: &[fetch::GeneratedLease], written: bool) {
+    let owner = state_owner(es);
+    for l in leases {
+        let key = l.index.to_string();
+        if !written {
+            crate::generate::state::rollback(ctx, &owner, &key, &l.resolved, &l.lease).await;
+            continue;
+        }
+        if let Err(e) = crate::generate::state::commit(ctx, &owner, &key, &l.resolved, &l.lease).await {
+            ctx.events.publish(
+                object_ref(es),
+                Kind::Warning,
+                "GeneratorStateFailed",
+                format!(
+                    "could not record the lease of spec.dataFrom[{}] in a GeneratorState (it will not be renewed): {e}",
+                    l.index
+                ),
+            );
+        }
+    }
+}
+
+/// From the answers to the written Secret (the part of a sync after the reads).
+#[allow(clippy::too_many_arguments)]
+async fn write_answers(
+    ctx: &Arc<Context>,
+    es: &Arc<ExternalSecret>,
+    key: &Key,
+    plan: &fetch::Plan,
+    answers: &fetch::Answers,
+    (target, secret_key): (&str, &Key),
+    generic: Option<&generic::Target>,
+    rendered_with: &mut Option<u64>,
+) -> Result<Outcome, SyncError> {
     let lease = answers.expires_in;
     let delims = ctx.settings.delims.clone();
     let transform = move |tpl: &str, k: &str| -> Result<String, String> {
@@ -572,7 +643,7 @@ async fn fetch_and_write(
             .map_err(|e| e.message)
     };
     let deletion_policy = es.spec.target.deletion_policy;
-    let assembled = fetch::assemble(plan, &answers, deletion_policy, &transform).map_err(SyncError::Fetch)?;
+    let assembled = fetch::assemble(plan, answers, deletion_policy, &transform).map_err(SyncError::Fetch)?;
     for m in &assembled.missing {
         let note = if m.key.is_empty() {
             format!("secret does not exist at provider using {}", m.field)
@@ -648,7 +719,7 @@ async fn fetch_and_write(
         .await
         .map_err(SyncError::TemplateSource)?;
     *rendered_with = rendered_fingerprint(ctx, key, &sources);
-    let desired = desired::desired(es, assembled.data, &sources, &ctx.settings.delims)
+    let desired = desired::desired(es, assembled.data, &sources, ctx.settings.template_options())
         .map_err(|e| SyncError::Template(e.to_string()))?;
     let fingerprint = fingerprint(es, target, &desired);
     let owner = es.spec.target.creation_policy == ExternalSecretCreationPolicy::Owner;

@@ -14,6 +14,7 @@ pub mod clusterexternalsecret;
 pub mod clusterpushsecret;
 pub mod externalsecret;
 mod fanout;
+pub mod generatorstate;
 pub(crate) mod generic;
 pub mod kit;
 pub(crate) mod objects;
@@ -139,6 +140,7 @@ impl Running {
             let _ = t.await;
         }
         self.ctx.reads.clients.close().await;
+        self.ctx.reads.generators.close().await;
     }
 }
 
@@ -163,6 +165,7 @@ pub struct Writers {
     pub ns: reflector::store::Writer<PartialObjectMeta<Namespace>>,
     pub ces: reflector::store::Writer<ClusterExternalSecret>,
     pub push: pushsecret::PushWriters,
+    pub gs: reflector::store::Writer<syncret_crds::generator::GeneratorState>,
 }
 
 impl Default for Reflectors {
@@ -235,7 +238,14 @@ pub fn start(
     leadership: Leadership,
     shutdown: CancellationToken,
 ) -> Running {
-    let Writers { ss, css, ns, ces, push } = writers;
+    let Writers {
+        ss,
+        css,
+        ns,
+        ces,
+        push,
+        gs,
+    } = writers;
     // Watches of template sources and generic targets start when a first ExternalSecret needs them.
     ctx.dependents.set_stop(shutdown.clone());
     let ces_enabled = ces_enabled(&ctx);
@@ -275,6 +285,8 @@ pub fn start(
             gate.clone(),
             shutdown.clone(),
         ))),
+        // Not part of the readiness gate: a cluster without the GeneratorState CRD still runs everything else.
+        spawn(Box::pin(generatorstate::watch(ctx.clone(), gs, shutdown.clone()))),
     ];
     if ces_enabled {
         tasks.push(spawn(Box::pin(clusterexternalsecret::watch(
@@ -318,6 +330,7 @@ async fn run_controllers(ctx: Arc<Context>, gate: Arc<InitGate>, leadership: Lea
     let mut controllers = vec![
         kit::run(Arc::new(externalsecret::ExternalSecrets), &ctx, &stop),
         kit::run(Arc::new(secretstore::Stores), &ctx, &stop),
+        kit::run(Arc::new(generatorstate::GeneratorStateController), &ctx, &stop),
     ];
     if ces_enabled(&ctx) {
         controllers.push(kit::run(

@@ -119,6 +119,12 @@ pub(super) fn gates(ctx: &Context) -> usize {
     usize::from(ps) + usize::from(cps)
 }
 
+/// A generator's lease of this PushSecret must be rotated: push new values now.
+pub(super) fn rotation_due(ctx: &Context, key: &Key) {
+    ctx.push.index().mark_dirty(key);
+    ctx.push.queue.add(key.clone(), Lane::Fast);
+}
+
 fn ps_key(ps: &PushSecret) -> Key {
     Key::new(ps.namespace().unwrap_or_default(), ps.name_any())
 }
@@ -543,9 +549,6 @@ async fn sync(ctx: &Arc<Context>, ps: &Arc<PushSecret>, key: &Key) -> Next {
         let msg = syncret_crds::validate::join(&problems);
         return failed(ctx, ps, key, &PushError::InvalidSpec(msg), None).await;
     }
-    if ps.spec.selector.generator_ref.is_some() {
-        return failed(ctx, ps, key, &PushError::Generator, None).await;
-    }
     let dirty = ctx.push.index().take_dirty(key);
     if !dirty && !refresh::failed_last_time(ps) && !refresh::should_refresh(ps, now) {
         return Next::After(refresh::next_check(ps, now));
@@ -555,8 +558,13 @@ async fn sync(ctx: &Arc<Context>, ps: &Arc<PushSecret>, key: &Key) -> Next {
     }
     let old = ctx.push.status_of(key, ps).unwrap_or_default();
 
-    // The source Secret(s).
-    let secrets = match read_sources(ctx, ps, &key.namespace).await {
+    // The source Secret(s); a generator's values are made last, right before they are pushed.
+    let generator = ps.spec.selector.generator_ref.as_ref();
+    let read = match generator {
+        Some(_) => Ok(Vec::new()),
+        None => read_sources(ctx, ps, &key.namespace).await,
+    };
+    let mut secrets = match read {
         Ok(s) => s,
         Err(SourceError::NotFound(name))
             if delete_policy && !old.synced_push_secrets.is_empty() && ps.spec.selector.secret.is_some() =>
@@ -602,6 +610,19 @@ async fn sync(ctx: &Arc<Context>, ps: &Arc<PushSecret>, key: &Key) -> Next {
         ctx.push.index().mark_dirty(key);
         return Next::Idle;
     };
+    let mut lease = None;
+    if let Some(g) = generator {
+        match generate_source(ctx, key, g).await {
+            Ok((secret, l)) => {
+                secrets = vec![secret];
+                lease = l;
+            }
+            Err(e) => {
+                drop(permits);
+                return failed(ctx, ps, key, &PushError::Generator(e), None).await;
+            }
+        }
+    }
     let mut synced = SyncedPushSecretsMap::new();
     let pushed = push_all(
         ctx,
@@ -615,6 +636,15 @@ async fn sync(ctx: &Arc<Context>, ps: &Arc<PushSecret>, key: &Key) -> Next {
     )
     .await;
     drop(permits);
+    if let Some((resolved, lease)) = &lease {
+        let owner = generator_owner(ps);
+        let key = crate::generate::state::PUSH_SECRET_KEY;
+        if pushed.is_err() {
+            crate::generate::state::rollback(ctx, &owner, key, resolved, lease).await;
+        } else if let Err(e) = crate::generate::state::commit(ctx, &owner, key, resolved, lease).await {
+            tracing::warn!(pushsecret = %owner.name, error = %e, "could not record a generated lease in a GeneratorState");
+        }
+    }
     if let Err(e) = pushed {
         ctx.push.index().mark_dirty(key);
         let partial = push_status::merged(&old.synced_push_secrets, synced);
@@ -632,6 +662,42 @@ async fn sync(ctx: &Arc<Context>, ps: &Arc<PushSecret>, key: &Key) -> Next {
         }
     }
     succeeded(ctx, ps, key, synced, now).await
+}
+
+/// The owner of a PushSecret's GeneratorStates.
+fn generator_owner(ps: &PushSecret) -> crate::generate::state::Owner {
+    crate::generate::state::Owner {
+        kind: "PushSecret",
+        api_version: "external-secrets.io/v1alpha1",
+        namespace: ps.namespace().unwrap_or_default(),
+        name: ps.name_any(),
+        uid: ps.metadata.uid.clone().unwrap_or_default(),
+    }
+}
+
+/// `selector.generatorRef`: new values as the source Secret (ESO's `___generated-secret`), and their lease.
+async fn generate_source(
+    ctx: &Context,
+    key: &Key,
+    g: &syncret_crds::externalsecret::GeneratorRef,
+) -> Result<(Secret, Option<(crate::generate::Resolved, syncret_providers::Lease)>), syncret_providers::ProviderError> {
+    let resolved = ctx.reads.generators.resolve(&key.namespace, g).await?;
+    let generated = ctx.reads.generators.generate(&resolved, ctx.reads.registry()).await?;
+    let data = generated
+        .data
+        .into_iter()
+        .map(|(k, v)| (k, k8s_openapi::ByteString(v.to_vec())))
+        .collect();
+    let secret = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some("___generated-secret".into()),
+            namespace: Some(key.namespace.to_string()),
+            ..Default::default()
+        },
+        data: Some(data),
+        ..Default::default()
+    };
+    Ok((secret, generated.lease.map(|l| (resolved, l))))
 }
 
 enum SourceError {

@@ -9,10 +9,9 @@ use crate::stores::StoreProblem;
 pub enum PushError {
     #[error("invalid PushSecret: {0}")]
     InvalidSpec(String),
-    #[error(
-        "spec.selector.generatorRef: generators are not supported by syncret; push a Secret (spec.selector.secret)"
-    )]
-    Generator,
+    /// `spec.selector.generatorRef` could not make values.
+    #[error("could not resolve secret from generator ref spec.selector.generatorRef: {0}")]
+    Generator(#[source] ProviderError),
     /// `secretStoreRefs`, `data[].to` or an entry cannot work as written.
     #[error("{0}")]
     Spec(String),
@@ -77,7 +76,7 @@ impl PushError {
         !matches!(
             self,
             Self::InvalidSpec(_)
-                | Self::Generator
+                | Self::Generator(ProviderError::InvalidConfig { .. })
                 | Self::Spec(_)
                 | Self::Labels(_)
                 | Self::Template(_)
@@ -92,7 +91,8 @@ mod tests {
 
     #[test]
     fn spec_errors_are_final_and_the_rest_retried() {
-        assert!(!PushError::Generator.retry());
+        assert!(!PushError::Generator(ProviderError::invalid_config("spec.length", "must be greater than 0")).retry());
+        assert!(PushError::Generator(ProviderError::Transport("down".into())).retry());
         assert!(!PushError::Template("x".into()).retry());
         assert!(PushError::Source("Secret \"s\" not found".into()).retry());
         let push = PushError::Push {

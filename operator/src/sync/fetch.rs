@@ -10,7 +10,7 @@ use syncret_crds::externalsecret::{
     ExternalSecret, ExternalSecretConversionStrategy, ExternalSecretDataRemoteRef, ExternalSecretDecodingStrategy,
     ExternalSecretDeletionPolicy, ExternalSecretMetadataPolicy, ExternalSecretNullBytePolicy,
     ExternalSecretRewriteMergeConflictPolicy, ExternalSecretRewriteMergePriorityPolicy,
-    ExternalSecretRewriteMergeStrategy, SecretStoreRef,
+    ExternalSecretRewriteMergeStrategy, GeneratorRef, SecretStoreRef,
 };
 use syncret_crds::secretstore::StoreKind;
 use syncret_providers::{FindQuery, ProviderError, RemoteKey, RemoteValue, SecretValue};
@@ -66,6 +66,13 @@ pub enum Item {
         decoding: Decoding,
         nul_fail: bool,
     },
+    /// `dataFrom[index].sourceRef.generatorRef`: new values from a generator, then `rewrite` (ESO applies no
+    /// conversion or decoding to them).
+    Generate {
+        index: usize,
+        generator: GeneratorRef,
+        rewrite: Vec<Rewrite>,
+    },
 }
 
 /// What happens to a `dataFrom` map after it is read.
@@ -89,13 +96,27 @@ impl Plan {
         let mut s: Vec<StoreId> = self
             .items
             .iter()
-            .map(|i| match i {
-                Item::Extract { store, .. } | Item::Find { store, .. } | Item::Data { store, .. } => store.clone(),
+            .filter_map(|i| match i {
+                Item::Extract { store, .. } | Item::Find { store, .. } | Item::Data { store, .. } => {
+                    Some(store.clone())
+                }
+                Item::Generate { .. } => None,
             })
             .collect();
         s.sort();
         s.dedup();
         s
+    }
+
+    /// The generators the plan runs: (`dataFrom` index, reference).
+    pub fn generators(&self) -> Vec<(usize, &GeneratorRef)> {
+        self.items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Generate { index, generator, .. } => Some((*index, generator)),
+                _ => None,
+            })
+            .collect()
     }
 
     /// For a store whose provider takes `remoteRef.property` as part of the request (the webhook renders it into
@@ -211,16 +232,7 @@ pub fn plan(es: &ExternalSecret) -> Result<Plan, PlanError> {
     for (index, from) in spec.data_from.iter().enumerate() {
         let base = format!("spec.dataFrom[{index}]");
         let source = from.source_ref.as_ref();
-        if source.is_some_and(|s| s.generator_ref.is_some()) {
-            return Err(err(
-                format!("{base}.sourceRef.generatorRef"),
-                "generators are not supported by syncret",
-            ));
-        }
-        let store = store_for(
-            source.and_then(|s| s.secret_store_ref.as_ref()),
-            format!("{base}.sourceRef"),
-        )?;
+        let generator = source.and_then(|s| s.generator_ref.as_ref());
         let mut rewrites = Vec::new();
         for (ri, rw) in from.rewrite.iter().enumerate() {
             let rbase = format!("{base}.rewrite[{ri}]");
@@ -246,6 +258,25 @@ pub fn plan(es: &ExternalSecret) -> Result<Plan, PlanError> {
                 return Err(err(rbase, "exactly one of regexp, transform or merge must be set"));
             }
         }
+        if let Some(g) = generator {
+            if from.extract.is_some() || from.find.is_some() {
+                return Err(err(
+                    base,
+                    "only one of extract, find or sourceRef.generatorRef may be set",
+                ));
+            }
+            crate::generate::check_ref(g, &format!("{base}.sourceRef.generatorRef"))?;
+            items.push(Item::Generate {
+                index,
+                generator: g.clone(),
+                rewrite: rewrites,
+            });
+            continue;
+        }
+        let store = store_for(
+            source.and_then(|s| s.secret_store_ref.as_ref()),
+            format!("{base}.sourceRef"),
+        )?;
         if let Some(ex) = &from.extract {
             if ex.key.is_empty() {
                 return Err(err(format!("{base}.extract.key"), "must not be empty"));
@@ -340,12 +371,25 @@ impl From<&ProviderError> for ReadError {
     }
 }
 
+/// A lease on values a generator made for `dataFrom[index]`: recorded in a GeneratorState once the values are
+/// written, revoked if they are not.
+#[derive(Clone, Debug)]
+pub struct GeneratedLease {
+    pub index: usize,
+    pub resolved: crate::generate::Resolved,
+    pub lease: syncret_providers::Lease,
+}
+
 /// The answers to a plan's reads.
 #[derive(Default)]
 pub struct Answers {
     pub gets: BTreeMap<(StoreId, RemoteKey), Result<RemoteValue, ReadError>>,
     /// `dataFrom[index].find` results.
     pub finds: BTreeMap<usize, Result<BTreeMap<String, SecretValue>, ReadError>>,
+    /// `dataFrom[index].sourceRef.generatorRef` results.
+    pub generated: BTreeMap<usize, Result<BTreeMap<String, SecretValue>, ReadError>>,
+    /// Leases of generated values.
+    pub leases: Vec<GeneratedLease>,
     /// The soonest a value read here stops being valid (a provider lease), if any provider said.
     pub expires_in: Option<std::time::Duration>,
 }
@@ -491,6 +535,25 @@ pub fn assemble(
                         .map_err(|e| plain(format!("error processing {field}{what}: {e}")))?;
                 }
                 out.data.insert(secret_key.clone(), bytes);
+            }
+            Item::Generate { index, rewrite, .. } => {
+                let field = format!("spec.dataFrom[{index}].sourceRef.generatorRef");
+                let map = match answers.generated.get(index) {
+                    Some(Ok(m)) => m.clone(),
+                    Some(Err(e)) => return Err(fail(&field, "", e)),
+                    None => return Err(plain(format!("error processing {field}: no answer"))),
+                };
+                let map: BTreeMap<String, Vec<u8>> = map.into_iter().map(|(k, v)| (k, v.to_vec())).collect();
+                let map = if rewrite.is_empty() {
+                    map
+                } else {
+                    rewrite::apply(rewrite, map, transform)
+                        .map_err(|e| plain(format!("error processing {field}: {e}")))?
+                };
+                for k in map.keys() {
+                    keys::validate_key(k).map_err(|e| plain(format!("error processing {field}: {e}")))?;
+                }
+                out.data.extend(map);
             }
         }
     }

@@ -51,6 +51,12 @@ pub fn owner_label(namespace: &str, name: &str) -> String {
     sha3_hex(format!("{namespace}/{name}").as_bytes())
 }
 
+/// `generators.external-secrets.io/owner-key` of the GeneratorStates one generator of an object produced (ESO's
+/// `ObjectHash("<kind>-<namespace>-<name>-<key>")`; the key is the `dataFrom` index, `__pushsecret` for PushSecrets).
+pub fn generator_owner_key(kind: &str, namespace: &str, name: &str, key: &str) -> String {
+    sha3_hex(format!("{kind}-{namespace}-{name}-{key}").as_bytes())
+}
+
 fn go_string_map(out: &mut String, m: &BTreeMap<String, String>) {
     out.push_str("map[");
     for (i, (k, v)) in m.iter().enumerate() {

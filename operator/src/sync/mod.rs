@@ -8,6 +8,7 @@ pub mod error;
 pub mod fetch;
 pub mod hash;
 pub mod keys;
+pub mod lease;
 pub mod manifest;
 pub mod refresh;
 pub mod rewrite;

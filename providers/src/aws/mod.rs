@@ -60,6 +60,9 @@ pub struct Endpoints {
     pub secrets_manager: Option<String>,
     pub parameter_store: Option<String>,
     pub sts: Option<String>,
+    /// ECR and ECR Public (the ECRAuthorizationToken generator).
+    pub ecr: Option<String>,
+    pub ecr_public: Option<String>,
 }
 
 impl Endpoints {
@@ -70,6 +73,8 @@ impl Endpoints {
             secrets_manager: var("AWS_SECRETSMANAGER_ENDPOINT"),
             parameter_store: var("AWS_SSM_ENDPOINT"),
             sts: var("AWS_STS_ENDPOINT"),
+            ecr: var("AWS_ECR_ENDPOINT"),
+            ecr_public: var("AWS_ECR_PUBLIC_ENDPOINT"),
         }
     }
 }
@@ -110,7 +115,9 @@ impl Aws {
         Self::new(Endpoints {
             secrets_manager: Some(url.clone()),
             parameter_store: Some(url.clone()),
-            sts: Some(url),
+            sts: Some(url.clone()),
+            ecr: Some(url.clone()),
+            ecr_public: Some(url),
         })
     }
 
@@ -460,6 +467,32 @@ impl Aws {
     ) -> Result<SharedCredentialsProvider> {
         let (retry, _) = retry_config(store)?;
         Ok(self.chain(spec, field, field, store, ctx, retry).await?.1)
+    }
+
+    /// The SDK configuration and credential chain of a generator's `auth`, `role` and `region` (ECR and STS
+    /// generators), built as for a store with that auth; `base_field` is where the generator's spec sits.
+    #[cfg(feature = "generators")]
+    pub(crate) async fn generator_chain(
+        &self,
+        spec: &AWSProvider,
+        base_field: &str,
+        store: &StoreInfo,
+        ctx: &ProviderContext,
+    ) -> Result<(aws_config::SdkConfig, SharedCredentialsProvider)> {
+        self.chain(
+            spec,
+            base_field,
+            &format!("{base_field}.auth"),
+            store,
+            ctx,
+            RetryConfig::standard(),
+        )
+        .await
+    }
+
+    /// The endpoints this factory uses.
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
     }
 
     /// The credential chain of `spec` with errors naming fields under `base` (`base.auth…`, `base.role`), for

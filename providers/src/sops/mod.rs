@@ -337,7 +337,7 @@ fn transit(
     observer: Arc<dyn CallObserver>,
 ) -> BoxFuture<'static, Result<Box<dyn Unwrapper>>> {
     Box::pin(async move {
-        let client = VaultClient::connect(settings, creds, observer, cloud, http).await?;
+        let client = VaultClient::connect(settings, creds, observer, cloud, Arc::default(), http).await?;
         Ok(Box::new(kms::Transit {
             field: format!("{BASE}.keys.{field}"),
             client: Arc::new(client),

@@ -43,6 +43,11 @@ pub struct Token {
     pub at: Instant,
     /// The lifetime the login granted: renewal starts when less than a third of it is left.
     pub granted: Duration,
+    /// The token's accessor (from the login), when Vault gave one.
+    pub accessor: Option<String>,
+    /// Set once a call with this token created a lease (a dynamic secret): Vault revokes a token's leases with the
+    /// token, so such a token is never revoked by us and is kept renewed while its leases are (shared by clones).
+    pub owns_leases: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What to do before using a token.
@@ -62,6 +67,8 @@ impl Token {
             ttl: Duration::ZERO,
             at: Instant::now(),
             granted: Duration::ZERO,
+            accessor: None,
+            owns_leases: Default::default(),
         }
     }
 
@@ -74,7 +81,28 @@ impl Token {
             ttl,
             at: now,
             granted: ttl,
+            accessor: None,
+            owns_leases: Default::default(),
         }
+    }
+
+    /// Whether a lease was created with this token.
+    pub fn owns_leases(&self) -> bool {
+        self.owns_leases.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Records that a lease was created with this token.
+    pub fn mark_lease_owner(&self) {
+        self.owns_leases.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// When the token ends (wall clock), as far as known at `now`; `None` for one that does not expire.
+    pub fn expires_at(&self, now: Instant) -> Option<chrono::DateTime<chrono::Utc>> {
+        if self.origin == Origin::Static || self.ttl.is_zero() {
+            return None;
+        }
+        let left = chrono::Duration::from_std(self.remaining(now)).unwrap_or(chrono::Duration::zero());
+        chrono::Utc::now().checked_add_signed(left)
     }
 
     fn remaining(&self, now: Instant) -> Duration {
@@ -388,12 +416,9 @@ pub async fn login(s: &Settings, creds: &Credentials, http: &Http, cloud: &Cloud
     let auth = env
         .auth
         .ok_or_else(|| ProviderError::Auth(format!("{method} login at auth/{mount}: the answer carries no token")))?;
-    Ok(Token::from_login(
-        auth.client_token,
-        auth.lease_duration,
-        auth.renewable,
-        Instant::now(),
-    ))
+    let mut token = Token::from_login(auth.client_token, auth.lease_duration, auth.renewable, Instant::now());
+    token.accessor = Some(auth.accessor).filter(|a| !a.is_empty());
+    Ok(token)
 }
 
 /// `POST auth/<mount>/login {"name": <role>}`: vaultrs's cert `LoginRequest` sends `cert_name`, which Vault

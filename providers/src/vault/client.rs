@@ -12,6 +12,7 @@ use vaultrs::api::kv2::requests as kv2;
 
 use super::auth::{self, Action, CloudLogins, Origin, Token};
 use super::http::{CallError, Envelope, Http, Options};
+use super::keeper::TokenKeeper;
 use super::paths::{self, KvPath};
 use super::{Flavor, Settings};
 use crate::client::{CallObserver, Capabilities, FindQuery, PushRef, RemoteKey, SecretsClient, Validation, observed};
@@ -29,7 +30,7 @@ const SYSTEM_METADATA: [&str; 3] = ["created_time", "current_version", "delete_v
 pub struct VaultClient {
     s: Settings,
     creds: Credentials,
-    http: Http,
+    http: Arc<Http>,
     observer: Arc<dyn CallObserver>,
     label: &'static str,
     /// The `iam` / `gcp` login's credentials, when the store uses one.
@@ -38,6 +39,8 @@ pub struct VaultClient {
     token: tokio::sync::Mutex<Option<Token>>,
     /// When the values last read for these keys expire (reads that came with a lease).
     leases: Mutex<HashMap<RemoteKey, Instant>>,
+    /// Where a token that created leases goes when this client lets go of it (never revoked: see [`TokenKeeper`]).
+    keeper: Arc<TokenKeeper>,
 }
 
 /// A KV v2 read: the data (absent for a deleted or destroyed version) and the version's metadata.
@@ -161,6 +164,7 @@ impl VaultClient {
         creds: Credentials,
         observer: Arc<dyn CallObserver>,
         cloud: CloudLogins,
+        keeper: Arc<TokenKeeper>,
         client: crate::net::http::HttpClientBuilder,
     ) -> Result<Self> {
         let base = s.base;
@@ -197,7 +201,7 @@ impl VaultClient {
         } else {
             None
         };
-        let http = Http::new(Options {
+        let http = Arc::new(Http::new(Options {
             server: &s.server,
             ca_pem: &ca,
             identity: identity.as_ref().map(|(c, k, _)| (c.as_bytes(), k.as_bytes())),
@@ -207,7 +211,7 @@ impl VaultClient {
             forward_inconsistent: s.forward_inconsistent,
             base,
             client,
-        })?;
+        })?);
         let label = s.flavor.label();
         let token = if s.logs_in() {
             observed(&observer, label, "Login", auth::login(&s, &creds, &http, &cloud)).await?
@@ -223,11 +227,31 @@ impl VaultClient {
             cloud,
             token: tokio::sync::Mutex::new(Some(token)),
             leases: Mutex::new(HashMap::new()),
+            keeper,
         })
+    }
+
+    /// Lets go of `token`: one that created leases goes to the keeper (revoking it would revoke them), any other
+    /// login of ours is revoked.
+    async fn release(&self, token: Token) {
+        if token.origin != Origin::Login || !token.is_live(Instant::now()) {
+            return;
+        }
+        if token.owns_leases() {
+            self.keeper
+                .keep(self.http.clone(), token, self.s.auth_namespace().map(str::to_string));
+        } else {
+            self.revoke(&token).await;
+        }
     }
 
     /// The token to use now: renewed or replaced (one login for every waiting caller) when due.
     async fn token(&self) -> Result<String> {
+        self.token_entry().await.map(|t| t.value.0)
+    }
+
+    /// [`Self::token`] with what is known about it (accessor, lifetime, whether it created leases).
+    async fn token_entry(&self) -> Result<Token> {
         let mut slot = self.token.lock().await;
         let Some(token) = slot.as_ref() else {
             return Err(ProviderError::Transport(
@@ -236,7 +260,7 @@ impl VaultClient {
         };
         let now = Instant::now();
         match token.plan(now) {
-            Action::Use => return Ok(token.value.0.clone()),
+            Action::Use => return Ok(token.clone()),
             Action::Renew => {
                 let ns = self.s.auth_namespace();
                 let renewed = observed(&self.observer, self.label, "RenewSelf", async {
@@ -247,9 +271,8 @@ impl VaultClient {
                 .await;
                 match renewed.map(|(ttl, renewable)| token.renewed(ttl, renewable, Instant::now())) {
                     Ok(Some(t)) => {
-                        let v = t.value.0.clone();
-                        *slot = Some(t);
-                        return Ok(v);
+                        *slot = Some(t.clone());
+                        return Ok(t);
                     }
                     Ok(None) => tracing::debug!(provider = self.label, "token near its max TTL; logging in again"),
                     Err(e) => {
@@ -269,14 +292,14 @@ impl VaultClient {
         .await;
         match fresh {
             Ok(t) => {
-                let v = t.value.0.clone();
-                *slot = Some(t);
+                *slot = Some(t.clone());
                 drop(slot);
-                // The old token is near its end anyway; revoke it rather than leave it to expire.
-                if let Some(old) = old.filter(|o| o.origin == Origin::Login && o.is_live(Instant::now())) {
-                    self.revoke(&old).await;
+                // The old token is near its end anyway; revoke it rather than leave it to expire (unless its
+                // leases still need it).
+                if let Some(old) = old {
+                    self.release(old).await;
                 }
-                Ok(v)
+                Ok(t)
             }
             Err(e) => {
                 *slot = old;
@@ -313,17 +336,25 @@ impl VaultClient {
         endpoint: &E,
         key: &str,
     ) -> Result<Envelope<T>> {
-        let token = self.token().await?;
+        let entry = self.token_entry().await?;
+        let token = entry.value.0.as_str();
         let ns = self.s.namespace.as_deref();
         let res = observed(&self.observer, self.label, call, async {
             self.http
-                .call(endpoint, Some(&token), ns)
+                .call(endpoint, Some(token), ns)
                 .await
                 .map_err(|e| map_err(e, key))
         })
         .await;
         match res {
-            Err(ProviderError::AccessDenied(m)) => Err(self.denied(&token, m).await),
+            Ok(env) => {
+                if !env.lease_id.is_empty() {
+                    // Vault revokes this lease with the token: the token must outlive it.
+                    entry.mark_lease_owner();
+                }
+                Ok(env)
+            }
+            Err(ProviderError::AccessDenied(m)) => Err(self.denied(token, m).await),
             other => other,
         }
     }
@@ -608,6 +639,231 @@ impl VaultClient {
     }
 }
 
+/// A call to any path, as a VaultDynamicSecret makes it (method, query or JSON body).
+struct Raw {
+    method: rustify::enums::RequestMethod,
+    path: String,
+    query: Option<String>,
+    body: Option<Vec<u8>>,
+}
+
+impl rustify::endpoint::Endpoint for Raw {
+    type Response = ();
+    const REQUEST_BODY_TYPE: rustify::enums::RequestType = rustify::enums::RequestType::JSON;
+    const RESPONSE_BODY_TYPE: rustify::enums::ResponseType = rustify::enums::ResponseType::JSON;
+
+    fn path(&self) -> String {
+        self.path.clone()
+    }
+
+    fn method(&self) -> rustify::enums::RequestMethod {
+        self.method.clone()
+    }
+
+    fn query(&self) -> std::result::Result<Option<String>, rustify::errors::ClientError> {
+        Ok(self.query.clone())
+    }
+
+    fn body(&self) -> std::result::Result<Option<Vec<u8>>, rustify::errors::ClientError> {
+        Ok(self.body.clone())
+    }
+}
+
+/// The lease fields of an answer.
+#[derive(Deserialize, Default)]
+struct LeaseFields {
+    #[serde(default)]
+    lease_id: String,
+    #[serde(default)]
+    lease_duration: u64,
+    #[serde(default)]
+    renewable: bool,
+}
+
+/// `key=value&…` with each part form-encoded (Go's `url.Values.Encode`: keys sorted, values in order).
+fn encode_query(params: &BTreeMap<String, Vec<String>>) -> Option<String> {
+    let mut q = url_encoded::Serializer::default();
+    for (k, vs) in params {
+        for v in vs {
+            q.append(k, v);
+        }
+    }
+    Some(q.finish()).filter(|s| !s.is_empty())
+}
+
+/// A tiny `application/x-www-form-urlencoded` writer (reqwest re-exports none).
+mod url_encoded {
+    #[derive(Default)]
+    pub struct Serializer(String);
+
+    fn push_encoded(out: &mut String, s: &str) {
+        for b in s.bytes() {
+            match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(char::from(b)),
+                b' ' => out.push('+'),
+                _ => out.push_str(&format!("%{b:02X}")),
+            }
+        }
+    }
+
+    impl Serializer {
+        pub fn append(&mut self, k: &str, v: &str) {
+            if !self.0.is_empty() {
+                self.0.push('&');
+            }
+            push_encoded(&mut self.0, k);
+            self.0.push('=');
+            push_encoded(&mut self.0, v);
+        }
+
+        pub fn finish(self) -> String {
+            self.0
+        }
+    }
+}
+
+fn lease_expiry(now: chrono::DateTime<chrono::Utc>, seconds: u64) -> chrono::DateTime<chrono::Utc> {
+    let secs = i64::try_from(seconds).unwrap_or(i64::MAX).min(10 * 365 * 24 * 3600);
+    now.checked_add_signed(chrono::Duration::seconds(secs)).unwrap_or(now)
+}
+
+impl VaultClient {
+    /// One VaultDynamicSecret call: `method` (GET by default, LIST, DELETE, else a write) at `path`, with `get`
+    /// as the query of a GET and `params` as the body of a write. Returns the whole answer and its lease (the
+    /// token that made it is then kept alive for it).
+    pub(crate) async fn dynamic(
+        &self,
+        method: &str,
+        path: &str,
+        params: Option<&Value>,
+        get: &BTreeMap<String, Vec<String>>,
+        field: &str,
+    ) -> Result<(Value, Option<crate::lease::Lease>)> {
+        use rustify::enums::RequestMethod as M;
+        let (method, query, body) = match method.to_ascii_uppercase().as_str() {
+            "" | "GET" => (M::GET, encode_query(get), None),
+            "LIST" => (M::LIST, None, None),
+            "DELETE" => (M::DELETE, None, None),
+            _ => {
+                let body = match params {
+                    None | Some(Value::Null) => Value::Object(Map::new()),
+                    Some(v @ Value::Object(_)) => v.clone(),
+                    Some(_) => {
+                        return Err(ProviderError::invalid_config(
+                            format!("{field}.parameters"),
+                            "must be a JSON object",
+                        ));
+                    }
+                };
+                (M::PUT, None, Some(body.to_string().into_bytes()))
+            }
+        };
+        let raw = Raw {
+            method,
+            path: path.trim_matches('/').to_string(),
+            query,
+            body,
+        };
+        let entry = self.token_entry().await?;
+        let ns = self.s.namespace.as_deref();
+        let res = observed(&self.observer, self.label, "GenerateSecret", async {
+            self.http
+                .call_value(&raw, Some(&entry.value.0), ns)
+                .await
+                .map_err(|e| map_err(e, path))
+        })
+        .await;
+        let whole = match res {
+            Ok(v) => v,
+            Err(ProviderError::AccessDenied(m)) => return Err(self.denied(&entry.value.0, m).await),
+            Err(e) => return Err(e),
+        };
+        let fields: LeaseFields = serde_json::from_value(whole.clone()).unwrap_or_default();
+        let lease = (!fields.lease_id.is_empty()).then(|| {
+            entry.mark_lease_owner();
+            let now = chrono::Utc::now();
+            crate::lease::Lease {
+                lease_id: fields.lease_id,
+                renewable: fields.renewable,
+                duration_seconds: fields.lease_duration,
+                expire_time: lease_expiry(now, fields.lease_duration),
+                capped: false,
+                token_accessor: entry.accessor.clone(),
+                token_expire_time: entry.expires_at(Instant::now()),
+            }
+        });
+        Ok((whole, lease))
+    }
+
+    /// Renews `lease` in place (`sys/leases/renew`, asking for its original duration) and the token that created
+    /// it when this client or the keeper holds that token; returns the lease as it is now.
+    pub(crate) async fn renew_lease(&self, lease: &crate::lease::Lease) -> Result<crate::lease::Lease> {
+        let current = self.token_entry().await?;
+        let now = Instant::now();
+        let token_end = match lease.token_accessor.as_deref() {
+            Some(acc) if current.accessor.as_deref() == Some(acc) => current.expires_at(now),
+            Some(acc) => match self.keeper.refresh(acc, &self.observer, self.label).await {
+                Some(end) => end,
+                None => lease.token_expire_time,
+            },
+            None => lease.token_expire_time,
+        };
+        let body = serde_json::json!({ "lease_id": lease.lease_id, "increment": lease.duration_seconds });
+        let raw = Raw {
+            method: rustify::enums::RequestMethod::PUT,
+            path: "sys/leases/renew".into(),
+            query: None,
+            body: Some(body.to_string().into_bytes()),
+        };
+        let res = observed(&self.observer, self.label, "RenewLease", async {
+            self.http
+                .call_value(&raw, Some(&current.value.0), self.s.namespace.as_deref())
+                .await
+                .map_err(|e| map_err(e, &lease.lease_id))
+        })
+        .await?;
+        let fields: LeaseFields = serde_json::from_value(res).unwrap_or_default();
+        let at = chrono::Utc::now();
+        Ok(crate::lease::Lease {
+            renewable: fields.renewable,
+            expire_time: lease_expiry(at, fields.lease_duration),
+            // Vault grants less than asked only when the lease's max TTL is near.
+            capped: fields.lease_duration.saturating_add(2) < lease.duration_seconds,
+            token_expire_time: token_end,
+            ..lease.clone()
+        })
+    }
+
+    /// Revokes a lease (`sys/leases/revoke`); one that is already gone is fine.
+    pub(crate) async fn revoke_lease(&self, lease_id: &str) -> Result<()> {
+        let body = serde_json::json!({ "lease_id": lease_id });
+        let raw = Raw {
+            method: rustify::enums::RequestMethod::PUT,
+            path: "sys/leases/revoke".into(),
+            query: None,
+            body: Some(body.to_string().into_bytes()),
+        };
+        let token = self.token().await?;
+        let res = observed(&self.observer, self.label, "RevokeLease", async {
+            match self
+                .http
+                .call_value(&raw, Some(&token), self.s.namespace.as_deref())
+                .await
+            {
+                Ok(_) => Ok(()),
+                // Expired or revoked already.
+                Err(e) if e.status == Some(400) && e.message.contains("invalid lease") => Ok(()),
+                Err(e) => Err(map_err(e, lease_id)),
+            }
+        })
+        .await;
+        match res {
+            Err(ProviderError::NotFound { .. }) => Ok(()),
+            other => other,
+        }
+    }
+}
+
 #[async_trait]
 impl SecretsClient for VaultClient {
     fn provider_label(&self) -> &'static str {
@@ -810,8 +1066,8 @@ impl SecretsClient for VaultClient {
 
     async fn close(&self) {
         let token = self.token.lock().await.take();
-        if let Some(t) = token.filter(|t| t.origin == Origin::Login && t.is_live(Instant::now())) {
-            self.revoke(&t).await;
+        if let Some(t) = token {
+            self.release(t).await;
         }
     }
 }

@@ -81,6 +81,9 @@ fn none<T>() -> Option<T> {
 pub struct AuthInfo {
     #[serde(deserialize_with = "unloggable")]
     pub client_token: Unloggable<String>,
+    /// Names the token without being it (for `auth/token/lookup-accessor`, and to tell tokens apart).
+    #[serde(default)]
+    pub accessor: String,
     #[serde(default)]
     pub lease_duration: u64,
     #[serde(default)]
@@ -251,6 +254,28 @@ impl Http {
             CallError::transport(format!(
                 "unexpected answer from Vault for {}: {e}",
                 endpoint.path().trim()
+            ))
+        })
+    }
+
+    /// Sends `endpoint` and returns the whole answer as JSON (`null` for an empty answer): ESO's `Raw` result of a
+    /// VaultDynamicSecret.
+    pub async fn call_value<E: Endpoint>(
+        &self,
+        endpoint: &E,
+        token: Option<&str>,
+        namespace: Option<&str>,
+    ) -> std::result::Result<serde_json::Value, CallError> {
+        let body = self.send(endpoint, token, namespace).await?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(serde_json::Value::Null);
+        }
+        serde_json::from_slice(&body).map_err(|e| {
+            CallError::transport(format!(
+                "unexpected answer from Vault for {} (line {}, column {})",
+                endpoint.path().trim(),
+                e.line(),
+                e.column()
             ))
         })
     }

@@ -46,6 +46,7 @@ pub mod gcp;
 pub mod http;
 #[cfg(feature = "aws")]
 pub mod iam;
+pub mod keeper;
 pub mod paths;
 
 /// Which spec key a store uses.
@@ -88,12 +89,15 @@ pub struct Vault {
     /// `auth.gcp`: where Google's endpoints (metadata server, IAM Credentials) are.
     #[cfg(feature = "gcp")]
     gcp: Arc<crate::gcp::Endpoints>,
+    /// Tokens that created leases, kept renewable after their client is gone.
+    keeper: Arc<keeper::TokenKeeper>,
 }
 
 impl Vault {
     pub fn new(flavor: Flavor) -> Self {
         Self {
             flavor,
+            keeper: Arc::default(),
             #[cfg(feature = "aws")]
             aws: crate::aws::Aws::default(),
             #[cfg(feature = "gcp")]
@@ -137,6 +141,41 @@ impl Vault {
         }
         let _ = (a, store, ctx);
         Ok(cloud)
+    }
+}
+
+impl Vault {
+    /// A client for a VaultDynamicSecret: `store` carries its `provider` as `spec.provider.vault`.
+    #[cfg(feature = "generators")]
+    pub(crate) async fn dynamic_client(
+        &self,
+        store: &StoreInfo,
+        ctx: &ProviderContext,
+        base: &'static str,
+    ) -> Result<client::VaultClient> {
+        let mut settings = self.settings(store)?;
+        settings.base = base;
+        let cloud = self.cloud_logins(&settings, store, ctx).await?;
+        client::VaultClient::connect(
+            settings,
+            ctx.credentials(store),
+            ctx.observer.clone(),
+            cloud,
+            self.keeper.clone(),
+            ctx.http_client(store),
+        )
+        .await
+    }
+
+    /// Tokens kept for their leases (see [`keeper`]).
+    pub fn kept_tokens(&self) -> usize {
+        self.keeper.len()
+    }
+}
+
+impl Default for Vault {
+    fn default() -> Self {
+        Self::new(Flavor::Vault)
     }
 }
 
@@ -324,6 +363,7 @@ impl Provider for Vault {
             ctx.credentials(store),
             ctx.observer.clone(),
             cloud,
+            self.keeper.clone(),
             ctx.http_client(store),
         )
         .await?;

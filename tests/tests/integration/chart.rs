@@ -673,6 +673,13 @@ const NEEDED: &[(&str, &str, &str)] = &[
     ("patch", "external-secrets.io", "pushsecrets"),
     ("patch", "external-secrets.io", "pushsecrets/status"),
     ("patch", "external-secrets.io", "secretstores"),
+    ("get", "generators.external-secrets.io", "passwords"),
+    ("get", "generators.external-secrets.io", "vaultdynamicsecrets"),
+    ("list", "generators.external-secrets.io", "generatorstates"),
+    ("watch", "generators.external-secrets.io", "generatorstates"),
+    ("create", "generators.external-secrets.io", "generatorstates"),
+    ("patch", "generators.external-secrets.io", "generatorstates"),
+    ("delete", "generators.external-secrets.io", "generatorstates"),
 ];
 
 /// What it must not be able to do anywhere.
@@ -693,6 +700,8 @@ const DENIED: &[(&str, &str, &str)] = &[
     ("delete", "coordination.k8s.io", "leases"),
     ("create", "rbac.authorization.k8s.io", "rolebindings"),
     ("escalate", "rbac.authorization.k8s.io", "clusterroles"),
+    ("create", "generators.external-secrets.io", "passwords"),
+    ("update", "generators.external-secrets.io", "generatorstates"),
 ];
 
 /// Runs syncret as `client` (the chart's ServiceAccount) against `es_ns`, with leader election in `lease_ns`:
@@ -844,6 +853,7 @@ async fn chart_rbac_is_enough_to_sync_and_denies_the_rest() -> anyhow::Result<()
             ("create", "external-secrets.io", "pushsecrets"),
             ("delete", "external-secrets.io", "pushsecrets"),
             ("patch", "external-secrets.io", "clustersecretstores"),
+            ("get", "generators.external-secrets.io", "clustergenerators"),
         ] {
             if !can(&sa, verb, group, resource, "").await? {
                 wrong.push(format!("cannot {verb} {group}/{resource} cluster-wide"));

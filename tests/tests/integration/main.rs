@@ -16,6 +16,7 @@ mod cluster_external_secret;
 mod cluster_push_secret;
 mod controlplane;
 mod crds;
+mod generators;
 mod generic_target;
 mod leader;
 mod migration;

@@ -975,8 +975,9 @@ async fn check_reads_the_cluster() -> anyhow::Result<()> {
             "  secretStoreRef: {name: elsewhere}\n  data: [{secretKey: a, remoteRef: {key: token}}]\n",
         ),
         (
+            // A generator kind syncret does not run (docs/generators.md).
             "generated",
-            "  dataFrom: [{sourceRef: {generatorRef: {kind: Password, name: pw}}}]\n",
+            "  dataFrom: [{sourceRef: {generatorRef: {kind: GithubAccessToken, name: gh}}}]\n",
         ),
     ] {
         apply_yaml(&ess, &es(name, spec)).await?;

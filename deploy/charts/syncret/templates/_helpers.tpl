@@ -116,6 +116,12 @@ Least privilege, derived from what syncret calls:
 - apiGroups: [""]
   resources: ["serviceaccounts"]
   verbs: ["get"]
+- apiGroups: ["generators.external-secrets.io"]
+  resources: ["passwords", "uuids", "sshkeys", "fakes", "ecrauthorizationtokens", "stssessiontokens", "vaultdynamicsecrets", "webhooks"]
+  verbs: ["get"]
+- apiGroups: ["generators.external-secrets.io"]
+  resources: ["generatorstates"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 {{- if .Values.rbac.serviceAccountTokenCreate }}
 - apiGroups: [""]
   resources: ["serviceaccounts/token"]
@@ -148,6 +154,9 @@ Least privilege, derived from what syncret calls:
 - apiGroups: ["external-secrets.io"]
   resources: ["clustersecretstores/status"]
   verbs: ["patch"]
+- apiGroups: ["generators.external-secrets.io"]
+  resources: ["clustergenerators"]
+  verbs: ["get"]
 {{- if and .Values.processClusterExternalSecret (not (include "syncret.scope" .)) }}
 - apiGroups: ["external-secrets.io"]
   resources: ["clusterexternalsecrets"]
