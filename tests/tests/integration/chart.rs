@@ -387,6 +387,7 @@ fn every_flag_has_a_value_and_the_rendered_arguments_parse() -> anyhow::Result<(
     assert_eq!(o.client_max_age, Duration::from_secs(1800));
     assert_eq!(o.settings.backoff_max, Duration::from_secs(120));
     assert_eq!(o.settings.template_budget, 32 << 20);
+    assert_eq!(o.settings.generator_gc_grace, Duration::from_secs(300));
     assert_eq!(o.settings.refresh_jitter, 0.2);
     assert_eq!(
         (o.settings.delims.left.as_str(), o.settings.delims.right.as_str()),
@@ -919,6 +920,15 @@ async fn chart_rbac_is_enough_to_sync_and_denies_the_rest() -> anyhow::Result<()
                 ("update", "external-secrets.io", "clustersecretstores/finalizers"),
                 ("patch", "external-secrets.io", "secretstores"),
                 ("patch", "external-secrets.io", "clustersecretstores"),
+                // Generators: every kind syncret runs is read where an ExternalSecret or PushSecret names it.
+                ("get", "generators.external-secrets.io", "clustergenerators"),
+                ("get", "generators.external-secrets.io", "ecrauthorizationtokens"),
+                ("get", "generators.external-secrets.io", "fakes"),
+                ("get", "generators.external-secrets.io", "generatorstates"),
+                ("get", "generators.external-secrets.io", "sshkeys"),
+                ("get", "generators.external-secrets.io", "stssessiontokens"),
+                ("get", "generators.external-secrets.io", "uuids"),
+                ("get", "generators.external-secrets.io", "webhooks"),
             ])
             .map(|(v, g, r)| format!("{v} {}/{r}", if g.is_empty() { "core" } else { g }))
             .chain(DEFAULT_GRANTS.iter().map(|s| s.to_string()))
