@@ -844,6 +844,20 @@ impl Bench {
             r.sync_window = w;
             r.cpu_sync_s = cpu_sync.iter().sum();
             tokio::time::sleep(self.cfg.settle).await;
+            // Placement settles after the sync: a replica that started second takes the shards the first gives
+            // back within a retry period or two. Wait (bounded) for every unit to be held once before reading.
+            let units = self.cfg.shards as usize + 1;
+            let settle_until = Instant::now() + Duration::from_secs(30);
+            loop {
+                let mut held = 0usize;
+                for o in &ops {
+                    held += owned_units(&o.scrape().await);
+                }
+                if held == units || Instant::now() > settle_until {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
             for (o, cpu) in ops.iter().zip(&cpu_sync) {
                 let p = procfs::sample(o.pid).unwrap_or_default();
                 let metrics = o.scrape().await;
@@ -859,7 +873,7 @@ impl Bench {
                     steady_rss_kib: p.rss_kib,
                     cpu_sync_s: *cpu,
                     cpu_total_s: 0.0,
-                    units: sum("syncret_shard_owned{") as usize,
+                    units: owned_units(&metrics),
                     external_secrets: sum("syncret_shard_external_secrets{") as usize,
                     log: o.log.display().to_string(),
                 });
@@ -1297,4 +1311,14 @@ pub async fn run(cfg: Config) -> anyhow::Result<Report> {
     report.total_s = start.elapsed().as_secs_f64();
     std::fs::write(cfg.out_dir.join("report.json"), serde_json::to_vec_pretty(&report)?)?;
     Ok(report)
+}
+
+/// Units (shards and the cluster unit) a replica holds, from its `/metrics` text.
+fn owned_units(metrics: &str) -> usize {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("syncret_shard_owned{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .filter(|v| *v >= 1.0)
+        .count()
 }
