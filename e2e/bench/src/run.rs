@@ -845,15 +845,22 @@ impl Bench {
             r.cpu_sync_s = cpu_sync.iter().sum();
             tokio::time::sleep(self.cfg.settle).await;
             // Placement settles after the sync: a replica that started second takes the shards the first gives
-            // back within a retry period or two. Wait (bounded) for every unit to be held once before reading.
+            // back within a retry period or two, then lists their namespaces. Wait (bounded) for every unit to be
+            // held once and every ExternalSecret cached by a holder before reading the figures.
             let units = self.cfg.shards as usize + 1;
             let settle_until = Instant::now() + Duration::from_secs(30);
             loop {
-                let mut held = 0usize;
+                let (mut held, mut cached) = (0usize, 0f64);
                 for o in &ops {
-                    held += owned_units(&o.scrape().await);
+                    let m = o.scrape().await;
+                    held += owned_units(&m);
+                    cached += m
+                        .lines()
+                        .filter(|l| l.starts_with("syncret_shard_external_secrets{"))
+                        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                        .sum::<f64>();
                 }
-                if held == units || Instant::now() > settle_until {
+                if (held == units && cached >= self.cfg.n as f64) || Instant::now() > settle_until {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(250)).await;

@@ -222,6 +222,8 @@ spec:
 "#,
     )
     .await?;
+    // The first sync done (Secret written and status recorded): any later write would be a new generation.
+    env.es_ready("app", "True", "SecretSynced").await?;
     let before = env.secret("app").await?;
     // length 0: the schema lets it through; syncret refuses it, naming the field (ESO silently uses 24).
     env.apply::<Password>(
