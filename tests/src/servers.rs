@@ -363,6 +363,37 @@ impl OpenBao {
         &self.token
     }
 
+    /// A root-token call to `/v1/<path>` (`LIST` too) through `http`; fails on a non-2xx answer. Returns the JSON
+    /// answer (`null` for an empty body).
+    pub async fn call(
+        &self,
+        http: &reqwest::Client,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> anyhow::Result<serde_json::Value> {
+        let mut req = http
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes())?,
+                format!("{}/v1/{path}", self.addr),
+            )
+            .header("X-Vault-Token", &self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await?;
+        let status = resp.status();
+        let text = resp.text().await?;
+        if !status.is_success() {
+            bail!("{method} {path}: {status}: {text}");
+        }
+        Ok(if text.trim().is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text)?
+        })
+    }
+
     /// The CA that signed the server certificate (PEM), when started with [`OpenBao::start_tls`].
     pub fn ca_cert_pem(&self) -> anyhow::Result<Option<String>> {
         self.ca_cert

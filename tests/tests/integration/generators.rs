@@ -505,27 +505,7 @@ path "sys/leases/revoke" { capabilities = ["update"] }
     }
 
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
-        let mut req = self
-            .http
-            .request(
-                reqwest::Method::from_bytes(method.as_bytes())?,
-                format!("{}/v1/{path}", self.bao.addr()),
-            )
-            .header("X-Vault-Token", self.bao.root_token());
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await?;
-        let status = resp.status();
-        let text = resp.text().await?;
-        if !status.is_success() {
-            bail!("{method} {path}: {status}: {text}");
-        }
-        Ok(if text.trim().is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text)?
-        })
+        self.bao.call(&self.http, method, path, body).await
     }
 
     /// Whether the lease is still alive (`sys/leases/lookup`).

@@ -49,25 +49,7 @@ impl Bao {
 
     /// A root-token call (`LIST` too); fails on a non-2xx answer. Returns the JSON answer (`null` for 204).
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
-        let method = reqwest::Method::from_bytes(method.as_bytes())?;
-        let mut req = self
-            .http
-            .request(method.clone(), format!("{}/v1/{path}", self.srv.addr()))
-            .header("X-Vault-Token", self.srv.root_token());
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await?;
-        let status = resp.status();
-        let text = resp.text().await?;
-        if !status.is_success() {
-            bail!("{method} {path}: {status}: {text}");
-        }
-        Ok(if text.trim().is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text)?
-        })
+        self.srv.call(&self.http, method, path, body).await
     }
 
     async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
