@@ -848,7 +848,9 @@ spec:
 /// rotated: new credentials written first, the superseded lease revoked afterwards.
 #[tokio::test]
 async fn renewable_leases_are_renewed_in_place_then_rotated_at_their_max_ttl() -> anyhow::Result<()> {
-    let db = Pki::start_database("6s", "20s").await?;
+    // A 12s TTL: rotation comes a third of a period (4s) before the 40s max TTL, which leaves the 1s grace and a
+    // loaded 2-core machine room to revoke the superseded lease before Vault ends it (at 6s/20s it had 1s).
+    let db = Pki::start_database("12s", "40s").await?;
     let cp = ControlPlane::shared().await?;
     let ns = cp.namespace("gen-vault-renew").await?;
     db.generator_for(&ns, "GET", "database/creds/app", "{}").await?;
@@ -866,9 +868,9 @@ async fn renewable_leases_are_renewed_in_place_then_rotated_at_their_max_ttl() -
     assert!(first["username"].starts_with("V_"), "{:?}", first.keys());
     let lease = current_lease(&ns).await?;
     assert!(lease.starts_with("database/creds/app/"), "{lease}");
-    // Past its 6s TTL: renewed in place, the same user.
-    tokio::time::sleep(Duration::from_secs(9)).await;
-    assert!(db.alive(&lease).await, "renewed past its 6s TTL");
+    // Past its 12s TTL: renewed in place, the same user.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    assert!(db.alive(&lease).await, "renewed past its 12s TTL");
     assert!(
         db.bao.count("update", "sys/leases/renew")? >= 1,
         "renewal in the audit log"
@@ -879,8 +881,8 @@ async fn renewable_leases_are_renewed_in_place_then_rotated_at_their_max_ttl() -
         "renewed, not re-made"
     );
     assert!(generator_calls(&op, "VaultDynamicSecret", "RenewLease") >= 1);
-    // At its 20s max TTL: rotated (a new user), the old lease revoked before it runs out.
-    let second = eventually(Duration::from_secs(30), "rotated credentials", || async {
+    // At its 40s max TTL: rotated (a new user), the old lease revoked before it runs out.
+    let second = eventually(Duration::from_secs(50), "rotated credentials", || async {
         let s = text(&secrets.get("cert").await.ok()?);
         (s["username"] != first["username"]).then_some(s)
     })
