@@ -3,7 +3,9 @@
 //! of template sources' data at that version. Synchronous and I/O-free: the ExternalSecret and PushSecret watches
 //! register what each depends on ([`DependencyIndex::set`]); metadata-only watches of the depended-on kinds
 //! (`controller::objects`, started when a first dependent needs the kind) report versions
-//! ([`DependencyIndex::observed`]) and get back the dependents to wake.
+//! ([`DependencyIndex::observed`]) and get back the dependents to wake. The index also notes when each object
+//! last changed ([`DependencyIndex::changed_at`]; the one clock read here), so a dependent woken by the change does
+//! not take a provider read shared from before it (a SOPS document's ConfigMap is read through the provider).
 //!
 //! Memory: objects are kept by a 64-bit hash of (kind, namespace, name), never by name, and only while something
 //! depends on them; events of every other ConfigMap or Secret of the cluster cost a hash and a lookup. At 10,000
@@ -18,6 +20,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use smallvec::SmallVec;
 
@@ -80,6 +83,8 @@ struct Entry {
     written: Option<(u64, u64)>,
     dependents: SmallVec<[(Dependent, Role); 1]>,
     cached: Option<Cached>,
+    /// When the watch last showed it change (or go): reads of it shared from before then are stale.
+    changed: Option<Instant>,
 }
 
 struct KindState {
@@ -179,6 +184,7 @@ impl DependencyIndex {
             written: None,
             dependents: SmallVec::new(),
             cached: None,
+            changed: None,
         });
         e.dependents.push((who.clone(), d.role));
         true
@@ -248,6 +254,7 @@ impl DependencyIndex {
         if ours || !changed {
             return Vec::new();
         }
+        e.changed = Some(Instant::now());
         Self::wake(e)
     }
 
@@ -257,6 +264,7 @@ impl DependencyIndex {
             return Vec::new();
         };
         e.rv = None;
+        e.changed = Some(Instant::now());
         if let Some(c) = e.cached.take() {
             self.cached_bytes = self.cached_bytes.saturating_sub(c.bytes);
         }
@@ -284,6 +292,7 @@ impl DependencyIndex {
         let mut freed = 0usize;
         for e in self.objects.values_mut().filter(|e| e.kind == i && e.list != list) {
             if e.rv.take().is_some() {
+                e.changed = Some(Instant::now());
                 woken.extend(Self::wake(e));
             }
             if let Some(c) = e.cached.take() {
@@ -332,6 +341,17 @@ impl DependencyIndex {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         versions.hash(&mut h);
         Some(h.finish())
+    }
+
+    /// The last time the watches showed a change of something `who` reads ([`Role::Source`]), if any: a read
+    /// shared from before then is stale.
+    pub fn changed_at(&self, who: &Dependent) -> Option<Instant> {
+        self.of
+            .get(who)?
+            .iter()
+            .filter(|(_, role)| *role == Role::Source)
+            .filter_map(|(id, _)| self.objects.get(id)?.changed)
+            .max()
     }
 
     /// Whether `who` reads anything ([`Role::Source`] dependencies).
@@ -493,6 +513,29 @@ mod tests {
     }
 
     const CM: ObjectKind = ObjectKind::ConfigMap;
+
+    #[test]
+    fn a_change_is_timed_so_reads_from_before_it_are_not_shared() {
+        let mut idx = DependencyIndex::default();
+        idx.set(&es("a"), &[src(CM, "doc"), target("out")]);
+        idx.list_started(&CM);
+        idx.observed(&CM, "app", "doc", "10", true);
+        idx.observed(&CM, "app", "out", "11", true);
+        idx.list_done(&CM);
+        // Listing is no change.
+        assert_eq!(idx.changed_at(&es("a")), None);
+        let before = Instant::now();
+        idx.observed(&CM, "app", "doc", "12", false);
+        let at = idx.changed_at(&es("a")).expect("changed");
+        assert!(at >= before);
+        // A target's changes are not what it reads; nor is an unchanged version.
+        idx.observed(&CM, "app", "out", "13", false);
+        idx.observed(&CM, "app", "doc", "12", false);
+        assert_eq!(idx.changed_at(&es("a")), Some(at));
+        assert!(idx.deleted(&CM, "app", "doc").contains(&es("a")));
+        assert!(idx.changed_at(&es("a")).is_some_and(|t| t >= at));
+        assert_eq!(idx.changed_at(&es("nobody")), None);
+    }
 
     #[test]
     fn a_changed_source_wakes_its_dependents_and_only_them() {

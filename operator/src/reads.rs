@@ -18,9 +18,18 @@ use crate::sync::fetch::{Answers, Item, Plan, ReadError, StoreId};
 
 type ReadResult = Result<RemoteValue, ReadError>;
 
+/// A shared read: in flight, or finished (at `done`) within the coalescing window. `started`: when it was
+/// sent (a reader that needs an answer newer than some change takes only reads started after it).
 enum Slot {
-    Pending(watch::Receiver<Option<ReadResult>>),
-    Done(Instant, ReadResult),
+    Pending {
+        started: Instant,
+        rx: watch::Receiver<Option<ReadResult>>,
+    },
+    Done {
+        started: Instant,
+        done: Instant,
+        result: ReadResult,
+    },
 }
 
 /// See the module docs.
@@ -128,12 +137,14 @@ impl Reads {
         self.metrics.client_cache_size.set(self.clients.len() as i64);
     }
 
-    /// Performs every read of `plan` (stores resolved in `stores`), sharing identical reads.
+    /// Performs every read of `plan` (stores resolved in `stores`), sharing identical reads (only those started
+    /// at or after `fresh_after`, when given: what was read before a known change of the source is not reused).
     pub async fn read(
         &self,
         plan: &Plan,
         stores: &BTreeMap<StoreId, StoreInfo>,
         namespace: &str,
+        fresh_after: Option<Instant>,
     ) -> Result<Answers, (StoreId, ProviderError)> {
         let mut answers = Answers::default();
         let mut clients: BTreeMap<StoreId, (CacheKey, Arc<dyn SecretsClient>)> = BTreeMap::new();
@@ -146,7 +157,9 @@ impl Reads {
             let Some((cache_key, client)) = clients.get(&id) else {
                 continue;
             };
-            let results = self.get_many(cache_key, client, &keys, &stores[&id].uid).await;
+            let results = self
+                .get_many(cache_key, client, &keys, &stores[&id].uid, fresh_after)
+                .await;
             for k in &keys {
                 if let Some(d) = client.expires_in(k) {
                     answers.expires_in = Some(answers.expires_in.map_or(d, |m| m.min(d)));
@@ -207,34 +220,40 @@ impl Reads {
         client: &Arc<dyn SecretsClient>,
         keys: &[RemoteKey],
         store_uid: &str,
+        fresh_after: Option<Instant>,
     ) -> Vec<ReadResult> {
         let mut results: Vec<Option<ReadResult>> = vec![None; keys.len()];
         let mut waits: Vec<(usize, watch::Receiver<Option<ReadResult>>)> = Vec::new();
         let mut mine: Vec<usize> = Vec::new();
         let mut senders: Vec<(usize, watch::Sender<Option<ReadResult>>)> = Vec::new();
+        let started;
         {
             let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
             let now = Instant::now();
+            started = now;
             if slots.len() > 1024 {
                 slots.retain(|_, s| match s {
-                    Slot::Done(at, _) => now.duration_since(*at) < self.window,
-                    Slot::Pending(rx) => rx.has_changed().is_ok(),
+                    Slot::Done { done, .. } => now.duration_since(*done) < self.window,
+                    Slot::Pending { rx, .. } => rx.has_changed().is_ok(),
                 });
             }
+            let recent = |started: &Instant| fresh_after.is_none_or(|t| *started >= t);
             for (i, k) in keys.iter().enumerate() {
                 let slot_key = (cache_key.clone(), k.clone());
                 match slots.get(&slot_key) {
-                    Some(Slot::Done(at, r)) if now.duration_since(*at) < self.window => {
-                        results[i] = Some(r.clone());
+                    Some(Slot::Done { started, done, result })
+                        if now.duration_since(*done) < self.window && recent(started) =>
+                    {
+                        results[i] = Some(result.clone());
                         self.metrics.reads_coalesced.inc();
                     }
-                    Some(Slot::Pending(rx)) if rx.has_changed().is_ok() => {
+                    Some(Slot::Pending { started, rx }) if rx.has_changed().is_ok() && recent(started) => {
                         waits.push((i, rx.clone()));
                         self.metrics.reads_coalesced.inc();
                     }
                     _ => {
                         let (tx, rx) = watch::channel(None);
-                        slots.insert(slot_key, Slot::Pending(rx));
+                        slots.insert(slot_key, Slot::Pending { started: now, rx });
                         senders.push((i, tx));
                         mine.push(i);
                     }
@@ -254,10 +273,20 @@ impl Reads {
                 }
                 let r = r.map_err(|e| ReadError::from(&e));
                 let slot_key = (cache_key.clone(), keys[i].clone());
-                if self.window.is_zero() || r.is_err() {
-                    slots.remove(&slot_key);
-                } else {
-                    slots.insert(slot_key, Slot::Done(now, r.clone()));
+                // Only our own slot: a newer read of the same key (started after a change) may have taken it.
+                if matches!(slots.get(&slot_key), Some(Slot::Pending { started: s, .. }) if *s == started) {
+                    if self.window.is_zero() || r.is_err() {
+                        slots.remove(&slot_key);
+                    } else {
+                        slots.insert(
+                            slot_key,
+                            Slot::Done {
+                                started,
+                                done: now,
+                                result: r.clone(),
+                            },
+                        );
+                    }
                 }
                 let _ = tx.send(Some(r.clone()));
                 results[i] = Some(r);

@@ -432,8 +432,15 @@ async fn sync(ctx: &Arc<Context>, es: &Arc<ExternalSecret>, key: &Key) -> Result
         let mut h = std::collections::hash_map::DefaultHasher::new();
         es.metadata.generation.hash(&mut h);
         stores_fp.hash(&mut h);
+        sources_fp.hash(&mut h);
         h.finish()
     };
+    // A read shared with other ExternalSecrets must have started after the last change of what this one reads
+    // through the watches (a SOPS document): an answer from before it is stale, coalescing window or not.
+    let fresh_after = ctx
+        .dependents
+        .index()
+        .changed_at(&Dependent::ExternalSecret(key.clone()));
     let mut rendered_with = None;
     let outcome = fetch_and_write(
         ctx,
@@ -443,7 +450,7 @@ async fn sync(ctx: &Arc<Context>, es: &Arc<ExternalSecret>, key: &Key) -> Result
         &stores,
         &target,
         &secret_key,
-        reads_fp,
+        (reads_fp, fresh_after),
         generic.as_ref(),
         &mut rendered_with,
     )
@@ -485,7 +492,7 @@ async fn read_detached(
     plan: &fetch::Plan,
     stores: &BTreeMap<StoreId, StoreInfo>,
     permits: Vec<crate::schedule::Permit>,
-    fingerprint: u64,
+    (fingerprint, fresh_after): (u64, Option<Instant>),
 ) -> Option<Detached> {
     let (tx, rx) = tokio::sync::oneshot::channel::<Detached>();
     let (c, k, plan, stores) = (ctx.clone(), key.clone(), plan.clone(), stores.clone());
@@ -494,7 +501,7 @@ async fn read_detached(
         let _places = permits;
         let read = std::panic::AssertUnwindSafe(tokio::time::timeout(
             deadline,
-            c.reads.read(&plan, &stores, &k.namespace),
+            c.reads.read(&plan, &stores, &k.namespace, fresh_after),
         ));
         let result = match futures::FutureExt::catch_unwind(read).await {
             Err(panic) => Err(panic),
@@ -538,7 +545,7 @@ async fn fetch_and_write(
     stores: &BTreeMap<StoreId, StoreInfo>,
     target: &str,
     secret_key: &Key,
-    reads_fp: u64,
+    (reads_fp, fresh_after): (u64, Option<Instant>),
     generic: Option<&generic::Target>,
     rendered_with: &mut Option<u64>,
 ) -> Result<Outcome, SyncError> {
@@ -555,7 +562,7 @@ async fn fetch_and_write(
             else {
                 return Ok(Outcome::Parked);
             };
-            match read_detached(ctx, key, plan, stores, permits, reads_fp).await {
+            match read_detached(ctx, key, plan, stores, permits, (reads_fp, fresh_after)).await {
                 Some(r) => r,
                 None => return Ok(Outcome::Parked),
             }

@@ -472,7 +472,6 @@ async fn seal_output_decrypts_with_the_real_sops_and_syncs() -> anyhow::Result<(
 /// when the ConfigMap holding its encrypted document changes (the sops store's documents are watched, metadata
 /// only, like template sources), and one reading another document of the same store is left alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "issue 30 item 4: the document's ConfigMap is indexed, but the re-sync does not happen within 10 s yet"]
 async fn a_changed_encrypted_document_re_syncs_its_external_secrets_within_seconds() -> anyhow::Result<()> {
     let env = Env::new("sops-watch").await?;
     let work = Work::new("watch")?;
