@@ -21,16 +21,13 @@ use syncret_crds::condition::ClusterExternalSecretStatusCondition;
 use syncret_crds::externalsecret::ExternalSecret;
 use syncret_crds::labels::{ANNOTATION_FORCE_SYNC, FINALIZER_CLUSTER_EXTERNAL_SECRET_CLEANUP};
 
-use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
-use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector;
-use kube::runtime::watcher::{self, Event};
 use tokio_util::sync::CancellationToken;
 
-use super::kit::{self, InitGate, Next, Reconciler};
-use super::{CES_CONTROLLER, Seen, fanout};
+use super::kit::{InitGate, Next, Reconciler};
+use super::{CES_CONTROLLER, fanout};
 use crate::context::{Context, Key};
 use crate::schedule::{Lane, Scheduler};
 
@@ -118,26 +115,7 @@ pub(super) async fn watch(
     stop: CancellationToken,
 ) {
     let api: Api<ClusterExternalSecret> = Api::all(ctx.cluster_client.clone());
-    let stream = super::watch_stream(api, watcher::Config::default()).reflect(writer);
-    let mut seen = Seen::new();
-    kit::watch(stream, Some(gate), stop, |ev, _| match ev {
-        Event::Apply(c) | Event::InitApply(c) => {
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            c.metadata.generation.hash(&mut h);
-            c.annotations().hash(&mut h);
-            c.finalizers().hash(&mut h);
-            c.metadata.deletion_timestamp.is_some().hash(&mut h);
-            if seen.changed(c.name_any(), h.finish()) {
-                ctx.ces_queue.add(key(&c.name_any()), Lane::Fast);
-            }
-        }
-        Event::Delete(c) => {
-            seen.gone(&c.name_any());
-            ctx.ces_queue.add(key(&c.name_any()), Lane::Fast);
-        }
-        Event::Init | Event::InitDone => {}
-    })
-    .await;
+    super::watch_cluster_kind(ctx, api, writer, |c: &Context| &c.ces_queue, gate, stop).await;
 }
 
 /// Reconciles one ClusterExternalSecret.

@@ -6,24 +6,21 @@
 //! As in ESO there is no finalizer: deleting the ClusterPushSecret deletes its children through their owner
 //! references, and each child's own `deletionPolicy` decides what happens to the values it pushed.
 use std::collections::{BTreeMap, BTreeSet};
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::core::{Selector, SelectorExt};
-use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{self, ObjectRef};
-use kube::runtime::watcher::{self, Event};
 use syncret_crds::condition::PushSecretStatusCondition;
 use syncret_crds::pushsecret::{
     ClusterPushSecret, ClusterPushSecretNamespaceFailure, ClusterPushSecretStatus, PushSecret,
 };
 use tokio_util::sync::CancellationToken;
 
-use super::kit::{self, InitGate, Next, Reconciler};
-use super::{Seen, fanout};
+use super::fanout;
+use super::kit::{InitGate, Next, Reconciler};
 use crate::context::{Context, Key};
 use crate::schedule::{Lane, Scheduler};
 
@@ -116,26 +113,7 @@ pub(super) async fn watch(
     stop: CancellationToken,
 ) {
     let api: Api<ClusterPushSecret> = Api::all(ctx.cluster_client.clone());
-    let stream = super::watch_stream(api, watcher::Config::default()).reflect(writer);
-    let mut seen = Seen::new();
-    kit::watch(stream, Some(gate), stop, |ev, _| match ev {
-        Event::Apply(c) | Event::InitApply(c) => {
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            c.metadata.generation.hash(&mut h);
-            c.labels().hash(&mut h);
-            c.annotations().hash(&mut h);
-            c.metadata.deletion_timestamp.is_some().hash(&mut h);
-            if seen.changed(c.name_any(), h.finish()) {
-                ctx.push.cluster_queue.add(Key::new("", c.name_any()), Lane::Fast);
-            }
-        }
-        Event::Delete(c) => {
-            seen.gone(&c.name_any());
-            ctx.push.cluster_queue.add(Key::new("", c.name_any()), Lane::Fast);
-        }
-        Event::Init | Event::InitDone => {}
-    })
-    .await;
+    super::watch_cluster_kind(ctx, api, writer, |c: &Context| &c.push.cluster_queue, gate, stop).await;
 }
 
 /// Reconciles one ClusterPushSecret.

@@ -43,7 +43,7 @@ use tokio_util::sync::CancellationToken;
 use crate::admin::Readiness;
 use crate::context::{Context, Key};
 use crate::leader::Leadership;
-use crate::schedule::Lane;
+use crate::schedule::{Lane, Scheduler};
 pub use kit::{InitGate, Next, Phase};
 
 /// Controller names used in metrics (`controller_runtime_reconcile_total{controller}`).
@@ -227,6 +227,42 @@ impl<K: Eq + Hash> Seen<K> {
     pub fn gone(&mut self, key: &K) -> bool {
         self.0.remove(key).is_some()
     }
+}
+
+/// The watch of a cluster-scoped kind whose controller fans out (ClusterExternalSecret, ClusterPushSecret): kept
+/// in `writer`'s cache; a change of what matters (generation, labels, annotations, finalizers, deletion; not the
+/// status it writes) or a deletion queues the object (key `("", name)`) in its controller's `queue`.
+pub(super) async fn watch_cluster_kind<K>(
+    ctx: Arc<Context>,
+    api: Api<K>,
+    writer: reflector::store::Writer<K>,
+    queue: fn(&Context) -> &Scheduler<Key>,
+    gate: Arc<InitGate>,
+    stop: CancellationToken,
+) where
+    K: Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
+{
+    let stream = watch_stream(api, watcher::Config::default()).reflect(writer);
+    let mut seen = Seen::new();
+    kit::watch(stream, Some(gate), stop, |ev, _| match ev {
+        Event::Apply(c) | Event::InitApply(c) => {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            c.meta().generation.hash(&mut h);
+            c.labels().hash(&mut h);
+            c.annotations().hash(&mut h);
+            c.finalizers().hash(&mut h);
+            c.meta().deletion_timestamp.is_some().hash(&mut h);
+            if seen.changed(c.name_any(), h.finish()) {
+                queue(&ctx).add(Key::new("", c.name_any()), Lane::Fast);
+            }
+        }
+        Event::Delete(c) => {
+            seen.gone(&c.name_any());
+            queue(&ctx).add(Key::new("", c.name_any()), Lane::Fast);
+        }
+        Event::Init | Event::InitDone => {}
+    })
+    .await;
 }
 
 /// Starts the watches and, once every watch has listed (and this replica leads), the controllers. Work stops
