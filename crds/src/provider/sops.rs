@@ -4,13 +4,14 @@
 //! with syncret. The documents are what the `sops` CLI (or `syncret seal`) writes — YAML, JSON, dotenv or INI —
 //! committed to git and applied by GitOps as a ConfigMap (or Secret) key; `remoteRef.key` is `<name>/<key>`.
 //! The store says which keys may decrypt them: age identities in Secrets, and Vault/OpenBao transit, AWS KMS,
-//! or Azure Key Vault reached with the same auth blocks those providers take.
+//! Azure Key Vault or GCP Cloud KMS reached with the same auth blocks those providers take.
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::meta::{DNS1123_LABEL, SecretKeySelector};
 use crate::provider::aws::AWSAuth;
 use crate::provider::azurekv::AzureKVProvider;
+use crate::provider::gcpsm::GCPSMAuth;
 use crate::provider::openbao::OpenBaoProvider;
 use crate::provider::vault::VaultProvider;
 use crate::rules::Rule;
@@ -65,10 +66,27 @@ pub struct SopsKeys {
     /// AWS KMS: data keys wrapped with `sops --kms` are unwrapped with these credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws: Option<Box<SopsAWSKMS>>,
-    /// Azure Key Vault: data keys wrapped with `sops --azure-kv` are unwrapped with this auth (the `azurekv`
-    /// provider's fields; `vaultUrl` must be the vault the document's keys are in).
+    /// Azure Key Vault: data keys wrapped with `sops --azure-kv` (the document's `azure_kv` entries) are decrypted
+    /// (RSA-OAEP-256) by this vault with this auth: the `azurekv` provider's fields. `vaultUrl` must be the vault
+    /// the document's keys are in: keys of other vaults are not tried, so the token never leaves this vault.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub azure: Option<Box<AzureKVProvider>>,
+    /// GCP Cloud KMS: data keys wrapped with `sops --gcp-kms` (the document's `gcp_kms` entries) are decrypted
+    /// (`cryptoKeys.decrypt`) with this auth: the `gcpsm` provider's `auth` block. The key's resource id comes
+    /// from the document; the identity's IAM roles decide which keys it may use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gcp: Option<Box<SopsGCPKMS>>,
+}
+
+/// GCP Cloud KMS access for a SOPS store: the `gcpsm` provider's auth.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SopsGCPKMS {
+    /// How to authenticate against Google Cloud (a service-account key, GKE Workload Identity or Workload
+    /// Identity Federation). Without it a ClusterSecretStore uses the operator pod's Application Default
+    /// Credentials; a SecretStore must name its credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<GCPSMAuth>,
 }
 
 /// An age identity file in a Secret.
@@ -109,6 +127,7 @@ impl SopsKeys {
             && self.open_bao.is_none()
             && self.aws.is_none()
             && self.azure.is_none()
+            && self.gcp.is_none()
     }
 }
 
@@ -119,7 +138,7 @@ impl SopsProvider {
             errs.push(
                 Rule::SopsKeys,
                 &keys,
-                "at least one of age, vault, openBao, aws or azure must be set",
+                "at least one of age, vault, openBao, aws, azure or gcp must be set",
             );
         }
         for (i, k) in self.keys.age.iter().enumerate() {

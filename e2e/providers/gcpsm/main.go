@@ -13,6 +13,7 @@
 // space-separated terms ANDed; paging), UpdateSecret (labels, annotations, version_aliases), DeleteSecret (etag),
 // AddSecretVersion (payload CRC32C checked), GetSecretVersion, AccessSecretVersion (`latest`, numbers, aliases),
 // ListSecretVersions (filter `state:STATE`), EnableSecretVersion, DisableSecretVersion, DestroySecretVersion.
+// Cloud KMS symmetric keys (CreateKeyRing, CreateCryptoKey, Encrypt, Decrypt) on the REST side only: kms.go.
 // Everything else answers UNIMPLEMENTED. Every call is appended to FILE as one JSON line {"method","name","authorization","code"}.
 // With -require-token, calls without `authorization: Bearer TOKEN` fail with UNAUTHENTICATED.
 package main
@@ -503,7 +504,7 @@ func main() {
 	// One port, two transports (mux.go): gRPC over h2c, and the HTTP/JSON (REST) mapping over HTTP/1.1 (rest.go).
 	grpcL, restL := newChanListener(lis.Addr()), newChanListener(lis.Addr())
 	go demux(lis, grpcL, restL)
-	rest := &http.Server{Handler: &restAPI{sm: sm, log: reqLog, requireToken: *requireToken}}
+	rest := &http.Server{Handler: &restAPI{sm: sm, kms: newKMSStore(), log: reqLog, requireToken: *requireToken}}
 	go func() { _ = rest.Serve(restL) }()
 	go func() { <-sigs; _ = rest.Close(); srv.Stop(); _ = lis.Close() }()
 	log.Printf("gcpsm-fake serving google.cloud.secretmanager.v1 (plaintext gRPC and HTTP/JSON) on %s", lis.Addr())

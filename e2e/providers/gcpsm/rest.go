@@ -39,6 +39,7 @@ import (
 
 type restAPI struct {
 	sm           *server
+	kms          *kmsStore
 	log          *requestLog
 	requireToken string
 }
@@ -93,6 +94,9 @@ type route struct {
 }
 
 func (a *restAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if a.serveKMS(w, r) {
+		return
+	}
 	rt, err := a.match(r)
 	if err != nil {
 		writeError(w, err)

@@ -100,6 +100,18 @@ impl AzureKeyVault {
     }
 }
 
+/// Whether the spec's auth names a Secret or ServiceAccount without a namespace (a ClusterSecretStore then
+/// resolves it in each ExternalSecret's namespace).
+pub(crate) fn auth_is_referent(s: &AzureKVProvider) -> bool {
+    let no_ns = |ns: &Option<String>| ns.as_deref().is_none_or(str::is_empty);
+    s.auth_secret_ref.as_ref().is_some_and(|r| {
+        [&r.client_id, &r.client_secret, &r.client_certificate, &r.tenant_id]
+            .into_iter()
+            .flatten()
+            .any(|sel| no_ns(&sel.namespace))
+    }) || s.service_account_ref.as_ref().is_some_and(|sa| no_ns(&sa.namespace))
+}
+
 fn spec(store: &StoreInfo) -> Result<&AzureKVProvider> {
     store
         .spec
@@ -120,27 +132,18 @@ fn is_loopback_host(url: &Url) -> bool {
     }
 }
 
-#[async_trait]
-impl Provider for AzureKeyVault {
-    fn key(&self) -> &'static str {
-        "azurekv"
-    }
+/// What every Key Vault client of one store shares: the vault, its token credential, the transport.
+struct Connection {
+    vault_url: Url,
+    credential: Arc<dyn azure_core::credentials::TokenCredential>,
+    client_options: azure_core::http::ClientOptions,
+    verify: Option<bool>,
+}
 
-    fn is_referent(&self, store: &StoreInfo) -> bool {
-        let Ok(s) = spec(store) else { return false };
-        let no_ns = |ns: &Option<String>| ns.as_deref().is_none_or(str::is_empty);
-        let refs = s.auth_secret_ref.as_ref();
-        store.scope == crate::StoreScope::ClusterSecretStore
-            && (refs.is_some_and(|r| {
-                [&r.client_id, &r.client_secret, &r.client_certificate, &r.tenant_id]
-                    .into_iter()
-                    .flatten()
-                    .any(|sel| no_ns(&sel.namespace))
-            }) || s.service_account_ref.as_ref().is_some_and(|sa| no_ns(&sa.namespace)))
-    }
-
-    async fn new_client(&self, store: &StoreInfo, ctx: &ProviderContext) -> Result<Arc<dyn SecretsClient>> {
-        let spec = spec(store)?;
+impl AzureKeyVault {
+    /// The vault URL, credential and transport of `spec`: through the store's egress rules, answers capped, one
+    /// token per token lifetime.
+    async fn connect(&self, spec: &AzureKVProvider, store: &StoreInfo, ctx: &ProviderContext) -> Result<Connection> {
         let vault_url = Url::parse(spec.vault_url.trim())
             .map_err(|e| ProviderError::invalid_config(format!("{BASE}.vaultUrl"), format!("invalid URL: {e}")))?;
         if vault_url.scheme() != "https" {
@@ -162,6 +165,57 @@ impl Provider for AzureKeyVault {
             ..Default::default()
         };
         let verify = Some(!is_loopback_host(&vault_url));
+        Ok(Connection {
+            vault_url,
+            credential,
+            client_options,
+            verify,
+        })
+    }
+
+    /// A keys client of the vault `spec` names, with its auth: for the sops provider's `azure_kv` data keys. Errors
+    /// name the `azurekv` fields (`spec.provider.azurekv.…`); the caller moves them under its own block.
+    #[cfg(feature = "sops")]
+    pub(crate) async fn key_client(
+        &self,
+        spec: &AzureKVProvider,
+        store: &StoreInfo,
+        ctx: &ProviderContext,
+    ) -> Result<(KeyClient, Url)> {
+        let c = self.connect(spec, store, ctx).await?;
+        let keys = KeyClient::new(
+            c.vault_url.as_str(),
+            c.credential,
+            Some(KeyClientOptions {
+                api_version: API_VERSION.into(),
+                client_options: c.client_options,
+                verify_challenge_resource: c.verify,
+            }),
+        )
+        .map_err(|e| ProviderError::invalid_config(format!("{BASE}.vaultUrl"), e.to_string()))?;
+        Ok((keys, c.vault_url))
+    }
+}
+
+#[async_trait]
+impl Provider for AzureKeyVault {
+    fn key(&self) -> &'static str {
+        "azurekv"
+    }
+
+    fn is_referent(&self, store: &StoreInfo) -> bool {
+        let Ok(s) = spec(store) else { return false };
+        store.scope == crate::StoreScope::ClusterSecretStore && auth_is_referent(s)
+    }
+
+    async fn new_client(&self, store: &StoreInfo, ctx: &ProviderContext) -> Result<Arc<dyn SecretsClient>> {
+        let spec = spec(store)?;
+        let Connection {
+            vault_url,
+            credential,
+            client_options,
+            verify,
+        } = self.connect(spec, store, ctx).await?;
         let bad_url = |e: azure_core::Error| ProviderError::invalid_config(format!("{BASE}.vaultUrl"), e.to_string());
         let secrets = SecretClient::new(
             vault_url.as_str(),

@@ -79,8 +79,22 @@ pub(crate) fn target(project: &str, location: &str, key: &str) -> Target {
 
 /// Maps a Secret Manager error; `key` names the secret for NotFound.
 pub(crate) fn map_err(e: &google_cloud_secretmanager_v1::Error, key: &str) -> ProviderError {
+    map_service_err(e, key, "Secret Manager")
+}
+
+/// Maps an error of a Google API client (`service` names it in messages); `key` names the object for NotFound and
+/// invalid values. The server's message is quoted up to 200 characters.
+pub(crate) fn map_service_err(e: &google_cloud_gax::error::Error, key: &str, service: &str) -> ProviderError {
+    const MAX_MESSAGE: usize = 200;
+    let short = |m: &str| {
+        let mut out: String = m.chars().take(MAX_MESSAGE).collect();
+        if out.len() < m.len() {
+            out.push('…');
+        }
+        out
+    };
     if let Some(status) = e.status() {
-        let msg = status.message.clone();
+        let msg = short(&status.message);
         return match status.code {
             Code::NotFound => ProviderError::NotFound { key: key.to_string() },
             Code::PermissionDenied => ProviderError::AccessDenied(msg),
@@ -90,13 +104,13 @@ pub(crate) fn map_err(e: &google_cloud_secretmanager_v1::Error, key: &str) -> Pr
                 key: key.to_string(),
                 message: msg,
             },
-            _ => ProviderError::Transport(format!("Secret Manager: {:?}: {msg}", status.code)),
+            _ => ProviderError::Transport(format!("{service}: {:?}: {msg}", status.code)),
         };
     }
     if e.is_authentication() {
-        return ProviderError::Auth(crate::error::error_chain(e));
+        return ProviderError::Auth(short(&crate::error::error_chain(e)));
     }
-    ProviderError::Transport(format!("Secret Manager: {}", crate::error::error_chain(e)))
+    ProviderError::Transport(format!("{service}: {}", short(&crate::error::error_chain(e))))
 }
 
 /// Whether an AccessSecretVersion error means the version is disabled or destroyed (LatestOrFetch falls back).

@@ -33,6 +33,8 @@ use crate::value::Unloggable;
 
 pub mod auth;
 mod client;
+#[cfg(feature = "sops")]
+pub(crate) use client::map_service_err;
 pub mod jwt;
 
 use auth::{Flow, Format, GcpCredentials, Impersonation, LABEL, METADATA_URL, Subject, TokenSource};
@@ -132,9 +134,86 @@ impl Gcp {
     }
 }
 
+impl Gcp {
+    /// The endpoints this factory's clients use.
+    #[cfg(feature = "sops")]
+    pub(crate) fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    /// The token source of a `gcpsm`-shaped block at `base` (its `auth`; no auth is the pod's Application
+    /// Default Credentials, refused to a namespaced store by the tenant policy), authenticated once: for another
+    /// provider's calls to Google APIs (the sops provider's Cloud KMS keys).
+    #[cfg(feature = "sops")]
+    pub(crate) async fn token_source_at(
+        &self,
+        spec: &GCPSMProvider,
+        base: &str,
+        store: &StoreInfo,
+        ctx: &ProviderContext,
+    ) -> Result<Arc<TokenSource>> {
+        let creds = ctx.credentials(store);
+        let http = self.http(store, ctx)?;
+        let meta = Metadata {
+            http: &http,
+            endpoints: &self.endpoints,
+            observer: &ctx.observer,
+            store,
+            policy: &ctx.policy,
+        };
+        let flow = flow(spec, base, &creds, &meta, &self.endpoints).await?;
+        self.authenticated(flow, creds, http, store, ctx).await
+    }
+
+    /// The token source of `flow`, after one successful token fetch (bad credentials fail the store, not every
+    /// read), with the crypto provider the Google crates need installed.
+    async fn authenticated(
+        &self,
+        flow: Flow,
+        creds: Credentials,
+        http: HttpClient,
+        store: &StoreInfo,
+        ctx: &ProviderContext,
+    ) -> Result<Arc<TokenSource>> {
+        let source = Arc::new(TokenSource::new(
+            flow,
+            creds,
+            http,
+            (store.clone(), ctx.policy.clone()),
+            self.endpoints.clone(),
+            ctx.observer.clone(),
+        ));
+        source.headers().await?;
+        install_crypto();
+        Ok(source)
+    }
+}
+
 /// The Google crates build reqwest clients with rustls but no crypto provider of their own: use ring (as kube).
 fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Whether an `auth` block names a Secret, ConfigMap or ServiceAccount without a namespace (a ClusterSecretStore
+/// then resolves it in each ExternalSecret's namespace).
+pub(crate) fn auth_is_referent(auth: &syncret_crds::provider::gcpsm::GCPSMAuth) -> bool {
+    let none = |ns: Option<&str>| ns.is_none_or(str::is_empty);
+    auth.secret_ref
+        .as_ref()
+        .is_some_and(|r| none(r.secret_access_key.namespace.as_deref()))
+        || auth
+            .workload_identity
+            .as_ref()
+            .is_some_and(|w| none(w.service_account_ref.namespace.as_deref()))
+        || auth.workload_identity_federation.as_ref().is_some_and(|f| {
+            f.cred_config.as_ref().is_some_and(|c| none(Some(&c.namespace)))
+                || f.service_account_ref
+                    .as_ref()
+                    .is_some_and(|s| none(s.namespace.as_deref()))
+                || f.aws_security_credentials
+                    .as_ref()
+                    .is_some_and(|a| none(Some(&a.aws_credentials_secret_ref.namespace)))
+        })
 }
 
 fn spec(store: &StoreInfo) -> Result<&GCPSMProvider> {
@@ -154,26 +233,7 @@ impl Provider for Gcp {
 
     fn is_referent(&self, store: &StoreInfo) -> bool {
         let Ok(s) = spec(store) else { return false };
-        let Some(auth) = &s.auth else { return false };
-        let none = |ns: Option<&str>| ns.is_none_or(str::is_empty);
-        store.scope == crate::StoreScope::ClusterSecretStore
-            && (auth
-                .secret_ref
-                .as_ref()
-                .is_some_and(|r| none(r.secret_access_key.namespace.as_deref()))
-                || auth
-                    .workload_identity
-                    .as_ref()
-                    .is_some_and(|w| none(w.service_account_ref.namespace.as_deref()))
-                || auth.workload_identity_federation.as_ref().is_some_and(|f| {
-                    f.cred_config.as_ref().is_some_and(|c| none(Some(&c.namespace)))
-                        || f.service_account_ref
-                            .as_ref()
-                            .is_some_and(|s| none(s.namespace.as_deref()))
-                        || f.aws_security_credentials
-                            .as_ref()
-                            .is_some_and(|a| none(Some(&a.aws_credentials_secret_ref.namespace)))
-                }))
+        store.scope == crate::StoreScope::ClusterSecretStore && s.auth.as_ref().is_some_and(auth_is_referent)
     }
 
     async fn new_client(&self, store: &StoreInfo, ctx: &ProviderContext) -> Result<Arc<dyn SecretsClient>> {
@@ -196,7 +256,7 @@ impl Provider for Gcp {
             store,
             policy: &ctx.policy,
         };
-        let flow = flow(&spec, &creds, &meta, &self.endpoints).await?;
+        let flow = flow(&spec, BASE, &creds, &meta, &self.endpoints).await?;
         let project = match (&spec.project_id, &flow) {
             (p, _) if !p.is_empty() => p.clone(),
             (_, Flow::GkeWorkloadIdentity { pool, .. }) => pool.trim_end_matches(".svc.id.goog").to_string(),
@@ -217,17 +277,7 @@ impl Provider for Gcp {
                     ),
                 })?,
         };
-        let source = Arc::new(TokenSource::new(
-            flow,
-            creds,
-            http,
-            (store.clone(), ctx.policy.clone()),
-            self.endpoints.clone(),
-            ctx.observer.clone(),
-        ));
-        // Authenticate once now: bad credentials fail the store, not every read.
-        source.headers().await?;
-        install_crypto();
+        let source = self.authenticated(flow, creds, http, store, ctx).await?;
         let endpoint = match (&self.endpoints.secret_manager, spec.location.as_str()) {
             (Some(e), _) => Some(e.clone()),
             (None, "") => None,
@@ -345,10 +395,16 @@ fn unloggable<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Unl
 
 /// Chooses and prepares the credential flow (ESO's order: secretRef, workloadIdentity,
 /// workloadIdentityFederation, then ambient).
-async fn flow(spec: &GCPSMProvider, creds: &Credentials, meta: &Metadata<'_>, endpoints: &Endpoints) -> Result<Flow> {
+async fn flow(
+    spec: &GCPSMProvider,
+    base: &str,
+    creds: &Credentials,
+    meta: &Metadata<'_>,
+    endpoints: &Endpoints,
+) -> Result<Flow> {
     let auth = spec.auth.clone().unwrap_or_default();
     if let Some(sr) = &auth.secret_ref {
-        let field = format!("{BASE}.auth.secretRef.secretAccessKeySecretRef");
+        let field = format!("{base}.auth.secretRef.secretAccessKeySecretRef");
         let json = creds.secret_key(&sr.secret_access_key, &field).await?;
         let key = ServiceAccountKey::parse(json.as_bytes(), &field)?;
         let rsa = jwt::RsaKey::from_pem(&key.private_key, &field)?;
@@ -365,14 +421,14 @@ async fn flow(spec: &GCPSMProvider, creds: &Credentials, meta: &Metadata<'_>, en
         });
     }
     if let Some(wi) = &auth.workload_identity {
-        return gke_flow(wi, meta).await;
+        return gke_flow_at(wi, &format!("{base}.auth.workloadIdentity"), meta).await;
     }
     if let Some(wif) = &auth.workload_identity_federation {
-        return federation_flow(wif, creds).await;
+        return federation_flow(wif, base, creds).await;
     }
     meta.policy.operator_identity(
         meta.store,
-        &format!("{BASE}.auth"),
+        &format!("{base}.auth"),
         "the operator pod's Application Default Credentials (no auth set)",
     )?;
     let ambient = match endpoints.hosts.get("metadata.google.internal") {
@@ -386,10 +442,6 @@ async fn flow(spec: &GCPSMProvider, creds: &Credentials, meta: &Metadata<'_>, en
     }
     .map_err(|e| ProviderError::Auth(format!("Application Default Credentials of the operator's pod: {e}")))?;
     Ok(Flow::Ambient(ambient))
-}
-
-async fn gke_flow(wi: &GCPWorkloadIdentity, meta: &Metadata<'_>) -> Result<Flow> {
-    gke_flow_at(wi, &format!("{BASE}.auth.workloadIdentity"), meta).await
 }
 
 /// [`gke_flow`] for a `workloadIdentity` block at `field`.
@@ -524,8 +576,8 @@ fn is_impersonation_url(url: &str) -> bool {
     .is_some_and(|re| re.is_match(url))
 }
 
-async fn federation_flow(wif: &GCPWorkloadIdentityFederation, creds: &Credentials) -> Result<Flow> {
-    let field = format!("{BASE}.auth.workloadIdentityFederation");
+async fn federation_flow(wif: &GCPWorkloadIdentityFederation, base: &str, creds: &Credentials) -> Result<Flow> {
+    let field = format!("{base}.auth.workloadIdentityFederation");
     let sources = [
         wif.cred_config.is_some(),
         wif.service_account_ref.is_some(),

@@ -24,14 +24,14 @@ pub const AWS_KMS_LABEL: &str = "AWS/KMS";
 const MAX_KEY_BYTES: usize = 64;
 
 /// Errors worth a retry make the read fail as unavailable; the others mean this key does not work.
-fn failure(e: ProviderError) -> Failure {
+pub(crate) fn failure(e: ProviderError) -> Failure {
     match e {
         ProviderError::Transport(_) | ProviderError::Throttled { .. } => Failure::Unavailable(e),
         other => Failure::Refused(other.to_string()),
     }
 }
 
-fn bounded(key: Vec<u8>) -> Result<Zeroizing<Vec<u8>>, Failure> {
+pub(crate) fn bounded(key: Vec<u8>) -> Result<Zeroizing<Vec<u8>>, Failure> {
     let key = Zeroizing::new(key);
     if key.len() > MAX_KEY_BYTES {
         return Err(Failure::Refused("the unwrapped value is larger than a data key".into()));

@@ -10,18 +10,21 @@
 //!   any JSON secret. dotenv documents are flat objects of strings; INI documents are objects of sections
 //!   (keys before the first section are in `DEFAULT`, as SOPS reads them).
 //! - The MAC is verified ([`document`]): a changed, added, removed or reordered value refuses the whole document.
-//! - Data keys ([`keys`]): age identities from Secrets ([`agekey`]), Vault/OpenBao transit and AWS KMS through
-//!   those providers' own auth ([`kms`]), key groups with Shamir thresholds ([`shamir`]). Recovered data keys
+//! - Data keys ([`keys`]): age identities from Secrets ([`agekey`]), Vault/OpenBao transit and AWS KMS ([`kms`]),
+//!   Azure Key Vault ([`keyvault`]) and GCP Cloud KMS ([`gcpkms`]) through those providers' own auth, key groups
+//!   with Shamir thresholds ([`shamir`]). Recovered data keys
 //!   are cached per store client by their wrapped form, so re-reading an unchanged document costs no KMS call.
 //! - Bounds: documents over 1 MiB, more than 100 000 values, 16 key groups or 64 master keys, wrapped keys over
 //!   16 KiB and identity files over 64 identities are refused; every KMS call has the provider client's timeout.
 //!
 //! Reads are reported as provider `SOPS` (`GetSecret`); KMS calls as `HashiCorp/Vault`/`OpenBao`
-//! `TransitDecrypt` and `AWS/KMS` `Decrypt`.
+//! `TransitDecrypt`, `AWS/KMS` `Decrypt`, `Azure/KeyVault` `Decrypt` and `GCP/KMS` `Decrypt`.
 pub mod agekey;
 pub mod cipher;
 pub mod document;
+pub mod gcpkms;
 pub mod keys;
+pub mod keyvault;
 pub mod kms;
 pub mod metadata;
 pub mod seal;
@@ -33,6 +36,7 @@ mod fixtures;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
@@ -198,18 +202,24 @@ pub fn documents_read(
     out
 }
 
-/// The factory. Holds the AWS factory (its HTTPS client and endpoints) for KMS.
+/// The factory. Holds the AWS, Azure and GCP factories (their HTTPS clients, settings and endpoints) for the
+/// key services.
 pub struct Sops {
     aws: Aws,
     kms_endpoint: Option<String>,
+    azure: crate::azure::AzureKeyVault,
+    gcp: crate::gcp::Gcp,
 }
 
 impl Default for Sops {
-    /// KMS at the SDK's endpoint (`AWS_ENDPOINT_URL_KMS` / `AWS_ENDPOINT_URL` change it), STS as the aws provider.
+    /// KMS at the SDK's endpoint (`AWS_ENDPOINT_URL_KMS` / `AWS_ENDPOINT_URL` change it), STS as the aws provider;
+    /// Azure as the azurekv provider (its environment settings); Google's endpoints.
     fn default() -> Self {
         Self {
             aws: Aws::default(),
             kms_endpoint: None,
+            azure: crate::azure::AzureKeyVault::default(),
+            gcp: crate::gcp::Gcp::default(),
         }
     }
 }
@@ -221,7 +231,40 @@ impl Sops {
         Self {
             aws: Aws::with_endpoint(url.clone()),
             kms_endpoint: Some(url),
+            ..Self::default()
         }
+    }
+
+    /// Key Vault with these settings (extra CAs, IMDS endpoint), as the azurekv provider takes them.
+    pub fn with_azure(mut self, settings: crate::azure::Settings) -> Self {
+        self.azure = crate::azure::AzureKeyVault::new(settings);
+        self
+    }
+
+    /// Google endpoints replaced (`cloudkms.googleapis.com` and the token hosts), as the gcpsm provider takes them.
+    pub fn with_gcp_endpoints(mut self, endpoints: crate::gcp::Endpoints) -> Self {
+        self.gcp = crate::gcp::Gcp::with_endpoints(endpoints);
+        self
+    }
+}
+
+/// `e` with a field path under `from` (another provider's block, whose code built the client) moved under `to`
+/// (the sops store's key block), so the condition names the field the user wrote.
+fn rebase(e: ProviderError, from: &str, to: &str) -> ProviderError {
+    let fix = |field: String| match field.strip_prefix(from) {
+        Some(rest) => format!("{to}{rest}"),
+        None => field,
+    };
+    match e {
+        ProviderError::InvalidConfig { field, message } => ProviderError::InvalidConfig {
+            field: fix(field),
+            message: message.replace(from, to),
+        },
+        ProviderError::Policy { field, message } => ProviderError::Policy {
+            field: fix(field),
+            message: message.replace(from, to),
+        },
+        other => other,
     }
 }
 
@@ -251,6 +294,13 @@ fn is_referent_spec(s: &SopsProvider) -> bool {
             .and_then(|j| j.service_account_ref.as_ref())
             .is_some_and(|sa| no_ns(&sa.namespace))
     });
+    let azure = s.keys.azure.as_deref().is_some_and(crate::azure::auth_is_referent);
+    let gcp = s
+        .keys
+        .gcp
+        .as_ref()
+        .and_then(|g| g.auth.as_ref())
+        .is_some_and(crate::gcp::auth_is_referent);
     no_ns(&s.namespace)
         || s.keys.age.iter().any(|a| no_ns(&a.secret_ref.namespace))
         || s.keys
@@ -262,6 +312,8 @@ fn is_referent_spec(s: &SopsProvider) -> bool {
             .as_ref()
             .is_some_and(|v| Settings::from_openbao(v).is_referent())
         || aws
+        || azure
+        || gcp
 }
 
 /// A namespaced store may only use credentials it names, never the operator's own identity (unless the operator
@@ -368,6 +420,78 @@ impl Sops {
     }
 }
 
+impl Sops {
+    #[inline(never)]
+    fn azure_kv<'a>(
+        &'a self,
+        a: &'a syncret_crds::provider::azurekv::AzureKVProvider,
+        store: &'a StoreInfo,
+        ctx: &'a ProviderContext,
+    ) -> BoxFuture<'a, Result<Box<dyn Unwrapper>>> {
+        Box::pin(async move {
+            let field = format!("{BASE}.keys.azure");
+            let (client, vault) = self
+                .azure
+                .key_client(a, store, ctx)
+                .await
+                .map_err(|e| rebase(e, crate::azure::BASE, &field))?;
+            Ok(Box::new(keyvault::AzureKv {
+                field,
+                vault,
+                client,
+                observer: ctx.observer.clone(),
+            }) as Box<dyn Unwrapper>)
+        })
+    }
+
+    #[inline(never)]
+    fn gcp_kms<'a>(
+        &'a self,
+        g: &'a syncret_crds::provider::sops::SopsGCPKMS,
+        store: &'a StoreInfo,
+        ctx: &'a ProviderContext,
+    ) -> BoxFuture<'a, Result<Box<dyn Unwrapper>>> {
+        use google_cloud_gax::retry_policy::{Aip194Strict, RetryPolicyExt as _};
+        Box::pin(async move {
+            let field = format!("{BASE}.keys.gcp");
+            let spec = syncret_crds::provider::gcpsm::GCPSMProvider {
+                auth: g.auth.clone(),
+                project_id: String::new(),
+                location: String::new(),
+                secret_version_selection_policy: Default::default(),
+            };
+            let source = self
+                .gcp
+                .token_source_at(&spec, &field, store, ctx)
+                .await
+                .map_err(|e| rebase(e, "spec.provider.gcpsm", &field))?;
+            let mut builder = google_cloud_kms_v1::client::KeyManagementService::builder()
+                .with_credentials(google_cloud_auth::credentials::Credentials::from(
+                    crate::gcp::auth::GcpCredentials(source),
+                ))
+                .with_retry_policy(
+                    Aip194Strict
+                        .with_attempt_limit(3)
+                        .with_time_limit(Duration::from_secs(30)),
+                )
+                .with_attempt_timeout(Duration::from_secs(30));
+            let endpoint = self.gcp.endpoints().url(gcpkms::ENDPOINT);
+            if endpoint != gcpkms::ENDPOINT {
+                builder = builder.with_endpoint(endpoint);
+            }
+            let client = builder
+                .build()
+                .await
+                .map_err(|e| ProviderError::Transport(format!("building the Cloud KMS client: {e}")))?;
+            Ok(Box::new(gcpkms::GcpKms {
+                field,
+                client,
+                observer: ctx.observer.clone(),
+            }) as Box<dyn Unwrapper>)
+        })
+    }
+}
+
 #[async_trait]
 impl Provider for Sops {
     fn key(&self) -> &'static str {
@@ -400,7 +524,7 @@ impl Provider for Sops {
         if s.keys.is_empty() {
             return Err(ProviderError::invalid_config(
                 format!("{BASE}.keys"),
-                "at least one of age, vault, openBao, aws or azure must be set",
+                "at least one of age, vault, openBao, aws, azure or gcp must be set",
             ));
         }
         let mut unwrappers: Vec<Box<dyn Unwrapper>> = Vec::new();
@@ -441,11 +565,11 @@ impl Provider for Sops {
         if let Some(a) = &s.keys.aws {
             unwrappers.push(self.aws_kms(a, store, ctx).await?);
         }
-        if s.keys.azure.is_some() {
-            return Err(ProviderError::invalid_config(
-                format!("{BASE}.keys.azure"),
-                "Azure Key Vault keys are not supported by this syncret build yet",
-            ));
+        if let Some(a) = &s.keys.azure {
+            unwrappers.push(self.azure_kv(a, store, ctx).await?);
+        }
+        if let Some(g) = &s.keys.gcp {
+            unwrappers.push(self.gcp_kms(g, store, ctx).await?);
         }
         Ok(Arc::new(SopsClient {
             kind: s.source_kind,
@@ -676,6 +800,44 @@ mod tests {
             ..crate::TenantPolicy::default()
         };
         assert!(check(own_sa, StoreScope::SecretStore, &allowed).is_ok());
+    }
+
+    #[test]
+    fn cloud_keys_name_the_sops_fields_and_resolve_per_namespace() {
+        let e = rebase(
+            ProviderError::invalid_config("spec.provider.azurekv.authSecretRef.clientId", "is required"),
+            crate::azure::BASE,
+            "spec.provider.sops.keys.azure",
+        );
+        assert_eq!(
+            e.to_string(),
+            "spec.provider.sops.keys.azure.authSecretRef.clientId: is required"
+        );
+        let e = rebase(
+            ProviderError::Policy {
+                field: "spec.provider.gcpsm.auth".into(),
+                message: "x".into(),
+            },
+            "spec.provider.gcpsm",
+            "spec.provider.sops.keys.gcp",
+        );
+        assert!(e.to_string().starts_with("spec.provider.sops.keys.gcp.auth: "), "{e}");
+        let fixed = r#""namespace":"gitops","#;
+        let azure = spec(&format!(
+            r#"{{{fixed}"keys":{{"azure":{{"vaultUrl":"https://v.vault.azure.net","authSecretRef":{{"clientId":{{"name":"c","key":"id"}}}}}}}}}}"#
+        ));
+        assert!(
+            is_referent_spec(&azure),
+            "a secret ref without namespace resolves per ExternalSecret namespace"
+        );
+        let gcp = spec(&format!(
+            r#"{{{fixed}"keys":{{"gcp":{{"auth":{{"secretRef":{{"secretAccessKeySecretRef":{{"name":"g","key":"k","namespace":"ops"}}}}}}}}}}}}"#
+        ));
+        assert!(!is_referent_spec(&gcp));
+        let gcp = spec(&format!(
+            r#"{{{fixed}"keys":{{"gcp":{{"auth":{{"secretRef":{{"secretAccessKeySecretRef":{{"name":"g","key":"k"}}}}}}}}}}}}"#
+        ));
+        assert!(is_referent_spec(&gcp));
     }
 
     #[test]

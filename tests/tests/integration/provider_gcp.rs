@@ -42,12 +42,12 @@ pub(crate) const IMPERSONATED: &str = "reader@syncret-test.iam.gserviceaccount.c
 // --- fixtures ----------------------------------------------------------------------------------------------------
 
 /// An RSA service-account key made with openssl: the JSON key and the public key (PKCS#1 DER).
-struct SaKey {
-    json: String,
-    public_der: Vec<u8>,
+pub(crate) struct SaKey {
+    pub(crate) json: String,
+    pub(crate) public_der: Vec<u8>,
 }
 
-fn sa_key() -> anyhow::Result<SaKey> {
+pub(crate) fn sa_key() -> anyhow::Result<SaKey> {
     let dir = std::env::temp_dir().join(syncret_tests::unique_name("gcp-key"));
     std::fs::create_dir_all(&dir)?;
     let key = dir.join("key.pem");
@@ -107,7 +107,7 @@ pub(crate) fn auth_config() -> Config {
     }
 }
 
-fn endpoints(gcp: &GcpEmulator, auth: &GoogleAuth) -> Endpoints {
+pub(crate) fn endpoints(gcp: &GcpEmulator, auth: &GoogleAuth) -> Endpoints {
     let mut e = Endpoints {
         secret_manager: Some(format!("http://{}", gcp.endpoint())),
         ..Default::default()

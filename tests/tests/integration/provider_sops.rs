@@ -1,9 +1,9 @@
 //! The `sops` provider end to end: documents encrypted by the real `sops` CLI (and keys made by the real
 //! `age-keygen`), both built from their Go modules by `e2e/build-sops.sh`, applied as ConfigMap keys to the test
 //! control plane and synced into Secrets through a `sops` SecretStore. age with several recipients, key groups
-//! with a Shamir threshold, OpenBao transit and AWS KMS on moto; YAML, JSON, dotenv and INI; a tampered document
-//! (MAC) and a wrong key refused with a condition while the old Secret stays; `syncret seal` output decrypted by
-//! the real `sops`.
+//! with a Shamir threshold, OpenBao transit and AWS KMS on moto, Azure Key Vault and GCP Cloud KMS on syncret's
+//! own wire-protocol servers; YAML, JSON, dotenv and INI; a tampered document (MAC) and a wrong key refused with a
+//! condition while the old Secret stays; `syncret seal` output decrypted by the real `sops`.
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -14,7 +14,7 @@ use serde_json::json;
 use syncret_crds::{ExternalSecret, SecretStore};
 use syncret_providers::sops::Sops;
 use syncret_tests::operator::Operator;
-use syncret_tests::servers::{Moto, OpenBao};
+use syncret_tests::servers::{AzureKeyVault, GcpEmulator, Moto, OpenBao};
 use syncret_tests::{ControlPlane, Env, TestNamespace, eventually, repo_root};
 
 /// The directory holding `sops`, `age` and `age-keygen` (built once per run).
@@ -395,6 +395,271 @@ async fn openbao_transit_and_aws_kms_unwrap_data_keys_once() -> anyhow::Result<(
     assert_eq!(bao.count("update", "sops/decrypt/app")?, 1, "transit decrypts once");
     assert_eq!(moto.count("Decrypt")?, 1, "KMS decrypts once");
     op.stop().await;
+    Ok(())
+}
+
+/// The data key of a document the real `sops` encrypted for one age recipient, recovered with its identity.
+fn age_data_key(doc: &serde_yaml::Value, identity: &str) -> anyhow::Result<Vec<u8>> {
+    use syncret_providers::sops::agekey;
+    let enc = doc["sops"]["age"][0]["enc"].as_str().context("no age entry")?;
+    let ids = agekey::parse_identities(identity.as_bytes())?;
+    match agekey::unwrap(enc, &ids) {
+        agekey::Unwrapped::Key(k) => Ok(k.to_vec()),
+        _ => bail!("the identity does not open the document"),
+    }
+}
+
+/// `doc` with its age entry replaced by `kind: [entry]` (the MAC covers the values, not the master keys).
+fn rewrap(doc: &serde_yaml::Value, kind: &str, entry: serde_json::Value) -> anyhow::Result<String> {
+    let mut doc = doc.clone();
+    let sops = doc
+        .get_mut("sops")
+        .and_then(serde_yaml::Value::as_mapping_mut)
+        .context("no sops metadata")?;
+    sops.remove("age");
+    sops.insert(kind.into(), serde_yaml::to_value(vec![entry])?);
+    Ok(serde_yaml::to_string(&doc)?)
+}
+
+/// Issue 30 item 2's cloud key kinds: documents encrypted by the real `sops` whose data keys are wrapped by an
+/// Azure Key Vault RSA key (`azure_kv`, RSA-OAEP-256) and a GCP Cloud KMS key (`gcp_kms`), unwrapped through the
+/// azurekv and gcpsm providers' auth (a service principal's client secret; a service-account key) and cached.
+///
+/// The real `sops` cannot be pointed at these loopback servers (its Key Vault client checks that the vault's
+/// challenge names a `*.vault.azure.net` resource, and its Cloud KMS client has no endpoint setting), so the test
+/// encrypts with `sops --age`, recovers the data key, wraps it through each server's own `encrypt` endpoint (as
+/// SOPS does: Key Vault `encrypt` RSA-OAEP-256 stored base64url, Cloud KMS `encrypt` stored base64) and writes the
+/// entry SOPS writes in place of the age one. A wrong answer (a ciphertext the KMS refuses) and a key in another
+/// vault fail the document with a condition naming the store field and the key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn azure_key_vault_and_gcp_kms_unwrap_data_keys() -> anyhow::Result<()> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let cp = ControlPlane::shared().await?;
+    let ns = cp.namespace("sops-cloud").await?;
+    let work = Work::new("cloud")?;
+    let (identity, recipient) = work.age_key("k").await?;
+    let age = ["--age", recipient.as_str()];
+    let az_doc: serde_yaml::Value =
+        serde_yaml::from_str(&work.encrypt("az.yaml", "password: from-key-vault\n", &age, &[]).await?)?;
+    let gcp_doc: serde_yaml::Value = serde_yaml::from_str(
+        &work
+            .encrypt("gcp.yaml", "db:\n  password: from-cloud-kms\n", &age, &[])
+            .await?,
+    )?;
+
+    // Azure: an RSA key in the vault; the data key encrypted with it.
+    let az = AzureKeyVault::start().await?;
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(az.ca_cert_pem()?.as_bytes())?)
+        .build()?;
+    let kv = |path: &str| format!("{}/keys/{path}?api-version=7.6", az.vault_url());
+    let created: serde_json::Value = http
+        .post(kv("sops/create"))
+        .bearer_auth("seed")
+        .json(&json!({"kty": "RSA", "key_size": 2048}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let version = created["key"]["kid"]
+        .as_str()
+        .and_then(|k| k.rsplit('/').next())
+        .context("CreateKey returned no kid")?
+        .to_string();
+    let az_key = age_data_key(&az_doc, &identity)?;
+    let wrapped: serde_json::Value = http
+        .post(kv(&format!("sops/{version}/encrypt")))
+        .bearer_auth("seed")
+        .json(&json!({"alg": "RSA-OAEP-256", "value": URL_SAFE_NO_PAD.encode(&az_key)}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let az_entry = |vault: &str, enc: &str| json!({"vault_url": vault, "name": "sops", "version": version, "created_at": "2026-01-01T00:00:00Z", "enc": enc});
+    let az_enc = wrapped["value"].as_str().context("no value")?;
+    let az_text = rewrap(&az_doc, "azure_kv", az_entry(az.vault_url(), az_enc))?;
+    // The same key said to be in another vault: never sent anywhere.
+    let elsewhere = rewrap(&az_doc, "azure_kv", az_entry("https://other.vault.azure.net", az_enc))?;
+    // A ciphertext the key cannot decrypt: Key Vault answers 400.
+    let mut bad = URL_SAFE_NO_PAD.decode(az_enc)?;
+    if let Some(b) = bad.first_mut() {
+        *b ^= 1;
+    }
+    let az_refused = rewrap(
+        &az_doc,
+        "azure_kv",
+        az_entry(az.vault_url(), &URL_SAFE_NO_PAD.encode(&bad)),
+    )?;
+
+    // GCP: a key ring and key in Cloud KMS; the data key encrypted with it.
+    let key = crate::provider_gcp::sa_key()?;
+    let auth = crate::provider_gcp::google_auth::GoogleAuth::start(
+        crate::provider_gcp::google_auth::Config {
+            sa_public_key: key.public_der.clone(),
+            ..crate::provider_gcp::auth_config()
+        },
+        ns.client.clone(),
+    )
+    .await?;
+    let gcp = GcpEmulator::start().await?;
+    let kms = |path: &str| format!("http://{}/v1/projects/p/locations/global/{path}", gcp.endpoint());
+    let plain = reqwest::Client::new();
+    for (url, body) in [
+        (kms("keyRings?keyRingId=sops"), json!({})),
+        (
+            kms("keyRings/sops/cryptoKeys?cryptoKeyId=app"),
+            json!({"purpose": "ENCRYPT_DECRYPT"}),
+        ),
+    ] {
+        plain.post(url).json(&body).send().await?.error_for_status()?;
+    }
+    let resource = "projects/p/locations/global/keyRings/sops/cryptoKeys/app";
+    let gcp_key = age_data_key(&gcp_doc, &identity)?;
+    let encrypt = |data: Vec<u8>| {
+        let req = plain
+            .post(kms("keyRings/sops/cryptoKeys/app:encrypt"))
+            .json(&json!({"plaintext": STANDARD.encode(data)}));
+        async move {
+            let sealed: serde_json::Value = req.send().await?.error_for_status()?.json().await?;
+            sealed["ciphertext"].as_str().map(String::from).context("no ciphertext")
+        }
+    };
+    let gcp_enc = &encrypt(gcp_key.clone()).await?;
+    // An answer that cannot be a data key (100 bytes): what a hostile key service would send.
+    let oversized = rewrap(
+        &gcp_doc,
+        "gcp_kms",
+        json!({"resource_id": resource, "enc": encrypt(vec![7; 100]).await?}),
+    )?;
+    let gcp_entry = |enc: &str| json!({"resource_id": resource, "created_at": "2026-01-01T00:00:00Z", "enc": enc});
+    let gcp_text = rewrap(&gcp_doc, "gcp_kms", gcp_entry(gcp_enc))?;
+    // A ciphertext Cloud KMS refuses (another key's): a wrong answer for this document.
+    let mut other = STANDARD.decode(gcp_enc)?;
+    if let Some(b) = other.last_mut() {
+        *b ^= 1;
+    }
+    let refused = rewrap(&gcp_doc, "gcp_kms", gcp_entry(&STANDARD.encode(&other)))?;
+
+    config_map(
+        &ns,
+        "docs",
+        &[
+            ("az.yaml", &az_text),
+            ("gcp.yaml", &gcp_text),
+            ("elsewhere.yaml", &elsewhere),
+            ("refused.yaml", &refused),
+            ("az-refused.yaml", &az_refused),
+            ("oversized.yaml", &oversized),
+        ],
+    )
+    .await?;
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"},
+        "stringData": {"client-id": "sops-reader", "client-secret": "s3cret", "key.json": key.json}});
+    syncret_tests::apply_yaml(&ns.api::<Secret>(), &serde_json::to_string(&secret)?).await?;
+    let sops = Sops::default()
+        .with_azure(syncret_providers::azure::Settings {
+            imds_endpoint: az.imds_endpoint().to_string(),
+            extra_ca_pem: az.ca_cert_pem()?.into_bytes(),
+            env: Default::default(),
+        })
+        .with_gcp_endpoints(
+            crate::provider_gcp::endpoints(&gcp, &auth)
+                .with_host("cloudkms.googleapis.com", format!("http://{}", gcp.endpoint())),
+        );
+    let op = Operator::start_with_provider(&ns, Arc::new(sops)).await?;
+    sops_store(
+        &op.class,
+        &ns,
+        "sops",
+        json!({
+            "azure": {
+                "vaultUrl": az.vault_url(), "tenantId": "tenant-1", "useAzureSDK": true,
+                "customCloudConfig": {"activeDirectoryEndpoint": az.vault_url()},
+                "authSecretRef": {"clientId": {"name": "creds", "key": "client-id"},
+                                  "clientSecret": {"name": "creds", "key": "client-secret"}},
+            },
+            "gcp": {"auth": {"secretRef": {"secretAccessKeySecretRef": {"name": "creds", "key": "key.json"}}}},
+        }),
+    )
+    .await?;
+    az.clear_requests()?;
+    gcp.clear_requests()?;
+    external_secret(
+        &ns,
+        "app",
+        "sops",
+        json!({"data": [
+            {"secretKey": "azure", "remoteRef": {"key": "docs/az.yaml", "property": "password"}},
+            {"secretKey": "gcp", "remoteRef": {"key": "docs/gcp.yaml", "property": "db.password"}},
+        ]}),
+    )
+    .await?;
+    let env = Env { ns, op };
+    let got = Env::text(&env.secret("app").await?);
+    assert_eq!(got["azure"], "from-key-vault");
+    assert_eq!(got["gcp"], "from-cloud-kms");
+    // Refreshed every second; the recovered data keys are cached, so each key service decrypts once.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let decrypts = az
+        .requests()?
+        .iter()
+        .filter(|r| r.op == "Decrypt" && r.status == 200)
+        .count();
+    assert_eq!(decrypts, 1, "Key Vault decrypts once");
+    assert_eq!(gcp.count("Decrypt")?, 1, "Cloud KMS decrypts once");
+    let calls = gcp.requests()?;
+    assert!(
+        calls
+            .iter()
+            .all(|r| r.authorization == format!("Bearer {}", crate::provider_gcp::auth_config().oauth_token)),
+        "Cloud KMS is called with the service account's token: {calls:?}"
+    );
+
+    for (name, doc, field, key) in [
+        (
+            "refused",
+            "docs/refused.yaml",
+            "spec.provider.sops.keys.gcp",
+            format!("GCP KMS {resource}"),
+        ),
+        (
+            "elsewhere",
+            "docs/elsewhere.yaml",
+            "spec.provider.sops.keys.azure",
+            "https://other.vault.azure.net".into(),
+        ),
+        (
+            "az-refused",
+            "docs/az-refused.yaml",
+            "spec.provider.sops.keys.azure",
+            format!("key sops/{version}"),
+        ),
+        (
+            "oversized",
+            "docs/oversized.yaml",
+            "spec.provider.sops.keys.gcp",
+            "larger than a data key".into(),
+        ),
+    ] {
+        external_secret(
+            &env.ns,
+            name,
+            "sops",
+            json!({"data": [{"secretKey": "x", "remoteRef": {"key": doc, "property": "password"}}]}),
+        )
+        .await?;
+        let msg = env.es_ready(name, "False", "SecretSyncedError").await?;
+        assert!(msg.contains(field) && msg.contains(&key), "{name}: {msg}");
+        assert!(!msg.contains("from-"), "{msg}");
+    }
+    assert!(
+        az.requests()?.iter().all(|r| !r.path.contains("other")),
+        "a key of another vault is never asked for"
+    );
+    env.op.stop().await;
     Ok(())
 }
 
