@@ -46,6 +46,8 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         crate::generator::STSSessionToken::crd(),
         crate::generator::VaultDynamicSecret::crd(),
         crate::generator::Webhook::crd(),
+        crate::generator::MFA::crd(),
+        crate::generator::GithubAccessToken::crd(),
         crate::generator::ClusterGenerator::crd(),
         crate::generator::GeneratorState::crd(),
     ]
