@@ -270,6 +270,8 @@ mod tests {
                 "stssessiontokens.generators.external-secrets.io.yaml",
                 "vaultdynamicsecrets.generators.external-secrets.io.yaml",
                 "webhooks.generators.external-secrets.io.yaml",
+                "mfas.generators.external-secrets.io.yaml",
+                "githubaccesstokens.generators.external-secrets.io.yaml",
                 "clustergenerators.generators.external-secrets.io.yaml",
                 "generatorstates.generators.external-secrets.io.yaml",
             ]

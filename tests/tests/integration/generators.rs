@@ -63,6 +63,20 @@ async fn annotate(env: &Env, es: &str, value: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A ClusterGenerator of `kind` wrapping `spec` (one line of YAML: `<kind>Spec: {…}`), with a unique name.
+async fn cluster_generator(env: &Env, kind: &str, spec: &str) -> anyhow::Result<(Api<ClusterGenerator>, String)> {
+    let name = unique_name("cg");
+    let api: Api<ClusterGenerator> = Api::all(env.ns.client.clone());
+    apply_yaml(
+        &api,
+        &format!(
+            "apiVersion: generators.external-secrets.io/v1alpha1\nkind: ClusterGenerator\nmetadata: {{name: {name}}}\nspec:\n  kind: {kind}\n  generator:\n    {spec}\n"
+        ),
+    )
+    .await?;
+    Ok((api, name))
+}
+
 #[tokio::test]
 async fn local_generators_feed_external_secrets_with_new_values_per_refresh() -> anyhow::Result<()> {
     let env = Env::new("gen-local").await?;
@@ -96,15 +110,8 @@ spec: {length: 20, digits: 5, symbols: 3, symbolCharacters: "-_", allowRepeat: t
     )
     .await?;
     // A ClusterGenerator is usable from any namespace.
-    let cg_name = unique_name("cg");
-    let cg_api: Api<ClusterGenerator> = Api::all(env.ns.client.clone());
-    apply_yaml(
-        &cg_api,
-        &format!(
-            "apiVersion: generators.external-secrets.io/v1alpha1\nkind: ClusterGenerator\nmetadata: {{name: {cg_name}}}\nspec:\n  kind: Password\n  generator:\n    passwordSpec: {{length: 12, symbols: 0, digits: 0}}\n"
-        ),
-    )
-    .await?;
+    let (cg_api, cg_name) =
+        cluster_generator(&env, "Password", "passwordSpec: {length: 12, symbols: 0, digits: 0}").await?;
     env.apply::<ExternalSecret>(&format!(
         r#"
 apiVersion: external-secrets.io/v1
@@ -926,13 +933,10 @@ spec: {secret: {name: seed, key: totp}, length: 8, algorithm: sha1, when: "1970-
         "apiVersion: generators.external-secrets.io/v1alpha1\nkind: MFA\nmetadata: {name: now}\nspec: {secret: {name: seed, key: totp}}\n",
     )
     .await?;
-    let cg_name = unique_name("mfa");
-    let cg_api: Api<ClusterGenerator> = Api::all(env.ns.client.clone());
-    apply_yaml(
-        &cg_api,
-        &format!(
-            "apiVersion: generators.external-secrets.io/v1alpha1\nkind: ClusterGenerator\nmetadata: {{name: {cg_name}}}\nspec:\n  kind: MFA\n  generator:\n    mfaSpec: {{secret: {{name: seed, key: totp}}, algorithm: SHA256, timePeriod: 60}}\n"
-        ),
+    let (cg_api, cg_name) = cluster_generator(
+        &env,
+        "MFA",
+        "mfaSpec: {secret: {name: seed, key: totp}, algorithm: SHA256, timePeriod: 60}",
     )
     .await?;
     env.apply::<ExternalSecret>(&format!(
