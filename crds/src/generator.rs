@@ -1,7 +1,8 @@
 //! The `generators.external-secrets.io/v1alpha1` kinds (ESO v2.9's `apis/generators/v1alpha1`): the generators
 //! syncret runs ([`Password`], [`UUID`], [`SSHKey`], [`Fake`], [`ECRAuthorizationToken`], [`STSSessionToken`],
-//! [`VaultDynamicSecret`], [`Webhook`], [`MFA`], [`GithubAccessToken`]), [`ClusterGenerator`] (any generator spec at cluster scope) and
-//! [`GeneratorState`] (what a generator produced, so it can be cleaned up: ESO's garbage collection of states).
+//! [`VaultDynamicSecret`], [`Webhook`], [`MFA`], [`GithubAccessToken`]), [`ClusterGenerator`] (any generator spec
+//! at cluster scope) and [`GeneratorState`] (what a generator produced, so it can be cleaned up: ESO's garbage
+//! collection of states).
 //!
 //! Field names, enums, defaults and required fields are ESO's. ESO's other generator kinds are accepted inside a
 //! `ClusterGenerator` (their spec is kept as it is written) and in `generatorRef.kind`, and refused when used
@@ -845,7 +846,8 @@ impl Generator {
                 if key.key.is_empty() {
                     errs.push(field(base, "auth.privateKey.secretRef.key"), "must not be empty");
                 }
-                if !g.url.is_empty() && !(g.url.starts_with("https://") || g.url.starts_with("http://")) {
+                let url = g.url.trim();
+                if !(url.is_empty() || url.starts_with("https://") || url.starts_with("http://")) {
                     errs.push(field(base, "url"), "must be an http(s) URL");
                 }
             }
