@@ -46,6 +46,8 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         crate::generator::STSSessionToken::crd(),
         crate::generator::VaultDynamicSecret::crd(),
         crate::generator::Webhook::crd(),
+        crate::generator::MFA::crd(),
+        crate::generator::GithubAccessToken::crd(),
         crate::generator::ClusterGenerator::crd(),
         crate::generator::GeneratorState::crd(),
     ]
@@ -268,6 +270,8 @@ mod tests {
                 "stssessiontokens.generators.external-secrets.io.yaml",
                 "vaultdynamicsecrets.generators.external-secrets.io.yaml",
                 "webhooks.generators.external-secrets.io.yaml",
+                "mfas.generators.external-secrets.io.yaml",
+                "githubaccesstokens.generators.external-secrets.io.yaml",
                 "clustergenerators.generators.external-secrets.io.yaml",
                 "generatorstates.generators.external-secrets.io.yaml",
             ]

@@ -1,7 +1,8 @@
 //! The `generators.external-secrets.io/v1alpha1` kinds (ESO v2.9's `apis/generators/v1alpha1`): the generators
 //! syncret runs ([`Password`], [`UUID`], [`SSHKey`], [`Fake`], [`ECRAuthorizationToken`], [`STSSessionToken`],
-//! [`VaultDynamicSecret`], [`Webhook`]), [`ClusterGenerator`] (any generator spec at cluster scope) and
-//! [`GeneratorState`] (what a generator produced, so it can be cleaned up: ESO's garbage collection of states).
+//! [`VaultDynamicSecret`], [`Webhook`], [`MFA`], [`GithubAccessToken`]), [`ClusterGenerator`] (any generator spec
+//! at cluster scope) and [`GeneratorState`] (what a generator produced, so it can be cleaned up: ESO's garbage
+//! collection of states).
 //!
 //! Field names, enums, defaults and required fields are ESO's. ESO's other generator kinds are accepted inside a
 //! `ClusterGenerator` (their spec is kept as it is written) and in `generatorRef.kind`, and refused when used
@@ -426,6 +427,88 @@ pub struct WebhookSpec {
     pub ca_provider: Option<crate::meta::CAProvider>,
 }
 
+/// MFASpec controls the behavior of the mfa generator.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[kube(
+    group = "generators.external-secrets.io",
+    version = "v1alpha1",
+    kind = "MFA",
+    plural = "mfas",
+    namespaced,
+    derive = "PartialEq",
+    category = "external-secrets",
+    category = "external-secrets-generators",
+    label("external-secrets.io/component", "controller"),
+    doc = "MFA generates a new TOTP token that is compliant with RFC 6238."
+)]
+#[serde(rename_all = "camelCase")]
+pub struct MFASpec {
+    /// Secret is a secret selector to a secret containing the seed secret to generate the TOTP value from.
+    pub secret: crate::meta::SecretKeySelector,
+    /// Length defines the token length. Defaults to 6 characters.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub length: i64,
+    /// TimePeriod defines how long the token can be active. Defaults to 30 seconds.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub time_period: i64,
+    /// Algorithm to use for encoding. Defaults to SHA1 as per the RFC.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub algorithm: String,
+    /// When defines a time parameter that can be used to pin the origin time of the generated token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<Time>,
+}
+
+/// A reference to the GitHub App's private key.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GithubSecretRef {
+    /// A key of a Secret in the generator's namespace.
+    pub secret_ref: crate::meta::SecretKeySelector,
+}
+
+/// How syncret authenticates with a GitHub instance.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GithubAuth {
+    /// The GitHub App's private key (PEM), which signs the app's JWT.
+    pub private_key: GithubSecretRef,
+}
+
+/// GithubAccessTokenSpec: an installation access token of a GitHub App.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[kube(
+    group = "generators.external-secrets.io",
+    version = "v1alpha1",
+    kind = "GithubAccessToken",
+    plural = "githubaccesstokens",
+    namespaced,
+    derive = "PartialEq",
+    category = "external-secrets",
+    category = "external-secrets-generators",
+    label("external-secrets.io/component", "controller"),
+    doc = "GithubAccessToken generates ghs_ accessToken"
+)]
+#[serde(rename_all = "camelCase")]
+pub struct GithubAccessTokenSpec {
+    /// URL configures the Github instance URL. Defaults to https://github.com/.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub url: String,
+    #[serde(rename = "appID")]
+    pub app_id: String,
+    #[serde(rename = "installID")]
+    pub install_id: String,
+    /// List of repositories the token will have access to. If omitted, defaults to all repositories the GitHub
+    /// App is installed to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repositories: Vec<String>,
+    /// Map of permissions the token will have. If omitted, defaults to all permissions the GitHub App has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<BTreeMap<String, String>>,
+    /// Auth configures how ESO authenticates with a Github instance.
+    pub auth: GithubAuth,
+}
+
 /// ClusterGeneratorSpec defines the desired state of a ClusterGenerator.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[kube(
@@ -525,8 +608,7 @@ pub struct GeneratorSpec {
     #[schemars(schema_with = "foreign_spec")]
     pub gcr_access_token_spec: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "foreign_spec")]
-    pub github_access_token_spec: Option<serde_json::Value>,
+    pub github_access_token_spec: Option<GithubAccessTokenSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "foreign_spec")]
     pub gitlab_deploy_token_spec: Option<serde_json::Value>,
@@ -534,8 +616,7 @@ pub struct GeneratorSpec {
     #[schemars(schema_with = "foreign_spec")]
     pub grafana_spec: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "foreign_spec")]
-    pub mfa_spec: Option<serde_json::Value>,
+    pub mfa_spec: Option<MFASpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_spec: Option<PasswordSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -626,6 +707,8 @@ pub enum Generator {
     Sts(STSSessionTokenSpec),
     Vault(Box<VaultDynamicSecretSpec>),
     Webhook(WebhookSpec),
+    Mfa(MFASpec),
+    Github(GithubAccessTokenSpec),
 }
 
 impl Generator {
@@ -640,6 +723,8 @@ impl Generator {
             Generator::Sts(_) => GeneratorKind::StsSessionToken,
             Generator::Vault(_) => GeneratorKind::VaultDynamicSecret,
             Generator::Webhook(_) => GeneratorKind::Webhook,
+            Generator::Mfa(_) => GeneratorKind::Mfa,
+            Generator::Github(_) => GeneratorKind::GithubAccessToken,
         }
     }
 
@@ -717,6 +802,55 @@ impl Generator {
                     errs.push(field(base, "timeout"), e.to_string());
                 }
             }
+            Generator::Mfa(m) => {
+                if m.secret.name.is_empty() {
+                    errs.push(field(base, "secret.name"), "must not be empty");
+                }
+                if m.secret.key.is_empty() {
+                    errs.push(field(base, "secret.key"), "must not be empty");
+                }
+                // ESO uses the defaults for 0 and below; an RFC 4226 code has 6 to 10 digits (a 31-bit value).
+                if !(0..=10).contains(&m.length) {
+                    errs.push(
+                        field(base, "length"),
+                        "must be between 1 and 10 digits (0: the default 6)",
+                    );
+                }
+                if !(0..=MAX_TOTP_PERIOD).contains(&m.time_period) {
+                    errs.push(
+                        field(base, "timePeriod"),
+                        format!("must be between 1 and {MAX_TOTP_PERIOD} seconds (0: the default 30)"),
+                    );
+                }
+                if TotpAlgorithm::parse(&m.algorithm).is_none() {
+                    errs.push(
+                        field(base, "algorithm"),
+                        format!(
+                            "unsupported algorithm {:?} (sha1, sha256, sha384, sha512 or sha512_256)",
+                            m.algorithm
+                        ),
+                    );
+                }
+            }
+            Generator::Github(g) => {
+                if g.app_id.trim().is_empty() {
+                    errs.push(field(base, "appID"), "must not be empty");
+                }
+                if g.install_id.is_empty() || !g.install_id.bytes().all(|b| b.is_ascii_digit()) {
+                    errs.push(field(base, "installID"), "must be the installation's numeric ID");
+                }
+                let key = &g.auth.private_key.secret_ref;
+                if key.name.is_empty() {
+                    errs.push(field(base, "auth.privateKey.secretRef.name"), "must not be empty");
+                }
+                if key.key.is_empty() {
+                    errs.push(field(base, "auth.privateKey.secretRef.key"), "must not be empty");
+                }
+                let url = g.url.trim();
+                if !(url.is_empty() || url.starts_with("https://") || url.starts_with("http://")) {
+                    errs.push(field(base, "url"), "must be an http(s) URL");
+                }
+            }
             Generator::Uuid | Generator::Fake(_) => {}
         }
         errs.0
@@ -729,6 +863,33 @@ impl Generator {
             Generator::Vault(v) => &v.controller,
             _ => "",
         }
+    }
+}
+
+/// The longest MFA `timePeriod` accepted (a day; ESO has no bound).
+pub const MAX_TOTP_PERIOD: i64 = 86_400;
+
+/// The HMAC of an MFA token (`algorithm`, ESO's names; empty is sha1 as RFC 6238).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TotpAlgorithm {
+    Sha1,
+    Sha256,
+    Sha384,
+    Sha512,
+    Sha512_256,
+}
+
+impl TotpAlgorithm {
+    /// `algorithm` as written (case-insensitive); `None` for one ESO does not know.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "" | "sha1" => Self::Sha1,
+            "sha256" => Self::Sha256,
+            "sha384" => Self::Sha384,
+            "sha512" => Self::Sha512,
+            "sha512_256" => Self::Sha512_256,
+            _ => return None,
+        })
     }
 }
 
@@ -806,6 +967,18 @@ impl ClusterGeneratorSpec {
                 Generator::Webhook(g.webhook_spec.clone().ok_or_else(|| missing("webhookSpec"))?),
                 "spec.generator.webhookSpec",
             ),
+            ClusterGeneratorKind::Mfa => (
+                Generator::Mfa(g.mfa_spec.clone().ok_or_else(|| missing("mfaSpec"))?),
+                "spec.generator.mfaSpec",
+            ),
+            ClusterGeneratorKind::GithubAccessToken => (
+                Generator::Github(
+                    g.github_access_token_spec
+                        .clone()
+                        .ok_or_else(|| missing("githubAccessTokenSpec"))?,
+                ),
+                "spec.generator.githubAccessTokenSpec",
+            ),
             other => return Err(ClusterGeneratorError::Unsupported(other.generator_kind().as_str())),
         };
         Ok(out)
@@ -850,6 +1023,8 @@ impl GeneratorKind {
                 | GeneratorKind::Uuid
                 | GeneratorKind::VaultDynamicSecret
                 | GeneratorKind::Webhook
+                | GeneratorKind::Mfa
+                | GeneratorKind::GithubAccessToken
         )
     }
 
@@ -864,6 +1039,8 @@ impl GeneratorKind {
             GeneratorKind::Uuid => "uuids",
             GeneratorKind::VaultDynamicSecret => "vaultdynamicsecrets",
             GeneratorKind::Webhook => "webhooks",
+            GeneratorKind::Mfa => "mfas",
+            GeneratorKind::GithubAccessToken => "githubaccesstokens",
             GeneratorKind::ClusterGenerator => "clustergenerators",
             _ => return None,
         })
@@ -888,6 +1065,8 @@ pub fn namespaced_spec(kind: GeneratorKind, spec: serde_json::Value) -> Result<G
         GeneratorKind::StsSessionToken => Generator::Sts(serde_json::from_value(spec)?),
         GeneratorKind::VaultDynamicSecret => Generator::Vault(Box::new(serde_json::from_value(spec)?)),
         GeneratorKind::Webhook => Generator::Webhook(serde_json::from_value(spec)?),
+        GeneratorKind::Mfa => Generator::Mfa(serde_json::from_value(spec)?),
+        GeneratorKind::GithubAccessToken => Generator::Github(serde_json::from_value(spec)?),
         other => {
             return Err(serde_json::Error::custom(format!(
                 "{} is not a namespaced generator syncret runs",
@@ -930,6 +1109,47 @@ mod tests {
             c.generator(),
             Err(ClusterGeneratorError::Unsupported("Grafana"))
         ));
+    }
+
+    #[test]
+    fn mfa_and_github_specs_name_the_field() {
+        let m: MFASpec = serde_json::from_str(r#"{"secret":{"name":"s","key":"k"}}"#).unwrap();
+        assert!(Generator::Mfa(m.clone()).validate("spec").is_empty());
+        let bad = MFASpec {
+            algorithm: "md5".into(),
+            length: 11,
+            time_period: -1,
+            ..m.clone()
+        };
+        let paths: Vec<String> = Generator::Mfa(bad)
+            .validate("spec")
+            .into_iter()
+            .map(|e| e.path)
+            .collect();
+        assert_eq!(paths, ["spec.length", "spec.timePeriod", "spec.algorithm"]);
+        assert_eq!(TotpAlgorithm::parse("SHA256"), Some(TotpAlgorithm::Sha256));
+        let g: GithubAccessTokenSpec = serde_json::from_str(
+            r#"{"appID":"1","installID":"../x","auth":{"privateKey":{"secretRef":{"name":"k","key":"pem"}}}}"#,
+        )
+        .unwrap();
+        let errs = Generator::Github(g).validate("spec.generator.githubAccessTokenSpec");
+        assert_eq!(errs[0].path, "spec.generator.githubAccessTokenSpec.installID");
+        let c: ClusterGeneratorSpec = serde_json::from_str(
+            r#"{"kind":"MFA","generator":{"mfaSpec":{"secret":{"name":"s","key":"k"},"length":8}}}"#,
+        )
+        .unwrap();
+        let (g, base) = c.generator().unwrap();
+        assert_eq!(base, "spec.generator.mfaSpec");
+        assert!(matches!(g, Generator::Mfa(m) if m.length == 8));
+        assert_eq!(
+            namespaced_spec(
+                GeneratorKind::Mfa,
+                serde_json::json!({"secret": {"name": "s", "key": "k"}})
+            )
+            .unwrap()
+            .kind(),
+            GeneratorKind::Mfa
+        );
     }
 
     #[test]

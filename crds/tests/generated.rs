@@ -21,7 +21,7 @@ fn committed_crd_yaml_matches_the_types() {
 }
 
 #[test]
-fn multi_document_output_is_sixteen_crds() {
+fn multi_document_output_is_eighteen_crds() {
     let yaml = generate::multi_document().unwrap();
     let crds: Vec<CustomResourceDefinition> = serde_yaml::Deserializer::from_str(&yaml)
         .map(|doc| serde::Deserialize::deserialize(doc).unwrap())
@@ -44,6 +44,8 @@ fn multi_document_output_is_sixteen_crds() {
             "stssessiontokens.generators.external-secrets.io",
             "vaultdynamicsecrets.generators.external-secrets.io",
             "webhooks.generators.external-secrets.io",
+            "mfas.generators.external-secrets.io",
+            "githubaccesstokens.generators.external-secrets.io",
             "clustergenerators.generators.external-secrets.io",
             "generatorstates.generators.external-secrets.io",
         ]
@@ -56,7 +58,7 @@ fn multi_document_output_is_sixteen_crds() {
 fn write_then_check_is_clean() {
     let dir = std::env::temp_dir().join(format!("syncret-crds-{}", std::process::id()));
     let written = generate::write_dir(&dir).unwrap();
-    assert_eq!(written.len(), 16);
+    assert_eq!(written.len(), 18);
     assert!(generate::check_dir(&dir).unwrap().is_empty());
     std::fs::write(dir.join("secretstores.external-secrets.io.yaml"), "stale").unwrap();
     std::fs::write(dir.join("old.external-secrets.io.yaml"), "stale").unwrap();

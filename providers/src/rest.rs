@@ -170,7 +170,8 @@ impl Rest {
         Self::with_timeout(base, ca_pem, field, label, observer, http, REQUEST_TIMEOUT)
     }
 
-    fn with_timeout(
+    /// [`Rest::new`] with a shorter request deadline than [`REQUEST_TIMEOUT`] (a token endpoint answers fast).
+    pub fn with_timeout(
         base: &str,
         ca_pem: &[u8],
         field: &str,

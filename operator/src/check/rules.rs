@@ -88,11 +88,9 @@ pub const UNSUPPORTED: &[Rule] = &[
                 "BeyondtrustWorkloadCredentialsDynamicSecret",
                 "CloudsmithAccessToken",
                 "GCRAccessToken",
-                "GithubAccessToken",
                 "GitlabDeployToken",
                 "QuayAccessToken",
                 "Grafana",
-                "MFA",
             ]),
         )],
         level: Level::Unsupported,
@@ -115,11 +113,9 @@ pub const UNSUPPORTED: &[Rule] = &[
                 "BeyondtrustWorkloadCredentialsDynamicSecret",
                 "CloudsmithAccessToken",
                 "GCRAccessToken",
-                "GithubAccessToken",
                 "GitlabDeployToken",
                 "QuayAccessToken",
                 "Grafana",
-                "MFA",
             ]),
         )],
         level: Level::Unsupported,
@@ -493,10 +489,14 @@ mod tests {
             ["spec.provider.vault.auth.kubernetes", "spec.provider.vault.server"]
         );
 
-        // Password is one of the generators syncret runs; GithubAccessToken is not.
+        // Password, MFA and GithubAccessToken are generators syncret runs; QuayAccessToken is not.
         let es = json!({"dataFrom": [{"extract": {"key": "a"}}, {"sourceRef": {"generatorRef": {"kind": "Password", "name": "p"}}}]});
         assert!(apply(UNSUPPORTED, "ClusterExternalSecret", &es, "spec.externalSecretSpec").is_empty());
-        let es = json!({"dataFrom": [{"extract": {"key": "a"}}, {"sourceRef": {"generatorRef": {"kind": "GithubAccessToken", "name": "p"}}}]});
+        for kind in ["MFA", "GithubAccessToken"] {
+            let es = json!({"dataFrom": [{"sourceRef": {"generatorRef": {"kind": kind, "name": "p"}}}]});
+            assert!(apply(UNSUPPORTED, "ExternalSecret", &es, "spec").is_empty(), "{kind}");
+        }
+        let es = json!({"dataFrom": [{"extract": {"key": "a"}}, {"sourceRef": {"generatorRef": {"kind": "QuayAccessToken", "name": "p"}}}]});
         let f = apply(UNSUPPORTED, "ClusterExternalSecret", &es, "spec.externalSecretSpec");
         assert_eq!(
             f[0].field,

@@ -126,6 +126,8 @@ fn virtual_spec(g: &Generator) -> Value {
         Generator::Sts(s) => serde_json::to_value(s),
         Generator::Vault(v) => serde_json::to_value(v.as_ref()),
         Generator::Webhook(w) => serde_json::to_value(w),
+        Generator::Mfa(m) => serde_json::to_value(m),
+        Generator::Github(g) => serde_json::to_value(g),
     };
     v.unwrap_or(Value::Null)
 }
@@ -169,6 +171,8 @@ fn cluster_field(kind: GeneratorKind) -> Option<&'static str> {
         GeneratorKind::StsSessionToken => "stsSessionTokenSpec",
         GeneratorKind::VaultDynamicSecret => "vaultDynamicSecretSpec",
         GeneratorKind::Webhook => "webhookSpec",
+        GeneratorKind::Mfa => "mfaSpec",
+        GeneratorKind::GithubAccessToken => "githubAccessTokenSpec",
         _ => return None,
     })
 }
@@ -347,6 +351,8 @@ mod tests {
         };
         assert!(check_ref(&r("generators.external-secrets.io/v1alpha1", "Password"), "f").is_ok());
         assert_eq!(check_ref(&r("v1", "Password"), "f").unwrap_err().field, "f.apiVersion");
+        assert!(check_ref(&r("generators.external-secrets.io/v1alpha1", "MFA"), "f").is_ok());
+        assert!(check_ref(&r("generators.external-secrets.io/v1alpha1", "GithubAccessToken"), "f").is_ok());
         let e = check_ref(&r("generators.external-secrets.io/v1alpha1", "Grafana"), "f").unwrap_err();
         assert_eq!(e.field, "f.kind");
         assert!(e.message.contains("Grafana"));

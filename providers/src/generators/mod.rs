@@ -10,6 +10,9 @@
 //! - [`password`]: ESO's Password (sethvargo/go-password's algorithm) from the OS RNG.
 //! - [`sshkey`]: rsa, ecdsa and ed25519 keys in OpenSSH format (RustCrypto's `ssh-key`).
 //! - UUID (version 4 from the OS RNG) and Fake (static data) here.
+//! - [`mfa`]: RFC 6238 TOTP codes from a seed in a Secret.
+//! - [`github`]: GitHub App installation tokens (an RS256 JWT exchanged through [`crate::rest`]); the token's
+//!   expiry is a non-renewable [`Lease`], so the operator makes a new one before it ends.
 //! - Leased values (VaultDynamicSecret) come back with a [`Lease`] the operator renews ([`GeneratorClient::renew`])
 //!   and revokes once superseded ([`GeneratorClient::revoke`]).
 use std::collections::BTreeMap;
@@ -28,6 +31,9 @@ use crate::value::SecretValue;
 
 #[cfg(feature = "aws")]
 mod aws;
+#[cfg(feature = "rest")]
+pub mod github;
+pub mod mfa;
 pub mod password;
 pub mod sshkey;
 #[cfg(feature = "vault")]
@@ -166,6 +172,9 @@ impl Generators {
             Generator::Vault(v) => vault::client(&self.vault, v, info, ctx).await,
             #[cfg(feature = "webhook")]
             Generator::Webhook(w) => webhook::client(w, info, ctx).await,
+            Generator::Mfa(m) => mfa::client(m, info, ctx),
+            #[cfg(feature = "rest")]
+            Generator::Github(g) => github::client(g, info, ctx),
             #[allow(unreachable_patterns)]
             other => Err(ProviderError::Unsupported(format!(
                 "{} generators are not compiled into this syncret build",

@@ -929,6 +929,8 @@ async fn chart_rbac_is_enough_to_sync_and_denies_the_rest() -> anyhow::Result<()
                 ("get", "generators.external-secrets.io", "stssessiontokens"),
                 ("get", "generators.external-secrets.io", "uuids"),
                 ("get", "generators.external-secrets.io", "webhooks"),
+                ("get", "generators.external-secrets.io", "mfas"),
+                ("get", "generators.external-secrets.io", "githubaccesstokens"),
             ])
             .map(|(v, g, r)| format!("{v} {}/{r}", if g.is_empty() { "core" } else { g }))
             .chain(DEFAULT_GRANTS.iter().map(|s| s.to_string()))

@@ -3,7 +3,9 @@
 //! ClusterGenerator used from a namespace, bad specs reported on the ExternalSecret with the Secret kept, STS and
 //! ECR against moto, and VaultDynamicSecret against OpenBao: the PKI issue endpoint with leases, the lease
 //! surviving a generator-client rebuild and an operator restart, renewal seen in OpenBao's audit log, rotation
-//! revoking the superseded lease, and the GeneratorStates of superseded leases cleaned up.
+//! revoking the superseded lease, and the GeneratorStates of superseded leases cleaned up. MFA against RFC 6238's
+//! test vectors; GithubAccessToken against a loopback server speaking GitHub's App API (its expiry as a lease,
+//! and a hostile endpoint failing only its own ExternalSecret).
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -12,8 +14,8 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use syncret_crds::generator::{
-    ClusterGenerator, ECRAuthorizationToken, Fake, GeneratorState, Password, SSHKey, STSSessionToken, UUID,
-    VaultDynamicSecret,
+    ClusterGenerator, ECRAuthorizationToken, Fake, GeneratorState, GithubAccessToken, MFA, Password, SSHKey,
+    STSSessionToken, UUID, VaultDynamicSecret,
 };
 use syncret_crds::{ExternalSecret, PushSecret};
 use syncret_tests::operator::Operator;
@@ -61,6 +63,20 @@ async fn annotate(env: &Env, es: &str, value: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A ClusterGenerator of `kind` wrapping `spec` (one line of YAML: `<kind>Spec: {…}`), with a unique name.
+async fn cluster_generator(env: &Env, kind: &str, spec: &str) -> anyhow::Result<(Api<ClusterGenerator>, String)> {
+    let name = unique_name("cg");
+    let api: Api<ClusterGenerator> = Api::all(env.ns.client.clone());
+    apply_yaml(
+        &api,
+        &format!(
+            "apiVersion: generators.external-secrets.io/v1alpha1\nkind: ClusterGenerator\nmetadata: {{name: {name}}}\nspec:\n  kind: {kind}\n  generator:\n    {spec}\n"
+        ),
+    )
+    .await?;
+    Ok((api, name))
+}
+
 #[tokio::test]
 async fn local_generators_feed_external_secrets_with_new_values_per_refresh() -> anyhow::Result<()> {
     let env = Env::new("gen-local").await?;
@@ -94,15 +110,8 @@ spec: {length: 20, digits: 5, symbols: 3, symbolCharacters: "-_", allowRepeat: t
     )
     .await?;
     // A ClusterGenerator is usable from any namespace.
-    let cg_name = unique_name("cg");
-    let cg_api: Api<ClusterGenerator> = Api::all(env.ns.client.clone());
-    apply_yaml(
-        &cg_api,
-        &format!(
-            "apiVersion: generators.external-secrets.io/v1alpha1\nkind: ClusterGenerator\nmetadata: {{name: {cg_name}}}\nspec:\n  kind: Password\n  generator:\n    passwordSpec: {{length: 12, symbols: 0, digits: 0}}\n"
-        ),
-    )
-    .await?;
+    let (cg_api, cg_name) =
+        cluster_generator(&env, "Password", "passwordSpec: {length: 12, symbols: 0, digits: 0}").await?;
     env.apply::<ExternalSecret>(&format!(
         r#"
 apiVersion: external-secrets.io/v1
@@ -897,5 +906,379 @@ async fn renewable_leases_are_renewed_in_place_then_rotated_at_their_max_ttl() -
         "revoked, not expired"
     );
     op.stop().await;
+    Ok(())
+}
+
+// --- MFA ---------------------------------------------------------------------------------------------------------
+
+/// MFA: RFC 6238 codes from a seed in a Secret. With `when` pinned the code is RFC 6238's own test vector (SHA1,
+/// T = 59 s, 8 digits); without it, a fresh code of the default 6 digits. A ClusterGenerator wrapping an MFA spec
+/// reads the seed in the namespace of the ExternalSecret using it.
+#[tokio::test]
+async fn an_mfa_generator_makes_rfc6238_codes() -> anyhow::Result<()> {
+    let env = Env::new("gen-mfa").await?;
+    // "12345678901234567890" in base32, lower case and spaced as authenticator UIs show seeds.
+    env.apply::<Secret>(
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: seed}\nstringData: {totp: \"gezd gnbv gy3t qojq gezd gnbv gy3t qojq\"}\n",
+    )
+    .await?;
+    env.apply::<MFA>(
+        r#"
+apiVersion: generators.external-secrets.io/v1alpha1
+kind: MFA
+metadata: {name: pinned}
+spec: {secret: {name: seed, key: totp}, length: 8, algorithm: sha1, when: "1970-01-01T00:00:59Z"}
+"#,
+    )
+    .await?;
+    env.apply::<MFA>(
+        "apiVersion: generators.external-secrets.io/v1alpha1\nkind: MFA\nmetadata: {name: now}\nspec: {secret: {name: seed, key: totp}}\n",
+    )
+    .await?;
+    let (cg_api, cg_name) = cluster_generator(
+        &env,
+        "MFA",
+        "mfaSpec: {secret: {name: seed, key: totp}, algorithm: SHA256, timePeriod: 60}",
+    )
+    .await?;
+    env.apply::<ExternalSecret>(&format!(
+        r#"
+apiVersion: external-secrets.io/v1
+kind: ExternalSecret
+metadata: {{name: otp}}
+spec:
+  refreshInterval: 1h
+  target: {{name: otp}}
+  dataFrom:
+  - sourceRef: {{generatorRef: {{apiVersion: generators.external-secrets.io/v1alpha1, kind: MFA, name: pinned}}}}
+    rewrite: [{{regexp: {{source: "(.*)", target: "pinned_$1"}}}}]
+  - sourceRef: {{generatorRef: {{kind: MFA, name: now}}}}
+  - sourceRef: {{generatorRef: {{kind: ClusterGenerator, name: {cg_name}}}}}
+    rewrite: [{{regexp: {{source: "(.*)", target: "cluster_$1"}}}}]
+"#
+    ))
+    .await?;
+    let s = match env
+        .secret_where("otp", "MFA codes", |s| s.data.as_ref().is_some_and(|d| d.len() >= 6))
+        .await
+    {
+        Ok(s) => text(&s),
+        Err(e) => bail!("{e}: {}", explain(&env.ns, "otp").await),
+    };
+    assert_eq!(s["pinned_token"], "94287082", "RFC 6238 appendix B, SHA1 at 59 s");
+    assert_eq!(s["pinned_timeLeft"], "1");
+    assert_eq!(s["token"].len(), 6);
+    assert!(s["token"].chars().all(|c| c.is_ascii_digit()));
+    let left: u64 = s["timeLeft"].parse()?;
+    assert!((1..=30).contains(&left), "{left}");
+    assert_eq!(s["cluster_token"].len(), 6);
+    assert!((1..=60).contains(&s["cluster_timeLeft"].parse::<u64>()?));
+    assert!(generator_calls(&env.op, "MFA", "Generate") >= 3);
+
+    // A seed that is not base32: a condition naming the field, never the seed; the Secret is kept.
+    env.apply::<Secret>(
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: seed}\nstringData: {totp: \"not-base32-s3cr3t!\"}\n",
+    )
+    .await?;
+    annotate(&env, "otp", "1").await?;
+    let msg = env.es_ready("otp", "False", "SecretSyncedError").await?;
+    assert!(
+        msg.contains("spec.dataFrom[0].sourceRef.generatorRef") && msg.contains("spec.secret"),
+        "{msg}"
+    );
+    assert!(!msg.contains("s3cr3t"), "{msg}");
+    assert_eq!(text(&env.secret("otp").await?)["pinned_token"], "94287082");
+    cg_api.delete(&cg_name, &Default::default()).await?;
+    Ok(())
+}
+
+// --- GithubAccessToken -------------------------------------------------------------------------------------------
+
+/// The test GitHub App's key (the providers crate's unit-test fixture, a throwaway key).
+const GITHUB_APP_KEY: &str = include_str!("../../../providers/src/generators/testdata/github-app.pem");
+
+/// How the GitHub test server answers.
+#[derive(Clone, Copy)]
+enum GithubMode {
+    /// `201` with a new token that expires this many seconds from now.
+    Tokens(i64),
+    /// `201` with a body that never ends.
+    Endless,
+    /// Reads the request and never answers.
+    Silent,
+}
+
+/// What the GitHub test server saw: (path, body) of each request with a valid app JWT.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>;
+
+/// A loopback server speaking GitHub's REST API for GitHub Apps as documented at
+/// <https://docs.github.com/en/rest/apps/apps#create-an-installation-access-token-for-an-app>:
+/// `POST /app/installations/{installation_id}/access_tokens` with `Authorization: Bearer <app JWT>` (RS256, `iss`
+/// the app ID, verified here against the app's public key, as GitHub does), an optional JSON body
+/// (`repositories`, `permissions`), answered `201` with `{"token": "ghs_…", "expires_at": "<RFC 3339>", …}`;
+/// `401` with GitHub's `{"message": …}` for a bad JWT, `404` for another path.
+async fn github_server(stop: CancellationToken, mode: GithubMode) -> anyhow::Result<(std::net::SocketAddr, Seen)> {
+    use rustls::pki_types::PrivatePkcs1KeyDer;
+    use rustls::pki_types::pem::PemObject as _;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let der = PrivatePkcs1KeyDer::from_pem_slice(GITHUB_APP_KEY.as_bytes())?;
+    let pair = ring::signature::RsaKeyPair::from_der(der.secret_pkcs1_der()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let public = std::sync::Arc::new(pair.public().as_ref().to_vec());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let seen: Seen = Default::default();
+    let seen_server = seen.clone();
+    tokio::spawn(async move {
+        let mut n = 0u32;
+        loop {
+            let accepted = tokio::select! {
+                _ = stop.cancelled() => return,
+                a = listener.accept() => a,
+            };
+            let Ok((mut sock, _)) = accepted else { continue };
+            n += 1;
+            let (public, seen, stop) = (public.clone(), seen_server.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let mut req = Vec::new();
+                let head_end = loop {
+                    if let Some(i) = req.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(k) => req.extend_from_slice(&buf[..k]),
+                    }
+                };
+                let head = String::from_utf8_lossy(&req[..head_end]).to_string();
+                let header = |name: &str| {
+                    head.lines()
+                        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case(name)))
+                        .map(|(_, v)| v.trim().to_string())
+                };
+                let len: usize = header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+                while req.len() < head_end + len {
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(k) => req.extend_from_slice(&buf[..k]),
+                    }
+                }
+                let body: Value = serde_json::from_slice(&req[head_end..]).unwrap_or(Value::Null);
+                let path = head.split_whitespace().nth(1).unwrap_or_default().to_string();
+                let method = head.split_whitespace().next().unwrap_or_default().to_string();
+                let jwt_ok = header("authorization")
+                    .and_then(|a| a.strip_prefix("Bearer ").map(str::to_string))
+                    .is_some_and(|jwt| verify_app_jwt(&jwt, &public, "4242"));
+                let (status, answer) = if method != "POST" || !path.starts_with("/app/installations/") {
+                    ("404 Not Found", json!({"message": "Not Found"}).to_string())
+                } else if !jwt_ok {
+                    (
+                        "401 Unauthorized",
+                        json!({"message": "A JSON web token could not be decoded"}).to_string(),
+                    )
+                } else {
+                    seen.lock().unwrap().push((path, body));
+                    match mode {
+                        GithubMode::Tokens(secs) => {
+                            let expires = chrono::Utc::now() + chrono::Duration::seconds(secs);
+                            let t = json!({
+                                "token": format!("ghs_test{n}"),
+                                "expires_at": expires.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                                "permissions": {"contents": "read"},
+                                "repository_selection": "selected",
+                            });
+                            ("201 Created", t.to_string())
+                        }
+                        GithubMode::Endless => {
+                            let head = "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+                            if sock.write_all(head.as_bytes()).await.is_err() {
+                                return;
+                            }
+                            let chunk = format!("{:x}\r\n{}\r\n", 64 * 1024, "a".repeat(64 * 1024));
+                            while !stop.is_cancelled() {
+                                if sock.write_all(chunk.as_bytes()).await.is_err() {
+                                    return;
+                                }
+                            }
+                            return;
+                        }
+                        GithubMode::Silent => {
+                            stop.cancelled().await;
+                            return;
+                        }
+                    }
+                };
+                let resp = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                    answer.len()
+                );
+                let _ = sock.write_all(resp.as_bytes()).await;
+                let _ = sock.shutdown().await;
+            });
+        }
+    });
+    Ok((addr, seen))
+}
+
+/// An RS256 JWT signed by the app's key, issued by `app_id`, valid now.
+fn verify_app_jwt(jwt: &str, public_der: &[u8], app_id: &str) -> bool {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let parts: Vec<&str> = jwt.split('.').collect();
+    let [h, c, s] = parts.as_slice() else { return false };
+    let (Ok(header), Ok(claims), Ok(sig)) = (b64.decode(h), b64.decode(c), b64.decode(s)) else {
+        return false;
+    };
+    let key = ring::signature::UnparsedPublicKey::new(&ring::signature::RSA_PKCS1_2048_8192_SHA256, public_der);
+    if key.verify(format!("{h}.{c}").as_bytes(), &sig).is_err() {
+        return false;
+    }
+    let header: Value = serde_json::from_slice(&header).unwrap_or(Value::Null);
+    let claims: Value = serde_json::from_slice(&claims).unwrap_or(Value::Null);
+    let now = chrono::Utc::now().timestamp();
+    header["alg"] == "RS256"
+        && claims["iss"] == app_id
+        && claims["iat"].as_i64().is_some_and(|t| t <= now)
+        && claims["exp"].as_i64().is_some_and(|t| t > now && t <= now + 600)
+}
+
+async fn github_generator(env: &Env, name: &str, addr: std::net::SocketAddr) -> anyhow::Result<()> {
+    env.apply::<GithubAccessToken>(&format!(
+        r#"
+apiVersion: generators.external-secrets.io/v1alpha1
+kind: GithubAccessToken
+metadata: {{name: {name}}}
+spec:
+  url: "http://{addr}"
+  appID: "4242"
+  installID: "77"
+  repositories: [app]
+  permissions: {{contents: read}}
+  auth: {{privateKey: {{secretRef: {{name: github-app, key: private-key}}}}}}
+"#
+    ))
+    .await?;
+    Ok(())
+}
+
+async fn github_key(env: &Env) -> anyhow::Result<()> {
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "github-app"},
+        "stringData": {"private-key": GITHUB_APP_KEY},
+    });
+    env.apply::<Secret>(&serde_json::to_string(&secret)?).await?;
+    Ok(())
+}
+
+/// GithubAccessToken: the app JWT exchanged for an installation token with the repositories and permissions asked
+/// for; the token's expiry is its lease, so a new token is made before it ends (here within seconds, with a
+/// `refreshInterval` of an hour), recorded in a GeneratorState.
+#[tokio::test]
+async fn a_github_access_token_is_made_from_the_app_key_and_replaced_before_it_expires() -> anyhow::Result<()> {
+    let stop = CancellationToken::new();
+    let (addr, seen) = github_server(stop.clone(), GithubMode::Tokens(9)).await?;
+    let env = Env::new("gen-github").await?;
+    github_key(&env).await?;
+    github_generator(&env, "gh", addr).await?;
+    env.apply::<ExternalSecret>(
+        r#"
+apiVersion: external-secrets.io/v1
+kind: ExternalSecret
+metadata: {name: gh}
+spec:
+  refreshInterval: 1h
+  target: {name: gh}
+  dataFrom:
+  - sourceRef: {generatorRef: {kind: GithubAccessToken, name: gh}}
+"#,
+    )
+    .await?;
+    let first = match env.secret("gh").await {
+        Ok(s) => text(&s),
+        Err(e) => bail!("{e}: {}", explain(&env.ns, "gh").await),
+    };
+    assert!(first["token"].starts_with("ghs_test"), "{first:?}");
+    assert!(chrono::DateTime::parse_from_rfc3339(&first["expires_at"]).is_ok());
+    {
+        let seen = seen.lock().unwrap();
+        let (path, body) = &seen[0];
+        assert_eq!(path, "/app/installations/77/access_tokens");
+        assert_eq!(
+            body,
+            &json!({"repositories": ["app"], "permissions": {"contents": "read"}})
+        );
+    }
+    // The lease is recorded, and the token replaced before it expires, with no refresh asked for.
+    let lease = current_lease(&env.ns).await?;
+    assert!(
+        lease.starts_with("github/installations/77/"),
+        "a GeneratorState records the token's lease: {lease}"
+    );
+    let second = eventually(
+        Duration::from_secs(30),
+        "a new token before the first expires",
+        || async {
+            let s = text(&env.secret("gh").await.ok()?);
+            (s["token"] != first["token"]).then_some(s)
+        },
+    )
+    .await?;
+    let expired_at = chrono::DateTime::parse_from_rfc3339(&first["expires_at"])?;
+    assert!(
+        chrono::Utc::now() < expired_at + chrono::Duration::seconds(2),
+        "replaced in time"
+    );
+    assert!(second["token"].starts_with("ghs_test"));
+    assert!(generator_calls(&env.op, "GithubAccessToken", "Generate") >= 2);
+    stop.cancel();
+    Ok(())
+}
+
+/// A hostile GitHub endpoint (an endless body, then no answer at all) ends in a condition on the ExternalSecret
+/// naming its generatorRef, within the generator's deadline; the Secret is kept and the namespace's other
+/// ExternalSecret keeps syncing meanwhile.
+#[tokio::test]
+async fn a_hostile_github_endpoint_fails_the_generator_and_nothing_else() -> anyhow::Result<()> {
+    let stop = CancellationToken::new();
+    let (good, _) = github_server(stop.clone(), GithubMode::Tokens(3600)).await?;
+    let (endless, _) = github_server(stop.clone(), GithubMode::Endless).await?;
+    let (silent, _) = github_server(stop.clone(), GithubMode::Silent).await?;
+    let env = Env::new("gen-github-hostile").await?;
+    github_key(&env).await?;
+    github_generator(&env, "gh", good).await?;
+    env.apply::<UUID>(
+        "apiVersion: generators.external-secrets.io/v1alpha1\nkind: UUID\nmetadata: {name: id}\nspec: {}\n",
+    )
+    .await?;
+    for (name, kind) in [("gh", "GithubAccessToken"), ("canary", "UUID")] {
+        let gen_name = if kind == "UUID" { "id" } else { "gh" };
+        env.apply::<ExternalSecret>(&format!(
+            "apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata: {{name: {name}}}\nspec:\n  refreshInterval: 1h\n  target: {{name: {name}}}\n  dataFrom:\n  - sourceRef: {{generatorRef: {{kind: {kind}, name: {gen_name}}}}}\n"
+        ))
+        .await?;
+    }
+    let before = env.secret("gh").await?;
+    env.es_ready("gh", "True", "SecretSynced").await?;
+    for (round, addr, expect) in [(1, endless, "larger than"), (2, silent, "no complete answer")] {
+        github_generator(&env, "gh", addr).await?;
+        annotate(&env, "gh", &round.to_string()).await?;
+        let msg = eventually(Duration::from_secs(60), expect, || async {
+            let m = env.es_ready("gh", "False", "SecretSyncedError").await.ok()?;
+            m.contains(expect).then_some(m)
+        })
+        .await?;
+        assert!(msg.contains("spec.dataFrom[0].sourceRef.generatorRef"), "{msg}");
+        assert!(msg.contains("CreateInstallationAccessToken"), "{msg}");
+        let canary = text(&env.secret("canary").await?)["uuid"].clone();
+        annotate(&env, "canary", &round.to_string()).await?;
+        eventually(Duration::from_secs(30), "the canary keeps syncing", || async {
+            let s = text(&env.secret("canary").await.ok()?);
+            (s["uuid"] != canary).then_some(())
+        })
+        .await?;
+    }
+    let after = env.secret("gh").await?;
+    assert_eq!(after.data, before.data, "the Secret is left intact");
+    stop.cancel();
     Ok(())
 }

@@ -977,7 +977,7 @@ async fn check_reads_the_cluster() -> anyhow::Result<()> {
         (
             // A generator kind syncret does not run (docs/generators.md).
             "generated",
-            "  dataFrom: [{sourceRef: {generatorRef: {kind: GithubAccessToken, name: gh}}}]\n",
+            "  dataFrom: [{sourceRef: {generatorRef: {kind: QuayAccessToken, name: quay}}}]\n",
         ),
     ] {
         apply_yaml(&ess, &es(name, spec)).await?;

@@ -117,7 +117,7 @@ Least privilege, derived from what syncret calls:
   resources: ["serviceaccounts"]
   verbs: ["get"]
 - apiGroups: ["generators.external-secrets.io"]
-  resources: ["passwords", "uuids", "sshkeys", "fakes", "ecrauthorizationtokens", "stssessiontokens", "vaultdynamicsecrets", "webhooks"]
+  resources: ["passwords", "uuids", "sshkeys", "fakes", "ecrauthorizationtokens", "stssessiontokens", "vaultdynamicsecrets", "webhooks", "mfas", "githubaccesstokens"]
   verbs: ["get"]
 - apiGroups: ["generators.external-secrets.io"]
   resources: ["generatorstates"]
