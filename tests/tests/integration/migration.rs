@@ -924,10 +924,11 @@ async fn takeover_at_scale() -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    println!("apiserver requests, fresh statuses: {}", show(&fresh_api));
-    println!("apiserver requests, due statuses: {}", show(&due_api));
-    assert_eq!(fresh_api.secret_writes(), 0.0);
-    assert_eq!(due_api.secret_writes(), 0.0);
+    // The apiserver's counters are the whole control plane's, shared with the tests running beside this one: printed
+    // for the figures (run this test alone for clean ones), not asserted. The Secrets' resourceVersions and the
+    // operator's own write counter are this test's.
+    println!("apiserver requests (all tests), fresh statuses: {}", show(&fresh_api));
+    println!("apiserver requests (all tests), due statuses: {}", show(&due_api));
     assert_eq!((fresh_secret_writes, fresh_es_writes, fresh_metric), (0, 0, 0.0));
     assert_eq!((due_secret_writes, due_metric), (0, 0.0));
     assert_eq!(due_es_writes, n, "one status write per ExternalSecret, as ESO would");
