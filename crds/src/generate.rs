@@ -88,9 +88,35 @@ fn finish(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
     serde_json::from_value(value).unwrap_or(crd)
 }
 
+/// Marks a field (as its `title`, which survives kube-derive's conversion where an extension key would not) that
+/// ESO lists in `required` although it has a default (kubebuilder's `+kubebuilder:default` on a field without
+/// `omitempty`); schemars leaves every field with a serde default out of `required`. The apiserver
+/// fills the default before it validates, so this changes no outcome; it keeps the schema ESO's.
+const REQUIRED_MARKER: &str = "x-syncret-required";
+
 fn clean_schema(schema: &mut Value) {
     match schema {
         Value::Object(map) => {
+            let mut required_with_default: Vec<String> = Vec::new();
+            if let Some(Value::Object(props)) = map.get_mut("properties") {
+                for (name, prop) in props.iter_mut() {
+                    if let Some(p) = prop.as_object_mut()
+                        && p.get("title").and_then(Value::as_str) == Some(REQUIRED_MARKER)
+                    {
+                        p.remove("title");
+                        required_with_default.push(name.clone());
+                    }
+                }
+            }
+            if !required_with_default.is_empty()
+                && let Value::Array(required) = map.entry("required").or_insert_with(|| Value::Array(Vec::new()))
+            {
+                for name in required_with_default {
+                    if !required.iter().any(|r| r.as_str() == Some(name.as_str())) {
+                        required.push(Value::String(name));
+                    }
+                }
+            }
             let keep_null = map.remove("title").is_some_and(|t| t == NULLABLE_MARKER);
             map.remove("nullable");
             if keep_null {
@@ -111,8 +137,17 @@ fn clean_schema(schema: &mut Value) {
     }
 }
 
-/// Adds `apiVersion`, `kind` and `metadata` to the root schema, as controller-gen does (for `kubectl explain`).
+/// Adds `apiVersion`, `kind` and `metadata` to the root schema, as controller-gen does (for `kubectl explain`), and
+/// leaves `spec` out of the root's `required` (kube-derive puts it there; ESO requires nothing at the root).
 fn add_type_meta(schema: &mut Value) {
+    if let Some(Value::Array(required)) = schema.get_mut("required") {
+        required.retain(|r| r.as_str() != Some("spec"));
+        if required.is_empty()
+            && let Some(map) = schema.as_object_mut()
+        {
+            map.remove("required");
+        }
+    }
     if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
         props.entry("apiVersion").or_insert_with(|| {
             serde_json::json!({

@@ -71,6 +71,7 @@ pub struct PasswordSpec {
     /// Length of the password to be generated. Defaults to 24
     #[serde(default = "password_length")]
     #[schemars(extend("default" = 24))]
+    #[schemars(title = "x-syncret-required")]
     pub length: i64,
     /// Digits specifies the number of digits in the generated password. If omitted it defaults to 25% of the
     /// length of the password
@@ -86,10 +87,12 @@ pub struct PasswordSpec {
     /// Set NoUpper to disable uppercase characters
     #[serde(default)]
     #[schemars(extend("default" = false))]
+    #[schemars(title = "x-syncret-required")]
     pub no_upper: bool,
     /// set AllowRepeat to true to allow repeating characters.
     #[serde(default)]
     #[schemars(extend("default" = false))]
+    #[schemars(title = "x-syncret-required")]
     pub allow_repeat: bool,
     /// SecretKeys defines the keys that will be populated with generated passwords. Defaults to "password" when
     /// not set.

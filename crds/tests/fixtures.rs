@@ -88,6 +88,14 @@ fn crd_schemas() -> BTreeMap<String, Value> {
         .collect()
 }
 
+/// Whether the schema's property `name` has a default (the apiserver sets it when the field is missing).
+fn props_default(schema: &Value, name: &str) -> bool {
+    schema
+        .get("properties")
+        .and_then(|p| p.get(name))
+        .is_some_and(|p| p.get("default").is_some())
+}
+
 /// Offline schema check of `spec` (see the module docs); returns `path: message` lines.
 fn schema_errors(schemas: &BTreeMap<String, Value>, value: &Value) -> Vec<String> {
     let key = format!(
@@ -186,7 +194,10 @@ fn check(schema: &Value, value: &Value, path: &str, errs: &mut Vec<String>) {
         }
         for req in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
             let req = req.as_str().unwrap();
-            if obj.get(req).is_none_or(Value::is_null) {
+            // The apiserver fills a missing field's default before it validates (ESO marks some required
+            // fields with a default, e.g. Vault auth `path`).
+            let defaulted = props_default(schema, req);
+            if obj.get(req).is_none_or(Value::is_null) && !defaulted {
                 errs.push(format!("{path}.{req}: Required value"));
             }
         }

@@ -68,6 +68,7 @@ fn userpass() -> String {
 pub struct OpenBaoAppRole {
     /// Mount path of the AppRole backend.
     #[serde(default = "approle")]
+    #[schemars(title = "x-syncret-required")]
     pub path: String,
     /// The role ID.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -86,6 +87,7 @@ pub struct OpenBaoAppRole {
 pub struct OpenBaoUserPassAuth {
     /// Mount path of the userpass backend.
     #[serde(default = "userpass")]
+    #[schemars(title = "x-syncret-required")]
     pub path: String,
     /// Username.
     pub username: String,

@@ -137,6 +137,7 @@ fn gcp() -> String {
 pub struct VaultAppRole {
     /// Mount path of the AppRole backend.
     #[serde(default = "approle")]
+    #[schemars(title = "x-syncret-required")]
     pub path: String,
     /// The role ID.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -155,6 +156,7 @@ pub struct VaultAppRole {
 pub struct VaultKubernetesAuth {
     /// Mount path of the Kubernetes backend.
     #[serde(default = "kubernetes", rename = "mountPath")]
+    #[schemars(title = "x-syncret-required")]
     pub path: String,
     /// ServiceAccount whose token is requested with the TokenRequest API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -172,6 +174,7 @@ pub struct VaultKubernetesAuth {
 pub struct VaultLdapAuth {
     /// Mount path of the LDAP backend.
     #[serde(default = "ldap")]
+    #[schemars(title = "x-syncret-required")]
     pub path: String,
     /// LDAP username.
     pub username: String,
@@ -186,6 +189,7 @@ pub struct VaultLdapAuth {
 pub struct VaultJwtAuth {
     /// Mount path of the JWT backend.
     #[serde(default = "jwt")]
+    #[schemars(title = "x-syncret-required")]
     pub path: String,
     /// Vault role to log in as.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -285,6 +289,7 @@ pub struct VaultAwsJWTAuth {
 pub struct VaultUserPassAuth {
     /// Mount path of the userpass backend.
     #[serde(default = "userpass")]
+    #[schemars(title = "x-syncret-required")]
     pub path: String,
     /// Username.
     pub username: String,
