@@ -314,6 +314,44 @@ mod tests {
     }
 
     #[test]
+    fn required_as_eso_has_it() {
+        let schema = |kind: &str| {
+            let crd = crds().into_iter().find(|c| c.spec.names.kind == kind).unwrap();
+            serde_json::to_value(&crd.spec.versions[0].schema).unwrap()["openAPIV3Schema"].clone()
+        };
+        let required = |v: &Value| -> Vec<String> {
+            let mut r: Vec<String> = v["required"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|x| x.as_str().unwrap().to_owned())
+                .collect();
+            r.sort();
+            r
+        };
+        // Nothing at the root (kube-derive would require `spec`).
+        for kind in ["ExternalSecret", "SecretStore", "Password", "GeneratorState"] {
+            assert!(required(&schema(kind)).is_empty(), "{kind}");
+        }
+        // Required although defaulted, as ESO's kubebuilder markers make them; the marker itself is gone.
+        let password = schema("Password");
+        assert_eq!(
+            required(&password["properties"]["spec"]),
+            ["allowRepeat", "length", "noUpper"]
+        );
+        assert_eq!(password["properties"]["spec"]["properties"]["length"]["default"], 24);
+        assert!(
+            password["properties"]["spec"]["properties"]["length"]
+                .get("title")
+                .is_none()
+        );
+        let auth = &schema("SecretStore")["properties"]["spec"]["properties"]["provider"]["properties"]["vault"]["properties"]
+            ["auth"]["properties"];
+        assert_eq!(required(&auth["kubernetes"]), ["mountPath", "role"]);
+        assert!(required(&auth["appRole"]).contains(&"path".to_owned()));
+    }
+
+    #[test]
     fn nullable_only_where_marked() {
         let mut schema = serde_json::json!({
             "title": "X",
