@@ -373,8 +373,13 @@ pub struct SealArgs {
     #[arg(short = 'f', long = "filename")]
     pub file: Option<PathBuf>,
     /// An age recipient (`age1…`, the cluster's public key) the document is encrypted for (repeatable).
-    #[arg(long, required = true)]
+    #[arg(long, required_unless_present = "kms")]
     pub age: Vec<String>,
+    /// An AWS KMS key ARN the data key is also (or only) wrapped with, as `sops --kms` does (repeatable). The call
+    /// uses your own AWS credentials (environment, profile, SSO); the cluster's sops store unwraps it with its
+    /// `aws` auth.
+    #[arg(long)]
+    pub kms: Vec<String>,
     /// The name of the `sops` store the ExternalSecret reads through.
     #[arg(long, default_value = "sops")]
     pub store: String,

@@ -1081,6 +1081,7 @@ spec:
         let seal_args = crate::cli::SealArgs {
             file: None,
             age: vec![id.to_public().to_string()],
+            kms: vec![],
             store: "sops".into(),
             store_kind: "SecretStore".into(),
             configmap: None,

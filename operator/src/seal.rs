@@ -1,7 +1,8 @@
 //! `syncret seal`: the Sealed Secrets workflow on syncret's own API. A Secret manifest (a file or stdin) becomes
 //! a SOPS-encrypted ConfigMap manifest, safe to commit, plus the ExternalSecret that turns it back into the
 //! Secret inside the cluster through a `sops` store. Encrypting needs only the cluster's age public key
-//! (`--age age1…`); decrypting needs the private key, which only the cluster has.
+//! (`--age age1…`; decrypting needs the private key, which only the cluster has) or an AWS KMS key the user may
+//! encrypt with (`--kms <ARN>`, with the user's own credentials; the store decrypts with its `aws` auth).
 //!
 //! The document is what `sops` itself writes (YAML; the real `sops` CLI decrypts it with the matching identity),
 //! so it can be edited with `sops edit` later.
@@ -58,6 +59,38 @@ fn values(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
+/// The data key wrapped by each AWS KMS key of `arns`, with the user's own AWS credentials. The calls run on a
+/// runtime of their own, in a thread of their own, so `seal` stays a plain function wherever it is called from.
+fn wrap_kms(
+    arns: &[String],
+    key: &syncret_providers::sops::cipher::DataKey,
+    now: &str,
+) -> anyhow::Result<Vec<WrappedKey>> {
+    if arns.is_empty() {
+        return Ok(Vec::new());
+    }
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            rt.block_on(async {
+                let config = seal::user_aws_config().await;
+                let mut out = Vec::new();
+                for arn in arns {
+                    let call = seal::wrap_aws_kms(&config, arn, key, now);
+                    let wrapped = tokio::time::timeout(std::time::Duration::from_secs(60), call)
+                        .await
+                        .map_err(|_| anyhow!("KMS Encrypt with {arn}: no answer within 60 s"))?
+                        .map_err(|e| anyhow!("{e}"))?;
+                    out.push(wrapped);
+                }
+                Ok(out)
+            })
+        })
+        .join()
+        .map_err(|_| anyhow!("wrapping the data key with KMS failed"))?
+    })
+}
+
 /// Encrypts the Secret manifest `input` and returns the ConfigMap and ExternalSecret manifests (multi-document
 /// YAML). `now` is the document's `lastmodified` (RFC 3339).
 pub fn seal(args: &SealArgs, input: &str, now: &str) -> anyhow::Result<String> {
@@ -73,8 +106,8 @@ pub fn seal(args: &SealArgs, input: &str, now: &str) -> anyhow::Result<String> {
         .clone()
         .or_else(|| secret.metadata.namespace.clone())
         .unwrap_or_else(|| "default".into());
-    if args.age.is_empty() {
-        bail!("give at least one recipient: --age age1… (the cluster's age public key)");
+    if args.age.is_empty() && args.kms.is_empty() {
+        bail!("give at least one recipient: --age age1… (the cluster's age public key) or --kms <KMS key ARN>");
     }
     let values = values(&secret);
     if values.is_empty() {
@@ -105,6 +138,7 @@ pub fn seal(args: &SealArgs, input: &str, now: &str) -> anyhow::Result<String> {
             enc: agekey::wrap(key.as_slice(), &recipient)?,
         });
     }
+    wrapped.extend(wrap_kms(&args.kms, &key, now)?);
     let document = seal::seal_yaml(&tree, &key, &wrapped, now).map_err(|e| anyhow!("encrypting: {e}"))?;
     let cm_name = args.configmap.clone().unwrap_or_else(|| format!("{name}-sops"));
     let doc_key = document_key(&name);
@@ -180,6 +214,7 @@ mod tests {
         SealArgs {
             file: None,
             age,
+            kms: vec![],
             store: "sops".into(),
             store_kind: "SecretStore".into(),
             configmap: None,

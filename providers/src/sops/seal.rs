@@ -40,6 +40,59 @@ pub fn new_data_key() -> DataKey {
     k
 }
 
+/// The data key wrapped by the AWS KMS key `arn` (what `sops --kms` writes), with `config`'s credentials in the
+/// key's region. For `syncret seal` the config is the user's own ([`user_aws_config`]): sealing runs on a
+/// workstation or in CI, never with the operator's identity.
+pub async fn wrap_aws_kms(
+    config: &aws_config::SdkConfig,
+    arn: &str,
+    key: &DataKey,
+    created_at: &str,
+) -> Result<WrappedKey, SopsError> {
+    use base64::Engine as _;
+    let region = super::kms::arn_region(arn)
+        .ok_or_else(|| SopsError::format(format!("{arn:?} is not a KMS key ARN (arn:aws:kms:<region>:…)")))?;
+    let conf = aws_sdk_kms::config::Builder::from(config)
+        .region(aws_config::Region::new(region.to_string()))
+        .build();
+    let out = aws_sdk_kms::Client::from_conf(conf)
+        .encrypt()
+        .key_id(arn)
+        .plaintext(aws_smithy_types::Blob::new(key.to_vec()))
+        .send()
+        .await
+        .map_err(|e| {
+            let e = aws_sdk_kms::error::DisplayErrorContext(e).to_string();
+            SopsError::format(format!(
+                "KMS Encrypt with {arn}: {}",
+                e.chars().take(300).collect::<String>()
+            ))
+        })?;
+    let blob = out
+        .ciphertext_blob
+        .ok_or_else(|| SopsError::format(format!("KMS Encrypt with {arn} returned no ciphertext")))?;
+    Ok(WrappedKey::AwsKms {
+        arn: arn.to_string(),
+        enc: base64::engine::general_purpose::STANDARD.encode(blob.as_ref()),
+        created_at: created_at.to_string(),
+    })
+}
+
+/// The user's AWS configuration (environment, profile, SSO, instance role: the SDK's default chain), as the
+/// `aws` and `sops` CLIs would use it.
+pub async fn user_aws_config() -> aws_config::SdkConfig {
+    use aws_smithy_http_client::tls;
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
+        .build_https();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        // Each key is called in its ARN's region; a fixed default spares the region lookup (IMDS off AWS).
+        .region(aws_config::Region::new("us-east-1"))
+        .http_client(http)
+        .load()
+        .await
+}
+
 struct Sealer<'a> {
     key: &'a DataKey,
     hash: Sha512,
@@ -158,9 +211,27 @@ pub fn seal_yaml(tree: &Node, key: &DataKey, wrapped: &[WrappedKey], last_modifi
     doc.insert(s("sops"), Value::Mapping(meta));
     let text = serde_yaml::to_string(&Value::Mapping(doc))
         .map_err(|_| SopsError::format("the document does not serialise"))?;
-    // SOPS reads `lastmodified` as a string: quote the timestamp, which YAML would otherwise type as one.
-    let plain = format!("\n  lastmodified: {last_modified}\n");
-    Ok(text.replacen(&plain, &format!("\n  lastmodified: '{last_modified}'\n"), 1))
+    // SOPS reads `lastmodified` and each key's `created_at` as strings: quote the timestamps, which YAML would
+    // otherwise type as timestamps (and `sops` then refuses the document).
+    // Only in the `sops` metadata (the last top-level key), never in the document's own values.
+    let mut in_sops = false;
+    Ok(text
+        .lines()
+        .map(|line| {
+            if !line.starts_with([' ', '-']) {
+                in_sops = line == "sops:";
+            }
+            let trimmed = line.trim_start_matches([' ', '-']);
+            match trimmed.split_once(": ") {
+                Some(("lastmodified" | "created_at", value)) if in_sops && !value.starts_with(['\'', '"']) => {
+                    let indent = &line[..line.len() - trimmed.len()];
+                    let name = trimmed.split_once(':').map_or("", |(n, _)| n);
+                    format!("{indent}{name}: '{value}'\n")
+                }
+                _ => format!("{line}\n"),
+            }
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -169,6 +240,28 @@ mod tests {
     use super::super::document::{Document, Format};
     use super::super::keys::{AgeIdentities, KeyRing};
     use super::*;
+
+    #[test]
+    fn key_timestamps_are_strings_in_the_metadata_only() {
+        let key = new_data_key();
+        let tree = Node::Map(vec![(
+            "config_unencrypted".into(),
+            Node::Map(vec![("created_at".into(), Node::Str("a\nb".into()))]),
+        )]);
+        let wrapped = [WrappedKey::AwsKms {
+            arn: "arn:aws:kms:eu-west-1:123456789012:key/k".into(),
+            enc: "Y2lwaGVy".into(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+        }];
+        let text = seal_yaml(&tree, &key, &wrapped, "2026-01-01T00:00:00Z").unwrap();
+        // `sops` refuses a created_at it reads as a YAML timestamp.
+        assert!(text.contains("created_at: '2026-01-01T00:00:00Z'"), "{text}");
+        let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+        assert!(doc["sops"]["kms"][0]["created_at"].is_string());
+        assert!(doc["sops"]["lastmodified"].is_string());
+        // The document's own values are left as written (a block scalar stays one).
+        assert_eq!(doc["config_unencrypted"]["created_at"], "a\nb");
+    }
 
     #[tokio::test]
     async fn sealed_documents_read_back_and_tampering_is_caught() {

@@ -398,6 +398,82 @@ async fn openbao_transit_and_aws_kms_unwrap_data_keys_once() -> anyhow::Result<(
     Ok(())
 }
 
+/// `syncret seal --kms`: the data key wrapped by an AWS KMS key (moto) with the sealer's own credentials, in the
+/// format `sops --kms` writes: the real `sops` decrypts the document, and a sops store with `aws` auth syncs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sealed_for_an_aws_kms_key_decrypts_with_the_real_sops_and_syncs() -> anyhow::Result<()> {
+    use syncret_providers::sops::{seal, tree::Node};
+    let cp = ControlPlane::shared().await?;
+    let ns = cp.namespace("sops-seal-kms").await?;
+    let moto = Moto::start().await?;
+    let work = Work::new("seal-kms")?;
+    let arn = kms_key(&moto).await?;
+    // The sealer's credentials (what `syncret seal` loads from the user's environment).
+    let config = seal::user_aws_config()
+        .await
+        .into_builder()
+        .region(aws_config::Region::new("eu-west-1"))
+        .endpoint_url(moto.endpoint())
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+            aws_credential_types::Credentials::new("test", "test", None, None, "test"),
+        ))
+        .build();
+    let key = seal::new_data_key();
+    let now = "2026-01-01T00:00:00Z";
+    let wrapped = seal::wrap_aws_kms(&config, &arn, &key, now).await?;
+    let tree = Node::Map(
+        vec![("password".into(), Node::Str("from-seal".into()))]
+            .into_iter()
+            .collect(),
+    );
+    let document = seal::seal_yaml(&tree, &key, &[wrapped], now)?;
+    assert!(!document.contains("from-seal"));
+    assert_eq!(moto.count("Encrypt")?, 1);
+
+    // The real sops decrypts it through KMS.
+    std::fs::write(work.path("db.sops.yaml"), &document)?;
+    let aws_env = [
+        ("AWS_ENDPOINT_URL", moto.endpoint()),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "eu-west-1"),
+    ];
+    let plain = work.run("sops", &["decrypt", "db.sops.yaml"], &aws_env).await?;
+    let plain: serde_yaml::Value = serde_yaml::from_str(&plain)?;
+    assert_eq!(plain["password"], "from-seal");
+
+    // In the cluster, a sops store with aws auth turns it back into the Secret.
+    config_map(&ns, "docs", &[("db.sops.yaml", &document)]).await?;
+    let creds = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"},
+        "stringData": {"id": "test", "key": "test"}});
+    syncret_tests::apply_yaml(&ns.api::<Secret>(), &serde_json::to_string(&creds)?).await?;
+    let op = Operator::start_with_provider(&ns, Arc::new(Sops::with_aws_endpoint(moto.endpoint()))).await?;
+    sops_store(
+        &op.class,
+        &ns,
+        "sops",
+        json!({"aws": {"region": "eu-west-1", "auth": {"secretRef": {
+            "accessKeyIDSecretRef": {"name": "creds", "key": "id"},
+            "secretAccessKeySecretRef": {"name": "creds", "key": "key"}}}}}),
+    )
+    .await?;
+    external_secret(
+        &ns,
+        "db",
+        "sops",
+        json!({"dataFrom": [{"extract": {"key": "docs/db.sops.yaml"}}]}),
+    )
+    .await?;
+    let secrets = ns.api::<Secret>();
+    let s = eventually(Duration::from_secs(30), "Secret db", || async {
+        secrets.get_opt("db").await.ok().flatten()
+    })
+    .await?;
+    assert_eq!(Env::text(&s)["password"], "from-seal");
+    op.stop().await;
+    Ok(())
+}
+
 /// The data key of a document the real `sops` encrypted for one age recipient, recovered with its identity.
 fn age_data_key(doc: &serde_yaml::Value, identity: &str) -> anyhow::Result<Vec<u8>> {
     use syncret_providers::sops::agekey;
@@ -676,6 +752,7 @@ async fn seal_output_decrypts_with_the_real_sops_and_syncs() -> anyhow::Result<(
     let args = syncret::cli::SealArgs {
         file: None,
         age: vec![recipient],
+        kms: vec![],
         store: "sops".into(),
         store_kind: "SecretStore".into(),
         configmap: None,
