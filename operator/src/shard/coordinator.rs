@@ -478,31 +478,7 @@ impl Coordinator {
             now(),
         );
         let name = cfg.member_lease(&cfg.lease.identity);
-        let result = match current {
-            Some(mut lease) => {
-                lease.metadata.managed_fields = None;
-                lease.spec = Some(spec);
-                self.annotate(&mut lease.metadata);
-                self.api.replace(&name, &PostParams::default(), &lease).await
-            }
-            None => {
-                let mut metadata = ObjectMeta {
-                    name: Some(name.clone()),
-                    namespace: Some(cfg.lease.namespace.clone()),
-                    ..Default::default()
-                };
-                self.annotate(&mut metadata);
-                self.api
-                    .create(
-                        &PostParams::default(),
-                        &Lease {
-                            metadata,
-                            spec: Some(spec),
-                        },
-                    )
-                    .await
-            }
-        };
+        let result = self.put(&name, current, spec).await;
         match result {
             Ok(l) => {
                 self.seen_written(&l);
@@ -529,6 +505,32 @@ impl Coordinator {
             };
             if self.api.delete(&name, &dp).await.is_ok() {
                 tracing::info!(lease = %name, holder = m.holder(), "sharding: removed the membership of a dead replica");
+            }
+        }
+    }
+
+    /// Writes Lease `name` with `spec`: replaces `current` (the version read, so a concurrent writer makes it fail
+    /// with a conflict) or creates it.
+    async fn put(&self, name: &str, current: Option<Lease>, spec: LeaseSpec) -> Result<Lease, kube::Error> {
+        match current {
+            Some(mut lease) => {
+                lease.metadata.managed_fields = None;
+                lease.spec = Some(spec);
+                self.annotate(&mut lease.metadata);
+                self.api.replace(name, &PostParams::default(), &lease).await
+            }
+            None => {
+                let mut metadata = ObjectMeta {
+                    name: Some(name.to_string()),
+                    namespace: Some(self.cfg.lease.namespace.clone()),
+                    ..Default::default()
+                };
+                self.annotate(&mut metadata);
+                let lease = Lease {
+                    metadata,
+                    spec: Some(spec),
+                };
+                self.api.create(&PostParams::default(), &lease).await
             }
         }
     }
@@ -566,33 +568,7 @@ impl Coordinator {
             Some(at) if !take => cfg.lease.renew_deadline.saturating_sub(sent.duration_since(*at)),
             _ => cfg.lease.retry_period,
         };
-        let write = async {
-            match current {
-                Some(mut lease) => {
-                    lease.metadata.managed_fields = None;
-                    lease.spec = Some(spec);
-                    self.annotate(&mut lease.metadata);
-                    self.api.replace(&name, &PostParams::default(), &lease).await
-                }
-                None => {
-                    let mut metadata = ObjectMeta {
-                        name: Some(name.clone()),
-                        namespace: Some(cfg.lease.namespace.clone()),
-                        ..Default::default()
-                    };
-                    self.annotate(&mut metadata);
-                    self.api
-                        .create(
-                            &PostParams::default(),
-                            &Lease {
-                                metadata,
-                                spec: Some(spec),
-                            },
-                        )
-                        .await
-                }
-            }
-        };
+        let write = self.put(&name, current, spec);
         let result = match tokio::time::timeout(limit, write).await {
             Ok(r) => r,
             Err(_) => Err(kube::Error::Service("the lease write timed out".into())),
