@@ -88,6 +88,9 @@ struct EsState {
     sources_seen: Option<u64>,
     /// A read that outlived the reconcile that started it ([`read_detached`]), for the next one.
     pending: Option<Box<PendingRead>>,
+    /// When the newest read whose answers a reconcile took was sent: answers of a read sent before it are stale
+    /// (generated values above all: applying them would replace newer ones).
+    read_used: Option<Instant>,
 }
 
 impl EsState {
@@ -97,6 +100,7 @@ impl EsState {
             && self.stores_seen.is_none()
             && self.sources_seen.is_none()
             && self.pending.is_none()
+            && self.read_used.is_none()
     }
 }
 
@@ -110,6 +114,8 @@ type Detached = Result<ReadResult, Box<dyn std::any::Any + Send>>;
 /// the ExternalSecret's generation and its stores' specs), taken by the next reconcile if still fresh.
 struct PendingRead {
     fingerprint: u64,
+    /// When the read was sent.
+    started: Instant,
     at: Instant,
     result: Detached,
 }
@@ -211,16 +217,39 @@ impl EsStates {
         self.with(key, |s| s.sources_seen = fingerprint);
     }
 
-    fn set_pending(&self, key: &Key, pending: PendingRead) {
-        self.with(key, |s| s.pending = Some(Box::new(pending)));
+    /// Keeps a detached read's answers for the next reconcile, unless a newer read was used meanwhile. Whether kept.
+    fn set_pending(&self, key: &Key, pending: PendingRead) -> bool {
+        self.with(key, |s| {
+            let stale = s.read_used.is_some_and(|used| pending.started <= used);
+            if !stale {
+                s.pending = Some(Box::new(pending));
+            }
+            !stale
+        })
     }
 
-    /// The answers a detached read left for these reads, if any and younger than `max_age`.
+    /// The answers a detached read left for these reads, if any, younger than `max_age` and not older than the
+    /// newest read already used.
     fn take_pending(&self, key: &Key, fingerprint: u64, max_age: Duration) -> Option<Detached> {
         self.with(key, |s| {
             let p = s.pending.take()?;
-            (p.fingerprint == fingerprint && p.at.elapsed() <= max_age).then_some(p.result)
+            let fresh = s.read_used.is_none_or(|used| p.started > used);
+            let take = fresh && p.fingerprint == fingerprint && p.at.elapsed() <= max_age;
+            if take {
+                s.read_used = Some(p.started);
+            }
+            take.then_some(p.result)
         })
+    }
+
+    /// A reconcile used the answers of the read sent at `started` (a pending read from before it is stale).
+    fn read_used(&self, key: &Key, started: Instant) {
+        self.with(key, |s| {
+            s.read_used = Some(s.read_used.map_or(started, |u| u.max(started)));
+            if s.pending.as_ref().is_some_and(|p| p.started <= started) {
+                s.pending = None;
+            }
+        });
     }
 
     fn remove(&self, key: &Key) {
@@ -497,6 +526,7 @@ async fn read_detached(
     let (tx, rx) = tokio::sync::oneshot::channel::<Detached>();
     let (c, k, plan, stores) = (ctx.clone(), key.clone(), plan.clone(), stores.clone());
     let deadline = ctx.settings.reconcile_timeout;
+    let started = Instant::now();
     tokio::spawn(async move {
         let _places = permits;
         let read = std::panic::AssertUnwindSafe(tokio::time::timeout(
@@ -518,20 +548,23 @@ async fn read_detached(
             ))),
         };
         if let Err(result) = tx.send(result) {
-            // The reconcile moved on: the next one takes the answers.
-            c.es_state.set_pending(
-                &k,
-                PendingRead {
-                    fingerprint,
-                    at: Instant::now(),
-                    result,
-                },
-            );
-            c.es_queue.add(k, Lane::Fast);
+            // The reconcile moved on: the next one takes the answers (unless a newer read was used meanwhile).
+            let pending = PendingRead {
+                fingerprint,
+                started,
+                at: Instant::now(),
+                result,
+            };
+            if c.es_state.set_pending(&k, pending) {
+                c.es_queue.add(k, Lane::Fast);
+            }
         }
     });
     match tokio::time::timeout(ctx.settings.slow_call(), rx).await {
-        Ok(Ok(r)) => Some(r),
+        Ok(Ok(r)) => {
+            ctx.es_state.read_used(key, started);
+            Some(r)
+        }
         _ => None,
     }
 }
@@ -1137,4 +1170,38 @@ async fn aborted(ctx: &Arc<Context>, key: &Key, why: &Abort) {
         Abort::DeadlineExceeded(_) => crate::sync::error::FailureReason::DeadlineExceeded,
     });
     report_failure(ctx, &es, why.reason(), why.reason(), &why.to_string()).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(started: Instant) -> PendingRead {
+        PendingRead {
+            fingerprint: 1,
+            started,
+            at: Instant::now(),
+            result: Ok(Ok(fetch::Answers::default())),
+        }
+    }
+
+    #[test]
+    fn answers_of_a_read_older_than_the_one_used_are_dropped() {
+        let states = EsStates::default();
+        let key = Key::new("ns", "es");
+        let (a, b) = (Instant::now(), Instant::now() + Duration::from_millis(5));
+        // Read A outlives its reconcile; read B, sent later, is used by the next reconcile: A's answers are stale.
+        states.read_used(&key, b);
+        assert!(!states.set_pending(&key, pending(a)));
+        assert!(states.take_pending(&key, 1, Duration::from_secs(60)).is_none());
+        // A pending read newer than the one used is taken (once).
+        let c = b + Duration::from_millis(5);
+        assert!(states.set_pending(&key, pending(c)));
+        assert!(states.take_pending(&key, 1, Duration::from_secs(60)).is_some());
+        assert!(states.take_pending(&key, 1, Duration::from_secs(60)).is_none());
+        // Using a newer read drops an older pending one.
+        assert!(states.set_pending(&key, pending(c + Duration::from_millis(5))));
+        states.read_used(&key, c + Duration::from_millis(10));
+        assert!(states.take_pending(&key, 1, Duration::from_secs(60)).is_none());
+    }
 }
