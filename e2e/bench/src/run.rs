@@ -846,7 +846,8 @@ impl Bench {
             tokio::time::sleep(self.cfg.settle).await;
             // Placement settles after the sync: a replica that started second takes the shards the first gives
             // back within a retry period or two, then lists their namespaces. Wait (bounded) for every unit to be
-            // held once and every ExternalSecret cached by a holder before reading the figures.
+            // held once and every ExternalSecret cached by exactly one replica (its unit's holder) before reading
+            // the figures: a replica still caching objects of units it gave back shows here.
             let units = self.cfg.shards as usize + 1;
             let settle_until = Instant::now() + Duration::from_secs(30);
             loop {
@@ -860,7 +861,7 @@ impl Bench {
                         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
                         .sum::<f64>();
                 }
-                if (held == units && cached >= self.cfg.n as f64) || Instant::now() > settle_until {
+                if (held == units && cached == self.cfg.n as f64) || Instant::now() > settle_until {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(250)).await;

@@ -670,27 +670,57 @@ fn shard_gauges(ctx: &Context) {
 async fn follow_shards(ctx: Arc<Context>, gate: Arc<InitGate>, stop: CancellationToken) {
     let mut changes = ctx.shards.subscribe();
     tokio::select! { _ = gate.wait() => {}, _ = stop.cancelled() => return }
+    // The units primed, with their grant.
     let mut current: std::collections::BTreeMap<crate::shard::Unit, u64> = Default::default();
     loop {
         let now = changes.borrow_and_update().clone();
         // Given up, or given up and taken again since the last look (its cache missed events meanwhile).
-        for (unit, grant) in &current {
-            if now.get(unit) != Some(grant) {
+        current.retain(|unit, grant| {
+            let kept = now.get(unit) == Some(grant);
+            if !kept {
                 evict(&ctx, *unit);
             }
-        }
+            kept
+        });
         for (unit, grant) in &now {
-            if current.get(unit) != Some(grant) {
-                let started = std::time::Instant::now();
-                let n = prime(&ctx, *unit).await;
-                tracing::info!(%unit, external_secrets = n, took = ?started.elapsed(), "sharding: took over");
+            if current.contains_key(unit) {
+                continue;
             }
+            // A unit given up while others wait to be primed leaves at once, not after them (priming a shard of
+            // thousands of ExternalSecrets takes seconds).
+            if changes.has_changed().unwrap_or(false) {
+                break;
+            }
+            let started = std::time::Instant::now();
+            let n = prime(&ctx, *unit).await;
+            tracing::info!(%unit, external_secrets = n, took = ?started.elapsed(), "sharding: took over");
+            current.insert(*unit, *grant);
         }
-        current = now;
+        // Objects a watch event put in the cache just as their unit was evicted.
+        sweep(&ctx);
+        if changes.has_changed().unwrap_or(false) {
+            continue;
+        }
         tokio::select! {
             changed = changes.changed() => if changed.is_err() { return },
             _ = stop.cancelled() => return,
         }
+    }
+}
+
+/// Drops cached ExternalSecrets of units this replica does not hold. [`evict`] drops a unit's objects when it is
+/// given up; a watch event that passed the `accepts` check just before that can still insert one afterwards.
+fn sweep(ctx: &Context) {
+    let own = &ctx.shards;
+    let gone = ctx.external_secrets.retain(|k| own.accepts(&k.namespace));
+    for k in &gone {
+        ctx.es_queue.forget(k);
+    }
+    if !gone.is_empty() {
+        tracing::debug!(
+            external_secrets = gone.len(),
+            "sharding: swept objects of units given up"
+        );
     }
 }
 

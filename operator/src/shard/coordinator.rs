@@ -13,7 +13,9 @@
 //! [`super::assign::assign`]; a unit placed here is taken when its Lease is free or has been seen unchanged for
 //! the lease duration (client-go's rule, [`crate::leader::decide`]), renewed while held, and given back —
 //! in-flight reconciles stopped first, then the Lease released with an empty holder so its new owner takes it at
-//! its next look — once placed elsewhere. A unit that could not be renewed within the renew deadline is dropped
+//! its next look — once placed elsewhere. A replica whose membership Lease was not yet in the list (its first
+//! look) takes nothing: replicas started together see each other at their second look and split the units from
+//! the start, instead of each taking what a placement over itself alone gives it. A unit that could not be renewed within the renew deadline is dropped
 //! at once ([`super::Ownership`]'s fence closes by itself at that moment).
 //!
 //! Every unit and member Lease carries `syncret.dev/shards: <n>`: a replica takes nothing while a Lease held by
@@ -187,6 +189,10 @@ pub struct World<'a> {
     pub units: &'a BTreeMap<Unit, Observed>,
     /// Whether this replica's membership Lease was written this tick.
     pub member: bool,
+    /// This replica's membership Lease was not in this tick's list (it is new, or was gone): replicas that
+    /// started at the same moment have not seen each other yet, so nothing is taken until the next look (else
+    /// each takes what its one-member placement gives it, primes it, and gives most of it back a tick later).
+    pub joining: bool,
     /// Units this replica holds.
     pub holding: &'a dyn Fn(Unit) -> bool,
     /// Shutting down: take nothing new.
@@ -260,6 +266,7 @@ pub fn plan(w: &World<'_>, units: impl Iterator<Item = Unit>) -> Plan {
             // Shutting down: keep renewing what is held (its work is finishing), take nothing.
             let s = match s {
                 Step::Give if w.stopping && standing_back.is_none() => Step::Renew,
+                Step::Take if w.joining => Step::Wait,
                 s => s,
             };
             (*unit, s)
@@ -402,6 +409,7 @@ impl Coordinator {
             }
         }
         self.seen.retain(|n, _| live_names.contains(n));
+        let joining = my_member.is_none();
         // Renewed while shutting down too (this replica is still alive and holds units; it leaves the placement
         // on its side and deletes the membership when it has released everything).
         let member = self.renew_membership(my_member).await;
@@ -416,6 +424,7 @@ impl Coordinator {
                 members: members.iter().collect(),
                 units: &units,
                 member,
+                joining,
                 holding: &holding,
                 stopping,
             };
@@ -769,6 +778,7 @@ mod tests {
             members,
             units,
             member: true,
+            joining: false,
             holding,
             stopping: false,
         }
@@ -833,6 +843,26 @@ mod tests {
         mixed.insert(Unit::Shard(0), lease("a", Some(4), Duration::ZERO));
         let p = plan(&world("a", vec![], &mixed, &holding), all_units());
         assert!(p.steps.contains(&(Unit::Shard(0), Step::Give)), "{p:?}");
+    }
+
+    #[test]
+    fn a_joining_replica_takes_nothing_until_it_has_seen_the_others() {
+        let none: BTreeMap<Unit, Observed> = BTreeMap::new();
+        let nothing = |_: Unit| false;
+        let mut w = world("a", vec![], &none, &nothing);
+        w.joining = true;
+        let p = plan(&w, all_units());
+        assert_eq!(p.members, ["a"], "it is a member (its Lease was written)");
+        assert!(p.steps.iter().all(|(_, s)| *s == Step::Wait), "{p:?}");
+        // What it holds is still renewed (its membership Lease had been deleted meanwhile).
+        let holding = |u: Unit| u == Unit::Shard(1);
+        let units: BTreeMap<Unit, Observed> = [(Unit::Shard(1), lease("a", Some(4), Duration::ZERO))].into();
+        let mut w = world("a", vec![], &units, &holding);
+        w.joining = true;
+        assert!(plan(&w, all_units()).steps.contains(&(Unit::Shard(1), Step::Renew)));
+        w.joining = false;
+        let p = plan(&w, all_units());
+        assert_eq!(p.steps.iter().filter(|(_, s)| *s == Step::Take).count(), 4, "{p:?}");
     }
 
     #[test]
