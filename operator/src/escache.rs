@@ -8,6 +8,12 @@
 //! key and the type already say (name, namespace, apiVersion, kind: ~100 B each) is left out of the JSON and put
 //! back on decode.
 //!
+//! The JSON is kept LZ4-compressed against a dictionary of typical ExternalSecrets as this cache writes them
+//! ([`dictionary`]): what every entry repeats (field names, enum values, a synced object's Ready condition) becomes
+//! back-references, and what is left is mostly the object's own names, uid, timestamps and hashes. A bench
+//! ExternalSecret with a Ready status goes from 768 bytes of JSON to 280 (the unit tests check the ratio);
+//! decompressing an entry is cheap next to decoding its JSON.
+//!
 //! Beside the JSON, each entry keeps what the watch loop and the workers ask for on every event or requeue, so
 //! they need no decode: the fingerprint of what makes it worth reconciling, its refresh-jitter unit, and hashes of
 //! the stores it reads from (a store change decodes only the ExternalSecrets that may use it).
@@ -37,6 +43,7 @@ pub struct Derived {
 }
 
 struct Entry {
+    /// The stored JSON, compressed (see the module docs).
     json: Box<[u8]>,
     fingerprint: u64,
     derived: Derived,
@@ -53,6 +60,120 @@ fn rv_number(es: &ExternalSecret) -> u64 {
         .as_deref()
         .and_then(|rv| rv.parse().ok())
         .unwrap_or(0)
+}
+
+/// An entry's JSON, compressed against the [`dictionary`] (its length first, as LZ4's size-prepended blocks).
+fn compress(json: &[u8]) -> Box<[u8]> {
+    lz4_flex::block::compress_prepend_size_with_dict(json, dictionary()).into_boxed_slice()
+}
+
+/// The JSON of an entry [`compress`] made; `None` only if the bytes were not made by it.
+fn decompress(stored: &[u8]) -> Option<Vec<u8>> {
+    lz4_flex::block::decompress_size_prepended_with_dict(stored, dictionary()).ok()
+}
+
+/// What entries are compressed against: the stored JSON of a few typical ExternalSecrets, written by the same
+/// code as the entries (so field order and spelling match), built once per process. It must never change while
+/// the process runs (entries are decompressed against the same bytes).
+fn dictionary() -> &'static [u8] {
+    static DICTIONARY: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    DICTIONARY.get_or_init(|| {
+        let mut out = Vec::new();
+        for sample in dictionary_samples() {
+            let Ok(es) = serde_json::from_value::<ExternalSecret>(sample) else {
+                continue;
+            };
+            let stored = Stored {
+                metadata: es.metadata,
+                spec: &es.spec,
+                status: es.status.as_ref(),
+            };
+            // Encoding a decoded value cannot fail; a sample that did would only make the dictionary smaller.
+            let _ = serde_json::to_writer(&mut out, &stored);
+        }
+        out
+    })
+}
+
+/// Typical ExternalSecrets (see [`dictionary`]): the most common shapes last, nearest the data.
+fn dictionary_samples() -> Vec<serde_json::Value> {
+    let ready = |reason: &str, message: &str| {
+        serde_json::json!({
+            "refreshTime": "2026-01-01T00:00:00Z",
+            "syncedResourceVersion": "1-00000000000000000000000000000000000000000000000000000000",
+            "binding": {"name": "app-secret"},
+            "conditions": [{"type": "Ready", "status": "True", "reason": reason, "message": message,
+                            "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+        })
+    };
+    let metadata = serde_json::json!({
+        "uid": "00000000-0000-0000-0000-000000000000", "resourceVersion": "100000", "generation": 1,
+        "creationTimestamp": "2026-01-01T00:00:00Z",
+        "labels": {"app.kubernetes.io/name": "app", "app.kubernetes.io/instance": "app",
+                   "app.kubernetes.io/managed-by": "Helm"},
+        "annotations": {"meta.helm.sh/release-name": "app", "meta.helm.sh/release-namespace": "app"},
+    });
+    vec![
+        serde_json::json!({
+            "metadata": {
+                "uid": "00000000-0000-0000-0000-000000000000", "resourceVersion": "100000", "generation": 1,
+                "creationTimestamp": "2026-01-01T00:00:00Z",
+                "labels": {"external-secrets.io/cluster-external-secret": "all"},
+                "ownerReferences": [{"apiVersion": "external-secrets.io/v1", "kind": "ClusterExternalSecret",
+                                     "name": "all", "uid": "00000000-0000-0000-0000-000000000000",
+                                     "controller": true, "blockOwnerDeletion": true}],
+            },
+            "spec": {
+                "refreshInterval": "1h",
+                "refreshPolicy": "Periodic",
+                "secretStoreRef": {"kind": "SecretStore", "name": "vault-backend"},
+                "target": {"name": "app-secret", "creationPolicy": "Owner", "deletionPolicy": "Retain",
+                           "template": {"type": "Opaque", "engineVersion": "v2", "mergePolicy": "Replace",
+                                        "metadata": {"labels": {}, "annotations": {}},
+                                        "data": {"config.yaml": "{{ .password | toString }}"}}},
+                "dataFrom": [
+                    {"extract": {"key": "app/config", "conversionStrategy": "Default",
+                                 "decodingStrategy": "None", "metadataPolicy": "None"}},
+                    {"find": {"path": "app", "name": {"regexp": ".*"}, "conversionStrategy": "Default",
+                              "decodingStrategy": "None"},
+                     "rewrite": [{"regexp": {"source": "(.*)", "target": "$1"}}]},
+                ],
+            },
+            "status": ready("SecretSynced", "secret synced"),
+        }),
+        serde_json::json!({
+            "metadata": metadata,
+            "spec": {
+                "refreshInterval": "1h",
+                "secretStoreRef": {"kind": "ClusterSecretStore", "name": "aws-secretsmanager"},
+                "target": {"name": "app-secret", "creationPolicy": "Owner", "deletionPolicy": "Retain"},
+                "data": [
+                    {"secretKey": "password", "remoteRef": {"key": "app/password", "property": "password",
+                     "version": "AWSCURRENT", "conversionStrategy": "Default", "decodingStrategy": "None",
+                     "metadataPolicy": "None"}},
+                    {"secretKey": "username", "remoteRef": {"key": "app/username"}},
+                ],
+            },
+            "status": {
+                "refreshTime": "2026-01-01T00:00:00Z",
+                "binding": {"name": "app-secret"},
+                "conditions": [{"type": "Ready", "status": "False", "reason": "SecretSyncedError",
+                                "message": "could not get secret data from provider",
+                                "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+            },
+        }),
+        serde_json::json!({
+            "metadata": {"uid": "00000000-0000-0000-0000-000000000000", "resourceVersion": "100000",
+                         "generation": 1, "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "spec": {
+                "refreshInterval": "1h",
+                "secretStoreRef": {"kind": "ClusterSecretStore", "name": "vault"},
+                "target": {"name": "app-secret", "creationPolicy": "Owner", "deletionPolicy": "Retain"},
+                "data": [{"secretKey": "value", "remoteRef": {"key": "app/value", "property": "value"}}],
+            },
+            "status": ready("SecretSynced", "secret synced"),
+        }),
+    ]
 }
 
 /// What an entry's JSON holds: the object without what its key and type say (see the module docs).
@@ -124,9 +245,7 @@ impl EsCache {
             };
             let mut buf = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
             buf.clear();
-            serde_json::to_writer(&mut *buf, &stored)
-                .ok()
-                .map(|()| Box::<[u8]>::from(buf.as_slice()))
+            serde_json::to_writer(&mut *buf, &stored).ok().map(|()| compress(&buf))
         };
         let mut inner = self.write();
         let list = inner.list;
@@ -233,8 +352,10 @@ impl EsCache {
     pub fn get(&self, key: &Key) -> Option<Arc<ExternalSecret>> {
         let inner = self.read();
         let entry = inner.map.get(key)?;
-        match serde_json::from_slice::<Stored<ExternalSecretSpec, ExternalSecretStatus>>(&entry.json) {
-            Ok(Stored {
+        let json = decompress(&entry.json);
+        drop(inner);
+        match json.and_then(|j| serde_json::from_slice::<Stored<ExternalSecretSpec, ExternalSecretStatus>>(&j).ok()) {
+            Some(Stored {
                 mut metadata,
                 spec,
                 status,
@@ -243,7 +364,7 @@ impl EsCache {
                 metadata.namespace = (!key.namespace.is_empty()).then(|| key.namespace.to_string());
                 Some(Arc::new(ExternalSecret { metadata, spec, status }))
             }
-            Err(_) => {
+            None => {
                 // The error text could quote the object; only the key is logged.
                 tracing::error!(externalsecret = %key, "could not decode cached ExternalSecret");
                 None
@@ -342,10 +463,43 @@ mod tests {
         assert!(cache.using_store(8).is_empty());
         assert!(cache.get(&Key::new("ns2", "db")).is_none());
         // What the key and the type say is not kept twice.
-        let json = String::from_utf8(cache.read().map[&a.key].json.to_vec()).unwrap();
+        let json = String::from_utf8(decompress(&cache.read().map[&a.key].json).unwrap()).unwrap();
         for left_out in ["apiVersion", "ExternalSecret", "\"ns1\""] {
             assert!(!json.contains(left_out), "{left_out} in {json}");
         }
+    }
+
+    #[test]
+    fn entries_are_kept_compressed() {
+        assert!(dictionary().len() > 1000, "every sample encodes");
+        let cache = EsCache::default();
+        // The bench's ExternalSecrets: 768 bytes of JSON each once synced, 280 stored.
+        let synced: ExternalSecret = serde_json::from_value(serde_json::json!({
+            "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+            "metadata": {"name": "af-00200", "namespace": "bench-fc5b4-000", "generation": 1,
+                         "creationTimestamp": "2026-12-07T02:41:24Z", "resourceVersion": "41030",
+                         "uid": "816cd15e-94b5-48e1-b0f1-989268e8b684",
+                         "labels": {"bench.syncret.dev/run": "fc5b4", "bench.syncret.dev/set": "af"}},
+            "spec": {"data": [{"remoteRef": {"key": "key-00200"}, "secretKey": "value"}],
+                     "refreshInterval": "320s",
+                     "secretStoreRef": {"kind": "ClusterSecretStore", "name": "bench-fc5b4-af"},
+                     "target": {"creationPolicy": "Owner", "deletionPolicy": "Retain", "name": "af-00200"}},
+            "status": {"binding": {"name": "af-00200"},
+                       "conditions": [{"lastTransitionTime": "2026-12-07T02:42:08Z", "message": "secret synced",
+                                       "reason": "SecretSynced", "status": "True", "type": "Ready"}],
+                       "refreshTime": "2026-12-07T02:42:08Z",
+                       "syncedResourceVersion": "1-2677d5f761f04eeac6ef6e2f55a70c505988d3a696f0d207997dfd01"},
+        }))
+        .unwrap();
+        for es in [synced, es("ns1", "db", "prod/db")] {
+            let a = cache.apply(&es, 1, || derived(0.0));
+            assert_eq!(*cache.get(&a.key).unwrap(), es);
+            let stored = cache.read().map[&a.key].json.len();
+            let json = decompress(&cache.read().map[&a.key].json).unwrap().len();
+            assert!(stored * 2 < json, "{stored} bytes stored for {json} of JSON");
+        }
+        // Bytes this cache did not write are refused, not misread.
+        assert!(decompress(b"\xff\xff\xff\x7fjunk").is_none());
     }
 
     #[test]
