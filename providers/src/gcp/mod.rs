@@ -101,6 +101,32 @@ impl Gcp {
             .build()
             .map_err(|e| ProviderError::Transport(e.to_string()))
     }
+
+    /// The metadata server as one store reaches it (through `http`, under its tenant policy).
+    fn metadata<'a>(&'a self, http: &'a HttpClient, store: &'a StoreInfo, ctx: &'a ProviderContext) -> Metadata<'a> {
+        Metadata {
+            http,
+            endpoints: &self.endpoints,
+            observer: &ctx.observer,
+            store,
+            policy: &ctx.policy,
+        }
+    }
+
+    /// What a token source of a `gcpsm`-shaped block at `base` is made of: the auth flow, the store's
+    /// credentials and its HTTP client.
+    async fn auth(
+        &self,
+        spec: &GCPSMProvider,
+        base: &str,
+        store: &StoreInfo,
+        ctx: &ProviderContext,
+    ) -> Result<(Flow, Credentials, HttpClient)> {
+        let creds = ctx.credentials(store);
+        let http = self.http(store, ctx)?;
+        let flow = flow(spec, base, &creds, &self.metadata(&http, store, ctx), &self.endpoints).await?;
+        Ok((flow, creds, http))
+    }
 }
 
 impl Gcp {
@@ -115,14 +141,7 @@ impl Gcp {
         ctx: &ProviderContext,
     ) -> Result<Arc<TokenSource>> {
         let http = self.http(store, ctx)?;
-        let meta = Metadata {
-            http: &http,
-            endpoints: &self.endpoints,
-            observer: &ctx.observer,
-            store,
-            policy: &ctx.policy,
-        };
-        let flow = gke_flow_at(wi, field, &meta).await?;
+        let flow = gke_flow_at(wi, field, &self.metadata(&http, store, ctx)).await?;
         Ok(Arc::new(TokenSource::new(
             flow,
             ctx.credentials(store),
@@ -152,16 +171,7 @@ impl Gcp {
         store: &StoreInfo,
         ctx: &ProviderContext,
     ) -> Result<Arc<TokenSource>> {
-        let creds = ctx.credentials(store);
-        let http = self.http(store, ctx)?;
-        let meta = Metadata {
-            http: &http,
-            endpoints: &self.endpoints,
-            observer: &ctx.observer,
-            store,
-            policy: &ctx.policy,
-        };
-        let flow = flow(spec, base, &creds, &meta, &self.endpoints).await?;
+        let (flow, creds, http) = self.auth(spec, base, store, ctx).await?;
         self.authenticated(flow, creds, http, store, ctx).await
     }
 
@@ -247,16 +257,7 @@ impl Provider for Gcp {
                 ),
             ));
         }
-        let creds = ctx.credentials(store);
-        let http = self.http(store, ctx)?;
-        let meta = Metadata {
-            http: &http,
-            endpoints: &self.endpoints,
-            observer: &ctx.observer,
-            store,
-            policy: &ctx.policy,
-        };
-        let flow = flow(&spec, BASE, &creds, &meta, &self.endpoints).await?;
+        let (flow, creds, http) = self.auth(&spec, BASE, store, ctx).await?;
         let project = match (&spec.project_id, &flow) {
             (p, _) if !p.is_empty() => p.clone(),
             (_, Flow::GkeWorkloadIdentity { pool, .. }) => pool.trim_end_matches(".svc.id.goog").to_string(),
@@ -266,7 +267,8 @@ impl Provider for Gcp {
                     "must be set when authenticating with a service-account key",
                 ));
             }
-            _ => meta
+            _ => self
+                .metadata(&http, store, ctx)
                 .get(&format!("{BASE}.projectID"), "project/project-id")
                 .await
                 .map_err(|e| match e {
