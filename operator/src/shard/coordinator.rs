@@ -15,8 +15,9 @@
 //! in-flight reconciles stopped first, then the Lease released with an empty holder so its new owner takes it at
 //! its next look — once placed elsewhere. A replica whose membership Lease was not yet in the list (its first
 //! look) takes nothing: replicas started together see each other at their second look and split the units from
-//! the start, instead of each taking what a placement over itself alone gives it. A unit that could not be renewed within the renew deadline is dropped
-//! at once ([`super::Ownership`]'s fence closes by itself at that moment).
+//! the start, instead of each taking what a placement over itself alone gives it. A unit that could not be
+//! renewed within the renew deadline is dropped at once ([`super::Ownership`]'s fence closes by itself at that
+//! moment).
 //!
 //! Every unit and member Lease carries `syncret.dev/shards: <n>`: a replica takes nothing while a Lease held by
 //! a replica with another `--shards` is live (a rolling update that changes the count waits for the old
