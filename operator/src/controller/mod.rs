@@ -712,16 +712,19 @@ async fn follow_shards(ctx: Arc<Context>, gate: Arc<InitGate>, stop: Cancellatio
 /// given up; a watch event that passed the `accepts` check just before that can still insert one afterwards.
 fn sweep(ctx: &Context) {
     let own = &ctx.shards;
-    let gone = ctx.external_secrets.retain(|k| own.accepts(&k.namespace));
+    let gone = forget_external_secrets(ctx, |k| own.accepts(&k.namespace));
+    if gone > 0 {
+        tracing::debug!(external_secrets = gone, "sharding: swept objects of units given up");
+    }
+}
+
+/// Drops the cached ExternalSecrets `keep` refuses, and their queue entries; how many.
+fn forget_external_secrets(ctx: &Context, keep: impl Fn(&Key) -> bool) -> usize {
+    let gone = ctx.external_secrets.retain(keep);
     for k in &gone {
         ctx.es_queue.forget(k);
     }
-    if !gone.is_empty() {
-        tracing::debug!(
-            external_secrets = gone.len(),
-            "sharding: swept objects of units given up"
-        );
-    }
+    gone.len()
 }
 
 /// Drops everything of a unit this replica no longer holds (see [`follow_shards`]).
@@ -740,10 +743,7 @@ fn evict(ctx: &Context, unit: crate::shard::Unit) {
         }
         return;
     }
-    let gone = ctx.external_secrets.retain(keep);
-    for k in &gone {
-        ctx.es_queue.forget(k);
-    }
+    let gone = forget_external_secrets(ctx, keep);
     ctx.es_state.retain(keep);
     ctx.metrics.external_secrets.retain(keep);
     ctx.metrics.push_secrets.retain(keep);
@@ -755,7 +755,7 @@ fn evict(ctx: &Context, unit: crate::shard::Unit) {
             ctx.push.queue.forget(&k);
         }
     }
-    tracing::info!(%unit, external_secrets = gone.len(), "sharding: handed over");
+    tracing::info!(%unit, external_secrets = gone, "sharding: handed over");
 }
 
 /// Reads a unit just taken into the caches and queues its objects (see [`follow_shards`]); the number of
