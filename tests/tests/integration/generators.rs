@@ -161,8 +161,9 @@ spec:
     assert!(first["publicKey"].starts_with("ssh-rsa "), "ESO's default is rsa");
     assert_eq!(first["user"], "admin");
     assert_eq!(first["cluster"].len(), 12);
-    // How many reads the first sync took depends on timing (a generator not yet in the operator's cache fails one
-    // read; a read that outlives its reconcile serves the next one): count from here.
+    // How many reads the first sync took depends on timing (CI once saw fewer Password calls in all than two
+    // reads make; likely a read failed on a generator not yet cached, or one outlived its reconcile and served
+    // the next one; not confirmed): count from here.
     let (passwords, uuids) = (
         generator_calls(&env.op, "Password", "Generate"),
         generator_calls(&env.op, "UUID", "Generate"),
