@@ -80,6 +80,10 @@ impl Reconciler for ExternalSecrets {
 struct EsState {
     /// The status written and not yet shown by the watch ([`kit::written`]).
     written: Option<Box<ExternalSecretStatus>>,
+    /// `written` is the status of a sync whose Secret was written but whose status patch failed: sent again by
+    /// the next reconcile (its refresh decision already counts it, so that reconcile does not read again: a
+    /// failed status patch must not regenerate values or rewrite a CreatedOnce Secret).
+    unsent: bool,
     /// When a leased value read for it must be re-read.
     lease_due: Option<Instant>,
     /// The stores (uid, generation) it last read from.
@@ -88,8 +92,9 @@ struct EsState {
     sources_seen: Option<u64>,
     /// A read that outlived the reconcile that started it ([`read_detached`]), for the next one.
     pending: Option<Box<PendingRead>>,
-    /// When the newest read whose answers a reconcile took was sent: answers of a read sent before it are stale
-    /// (generated values above all: applying them would replace newer ones).
+    /// When a reconcile last took the answers of a read: answers of a read sent before that are stale, even if
+    /// sent after the one taken (generated values above all: applying them would replace the values just written,
+    /// a CreatedOnce Secret's included).
     read_used: Option<Instant>,
 }
 
@@ -141,6 +146,7 @@ impl EsStates {
         if let Some(state) = m.get_mut(key) {
             let mut mine = state.written.take().map(|b| *b);
             kit::written::seen(&mut mine, status);
+            state.unsent &= mine.is_some();
             state.written = mine.map(Box::new);
             if state.is_empty() {
                 m.remove(key);
@@ -153,13 +159,30 @@ impl EsStates {
         self.with(key, |s| {
             let mut mine = s.written.take().map(|b| *b);
             let es = kit::written::overlay(&mut mine, es, |e| &mut e.status);
+            s.unsent &= mine.is_some();
             s.written = mine.map(Box::new);
             es
         })
     }
 
     fn record_status(&self, key: &Key, status: Option<ExternalSecretStatus>) {
-        self.with(key, |s| s.written = status.map(Box::new));
+        self.with(key, |s| {
+            s.written = status.map(Box::new);
+            s.unsent = false;
+        });
+    }
+
+    /// The status of a sync could not be written: keep it (the reconciles see it) and send it again.
+    fn status_unsent(&self, key: &Key, status: ExternalSecretStatus) {
+        self.with(key, |s| {
+            s.written = Some(Box::new(status));
+            s.unsent = true;
+        });
+    }
+
+    /// The status to send again, if the last one could not be written and the watch has not shown it since.
+    fn unsent_status(&self, key: &Key) -> Option<ExternalSecretStatus> {
+        self.with(key, |s| s.written.as_deref().filter(|_| s.unsent).cloned())
     }
 
     /// Whether a pending lease is due now (it is then cleared), and else how long until it is.
@@ -228,25 +251,25 @@ impl EsStates {
         })
     }
 
-    /// The answers a detached read left for these reads, if any, younger than `max_age` and not older than the
-    /// newest read already used.
-    fn take_pending(&self, key: &Key, fingerprint: u64, max_age: Duration) -> Option<Detached> {
+    /// The answers a detached read left for these reads, if any, younger than `max_age` and sent after the
+    /// answers of any read were last taken (`now`: when they are taken).
+    fn take_pending(&self, key: &Key, fingerprint: u64, max_age: Duration, now: Instant) -> Option<Detached> {
         self.with(key, |s| {
             let p = s.pending.take()?;
             let fresh = s.read_used.is_none_or(|used| p.started > used);
-            let take = fresh && p.fingerprint == fingerprint && p.at.elapsed() <= max_age;
+            let take = fresh && p.fingerprint == fingerprint && now.saturating_duration_since(p.at) <= max_age;
             if take {
-                s.read_used = Some(p.started);
+                s.read_used = Some(now);
             }
             take.then_some(p.result)
         })
     }
 
-    /// A reconcile used the answers of the read sent at `started` (a pending read from before it is stale).
-    fn read_used(&self, key: &Key, started: Instant) {
+    /// A reconcile took the answers of a read at `now`: every read sent before, pending or still running, is stale.
+    fn read_used(&self, key: &Key, now: Instant) {
         self.with(key, |s| {
-            s.read_used = Some(s.read_used.map_or(started, |u| u.max(started)));
-            if s.pending.as_ref().is_some_and(|p| p.started <= started) {
+            s.read_used = Some(s.read_used.map_or(now, |u| u.max(now)));
+            if s.pending.as_ref().is_some_and(|p| p.started <= now) {
                 s.pending = None;
             }
         });
@@ -312,7 +335,14 @@ pub async fn reconcile(ctx: &Arc<Context>, key: &Key) -> Next {
     let next = match sync(ctx, &es, key).await {
         Ok(Outcome::NotOurs | Outcome::Parked) => Next::Idle,
         Ok(Outcome::Waiting(d)) => Next::After(Some(d)),
-        Ok(Outcome::Intact(next)) => Next::After(next),
+        Ok(Outcome::Intact(next)) => match ctx.es_state.unsent_status(key) {
+            // The last sync's status could not be written: send it now (retried with backoff until it is).
+            Some(st) if !send_status(ctx, key, st.clone()).await => {
+                ctx.es_state.status_unsent(key, st);
+                Next::Retry(None)
+            }
+            _ => Next::After(next),
+        },
         Ok(Outcome::Synced { reason, message, lease }) => {
             // A Secret target is the status' binding; a generic target is not (ESO).
             let binding = es.target_name().filter(|_| es.spec.target.is_secret());
@@ -320,7 +350,12 @@ pub async fn reconcile(ctx: &Arc<Context>, key: &Key) -> Next {
             ctx.metrics.external_secrets.set_ready(key, true);
             let mut synced = (*es).clone();
             synced.status = Some(st.clone());
-            patch_status(ctx, &es, st).await;
+            if !patch_status(ctx, &es, st.clone()).await {
+                // The Secret is written; the status is not: kept and sent again by the next reconcile (which
+                // then counts this sync as done instead of reading again).
+                ctx.es_state.status_unsent(key, st);
+                return finish(ctx, key, start, Next::Retry(None));
+            }
             let (next, lease_due) = refresh::after_sync(refresh::next_check(&synced, now), lease);
             if let Some(d) = lease_due {
                 ctx.es_state.set_lease(key, d);
@@ -329,6 +364,11 @@ pub async fn reconcile(ctx: &Arc<Context>, key: &Key) -> Next {
         }
         Err(e) => failed(ctx, &es, &e).await,
     };
+    finish(ctx, key, start, next)
+}
+
+/// Counts a reconcile in the per-object metrics.
+fn finish(ctx: &Context, key: &Key, start: Instant, next: Next) -> Next {
     let ok = !matches!(next, Next::Retry(_));
     ctx.metrics.external_secrets.reconciled(key, ok, start.elapsed());
     next
@@ -440,15 +480,18 @@ async fn sync(ctx: &Arc<Context>, es: &Arc<ExternalSecret>, key: &Key) -> Result
         sources_changed: ctx.es_state.sources_changed(key, sources_fp),
     };
     if let Refresh::KeepIfIntact { assume_intact, next } = refresh::decide(es, now, since, lease_wait) {
+        // A failed look is a failure (retried), not "not intact": reading again would replace what the Secret
+        // holds (new generated values, a CreatedOnce Secret rewritten) because of an apiserver hiccup.
         let intact = assume_intact
             || match &generic {
                 None => {
                     ctx.secrets.known_valid(&secret_key)
-                        || matches!(read_secret(ctx, &key.namespace, &target).await, Ok(Some(s)) if crate::secrets::is_valid(&s))
+                        || read_secret(ctx, &key.namespace, &target)
+                            .await?
+                            .is_some_and(|s| crate::secrets::is_valid(&s))
                 }
                 Some(t) => {
-                    generic::known_intact(ctx, t)
-                        || matches!(generic::read(ctx, t).await, Ok(o) if manifest::is_intact(es, o.as_ref()))
+                    generic::known_intact(ctx, t) || manifest::is_intact(es, generic::read(ctx, t).await?.as_ref())
                 }
             };
         if intact {
@@ -562,7 +605,7 @@ async fn read_detached(
     });
     match tokio::time::timeout(ctx.settings.slow_call(), rx).await {
         Ok(Ok(r)) => {
-            ctx.es_state.read_used(key, started);
+            ctx.es_state.read_used(key, Instant::now());
             Some(r)
         }
         _ => None,
@@ -582,7 +625,10 @@ async fn fetch_and_write(
     generic: Option<&generic::Target>,
     rendered_with: &mut Option<u64>,
 ) -> Result<Outcome, SyncError> {
-    let detached = match ctx.es_state.take_pending(key, reads_fp, ctx.settings.reconcile_timeout) {
+    let detached = match ctx
+        .es_state
+        .take_pending(key, reads_fp, ctx.settings.reconcile_timeout, Instant::now())
+    {
         // A read this ExternalSecret started earlier finished meanwhile.
         Some(r) => r,
         None => {
@@ -1117,21 +1163,30 @@ async fn finalize(ctx: &Arc<Context>, es: &ExternalSecret) -> Next {
     }
 }
 
-async fn patch_status(ctx: &Context, es: &ExternalSecret, status: ExternalSecretStatus) {
+/// Writes `status` unless the ExternalSecret has it already; whether it is there now.
+async fn patch_status(ctx: &Context, es: &ExternalSecret, status: ExternalSecretStatus) -> bool {
     if es.status.as_ref() == Some(&status) {
-        return;
+        return true;
     }
-    let api: Api<ExternalSecret> = Api::namespaced(ctx.client.clone(), &es.namespace().unwrap_or_default());
+    send_status(ctx, &es_key(es), status).await
+}
+
+/// Writes `status` (recorded for the reconciles until the watch shows it; forgotten if the write fails).
+async fn send_status(ctx: &Context, key: &Key, status: ExternalSecretStatus) -> bool {
+    let api: Api<ExternalSecret> = Api::namespaced(ctx.client.clone(), &key.namespace);
     let patch = serde_json::json!({ "status": status });
     ctx.api_limiter.acquire().await;
-    let key = es_key(es);
-    ctx.es_state.record_status(&key, Some(status));
-    if let Err(e) = api
-        .patch_status(&es.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+    ctx.es_state.record_status(key, Some(status));
+    match api
+        .patch_status(&key.name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
     {
-        ctx.es_state.record_status(&key, None);
-        tracing::debug!(externalsecret = %es.name_any(), error = %e, "unable to update ExternalSecret status");
+        Ok(_) => true,
+        Err(e) => {
+            ctx.es_state.record_status(key, None);
+            tracing::debug!(externalsecret = %key, error = %e, "unable to update ExternalSecret status");
+            false
+        }
     }
 }
 
@@ -1180,28 +1235,67 @@ mod tests {
         PendingRead {
             fingerprint: 1,
             started,
-            at: Instant::now(),
+            at: started,
             result: Ok(Ok(fetch::Answers::default())),
         }
     }
 
     #[test]
-    fn answers_of_a_read_older_than_the_one_used_are_dropped() {
+    fn answers_of_a_read_sent_before_answers_were_last_taken_are_dropped() {
         let states = EsStates::default();
         let key = Key::new("ns", "es");
-        let (a, b) = (Instant::now(), Instant::now() + Duration::from_millis(5));
-        // Read A outlives its reconcile; read B, sent later, is used by the next reconcile: A's answers are stale.
-        states.read_used(&key, b);
-        assert!(!states.set_pending(&key, pending(a)));
-        assert!(states.take_pending(&key, 1, Duration::from_secs(60)).is_none());
-        // A pending read newer than the one used is taken (once).
-        let c = b + Duration::from_millis(5);
-        assert!(states.set_pending(&key, pending(c)));
-        assert!(states.take_pending(&key, 1, Duration::from_secs(60)).is_some());
-        assert!(states.take_pending(&key, 1, Duration::from_secs(60)).is_none());
-        // Using a newer read drops an older pending one.
-        assert!(states.set_pending(&key, pending(c + Duration::from_millis(5))));
-        states.read_used(&key, c + Duration::from_millis(10));
-        assert!(states.take_pending(&key, 1, Duration::from_secs(60)).is_none());
+        let ms = Duration::from_millis;
+        let max_age = Duration::from_secs(60);
+        let t0 = Instant::now();
+        // Reads A (t0) and B (t0+5) outlive their reconciles; A's answers come first and are taken at t0+10.
+        assert!(states.set_pending(&key, pending(t0)));
+        assert!(states.take_pending(&key, 1, max_age, t0 + ms(10)).is_some());
+        // B's answers come after that: stale, though B was sent after A (for generators they would replace the
+        // values just written; for CreatedOnce, rewrite what was created once).
+        assert!(!states.set_pending(&key, pending(t0 + ms(5))));
+        assert!(states.take_pending(&key, 1, max_age, t0 + ms(20)).is_none());
+        // A read sent after the answers were taken is kept, and taken once.
+        assert!(states.set_pending(&key, pending(t0 + ms(15))));
+        assert!(states.take_pending(&key, 1, max_age, t0 + ms(20)).is_some());
+        assert!(states.take_pending(&key, 1, max_age, t0 + ms(25)).is_none());
+        // A reconcile that waited for its own read's answers drops a pending read sent before it took them.
+        assert!(states.set_pending(&key, pending(t0 + ms(30))));
+        states.read_used(&key, t0 + ms(40));
+        assert!(states.take_pending(&key, 1, max_age, t0 + ms(45)).is_none());
+        // Answers for other reads (a changed spec or store), or too old, are not taken.
+        assert!(states.set_pending(&key, pending(t0 + ms(50))));
+        assert!(states.take_pending(&key, 2, max_age, t0 + ms(55)).is_none());
+        assert!(states.set_pending(&key, pending(t0 + ms(60))));
+        assert!(
+            states
+                .take_pending(&key, 1, max_age, t0 + ms(60) + max_age + ms(1))
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_status_that_could_not_be_written_is_sent_again_until_the_watch_shows_it() {
+        let states = EsStates::default();
+        let key = Key::new("ns", "es");
+        let synced = ExternalSecretStatus {
+            synced_resource_version: "1-abc".into(),
+            ..Default::default()
+        };
+        states.status_unsent(&key, synced.clone());
+        assert_eq!(states.unsent_status(&key), Some(synced.clone()));
+        // The reconciles see it meanwhile (their refresh decision counts the sync as done).
+        let es: Arc<ExternalSecret> =
+            Arc::new(serde_yaml::from_str("metadata: {name: es, namespace: ns}\nspec: {target: {name: s}}\n").unwrap());
+        assert_eq!(states.overlay(&key, es).status.as_ref(), Some(&synced));
+        // An older status in the watch changes nothing; the one we sent clears it.
+        states.status_seen(&key, None);
+        assert_eq!(states.unsent_status(&key), Some(synced.clone()));
+        states.status_seen(&key, Some(&synced));
+        assert_eq!(states.unsent_status(&key), None);
+        assert!(states.is_empty());
+        // A newer status written meanwhile replaces it.
+        states.status_unsent(&key, synced.clone());
+        states.record_status(&key, Some(ExternalSecretStatus::default()));
+        assert_eq!(states.unsent_status(&key), None);
     }
 }
