@@ -4,6 +4,7 @@
 //! `reconcile.external-secrets.io/managed=true`, by a paged full read at start-up (hashes checked, data dropped
 //! page by page), and by our own writes. Also maps each target Secret back to its ExternalSecret(s).
 use std::collections::{BTreeMap, HashMap};
+use std::num::NonZeroU64;
 use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::Secret;
@@ -14,19 +15,32 @@ use crate::context::Key;
 use crate::sync::hash;
 
 /// A resourceVersion, kept as a number: it is only ever compared for equality, and the apiserver's are decimal
-/// integers (anything else is hashed). 8 bytes instead of a string, twice per Secret.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Rv(u64);
+/// integers (anything else is hashed). 8 bytes instead of a string, twice per Secret (also as an `Option`: "0",
+/// which no object has, counts as "1").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Rv(NonZeroU64);
+
+impl Default for Rv {
+    fn default() -> Self {
+        Rv(NonZeroU64::MIN)
+    }
+}
 
 impl Rv {
     fn of(rv: &str) -> Self {
         use std::hash::{Hash, Hasher};
-        Rv(rv.parse().unwrap_or_else(|_| {
+        let n = rv.parse().unwrap_or_else(|_| {
             let mut h = std::collections::hash_map::DefaultHasher::new();
             rv.hash(&mut h);
             h.finish()
-        }))
+        });
+        Rv(NonZeroU64::new(n).unwrap_or(NonZeroU64::MIN))
     }
+}
+
+/// A content fingerprint as kept per Secret (0 and 1 become one value: a 2^-64 chance of a missed write).
+fn applied(fingerprint: u64) -> NonZeroU64 {
+    NonZeroU64::new(fingerprint).unwrap_or(NonZeroU64::MIN)
 }
 
 /// One managed Secret. Names are shared (`Arc<str>`) with the keys: the index costs a few hundred bytes per
@@ -37,7 +51,7 @@ struct Entry {
     /// The resourceVersion at which the data was known to match the data-hash annotation (our write, or a read).
     verified: Option<Rv>,
     /// Fingerprint of the last content this operator applied (or found unchanged), if known.
-    applied: Option<u64>,
+    applied: Option<NonZeroU64>,
     /// Controller owner's name (an ExternalSecret), for routing events.
     owner: Option<Arc<str>>,
     /// The `reconcile.external-secrets.io/created-by` label (which Owner ExternalSecret created it).
@@ -243,7 +257,7 @@ impl SecretIndex {
         let e = g.secrets.entry(secret.clone()).or_default();
         e.resource_version = Rv::of(resource_version);
         e.verified = Some(e.resource_version);
-        e.applied = Some(applied);
+        e.applied = Some(self::applied(applied));
     }
 
     /// Whether the Secret exists and is valid as far as we know without reading it.
@@ -257,7 +271,7 @@ impl SecretIndex {
         let g = self.lock();
         g.secrets
             .get(secret)
-            .is_some_and(|e| e.verified_now() && e.applied == Some(applied))
+            .is_some_and(|e| e.verified_now() && e.applied == Some(self::applied(applied)))
     }
 
     /// Forgets every Secret and ExternalSecret in the namespaces `keep` refuses (a shard given up).
@@ -348,5 +362,11 @@ mod tests {
         assert!(idx.owners_of(&Key::new("drop", "s")).is_empty());
         assert!(idx.created_by("drop", "h").is_empty());
         assert_eq!(idx.created_by("keep", "h").len(), 1);
+    }
+
+    #[test]
+    fn an_entry_is_small() {
+        // One per managed Secret; the names are shared with the keys.
+        assert_eq!(std::mem::size_of::<Entry>(), 56);
     }
 }

@@ -4,6 +4,7 @@
 //! status patch, events). Run by the controller kit ([`super::kit`]).
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
+use std::num::NonZeroU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -75,37 +76,59 @@ impl Reconciler for ExternalSecrets {
     }
 }
 
-/// What one ExternalSecret's reconciles remember between runs.
+/// What one ExternalSecret's reconciles remember between runs. Every synced ExternalSecret has one, so the
+/// fields every sync sets are inline (40 bytes) and the rest, set now and then, in a box of their own.
 #[derive(Default)]
 struct EsState {
+    /// The stores (uid, generation) it last read from ([`seen`]).
+    stores_seen: Option<NonZeroU64>,
+    /// The versions of the template sources it last rendered with (only with `templateFrom` ConfigMaps/Secrets).
+    sources_seen: Option<NonZeroU64>,
+    /// When a reconcile last took the answers of a read: answers of a read sent before that are stale, even if
+    /// sent after the one taken (generated values above all: applying them would replace the values just written,
+    /// a CreatedOnce Secret's included).
+    read_used: Option<Instant>,
+    rare: Option<Box<RareState>>,
+}
+
+/// The part of [`EsState`] that few ExternalSecrets hold at any time.
+#[derive(Default)]
+struct RareState {
     /// The status written and not yet shown by the watch ([`kit::written`]).
-    written: Option<Box<ExternalSecretStatus>>,
+    written: Option<ExternalSecretStatus>,
     /// `written` is the status of a sync whose Secret was written but whose status patch failed: sent again by
     /// the next reconcile (its refresh decision already counts it, so that reconcile does not read again: a
     /// failed status patch must not regenerate values or rewrite a CreatedOnce Secret).
     unsent: bool,
     /// When a leased value read for it must be re-read.
     lease_due: Option<Instant>,
-    /// The stores (uid, generation) it last read from.
-    stores_seen: Option<u64>,
-    /// The versions of the template sources it last rendered with (only with `templateFrom` ConfigMaps/Secrets).
-    sources_seen: Option<u64>,
     /// A read that outlived the reconcile that started it ([`read_detached`]), for the next one.
-    pending: Option<Box<PendingRead>>,
-    /// When a reconcile last took the answers of a read: answers of a read sent before that are stale, even if
-    /// sent after the one taken (generated values above all: applying them would replace the values just written,
-    /// a CreatedOnce Secret's included).
-    read_used: Option<Instant>,
+    pending: Option<PendingRead>,
+}
+
+/// A fingerprint as kept in [`EsState`] (0 and 1 become one value: a 2^-64 chance of a missed change).
+fn seen(fingerprint: u64) -> NonZeroU64 {
+    NonZeroU64::new(fingerprint).unwrap_or(NonZeroU64::MIN)
 }
 
 impl EsState {
     fn is_empty(&self) -> bool {
-        self.written.is_none()
-            && self.lease_due.is_none()
-            && self.stores_seen.is_none()
-            && self.sources_seen.is_none()
-            && self.pending.is_none()
-            && self.read_used.is_none()
+        self.stores_seen.is_none() && self.sources_seen.is_none() && self.read_used.is_none() && self.rare.is_none()
+    }
+
+    fn rare(&mut self) -> &mut RareState {
+        self.rare.get_or_insert_with(Default::default)
+    }
+
+    /// Drops the rare part once it holds nothing.
+    fn tidy(&mut self) {
+        if self
+            .rare
+            .as_ref()
+            .is_some_and(|r| r.written.is_none() && r.lease_due.is_none() && r.pending.is_none())
+        {
+            self.rare = None;
+        }
     }
 }
 
@@ -134,6 +157,7 @@ impl EsStates {
         let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let mut state = m.remove(key).unwrap_or_default();
         let out = f(&mut state);
+        state.tidy();
         if !state.is_empty() {
             m.insert(key.clone(), state);
         }
@@ -144,10 +168,11 @@ impl EsStates {
     pub fn status_seen(&self, key: &Key, status: Option<&ExternalSecretStatus>) {
         let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(state) = m.get_mut(key) {
-            let mut mine = state.written.take().map(|b| *b);
-            kit::written::seen(&mut mine, status);
-            state.unsent &= mine.is_some();
-            state.written = mine.map(Box::new);
+            if let Some(rare) = state.rare.as_mut() {
+                kit::written::seen(&mut rare.written, status);
+                rare.unsent &= rare.written.is_some();
+            }
+            state.tidy();
             if state.is_empty() {
                 m.remove(key);
             }
@@ -157,39 +182,45 @@ impl EsStates {
     /// The ExternalSecret with the status we last wrote, if the watch has not caught up with it.
     fn overlay(&self, key: &Key, es: Arc<ExternalSecret>) -> Arc<ExternalSecret> {
         self.with(key, |s| {
-            let mut mine = s.written.take().map(|b| *b);
-            let es = kit::written::overlay(&mut mine, es, |e| &mut e.status);
-            s.unsent &= mine.is_some();
-            s.written = mine.map(Box::new);
+            let Some(rare) = s.rare.as_mut() else { return es };
+            let es = kit::written::overlay(&mut rare.written, es, |e| &mut e.status);
+            rare.unsent &= rare.written.is_some();
             es
         })
     }
 
     fn record_status(&self, key: &Key, status: Option<ExternalSecretStatus>) {
         self.with(key, |s| {
-            s.written = status.map(Box::new);
-            s.unsent = false;
+            if status.is_some() || s.rare.is_some() {
+                let rare = s.rare();
+                rare.written = status;
+                rare.unsent = false;
+            }
         });
     }
 
     /// The status of a sync could not be written: keep it (the reconciles see it) and send it again.
     fn status_unsent(&self, key: &Key, status: ExternalSecretStatus) {
         self.with(key, |s| {
-            s.written = Some(Box::new(status));
-            s.unsent = true;
+            let rare = s.rare();
+            rare.written = Some(status);
+            rare.unsent = true;
         });
     }
 
     /// The status to send again, if the last one could not be written and the watch has not shown it since.
     fn unsent_status(&self, key: &Key) -> Option<ExternalSecretStatus> {
-        self.with(key, |s| s.written.as_deref().filter(|_| s.unsent).cloned())
+        self.with(key, |s| {
+            let rare = s.rare.as_ref()?;
+            rare.written.as_ref().filter(|_| rare.unsent).cloned()
+        })
     }
 
     /// Whether a pending lease is due now (it is then cleared), and else how long until it is.
     fn take_lease(&self, key: &Key, now: Instant) -> (bool, Option<Duration>) {
-        self.with(key, |s| match s.lease_due {
+        self.with(key, |s| match s.rare.as_ref().and_then(|r| r.lease_due) {
             Some(at) if at <= now => {
-                s.lease_due = None;
+                s.rare().lease_due = None;
                 (true, None)
             }
             Some(at) => (false, Some(at.saturating_duration_since(now))),
@@ -204,12 +235,13 @@ impl EsStates {
 
     fn set_lease(&self, key: &Key, due_in: Duration) {
         self.with(key, |s| {
-            s.lease_due = Some(crate::schedule::due_after(Instant::now(), due_in))
+            s.rare().lease_due = Some(crate::schedule::due_after(Instant::now(), due_in))
         });
     }
 
     /// Whether the stores changed since the last read (unknown at start-up: then recorded, not changed).
     fn stores_changed(&self, key: &Key, fingerprint: u64) -> bool {
+        let fingerprint = seen(fingerprint);
         self.with(key, |s| match s.stores_seen {
             Some(fp) => fp != fingerprint,
             None => {
@@ -220,13 +252,13 @@ impl EsStates {
     }
 
     fn set_stores(&self, key: &Key, fingerprint: u64) {
-        self.with(key, |s| s.stores_seen = Some(fingerprint));
+        self.with(key, |s| s.stores_seen = Some(seen(fingerprint)));
     }
 
     /// Whether the template sources changed since the last render (`fingerprint`: their versions now, `None` when
     /// not known; unknown before, as at start-up: then recorded, not changed).
     fn sources_changed(&self, key: &Key, fingerprint: Option<u64>) -> bool {
-        let Some(fp) = fingerprint else { return false };
+        let Some(fp) = fingerprint.map(seen) else { return false };
         self.with(key, |s| match s.sources_seen {
             Some(seen) => seen != fp,
             None => {
@@ -237,7 +269,7 @@ impl EsStates {
     }
 
     fn set_sources(&self, key: &Key, fingerprint: Option<u64>) {
-        self.with(key, |s| s.sources_seen = fingerprint);
+        self.with(key, |s| s.sources_seen = fingerprint.map(seen));
     }
 
     /// Keeps a detached read's answers for the next reconcile, unless a newer read was used meanwhile. Whether kept.
@@ -245,7 +277,7 @@ impl EsStates {
         self.with(key, |s| {
             let stale = s.read_used.is_some_and(|used| pending.started <= used);
             if !stale {
-                s.pending = Some(Box::new(pending));
+                s.rare().pending = Some(pending);
             }
             !stale
         })
@@ -255,7 +287,7 @@ impl EsStates {
     /// answers of any read were last taken (`now`: when they are taken).
     fn take_pending(&self, key: &Key, fingerprint: u64, max_age: Duration, now: Instant) -> Option<Detached> {
         self.with(key, |s| {
-            let p = s.pending.take()?;
+            let p = s.rare.as_mut()?.pending.take()?;
             let fresh = s.read_used.is_none_or(|used| p.started > used);
             let take = fresh && p.fingerprint == fingerprint && now.saturating_duration_since(p.at) <= max_age;
             if take {
@@ -269,8 +301,10 @@ impl EsStates {
     fn read_used(&self, key: &Key, now: Instant) {
         self.with(key, |s| {
             s.read_used = Some(s.read_used.map_or(now, |u| u.max(now)));
-            if s.pending.as_ref().is_some_and(|p| p.started <= now) {
-                s.pending = None;
+            if let Some(rare) = s.rare.as_mut()
+                && rare.pending.as_ref().is_some_and(|p| p.started <= now)
+            {
+                rare.pending = None;
             }
         });
     }
@@ -1297,5 +1331,11 @@ mod tests {
         states.status_unsent(&key, synced.clone());
         states.record_status(&key, Some(ExternalSecretStatus::default()));
         assert_eq!(states.unsent_status(&key), None);
+    }
+
+    #[test]
+    fn the_state_every_external_secret_keeps_is_small() {
+        // One per synced ExternalSecret (10k at 10k): the rarely set parts stay out of line.
+        assert_eq!(std::mem::size_of::<EsState>(), 40);
     }
 }

@@ -110,6 +110,33 @@ impl<K: Clone + Eq + Tenant> FairLane<K> {
     }
 }
 
+/// A delayed key in the heap, ordered by due time (then by when it was scheduled).
+struct Due<K> {
+    at: Instant,
+    seq: u64,
+    key: K,
+}
+
+impl<K> PartialEq for Due<K> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+
+impl<K> Eq for Due<K> {}
+
+impl<K> PartialOrd for Due<K> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<K> Ord for Due<K> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
 /// See the module docs.
 pub struct WorkQueue<K> {
     fast: FairLane<K>,
@@ -127,8 +154,7 @@ pub struct WorkQueue<K> {
     dirty: HashMap<K, Lane>,
     /// Earliest due time per delayed key; the heap may hold outdated entries, checked against this map.
     delayed: HashMap<K, (Instant, Lane)>,
-    heap: BinaryHeap<Reverse<(Instant, u64)>>,
-    heap_keys: HashMap<u64, K>,
+    heap: BinaryHeap<Reverse<Due<K>>>,
     seq: u64,
     /// After this many fast items in a row, one slow item goes first, so refreshes cannot starve.
     fast_burst: u32,
@@ -159,7 +185,6 @@ impl<K: Clone + Eq + Hash + Tenant> WorkQueue<K> {
             dirty: HashMap::new(),
             delayed: HashMap::new(),
             heap: BinaryHeap::new(),
-            heap_keys: HashMap::new(),
             seq: 0,
             fast_burst: 16,
             fast_run: 0,
@@ -207,20 +232,15 @@ impl<K: Clone + Eq + Hash + Tenant> WorkQueue<K> {
         } else {
             self.delayed.insert(key.clone(), (at, lane));
         }
-        self.seq += 1;
-        self.heap.push(Reverse((at, self.seq)));
-        self.heap_keys.insert(self.seq, key);
+        self.seq = self.seq.wrapping_add(1);
+        self.heap.push(Reverse(Due { at, seq: self.seq, key }));
     }
 
     /// Moves every delayed item due at `now` into its lane.
     pub fn promote_due(&mut self, now: Instant) {
-        while let Some(Reverse((at, seq))) = self.heap.peek().copied() {
-            if at > now {
+        while self.heap.peek().is_some_and(|d| d.0.at <= now) {
+            let Some(Reverse(Due { at, key, .. })) = self.heap.pop() else {
                 break;
-            }
-            self.heap.pop();
-            let Some(key) = self.heap_keys.remove(&seq) else {
-                continue;
             };
             match self.delayed.get(&key).copied() {
                 Some((due, lane)) if due == at => {
@@ -305,17 +325,11 @@ impl<K: Clone + Eq + Hash + Tenant> WorkQueue<K> {
     /// When the earliest delayed item is due.
     pub fn next_due(&mut self) -> Option<Instant> {
         // Drop superseded heap entries so the answer is exact.
-        while let Some(Reverse((at, seq))) = self.heap.peek().copied() {
-            let live = self
-                .heap_keys
-                .get(&seq)
-                .and_then(|k| self.delayed.get(k))
-                .is_some_and(|(due, _)| *due == at);
-            if live {
-                return Some(at);
+        while let Some(Reverse(d)) = self.heap.peek() {
+            if self.delayed.get(&d.key).is_some_and(|(due, _)| *due == d.at) {
+                return Some(d.at);
             }
             self.heap.pop();
-            self.heap_keys.remove(&seq);
         }
         None
     }
