@@ -54,8 +54,9 @@ struct Entry {
     applied: Option<NonZeroU64>,
     /// Controller owner's name (an ExternalSecret), for routing events.
     owner: Option<Arc<str>>,
-    /// The `reconcile.external-secrets.io/created-by` label (which Owner ExternalSecret created it).
-    created_by: Option<Arc<str>>,
+    /// The `reconcile.external-secrets.io/created-by` label (which Owner ExternalSecret created it), hashed
+    /// ([`Creator`]).
+    created_by: Option<Creator>,
 }
 
 impl Entry {
@@ -67,6 +68,21 @@ impl Entry {
 /// Names in one namespace; almost always exactly one, kept inline (a `Vec` would cost a heap block per Secret).
 type Names = smallvec::SmallVec<[Arc<str>; 1]>;
 
+/// A `created-by` label's value, hashed: 8 bytes per Secret instead of a string of its own. Only ever used to
+/// find orphan candidates, each then read and checked against the full label (`sync::secret::is_orphan_of`), so a
+/// collision costs one GET.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Creator(NonZeroU64);
+
+impl Creator {
+    fn of(label: &str) -> Self {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        label.hash(&mut h);
+        Creator(NonZeroU64::new(h.finish()).unwrap_or(NonZeroU64::MIN))
+    }
+}
+
 #[derive(Default)]
 struct Inner {
     secrets: HashMap<Key, Entry>,
@@ -74,18 +90,19 @@ struct Inner {
     targets: HashMap<Key, Names>,
     /// ExternalSecret → its target Secret name.
     es_target: HashMap<Key, Arc<str>>,
-    /// (namespace, created-by hash) → Secret names carrying that label (to find orphans without listing).
-    creators: HashMap<Key, Names>,
+    /// (namespace, created-by label) → Secret names carrying that label (to find orphans without listing).
+    creators: HashMap<(Arc<str>, Creator), Names>,
 }
 
 impl Inner {
     fn set_creator(&mut self, secret: &Key, created_by: Option<&str>) {
-        let old = self.secrets.get(secret).and_then(|e| e.created_by.clone());
-        if old.as_deref() == created_by {
+        let created_by = created_by.map(Creator::of);
+        let old = self.secrets.get(secret).and_then(|e| e.created_by);
+        if old == created_by {
             return;
         }
         if let Some(old) = old {
-            let k = secret.sibling(&old);
+            let k = (secret.namespace.clone(), old);
             if let Some(v) = self.creators.get_mut(&k) {
                 v.retain(|n| n != &secret.name);
                 if v.is_empty() {
@@ -93,13 +110,8 @@ impl Inner {
                 }
             }
         }
-        let created_by = created_by.map(Arc::<str>::from);
-        if let Some(new) = &created_by {
-            let k = Key {
-                namespace: secret.namespace.clone(),
-                name: new.clone(),
-            };
-            let v = self.creators.entry(k).or_default();
+        if let Some(new) = created_by {
+            let v = self.creators.entry((secret.namespace.clone(), new)).or_default();
             if !v.contains(&secret.name) {
                 v.push(secret.name.clone());
             }
@@ -210,7 +222,7 @@ impl SecretIndex {
     pub fn created_by(&self, namespace: &str, hash: &str) -> Vec<Arc<str>> {
         self.lock()
             .creators
-            .get(&Key::new(namespace, hash))
+            .get(&(Arc::from(namespace), Creator::of(hash)))
             .map(|n| n.to_vec())
             .unwrap_or_default()
     }
@@ -280,7 +292,7 @@ impl SecretIndex {
         g.secrets.retain(|k, _| keep(&k.namespace));
         g.targets.retain(|k, _| keep(&k.namespace));
         g.es_target.retain(|k, _| keep(&k.namespace));
-        g.creators.retain(|k, _| keep(&k.namespace));
+        g.creators.retain(|(ns, _), _| keep(ns));
     }
 
     /// Marks the start-up read as done.
@@ -367,6 +379,6 @@ mod tests {
     #[test]
     fn an_entry_is_small() {
         // One per managed Secret; the names are shared with the keys.
-        assert_eq!(std::mem::size_of::<Entry>(), 56);
+        assert_eq!(std::mem::size_of::<Entry>(), 48);
     }
 }
