@@ -28,19 +28,21 @@ impl Default for Rv {
 
 impl Rv {
     fn of(rv: &str) -> Self {
-        use std::hash::{Hash, Hasher};
-        let n = rv.parse().unwrap_or_else(|_| {
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            rv.hash(&mut h);
-            h.finish()
-        });
-        Rv(NonZeroU64::new(n).unwrap_or(NonZeroU64::MIN))
+        Rv(nonzero(rv.parse().unwrap_or_else(|_| hash_of(rv))))
     }
 }
 
-/// A content fingerprint as kept per Secret (0 and 1 become one value: a 2^-64 chance of a missed write).
-fn applied(fingerprint: u64) -> NonZeroU64 {
-    NonZeroU64::new(fingerprint).unwrap_or(NonZeroU64::MIN)
+/// `n` as kept per Secret: 0 and 1 become one value (for a fingerprint, a 2^-64 chance of a missed write).
+fn nonzero(n: u64) -> NonZeroU64 {
+    NonZeroU64::new(n).unwrap_or(NonZeroU64::MIN)
+}
+
+/// A string's 64-bit hash (SipHash with fixed keys: the same in every run).
+fn hash_of(s: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    s.hash(&mut h);
+    h.finish()
 }
 
 /// One managed Secret. Names are shared (`Arc<str>`) with the keys: the index costs a few hundred bytes per
@@ -76,10 +78,7 @@ struct Creator(NonZeroU64);
 
 impl Creator {
     fn of(label: &str) -> Self {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        label.hash(&mut h);
-        Creator(NonZeroU64::new(h.finish()).unwrap_or(NonZeroU64::MIN))
+        Creator(nonzero(hash_of(label)))
     }
 }
 
@@ -269,7 +268,7 @@ impl SecretIndex {
         let e = g.secrets.entry(secret.clone()).or_default();
         e.resource_version = Rv::of(resource_version);
         e.verified = Some(e.resource_version);
-        e.applied = Some(self::applied(applied));
+        e.applied = Some(nonzero(applied));
     }
 
     /// Whether the Secret exists and is valid as far as we know without reading it.
@@ -283,7 +282,7 @@ impl SecretIndex {
         let g = self.lock();
         g.secrets
             .get(secret)
-            .is_some_and(|e| e.verified_now() && e.applied == Some(self::applied(applied)))
+            .is_some_and(|e| e.verified_now() && e.applied == Some(nonzero(applied)))
     }
 
     /// Forgets every Secret and ExternalSecret in the namespaces `keep` refuses (a shard given up).
