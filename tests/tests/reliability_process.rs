@@ -668,5 +668,51 @@ async fn a_hostile_tenant_cannot_stop_syncret() -> anyhow::Result<()> {
     let log = op.log();
     assert!(!log.contains("panicked at"), "a panic in the operator's log");
     leaks::check(&values, &canary.client, &[&canary.name, &hostile.name], "").await?;
+
+    // Start-up with the hung store already there: a store that has not answered yet has one place, so its 50
+    // ExternalSecrets hold one worker for one read (the others park), not a worker each while the canary's
+    // ExternalSecrets wait. Counted at the hung server: one read of that store until the first one's deadline.
+    op.kill()?;
+    drop(op);
+    // The 50 read keys k0..k49; the other hung store reads key k.
+    let hung50_reads = || {
+        server
+            .received()
+            .iter()
+            .filter(|r| r.path.starts_with("/hang/k") && r.path != "/hang/k")
+            .count()
+    };
+    let before = hung50_reads();
+    let deadline = Duration::from_secs(60);
+    let mut op = SyncretProcess::spawn(
+        "hostile-restart",
+        cp.kubeconfig(),
+        &[format!("--controller-class={class}"), "--loglevel=info".into()],
+    )?;
+    op.wait_ready(Duration::from_secs(60)).await?;
+    let started = Instant::now();
+    eventually(Duration::from_secs(30), "the hung store to be read again", || async {
+        (hung50_reads() > before).then_some(())
+    })
+    .await?;
+    let start = Instant::now();
+    apply_yaml(&new, &common::reader("after-restart", "canary", "k", "1h")).await?;
+    common::wait_es(&new, "after-restart", Duration::from_secs(60), "Ready", |s, _, _| {
+        s == "True"
+    })
+    .await?;
+    let first_sync = start.elapsed();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let reads = hung50_reads() - before;
+    let elapsed = started.elapsed();
+    eprintln!(
+        "after a restart: a new canary ExternalSecret Ready in {first_sync:?}; {reads} reads of the hung store in {elapsed:?}"
+    );
+    assert!(
+        elapsed < deadline,
+        "counted after the first read's deadline ({elapsed:?})"
+    );
+    assert_eq!(reads, 1, "a store not answered yet has one place");
+    assert!(!op.log().contains("panicked at"), "a panic in the operator's log");
     Ok(())
 }

@@ -554,6 +554,7 @@ where
     }
     if deleted && let Some(uid) = &obj.meta().uid {
         ctx.reads.forget_store(uid);
+        ctx.store_gate.forget(uid);
     }
     ctx.store_queue.add((kind, key.clone()), Lane::Fast);
     // Only the ExternalSecrets that name this store are decoded and checked.

@@ -4,9 +4,12 @@
 //! of a slow or hostile store wait behind each other, not in front of everyone else; a fast store never fills
 //! (its calls end in milliseconds) and pays one map lookup per reconcile.
 //!
-//! A store whose last call held its place for `slow_after` or longer (a hung server, stopped at the reconcile
-//! deadline) gets one place only until a call of it ends sooner: a hung store of one namespace then holds one of
-//! that namespace's in-flight places, not all of them, and its other stores keep syncing.
+//! A store gets all `limit` places only once a call of it has ended within `slow_after`, and keeps them while its
+//! calls do. Until then — a store never answered yet (at start-up, or new), or one whose last call held its place
+//! for `slow_after` or longer (a hung server, stopped at the reconcile deadline) — it gets one place. So a hung
+//! store holds one worker for one `slow_after` (the reconciles behind it park at once), not `limit` workers at
+//! start-up; a fast store's first answer, milliseconds later, opens its other places and wakes as many parked
+//! reconciles as there are places free.
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -31,11 +34,30 @@ pub struct StoreGate {
 #[derive(Default)]
 struct Slots {
     by_store: HashMap<Arc<str>, Slot>,
-    /// Stores whose last call was slow (one place only).
-    slow: HashSet<Arc<str>>,
+    /// Stores whose last call ended within `slow_after` (all places); [`StoreGate::forget`] drops a deleted one.
+    proven: HashSet<Arc<str>>,
 }
 
-/// A place at one store; dropping it frees the place and wakes the oldest parked reconcile.
+impl Slots {
+    /// Places at `store` now: `limit` once proven fast, else one (0: no limit).
+    fn places(&self, limit: usize, store: &str) -> usize {
+        if limit == 0 || self.proven.contains(store) {
+            limit
+        } else {
+            1
+        }
+    }
+
+    /// The shared name of `store`, allocated only the first time it is seen.
+    fn name(&self, store: &str) -> Arc<str> {
+        match self.by_store.get_key_value(store) {
+            Some((k, _)) => k.clone(),
+            None => self.proven.get(store).cloned().unwrap_or_else(|| Arc::from(store)),
+        }
+    }
+}
+
+/// A place at one store; dropping it frees the place and wakes as many parked reconciles as there are places free.
 pub struct Permit {
     gate: Arc<StoreGate>,
     store: Arc<str>,
@@ -44,32 +66,37 @@ pub struct Permit {
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        let woken = {
+        let woken: Vec<(u64, Waker)> = {
             let mut s = self.gate.lock();
-            if self.since.elapsed() >= self.gate.slow_after {
-                s.slow.insert(self.store.clone());
+            if self.since.elapsed() < self.gate.slow_after {
+                s.proven.insert(self.store.clone());
             } else {
-                s.slow.remove(&self.store);
+                s.proven.remove(&self.store);
             }
+            let places = s.places(self.gate.limit, &self.store);
             let slots = &mut s.by_store;
             let Some(slot) = slots.get_mut(&self.store) else { return };
             slot.in_flight = slot.in_flight.saturating_sub(1);
-            let woken = slot.parked.pop_front();
+            let free = match places {
+                0 => slot.parked.len(),
+                n => n.saturating_sub(slot.in_flight).min(slot.parked.len()),
+            };
+            let woken = slot.parked.drain(..free).collect();
             if slot.in_flight == 0 && slot.parked.is_empty() {
                 slots.remove(&self.store);
             }
             woken
         };
         // Outside the lock: the waker takes the queue's lock.
-        if let Some((_, wake)) = woken {
+        for (_, wake) in woken {
             wake();
         }
     }
 }
 
 impl StoreGate {
-    /// At most `limit` at once per store (0: no limit), one for a store whose last call took `slow_after` or
-    /// longer.
+    /// At most `limit` at once per store (0: no limit); one for a store until a call of it ends within
+    /// `slow_after`, and again after a call that took longer.
     pub fn new(limit: usize, slow_after: Duration) -> Arc<Self> {
         Arc::new(Self {
             limit,
@@ -86,13 +113,14 @@ impl StoreGate {
     /// the first, keeping its turn).
     pub fn try_enter(self: &Arc<Self>, store: &str, id: u64, wake: Waker) -> Option<Permit> {
         let mut s = self.lock();
-        let limit = if s.slow.contains(store) { 1 } else { self.limit };
-        let slot = s.by_store.entry(Arc::from(store)).or_default();
-        if limit == 0 || slot.in_flight < limit {
+        let places = s.places(self.limit, store);
+        let name = s.name(store);
+        let slot = s.by_store.entry(name.clone()).or_default();
+        if places == 0 || slot.in_flight < places {
             slot.in_flight += 1;
             return Some(Permit {
                 gate: self.clone(),
-                store: Arc::from(store),
+                store: name,
                 since: Instant::now(),
             });
         }
@@ -121,6 +149,12 @@ impl StoreGate {
         Some(permits)
     }
 
+    /// Forgets a deleted store's record (its calls in flight end on their own; a store of the same uid cannot
+    /// come back).
+    pub fn forget(&self, store: &str) {
+        self.lock().proven.remove(store);
+    }
+
     /// Reconciles in flight and parked at `store`.
     pub fn load(&self, store: &str) -> (usize, usize) {
         self.lock()
@@ -146,9 +180,15 @@ mod tests {
         Box::new(move || log.lock().unwrap().push(id))
     }
 
+    /// One quick call, so `store` has all its places.
+    fn prove(gate: &Arc<StoreGate>, store: &str) {
+        drop(gate.try_enter(store, 0, Box::new(|| {})).unwrap());
+    }
+
     #[test]
     fn a_full_store_parks_and_a_freed_place_wakes_the_oldest() {
         let gate = StoreGate::new(2, Duration::from_secs(3600));
+        prove(&gate, "hung");
         let log = Arc::new(Mutex::new(Vec::new()));
         let a = gate.try_enter("hung", 1, waker(&log, 1)).unwrap();
         let b = gate.try_enter("hung", 2, waker(&log, 2)).unwrap();
@@ -180,6 +220,7 @@ mod tests {
                 w.fetch_add(1, Ordering::SeqCst);
             })
         };
+        prove(&gate, "b");
         let held = gate.try_enter("b", 1, wake()).unwrap();
         assert!(gate.try_enter_all(["a", "b", "a"], 2, wake).is_none());
         assert_eq!(gate.load("a"), (0, 0), "the place at a was given back");
@@ -204,6 +245,7 @@ mod tests {
     #[test]
     fn a_slow_store_gets_one_place_until_a_call_ends_quickly() {
         let gate = StoreGate::new(2, Duration::from_millis(20));
+        prove(&gate, "s");
         let a = gate.try_enter("s", 1, Box::new(|| {})).unwrap();
         let b = gate.try_enter("s", 2, Box::new(|| {})).unwrap();
         std::thread::sleep(Duration::from_millis(30));
@@ -216,5 +258,31 @@ mod tests {
         // c ended quickly: two places again.
         let _d = gate.try_enter("s", 5, Box::new(|| {})).unwrap();
         let _e = gate.try_enter("s", 6, Box::new(|| {})).unwrap();
+    }
+
+    #[test]
+    fn a_store_not_answered_yet_gets_one_place_and_its_first_quick_answer_wakes_the_parked() {
+        let gate = StoreGate::new(3, Duration::from_secs(3600));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        // Start-up: a hung store's first reconcile holds its only place; the others park at once.
+        let first = gate.try_enter("new", 1, waker(&log, 1)).unwrap();
+        for id in 2..=5 {
+            assert!(gate.try_enter("new", id, waker(&log, id)).is_none());
+        }
+        assert_eq!(gate.load("new"), (1, 4));
+        // It answers quickly: all three places open, the three oldest parked are woken at once.
+        drop(first);
+        assert_eq!(*log.lock().unwrap(), vec![2, 3, 4]);
+        assert_eq!(gate.load("new"), (0, 1));
+        let taken: Vec<_> = (2..=4)
+            .map(|id| gate.try_enter("new", id, waker(&log, id)).unwrap())
+            .collect();
+        assert!(gate.try_enter("new", 6, waker(&log, 6)).is_none());
+        // A deleted store's record goes: a store new again gets one place.
+        drop(taken);
+        gate.forget("new");
+        let again = gate.try_enter("new", 7, waker(&log, 7)).unwrap();
+        assert!(gate.try_enter("new", 8, waker(&log, 8)).is_none());
+        drop(again);
     }
 }
