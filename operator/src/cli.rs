@@ -194,8 +194,8 @@ pub struct RunArgs {
     /// namespace cannot hold every worker.
     #[arg(long, env = "SYNCRET_MAX_CONCURRENT_PER_NAMESPACE", default_value_t = 0)]
     pub max_concurrent_per_namespace: usize,
-    /// At most this many reads of one store in flight at once (0: --concurrent); a store whose calls are slow
-    /// gets one. The others wait without holding a worker.
+    /// At most this many reads of one store in flight at once (0: --concurrent); a store gets one until a call
+    /// of it has answered quickly, and again while its calls are slow. The others wait without holding a worker.
     #[arg(long, env = "SYNCRET_MAX_CONCURRENT_PER_STORE", default_value_t = 0)]
     pub max_concurrent_per_store: usize,
     /// Memory one ExternalSecret's template render may build, all keys together (MiB): lists, maps, strings and

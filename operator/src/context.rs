@@ -46,7 +46,7 @@ pub struct Settings {
     /// (`--max-concurrent-per-namespace`; 0: [`Settings::namespace_limit`]'s default).
     pub namespace_concurrency: usize,
     /// At most this many reads of one store in flight at once (`--max-concurrent-per-store`; 0: `concurrent`);
-    /// one for a store whose calls are slow.
+    /// one for a store whose calls are slow or that has not answered yet.
     pub store_concurrency: usize,
     /// Generic targets (`spec.target.manifest`): `--unsafe-allow-generic-targets`, `--generic-target-resources`.
     pub generic_targets: crate::sync::manifest::GenericTargets,
