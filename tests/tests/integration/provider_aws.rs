@@ -738,13 +738,15 @@ async fn hundred_external_secrets_over_sixty_keys_batch_into_three_calls() -> an
     let single = counts.get("GetSecretValue").copied().unwrap_or(0);
     eprintln!("100 ExternalSecrets over 60 keys in {elapsed:?}: {counts:?}");
     assert!(batch <= 3, "at most ⌈60/20⌉ BatchGetSecretValue calls, got {counts:?}");
-    assert_eq!(single, 0, "{counts:?}");
+    // The store's first read may go alone: a store has one place until a call of it has answered, so that a hung
+    // store holds one worker at start-up, not one per place (schedule::StoreGate).
+    assert!(single <= 1, "{counts:?}");
     let ids: usize = aws
         .requests_of("BatchGetSecretValue")?
         .iter()
         .map(|r| serde_json::from_slice::<Value>(&r.body).map(|b| b["SecretIdList"].as_array().map_or(0, Vec::len)))
         .sum::<Result<usize, _>>()?;
-    assert_eq!(ids, 60, "each distinct key read once");
+    assert_eq!(ids + single, 60, "each distinct key read once");
     op.stop().await;
     Ok(())
 }

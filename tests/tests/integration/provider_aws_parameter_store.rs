@@ -366,8 +366,11 @@ async fn fifty_external_secrets_refresh_with_at_most_five_get_parameters_calls()
         "restart: 50 ExternalSecrets over 50 parameters: {calls} GetParameters ({names} names), {single} GetParameter"
     );
     assert!(calls <= 5, "at most ⌈50/10⌉ GetParameters calls, got {calls}");
-    assert_eq!(names, 50, "each parameter read once");
-    assert_eq!(single, 0);
+    // The store's first read may go alone: a store has one place until a call of it has answered, so that a hung
+    // store holds one worker at start-up, not one per place (schedule::StoreGate). Once it has, every read batches
+    // (the refresh below).
+    assert!(single <= 1, "{single} GetParameter calls");
+    assert_eq!(names + single, 50, "each parameter read once");
     assert_eq!(
         aws.requests_of("GetParameters")?
             .iter()
