@@ -62,13 +62,17 @@ pub struct Permit {
     gate: Arc<StoreGate>,
     store: Arc<str>,
     since: Instant,
+    /// Whether its end says how fast the store answers (not for a place given back unused).
+    called: bool,
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
         let woken: Vec<(u64, Waker)> = {
             let mut s = self.gate.lock();
-            if self.since.elapsed() < self.gate.slow_after {
+            if !self.called {
+                // Given back unused: says nothing of the store.
+            } else if self.since.elapsed() < self.gate.slow_after {
                 s.proven.insert(self.store.clone());
             } else {
                 s.proven.remove(&self.store);
@@ -122,6 +126,7 @@ impl StoreGate {
                 gate: self.clone(),
                 store: name,
                 since: Instant::now(),
+                called: true,
             });
         }
         match slot.parked.iter_mut().find(|(i, _)| *i == id) {
@@ -144,7 +149,15 @@ impl StoreGate {
         stores.dedup();
         let mut permits = Vec::with_capacity(stores.len());
         for s in stores {
-            permits.push(self.try_enter(s, id, wake())?);
+            match self.try_enter(s, id, wake()) {
+                Some(p) => permits.push(p),
+                None => {
+                    for p in &mut permits {
+                        p.called = false;
+                    }
+                    return None;
+                }
+            }
         }
         Some(permits)
     }
@@ -212,7 +225,7 @@ mod tests {
 
     #[test]
     fn enter_all_gives_places_back_when_one_store_is_full() {
-        let gate = StoreGate::new(1, Duration::from_secs(3600));
+        let gate = StoreGate::new(2, Duration::from_secs(3600));
         let woken = Arc::new(AtomicUsize::new(0));
         let wake = || -> Waker {
             let w = woken.clone();
@@ -221,10 +234,17 @@ mod tests {
             })
         };
         prove(&gate, "b");
-        let held = gate.try_enter("b", 1, wake()).unwrap();
+        let held = [
+            gate.try_enter("b", 1, wake()).unwrap(),
+            gate.try_enter("b", 9, wake()).unwrap(),
+        ];
         assert!(gate.try_enter_all(["a", "b", "a"], 2, wake).is_none());
         assert_eq!(gate.load("a"), (0, 0), "the place at a was given back");
-        assert_eq!(gate.load("b"), (1, 1));
+        assert_eq!(gate.load("b"), (2, 1));
+        // Given back unused, it did not count as a quick answer of a: a has one place still.
+        let at_a = gate.try_enter("a", 3, Box::new(|| {})).unwrap();
+        assert!(gate.try_enter("a", 4, Box::new(|| {})).is_none());
+        drop(at_a);
         drop(held);
         assert_eq!(woken.load(Ordering::SeqCst), 1);
         let both = gate.try_enter_all(["b", "a"], 2, wake).unwrap();
