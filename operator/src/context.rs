@@ -136,73 +136,28 @@ impl Settings {
     }
 }
 
-/// Object key `namespace/name` (namespace empty for cluster-scoped objects). One pointer wide: the queues, the
-/// Secret index and the per-object maps each hold a copy per ExternalSecret, so the strings sit behind one shared
-/// block ([`KeyParts`]); a clone costs no allocation and two clones compare by pointer first.
-#[derive(Clone)]
-pub struct Key(Arc<KeyParts>);
-
-/// What a [`Key`] names (a key derefs to it: `key.namespace`, `key.name`).
-#[derive(Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct KeyParts {
+/// Object key `namespace/name` (namespace empty for cluster-scoped objects). Shared strings: the queues, the
+/// Secret index and the per-object maps each hold a copy per ExternalSecret, and a clone costs no allocation.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
     pub namespace: Arc<str>,
     pub name: Arc<str>,
 }
 
 impl Key {
     pub fn new(namespace: impl AsRef<str>, name: impl AsRef<str>) -> Self {
-        Self(Arc::new(KeyParts {
+        Self {
             namespace: Arc::from(namespace.as_ref()),
             name: Arc::from(name.as_ref()),
-        }))
+        }
     }
 
     /// Another object in the same namespace (shares the namespace string).
     pub fn sibling(&self, name: impl AsRef<str>) -> Self {
-        Self(Arc::new(KeyParts {
+        Self {
             namespace: self.namespace.clone(),
             name: Arc::from(name.as_ref()),
-        }))
-    }
-}
-
-impl std::ops::Deref for Key {
-    type Target = KeyParts;
-
-    fn deref(&self) -> &KeyParts {
-        &self.0
-    }
-}
-
-impl PartialEq for Key {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
-    }
-}
-
-impl Eq for Key {}
-
-impl std::hash::Hash for Key {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.0.hash(state);
-    }
-}
-
-impl PartialOrd for Key {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Key {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.cmp(&other.0)
-    }
-}
-
-impl std::fmt::Debug for Key {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
+        }
     }
 }
 
