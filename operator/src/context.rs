@@ -136,28 +136,76 @@ impl Settings {
     }
 }
 
-/// Object key `namespace/name` (namespace empty for cluster-scoped objects). Shared strings: the queues, the
-/// Secret index and the per-object maps each hold a copy per ExternalSecret, and a clone costs no allocation.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Key {
+/// Object key `namespace/name` (namespace empty for cluster-scoped objects). One pointer wide: the queues, the
+/// Secret index and the per-object maps each hold a copy per ExternalSecret, so the strings sit behind one shared
+/// block ([`KeyParts`]); a clone costs no allocation and two clones compare by pointer first.
+#[derive(Clone)]
+pub struct Key(Arc<KeyParts>);
+
+/// What a [`Key`] names (a key derefs to it: `key.namespace`, `key.name`).
+#[derive(Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyParts {
     pub namespace: Arc<str>,
     pub name: Arc<str>,
 }
 
 impl Key {
     pub fn new(namespace: impl AsRef<str>, name: impl AsRef<str>) -> Self {
-        Self {
+        Self(Arc::new(KeyParts {
             namespace: Arc::from(namespace.as_ref()),
             name: Arc::from(name.as_ref()),
-        }
+        }))
     }
 
     /// Another object in the same namespace (shares the namespace string).
     pub fn sibling(&self, name: impl AsRef<str>) -> Self {
-        Self {
+        Self(Arc::new(KeyParts {
             namespace: self.namespace.clone(),
             name: Arc::from(name.as_ref()),
-        }
+        }))
+    }
+}
+
+impl std::ops::Deref for Key {
+    type Target = KeyParts;
+
+    fn deref(&self) -> &KeyParts {
+        &self.0
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
+
+impl Eq for Key {}
+
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Key {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.cmp(&other.0)
+    }
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Key")
+            .field("namespace", &self.namespace)
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -228,4 +276,26 @@ pub struct Context {
     pub generic_kinds: crate::controller::generic::Kinds,
     /// GeneratorStates: the watched states and the controller's queue (leases renewed, superseded ones revoked).
     pub generator_states: crate::controller::generatorstate::GeneratorStates,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Key;
+    use std::collections::HashMap;
+
+    #[test]
+    fn keys_made_apart_are_one_key() {
+        let (a, b) = (Key::new("ns", "app"), Key::new("ns", "app"));
+        assert_eq!(std::mem::size_of::<Key>(), std::mem::size_of::<usize>());
+        assert_eq!(a, b, "equal by content, not only by pointer");
+        let mut m = HashMap::new();
+        m.insert(a.clone(), 1);
+        assert_eq!(m.get(&b), Some(&1));
+        assert_ne!(a, a.sibling("other"));
+        assert!(
+            Key::new("a", "z") < Key::new("b", "a"),
+            "ordered by namespace, then name"
+        );
+        assert_eq!(format!("{a} {a:?}"), r#"ns/app Key { namespace: "ns", name: "app" }"#);
+    }
 }
