@@ -28,7 +28,7 @@ impl Default for Rv {
 
 impl Rv {
     fn of(rv: &str) -> Self {
-        Rv(nonzero(rv.parse().unwrap_or_else(|_| hash_of(rv))))
+        Rv(nonzero(crate::dependents::rv(rv)))
     }
 }
 
