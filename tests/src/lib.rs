@@ -325,6 +325,20 @@ impl TestNamespace {
     }
 }
 
+/// Refuses a cluster-wide operator (in-process or a process) in the `integration` test binary, whose tests each
+/// run a namespace-scoped one beside each other: a cluster-wide operator would also sync their ExternalSecrets that
+/// no store of another class claims (generator-only ones, ESO's rule). Such tests live in `tests/tests/cluster_wide`.
+pub fn ensure_cluster_wide_allowed(what: &str) -> anyhow::Result<()> {
+    let exe = std::env::current_exe()?;
+    let binary = exe.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    anyhow::ensure!(
+        !binary.starts_with("integration-"),
+        "{what} watches every namespace: move this test to tests/tests/cluster_wide (see its main.rs), or scope the \
+         operator to the test's namespace"
+    );
+    Ok(())
+}
+
 /// `<prefix>-<8 random lowercase alphanumerics>`, a valid DNS-1123 label for prefixes up to 54 chars.
 pub fn unique_name(prefix: &str) -> String {
     use std::collections::hash_map::RandomState;

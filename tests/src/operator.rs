@@ -52,6 +52,9 @@ impl Operator {
         opts: Options,
         registry: syncret_providers::Registry,
     ) -> anyhow::Result<Operator> {
+        if opts.settings.namespace.is_none() {
+            crate::ensure_cluster_wide_allowed("an in-process operator without settings.namespace")?;
+        }
         let class = opts.settings.controller_class.clone();
         let shutdown = CancellationToken::new();
         let started = syncret::runtime::start_with_registry(client, opts, registry, shutdown.clone()).await?;

@@ -58,6 +58,9 @@ impl SyncretProcess {
     /// allowlist unless `args` set one) with `KUBECONFIG=kubeconfig` and
     /// `POD_NAME=name` (the Lease identity is `<name>_<random>`). Logs go to a temporary file ([`Self::log`]).
     pub fn spawn(name: &str, kubeconfig: &Path, args: &[String]) -> anyhow::Result<SyncretProcess> {
+        if !args.iter().any(|a| a == "--namespace" || a.starts_with("--namespace=")) {
+            crate::ensure_cluster_wide_allowed("a syncret process without --namespace")?;
+        }
         let metrics = free_addr()?;
         let mut all = args.to_vec();
         // The test provider servers listen on loopback, which the egress policy refuses by default.

@@ -18,8 +18,7 @@ fn syncret_process() {
     syncret_tests::process::run_child();
 }
 
-/// The tests measure timings: they run one at a time (each starts processes of its own); the sharding tests
-/// (`shard.rs`) take the same lock.
+/// The tests measure timings: they run one at a time (each starts processes of its own).
 pub(crate) static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Lease timings of these tests: short, so a failover takes seconds.

@@ -3,17 +3,15 @@
 //! filled the CI machine's disk). Run one area with `cargo test -p syncret-tests --test integration <module>::`.
 //!
 //! Tests of different modules run side by side in this process, as tests of one module always did: each takes
-//! its own namespace and an operator of its own controller class ([`syncret_tests::operator::Operator`]). The
-//! few that need a cluster-wide operator switch off the cluster-scoped controllers they do not test, so no two
-//! operators ever reconcile the same ClusterExternalSecret or ClusterPushSecret.
+//! its own namespace and an operator of its own controller class, watching that namespace only
+//! ([`syncret_tests::operator::Operator`]). A cluster-wide operator is refused here: it would also sync the other
+//! tests' ExternalSecrets that no store of its class rules out (generator-only ones). The tests that need one
+//! (ClusterExternalSecret, ClusterPushSecret, sharding, the benchmark's smoke run) are the `cluster_wide` binary.
 //!
 //! Three areas stay binaries of their own because they install a process-wide log subscriber to check that no
 //! secret value reaches a log: `provider_webhook`, `reliability` and `reliability_process`.
 mod admission;
-mod bench_smoke;
 mod chart;
-mod cluster_external_secret;
-mod cluster_push_secret;
 mod controlplane;
 mod crds;
 mod generators;
@@ -38,7 +36,6 @@ mod push_secret;
 mod rollout;
 mod saas;
 mod servers;
-mod shard;
 mod sync_basic;
 mod sync_engine;
 mod template_watch;

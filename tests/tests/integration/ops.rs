@@ -409,7 +409,7 @@ fn dashboard_uses_exported_metrics(scrape: &Scrape) -> anyhow::Result<()> {
         }
     }
     // leader_election_master_status only exists with leader election, the per-shard families only with --shards
-    // (neither is on in this operator; tests/tests/integration/shard.rs scrapes those).
+    // (neither is on in this operator; tests/tests/cluster_wide/shard.rs scrapes those).
     missing.retain(|n| n != "leader_election_master_status" && !n.starts_with("syncret_shard_"));
     assert!(
         missing.is_empty(),

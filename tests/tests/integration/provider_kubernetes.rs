@@ -301,10 +301,13 @@ async fn referent_cluster_store_and_conditions() -> anyhow::Result<()> {
     let allowed = cp.namespace("k8s-allowed").await?;
     let denied = cp.namespace("k8s-denied-ns").await?;
     let remote = remote(cp, "ServiceAccount", "reader", &allowed.name).await?;
-    // Cluster-wide (two namespaces), without the cluster-scoped controllers: those belong to their own tests.
-    let op = syncret_tests::operator::Operator::start_with(client.clone(), |o| {
-        o.settings.enable_cluster_external_secrets = false;
-        o.settings.enable_cluster_push_secrets = false;
+    // One operator per namespace, of one controller class (a cluster-wide one would also sync other tests'
+    // ExternalSecrets: see main.rs).
+    let op = syncret_tests::operator::Operator::start(&allowed).await?;
+    let class = op.class.clone();
+    let denied_op = syncret_tests::operator::Operator::start_with(client.clone(), |o| {
+        o.settings.namespace = Some(denied.name.clone());
+        o.settings.controller_class = class;
     })
     .await?;
     let token = service_account_token(&allowed, "reader").await?;
@@ -365,5 +368,6 @@ async fn referent_cluster_store_and_conditions() -> anyhow::Result<()> {
         "referent stores cannot be validated centrally"
     );
     op.stop().await;
+    denied_op.stop().await;
     Ok(())
 }

@@ -34,6 +34,8 @@ fn syncret_binary() -> anyhow::Result<PathBuf> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_smoke_n100() -> anyhow::Result<()> {
+    // Its replicas hold Leases too: not beside the sharding tests, whose lease timings it would slow down.
+    let _serial = super::SERIAL.lock().await;
     let cp = ControlPlane::shared().await?;
     let bin = syncret_binary()?;
     let mut op = OperatorSpec::parse(Some("syncret"), &bin.display().to_string())?;
@@ -73,7 +75,7 @@ async fn bench_smoke_n100() -> anyhow::Result<()> {
         shards: 4,
     };
     let r = syncret_bench::run(cfg).await?;
-    let md = report::markdown(&r, "cargo test -p syncret-tests --test integration bench_smoke::");
+    let md = report::markdown(&r, "cargo test -p syncret-tests --test cluster_wide bench_smoke::");
     println!("{md}");
     assert_eq!(r.direct.n, n);
     assert!(

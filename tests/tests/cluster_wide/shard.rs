@@ -325,7 +325,7 @@ fn one_refresh() -> Duration {
 
 #[tokio::test]
 async fn three_replicas_sync_every_external_secret_exactly_once_per_refresh() -> anyhow::Result<()> {
-    let _serial = super::leader::SERIAL.lock().await;
+    let _serial = super::SERIAL.lock().await;
     let cp = ControlPlane::shared().await?;
     let class = unique_name("class");
     let run = unique_name("run");
@@ -441,7 +441,7 @@ async fn three_replicas_sync_every_external_secret_exactly_once_per_refresh() ->
 
 #[tokio::test]
 async fn a_killed_replicas_external_secrets_resume_within_the_lease_duration() -> anyhow::Result<()> {
-    let _serial = super::leader::SERIAL.lock().await;
+    let _serial = super::SERIAL.lock().await;
     let cp = ControlPlane::shared().await?;
     let class = unique_name("class");
     let run = unique_name("run");
@@ -558,7 +558,7 @@ fn watch_gaps(
 
 #[tokio::test]
 async fn scaling_three_to_two_to_three_loses_nothing() -> anyhow::Result<()> {
-    let _serial = super::leader::SERIAL.lock().await;
+    let _serial = super::SERIAL.lock().await;
     let cp = ControlPlane::shared().await?;
     let class = unique_name("class");
     let run = unique_name("run");
