@@ -574,6 +574,13 @@ async fn sync(ctx: &Arc<Context>, ps: &Arc<PushSecret>, key: &Key) -> Next {
         }
         Err(e) => return failed(ctx, ps, key, &PushError::Source(e.to_string()), None).await,
     };
+    {
+        let mut index = ctx.push.index();
+        for s in &secrets {
+            let rv = s.resource_version().unwrap_or_default();
+            index.read(&key.sibling(s.name_any()), s.labels(), &rv);
+        }
+    }
     // The stores.
     let stores = match resolve_stores(ctx, ps, &key.namespace) {
         Ok(s) => s,

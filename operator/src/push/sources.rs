@@ -136,6 +136,24 @@ impl SourceIndex {
         woken
     }
 
+    /// A PushSecret read the Secret at `rv` to push it: later changes are measured from that version. The watch
+    /// starts with the first PushSecret, so its listing can come after a change the push did not see; recorded
+    /// here, that change then shows in the listing.
+    pub fn read(&mut self, secret: &Key, labels: &BTreeMap<String, String>, rv: &str) {
+        let mut readers = self.readers(secret, labels);
+        if readers.is_empty() {
+            return;
+        }
+        if let Some((_, before)) = self.versions.remove(secret) {
+            for r in before {
+                if !readers.contains(&r) {
+                    readers.push(r);
+                }
+            }
+        }
+        self.versions.insert(secret.clone(), (rv.to_string(), readers));
+    }
+
     /// A Secret was deleted: its readers (now and before) are woken.
     pub fn secret_deleted(&mut self, secret: &Key, labels: &BTreeMap<String, String>) -> Vec<Key> {
         let mut woken = self.versions.remove(secret).map(|(_, r)| r).unwrap_or_default();
@@ -216,5 +234,26 @@ mod tests {
         idx.remove(&b);
         assert!(idx.is_empty());
         assert!(idx.secret_seen(&src, &labels(&[]), "10", false).is_empty());
+    }
+
+    #[test]
+    fn a_listing_after_a_change_the_push_did_not_read_wakes_the_reader() {
+        let mut idx = SourceIndex::default();
+        let a = Key::new("ns", "a");
+        idx.set(&a, &ps("ns", "a", "{name: src}"));
+        let src = Key::new("ns", "src");
+        // Pushed at version 1; the watch starts late and lists version 2.
+        idx.read(&src, &labels(&[]), "1");
+        assert_eq!(idx.secret_seen(&src, &labels(&[]), "2", true), vec![a.clone()]);
+        assert!(idx.take_dirty(&a));
+        // Pushed at the version the watch shows: nothing to do.
+        idx.read(&src, &labels(&[]), "2");
+        assert!(idx.secret_seen(&src, &labels(&[]), "2", true).is_empty());
+        // A Secret nobody reads is not recorded.
+        idx.read(&Key::new("ns", "other"), &labels(&[]), "1");
+        assert!(
+            idx.secret_seen(&Key::new("ns", "other"), &labels(&[]), "2", true)
+                .is_empty()
+        );
     }
 }
