@@ -139,8 +139,76 @@ impl Settings {
 /// Object key `namespace/name` (namespace empty for cluster-scoped objects). One pointer wide: the queues, the
 /// Secret index and the per-object maps each hold a copy per ExternalSecret, so the strings sit behind one shared
 /// block ([`KeyParts`]); a clone costs no allocation and two clones compare by pointer first.
+///
+/// Keys are interned: [`Key::new`] hands out the block of a live key with the same namespace and name, so an
+/// ExternalSecret's key made by the watch, by a status write and by a worker is one block, and so is the key of
+/// its Secret when the names match (`target.name` defaults to the ExternalSecret's), and a namespace's string
+/// is one string for all its keys.
 #[derive(Clone)]
 pub struct Key(Arc<KeyParts>);
+
+/// Every live [`Key`], by namespace and name. An entry whose key was dropped is reused by the next key of that
+/// name, and swept when the table has doubled since the last sweep.
+#[derive(Default)]
+struct Interner {
+    namespaces: std::collections::HashMap<Arc<str>, std::collections::HashMap<Arc<str>, std::sync::Weak<KeyParts>>>,
+    /// Entries (live or not).
+    entries: usize,
+    /// Sweep when `entries` reaches this.
+    sweep_at: usize,
+}
+
+impl Interner {
+    fn key(&mut self, namespace: &str, name: &str) -> Key {
+        let ns: Arc<str> = match self.namespaces.get_key_value(namespace) {
+            Some((ns, _)) => ns.clone(),
+            None => Arc::from(namespace),
+        };
+        let names = self.namespaces.entry(ns.clone()).or_default();
+        let name: Arc<str> = match names.get_key_value(name) {
+            Some((n, weak)) => {
+                if let Some(parts) = weak.upgrade() {
+                    return Key(parts);
+                }
+                n.clone()
+            }
+            None => {
+                self.entries = self.entries.saturating_add(1);
+                Arc::from(name)
+            }
+        };
+        let parts = Arc::new(KeyParts {
+            namespace: ns,
+            name: name.clone(),
+        });
+        names.insert(name, Arc::downgrade(&parts));
+        if self.entries >= self.sweep_at {
+            self.sweep();
+        }
+        Key(parts)
+    }
+
+    /// Drops the entries of dropped keys (and the namespaces left empty).
+    fn sweep(&mut self) {
+        self.namespaces.retain(|_, names| {
+            names.retain(|_, weak| weak.strong_count() > 0);
+            if names.capacity() > 4 * names.len().max(8) {
+                names.shrink_to_fit();
+            }
+            !names.is_empty()
+        });
+        self.entries = self.namespaces.values().map(|n| n.len()).sum();
+        self.sweep_at = self.entries.saturating_mul(2).max(1024);
+    }
+}
+
+fn interner() -> std::sync::MutexGuard<'static, Interner> {
+    static INTERNER: std::sync::OnceLock<std::sync::Mutex<Interner>> = std::sync::OnceLock::new();
+    INTERNER
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
 
 /// What a [`Key`] names (a key derefs to it: `key.namespace`, `key.name`).
 #[derive(Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -151,18 +219,12 @@ pub struct KeyParts {
 
 impl Key {
     pub fn new(namespace: impl AsRef<str>, name: impl AsRef<str>) -> Self {
-        Self(Arc::new(KeyParts {
-            namespace: Arc::from(namespace.as_ref()),
-            name: Arc::from(name.as_ref()),
-        }))
+        interner().key(namespace.as_ref(), name.as_ref())
     }
 
-    /// Another object in the same namespace (shares the namespace string).
+    /// Another object in the same namespace.
     pub fn sibling(&self, name: impl AsRef<str>) -> Self {
-        Self(Arc::new(KeyParts {
-            namespace: self.namespace.clone(),
-            name: Arc::from(name.as_ref()),
-        }))
+        Self::new(&*self.namespace, name)
     }
 }
 
@@ -280,8 +342,9 @@ pub struct Context {
 
 #[cfg(test)]
 mod tests {
-    use super::Key;
+    use super::{Interner, Key};
     use std::collections::HashMap;
+    use std::sync::Arc;
 
     #[test]
     fn keys_made_apart_are_one_key() {
@@ -297,5 +360,41 @@ mod tests {
             "ordered by namespace, then name"
         );
         assert_eq!(format!("{a} {a:?}"), r#"ns/app Key { namespace: "ns", name: "app" }"#);
+    }
+
+    #[test]
+    fn equal_keys_share_one_block_and_dropped_ones_are_swept() {
+        let ns = unique("intern");
+        let a = Key::new(&ns, "app");
+        assert!(Arc::ptr_eq(&a.0, &Key::new(&ns, "app").0), "one block");
+        assert!(Arc::ptr_eq(&a.0, &Key::new(&ns, "x").sibling("app").0));
+        assert!(
+            Arc::ptr_eq(&a.namespace, &a.sibling("other").namespace),
+            "one namespace string"
+        );
+        // A key made again after its last copy was dropped is a new block with the same content.
+        let weak = Arc::downgrade(&a.0);
+        drop(a);
+        assert!(weak.upgrade().is_none());
+        assert_eq!(Key::new(&ns, "app").name.as_ref(), "app");
+    }
+
+    #[test]
+    fn short_lived_keys_are_swept_not_kept() {
+        let mut interner = Interner::default();
+        let kept = interner.key("ns", "kept");
+        for i in 0..5000 {
+            let _ = interner.key("ns", &format!("tmp-{i}"));
+        }
+        assert!(interner.entries <= 1024, "{} entries", interner.entries);
+        interner.sweep();
+        assert_eq!(interner.entries, 1, "only the live key is left");
+        assert!(Arc::ptr_eq(&kept.0, &interner.key("ns", "kept").0));
+    }
+
+    fn unique(prefix: &str) -> String {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
     }
 }

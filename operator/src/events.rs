@@ -107,8 +107,8 @@ impl Events {
             if recent.get(&key).is_some_and(|t| now.duration_since(*t) < DEDUP_WINDOW) {
                 return;
             }
-            if recent.len() > 50_000 {
-                recent.retain(|_, t| now.duration_since(*t) < DEDUP_WINDOW);
+            if recent.len() >= DEDUP_ENTRIES {
+                forget_oldest(&mut recent, now);
             }
             recent.insert(key, now);
         }
@@ -121,6 +121,25 @@ impl Events {
     }
 }
 
+/// How many recent events are remembered for de-duplication: client-go's event correlator keeps 4,096 too (an LRU
+/// cache). Not one per object: after a mass create every ExternalSecret has a "Created" event in the window.
+const DEDUP_ENTRIES: usize = 4096;
+
+/// Makes room in the de-duplication table: drops what is older than the window, then, if that is not enough, the
+/// older half; gives the memory of a table that grew in a burst back.
+fn forget_oldest(recent: &mut HashMap<u64, Instant>, now: Instant) {
+    recent.retain(|_, t| now.duration_since(*t) < DEDUP_WINDOW);
+    if recent.len() >= DEDUP_ENTRIES / 2 {
+        let mut times: Vec<Instant> = recent.values().copied().collect();
+        let (_, cutoff, _) = times.select_nth_unstable(recent.len() / 2);
+        let cutoff = *cutoff;
+        recent.retain(|_, t| *t > cutoff);
+    }
+    if recent.capacity() > 4 * DEDUP_ENTRIES {
+        recent.shrink_to_fit();
+    }
+}
+
 fn truncate(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_string();
@@ -130,4 +149,25 @@ fn truncate(s: &str, max: usize) -> String {
         end -= 1;
     }
     s[..end].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dedup_table_keeps_the_newer_half_when_full() {
+        let start = Instant::now();
+        let mut recent: HashMap<u64, Instant> = (0..DEDUP_ENTRIES as u64)
+            .map(|i| (i, start + Duration::from_millis(i)))
+            .collect();
+        let now = start + Duration::from_secs(10);
+        forget_oldest(&mut recent, now);
+        assert!(recent.len() < DEDUP_ENTRIES / 2 + 1, "{}", recent.len());
+        assert!(recent.contains_key(&(DEDUP_ENTRIES as u64 - 1)), "the newest is kept");
+        assert!(!recent.contains_key(&0), "the oldest is dropped");
+        // Past the window everything goes.
+        forget_oldest(&mut recent, now + DEDUP_WINDOW);
+        assert!(recent.is_empty());
+    }
 }

@@ -236,6 +236,10 @@ impl Reads {
                     Slot::Done { done, .. } => now.duration_since(*done) < self.window,
                     Slot::Pending { rx, .. } => rx.has_changed().is_ok(),
                 });
+                // A burst (every ExternalSecret read at start-up) leaves a table sized for it: give it back.
+                if slots.capacity() > 4 * slots.len().max(256) {
+                    slots.shrink_to_fit();
+                }
             }
             let recent = |started: &Instant| fresh_after.is_none_or(|t| *started >= t);
             for (i, k) in keys.iter().enumerate() {
