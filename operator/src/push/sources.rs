@@ -30,6 +30,15 @@ pub struct SourceIndex {
     dirty: HashSet<Key>,
 }
 
+/// Appends the keys of `more` that `into` does not hold yet.
+fn add_new(into: &mut Vec<Key>, more: impl IntoIterator<Item = Key>) {
+    for k in more {
+        if !into.contains(&k) {
+            into.push(k);
+        }
+    }
+}
+
 fn source_of(ps: &PushSecret) -> Option<Source> {
     let s = ps.spec.selector.secret.as_ref()?;
     if !s.name.is_empty() {
@@ -127,11 +136,7 @@ impl SourceIndex {
         if !changed {
             return Vec::new();
         }
-        for r in readers {
-            if !woken.contains(&r) {
-                woken.push(r);
-            }
-        }
+        add_new(&mut woken, readers);
         self.dirty.extend(woken.iter().cloned());
         woken
     }
@@ -145,11 +150,7 @@ impl SourceIndex {
             return;
         }
         if let Some((_, before)) = self.versions.remove(secret) {
-            for r in before {
-                if !readers.contains(&r) {
-                    readers.push(r);
-                }
-            }
+            add_new(&mut readers, before);
         }
         self.versions.insert(secret.clone(), (rv.to_string(), readers));
     }
@@ -157,11 +158,7 @@ impl SourceIndex {
     /// A Secret was deleted: its readers (now and before) are woken.
     pub fn secret_deleted(&mut self, secret: &Key, labels: &BTreeMap<String, String>) -> Vec<Key> {
         let mut woken = self.versions.remove(secret).map(|(_, r)| r).unwrap_or_default();
-        for r in self.readers(secret, labels) {
-            if !woken.contains(&r) {
-                woken.push(r);
-            }
-        }
+        add_new(&mut woken, self.readers(secret, labels));
         self.dirty.extend(woken.iter().cloned());
         woken
     }
